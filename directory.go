@@ -1,0 +1,172 @@
+package tapdesk
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Directory is what tapdesk needs from Microsoft Entra ID (through Graph).
+// The entra package implements it on msgraph-sdk-go; nothing else imports
+// the SDK. Errors from Graph come back as *GraphError.
+type Directory interface {
+	// SearchUsers finds users whose UPN, mail or display name starts with q.
+	SearchUsers(ctx context.Context, q string, limit int) ([]DirectoryUser, error)
+	// User looks up one user by object id or UPN, with InTAPScope filled in.
+	User(ctx context.Context, idOrUPN string) (*DirectoryUser, error)
+	// Methods lists the user's registered authentication methods.
+	Methods(ctx context.Context, userID string) ([]AuthMethod, error)
+	// TAPPolicy reads the tenant's Temporary Access Pass policy.
+	TAPPolicy(ctx context.Context) (*TAPPolicy, error)
+	// CreateTAP creates a pass; it replaces any existing one (one per user).
+	CreateTAP(ctx context.Context, userID string, spec TAPSpec) (*IssuedTAP, error)
+	// DeleteTAP deletes a pass by its method id.
+	DeleteTAP(ctx context.Context, userID, methodID string) error
+}
+
+// DirectoryUser is the part of an Entra user tapdesk shows and decides on.
+type DirectoryUser struct {
+	ID             string
+	DisplayName    string
+	UPN            string
+	Mail           string
+	JobTitle       string
+	Department     string
+	UserType       string // "Member" or "Guest"
+	AccountEnabled bool
+	OnPremisesSync bool
+	InTAPScope     *bool // nil: unknown
+}
+
+// IsGuest reports whether the user is an external guest.
+func (u *DirectoryUser) IsGuest() bool { return u.UserType == "Guest" }
+
+// AuthMethod is one registered authentication method of a user.
+type AuthMethod struct {
+	ID        string
+	Kind      string // short type: "fido2", "password", ... or the raw @odata.type when unknown
+	ODataType string
+	Label     string   // what people read: "Passkey (FIDO2)"
+	Detail    string   // model, phone number (masked), display name ...
+	TAP       *TAPInfo // set for temporaryAccessPass
+}
+
+// Strong reports whether the method is passwordless-strong (closes the loop).
+func (m AuthMethod) Strong() bool {
+	switch m.Kind {
+	case "fido2", "microsoftAuthenticator", "windowsHelloForBusiness":
+		return true
+	}
+	return false
+}
+
+// TAPInfo describes an existing Temporary Access Pass (never the pass itself).
+type TAPInfo struct {
+	MethodID        string
+	CreatedAt       time.Time
+	StartAt         time.Time
+	LifetimeMinutes int
+	UsableOnce      bool
+	Usable          bool
+	UsabilityReason string // EnabledByPolicy, DisabledByPolicy, Expired, NotYetValid, OneTimeUsed
+}
+
+// ExpiresAt is when the pass stops working.
+func (t TAPInfo) ExpiresAt() time.Time {
+	return t.StartAt.Add(time.Duration(t.LifetimeMinutes) * time.Minute)
+}
+
+// TAPPolicy is the tenant's Temporary Access Pass policy.
+type TAPPolicy struct {
+	Enabled         bool
+	DefaultLifetime int // minutes
+	MinLifetime     int
+	MaxLifetime     int
+	DefaultLength   int
+	UsableOnce      bool // true: every pass is one-time
+	IncludeGroups   []string
+	ExcludeGroups   []string
+}
+
+// TAPSpec is what tapdesk asks Graph to create.
+type TAPSpec struct {
+	StartAt         *time.Time
+	LifetimeMinutes int
+	UsableOnce      bool
+}
+
+// IssuedTAP is the result of a create: the only place the pass exists, in
+// memory, for the one response that shows it.
+type IssuedTAP struct {
+	TAPInfo
+	Pass string
+}
+
+// GraphErrorKind tells Graph's refusals apart so each gets its own sentence.
+type GraphErrorKind string
+
+const (
+	GraphPolicyDisallows    GraphErrorKind = "policy_disallows"
+	GraphLifetimeOutOfRange GraphErrorKind = "lifetime_out_of_range"
+	GraphGuestUser          GraphErrorKind = "guest_user"
+	GraphNotFound           GraphErrorKind = "not_found"
+	GraphForbidden          GraphErrorKind = "forbidden"
+	GraphUnauthorized       GraphErrorKind = "unauthorized"
+	GraphThrottled          GraphErrorKind = "throttled"
+	GraphUnavailable        GraphErrorKind = "unavailable"
+	GraphBadRequest         GraphErrorKind = "bad_request"
+	GraphUnknown            GraphErrorKind = "unknown"
+)
+
+// GraphError is a refusal from Microsoft Graph: the raw status, code and
+// message are kept for the audit log, UserMessage is what the agent reads.
+type GraphError struct {
+	Kind       GraphErrorKind
+	Status     int
+	Code       string
+	Message    string
+	RequestID  string
+	RetryAfter time.Duration
+}
+
+func (e *GraphError) Error() string {
+	return fmt.Sprintf("graph: %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// DomainCode maps the refusal onto a domain error code.
+func (e *GraphError) DomainCode() string {
+	switch e.Kind {
+	case GraphNotFound:
+		return ENOTFOUND
+	case GraphPolicyDisallows, GraphLifetimeOutOfRange, GraphGuestUser, GraphBadRequest:
+		return EINVALID
+	default:
+		return EUNAVAILABLE
+	}
+}
+
+// UserMessage is a plain sentence that says what happened and what to do.
+func (e *GraphError) UserMessage() string {
+	switch e.Kind {
+	case GraphPolicyDisallows:
+		return "Microsoft Entra refused: the Temporary Access Pass policy is turned off, or this user is not in its scope. An administrator must enable the policy or add the user to an included group."
+	case GraphLifetimeOutOfRange:
+		return "Microsoft Entra refused the lifetime: " + e.Message + " Choose a lifetime inside the policy's range."
+	case GraphGuestUser:
+		return "Microsoft Entra does not give Temporary Access Passes to external guests. The guest's home organisation must help them."
+	case GraphNotFound:
+		return "Microsoft Entra has no such user (it may have been deleted or renamed). Look the user up again."
+	case GraphForbidden:
+		return "tapdesk's app registration lacks the Graph permission for this. An administrator must grant it (see the README's permission list)."
+	case GraphUnauthorized:
+		return "tapdesk could not authenticate to Microsoft Graph (its credentials are wrong or expired). An administrator must fix the app registration secret or certificate."
+	case GraphThrottled:
+		return "Microsoft Graph is throttling tapdesk. Wait a minute and try again."
+	case GraphUnavailable:
+		return "Microsoft Graph did not answer in time or had an internal error. Try again in a minute; nothing was issued if this page says so."
+	case GraphBadRequest:
+		return "Microsoft Entra refused the request: " + e.Message
+	}
+	return fmt.Sprintf("Microsoft Graph answered with an unexpected error (%d %s). Try again; tell your administrator if it keeps happening.", e.Status, http.StatusText(e.Status))
+}

@@ -1,0 +1,87 @@
+package tapdesk
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. Handlers map them to HTTP statuses in one place.
+const (
+	ECONFLICT     = "conflict"     // state changed underneath (double click, other tab)
+	EINTERNAL     = "internal"     // a fault of ours or a dependency; details go to the log
+	EINVALID      = "invalid"      // bad input; the message says what to fix
+	ENOTFOUND     = "not_found"    // no such thing, or not visible to this person
+	EFORBIDDEN    = "forbidden"    // signed in but not allowed (role, separation of duty)
+	EUNAUTHORIZED = "unauthorized" // not signed in, or sign-in too old
+	EUNAVAILABLE  = "unavailable"  // a dependency (Graph, SMTP) refused or timed out
+)
+
+// Error is a domain error: a code for the program and a sentence for people.
+// Fields is set for validation errors: form field name -> message.
+type Error struct {
+	Code    string
+	Message string
+	Fields  map[string]string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("tapdesk: %s: %s", e.Code, e.Message) }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
+// any other error and "" for nil.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	var g *GraphError
+	if errors.As(err, &g) {
+		return g.DomainCode()
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the human sentence of err. Internal errors get a
+// generic sentence: their text may hold details people must not see.
+func ErrorMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	var g *GraphError
+	if errors.As(err, &g) {
+		return g.UserMessage()
+	}
+	return "Something failed on our side. The details were logged; try again, and tell your administrator if it keeps happening."
+}
+
+// ValidationError collects per-field messages for a form.
+type ValidationError struct{ fields map[string]string }
+
+// Add records a message for a field (the first one per field wins).
+func (v *ValidationError) Add(field, msg string) {
+	if v.fields == nil {
+		v.fields = map[string]string{}
+	}
+	if _, ok := v.fields[field]; !ok {
+		v.fields[field] = msg
+	}
+}
+
+// Err returns nil when no field failed, else an EINVALID *Error with Fields.
+func (v *ValidationError) Err() error {
+	if len(v.fields) == 0 {
+		return nil
+	}
+	return &Error{Code: EINVALID, Message: "Some fields need attention.", Fields: v.fields}
+}

@@ -1,0 +1,86 @@
+package tapdesk
+
+import "time"
+
+// Activity names an audit event. Names follow Entra's directory audit log
+// style ("Add ...", "Delete ...") so auditors can read the two side by side.
+type Activity string
+
+const (
+	ActSignIn          Activity = "Sign in"
+	ActSignInRefused   Activity = "Sign in refused"
+	ActSignOut         Activity = "Sign out"
+	ActUserLookup      Activity = "Look up user"
+	ActRequestFiled    Activity = "File request"
+	ActRequestCancel   Activity = "Cancel request"
+	ActRequestExpired  Activity = "Expire request"
+	ActApprove         Activity = "Approve request"
+	ActDeny            Activity = "Deny request"
+	ActLinkOpened      Activity = "Open approval link"
+	ActLinkRefused     Activity = "Refuse approval link"
+	ActIssueAttempt    Activity = "Issue temporary access pass"
+	ActReveal          Activity = "Reveal temporary access pass"
+	ActRevoke          Activity = "Delete temporary access pass"
+	ActMailQueued      Activity = "Queue mail"
+	ActMailSent        Activity = "Send mail"
+	ActMailFailed      Activity = "Send mail failed"
+	ActExport          Activity = "Export audit log"
+	ActAccessRefused   Activity = "Refuse access"
+	ActServiceStarted  Activity = "Start service"
+	ActRequestRefused  Activity = "Refuse request"
+	ActDecisionRefused Activity = "Refuse decision"
+	ActRevealRefused   Activity = "Refuse reveal"
+)
+
+// Category groups activities the way Entra's audit log does.
+type Category string
+
+const (
+	CatSignIn   Category = "SignIn"
+	CatRequest  Category = "TemporaryAccessPassRequest"
+	CatApproval Category = "Approval"
+	CatMethod   Category = "UserAuthenticationMethod"
+	CatMail     Category = "Mail"
+	CatAudit    Category = "Audit"
+	CatAccess   Category = "Access"
+	CatService  Category = "Service"
+)
+
+// Result of an audited action.
+type Result string
+
+const (
+	ResultSuccess Result = "success"
+	ResultFailure Result = "failure"
+)
+
+// Event is one line of the audit trail. It never holds a pass.
+type Event struct {
+	Seq           int64
+	Time          time.Time // UTC, microseconds
+	Activity      Activity
+	Category      Category
+	Result        Result
+	Reason        string
+	Actor         Actor
+	ActorIP       string
+	ActorAgent    string
+	TargetID      string
+	TargetUPN     string
+	RequestID     string
+	CorrelationID string
+	TAPMethodID   string
+	Details       map[string]string
+}
+
+// ForRequest fills the request fields of the event from r.
+func (e Event) ForRequest(r *Request) Event {
+	e.RequestID = r.ID
+	e.CorrelationID = r.CorrelationID
+	e.TargetID = r.TargetID
+	e.TargetUPN = r.TargetUPN
+	if e.TAPMethodID == "" {
+		e.TAPMethodID = r.TAPMethodID
+	}
+	return e
+}

@@ -1,0 +1,157 @@
+package tapdesk
+
+import (
+	"strings"
+	"time"
+)
+
+// State is where a request is in its life.
+type State string
+
+const (
+	StatePending   State = "pending"
+	StateApproved  State = "approved"
+	StateIssued    State = "issued"
+	StateDenied    State = "denied"
+	StateExpired   State = "expired"
+	StateCancelled State = "cancelled"
+	StateFailed    State = "failed"
+	StateRevoked   State = "revoked"
+)
+
+// transitions is the whole state machine: from -> allowed next states.
+// Stores enforce it with UPDATE ... WHERE state = from.
+var transitions = map[State][]State{
+	StatePending:  {StateApproved, StateDenied, StateExpired, StateCancelled},
+	StateApproved: {StateIssued, StateFailed, StateExpired, StateCancelled},
+	StateIssued:   {StateRevoked},
+}
+
+// CanTransition reports whether the machine allows from -> to.
+func CanTransition(from, to State) bool {
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// Terminal reports whether nothing can happen to a request in this state.
+func (s State) Terminal() bool { return len(transitions[s]) == 0 }
+
+// Label is the state as people read it.
+func (s State) Label() string {
+	if s == "" {
+		return ""
+	}
+	return strings.ToUpper(string(s[:1])) + string(s[1:])
+}
+
+// Verification methods: how the agent verified the caller.
+const (
+	VerifyCallback   = "callback"
+	VerifyManager    = "manager"
+	VerifyVideoID    = "video_id"
+	VerifyVerifiedID = "verified_id"
+	VerifyInPerson   = "in_person"
+)
+
+// VerificationMethods in display order with their labels.
+var VerificationMethods = []struct{ Value, Label string }{
+	{VerifyCallback, "Called back the number on file"},
+	{VerifyManager, "Manager confirmed identity"},
+	{VerifyVideoID, "Video call with photo ID"},
+	{VerifyVerifiedID, "Microsoft Entra Verified ID"},
+	{VerifyInPerson, "In person"},
+}
+
+// VerificationLabel returns the label of a verification method value.
+func VerificationLabel(v string) string {
+	for _, m := range VerificationMethods {
+		if m.Value == v {
+			return m.Label
+		}
+	}
+	return v
+}
+
+// Request is one ask for a Temporary Access Pass for one target user.
+type Request struct {
+	ID            string
+	CorrelationID string // shared by every audit event of this request
+	State         State
+
+	Requester  Actor
+	TargetID   string // Entra object id of the user who gets the pass
+	TargetUPN  string
+	TargetName string
+
+	TicketRef          string
+	Justification      string
+	VerificationMethod string
+	VerificationNote   string
+
+	LifetimeMinutes   int
+	UsableOnce        bool
+	StartAt           *time.Time // nil: usable at once
+	ApprovalsRequired int
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	ExpiresAt time.Time // no decision (or no issue) by then -> expired
+
+	TAPMethodID   string
+	TAPStartAt    *time.Time
+	TAPExpiresAt  *time.Time
+	IssuedAt      *time.Time
+	RevealedAt    *time.Time
+	FailureReason string
+	DecisionNote  string // denial reason, cancellation note
+
+	Approvals []Approval // loaded with the request, oldest first
+}
+
+// Decision is an approver's answer.
+type Decision string
+
+const (
+	DecisionApprove Decision = "approve"
+	DecisionDeny    Decision = "deny"
+)
+
+// Approval is one approver's decision on a request.
+type Approval struct {
+	RequestID string
+	Approver  Actor
+	Decision  Decision
+	Reason    string
+	CreatedAt time.Time
+}
+
+// ApprovedBy reports whether the actor has already decided this request.
+func (r *Request) DecidedBy(a Actor) bool {
+	for _, ap := range r.Approvals {
+		if ap.Approver.Same(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ApprovalCount is the number of approve decisions so far.
+func (r *Request) ApprovalCount() int {
+	n := 0
+	for _, ap := range r.Approvals {
+		if ap.Decision == DecisionApprove {
+			n++
+		}
+	}
+	return n
+}
+
+// IsTarget reports whether the person is the target of the request.
+func (r *Request) IsTarget(p Principal) bool { return p.ObjectID != "" && p.ObjectID == r.TargetID }
+
+// IsRequester reports whether the person filed the request.
+func (r *Request) IsRequester(p Principal) bool { return r.Requester.Same(p.Actor()) }

@@ -1,0 +1,105 @@
+package tapdesk
+
+import "time"
+
+// The separation-of-duty rules. They are plain functions over domain values
+// so handlers, stores and tests all use the same ones; none is configurable.
+
+// CheckFile decides whether p may request a pass for target.
+func CheckFile(p Principal, target *DirectoryUser) error {
+	if !p.Has(RoleRequester) {
+		return Errorf(EFORBIDDEN, "You need the Tap.Requester role to request a Temporary Access Pass.")
+	}
+	if target.ID == p.ObjectID {
+		return Errorf(EFORBIDDEN, "You cannot request a Temporary Access Pass for yourself. Ask a colleague on the helpdesk.")
+	}
+	return CheckTargetEligible(target)
+}
+
+// CheckTargetEligible refuses targets Entra would refuse or that make no sense.
+func CheckTargetEligible(target *DirectoryUser) error {
+	switch {
+	case target.IsGuest():
+		return Errorf(EINVALID, "%s is an external guest. Entra does not give Temporary Access Passes to guests; their home organisation must help them.", target.UPN)
+	case !target.AccountEnabled:
+		return Errorf(EINVALID, "%s's account is disabled. Enable the account first (that needs its own change ticket); a pass would not let them sign in.", target.UPN)
+	case target.InTAPScope != nil && !*target.InTAPScope:
+		return Errorf(EINVALID, "%s is outside the tenant's Temporary Access Pass policy (not in an included group, or in an excluded one). An administrator must add them to the policy's scope.", target.UPN)
+	}
+	return nil
+}
+
+// CheckDecide decides whether p may approve or deny r now.
+func CheckDecide(r *Request, p Principal, now time.Time) error {
+	if !p.Has(RoleApprover) {
+		return Errorf(EFORBIDDEN, "You need the Tap.Approver role to decide requests.")
+	}
+	if r.IsRequester(p) {
+		return Errorf(EFORBIDDEN, "You filed this request, so you cannot approve or deny it. Another approver must decide.")
+	}
+	if r.IsTarget(p) {
+		return Errorf(EFORBIDDEN, "This request is for your own account, so you cannot decide it.")
+	}
+	if r.DecidedBy(p.Actor()) {
+		return Errorf(ECONFLICT, "You have already decided this request. A second approval must come from someone else.")
+	}
+	if r.State != StatePending {
+		return Errorf(ECONFLICT, "This request is %s; only pending requests can be decided.", r.State)
+	}
+	if !now.Before(r.ExpiresAt) {
+		return Errorf(ECONFLICT, "This request has expired without a decision. The agent must file a new one.")
+	}
+	return nil
+}
+
+// CheckReveal decides whether p may issue and reveal the pass of r now.
+func CheckReveal(r *Request, p Principal, now time.Time) error {
+	if !r.IsRequester(p) {
+		return Errorf(EFORBIDDEN, "Only the agent who filed this request can reveal its pass.")
+	}
+	switch r.State {
+	case StateApproved:
+	case StateIssued:
+		return Errorf(ECONFLICT, "The pass for this request was already revealed%s. It is shown only once; revoke it and file a new request if it was lost.", revealedWhen(r))
+	default:
+		return Errorf(ECONFLICT, "This request is %s; a pass can only be issued once it is approved.", r.State)
+	}
+	if !now.Before(r.ExpiresAt) {
+		return Errorf(ECONFLICT, "The approval of this request has expired before the pass was issued. File a new request.")
+	}
+	return nil
+}
+
+func revealedWhen(r *Request) string {
+	if r.RevealedAt == nil {
+		return ""
+	}
+	return " at " + r.RevealedAt.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// CheckCancel decides whether p may cancel r.
+func CheckCancel(r *Request, p Principal) error {
+	if !r.IsRequester(p) {
+		return Errorf(EFORBIDDEN, "Only the agent who filed this request can cancel it.")
+	}
+	if !CanTransition(r.State, StateCancelled) {
+		return Errorf(ECONFLICT, "This request is %s and can no longer be cancelled.", r.State)
+	}
+	return nil
+}
+
+// CheckRevoke decides whether p may delete the issued pass of r.
+func CheckRevoke(r *Request, p Principal) error {
+	if !r.IsRequester(p) && !p.Has(RoleApprover) && !p.Has(RoleAdmin) {
+		return Errorf(EFORBIDDEN, "Only the requesting agent, an approver or an administrator can revoke this pass.")
+	}
+	if r.State != StateIssued {
+		return Errorf(ECONFLICT, "This request is %s; only an issued pass can be revoked.", r.State)
+	}
+	return nil
+}
+
+// CanView reports whether p may see r: its requester, approvers, auditors, admins.
+func CanView(r *Request, p Principal) bool {
+	return r.IsRequester(p) || p.Has(RoleApprover) || p.Has(RoleAuditor) || p.Has(RoleAdmin)
+}
