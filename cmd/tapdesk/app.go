@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/handlers"
+	"github.com/tapdesk/tapdesk/mail"
+	"github.com/tapdesk/tapdesk/signin"
+	"github.com/tapdesk/tapdesk/store"
+)
+
+// appConfig is everything the running portal needs, from serve's settings
+// or demo's embedded defaults.
+type appConfig struct {
+	BaseURL        string
+	DBPath         string
+	Demo           bool
+	SecureCookies  bool
+	OIDC           signin.Config
+	ApproverEmails []string
+	DecisionTTL    time.Duration
+	LinkTTL        time.Duration
+	ApproverMaxAge time.Duration
+	ApproverMFA    bool
+	SessionKey     string
+	MailInterval   time.Duration
+	Settings       map[string]string // for the start-up audit event, no secrets
+	Logger         *slog.Logger
+}
+
+// app is a wired portal: database, web handlers, mail worker.
+type app struct {
+	cfg     appConfig
+	db      *store.DB
+	echo    *echo.Echo
+	handler *handlers.Handler
+	worker  *mail.Worker
+	stop    []func()
+}
+
+// newApp wires the portal. dir and sender are the two edges that differ
+// between serve and demo (real Graph and SMTP, or the fakes on loopback).
+func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender mail.Sender) (*app, error) {
+	log := cfg.Logger
+	db, err := store.Open(ctx, cfg.DBPath)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, db: db}
+	a.stop = append(a.stop, func() { db.Close() })
+
+	auth, err := signin.New(cfg.OIDC)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	sessions, stopCleanup := handlers.NewSessions(db.SQL(), cfg.SecureCookies, cfg.SessionKey)
+	a.stop = append(a.stop, stopCleanup)
+
+	composer := &mail.RequestComposer{Store: db, BaseURL: cfg.BaseURL, LinkTTL: cfg.LinkTTL}
+	a.worker = mail.NewWorker(db, composer, sender, mail.WorkerOptions{Interval: cfg.MailInterval, Logger: log})
+
+	a.handler = handlers.New(handlers.Deps{
+		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick,
+		Config: handlers.Config{
+			Demo: cfg.Demo, SecureCookies: cfg.SecureCookies, ApproverEmails: cfg.ApproverEmails,
+			DecisionTTL: cfg.DecisionTTL, ApproverMaxAge: cfg.ApproverMaxAge, ApproverMFA: cfg.ApproverMFA,
+			Logger: log,
+		},
+	})
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Server.ReadHeaderTimeout = 10 * time.Second
+	e.Server.IdleTimeout = 2 * time.Minute
+	a.handler.Routes(e)
+	a.echo = e
+
+	if err := db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActServiceStarted, Category: tapdesk.CatService,
+		Details: cfg.Settings}); err != nil {
+		a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// serve runs the portal on ln until ctx ends, then shuts down gracefully.
+func (a *app) serve(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		if err := a.worker.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			a.cfg.Logger.Error("mail worker stopped", "err", err)
+		}
+	}()
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- a.echo.Server.Serve(ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-srvErr:
+		cancel()
+	}
+	shutCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	if serr := a.echo.Shutdown(shutCtx); serr != nil && err == nil {
+		err = serr
+	}
+	<-workerDone
+	a.close()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (a *app) close() {
+	for i := len(a.stop) - 1; i >= 0; i-- {
+		a.stop[i]()
+	}
+	a.stop = nil
+}
+
+// listen opens the address, with a clear message when it is taken.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s (is another tapdesk running? use --addr): %w", addr, err)
+	}
+	return ln, nil
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tapdesk/tapdesk/entra"
+	"github.com/tapdesk/tapdesk/entra/fakegraph"
+	"github.com/tapdesk/tapdesk/mail"
+	"github.com/tapdesk/tapdesk/signin"
+	"github.com/tapdesk/tapdesk/signin/demoidp"
+	"github.com/tapdesk/tapdesk/views"
+)
+
+// demoOptions are the few knobs of `tapdesk demo`.
+type demoOptions struct {
+	Addr         string
+	DBPath       string // empty: a fresh file in a temp folder
+	Logger       *slog.Logger
+	MailInterval time.Duration
+	Personas     []demoidp.Persona // default demoidp.DefaultPersonas()
+}
+
+// demoEnv is the whole product on loopback: the portal, a fake Graph over
+// HTTPS, a real OIDC provider, and an SMTP capture server. The real code
+// paths run: msgraph-sdk-go speaks HTTP to the fake, go-oidc verifies
+// signed tokens, mail goes over SMTP.
+type demoEnv struct {
+	app      *app
+	ln       net.Listener
+	fake     *fakegraph.Server
+	capture  *mail.Capture
+	idp      *demoidp.Provider
+	baseURL  string
+	dbPath   string
+	cleanups []func()
+}
+
+func startDemo(ctx context.Context, o demoOptions) (d *demoEnv, err error) {
+	d = &demoEnv{}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	log := o.Logger
+	if d.ln, err = listen(o.Addr); err != nil {
+		return nil, err
+	}
+	d.baseURL = "http://" + d.ln.Addr().String()
+
+	d.dbPath = o.DBPath
+	if d.dbPath == "" {
+		dir, err := os.MkdirTemp("", "tapdesk-demo-")
+		if err != nil {
+			return nil, err
+		}
+		d.dbPath = filepath.Join(dir, "tapdesk.db")
+	}
+
+	tenant := fakegraph.SampleTenant()
+	if d.fake, err = fakegraph.NewServer(tenant, fakegraph.WithLogger(log.With("component", "fakegraph"))); err != nil {
+		return nil, err
+	}
+	d.cleanups = append(d.cleanups, d.fake.Close)
+	dir, err := entra.New(entra.Config{
+		TenantID: tenant.ID, ClientID: tenant.ClientID, ClientSecret: tenant.ClientSecret,
+		GraphBaseURL: d.fake.URL(), AuthorityHost: d.fake.URL(), HTTPClient: d.fake.Client(), Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	if d.capture, err = mail.StartCapture(); err != nil {
+		return nil, err
+	}
+	d.cleanups = append(d.cleanups, func() { d.capture.Close() })
+	sender, err := mail.NewSMTPSender(mail.SMTPConfig{Host: d.capture.Host(), Port: d.capture.Port(),
+		From: "tapdesk demo <tapdesk@contoso.example>", TLS: "none"})
+	if err != nil {
+		return nil, err
+	}
+
+	personas := o.Personas
+	if personas == nil {
+		personas = demoidp.DefaultPersonas()
+	}
+	issuer := d.baseURL + "/demo/idp"
+	if d.idp, err = demoidp.New(issuer, personas); err != nil {
+		return nil, err
+	}
+	clientSecret := randomHex(16)
+	d.idp.RegisterClient("tapdesk-demo", clientSecret, d.baseURL+"/auth/callback")
+
+	var approvers []string
+	for _, p := range personas {
+		for _, r := range p.Roles {
+			if r == "Tap.Approver" {
+				approvers = append(approvers, p.Email)
+			}
+		}
+	}
+	cfg := appConfig{
+		BaseURL: d.baseURL, DBPath: d.dbPath, Demo: true, SecureCookies: false,
+		OIDC: signin.Config{Issuer: issuer, ClientID: "tapdesk-demo", ClientSecret: clientSecret,
+			RedirectURL: d.baseURL + "/auth/callback"},
+		ApproverEmails: approvers, DecisionTTL: 24 * time.Hour, LinkTTL: 24 * time.Hour,
+		ApproverMaxAge: 12 * time.Hour, ApproverMFA: true,
+		SessionKey: randomHex(32), MailInterval: o.MailInterval, Logger: log,
+		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": d.dbPath},
+	}
+	if d.app, err = newApp(ctx, cfg, dir, sender); err != nil {
+		return nil, err
+	}
+	d.app.handler.DemoRoutes(d.app.echo, d.idp.Handler(), d.mailbox)
+	return d, nil
+}
+
+// mailbox lists the captured messages for the demo mailbox page.
+func (d *demoEnv) mailbox() []views.MailboxMessage {
+	var out []views.MailboxMessage
+	for _, m := range d.capture.Messages() {
+		out = append(out, views.MailboxMessage{ID: m.ID, From: m.From, To: m.To, Subject: m.Subject, Text: m.Text, Received: m.Received})
+	}
+	return out
+}
+
+// run serves until ctx ends.
+func (d *demoEnv) run(ctx context.Context) error {
+	defer d.close()
+	return d.app.serve(ctx, d.ln)
+}
+
+func (d *demoEnv) close() {
+	if d.app != nil {
+		d.app.close()
+	}
+	for i := len(d.cleanups) - 1; i >= 0; i-- {
+		d.cleanups[i]()
+	}
+	d.cleanups = nil
+}
+
+// printWelcome tells the newcomer where to go and who to be.
+func (d *demoEnv) printWelcome(w io.Writer) {
+	fmt.Fprintf(w, "\ntapdesk DEMO is running at %s\n\n", d.baseURL)
+	fmt.Fprintf(w, "  database:      %s\n", d.dbPath)
+	fmt.Fprintf(w, "  fake Graph:    %s/v1.0 (sample tenant contoso.example)\n", d.fake.URL())
+	fmt.Fprintf(w, "  demo mailbox:  %s/demo/mailbox (SMTP capture on %s)\n\n", d.baseURL, d.capture.Addr())
+	fmt.Fprintln(w, "Personas (pick one on the demo sign-in page):")
+	for _, p := range d.idp.Personas() {
+		fmt.Fprintf(w, "  %-10s %-16s %-34s %s\n", p.Key, p.Name, p.UPN, strings.Join(p.Roles, ", "))
+	}
+	fmt.Fprintln(w, "\nTry: sign in as agent, find \"Nina\", file a request; sign out, open the approval")
+	fmt.Fprintln(w, "link from the demo mailbox as approver and approve; sign in as agent again and reveal.")
+	fmt.Fprintln(w, "Press Ctrl+C to stop.")
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

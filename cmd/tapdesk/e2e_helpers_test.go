@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"github.com/tapdesk/tapdesk/signin/demoidp"
+)
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testDemo is a running demo on a free loopback port with its logs captured.
+type testDemo struct {
+	*demoEnv
+	logs *syncBuffer
+}
+
+// dualPersona holds both the requester and approver roles, to test that
+// separation of duty holds for one person with two hats. Her object id is
+// Priya Patel's in the sample tenant.
+var dualPersona = demoidp.Persona{Key: "dual", Name: "Priya Patel", UPN: "priya.patel@contoso.example",
+	Email: "priya.patel@contoso.example", Roles: []string{"Tap.Requester", "Tap.Approver"}}
+
+func startTestDemo(t *testing.T) *testDemo {
+	t.Helper()
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	priya, ok := lookupSample(t, "priya.patel@contoso.example")
+	if !ok {
+		t.Fatal("sample tenant lacks priya.patel")
+	}
+	dual := dualPersona
+	dual.ObjectID = priya
+	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", DBPath: filepath.Join(t.TempDir(), "tapdesk.db"),
+		Logger: log, MailInterval: 50 * time.Millisecond, Personas: append(demoidp.DefaultPersonas(), dual)})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("demo stopped with: %v", err)
+		}
+	})
+	return &testDemo{demoEnv: d, logs: logs}
+}
+
+func lookupSample(t *testing.T, upn string) (string, bool) {
+	t.Helper()
+	u, ok := sampleTenantUser(upn)
+	return u, ok
+}
+
+// userID returns the object id of a sample-tenant user by UPN.
+func (d *testDemo) userID(t *testing.T, upn string) string {
+	t.Helper()
+	u, ok := d.fake.Tenant().LookupUser(upn)
+	if !ok {
+		t.Fatalf("no %s in the sample tenant", upn)
+	}
+	return u.ID
+}
+
+// browser is one person's browser: a cookie jar, following redirects.
+type browser struct {
+	t      *testing.T
+	base   string
+	client *http.Client
+	last   *http.Response
+	body   string
+}
+
+func (d *testDemo) browser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: d.baseURL, client: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+}
+
+func (b *browser) do(req *http.Request) *browser {
+	b.t.Helper()
+	req.Header.Set("User-Agent", "tapdesk-e2e")
+	res, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.last, b.body = res, string(raw)
+	return b
+}
+
+func (b *browser) get(path string) *browser {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, b.abs(path), nil)
+	return b.do(req)
+}
+
+func (b *browser) post(path string, form url.Values) *browser {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, b.abs(path), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+func (b *browser) abs(path string) string {
+	if strings.HasPrefix(path, "http") {
+		return path
+	}
+	return b.base + path
+}
+
+// submit posts the form matched by selector on the current page, with its
+// hidden fields (CSRF token included) plus the given values.
+func (b *browser) submit(selector string, values url.Values) *browser {
+	b.t.Helper()
+	form := b.doc().Find(selector).First()
+	if form.Length() == 0 {
+		b.t.Fatalf("no form %q on %s:\n%s", selector, b.last.Request.URL, b.body)
+	}
+	vals := url.Values{}
+	form.Find("input[type=hidden]").Each(func(_ int, s *goquery.Selection) {
+		vals.Set(s.AttrOr("name", ""), s.AttrOr("value", ""))
+	})
+	for k, v := range values {
+		vals[k] = v
+	}
+	action := form.AttrOr("action", b.last.Request.URL.Path)
+	if !strings.HasPrefix(action, "http") && !strings.HasPrefix(action, "/") {
+		b.t.Fatalf("relative form action %q", action)
+	}
+	return b.post(action, vals)
+}
+
+func (b *browser) doc() *goquery.Document {
+	b.t.Helper()
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(b.body))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return doc
+}
+
+func (b *browser) text(selector string) string {
+	return strings.TrimSpace(b.doc().Find(selector).First().Text())
+}
+
+func (b *browser) status(want int) *browser {
+	b.t.Helper()
+	if b.last.StatusCode != want {
+		b.t.Fatalf("%s %s: status %d, want %d\n%s", b.last.Request.Method, b.last.Request.URL, b.last.StatusCode, want, b.body)
+	}
+	return b
+}
+
+func (b *browser) contains(s string) *browser {
+	b.t.Helper()
+	if !strings.Contains(b.body, s) {
+		b.t.Fatalf("page %s lacks %q:\n%s", b.last.Request.URL, s, b.body)
+	}
+	return b
+}
+
+func (b *browser) path() string { return b.last.Request.URL.Path }
+
+// signIn goes through the demo OIDC provider as persona, starting at path
+// (which redirects anonymous people to sign-in).
+func (b *browser) signIn(path, persona string) *browser {
+	b.t.Helper()
+	b.get(path).status(http.StatusOK)
+	if !strings.Contains(b.last.Request.URL.Path, "/demo/idp/authorize") {
+		b.t.Fatalf("expected the demo sign-in page, got %s", b.last.Request.URL)
+	}
+	form := b.doc().Find(`[data-testid="persona-` + persona + `"]`).Closest("form")
+	if form.Length() == 0 {
+		b.t.Fatalf("no persona %s on the picker", persona)
+	}
+	vals := url.Values{}
+	form.Find("input").Each(func(_ int, s *goquery.Selection) { vals.Set(s.AttrOr("name", ""), s.AttrOr("value", "")) })
+	action := form.AttrOr("action", "/demo/idp/authorize")
+	if !strings.HasPrefix(action, "http") {
+		u := *b.last.Request.URL
+		ref, _ := url.Parse(action)
+		action = u.ResolveReference(ref).String()
+	}
+	return b.post(action, vals).status(http.StatusOK)
+}

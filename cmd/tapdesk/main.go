@@ -1,0 +1,116 @@
+// Command tapdesk runs the portal (serve), the whole product on embedded
+// defaults (demo), schema migrations (migrate) and prints its version.
+// This file and its siblings are wiring only; the end-to-end tests reuse it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/tapdesk/tapdesk/store"
+)
+
+const usage = `tapdesk hands out Microsoft Entra ID Temporary Access Passes with a
+verified requester, a recorded caller check, a second person's approval and
+an audit trail.
+
+Usage:
+  tapdesk demo    [--addr 127.0.0.1:8080] [--db PATH]   the whole product on a sample tenant
+  tapdesk serve   [flags]                               production (tapdesk serve --help)
+  tapdesk migrate --db PATH                             apply schema migrations and exit
+  tapdesk version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("tapdesk: name a command")
+	}
+	switch args[0] {
+	case "demo":
+		return runDemo(ctx, args[1:], stdout, stderr)
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stdout)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "tapdesk", version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("tapdesk: unknown command %q", args[0])
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	db := fs.String("db", "", "SQLite file to keep data in (default: a fresh file in a temp folder)")
+	verbose := fs.Bool("v", false, "log every request")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	d, err := startDemo(ctx, demoOptions{Addr: *addr, DBPath: *db, Logger: log})
+	if err != nil {
+		return err
+	}
+	d.printWelcome(stdout)
+	return d.run(ctx)
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	s := newSettings("migrate")
+	s.str("db", "tapdesk.db", "SQLite database file")
+	if err := s.parse(args, getenv); err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, s.get("db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	cur, known, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database %s is at schema version %d (this tapdesk knows up to %d)\n", s.get("db"), cur, known)
+	return nil
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// now is wall time; tests of wiring use real time like production.
+var _ = time.Now

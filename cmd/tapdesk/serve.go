@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/entra"
+	"github.com/tapdesk/tapdesk/mail"
+	"github.com/tapdesk/tapdesk/signin"
+)
+
+// serveSettings declares every production setting once: flag, TAPDESK_*
+// variable, default, and whether serve refuses to start without it.
+func serveSettings() *settings {
+	s := newSettings("serve")
+	s.str("addr", ":8080", "address to listen on")
+	s.required("base-url", "public https URL of the portal, used in email links")
+	s.str("db", "tapdesk.db", "SQLite database file")
+	s.str("log-level", "info", "debug, info, warn or error")
+
+	s.required("oidc-issuer", "OIDC issuer, e.g. https://login.microsoftonline.com/{tenant-id}/v2.0")
+	s.required("oidc-client-id", "application (client) id of the sign-in app registration")
+	s.secret("oidc-client-secret", "client secret of the sign-in app registration", true)
+	s.str("oidc-redirect-url", "", "redirect URL registered for sign-in (default {base-url}/auth/callback)")
+	s.str("role-groups", "", "group object ids mapped to roles: GROUPID=Tap.Approver,GROUPID=Tap.Requester (app roles need no mapping)")
+
+	s.required("graph-tenant-id", "directory (tenant) id tapdesk manages")
+	s.required("graph-client-id", "application id of the Graph app registration")
+	s.secret("graph-client-secret", "client secret of the Graph app registration", true)
+	s.str("graph-base-url", "https://graph.microsoft.com", "Microsoft Graph root (national clouds: https://graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn)")
+	s.str("authority-host", "https://login.microsoftonline.com", "Entra token authority (national clouds: https://login.microsoftonline.us, https://login.chinacloudapi.cn)")
+
+	s.required("smtp-host", "SMTP server")
+	s.str("smtp-port", "587", "SMTP port")
+	s.str("smtp-user", "", "SMTP user name")
+	s.secret("smtp-password", "SMTP password", false)
+	s.required("smtp-from", "sender address, e.g. tapdesk <tapdesk@example.com>")
+	s.str("smtp-tls", "starttls", "starttls (mandatory), tls (implicit) or none (loopback only)")
+
+	s.required("approver-emails", "comma-separated addresses that receive approval requests")
+	s.str("decision-ttl", "24h", "how long a request waits for a decision, and an approval for its issue")
+	s.str("link-ttl", "24h", "how long an approval email link works")
+	s.str("approver-max-age", "15m", "approvers must have signed in this recently to decide (0 disables)")
+	s.str("approver-mfa", "true", "approvers must have signed in with MFA (amr claim)")
+
+	s.secret("session-key", "at least 32 characters; seals session data at rest", true)
+	s.secret("audit-key", "at least 32 characters; keys the audit trail's hash chain (not stored in the database)", true)
+	return s
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	s := serveSettings()
+	s.fs.SetOutput(stderr)
+	if err := s.parse(args, getenv); err != nil {
+		return err
+	}
+	var problems []string
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s.get("log-level"))); err != nil {
+		problems = append(problems, "TAPDESK_LOG_LEVEL: use debug, info, warn or error")
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	base := strings.TrimRight(s.get("base-url"), "/")
+	if u, err := url.Parse(base); err != nil || u.Scheme != "https" || u.Host == "" {
+		problems = append(problems, "TAPDESK_BASE_URL: must be an https URL like https://tapdesk.example.com")
+	}
+	for _, k := range []string{"session-key", "audit-key"} {
+		if len(s.get(k)) < 32 {
+			problems = append(problems, fmt.Sprintf("%s: must be at least 32 characters", s.by[k].env))
+		}
+	}
+	roleGroups := map[string]tapdesk.Role{}
+	for _, pair := range s.listOf("role-groups") {
+		g, r, ok := strings.Cut(pair, "=")
+		role := tapdesk.Role(strings.TrimSpace(r))
+		known := false
+		for _, k := range tapdesk.AllRoles {
+			known = known || k == role
+		}
+		if !ok || !known || strings.TrimSpace(g) == "" {
+			problems = append(problems, fmt.Sprintf("TAPDESK_ROLE_GROUPS: %q is not GROUPID=Tap.Requester|Tap.Approver|Tap.Auditor|Tap.Admin", pair))
+			continue
+		}
+		roleGroups[strings.TrimSpace(g)] = role
+	}
+	port, err := strconv.Atoi(s.get("smtp-port"))
+	if err != nil || port < 1 || port > 65535 {
+		problems = append(problems, "TAPDESK_SMTP_PORT: must be a port number")
+	}
+	mfa, err := strconv.ParseBool(s.get("approver-mfa"))
+	if err != nil {
+		problems = append(problems, "TAPDESK_APPROVER_MFA: must be true or false")
+	}
+	decisionTTL := s.duration("decision-ttl", &problems)
+	linkTTL := s.duration("link-ttl", &problems)
+	maxAge := s.duration("approver-max-age", &problems)
+	if len(problems) > 0 {
+		return &configError{problems}
+	}
+
+	redirect := s.get("oidc-redirect-url")
+	if redirect == "" {
+		redirect = base + "/auth/callback"
+	}
+	dir, err := entra.New(entra.Config{
+		TenantID: s.get("graph-tenant-id"), ClientID: s.get("graph-client-id"), ClientSecret: s.get("graph-client-secret"),
+		GraphBaseURL: s.get("graph-base-url"), AuthorityHost: s.get("authority-host"), Logger: log,
+	})
+	if err != nil {
+		return &configError{[]string{"Graph: " + err.Error()}}
+	}
+	sender, err := mail.NewSMTPSender(mail.SMTPConfig{Host: s.get("smtp-host"), Port: port, Username: s.get("smtp-user"),
+		Password: s.get("smtp-password"), From: s.get("smtp-from"), TLS: s.get("smtp-tls")})
+	if err != nil {
+		return &configError{[]string{"SMTP: " + err.Error()}}
+	}
+	cfg := appConfig{
+		BaseURL: base, DBPath: s.get("db"), SecureCookies: true,
+		OIDC: signin.Config{Issuer: s.get("oidc-issuer"), ClientID: s.get("oidc-client-id"),
+			ClientSecret: s.get("oidc-client-secret"), RedirectURL: redirect, GroupRoles: roleGroups},
+		ApproverEmails: s.listOf("approver-emails"), DecisionTTL: decisionTTL, LinkTTL: linkTTL,
+		ApproverMaxAge: maxAge, ApproverMFA: mfa, SessionKey: s.get("session-key"),
+		Settings: s.describe(), Logger: log,
+	}
+	ln, err := listen(s.get("addr"))
+	if err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg, dir, sender)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	log.Info("tapdesk serving", "addr", ln.Addr().String(), "base_url", base, "version", version())
+	return a.serve(ctx, ln)
+}
+
+var _ = time.Second

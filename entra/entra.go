@@ -1,0 +1,193 @@
+// Package entra implements tapdesk.Directory on Microsoft Graph with
+// msgraph-sdk-go, authenticating as an app registration (client credentials)
+// through azidentity.
+//
+// It is the only package that imports the Graph SDK: the SDK takes minutes to
+// compile, and keeping it here keeps the rest of the tree fast. The fake in
+// entra/fakegraph serves the same endpoints for tests and the demo.
+//
+// Every Graph refusal comes back as a *tapdesk.GraphError. The pass a create
+// returns exists only in the returned IssuedTAP: nothing here logs bodies.
+package entra
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	kiotaazure "github.com/microsoft/kiota-authentication-azure-go"
+	khttp "github.com/microsoft/kiota-http-go"
+	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
+
+	"github.com/tapdesk/tapdesk"
+)
+
+// Defaults: the global Azure cloud. National clouds set both URLs.
+const (
+	DefaultGraphBaseURL  = "https://graph.microsoft.com"
+	DefaultAuthorityHost = "https://login.microsoftonline.com"
+)
+
+// defaultTimeout bounds one Graph call including the SDK's retries; the
+// caller's context usually ends it sooner.
+const defaultTimeout = 100 * time.Second
+
+// Config is how tapdesk reaches its tenant.
+type Config struct {
+	TenantID     string
+	ClientID     string
+	ClientSecret string
+	// GraphBaseURL is Graph's root without the version (default
+	// https://graph.microsoft.com; https://graph.microsoft.us for US Gov).
+	GraphBaseURL string
+	// AuthorityHost is the Entra token authority (default
+	// https://login.microsoftonline.com).
+	AuthorityHost string
+	// HTTPClient, when set, supplies the transport (and timeout) for both
+	// token requests and Graph calls, e.g. one that trusts a test CA. The
+	// SDK's middleware (retry, gzip, redirects) is layered on top of it.
+	HTTPClient *http.Client
+	// Logger receives one line per HTTP call (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Client is a tapdesk.Directory backed by Microsoft Graph. It is safe for
+// concurrent use.
+type Client struct {
+	graph  *msgraphsdk.GraphServiceClient
+	logger *slog.Logger
+	// graphV1 is the versioned base URL, for the few calls built by hand.
+	graphV1 string
+}
+
+var _ tapdesk.Directory = (*Client)(nil)
+
+// microsoftAuthorities are the clouds MSAL's instance discovery knows; any
+// other host (Azure Stack, a test stand-in) must skip discovery, or MSAL
+// asks login.microsoftonline.com about it and fails offline. The list is
+// MSAL's own trusted-host list (authority.TrustedHost, MSAL Go v1.10).
+var microsoftAuthorities = map[string]bool{
+	"login.microsoftonline.com":        true,
+	"login.microsoftonline.us":         true,
+	"login.chinacloudapi.cn":           true,
+	"login.partner.microsoftonline.cn": true,
+	"login.microsoftonline.de":         true,
+	"login.windows.net":                true,
+	"login.microsoft.com":              true,
+	"sts.windows.net":                  true,
+	"login.sovcloud-identity.fr":       true,
+	"login.sovcloud-identity.de":       true,
+	"login.sovcloud-identity.sg":       true,
+	"login-us.microsoftonline.com":     true,
+	"login.usgovcloudapi.net":          true,
+}
+
+// New builds a Graph client. It does not call Graph; the first call fetches
+// a token.
+func New(cfg Config) (*Client, error) {
+	var missing []string
+	for _, f := range []struct{ name, value string }{
+		{"tenant id", cfg.TenantID}, {"client id", cfg.ClientID}, {"client secret", cfg.ClientSecret},
+	} {
+		if strings.TrimSpace(f.value) == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("entra: missing %s", strings.Join(missing, ", "))
+	}
+	graphBase, graphURL, err := baseURL(cfg.GraphBaseURL, DefaultGraphBaseURL, "Graph base URL")
+	if err != nil {
+		return nil, err
+	}
+	authority, authorityURL, err := baseURL(cfg.AuthorityHost, DefaultAuthorityHost, "authority host")
+	if err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+
+	// One transport at the bottom of both stacks, so token and Graph calls
+	// share connections, trust and the per-call log line.
+	var base http.RoundTripper = khttp.GetDefaultTransport()
+	timeout := defaultTimeout
+	if cfg.HTTPClient != nil {
+		if cfg.HTTPClient.Transport != nil {
+			base = cfg.HTTPClient.Transport
+		}
+		if cfg.HTTPClient.Timeout > 0 {
+			timeout = cfg.HTTPClient.Timeout
+		}
+	}
+	logged := &loggingTransport{next: base, logger: logger}
+
+	cred, err := azidentity.NewClientSecretCredential(cfg.TenantID, cfg.ClientID, cfg.ClientSecret,
+		&azidentity.ClientSecretCredentialOptions{
+			ClientOptions: azcore.ClientOptions{
+				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: authority + "/"},
+				Transport: &http.Client{Transport: logged, Timeout: timeout},
+			},
+			DisableInstanceDiscovery: !microsoftAuthorities[strings.ToLower(authorityURL.Hostname())],
+		})
+	if err != nil {
+		return nil, fmt.Errorf("entra: credential: %w", err)
+	}
+	// The provider attaches tokens only to the hosts listed, so the Graph
+	// host of this cloud (or of the fake) must be named.
+	auth, err := kiotaazure.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(
+		cred, []string{graphBase + "/.default"}, []string{graphURL.Hostname()})
+	if err != nil {
+		return nil, fmt.Errorf("entra: auth provider: %w", err)
+	}
+
+	// Passing our own http.Client replaces the SDK's default one, so put the
+	// SDK's middleware (retry honouring Retry-After, gzip, redirects,
+	// $-decoding, telemetry) back on top of our transport.
+	opts := msgraphsdk.GetDefaultClientOptions()
+	middleware := msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)
+	httpClient := &http.Client{
+		Transport: khttp.NewCustomTransportWithParentTransport(logged, middleware...),
+		// The redirect middleware follows redirects; net/http must not.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       timeout,
+	}
+	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
+		auth, nil, nil, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("entra: request adapter: %w", err)
+	}
+	// Must precede NewGraphServiceClient, which copies the base URL.
+	adapter.SetBaseUrl(graphBase + "/v1.0")
+	return &Client{
+		graph:   msgraphsdk.NewGraphServiceClient(adapter),
+		logger:  logger,
+		graphV1: graphBase + "/v1.0",
+	}, nil
+}
+
+// baseURL parses an https root URL, defaulting when empty, without a
+// trailing slash.
+func baseURL(raw, dflt, what string) (string, *url.URL, error) {
+	if strings.TrimSpace(raw) == "" {
+		raw = dflt
+	}
+	raw = strings.TrimRight(strings.TrimSpace(raw), "/")
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", nil, fmt.Errorf("entra: %s %q: %w", what, raw, err)
+	}
+	if u.Scheme != "https" || u.Host == "" {
+		return "", nil, errors.New("entra: " + what + " must be an https URL, got " + raw)
+	}
+	return raw, u, nil
+}

@@ -1,0 +1,665 @@
+package entra_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/entra"
+	"github.com/tapdesk/tapdesk/entra/fakegraph"
+)
+
+// Contract tests: the real adapter (msgraph-sdk-go, azidentity, kiota
+// middleware) against the fake over HTTPS. What passes here is what the
+// portal gets from Graph.
+
+const (
+	alex   = "11111111-1111-4111-8111-000000000001"
+	nina   = "b7c6e6e6-7862-4d25-aed1-f2739805e22a"
+	riley  = "9fba8f2f-4ae6-4874-a78a-e9729d1952c1"
+	jordan = "f46f0ba0-dca8-4f6e-b471-0407b7c7e2dd"
+	lukas  = "e800a64f-291f-4bee-bafe-95f6cffd9b5f"
+	marco  = "a15df35c-37b7-4543-9945-908e385ac609"
+	sofia  = "d9a43a59-e054-41d9-b36e-c399c9981403"
+	omar   = "34f0ca4e-203d-4a66-b9a5-6483cb442ff9"
+	fatima = "3d65e018-88fa-491b-85a9-ddfe8d8b1285"
+	dana   = "a9d30f50-6c2c-493e-b797-6e6a6fdd05e9"
+
+	policyMessage = "Converged UserCredentialPolicy does not allow creating or updating this authentication method. AuthMethodType [TemporaryAccessPass]."
+)
+
+// logBuffer collects log output from any goroutine.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type env struct {
+	fake   *fakegraph.Server
+	client *entra.Client
+	logs   *logBuffer
+}
+
+func setup(t *testing.T, opts ...fakegraph.Option) *env {
+	t.Helper()
+	fake, err := fakegraph.NewServer(fakegraph.SampleTenant(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	e := &env{fake: fake, logs: &logBuffer{}}
+	e.client = e.newClient(t, fake.Tenant().ClientSecret)
+	return e
+}
+
+func (e *env) newClient(t *testing.T, secret string) *entra.Client {
+	t.Helper()
+	tn := e.fake.Tenant()
+	c, err := entra.New(entra.Config{
+		TenantID:      tn.ID,
+		ClientID:      tn.ClientID,
+		ClientSecret:  secret,
+		GraphBaseURL:  e.fake.URL(),
+		AuthorityHost: e.fake.URL(),
+		HTTPClient:    e.fake.Client(),
+		Logger:        slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// wantGraphError checks err is a *tapdesk.GraphError of kind, and that
+// printing it does not panic.
+func wantGraphError(t *testing.T, err error, kind tapdesk.GraphErrorKind) *tapdesk.GraphError {
+	t.Helper()
+	var ge *tapdesk.GraphError
+	if !errors.As(err, &ge) {
+		t.Fatalf("got %T %v, want *tapdesk.GraphError", err, err)
+	}
+	if ge.Kind != kind {
+		t.Fatalf("kind %s, want %s (%d %s %q)", ge.Kind, kind, ge.Status, ge.Code, ge.Message)
+	}
+	_ = fmt.Sprint(err, ge.UserMessage(), tapdesk.ErrorMessage(err))
+	return ge
+}
+
+func TestNewValidatesConfig(t *testing.T) {
+	if _, err := entra.New(entra.Config{TenantID: "t"}); err == nil || !strings.Contains(err.Error(), "client id, client secret") {
+		t.Errorf("missing fields: %v", err)
+	}
+	cfg := entra.Config{TenantID: "t", ClientID: "c", ClientSecret: "s", GraphBaseURL: "http://graph.example"}
+	if _, err := entra.New(cfg); err == nil {
+		t.Error("plain-http Graph URL accepted")
+	}
+	cfg.GraphBaseURL = ""
+	if _, err := entra.New(cfg); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+}
+
+func TestUser(t *testing.T) {
+	e := setup(t)
+
+	t.Run("by id", func(t *testing.T) {
+		u, err := e.client.User(ctx(t), alex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := tapdesk.DirectoryUser{ID: alex, DisplayName: "Alex Agent", UPN: "alex.agent@contoso.example",
+			Mail: "alex.agent@contoso.example", JobTitle: "Service Desk Analyst", Department: "IT Helpdesk",
+			UserType: "Member", AccountEnabled: true}
+		got := *u
+		got.InTAPScope = nil
+		if got != want {
+			t.Errorf("got %+v\nwant %+v", got, want)
+		}
+		if u.InTAPScope == nil || !*u.InTAPScope {
+			t.Errorf("InTAPScope = %v, want true", u.InTAPScope)
+		}
+	})
+	t.Run("by UPN", func(t *testing.T) {
+		u, err := e.client.User(ctx(t), "Alex.Agent@contoso.example")
+		if err != nil || u.ID != alex {
+			t.Fatalf("%+v %v", u, err)
+		}
+	})
+	t.Run("guest UPN with #EXT#", func(t *testing.T) {
+		u, err := e.client.User(ctx(t), "jordan_partner.example#EXT#@contoso.example")
+		if err != nil || u.ID != jordan || !u.IsGuest() || u.Mail != "jordan@partner.example" {
+			t.Fatalf("%+v %v", u, err)
+		}
+	})
+	t.Run("UPN starting with $", func(t *testing.T) {
+		err := e.fake.Tenant().AddUser(fakegraph.User{ID: "22222222-2222-4222-8222-000000000001",
+			DisplayName: "Dollar Svc", UserPrincipalName: "$svc@contoso.example", AccountEnabled: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := e.client.User(ctx(t), "$svc@contoso.example")
+		if err != nil || u.DisplayName != "Dollar Svc" || !u.AccountEnabled || u.UserType != "Member" {
+			t.Fatalf("%+v %v", u, err)
+		}
+	})
+	t.Run("disabled and synced", func(t *testing.T) {
+		d, err := e.client.User(ctx(t), dana)
+		if err != nil || d.AccountEnabled {
+			t.Errorf("disabled: %+v %v", d, err)
+		}
+		m, err := e.client.User(ctx(t), marco)
+		if err != nil || !m.OnPremisesSync {
+			t.Errorf("synced: %+v %v", m, err)
+		}
+	})
+	t.Run("empty id", func(t *testing.T) {
+		if _, err := e.client.User(ctx(t), " "); tapdesk.ErrorCode(err) != tapdesk.EINVALID {
+			t.Errorf("got %v", err)
+		}
+	})
+}
+
+func TestSearchUsers(t *testing.T) {
+	e := setup(t)
+	names := func(us []tapdesk.DirectoryUser) string {
+		var n []string
+		for _, u := range us {
+			n = append(n, u.DisplayName)
+		}
+		return strings.Join(n, ", ")
+	}
+	for _, tc := range []struct {
+		q     string
+		limit int
+		want  string
+	}{
+		{"a", 10, "Ada Admin, Alex Agent, Audrey Auditor, Avery Approver"},
+		{"a", 2, "Ada Admin, Alex Agent"},
+		{"ALEX.a", 0, "Alex Agent"},
+		{"jordan", 10, "Jordan Partner"},     // by UPN and mail
+		{"fatima.zahra@", 10, "Fatima Zahra"}, // '@' survives encoding
+		{"o'brien", 10, ""},                   // quote escaped, not an injection
+		{"a#b&c=d+e%f", 10, ""},
+		{"  ", 10, ""},
+	} {
+		t.Run(tc.q, func(t *testing.T) {
+			got, err := e.client.SearchUsers(ctx(t), tc.q, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if names(got) != tc.want {
+				t.Errorf("got %q, want %q", names(got), tc.want)
+			}
+			for _, u := range got {
+				if u.UserType == "" {
+					t.Errorf("%s: userType not selected", u.UPN)
+				}
+			}
+		})
+	}
+}
+
+func TestMethods(t *testing.T) {
+	e := setup(t)
+	byKind := func(t *testing.T, user string) map[string]tapdesk.AuthMethod {
+		t.Helper()
+		ms, err := e.client.Methods(ctx(t), user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]tapdesk.AuthMethod{}
+		for _, m := range ms {
+			out[m.Kind] = m
+		}
+		return out
+	}
+
+	t.Run("strong methods", func(t *testing.T) {
+		ms := byKind(t, marco)
+		fido, hello, pw := ms["fido2"], ms["windowsHelloForBusiness"], ms["password"]
+		if !fido.Strong() || !hello.Strong() || pw.Strong() {
+			t.Errorf("strength: %+v", ms)
+		}
+		if fido.Label != "Passkey (FIDO2)" || fido.Detail != "Work key · YubiKey 5C NFC" || fido.ODataType != "#microsoft.graph.fido2AuthenticationMethod" {
+			t.Errorf("fido2: %+v", fido)
+		}
+		if hello.Detail != "CONTOSO-DEV-0077" || pw.ID != fakegraph.PasswordMethodID || pw.Detail != "set 2021-10-04" {
+			t.Errorf("hello %+v password %+v", hello, pw)
+		}
+	})
+	t.Run("unknown type kept by name", func(t *testing.T) {
+		ms := byKind(t, sofia)
+		raw := "#microsoft.graph.hardwareOathAuthenticationMethod"
+		if m, ok := ms[raw]; !ok || m.ODataType != raw || m.Label != "Other method (hardwareOath)" || m.Strong() {
+			t.Errorf("unknown type: %+v", ms)
+		}
+		// platformCredential shares Windows Hello's Go method set: must not be mistaken for it.
+		if m := ms["platformCredential"]; m.Detail != "Sofia's MacBook Pro · macOS" {
+			t.Errorf("platform credential: %+v", ms)
+		}
+	})
+	t.Run("phones and email are masked", func(t *testing.T) {
+		ms, err := e.client.Methods(ctx(t), omar)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var details []string
+		for _, m := range ms {
+			if m.Kind == "phone" {
+				details = append(details, m.Label+": "+m.Detail)
+			}
+		}
+		if got := strings.Join(details, "; "); got != "Phone (mobile): +1 ••••••0188; Phone (office): +1 ••••••0100" {
+			t.Errorf("phones: %s", got)
+		}
+		if m := byKind(t, fatima)["email"]; m.Detail != "fa•••@example.net" {
+			t.Errorf("email: %+v", m)
+		}
+	})
+	t.Run("existing TAP", func(t *testing.T) {
+		m := byKind(t, nina)["temporaryAccessPass"]
+		if m.TAP == nil || !m.TAP.Usable || m.TAP.UsabilityReason != "EnabledByPolicy" || m.TAP.LifetimeMinutes != 480 ||
+			m.TAP.MethodID != m.ID || !strings.HasPrefix(m.Detail, "usable until ") {
+			t.Errorf("TAP: %+v %+v", m, m.TAP)
+		}
+	})
+	t.Run("unknown user", func(t *testing.T) {
+		_, err := e.client.Methods(ctx(t), "00000000-0000-4000-8000-00000000dead")
+		wantGraphError(t, err, tapdesk.GraphNotFound)
+	})
+}
+
+func TestTAPPolicy(t *testing.T) {
+	e := setup(t)
+	p, err := e.client.TAPPolicy(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "{Enabled:true DefaultLifetime:60 MinLifetime:60 MaxLifetime:480 DefaultLength:8 UsableOnce:false " +
+		"IncludeGroups:[all_users] ExcludeGroups:[ed168dcb-948d-4685-afa9-b08fb992cc3d]}"
+	if got := fmt.Sprintf("%+v", *p); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestScope(t *testing.T) {
+	e := setup(t)
+	scope := func(t *testing.T, id string) string {
+		t.Helper()
+		u, err := e.client.User(ctx(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.InTAPScope == nil {
+			return "unknown"
+		}
+		return fmt.Sprint(*u.InTAPScope)
+	}
+	tn := e.fake.Tenant()
+	sample := tn.CurrentPolicy()
+
+	if got := scope(t, riley); got != "false" {
+		t.Errorf("Riley (excluded group): %s", got)
+	}
+	if got := scope(t, lukas); got != "true" {
+		t.Errorf("Lukas (all users): %s", got)
+	}
+
+	t.Run("included group only", func(t *testing.T) {
+		p := sample
+		p.IncludeTargets = []string{"cfce758a-f8b3-4cb1-92b0-86ebb8808759"} // IT Helpdesk
+		p.ExcludeTargets = nil
+		tn.SetPolicy(p)
+		defer tn.SetPolicy(sample)
+		if a, l := scope(t, alex), scope(t, lukas); a != "true" || l != "false" {
+			t.Errorf("Alex %s, Lukas %s", a, l)
+		}
+	})
+	t.Run("disabled policy covers nobody", func(t *testing.T) {
+		p := sample
+		p.State = "disabled"
+		tn.SetPolicy(p)
+		defer tn.SetPolicy(sample)
+		if got := scope(t, lukas); got != "false" {
+			t.Errorf("Lukas: %s", got)
+		}
+	})
+	t.Run("policy unreadable", func(t *testing.T) {
+		tn.RevokePermission("Policy.Read.All")
+		defer tn.SetPermissions(fakegraph.DefaultPermissions...)
+		if got := scope(t, lukas); got != "unknown" {
+			t.Errorf("Lukas: %s", got)
+		}
+	})
+}
+
+func TestCreateTAP(t *testing.T) {
+	clk := time.Date(2030, 3, 4, 9, 0, 0, 0, time.UTC)
+	e := setup(t, fakegraph.WithClock(func() time.Time { return clk }))
+
+	first, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Pass) != 8 || first.MethodID == "" || first.LifetimeMinutes != 120 || first.UsableOnce ||
+		!first.Usable || first.UsabilityReason != "EnabledByPolicy" || !first.StartAt.Equal(clk) ||
+		!first.ExpiresAt().Equal(clk.Add(2*time.Hour)) {
+		t.Fatalf("first: %+v", first.TAPInfo)
+	}
+	if !e.fake.Tenant().CheckPass(lukas, first.Pass) {
+		t.Error("the fake does not know the returned pass")
+	}
+
+	t.Run("replaces the existing pass", func(t *testing.T) {
+		start := clk.Add(time.Hour)
+		second, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 60, UsableOnce: true, StartAt: &start})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if second.MethodID == first.MethodID || second.UsabilityReason != "NotYetValid" || !second.UsableOnce || !second.StartAt.Equal(start) {
+			t.Fatalf("second: %+v", second.TAPInfo)
+		}
+		if cur := e.fake.Tenant().CurrentTAP(lukas); cur == nil || cur.ID != second.MethodID {
+			t.Errorf("fake holds %+v", cur)
+		}
+		ms, err := e.client.Methods(ctx(t), lukas)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var taps []string
+		for _, m := range ms {
+			if m.TAP != nil {
+				taps = append(taps, m.ID)
+			}
+		}
+		if len(taps) != 1 || taps[0] != second.MethodID {
+			t.Errorf("methods list TAPs %v, want only %s", taps, second.MethodID)
+		}
+	})
+	t.Run("policy default lifetime", func(t *testing.T) {
+		tap, err := e.client.CreateTAP(ctx(t), alex, tapdesk.TAPSpec{})
+		if err != nil || tap.LifetimeMinutes != 60 {
+			t.Fatalf("%+v %v", tap, err)
+		}
+	})
+}
+
+func TestDeleteTAP(t *testing.T) {
+	e := setup(t)
+	tap, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.client.DeleteTAP(ctx(t), lukas, tap.MethodID); err != nil {
+		t.Fatal(err)
+	}
+	if e.fake.Tenant().CurrentTAP(lukas) != nil {
+		t.Error("pass still there")
+	}
+	ge := wantGraphError(t, e.client.DeleteTAP(ctx(t), lukas, tap.MethodID), tapdesk.GraphNotFound)
+	if ge.Code == "Request_ResourceNotFound" {
+		t.Errorf("a missing pass must be told apart from a missing user: %+v", ge)
+	}
+	ge = wantGraphError(t, e.client.DeleteTAP(ctx(t), "gone@contoso.example", tap.MethodID), tapdesk.GraphNotFound)
+	if ge.Code != "Request_ResourceNotFound" {
+		t.Errorf("missing user: %+v", ge)
+	}
+}
+
+// TestGraphRefusals walks GRAPH.md's error table through the real adapter.
+func TestGraphRefusals(t *testing.T) {
+	e := setup(t)
+	tn := e.fake.Tenant()
+	sample := tn.CurrentPolicy()
+
+	t.Run("policy disabled", func(t *testing.T) {
+		p := sample
+		p.State = "disabled"
+		tn.SetPolicy(p)
+		defer tn.SetPolicy(sample)
+		_, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{})
+		ge := wantGraphError(t, err, tapdesk.GraphPolicyDisallows)
+		if ge.Status != 400 || ge.Code != "badRequest" || ge.Message != policyMessage || ge.RequestID == "" {
+			t.Errorf("%+v", ge)
+		}
+	})
+	t.Run("user out of scope", func(t *testing.T) {
+		_, err := e.client.CreateTAP(ctx(t), riley, tapdesk.TAPSpec{})
+		wantGraphError(t, err, tapdesk.GraphPolicyDisallows)
+	})
+	t.Run("lifetime out of bounds", func(t *testing.T) {
+		_, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 600})
+		ge := wantGraphError(t, err, tapdesk.GraphLifetimeOutOfRange)
+		if ge.Message != "Invalid LifetimeInMinutes specified. The valid range between 60 and 480." {
+			t.Errorf("%q", ge.Message)
+		}
+	})
+	t.Run("guest", func(t *testing.T) {
+		_, err := e.client.CreateTAP(ctx(t), jordan, tapdesk.TAPSpec{})
+		wantGraphError(t, err, tapdesk.GraphGuestUser)
+	})
+	t.Run("multi-use refused by a one-time policy", func(t *testing.T) {
+		p := sample
+		p.IsUsableOnce = true
+		tn.SetPolicy(p)
+		defer tn.SetPolicy(sample)
+		_, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{UsableOnce: false})
+		wantGraphError(t, err, tapdesk.GraphBadRequest)
+	})
+	t.Run("unknown user", func(t *testing.T) {
+		_, err := e.client.User(ctx(t), "nobody@contoso.example")
+		ge := wantGraphError(t, err, tapdesk.GraphNotFound)
+		if ge.Status != 404 || ge.Code != "Request_ResourceNotFound" || !strings.Contains(ge.Message, "'nobody@contoso.example' does not exist") {
+			t.Errorf("%+v", ge)
+		}
+		if tapdesk.ErrorCode(err) != tapdesk.ENOTFOUND {
+			t.Errorf("domain code %s", tapdesk.ErrorCode(err))
+		}
+	})
+	t.Run("missing permission", func(t *testing.T) {
+		tn.SetPermissions("User.Read.All", "Policy.Read.All", "UserAuthenticationMethod.Read.All")
+		defer tn.SetPermissions(fakegraph.DefaultPermissions...)
+		_, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{})
+		ge := wantGraphError(t, err, tapdesk.GraphForbidden)
+		if ge.Status != 403 || ge.Message != "Insufficient privileges to complete the operation." {
+			t.Errorf("%+v", ge)
+		}
+	})
+}
+
+func TestAuthenticationFailures(t *testing.T) {
+	t.Run("revoked token", func(t *testing.T) {
+		e := setup(t)
+		if _, err := e.client.TAPPolicy(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		e.fake.RevokeTokens() // the credential keeps using its cached token
+		_, err := e.client.TAPPolicy(ctx(t))
+		ge := wantGraphError(t, err, tapdesk.GraphUnauthorized)
+		if ge.Status != 401 || ge.Code != "InvalidAuthenticationToken" {
+			t.Errorf("%+v", ge)
+		}
+	})
+	t.Run("wrong client secret", func(t *testing.T) {
+		e := setup(t)
+		c := e.newClient(t, "not-the-secret")
+		_, err := c.TAPPolicy(ctx(t))
+		ge := wantGraphError(t, err, tapdesk.GraphUnauthorized)
+		if ge.Status != 401 || ge.Code != "invalid_client" || !strings.HasPrefix(ge.Message, "AADSTS7000215: Invalid client secret") {
+			t.Errorf("%+v", ge)
+		}
+		if strings.Contains(ge.Message, "not-the-secret") || strings.Contains(e.logs.String(), "not-the-secret") {
+			t.Error("the client secret leaked into an error or log")
+		}
+	})
+}
+
+func TestThrottlingAndOutages(t *testing.T) {
+	e := setup(t)
+	const userPath = "GET /v1.0/users/*"
+
+	t.Run("429 then success", func(t *testing.T) {
+		e.fake.SetFault(userPath, fakegraph.Fault{Status: 429, RetryAfter: "0", Times: 2})
+		defer e.fake.ClearFaults()
+		before := e.fake.CountRequests(userPath)
+		if _, err := e.client.User(ctx(t), alex); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.fake.CountRequests(userPath) - before; n != 3 {
+			t.Errorf("%d attempts, want 3 (two throttled, one served)", n)
+		}
+		var attempts []string
+		for _, r := range e.fake.Requests() {
+			if r.Path == "/v1.0/users/"+alex {
+				attempts = append(attempts, r.Attempt+":"+fmt.Sprint(r.Status))
+			}
+		}
+		if got := strings.Join(attempts, " "); got != ":429 1:429 2:200" {
+			t.Errorf("attempts %s", got)
+		}
+	})
+	t.Run("429 until the SDK gives up", func(t *testing.T) {
+		e.fake.SetFault(userPath, fakegraph.Fault{Status: 429, RetryAfter: "0.25"})
+		defer e.fake.ClearFaults()
+		before := e.fake.CountRequests(userPath)
+		_, err := e.client.User(ctx(t), alex)
+		ge := wantGraphError(t, err, tapdesk.GraphThrottled)
+		if ge.RetryAfter != 250*time.Millisecond || ge.Code != "TooManyRequests" {
+			t.Errorf("%+v", ge)
+		}
+		if n := e.fake.CountRequests(userPath) - before; n != 4 {
+			t.Errorf("%d attempts, want 4 (the SDK retries three times)", n)
+		}
+	})
+	t.Run("503 once", func(t *testing.T) {
+		e.fake.SetFault("POST /v1.0/users/*/authentication/temporaryAccessPassMethods",
+			fakegraph.Fault{Status: 503, RetryAfter: "0", Times: 1})
+		defer e.fake.ClearFaults()
+		// The retried POST must still carry its (gzipped) body.
+		tap, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 90})
+		if err != nil || tap.LifetimeMinutes != 90 {
+			t.Fatalf("%+v %v", tap, err)
+		}
+	})
+	t.Run("503 throughout", func(t *testing.T) {
+		e.fake.SetFault(userPath, fakegraph.Fault{Status: 503, RetryAfter: "0"})
+		defer e.fake.ClearFaults()
+		_, err := e.client.User(ctx(t), alex)
+		if ge := wantGraphError(t, err, tapdesk.GraphUnavailable); ge.Status != 503 {
+			t.Errorf("%+v", ge)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		e.fake.SetFault(userPath, fakegraph.Fault{Delay: 5 * time.Second})
+		defer e.fake.ClearFaults()
+		c, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		_, err := e.client.User(c, alex)
+		wantGraphError(t, err, tapdesk.GraphUnavailable)
+	})
+	t.Run("dropped connection after create", func(t *testing.T) {
+		e.fake.SetFault("POST /v1.0/users/*/authentication/temporaryAccessPassMethods",
+			fakegraph.Fault{DropAfterWrite: true, Times: 1})
+		defer e.fake.ClearFaults()
+		_, err := e.client.CreateTAP(ctx(t), alex, tapdesk.TAPSpec{})
+		wantGraphError(t, err, tapdesk.GraphUnavailable)
+		if e.fake.Tenant().CurrentTAP(alex) == nil {
+			t.Error("the fake should have created the pass before dropping the answer")
+		}
+	})
+}
+
+// ODataError.Error() dereferences the message; bodies without one must
+// still come back as ordinary GraphErrors.
+func TestErrorBodiesWithoutMessage(t *testing.T) {
+	e := setup(t)
+	const path = "GET /v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass"
+	for _, tc := range []struct {
+		name  string
+		fault fakegraph.Fault
+		kind  tapdesk.GraphErrorKind
+		code  string
+	}{
+		{"code only", fakegraph.Fault{Status: 400, Body: `{"error":{"code":"badRequest"}}`}, tapdesk.GraphBadRequest, "badRequest"},
+		{"null message", fakegraph.Fault{Status: 403, Body: `{"error":{"code":"accessDenied","message":null}}`}, tapdesk.GraphForbidden, "accessDenied"},
+		{"empty object", fakegraph.Fault{Status: 500, Body: `{}`}, tapdesk.GraphUnavailable, ""},
+		{"no body", fakegraph.Fault{Status: 502, EmptyBody: true}, tapdesk.GraphUnavailable, ""},
+		{"not json", fakegraph.Fault{Status: 500, Body: `<html>oops</html>`}, tapdesk.GraphUnavailable, ""},
+		{"teapot", fakegraph.Fault{Status: 418, Body: `{"error":{}}`}, tapdesk.GraphUnknown, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.fake.SetFault(path, tc.fault)
+			defer e.fake.ClearFaults()
+			_, err := e.client.TAPPolicy(ctx(t))
+			var ge *tapdesk.GraphError
+			if !errors.As(err, &ge) {
+				// A body the SDK cannot parse may surface as a plain error;
+				// it must still be printable.
+				if tc.name != "not json" || err == nil {
+					t.Fatalf("got %T %v", err, err)
+				}
+				_ = err.Error()
+				return
+			}
+			wantGraphError(t, err, tc.kind)
+			if ge.Code != tc.code || ge.Status != tc.fault.Status {
+				t.Errorf("%+v", ge)
+			}
+		})
+	}
+}
+
+func TestPassNeverLogged(t *testing.T) {
+	e := setup(t)
+	tap, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.Methods(ctx(t), lukas); err != nil {
+		t.Fatal(err)
+	}
+	logs := e.logs.String()
+	if strings.Contains(logs, tap.Pass) {
+		t.Fatalf("the pass %q appears in the log:\n%s", tap.Pass, logs)
+	}
+	if strings.Contains(logs, e.fake.Tenant().ClientSecret) {
+		t.Error("the client secret appears in the log")
+	}
+	// One line per call, with what an operator needs to find it at Microsoft.
+	for _, want := range []string{
+		"method=POST", "path=/v1.0/users/{id}/authentication/temporaryAccessPassMethods", "status=201",
+		"request_id=", "duration=", "path=/{id}/oauth2/v2.0/token",
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, lukas) {
+		t.Error("log contains a user id; paths should be templated")
+	}
+}

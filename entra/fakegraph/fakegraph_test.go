@@ -1,0 +1,505 @@
+package fakegraph_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapdesk/tapdesk/entra/fakegraph"
+)
+
+// These tests talk raw HTTP to the fake, so they pin Graph's wire format
+// independently of the SDK. The adapter's contract tests in package entra
+// run the real SDK against it.
+
+const (
+	alex   = "11111111-1111-4111-8111-000000000001"
+	nina   = "b7c6e6e6-7862-4d25-aed1-f2739805e22a"
+	riley  = "9fba8f2f-4ae6-4874-a78a-e9729d1952c1"
+	jordan = "f46f0ba0-dca8-4f6e-b471-0407b7c7e2dd"
+	lukas  = "e800a64f-291f-4bee-bafe-95f6cffd9b5f"
+	grace  = "35458ec8-420c-47ac-ac09-5f0c17b53717"
+)
+
+type fake struct {
+	t     *testing.T
+	srv   *fakegraph.Server
+	token string
+}
+
+// clock is a settable clock for tests.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d) }
+
+func startFake(t *testing.T, opts ...fakegraph.Option) *fake {
+	t.Helper()
+	srv, err := fakegraph.NewServer(fakegraph.SampleTenant(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return &fake{t: t, srv: srv, token: srv.IssueToken()}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (f *fake) do(method, path string, body any) response {
+	f.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, f.srv.URL()+path, rd)
+	if f.token != "" {
+		req.Header.Set("Authorization", "Bearer "+f.token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return f.send(req)
+}
+
+func (f *fake) send(req *http.Request) response {
+	f.t.Helper()
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		f.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			f.t.Fatalf("%s %s: body is not JSON: %s", req.Method, req.URL, raw)
+		}
+	}
+	if resp.Header.Get("request-id") == "" {
+		f.t.Errorf("%s %s: no request-id header", req.Method, req.URL)
+	}
+	return r
+}
+
+func (r response) errorCode() (code, msg string) {
+	e, _ := r.body["error"].(map[string]any)
+	code, _ = e["code"].(string)
+	msg, _ = e["message"].(string)
+	return code, msg
+}
+
+func wantError(t *testing.T, r response, status int, code, msg string) {
+	t.Helper()
+	gotCode, gotMsg := r.errorCode()
+	if r.status != status || gotCode != code || (msg != "" && gotMsg != msg) {
+		t.Fatalf("got %d %s %q, want %d %s %q (%s)", r.status, gotCode, gotMsg, status, code, msg, r.raw)
+	}
+	inner, _ := r.body["error"].(map[string]any)["innerError"].(map[string]any)
+	if inner["request-id"] != r.header.Get("request-id") || inner["date"] == nil {
+		t.Errorf("innerError = %v, want date and request-id %s", inner, r.header.Get("request-id"))
+	}
+}
+
+func TestSampleTenant(t *testing.T) {
+	tn := fakegraph.SampleTenant()
+	if tn.ID != "5f1d3c2a-7b4e-4c1a-9e8f-0a1b2c3d4e5f" || tn.Domain != "contoso.example" {
+		t.Fatalf("tenant %s %s", tn.ID, tn.Domain)
+	}
+	if len(tn.Users) < 15 {
+		t.Errorf("%d users, want at least 15", len(tn.Users))
+	}
+	personas := map[string]string{
+		"11111111-1111-4111-8111-000000000001": "alex.agent@contoso.example",
+		"11111111-1111-4111-8111-000000000002": "sam.second@contoso.example",
+		"11111111-1111-4111-8111-000000000003": "avery.approver@contoso.example",
+		"11111111-1111-4111-8111-000000000004": "blake.backup@contoso.example",
+		"11111111-1111-4111-8111-000000000005": "audrey.auditor@contoso.example",
+		"11111111-1111-4111-8111-000000000006": "ada.admin@contoso.example",
+	}
+	for id, upn := range personas {
+		u, ok := tn.LookupUser(id)
+		if !ok || u.UserPrincipalName != upn {
+			t.Errorf("persona %s: got %q", id, u.UserPrincipalName)
+		}
+	}
+	var guests, disabled, withTAP []string
+	for _, u := range tn.Users {
+		if u.UserType == "Guest" {
+			guests = append(guests, u.ID)
+		}
+		if !u.AccountEnabled {
+			disabled = append(disabled, u.ID)
+		}
+		if u.TAP != nil {
+			withTAP = append(withTAP, u.ID)
+		}
+	}
+	if len(guests) != 1 || guests[0] != jordan || len(disabled) != 1 || len(withTAP) != 1 || withTAP[0] != nina {
+		t.Errorf("guests %v disabled %v withTAP %v", guests, disabled, withTAP)
+	}
+	if len(tn.DirectoryRoles) != 1 || tn.DirectoryRoles[0].Members[0] != grace {
+		t.Errorf("directory roles %+v", tn.DirectoryRoles)
+	}
+}
+
+func TestExactlyOneUserOutOfScope(t *testing.T) {
+	f := startFake(t)
+	var out []string
+	for _, u := range f.srv.Tenant().Users {
+		r := f.do("POST", "/v1.0/users/"+u.ID+"/authentication/temporaryAccessPassMethods", map[string]any{})
+		if _, msg := r.errorCode(); strings.HasPrefix(msg, "Converged UserCredentialPolicy") {
+			out = append(out, u.ID)
+		}
+	}
+	if len(out) != 1 || out[0] != riley {
+		t.Errorf("out of scope: %v, want only Riley", out)
+	}
+}
+
+func TestTokenEndpoint(t *testing.T) {
+	f := startFake(t)
+	f.token = ""
+	tn := f.srv.Tenant()
+
+	r := f.do("GET", "/"+tn.ID+"/v2.0/.well-known/openid-configuration", nil)
+	if r.status != 200 || r.body["token_endpoint"] != f.srv.URL()+"/"+tn.ID+"/oauth2/v2.0/token" ||
+		r.body["issuer"] != f.srv.URL()+"/"+tn.ID+"/v2.0" {
+		t.Fatalf("discovery: %d %s", r.status, r.raw)
+	}
+
+	token := func(secret, scope string) response {
+		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {tn.ClientID},
+			"client_secret": {secret}, "scope": {scope}}
+		req, _ := http.NewRequest("POST", f.srv.URL()+"/"+tn.ID+"/oauth2/v2.0/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return f.send(req)
+	}
+	ok := token(tn.ClientSecret, "https://graph.microsoft.com/.default")
+	if ok.status != 200 || ok.body["token_type"] != "Bearer" || ok.body["access_token"] == "" {
+		t.Fatalf("token: %d %s", ok.status, ok.raw)
+	}
+	if bad := token("wrong", "https://graph.microsoft.com/.default"); bad.status != 401 || bad.body["error"] != "invalid_client" {
+		t.Errorf("wrong secret: %d %s", bad.status, bad.raw)
+	}
+	if bad := token(tn.ClientSecret, "User.Read.All"); bad.status != 400 || bad.body["error"] != "invalid_scope" {
+		t.Errorf("bad scope: %d %s", bad.status, bad.raw)
+	}
+
+	wantError(t, f.do("GET", "/v1.0/users/"+alex, nil), 401, "InvalidAuthenticationToken", "Access token is empty.")
+	f.token = ok.body["access_token"].(string)
+	if r := f.do("GET", "/v1.0/users/"+alex, nil); r.status != 200 {
+		t.Errorf("with issued token: %d %s", r.status, r.raw)
+	}
+	f.srv.RevokeTokens()
+	wantError(t, f.do("GET", "/v1.0/users/"+alex, nil), 401, "InvalidAuthenticationToken", "")
+}
+
+func TestGetUser(t *testing.T) {
+	f := startFake(t)
+
+	t.Run("default properties", func(t *testing.T) {
+		r := f.do("GET", "/v1.0/users/"+alex, nil)
+		if r.status != 200 || r.body["displayName"] != "Alex Agent" || r.body["id"] != alex {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		for _, absent := range []string{"accountEnabled", "department", "userType"} {
+			if _, ok := r.body[absent]; ok {
+				t.Errorf("%s present without $select", absent)
+			}
+		}
+	})
+	t.Run("select, with $ escaped", func(t *testing.T) {
+		r := f.do("GET", "/v1.0/users/"+alex+"?%24select=id,accountEnabled,department,userType,onPremisesSyncEnabled", nil)
+		if r.status != 200 || r.body["accountEnabled"] != true || r.body["department"] != "IT Helpdesk" || r.body["userType"] != "Member" {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		if v, ok := r.body["onPremisesSyncEnabled"]; !ok || v != nil {
+			t.Errorf("onPremisesSyncEnabled = %v, want null for a cloud-only user", v)
+		}
+		if _, ok := r.body["displayName"]; ok {
+			t.Error("displayName returned though not selected")
+		}
+	})
+	t.Run("unknown select property", func(t *testing.T) {
+		wantError(t, f.do("GET", "/v1.0/users/"+alex+"?$select=shoeSize", nil), 400, "Request_BadRequest",
+			"Could not find a property named 'shoeSize' on type 'microsoft.graph.user'.")
+	})
+	t.Run("by UPN, key syntax and guest UPN", func(t *testing.T) {
+		for _, p := range []string{
+			"/v1.0/users/ALEX.agent@contoso.example",
+			"/v1.0/users('alex.agent@contoso.example')",
+		} {
+			if r := f.do("GET", p, nil); r.status != 200 || r.body["id"] != alex {
+				t.Errorf("%s: %d %s", p, r.status, r.raw)
+			}
+		}
+		if r := f.do("GET", "/v1.0/users/jordan_partner.example%23EXT%23@contoso.example", nil); r.status != 200 || r.body["id"] != jordan {
+			t.Errorf("guest UPN: %d %s", r.status, r.raw)
+		}
+	})
+	t.Run("unknown user", func(t *testing.T) {
+		wantError(t, f.do("GET", "/v1.0/users/nobody@contoso.example", nil), 404, "Request_ResourceNotFound",
+			"Resource 'nobody@contoso.example' does not exist or one of its queried reference-property objects are not present.")
+	})
+}
+
+func TestSearchUsers(t *testing.T) {
+	f := startFake(t)
+	q := url.Values{
+		"$filter": {"startswith(displayName,'a') or startswith(userPrincipalName,'a') or startswith(mail,'a')"},
+		"$select": {"id,displayName"},
+		"$top":    {"3"},
+	}
+	r := f.do("GET", "/v1.0/users?"+q.Encode(), nil)
+	vals, _ := r.body["value"].([]any)
+	if r.status != 200 || len(vals) != 3 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	next, _ := r.body["@odata.nextLink"].(string)
+	if next == "" {
+		t.Fatal("no nextLink though more users match")
+	}
+	r2 := f.do("GET", strings.TrimPrefix(next, f.srv.URL()), nil)
+	// Ada, Alex, Audrey | Avery
+	if vals2, _ := r2.body["value"].([]any); len(vals2) != 1 || vals2[0].(map[string]any)["displayName"] != "Avery Approver" {
+		t.Errorf("second page: %s", r2.raw)
+	}
+	wantError(t, f.do("GET", "/v1.0/users?$filter="+url.QueryEscape("startswith(displayName,'a"), nil), 400, "BadRequest", "")
+	wantError(t, f.do("GET", "/v1.0/users?$filter="+url.QueryEscape("department ne 'x'"), nil), 400, "Request_UnsupportedQuery", "")
+	r3 := f.do("GET", "/v1.0/users?$filter="+url.QueryEscape("startswith(displayName,'o''brien')"), nil)
+	if vals3, _ := r3.body["value"].([]any); r3.status != 200 || len(vals3) != 0 {
+		t.Errorf("quote escape: %d %s", r3.status, r3.raw)
+	}
+}
+
+func TestMemberOf(t *testing.T) {
+	f := startFake(t)
+	r := f.do("GET", "/v1.0/users/"+riley+"/transitiveMemberOf", nil)
+	vals, _ := r.body["value"].([]any)
+	if r.status != 200 || len(vals) != 1 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	if g := vals[0].(map[string]any); g["@odata.type"] != "#microsoft.graph.group" || g["displayName"] != nil {
+		t.Errorf("with User.Read.All only, want id and type only: %v", g)
+	}
+	r = f.do("GET", "/v1.0/users/"+grace+"/memberOf", nil)
+	if vals, _ := r.body["value"].([]any); len(vals) != 1 || vals[0].(map[string]any)["@odata.type"] != "#microsoft.graph.directoryRole" {
+		t.Errorf("global admin memberOf: %s", r.raw)
+	}
+}
+
+func TestTAPLifecycle(t *testing.T) {
+	clk := &clock{now: time.Date(2030, 1, 2, 9, 0, 0, 0, time.UTC)}
+	f := startFake(t, fakegraph.WithClock(clk.Now))
+	base := "/v1.0/users/" + lukas + "/authentication/temporaryAccessPassMethods"
+
+	first := f.do("POST", base, map[string]any{"lifetimeInMinutes": 120, "isUsableOnce": false})
+	pass, _ := first.body["temporaryAccessPass"].(string)
+	if first.status != 201 || len(pass) != 8 || first.body["isUsable"] != true || first.body["methodUsabilityReason"] != "EnabledByPolicy" {
+		t.Fatalf("create: %d %s", first.status, first.raw)
+	}
+	if first.body["@odata.type"] != "#microsoft.graph.temporaryAccessPassAuthenticationMethod" {
+		t.Errorf("@odata.type = %v", first.body["@odata.type"])
+	}
+	if !f.srv.Tenant().CheckPass(lukas, pass) {
+		t.Error("CheckPass refuses the issued pass")
+	}
+
+	// A second create replaces the first: one pass per user.
+	second := f.do("POST", base, map[string]any{})
+	if second.status != 201 || second.body["id"] == first.body["id"] || second.body["lifetimeInMinutes"] != 60.0 {
+		t.Fatalf("replace: %d %s", second.status, second.raw)
+	}
+	list := f.do("GET", base, nil)
+	vals, _ := list.body["value"].([]any)
+	if len(vals) != 1 || vals[0].(map[string]any)["id"] != second.body["id"] {
+		t.Fatalf("list after replace: %s", list.raw)
+	}
+	if v, ok := vals[0].(map[string]any)["temporaryAccessPass"]; !ok || v != nil {
+		t.Errorf("list shows temporaryAccessPass = %v, want null", v)
+	}
+	wantError(t, f.do("GET", base+"/"+first.body["id"].(string), nil), 404, "itemNotFound", "")
+
+	id := second.body["id"].(string)
+	methods := f.do("GET", "/v1.0/users/"+lukas+"/authentication/methods", nil)
+	if !strings.Contains(methods.raw, id) || strings.Contains(methods.raw, pass) {
+		t.Errorf("methods list: %s", methods.raw)
+	}
+
+	clk.Add(61 * time.Minute)
+	if got := f.do("GET", base+"/"+id, nil); got.body["isUsable"] != false || got.body["methodUsabilityReason"] != "Expired" || got.body["temporaryAccessPass"] != nil {
+		t.Errorf("after expiry: %s", got.raw)
+	}
+
+	if del := f.do("DELETE", base+"/"+id, nil); del.status != 204 {
+		t.Fatalf("delete: %d %s", del.status, del.raw)
+	}
+	wantError(t, f.do("GET", base+"/"+id, nil), 404, "itemNotFound", "")
+	wantError(t, f.do("DELETE", base+"/"+id, nil), 404, "itemNotFound", "")
+}
+
+func TestTAPUsability(t *testing.T) {
+	clk := &clock{now: time.Date(2030, 1, 2, 9, 0, 0, 0, time.UTC)}
+	f := startFake(t, fakegraph.WithClock(clk.Now))
+	base := "/v1.0/users/" + lukas + "/authentication/temporaryAccessPassMethods"
+
+	later := clk.Now().Add(2 * time.Hour).Format(time.RFC3339)
+	r := f.do("POST", base, map[string]any{"startDateTime": later, "isUsableOnce": true})
+	if r.body["methodUsabilityReason"] != "NotYetValid" || r.body["startDateTime"] != "2030-01-02T11:00:00.0000000Z" {
+		t.Fatalf("future start: %s", r.raw)
+	}
+	clk.Add(2*time.Hour + time.Minute)
+	f.srv.Tenant().UseTAP(lukas)
+	if got := f.do("GET", base, nil); !strings.Contains(got.raw, `"OneTimeUsed"`) {
+		t.Errorf("after one-time use: %s", got.raw)
+	}
+	p := f.srv.Tenant().CurrentPolicy()
+	p.State = "disabled"
+	f.srv.Tenant().SetPolicy(p)
+	if got := f.do("GET", base, nil); !strings.Contains(got.raw, `"DisabledByPolicy"`) {
+		t.Errorf("after policy disabled: %s", got.raw)
+	}
+}
+
+func TestSeededTAP(t *testing.T) {
+	f := startFake(t)
+	r := f.do("GET", "/v1.0/users/"+nina+"/authentication/temporaryAccessPassMethods", nil)
+	if !strings.Contains(r.raw, `"EnabledByPolicy"`) || !strings.Contains(r.raw, `"temporaryAccessPass":null`) {
+		t.Errorf("seeded TAP: %s", r.raw)
+	}
+}
+
+func TestCreateRefusals(t *testing.T) {
+	f := startFake(t)
+	create := func(user string, body map[string]any) response {
+		return f.do("POST", "/v1.0/users/"+user+"/authentication/temporaryAccessPassMethods", body)
+	}
+	const policyMsg = "Converged UserCredentialPolicy does not allow creating or updating this authentication method. AuthMethodType [TemporaryAccessPass]."
+
+	t.Run("guest", func(t *testing.T) {
+		wantError(t, create(jordan, nil), 400, "badRequest", "Temporary Access Pass cannot be added to an external guest user.")
+	})
+	t.Run("out of scope", func(t *testing.T) {
+		wantError(t, create(riley, nil), 400, "badRequest", policyMsg)
+	})
+	t.Run("lifetime out of bounds", func(t *testing.T) {
+		for _, lt := range []int{59, 481, 5} {
+			wantError(t, create(lukas, map[string]any{"lifetimeInMinutes": lt}), 400, "badRequest",
+				"Invalid LifetimeInMinutes specified. The valid range between 60 and 480.")
+		}
+	})
+	t.Run("unknown user", func(t *testing.T) {
+		wantError(t, create("00000000-0000-4000-8000-000000000000", nil), 404, "Request_ResourceNotFound", "")
+	})
+	t.Run("multi-use when policy forces one-time", func(t *testing.T) {
+		p := f.srv.Tenant().CurrentPolicy()
+		p.IsUsableOnce = true
+		f.srv.Tenant().SetPolicy(p)
+		defer f.srv.Tenant().SetPolicy(fakegraph.SampleTenant().Policy)
+		r := create(lukas, map[string]any{"isUsableOnce": false})
+		if code, _ := r.errorCode(); r.status != 400 || code != "badRequest" {
+			t.Errorf("%d %s", r.status, r.raw)
+		}
+		if r := create(lukas, map[string]any{}); r.status != 201 || r.body["isUsableOnce"] != true {
+			t.Errorf("default must follow the policy: %s", r.raw)
+		}
+	})
+	t.Run("policy disabled", func(t *testing.T) {
+		p := f.srv.Tenant().CurrentPolicy()
+		p.State = "disabled"
+		f.srv.Tenant().SetPolicy(p)
+		defer f.srv.Tenant().SetPolicy(fakegraph.SampleTenant().Policy)
+		wantError(t, create(lukas, nil), 400, "badRequest", policyMsg)
+	})
+	t.Run("missing permission", func(t *testing.T) {
+		f.srv.Tenant().SetPermissions("User.Read.All", "UserAuthenticationMethod.Read.All")
+		defer f.srv.Tenant().SetPermissions(fakegraph.DefaultPermissions...)
+		wantError(t, create(lukas, nil), 403, "accessDenied", "Insufficient privileges to complete the operation.")
+		if r := f.do("GET", "/v1.0/users/"+lukas+"/authentication/methods", nil); r.status != 200 {
+			t.Errorf("read with read permission: %d", r.status)
+		}
+	})
+}
+
+func TestGzipBody(t *testing.T) {
+	f := startFake(t)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write([]byte(`{"lifetimeInMinutes":90}`))
+	zw.Close()
+	req, _ := http.NewRequest("POST", f.srv.URL()+"/v1.0/users/"+lukas+"/authentication/temporaryAccessPassMethods", &buf)
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	if r := f.send(req); r.status != 201 || r.body["lifetimeInMinutes"] != 90.0 {
+		t.Errorf("%d %s", r.status, r.raw)
+	}
+}
+
+func TestFaults(t *testing.T) {
+	f := startFake(t)
+	path := "/v1.0/users/" + alex
+
+	f.srv.SetFault("GET /v1.0/users/*", fakegraph.Fault{Status: 429, RetryAfter: "2", Times: 1})
+	r := f.do("GET", path, nil)
+	wantError(t, r, 429, "TooManyRequests", "Please retry again later.")
+	if r.header.Get("Retry-After") != "2" {
+		t.Errorf("Retry-After = %q", r.header.Get("Retry-After"))
+	}
+	if r := f.do("GET", path, nil); r.status != 200 {
+		t.Errorf("after Times ran out: %d", r.status)
+	}
+
+	f.srv.SetFault("/v1.0/users/*", fakegraph.Fault{Status: 503})
+	wantError(t, f.do("GET", path, nil), 503, "serviceNotAvailable", "")
+	f.srv.ClearFaults()
+
+	f.srv.SetFault("POST /v1.0/users/*/authentication/temporaryAccessPassMethods", fakegraph.Fault{DropAfterWrite: true, Times: 1})
+	req, _ := http.NewRequest("POST", f.srv.URL()+"/v1.0/users/"+lukas+"/authentication/temporaryAccessPassMethods", strings.NewReader("{}"))
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	if resp, err := f.srv.Client().Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("dropped response arrived: %d", resp.StatusCode)
+	}
+	if f.srv.Tenant().CurrentTAP(lukas) == nil {
+		t.Error("DropAfterWrite did not create the pass")
+	}
+	if n := f.srv.CountRequests("POST /v1.0/users/*/authentication/temporaryAccessPassMethods"); n != 1 {
+		t.Errorf("CountRequests = %d", n)
+	}
+}
+
+func TestAddMethod(t *testing.T) {
+	f := startFake(t)
+	id, err := f.srv.Tenant().AddMethod(lukas, "fido2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.do("GET", "/v1.0/users/"+lukas+"/authentication/methods/"+id, nil)
+	if r.status != 200 || r.body["@odata.type"] != "#microsoft.graph.fido2AuthenticationMethod" {
+		t.Errorf("%d %s", r.status, r.raw)
+	}
+	if _, err := f.srv.Tenant().AddMethod(lukas, "password"); err == nil {
+		t.Error("second password method accepted")
+	}
+}
+
+func TestUnknownSegment(t *testing.T) {
+	f := startFake(t)
+	wantError(t, f.do("GET", "/v1.0/groups", nil), 400, "BadRequest", "Resource not found for the segment 'groups'.")
+	wantError(t, f.do("PATCH", "/v1.0/users/"+alex, nil), 405, "Request_BadRequest", "")
+}

@@ -1,0 +1,537 @@
+// Package fakegraph is a faithful fake of the Microsoft Graph endpoints
+// tapdesk uses, and of the Entra token endpoint that issues tapdesk's
+// app-only tokens. It serves HTTPS on loopback so the real msgraph-sdk-go and
+// azidentity code run against it unchanged: in tests, in `tapdesk demo`, and
+// as a stand-alone server.
+//
+// It follows /work/shared/GRAPH.md: shapes, @odata.type values, status codes,
+// error bodies and messages are those of Graph v1.0. It deliberately does not
+// import the Graph SDK, so it compiles in seconds.
+package fakegraph
+
+import (
+	"compress/gzip"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Server serves a Tenant over TLS.
+type Server struct {
+	tenant *Tenant
+	now    func() time.Time
+	addr   string
+	logger *slog.Logger
+
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	tokens   map[string]time.Time // access token -> expiry (wall clock: azidentity uses it)
+	faults   []*faultRule
+	requests []RecordedRequest
+	mail     []SentMail
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithClock makes the server read time from now: TAP creation, start and
+// usability follow it. Tokens keep wall-clock expiry.
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// WithAddr listens on addr (host:port) instead of a free loopback port.
+func WithAddr(addr string) Option { return func(s *Server) { s.addr = addr } }
+
+// WithLogger logs every request the fake answers, at debug level.
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.logger = l } }
+
+// New prepares a server for t; call Start to serve.
+func New(t *Tenant, opts ...Option) *Server {
+	s := &Server{
+		tenant: t,
+		now:    time.Now,
+		logger: slog.New(slog.DiscardHandler),
+		tokens: map[string]time.Time{},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// NewServer is New followed by Start.
+func NewServer(t *Tenant, opts ...Option) (*Server, error) {
+	s := New(t, opts...)
+	if err := s.Start(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Start serves HTTPS with a throwaway certificate for 127.0.0.1 and ::1.
+func (s *Server) Start() error {
+	if s.srv != nil {
+		return fmt.Errorf("fakegraph: already started")
+	}
+	if err := s.tenant.validateShared(); err != nil {
+		return err
+	}
+	srv := httptest.NewUnstartedServer(s.Handler())
+	if s.addr != "" {
+		l, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			return fmt.Errorf("fakegraph: %w", err)
+		}
+		srv.Listener.Close()
+		srv.Listener = l
+	}
+	// TLS handshake noise from clients that hang up is not interesting.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	s.srv = srv
+	return nil
+}
+
+// URL is the base URL, e.g. https://127.0.0.1:40123; Graph lives under
+// URL()+"/v1.0" and the token authority is URL() itself.
+func (s *Server) URL() string { return s.srv.URL }
+
+// Client returns an HTTP client that trusts the server's certificate.
+func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// CertificatePEM is the server's certificate, for SSL_CERT_FILE.
+func (s *Server) CertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+}
+
+// Close stops the server.
+func (s *Server) Close() {
+	if s.srv != nil {
+		s.srv.Close()
+	}
+}
+
+// Tenant is the served directory; tests change it through its methods.
+func (s *Server) Tenant() *Tenant { return s.tenant }
+
+// RevokeTokens invalidates every access token issued so far, as an expired
+// secret or a revoked consent would: Graph calls with them get 401.
+func (s *Server) RevokeTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.tokens)
+}
+
+// IssueToken returns a valid access token without the OAuth dance, for
+// tests that talk to the Graph endpoints with a plain http.Client.
+func (s *Server) IssueToken() string {
+	tok := "fakegraph." + randomHex(24)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[tok] = time.Now().Add(time.Hour)
+	return tok
+}
+
+// RecordedRequest is one request the server received.
+type RecordedRequest struct {
+	Method string
+	Path   string // normalised: /v1.0/users/{as sent, unescaped}/...
+	Query  url.Values
+	Status int
+	// Attempt is the SDK's Retry-Attempt header: "" first time, then "1", "2"...
+	Attempt string
+}
+
+// Requests returns what the server has received so far, oldest first.
+func (s *Server) Requests() []RecordedRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]RecordedRequest(nil), s.requests...)
+}
+
+// CountRequests counts received requests matching a fault-style pattern
+// ("POST /v1.0/users/*/authentication/temporaryAccessPassMethods").
+func (s *Server) CountRequests(pattern string) int {
+	method, glob := splitPattern(pattern)
+	n := 0
+	for _, r := range s.Requests() {
+		if matchPattern(method, glob, r.Method, r.Path) {
+			n++
+		}
+	}
+	return n
+}
+
+// SentMail is a message sent through POST /users/{id}/sendMail.
+type SentMail struct {
+	From    string
+	To      []string
+	Subject string
+	Body    string
+}
+
+// SentMail returns the messages sent through Graph so far.
+func (s *Server) SentMail() []SentMail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]SentMail(nil), s.mail...)
+}
+
+// Handler is the fake as an http.Handler, for mounting without TLS.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// statusWriter remembers the status for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	// Graph stamps every response with request-id and echoes the caller's
+	// client-request-id; both end up in error bodies and support tickets.
+	rw.Header().Set("request-id", newGUID())
+	if crid := r.Header.Get("client-request-id"); crid != "" {
+		rw.Header().Set("client-request-id", crid)
+	} else {
+		rw.Header().Set("client-request-id", rw.Header().Get("request-id"))
+	}
+	w := &statusWriter{ResponseWriter: rw}
+	segs, isGraph, err := splitPath(r)
+	normPath := "/" + strings.Join(segs, "/")
+	if isGraph {
+		normPath = "/v1.0" + normPath
+	}
+	defer func() {
+		s.mu.Lock()
+		s.requests = append(s.requests, RecordedRequest{
+			Method: r.Method, Path: normPath, Query: r.URL.Query(),
+			Status: w.status, Attempt: r.Header.Get("Retry-Attempt"),
+		})
+		s.mu.Unlock()
+		s.logger.Debug("fakegraph", "method", r.Method, "path", normPath, "status", w.status,
+			"duration", time.Since(start), "request_id", rw.Header().Get("request-id"))
+	}()
+	if err != nil {
+		s.graphError(w, r, http.StatusBadRequest, "BadRequest", err.Error())
+		return
+	}
+
+	// The SDK gzips request bodies; Graph accepts that, and answers 415 to
+	// encodings it does not know (the SDK then resends uncompressed).
+	switch enc := strings.ToLower(r.Header.Get("Content-Encoding")); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			s.graphError(w, r, http.StatusBadRequest, "BadRequest", "The request body is not valid gzip.")
+			return
+		}
+		defer zr.Close()
+		r.Body = io.NopCloser(zr)
+		r.Header.Del("Content-Encoding")
+	default:
+		s.graphError(w, r, http.StatusUnsupportedMediaType, "UnsupportedMediaType", "Content-Encoding "+enc+" is not supported.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+
+	if f := s.takeFault(r.Method, normPath); f != nil {
+		if s.applyFault(w, r, f, func(w http.ResponseWriter) { s.route(w, r, segs, isGraph) }) {
+			return
+		}
+	}
+	s.route(w, r, segs, isGraph)
+}
+
+func (s *Server) route(w http.ResponseWriter, r *http.Request, segs []string, isGraph bool) {
+	if !isGraph {
+		s.serveAuthority(w, r, segs)
+		return
+	}
+	if !s.authorized(w, r) {
+		return
+	}
+	s.serveGraph(w, r, segs)
+}
+
+// splitPath turns the escaped request path into unescaped segments, with the
+// /v1.0 prefix removed for Graph paths. It also accepts OData key syntax,
+// users('$x@y.com'), which Graph needs for UPNs starting with '$'.
+func splitPath(r *http.Request) (segs []string, isGraph bool, err error) {
+	raw := strings.Trim(r.URL.EscapedPath(), "/")
+	for _, part := range strings.Split(raw, "/") {
+		if part == "" {
+			continue
+		}
+		seg, err := url.PathUnescape(part)
+		if err != nil {
+			return nil, false, fmt.Errorf("Invalid path segment %q.", part)
+		}
+		// users('x') -> users, x ; ('x') alone (a key escaped by a client) -> x
+		if i := strings.Index(seg, "('"); i >= 0 && strings.HasSuffix(seg, "')") {
+			key := strings.ReplaceAll(seg[i+2:len(seg)-2], "''", "'")
+			if i > 0 {
+				segs = append(segs, seg[:i])
+			}
+			segs = append(segs, key)
+			continue
+		}
+		segs = append(segs, seg)
+	}
+	if len(segs) > 0 && segs[0] == "v1.0" {
+		return segs[1:], true, nil
+	}
+	return segs, false, nil
+}
+
+// ---- Errors ----
+
+// Messages Graph uses, verbatim (GRAPH.md, "Errors Graph returns").
+const (
+	msgPolicyDisallows = "Converged UserCredentialPolicy does not allow creating or updating this authentication method. AuthMethodType [TemporaryAccessPass]."
+	msgGuest           = "Temporary Access Pass cannot be added to an external guest user."
+	msgForbidden       = "Insufficient privileges to complete the operation."
+	msgThrottled       = "Please retry again later."
+)
+
+func msgLifetime(p Policy) string {
+	return fmt.Sprintf("Invalid LifetimeInMinutes specified. The valid range between %d and %d.",
+		p.MinimumLifetimeInMinutes, p.MaximumLifetimeInMinutes)
+}
+
+func msgUserNotFound(id string) string {
+	return fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id)
+}
+
+// graphError writes Graph's error body:
+// {"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}.
+func (s *Server) graphError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	body := map[string]any{"error": map[string]any{
+		"code":    code,
+		"message": message,
+		"innerError": map[string]any{
+			"date":              s.now().UTC().Format("2006-01-02T15:04:05"),
+			"request-id":        w.Header().Get("request-id"),
+			"client-request-id": w.Header().Get("client-request-id"),
+		},
+	}}
+	writeJSON(w, status, body)
+}
+
+const graphContentType = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", graphContentType)
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// ---- Faults ----
+
+// Fault is a failure the server injects instead of (or around) a normal
+// answer, to test throttling, outages and lost responses.
+type Fault struct {
+	// Status answers with this status and a Graph error body instead of
+	// handling the request. 0 handles the request normally (useful with
+	// Delay or DropAfterWrite).
+	Status int
+	// Code and Message override the error body's defaults for Status.
+	Code, Message string
+	// Body, when set, is sent verbatim as the JSON body (e.g. an error with
+	// no message); EmptyBody sends none at all.
+	Body      string
+	EmptyBody bool
+	// RetryAfter is the Retry-After header, in seconds ("0", "1.5").
+	RetryAfter string
+	// Delay holds the answer back; a client whose deadline passes sees a timeout.
+	Delay time.Duration
+	// DropAfterWrite handles the request (a TAP really gets created) and
+	// then drops the connection without answering: the lost-response case.
+	DropAfterWrite bool
+	// Times is how many matching requests the fault applies to; 0 means
+	// until ClearFaults.
+	Times int
+}
+
+type faultRule struct {
+	method, glob string
+	fault        Fault
+	left         int // remaining uses; <0 unlimited
+}
+
+// SetFault makes requests matching pattern fail as f says. The pattern is
+// an optional method and a path.Match glob over the unescaped path, e.g.
+// "POST /v1.0/users/*/authentication/temporaryAccessPassMethods" or
+// "/v1.0/users/*"; "*" alone matches every request. A later SetFault with
+// the same pattern replaces the earlier one.
+func (s *Server) SetFault(pattern string, f Fault) {
+	method, glob := splitPattern(pattern)
+	rule := &faultRule{method: method, glob: glob, fault: f, left: f.Times}
+	if f.Times == 0 {
+		rule.left = -1
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, old := range s.faults {
+		if old.method == method && old.glob == glob {
+			s.faults[i] = rule
+			return
+		}
+	}
+	s.faults = append(s.faults, rule)
+}
+
+// ClearFaults removes every fault.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
+func splitPattern(pattern string) (method, glob string) {
+	pattern = strings.TrimSpace(pattern)
+	if m, rest, ok := strings.Cut(pattern, " "); ok && !strings.HasPrefix(m, "/") {
+		return strings.ToUpper(m), strings.TrimSpace(rest)
+	}
+	return "", pattern
+}
+
+func matchPattern(method, glob, reqMethod, reqPath string) bool {
+	if method != "" && method != reqMethod {
+		return false
+	}
+	if glob == "*" || glob == "" {
+		return true
+	}
+	ok, _ := path.Match(glob, reqPath)
+	return ok
+}
+
+func (s *Server) takeFault(method, p string) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rule := range s.faults {
+		if rule.left == 0 || !matchPattern(rule.method, rule.glob, method, p) {
+			continue
+		}
+		if rule.left > 0 {
+			rule.left--
+		}
+		f := rule.fault
+		return &f
+	}
+	return nil
+}
+
+// applyFault acts out f and reports whether it fully answered the request.
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, handle func(http.ResponseWriter)) bool {
+	if f.Delay > 0 {
+		t := time.NewTimer(f.Delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return true
+		}
+	}
+	if f.DropAfterWrite {
+		// Do the work, throw the answer away, and abort the connection.
+		handle(httptest.NewRecorder())
+		panic(http.ErrAbortHandler)
+	}
+	if f.Status == 0 {
+		return false
+	}
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	switch {
+	case f.EmptyBody:
+		w.WriteHeader(f.Status)
+	case f.Body != "":
+		w.Header().Set("Content-Type", graphContentType)
+		w.WriteHeader(f.Status)
+		io.WriteString(w, f.Body)
+	default:
+		code, msg := defaultFaultBody(f.Status)
+		if f.Code != "" {
+			code = f.Code
+		}
+		if f.Message != "" {
+			msg = f.Message
+		}
+		s.graphError(w, r, f.Status, code, msg)
+	}
+	return true
+}
+
+func defaultFaultBody(status int) (code, message string) {
+	switch status {
+	case http.StatusTooManyRequests:
+		return "TooManyRequests", msgThrottled
+	case http.StatusServiceUnavailable:
+		return "serviceNotAvailable", "The service is temporarily unavailable. Please retry later."
+	case http.StatusGatewayTimeout:
+		return "gatewayTimeout", "The gateway did not receive a response within the specified time period."
+	case http.StatusInternalServerError:
+		return "generalException", "An unexpected error occurred."
+	case http.StatusForbidden:
+		return "Authorization_RequestDenied", msgForbidden
+	case http.StatusUnauthorized:
+		return "InvalidAuthenticationToken", "Access token validation failure."
+	}
+	return "UnknownError", http.StatusText(status)
+}
+
+// ---- helpers ----
+
+func newGUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func hashPass(p string) [32]byte { return sha256.Sum256([]byte(p)) }

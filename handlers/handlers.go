@@ -1,0 +1,92 @@
+// Package handlers is tapdesk's web layer: echo handlers, one file per
+// action, one route table (routes.go), middleware, and the mapping of domain
+// errors to HTTP statuses and pages.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/signin"
+	"github.com/tapdesk/tapdesk/store"
+)
+
+// Store is the database as the handlers use it.
+type Store interface {
+	FileRequest(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event, mail []store.Mail) error
+	Request(ctx context.Context, id string) (*tapdesk.Request, error)
+	Requests(ctx context.Context, f store.RequestFilter) ([]*tapdesk.Request, error)
+	Transition(ctx context.Context, r *tapdesk.Request, ch store.Change, mail []store.Mail, evs ...tapdesk.Event) error
+	Decide(ctx context.Context, r *tapdesk.Request, a tapdesk.Approval, ev tapdesk.Event, mail []store.Mail) (tapdesk.State, error)
+	ClaimIssue(ctx context.Context, id string, now time.Time) error
+	UseLink(ctx context.Context, token string, by tapdesk.Actor, now time.Time, ev tapdesk.Event) (string, error)
+	AppendEvent(ctx context.Context, ev tapdesk.Event) error
+	Events(ctx context.Context, f store.EventFilter) ([]tapdesk.Event, error)
+	StreamEvents(ctx context.Context, f store.EventFilter, fn func(tapdesk.Event) error) error
+	Ping(ctx context.Context) error
+}
+
+// Authenticator is the OIDC relying party.
+type Authenticator interface {
+	Begin(ctx context.Context, next string, opts signin.BeginOptions) (string, signin.Pending, error)
+	Finish(ctx context.Context, p signin.Pending, query url.Values) (tapdesk.Principal, error)
+}
+
+// Config is what the handlers need to know about the deployment.
+type Config struct {
+	Demo           bool
+	SecureCookies  bool          // false only for the plain-http loopback demo
+	ApproverEmails []string      // who gets approval mail
+	DecisionTTL    time.Duration // pending or approved-but-unissued requests expire after this
+	ApproverMaxAge time.Duration // approvers must have signed in this recently (0: no limit)
+	ApproverMFA    bool          // approvers need amr=mfa
+	Logger         *slog.Logger
+	Now            tapdesk.Clock
+}
+
+// Handler holds the dependencies of every handler. No globals.
+type Handler struct {
+	store    Store
+	dir      tapdesk.Directory
+	auth     Authenticator
+	sessions *scs.SessionManager
+	kickMail func()
+	cfg      Config
+	log      *slog.Logger
+	now      tapdesk.Clock
+}
+
+// Deps are the parts a Handler is built from.
+type Deps struct {
+	Store     Store
+	Directory tapdesk.Directory
+	Auth      Authenticator
+	Sessions  *scs.SessionManager
+	KickMail  func() // wakes the mail worker after a commit; may be nil
+	Config    Config
+}
+
+// New builds the handler set.
+func New(d Deps) *Handler {
+	h := &Handler{store: d.Store, dir: d.Directory, auth: d.Auth, sessions: d.Sessions, kickMail: d.KickMail, cfg: d.Config}
+	h.log = d.Config.Logger
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	h.now = d.Config.Now
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.kickMail == nil {
+		h.kickMail = func() {}
+	}
+	if h.cfg.DecisionTTL == 0 {
+		h.cfg.DecisionTTL = 24 * time.Hour
+	}
+	return h
+}

@@ -1,0 +1,197 @@
+package handlers
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/signin"
+	"github.com/tapdesk/tapdesk/views"
+)
+
+const (
+	sessPrincipal = "principal"
+	sessPending   = "pending_login"
+	ctxPrincipal  = "tapdesk.principal"
+	ctxNonce      = "tapdesk.nonce"
+	ctxCSRF       = "csrf"
+)
+
+func init() {
+	// scs gob-encodes session values.
+	gob.Register(tapdesk.Principal{})
+	gob.Register(signin.Pending{})
+}
+
+// principal returns the signed-in person (zero if anonymous).
+func principal(c echo.Context) tapdesk.Principal {
+	p, _ := c.Get(ctxPrincipal).(tapdesk.Principal)
+	return p
+}
+
+func (h *Handler) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if p, ok := h.sessions.Get(c.Request().Context(), sessPrincipal).(tapdesk.Principal); ok {
+			c.Set(ctxPrincipal, p)
+		}
+		return next(c)
+	}
+}
+
+// securityHeaders sets a strict CSP with a per-request nonce, forbids
+// framing and sniffing, sends no referrer (approval links carry tokens) and
+// keeps every dynamic page out of caches.
+func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		nonce := base64.RawStdEncoding.EncodeToString(b)
+		c.Set(ctxNonce, nonce)
+		hd := c.Response().Header()
+		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'nonce-"+nonce+"'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if h.cfg.SecureCookies {
+			hd.Set("Strict-Transport-Security", "max-age=63072000")
+		}
+		if !strings.HasPrefix(c.Request().URL.Path, "/static/") {
+			hd.Set("Cache-Control", "no-store")
+		}
+		return next(c)
+	}
+}
+
+// csrf protects every unsafe method with a token carried in forms
+// (double-submit cookie, echo's middleware); a refusal is audited.
+func (h *Handler) csrf() echo.MiddlewareFunc {
+	name := "tapdesk_csrf"
+	if h.cfg.SecureCookies {
+		name = "__Host-tapdesk_csrf"
+	}
+	return middleware.CSRFWithConfig(middleware.CSRFConfig{
+		// The demo identity provider has its own forms and a token endpoint
+		// that go-oidc calls server to server.
+		Skipper:        func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/demo/idp/") },
+		TokenLookup:    "form:_csrf,header:X-CSRF-Token",
+		ContextKey:     ctxCSRF,
+		CookieName:     name,
+		CookiePath:     "/",
+		CookieSecure:   h.cfg.SecureCookies,
+		CookieHTTPOnly: true,
+		CookieSameSite: http.SameSiteLaxMode,
+		ErrorHandler: func(err error, c echo.Context) error {
+			h.audit(c, tapdesk.Event{Activity: tapdesk.ActAccessRefused, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
+				Reason: "missing or invalid CSRF token", Details: map[string]string{"path": c.Request().URL.Path, "method": c.Request().Method}})
+			return tapdesk.Errorf(tapdesk.EFORBIDDEN, "This form was stale or did not come from tapdesk (its security token is missing or wrong). Go back, reload the page and try again.")
+		},
+	})
+}
+
+// require lets only signed-in people through, holding one of the roles if
+// any are given. Anonymous GETs go to sign-in and come back.
+func (h *Handler) require(roles ...tapdesk.Role) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			p := principal(c)
+			if p.IsZero() {
+				if c.Request().Method == http.MethodGet {
+					return c.Redirect(http.StatusSeeOther, "/auth/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+				}
+				return tapdesk.Errorf(tapdesk.EUNAUTHORIZED, "Your session has ended. Sign in again and repeat what you were doing.")
+			}
+			if len(roles) == 0 {
+				return next(c)
+			}
+			for _, r := range roles {
+				if p.Has(r) {
+					return next(c)
+				}
+			}
+			h.audit(c, tapdesk.Event{Activity: tapdesk.ActAccessRefused, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
+				Reason: fmt.Sprintf("role %s required", roles[0]), Details: map[string]string{"path": c.Request().URL.Path, "method": c.Request().Method}})
+			return tapdesk.Errorf(tapdesk.EFORBIDDEN, "This page needs the %s role, which your account does not have.", roles[0])
+		}
+	}
+}
+
+// recoverer turns a panic into a logged 500 with a plain page.
+func (h *Handler) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				h.log.Error("panic", "path", c.Path(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				err = fmt.Errorf("panic: %v", v)
+			}
+		}()
+		return next(c)
+	}
+}
+
+// page is the layout data of the current request.
+func (h *Handler) page(c echo.Context, title string) views.Page {
+	return views.Page{Title: title, User: principal(c), Demo: h.cfg.Demo, Flash: h.sessions.PopString(c.Request().Context(), "flash")}
+}
+
+// flash shows a one-line message on the next page.
+func (h *Handler) flash(c echo.Context, msg string) {
+	h.sessions.Put(c.Request().Context(), "flash", msg)
+}
+
+// audit writes a standalone event (one that records no state change) with
+// the actor, IP and user agent of this request. A failure is logged: it
+// must not turn a refusal into a 500.
+func (h *Handler) audit(c echo.Context, ev tapdesk.Event) {
+	ev = h.stamp(c, ev)
+	if err := h.store.AppendEvent(c.Request().Context(), ev); err != nil {
+		h.log.Error("audit event not written", "activity", ev.Activity, "err", err)
+	}
+}
+
+// stamp fills in who did it, from where, and when.
+func (h *Handler) stamp(c echo.Context, ev tapdesk.Event) tapdesk.Event {
+	if ev.Actor.ObjectID == "" {
+		ev.Actor = principal(c).Actor()
+	}
+	ev.ActorIP = c.RealIP()
+	ev.ActorAgent = c.Request().UserAgent()
+	if ev.Time.IsZero() {
+		ev.Time = h.now()
+	}
+	return ev
+}
+
+// requestLog logs one line per request with the route template, never the
+// raw path or query (approval tokens live in paths).
+func (h *Handler) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		status := c.Response().Status
+		if err != nil {
+			var he *echo.HTTPError
+			if errors.As(err, &he) {
+				status = he.Code
+			} else {
+				status = statusOf(tapdesk.ErrorCode(err))
+			}
+		}
+		h.log.Info("http", "method", c.Request().Method, "route", c.Path(), "status", status,
+			"duration_ms", time.Since(start).Milliseconds(), "user", principal(c).UPN)
+		return err
+	}
+}

@@ -1,0 +1,105 @@
+package handlers
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/views"
+)
+
+// render renders a component to a buffer first, so a render error is still
+// a clean error page and never half a page.
+func (h *Handler) render(c echo.Context, status int, comp templ.Component) error {
+	ctx := c.Request().Context()
+	if n, ok := c.Get(ctxNonce).(string); ok {
+		ctx = views.WithNonce(ctx, n)
+	}
+	if t, ok := c.Get(ctxCSRF).(string); ok {
+		ctx = views.WithCSRF(ctx, t)
+	}
+	var buf bytes.Buffer
+	if err := comp.Render(ctx, &buf); err != nil {
+		return err
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// statusOf maps a domain error code to an HTTP status, in one place.
+func statusOf(code string) int {
+	switch code {
+	case tapdesk.EINVALID:
+		return http.StatusUnprocessableEntity
+	case tapdesk.ENOTFOUND:
+		return http.StatusNotFound
+	case tapdesk.EFORBIDDEN:
+		return http.StatusForbidden
+	case tapdesk.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case tapdesk.ECONFLICT:
+		return http.StatusConflict
+	case tapdesk.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+var titles = map[int]string{
+	http.StatusBadRequest:           "That did not work",
+	http.StatusUnprocessableEntity:  "That did not work",
+	http.StatusNotFound:             "Not found",
+	http.StatusForbidden:            "Not allowed",
+	http.StatusUnauthorized:         "Please sign in",
+	http.StatusConflict:             "Already changed",
+	http.StatusServiceUnavailable:   "Try again shortly",
+	http.StatusMethodNotAllowed:     "Not allowed",
+	http.StatusRequestEntityTooLarge: "Too large",
+	http.StatusInternalServerError:  "Something failed",
+}
+
+// errorHandler shows every error as a page with a sentence; internals go to
+// the log, never to the page.
+func (h *Handler) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, msg := http.StatusInternalServerError, tapdesk.ErrorMessage(err)
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &he):
+		status = he.Code
+		switch status {
+		case http.StatusNotFound:
+			msg = "There is no such page."
+		case http.StatusMethodNotAllowed:
+			msg = "That address does not take this kind of request."
+		case http.StatusRequestEntityTooLarge:
+			msg = "What you sent is too large."
+		default:
+			if status < 500 {
+				msg = "The request was not understood. Go back and try again."
+			}
+		}
+	default:
+		status = statusOf(tapdesk.ErrorCode(err))
+	}
+	if status >= 500 {
+		h.log.Error("request failed", "method", c.Request().Method, "route", c.Path(), "status", status, "err", err)
+	}
+	title := titles[status]
+	if title == "" {
+		title = http.StatusText(status)
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	if rerr := h.render(c, status, views.ErrorPage(h.page(c, title), status, msg)); rerr != nil {
+		h.log.Error("error page failed", "err", rerr)
+		_ = c.String(status, msg)
+	}
+}

@@ -1,0 +1,74 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/mail"
+	"github.com/tapdesk/tapdesk/store"
+)
+
+// approve is POST /requests/{id}/approve.
+func (h *Handler) approve(c echo.Context) error {
+	return h.decide(c, tapdesk.DecisionApprove, "")
+}
+
+// deny is POST /requests/{id}/deny; a denial needs a reason.
+func (h *Handler) deny(c echo.Context) error {
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	if reason == "" || utf8.RuneCountInString(reason) > 2000 || !printable(reason, true) {
+		return tapdesk.Errorf(tapdesk.EINVALID, "A denial needs a reason (up to 2,000 characters) so the agent can tell the caller. Go back and write one.")
+	}
+	return h.decide(c, tapdesk.DecisionDeny, reason)
+}
+
+func (h *Handler) decide(c echo.Context, d tapdesk.Decision, reason string) error {
+	r, err := h.loadRequest(c)
+	if err != nil {
+		return err
+	}
+	p, now := principal(c), h.now()
+	if err := tapdesk.CheckDecide(r, p, now); err != nil {
+		h.refuse(c, r, tapdesk.ActDecisionRefused, err)
+		return err
+	}
+	// An email link alone never approves: the approver must be signed in
+	// and, where configured, recently and with MFA.
+	if h.cfg.ApproverMFA && !p.MFA {
+		err := tapdesk.Errorf(tapdesk.EFORBIDDEN, "Deciding needs a sign-in with multi-factor authentication. Sign out, sign in again with MFA, and repeat.")
+		h.refuse(c, r, tapdesk.ActDecisionRefused, err)
+		return err
+	}
+	if h.cfg.ApproverMaxAge > 0 && now.Sub(p.AuthTime) > h.cfg.ApproverMaxAge {
+		h.refuse(c, r, tapdesk.ActDecisionRefused, tapdesk.Errorf(tapdesk.EUNAUTHORIZED, "sign-in older than the approver limit; sent to sign in again"))
+		h.flash(c, "Your sign-in is too old to decide requests. Sign in again, then decide.")
+		return c.Redirect(http.StatusSeeOther, "/auth/login?fresh=1&next="+url.QueryEscape("/requests/"+r.ID))
+	}
+	act := tapdesk.ActApprove
+	if d == tapdesk.DecisionDeny {
+		act = tapdesk.ActDeny
+	}
+	ev := h.stamp(c, tapdesk.Event{Activity: act, Category: tapdesk.CatApproval, Reason: reason,
+		Details: map[string]string{"mfa": boolString(p.MFA)}})
+	a := tapdesk.Approval{RequestID: r.ID, Approver: p.Actor(), Decision: d, Reason: reason, CreatedAt: ev.Time}
+	outbox := []store.Mail{{Kind: mail.KindRequestDecided, To: r.Requester.UPN}}
+	state, err := h.store.Decide(c.Request().Context(), r, a, ev, outbox)
+	if err != nil {
+		return err
+	}
+	h.kickMail()
+	switch state {
+	case tapdesk.StateApproved:
+		h.flash(c, "Approved. The agent can now issue the pass.")
+	case tapdesk.StateDenied:
+		h.flash(c, "Denied. The agent has been told why.")
+	default:
+		h.flash(c, "Your approval is recorded. This request needs another approver too.")
+	}
+	return c.Redirect(http.StatusSeeOther, "/requests/"+r.ID)
+}

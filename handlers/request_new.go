@@ -1,0 +1,185 @@
+package handlers
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/mail"
+	"github.com/tapdesk/tapdesk/store"
+	"github.com/tapdesk/tapdesk/views"
+)
+
+// startLayout is how the form's datetime-local field is read: UTC.
+const startLayout = "2006-01-02T15:04"
+
+// requestForm is GET /requests/new?user=.
+func (h *Handler) requestForm(c echo.Context) error {
+	card, err := h.lookUp(c, c.QueryParam("user"))
+	if err != nil {
+		return err
+	}
+	if err := h.eligible(c, card); err != nil {
+		return err
+	}
+	f := views.RequestForm{User: card.User, Policy: card.Policy, TAP: card.TAP,
+		Values: views.RequestValues{Lifetime: strconv.Itoa(card.Policy.DefaultLifetime), UsableOnce: true}}
+	return h.render(c, http.StatusOK, views.RequestFormPage(h.page(c, "New request"), f))
+}
+
+func (h *Handler) eligible(c echo.Context, card views.UserCard) error {
+	if err := tapdesk.CheckFile(principal(c), card.User); err != nil {
+		return err
+	}
+	if !card.Policy.Enabled {
+		return tapdesk.Errorf(tapdesk.EINVALID, "The tenant's Temporary Access Pass policy is turned off. An administrator must enable it in Entra ID.")
+	}
+	return nil
+}
+
+// fileRequest is POST /requests. The target and policy are read again from
+// Graph: nothing the browser sends about them is trusted.
+func (h *Handler) fileRequest(c echo.Context) error {
+	ctx := c.Request().Context()
+	p := principal(c)
+	card, err := h.lookUp(c, c.FormValue("user"))
+	if err != nil {
+		return err
+	}
+	if err := h.eligible(c, card); err != nil {
+		h.audit(c, tapdesk.Event{Activity: tapdesk.ActRequestRefused, Category: tapdesk.CatRequest, Result: tapdesk.ResultFailure,
+			Reason: tapdesk.ErrorMessage(err), TargetID: card.User.ID, TargetUPN: card.User.UPN})
+		return err
+	}
+	vals := views.RequestValues{
+		TicketRef:        strings.TrimSpace(c.FormValue("ticket_ref")),
+		Justification:    strings.TrimSpace(c.FormValue("justification")),
+		Verification:     c.FormValue("verification"),
+		VerificationNote: strings.TrimSpace(c.FormValue("verification_note")),
+		Lifetime:         strings.TrimSpace(c.FormValue("lifetime")),
+		UsableOnce:       c.FormValue("usable_once") != "",
+		StartAt:          strings.TrimSpace(c.FormValue("start_at")),
+	}
+	now := h.now().UTC()
+	r, verr := h.validateRequest(vals, card.Policy, now)
+	if verr != nil {
+		f := views.RequestForm{User: card.User, Policy: card.Policy, TAP: card.TAP, Values: vals, Message: tapdesk.ErrorMessage(verr)}
+		if e, ok := verr.(*tapdesk.Error); ok {
+			f.Errors = e.Fields
+		}
+		return h.render(c, http.StatusUnprocessableEntity, views.RequestFormPage(h.page(c, "New request"), f))
+	}
+	r.ID = newRequestID()
+	r.CorrelationID = uuid.NewString()
+	r.State = tapdesk.StatePending
+	r.Requester = p.Actor()
+	r.TargetID, r.TargetUPN, r.TargetName = card.User.ID, card.User.UPN, card.User.DisplayName
+	r.ApprovalsRequired = 1
+	r.CreatedAt, r.UpdatedAt, r.ExpiresAt = now, now, now.Add(h.cfg.DecisionTTL)
+
+	var outbox []store.Mail
+	for _, to := range h.cfg.ApproverEmails {
+		// The target and the requester cannot approve, so don't ask them.
+		if strings.EqualFold(to, card.User.UPN) || strings.EqualFold(to, card.User.Mail) ||
+			strings.EqualFold(to, p.UPN) || strings.EqualFold(to, p.Email) {
+			continue
+		}
+		outbox = append(outbox, store.Mail{Kind: mail.KindApprovalRequest, To: to})
+	}
+	ev := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest,
+		Details: map[string]string{"ticket": r.TicketRef, "verification": r.VerificationMethod,
+			"lifetime_minutes": strconv.Itoa(r.LifetimeMinutes), "usable_once": boolString(r.UsableOnce)}})
+	if err := h.store.FileRequest(ctx, r, ev, outbox); err != nil {
+		return err
+	}
+	h.kickMail()
+	if len(outbox) == 0 {
+		h.flash(c, "Request filed, but no approver address is configured: ask an approver to open it from their dashboard.")
+	} else {
+		h.flash(c, fmt.Sprintf("Request filed. %d approver(s) have been emailed; you will see the decision here.", len(outbox)))
+	}
+	return c.Redirect(http.StatusSeeOther, "/requests/"+r.ID)
+}
+
+// validateRequest checks every field and says what to fix next to it.
+func (h *Handler) validateRequest(v views.RequestValues, pol *tapdesk.TAPPolicy, now time.Time) (*tapdesk.Request, error) {
+	var ve tapdesk.ValidationError
+	r := &tapdesk.Request{TicketRef: v.TicketRef, Justification: v.Justification,
+		VerificationMethod: v.Verification, VerificationNote: v.VerificationNote, UsableOnce: v.UsableOnce || pol.UsableOnce}
+
+	switch {
+	case v.TicketRef == "":
+		ve.Add("ticket_ref", "Enter the ticket this request belongs to.")
+	case utf8.RuneCountInString(v.TicketRef) > 64 || !printable(v.TicketRef, false):
+		ve.Add("ticket_ref", "A ticket reference is at most 64 characters on one line.")
+	}
+	switch {
+	case utf8.RuneCountInString(v.Justification) < 10:
+		ve.Add("justification", "Say in a sentence why the user needs a pass (at least 10 characters).")
+	case utf8.RuneCountInString(v.Justification) > 2000 || !printable(v.Justification, true):
+		ve.Add("justification", "The justification is at most 2,000 characters of text.")
+	}
+	known := false
+	for _, m := range tapdesk.VerificationMethods {
+		known = known || m.Value == v.Verification
+	}
+	if !known {
+		ve.Add("verification", "Choose how you verified the caller.")
+	}
+	switch {
+	case utf8.RuneCountInString(v.VerificationNote) < 5:
+		ve.Add("verification_note", "Note what you checked (the number you called back, who confirmed, the ID you saw).")
+	case utf8.RuneCountInString(v.VerificationNote) > 2000 || !printable(v.VerificationNote, true):
+		ve.Add("verification_note", "The note is at most 2,000 characters of text.")
+	}
+	lt, err := strconv.Atoi(v.Lifetime)
+	switch {
+	case err != nil:
+		ve.Add("lifetime", fmt.Sprintf("Enter the lifetime as a whole number of minutes between %d and %d.", pol.MinLifetime, pol.MaxLifetime))
+	case lt < pol.MinLifetime || lt > pol.MaxLifetime:
+		ve.Add("lifetime", fmt.Sprintf("The tenant's policy allows lifetimes from %d to %d minutes; %d is outside that.", pol.MinLifetime, pol.MaxLifetime, lt))
+	default:
+		r.LifetimeMinutes = lt
+	}
+	if v.StartAt != "" {
+		start, err := time.ParseInLocation(startLayout, v.StartAt, time.UTC)
+		switch {
+		case err != nil:
+			ve.Add("start_at", "Enter the start as date and time in UTC, like 2026-11-23T14:30, or leave it empty.")
+		case start.Before(now.Add(-5 * time.Minute)):
+			ve.Add("start_at", "The start is in the past. Leave it empty to make the pass usable at once.")
+		case start.After(now.Add(30 * 24 * time.Hour)):
+			ve.Add("start_at", "The start can be at most 30 days ahead.")
+		default:
+			r.StartAt = &start
+		}
+	}
+	return r, ve.Err()
+}
+
+// printable refuses control characters (newlines only where allowed).
+func printable(s string, multiline bool) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t')) {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
+}
+
+// newRequestID is random (not sequential) so ids cannot be guessed.
+func newRequestID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}

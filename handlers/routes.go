@@ -1,0 +1,44 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/static"
+)
+
+// Routes is the whole URL surface (DESIGN.md), in one place.
+func (h *Handler) Routes(e *echo.Echo) {
+	e.HTTPErrorHandler = h.errorHandler
+	e.Use(h.requestLog, h.recoverer, h.securityHeaders, echo.WrapMiddleware(h.sessions.LoadAndSave), h.loadPrincipal, h.csrf())
+
+	e.GET("/healthz", h.healthz)
+	e.GET("/readyz", h.readyz)
+	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", static.Handler())))
+
+	e.GET("/", h.dashboard)
+	e.GET("/auth/login", h.login)
+	e.GET("/auth/callback", h.callback)
+	e.POST("/auth/logout", h.logout)
+
+	req := h.require(tapdesk.RoleRequester)
+	e.GET("/users", h.userSearch, req)
+	e.GET("/users/:user", h.userCard, req)
+	e.GET("/requests/new", h.requestForm, req)
+	e.POST("/requests", h.fileRequest, req)
+
+	signed := h.require()
+	e.GET("/requests/:id", h.requestDetail, signed)
+	e.POST("/requests/:id/cancel", h.cancel, signed)
+	e.POST("/requests/:id/approve", h.approve, h.require(tapdesk.RoleApprover))
+	e.POST("/requests/:id/deny", h.deny, h.require(tapdesk.RoleApprover))
+	e.POST("/requests/:id/reveal", h.reveal, signed)
+	e.POST("/requests/:id/revoke", h.revoke, signed)
+	e.GET("/approve/:token", h.approvalLink)
+
+	audit := h.require(tapdesk.RoleAuditor)
+	e.GET("/audit", h.auditList, audit)
+	e.GET("/audit/export", h.auditExport, audit)
+}

@@ -1,0 +1,114 @@
+package mail
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tapdesk/tapdesk"
+)
+
+// Outbox kinds the RequestComposer knows.
+const (
+	KindApprovalRequest = "approval_request"
+	KindRequestDecided  = "request_decided"
+)
+
+// RequestStore is what composing request mail needs from the database.
+type RequestStore interface {
+	Request(ctx context.Context, id string) (*tapdesk.Request, error)
+	CreateLink(ctx context.Context, token, requestID, recipient string, now, expires time.Time) error
+}
+
+// RequestComposer writes tapdesk's request emails. Approval links are
+// minted here, at send time, so the token exists only in the sent mail and
+// as a hash in the database: never in the outbox.
+type RequestComposer struct {
+	Store   RequestStore
+	BaseURL string        // public URL of the portal, no trailing slash
+	LinkTTL time.Duration // how long an approval link works
+	Now     tapdesk.Clock
+}
+
+// Compose implements Composer.
+func (c *RequestComposer) Compose(ctx context.Context, it Item) (Message, error) {
+	r, err := c.Store.Request(ctx, it.RequestID)
+	if err != nil {
+		return Message{}, fmt.Errorf("load request %s: %w", it.RequestID, err)
+	}
+	base := strings.TrimRight(c.BaseURL, "/")
+	switch it.Kind {
+	case KindApprovalRequest:
+		return c.approvalRequest(ctx, it, r, base)
+	case KindRequestDecided:
+		return decided(it, r, base), nil
+	}
+	return Message{}, fmt.Errorf("unknown mail kind %q", it.Kind)
+}
+
+func (c *RequestComposer) approvalRequest(ctx context.Context, it Item, r *tapdesk.Request, base string) (Message, error) {
+	var b strings.Builder
+	subject := fmt.Sprintf("Approval needed: Temporary Access Pass for %s (%s)", r.TargetName, r.TicketRef)
+	fmt.Fprintf(&b, "%s asks for a Temporary Access Pass for %s (%s).\n\n", r.Requester.Name, r.TargetName, r.TargetUPN)
+	fmt.Fprintf(&b, "Ticket:            %s\n", r.TicketRef)
+	fmt.Fprintf(&b, "Justification:     %s\n", oneLine(r.Justification))
+	fmt.Fprintf(&b, "Caller verified:   %s\n", tapdesk.VerificationLabel(r.VerificationMethod))
+	fmt.Fprintf(&b, "Verification note: %s\n", oneLine(r.VerificationNote))
+	fmt.Fprintf(&b, "Lifetime:          %d minutes, %s\n\n", r.LifetimeMinutes, map[bool]string{true: "one-time use", false: "multi-use"}[r.UsableOnce])
+	if r.State != tapdesk.StatePending {
+		subject = fmt.Sprintf("No longer needed: Temporary Access Pass for %s (%s)", r.TargetName, r.TicketRef)
+		fmt.Fprintf(&b, "This request is now %s; nothing is left to decide.\n", r.State)
+		return Message{To: []string{it.To}, Subject: subject, Text: b.String()}, nil
+	}
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	token, err := newToken()
+	if err != nil {
+		return Message{}, err
+	}
+	ttl := c.LinkTTL
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
+	expires := now().Add(ttl)
+	if r.ExpiresAt.Before(expires) {
+		expires = r.ExpiresAt
+	}
+	if err := c.Store.CreateLink(ctx, token, r.ID, it.To, now(), expires); err != nil {
+		return Message{}, err
+	}
+	fmt.Fprintf(&b, "Review and decide:\n%s/approve/%s\n\n", base, token)
+	fmt.Fprintf(&b, "The link works once, until %s, and only after you sign in to tapdesk as an approver.\n", expires.UTC().Format("2006-01-02 15:04 UTC"))
+	b.WriteString("If you did not expect this, do not approve: call the requesting agent back on a known number.\n")
+	return Message{To: []string{it.To}, Subject: subject, Text: b.String()}, nil
+}
+
+func decided(it Item, r *tapdesk.Request, base string) Message {
+	var b strings.Builder
+	subject := fmt.Sprintf("Request %s: Temporary Access Pass for %s (%s)", r.State, r.TargetName, r.TicketRef)
+	fmt.Fprintf(&b, "Your request for a Temporary Access Pass for %s (%s) is %s.\n", r.TargetName, r.TargetUPN, r.State)
+	if r.State == tapdesk.StateDenied && r.DecisionNote != "" {
+		fmt.Fprintf(&b, "Reason: %s\n", oneLine(r.DecisionNote))
+	}
+	if r.State == tapdesk.StateApproved {
+		b.WriteString("Open the request while the caller is on the line and press \"Issue and reveal\". The pass is shown there only, once.\n")
+	}
+	fmt.Fprintf(&b, "\n%s/requests/%s\n", base, r.ID)
+	return Message{To: []string{it.To}, Subject: subject, Text: b.String()}
+}
+
+// newToken returns 256 random bits, URL-safe.
+func newToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

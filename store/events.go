@@ -1,0 +1,156 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tapdesk/tapdesk"
+)
+
+// AppendEvent writes one audit event on its own (sign-in, refusals: events
+// that record no state change of their own).
+func (db *DB) AppendEvent(ctx context.Context, ev tapdesk.Event) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error { return db.appendEvent(ctx, tx, ev) })
+}
+
+// appendEvent is the one place events are written, always inside the
+// caller's transaction so the change and its event commit together.
+// The keyed hash chain (mac) hangs off this function.
+func (db *DB) appendEvent(ctx context.Context, tx *sql.Tx, ev tapdesk.Event) error {
+	if ev.Time.IsZero() {
+		ev.Time = db.Now()
+	}
+	if ev.Result == "" {
+		ev.Result = tapdesk.ResultSuccess
+	}
+	details := "{}"
+	if len(ev.Details) > 0 {
+		b, err := json.Marshal(ev.Details)
+		if err != nil {
+			return fmt.Errorf("audit details: %w", err)
+		}
+		details = string(b)
+	}
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO audit_events (time, activity, category, result, reason,
+			actor_tid, actor_oid, actor_upn, actor_name, actor_ip, actor_agent,
+			target_id, target_upn, request_id, correlation_id, tap_method_id, details)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ts(ev.Time), string(ev.Activity), string(ev.Category), string(ev.Result), ev.Reason,
+		ev.Actor.TenantID, ev.Actor.ObjectID, ev.Actor.UPN, ev.Actor.Name, ev.ActorIP, ev.ActorAgent,
+		ev.TargetID, ev.TargetUPN, ev.RequestID, ev.CorrelationID, ev.TAPMethodID, details)
+	if err != nil {
+		return fmt.Errorf("append audit event: %w", err)
+	}
+	return nil
+}
+
+// EventFilter selects audit events. Zero fields select everything.
+type EventFilter struct {
+	From, To  time.Time // To is exclusive
+	Activity  string
+	Actor     string // UPN or object id, exact
+	Target    string // UPN or object id, exact
+	Result    string
+	RequestID string
+	BeforeSeq int64 // paging: events with seq < BeforeSeq
+	Limit     int   // 0: no limit (streaming export)
+}
+
+func (f EventFilter) where() (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, a ...any) { conds = append(conds, cond); args = append(args, a...) }
+	if !f.From.IsZero() {
+		add("time >= ?", ts(f.From))
+	}
+	if !f.To.IsZero() {
+		add("time < ?", ts(f.To))
+	}
+	if f.Activity != "" {
+		add("activity = ?", f.Activity)
+	}
+	if f.Actor != "" {
+		add("(actor_upn = ? OR actor_oid = ?)", f.Actor, f.Actor)
+	}
+	if f.Target != "" {
+		add("(target_upn = ? OR target_id = ?)", f.Target, f.Target)
+	}
+	if f.Result != "" {
+		add("result = ?", f.Result)
+	}
+	if f.RequestID != "" {
+		add("request_id = ?", f.RequestID)
+	}
+	if f.BeforeSeq > 0 {
+		add("seq < ?", f.BeforeSeq)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+const eventColumns = `seq, time, activity, category, result, reason,
+	actor_tid, actor_oid, actor_upn, actor_name, actor_ip, actor_agent,
+	target_id, target_upn, request_id, correlation_id, tap_method_id, details`
+
+func scanEvent(rows *sql.Rows) (tapdesk.Event, error) {
+	var ev tapdesk.Event
+	var details string
+	err := rows.Scan(&ev.Seq, timeCol{&ev.Time}, &ev.Activity, &ev.Category, &ev.Result, &ev.Reason,
+		&ev.Actor.TenantID, &ev.Actor.ObjectID, &ev.Actor.UPN, &ev.Actor.Name, &ev.ActorIP, &ev.ActorAgent,
+		&ev.TargetID, &ev.TargetUPN, &ev.RequestID, &ev.CorrelationID, &ev.TAPMethodID, &details)
+	if err != nil {
+		return ev, err
+	}
+	if details != "" && details != "{}" {
+		if err := json.Unmarshal([]byte(details), &ev.Details); err != nil {
+			return ev, fmt.Errorf("event %d details: %w", ev.Seq, err)
+		}
+	}
+	return ev, nil
+}
+
+// Events lists events newest first (the audit page).
+func (db *DB) Events(ctx context.Context, f EventFilter) ([]tapdesk.Event, error) {
+	var out []tapdesk.Event
+	err := db.eachEvent(ctx, f, "DESC", func(ev tapdesk.Event) error {
+		out = append(out, ev)
+		return nil
+	})
+	return out, err
+}
+
+// StreamEvents calls fn for each matching event, oldest first, without
+// holding them all in memory (exports).
+func (db *DB) StreamEvents(ctx context.Context, f EventFilter, fn func(tapdesk.Event) error) error {
+	return db.eachEvent(ctx, f, "ASC", fn)
+}
+
+func (db *DB) eachEvent(ctx context.Context, f EventFilter, order string, fn func(tapdesk.Event) error) error {
+	where, args := f.where()
+	q := "SELECT " + eventColumns + " FROM audit_events" + where + " ORDER BY seq " + order
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := db.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("query audit events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return fmt.Errorf("scan audit event: %w", err)
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -1,0 +1,80 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tapdesk/tapdesk"
+)
+
+// Link errors, told apart so each refusal is audited with its reason.
+var (
+	ErrLinkUnknown = tapdesk.Errorf(tapdesk.ENOTFOUND, "This approval link is not valid. It may have been altered or mistyped; open the request from your tapdesk dashboard instead.")
+	ErrLinkUsed    = tapdesk.Errorf(tapdesk.ECONFLICT, "This approval link has already been used. Links work once; open the request from your tapdesk dashboard instead.")
+	ErrLinkExpired = tapdesk.Errorf(tapdesk.ECONFLICT, "This approval link has expired. Open the request from your tapdesk dashboard instead.")
+)
+
+// HashToken is how link tokens are stored: only their SHA-256.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// CreateLink stores the hash of a freshly minted approval link token.
+func (db *DB) CreateLink(ctx context.Context, token, requestID, recipient string, now, expires time.Time) error {
+	_, err := db.db.ExecContext(ctx, `
+		INSERT INTO approval_links (token_hash, request_id, recipient, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?)`, HashToken(token), requestID, recipient, ts(now), ts(expires))
+	if err != nil {
+		return fmt.Errorf("store approval link: %w", err)
+	}
+	return nil
+}
+
+// UseLink spends a link token for the signed-in approver and returns its
+// request id. The use and its audit event commit together; the conditional
+// update makes a second use fail even when two clicks race.
+func (db *DB) UseLink(ctx context.Context, token string, by tapdesk.Actor, now time.Time, ev tapdesk.Event) (string, error) {
+	hash := HashToken(token)
+	var requestID string
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var expires time.Time
+		var used nullTime
+		err := tx.QueryRowContext(ctx, `SELECT request_id, expires_at, used_at FROM approval_links WHERE token_hash = ?`, hash).
+			Scan(&requestID, timeCol{&expires}, &used)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrLinkUnknown
+		}
+		if err != nil {
+			return fmt.Errorf("load approval link: %w", err)
+		}
+		if used.t != nil {
+			return ErrLinkUsed
+		}
+		if !now.Before(expires) {
+			return ErrLinkExpired
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE approval_links SET used_at = ?, used_by_oid = ? WHERE token_hash = ? AND used_at IS NULL`,
+			ts(now), by.ObjectID, hash)
+		if err != nil {
+			return fmt.Errorf("use approval link: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrLinkUsed
+		}
+		r, err := scanRequest(tx.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE id = ?`, requestID))
+		if err != nil {
+			return fmt.Errorf("load request of link: %w", err)
+		}
+		return db.appendEvent(ctx, tx, ev.ForRequest(r))
+	})
+	if err != nil {
+		return requestID, err
+	}
+	return requestID, nil
+}

@@ -1,0 +1,302 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tapdesk/tapdesk"
+)
+
+// Mail is an outbox entry to queue with a state change.
+type Mail struct {
+	Kind string
+	To   string
+}
+
+// FileRequest stores a new pending request, its audit event and the mail to
+// its approvers in one transaction.
+func (db *DB) FileRequest(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event, mail []Mail) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO requests (id, correlation_id, state,
+				requester_tid, requester_oid, requester_upn, requester_name,
+				target_id, target_upn, target_name,
+				ticket_ref, justification, verification_method, verification_note,
+				lifetime_minutes, usable_once, start_at, approvals_required,
+				created_at, updated_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, r.CorrelationID, string(r.State),
+			r.Requester.TenantID, r.Requester.ObjectID, r.Requester.UPN, r.Requester.Name,
+			r.TargetID, r.TargetUPN, r.TargetName,
+			r.TicketRef, r.Justification, r.VerificationMethod, r.VerificationNote,
+			r.LifetimeMinutes, r.UsableOnce, tsPtr(r.StartAt), r.ApprovalsRequired,
+			ts(r.CreatedAt), ts(r.UpdatedAt), ts(r.ExpiresAt))
+		if err != nil {
+			return fmt.Errorf("insert request: %w", err)
+		}
+		if err := db.appendEvent(ctx, tx, ev.ForRequest(r)); err != nil {
+			return err
+		}
+		return db.enqueue(ctx, tx, r, ev, mail)
+	})
+}
+
+const requestColumns = `id, correlation_id, state,
+	requester_tid, requester_oid, requester_upn, requester_name,
+	target_id, target_upn, target_name,
+	ticket_ref, justification, verification_method, verification_note,
+	lifetime_minutes, usable_once, start_at, approvals_required,
+	created_at, updated_at, expires_at,
+	tap_method_id, tap_start_at, tap_expires_at, issued_at, revealed_at,
+	failure_reason, decision_note`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanRequest(s rowScanner) (*tapdesk.Request, error) {
+	r := &tapdesk.Request{}
+	var startAt, tapStart, tapExp, issued, revealed nullTime
+	err := s.Scan(&r.ID, &r.CorrelationID, &r.State,
+		&r.Requester.TenantID, &r.Requester.ObjectID, &r.Requester.UPN, &r.Requester.Name,
+		&r.TargetID, &r.TargetUPN, &r.TargetName,
+		&r.TicketRef, &r.Justification, &r.VerificationMethod, &r.VerificationNote,
+		&r.LifetimeMinutes, &r.UsableOnce, &startAt, &r.ApprovalsRequired,
+		timeCol{&r.CreatedAt}, timeCol{&r.UpdatedAt}, timeCol{&r.ExpiresAt},
+		&r.TAPMethodID, &tapStart, &tapExp, &issued, &revealed,
+		&r.FailureReason, &r.DecisionNote)
+	if err != nil {
+		return nil, err
+	}
+	r.StartAt, r.TAPStartAt, r.TAPExpiresAt, r.IssuedAt, r.RevealedAt = startAt.t, tapStart.t, tapExp.t, issued.t, revealed.t
+	return r, nil
+}
+
+// Request loads one request with its approvals. A missing one is ENOTFOUND.
+func (db *DB) Request(ctx context.Context, id string) (*tapdesk.Request, error) {
+	r, err := scanRequest(db.db.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, tapdesk.Errorf(tapdesk.ENOTFOUND, "There is no request %q.", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load request: %w", err)
+	}
+	rows, err := db.db.QueryContext(ctx, `
+		SELECT approver_tid, approver_oid, approver_upn, approver_name, decision, reason, created_at
+		FROM approvals WHERE request_id = ? ORDER BY created_at`, id)
+	if err != nil {
+		return nil, fmt.Errorf("load approvals: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a := tapdesk.Approval{RequestID: id}
+		if err := rows.Scan(&a.Approver.TenantID, &a.Approver.ObjectID, &a.Approver.UPN, &a.Approver.Name,
+			&a.Decision, &a.Reason, timeCol{&a.CreatedAt}); err != nil {
+			return nil, fmt.Errorf("scan approval: %w", err)
+		}
+		r.Approvals = append(r.Approvals, a)
+	}
+	return r, rows.Err()
+}
+
+// RequestFilter selects requests for lists. Zero fields select everything.
+type RequestFilter struct {
+	RequesterOID string
+	States       []tapdesk.State
+	Limit        int
+}
+
+// Requests lists requests newest first (without approvals).
+func (db *DB) Requests(ctx context.Context, f RequestFilter) ([]*tapdesk.Request, error) {
+	var conds []string
+	var args []any
+	if f.RequesterOID != "" {
+		conds = append(conds, "requester_oid = ?")
+		args = append(args, f.RequesterOID)
+	}
+	if len(f.States) > 0 {
+		conds = append(conds, "state IN (?"+strings.Repeat(", ?", len(f.States)-1)+")")
+		for _, s := range f.States {
+			args = append(args, string(s))
+		}
+	}
+	q := `SELECT ` + requestColumns + ` FROM requests`
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	q += " ORDER BY created_at DESC"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := db.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list requests: %w", err)
+	}
+	defer rows.Close()
+	var out []*tapdesk.Request
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan request: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Change is one state transition and the fields it sets.
+type Change struct {
+	From, To      tapdesk.State
+	At            time.Time
+	TAP           *tapdesk.TAPInfo // issued: the created pass's metadata
+	Revealed      bool             // issued: the pass was shown in this response
+	FailureReason string
+	DecisionNote  string
+	// Unclaimed makes the change fail if a reveal has claimed the request
+	// (cancel and expiry must not race an issue that is under way).
+	Unclaimed bool
+}
+
+// Transition moves a request from one state to another, writing its audit
+// event and queuing its mail in the same transaction. The update is
+// conditional on the current state: if the request moved meanwhile (two
+// clicks, two tabs, two instances) it fails with ECONFLICT and nothing is
+// written.
+func (db *DB) Transition(ctx context.Context, r *tapdesk.Request, ch Change, mail []Mail, evs ...tapdesk.Event) error {
+	if len(evs) == 0 {
+		return fmt.Errorf("store: transition %s -> %s without an audit event", ch.From, ch.To)
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := db.transition(ctx, tx, r.ID, ch); err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if ch.TAP != nil {
+				ev.TAPMethodID = ch.TAP.MethodID
+			}
+			if err := db.appendEvent(ctx, tx, ev.ForRequest(r)); err != nil {
+				return err
+			}
+		}
+		return db.enqueue(ctx, tx, r, evs[0], mail)
+	})
+}
+
+func (db *DB) transition(ctx context.Context, tx *sql.Tx, id string, ch Change) error {
+	if !tapdesk.CanTransition(ch.From, ch.To) {
+		return fmt.Errorf("store: transition %s -> %s is not in the state machine", ch.From, ch.To)
+	}
+	if ch.At.IsZero() {
+		ch.At = db.Now()
+	}
+	set := []string{"state = ?", "updated_at = ?"}
+	args := []any{string(ch.To), ts(ch.At)}
+	if ch.TAP != nil {
+		exp := ch.TAP.ExpiresAt()
+		set = append(set, "tap_method_id = ?", "tap_start_at = ?", "tap_expires_at = ?", "issued_at = ?")
+		args = append(args, ch.TAP.MethodID, ts(ch.TAP.StartAt), ts(exp), ts(ch.At))
+	}
+	if ch.Revealed {
+		set = append(set, "revealed_at = ?")
+		args = append(args, ts(ch.At))
+	}
+	if ch.FailureReason != "" {
+		set = append(set, "failure_reason = ?")
+		args = append(args, ch.FailureReason)
+	}
+	if ch.DecisionNote != "" {
+		set = append(set, "decision_note = ?")
+		args = append(args, ch.DecisionNote)
+	}
+	args = append(args, id, string(ch.From))
+	where := ` WHERE id = ? AND state = ?`
+	if ch.Unclaimed {
+		where += ` AND issue_claimed_at IS NULL`
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE requests SET `+strings.Join(set, ", ")+where, args...)
+	if err != nil {
+		return fmt.Errorf("update request state: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return conflict("This request changed while you were looking at it (it is no longer %s). Reload the page to see where it stands.", ch.From)
+	}
+	return nil
+}
+
+// Decide records an approver's decision. A denial ends the request; an
+// approval ends it as approved once enough distinct approvers agreed. The
+// approval row's primary key stops one approver deciding twice.
+func (db *DB) Decide(ctx context.Context, r *tapdesk.Request, a tapdesk.Approval, ev tapdesk.Event, mail []Mail) (tapdesk.State, error) {
+	newState := tapdesk.StatePending
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		// Touch the request first, conditionally: this takes the write lock and
+		// proves it is still pending before anything else is written.
+		res, err := tx.ExecContext(ctx, `UPDATE requests SET updated_at = ? WHERE id = ? AND state = ?`,
+			ts(a.CreatedAt), r.ID, string(tapdesk.StatePending))
+		if err != nil {
+			return fmt.Errorf("lock request: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return conflict("This request was decided or withdrawn meanwhile. Reload the page to see where it stands.")
+		}
+		var exists int
+		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approvals WHERE request_id = ? AND approver_tid = ? AND approver_oid = ?`,
+			r.ID, a.Approver.TenantID, a.Approver.ObjectID).Scan(&exists)
+		if err != nil {
+			return fmt.Errorf("check approvals: %w", err)
+		}
+		if exists > 0 {
+			return conflict("You have already decided this request. A second approval must come from someone else.")
+		}
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO approvals (request_id, approver_tid, approver_oid, approver_upn, approver_name, decision, reason, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, a.Approver.TenantID, a.Approver.ObjectID, a.Approver.UPN, a.Approver.Name,
+			string(a.Decision), a.Reason, ts(a.CreatedAt)); err != nil {
+			return fmt.Errorf("insert approval: %w", err)
+		}
+		var approvals int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approvals WHERE request_id = ? AND decision = ?`,
+			r.ID, string(tapdesk.DecisionApprove)).Scan(&approvals); err != nil {
+			return fmt.Errorf("count approvals: %w", err)
+		}
+		switch {
+		case a.Decision == tapdesk.DecisionDeny:
+			newState = tapdesk.StateDenied
+		case approvals >= r.ApprovalsRequired:
+			newState = tapdesk.StateApproved
+		}
+		if newState != tapdesk.StatePending {
+			if err := db.transition(ctx, tx, r.ID, Change{From: tapdesk.StatePending, To: newState, At: a.CreatedAt, DecisionNote: a.Reason}); err != nil {
+				return err
+			}
+		} else {
+			mail = nil // nobody to tell until the request is decided
+		}
+		if err := db.appendEvent(ctx, tx, ev.ForRequest(r)); err != nil {
+			return err
+		}
+		return db.enqueue(ctx, tx, r, ev, mail)
+	})
+	return newState, err
+}
+
+// ClaimIssue marks an approved request as being issued, so that two
+// reveals racing each other cannot both call Graph. It fails with ECONFLICT
+// if the request is not approved or someone else claimed it.
+func (db *DB) ClaimIssue(ctx context.Context, id string, now time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE requests SET issue_claimed_at = ?, updated_at = ?
+			WHERE id = ? AND state = ? AND issue_claimed_at IS NULL`,
+			ts(now), ts(now), id, string(tapdesk.StateApproved))
+		if err != nil {
+			return fmt.Errorf("claim issue: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return conflict("This pass is already being issued or was issued. It is shown only once.")
+		}
+		return nil
+	})
+}

@@ -1,0 +1,173 @@
+// Package store keeps tapdesk's data in SQL: requests, approvals, approval
+// links, the mail outbox, audit events and sessions. SQLite (modernc, no cgo)
+// is the embedded default; the SQL is kept portable for PostgreSQL.
+//
+// Public methods open the transaction; private (ctx, tx, ...) functions do
+// the work, so a state change, its audit event and its mail commit together.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/migrations"
+)
+
+// DB is tapdesk's database.
+type DB struct {
+	db  *sql.DB
+	Now tapdesk.Clock
+}
+
+// Open opens (creating if needed) the SQLite database at path and applies
+// the embedded migrations. It refuses a database written by a newer tapdesk.
+func Open(ctx context.Context, path string) (*DB, error) {
+	// Pragmas go in the DSN so every pooled connection gets them.
+	// _txlock=immediate takes the write lock at BEGIN, so concurrent writers
+	// queue on busy_timeout instead of failing on lock upgrade.
+	q := url.Values{}
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	sqldb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	db := &DB{db: sqldb, Now: time.Now}
+	if err := db.migrate(ctx); err != nil {
+		sqldb.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.db.Close() }
+
+// SQL is the underlying handle, for the session store.
+func (db *DB) SQL() *sql.DB { return db.db }
+
+// Ping checks the database answers (readiness).
+func (db *DB) Ping(ctx context.Context) error { return db.db.PingContext(ctx) }
+
+func (db *DB) provider() (*goose.Provider, error) {
+	return goose.NewProvider(goose.DialectSQLite3, db.db, migrations.FS)
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	p, err := db.provider()
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	current, target, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if current > target {
+		return fmt.Errorf("the database schema is version %d but this tapdesk knows only up to %d: it was written by a newer tapdesk; run that version or restore a backup", current, target)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return nil
+}
+
+// SchemaVersion returns the applied and the newest known schema versions.
+func (db *DB) SchemaVersion(ctx context.Context) (current, known int64, err error) {
+	p, err := db.provider()
+	if err != nil {
+		return 0, 0, err
+	}
+	return p.GetVersions(ctx)
+}
+
+// inTx runs fn in one transaction, committing if it returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// timeFormat is fixed-width so that string order is time order.
+const timeFormat = "2006-01-02T15:04:05.000000Z"
+
+func ts(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func tsPtr(t *time.Time) any {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	return ts(*t)
+}
+
+func parseTS(s string) (time.Time, error) {
+	t, err := time.Parse(timeFormat, s)
+	if err != nil {
+		// Accept any RFC 3339 form written by hand or by another tool.
+		t, err = time.Parse(time.RFC3339Nano, s)
+	}
+	return t.UTC(), err
+}
+
+// nullTime scans an optional timestamp column.
+type nullTime struct{ t *time.Time }
+
+func (n *nullTime) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		n.t = nil
+		return nil
+	case string:
+		t, err := parseTS(v)
+		n.t = &t
+		return err
+	case []byte:
+		t, err := parseTS(string(v))
+		n.t = &t
+		return err
+	case time.Time:
+		t := v.UTC()
+		n.t = &t
+		return nil
+	}
+	return fmt.Errorf("timestamp: unexpected %T", v)
+}
+
+// timeCol scans a required timestamp column.
+type timeCol struct{ t *time.Time }
+
+func (c timeCol) Scan(v any) error {
+	var n nullTime
+	if err := n.Scan(v); err != nil {
+		return err
+	}
+	if n.t == nil {
+		return errors.New("timestamp: unexpected NULL")
+	}
+	*c.t = *n.t
+	return nil
+}
+
+// conflict is the error when a conditional update found the row changed.
+func conflict(format string, args ...any) error {
+	return tapdesk.Errorf(tapdesk.ECONFLICT, format, args...)
+}

@@ -1,0 +1,356 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/store"
+)
+
+var (
+	agent    = tapdesk.Actor{TenantID: "t", ObjectID: "agent", UPN: "agent@x", Name: "Agent"}
+	approver = tapdesk.Actor{TenantID: "t", ObjectID: "appr", UPN: "appr@x", Name: "Approver"}
+	second   = tapdesk.Actor{TenantID: "t", ObjectID: "appr2", UPN: "appr2@x", Name: "Approver Two"}
+	t0       = time.Date(2026, 11, 23, 10, 0, 0, 123456000, time.UTC)
+)
+
+func openDB(t *testing.T) (*store.DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tapdesk.db")
+	db, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Now = func() time.Time { return t0 }
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+func newRequest(id string, approvals int) *tapdesk.Request {
+	start := t0.Add(time.Hour)
+	return &tapdesk.Request{
+		ID: id, CorrelationID: "corr-" + id, State: tapdesk.StatePending,
+		Requester: agent, TargetID: "target", TargetUPN: "target@x", TargetName: "Target Person",
+		TicketRef: "INC-1", Justification: "locked out", VerificationMethod: tapdesk.VerifyCallback,
+		VerificationNote: "called +1 555", LifetimeMinutes: 60, UsableOnce: true, StartAt: &start,
+		ApprovalsRequired: approvals, CreatedAt: t0, UpdatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour),
+	}
+}
+
+func fileRequest(t *testing.T, db *store.DB, r *tapdesk.Request, mail ...store.Mail) {
+	t.Helper()
+	ev := tapdesk.Event{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest, Actor: agent}
+	if err := db.FileRequest(context.Background(), r, ev, mail); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func events(t *testing.T, db *store.DB, f store.EventFilter) []tapdesk.Event {
+	t.Helper()
+	evs, err := db.Events(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func TestRequestRoundTrip(t *testing.T) {
+	db, _ := openDB(t)
+	ctx := context.Background()
+	in := newRequest("r1", 1)
+	fileRequest(t, db, in, store.Mail{Kind: "approval_request", To: "appr@x"})
+
+	got, err := db.Request(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.TargetUPN != in.TargetUPN || got.VerificationNote != in.VerificationNote || !got.UsableOnce ||
+		got.LifetimeMinutes != 60 || got.State != tapdesk.StatePending || got.Requester != agent {
+		t.Errorf("round trip changed the request: %+v", got)
+	}
+	if got.StartAt == nil || !got.StartAt.Equal(*in.StartAt) || !got.CreatedAt.Equal(t0) {
+		t.Errorf("times changed: start %v created %v, want %v and %v", got.StartAt, got.CreatedAt, in.StartAt, t0)
+	}
+	if _, err := db.Request(ctx, "nope"); tapdesk.ErrorCode(err) != tapdesk.ENOTFOUND {
+		t.Errorf("missing request: got %v, want ENOTFOUND", err)
+	}
+	evs := events(t, db, store.EventFilter{RequestID: "r1"})
+	if len(evs) != 2 || evs[1].Activity != tapdesk.ActRequestFiled || evs[0].Activity != tapdesk.ActMailQueued {
+		t.Fatalf("want filed + queued events, got %+v", evs)
+	}
+	if evs[1].CorrelationID != "corr-r1" || evs[1].TargetUPN != "target@x" {
+		t.Errorf("event lacks request fields: %+v", evs[1])
+	}
+	list, err := db.Requests(ctx, store.RequestFilter{RequesterOID: "agent", States: []tapdesk.State{tapdesk.StatePending}})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("list: %v %d", err, len(list))
+	}
+}
+
+func TestDecideNeedsDistinctApprovers(t *testing.T) {
+	db, _ := openDB(t)
+	ctx := context.Background()
+	r := newRequest("r2", 2)
+	fileRequest(t, db, r)
+	decide := func(a tapdesk.Actor, d tapdesk.Decision) (tapdesk.State, error) {
+		ev := tapdesk.Event{Activity: tapdesk.ActApprove, Category: tapdesk.CatApproval, Actor: a}
+		return db.Decide(ctx, r, tapdesk.Approval{RequestID: r.ID, Approver: a, Decision: d, CreatedAt: t0}, ev, nil)
+	}
+	st, err := decide(approver, tapdesk.DecisionApprove)
+	if err != nil || st != tapdesk.StatePending {
+		t.Fatalf("first approval: %v %v, want still pending", st, err)
+	}
+	if _, err := decide(approver, tapdesk.DecisionApprove); tapdesk.ErrorCode(err) != tapdesk.ECONFLICT {
+		t.Fatalf("same approver twice: %v, want ECONFLICT", err)
+	}
+	st, err = decide(second, tapdesk.DecisionApprove)
+	if err != nil || st != tapdesk.StateApproved {
+		t.Fatalf("second approver: %v %v, want approved", st, err)
+	}
+	got, _ := db.Request(ctx, r.ID)
+	if got.State != tapdesk.StateApproved || got.ApprovalCount() != 2 {
+		t.Errorf("stored: %s with %d approvals", got.State, got.ApprovalCount())
+	}
+}
+
+func TestDenyEndsRequest(t *testing.T) {
+	db, _ := openDB(t)
+	ctx := context.Background()
+	r := newRequest("r3", 1)
+	fileRequest(t, db, r)
+	ev := tapdesk.Event{Activity: tapdesk.ActDeny, Category: tapdesk.CatApproval, Actor: approver}
+	st, err := db.Decide(ctx, r, tapdesk.Approval{Approver: approver, Decision: tapdesk.DecisionDeny, Reason: "caller hung up", CreatedAt: t0}, ev,
+		[]store.Mail{{Kind: "request_decided", To: "agent@x"}})
+	if err != nil || st != tapdesk.StateDenied {
+		t.Fatalf("deny: %v %v", st, err)
+	}
+	got, _ := db.Request(ctx, r.ID)
+	if got.DecisionNote != "caller hung up" {
+		t.Errorf("reason lost: %q", got.DecisionNote)
+	}
+	if _, err := db.Decide(ctx, r, tapdesk.Approval{Approver: second, Decision: tapdesk.DecisionApprove, CreatedAt: t0}, ev, nil); tapdesk.ErrorCode(err) != tapdesk.ECONFLICT {
+		t.Errorf("decision after denial: %v, want ECONFLICT", err)
+	}
+}
+
+func TestTransitionIsConditional(t *testing.T) {
+	db, _ := openDB(t)
+	ctx := context.Background()
+	r := newRequest("r4", 1)
+	fileRequest(t, db, r)
+	ev := tapdesk.Event{Activity: tapdesk.ActRequestCancel, Category: tapdesk.CatRequest, Actor: agent}
+
+	// Many concurrent cancels: exactly one wins, the rest get ECONFLICT and
+	// write no event.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, conflicts := 0, 0
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := db.Transition(ctx, r, store.Change{From: tapdesk.StatePending, To: tapdesk.StateCancelled, At: t0}, nil, ev)
+			mu.Lock()
+			defer mu.Unlock()
+			switch tapdesk.ErrorCode(err) {
+			case "":
+				wins++
+			case tapdesk.ECONFLICT:
+				conflicts++
+			default:
+				t.Errorf("unexpected: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 || conflicts != 7 {
+		t.Errorf("wins %d conflicts %d, want 1 and 7", wins, conflicts)
+	}
+	if n := len(events(t, db, store.EventFilter{RequestID: r.ID, Activity: string(tapdesk.ActRequestCancel)})); n != 1 {
+		t.Errorf("%d cancel events, want 1", n)
+	}
+	if err := db.Transition(ctx, r, store.Change{From: tapdesk.StateCancelled, To: tapdesk.StateApproved}, nil, ev); err == nil {
+		t.Error("a transition outside the state machine was allowed")
+	}
+}
+
+func TestIssueOnce(t *testing.T) {
+	db, _ := openDB(t)
+	ctx := context.Background()
+	r := newRequest("r5", 1)
+	fileRequest(t, db, r)
+	ev := tapdesk.Event{Activity: tapdesk.ActApprove, Category: tapdesk.CatApproval, Actor: approver}
+	if _, err := db.Decide(ctx, r, tapdesk.Approval{Approver: approver, Decision: tapdesk.DecisionApprove, CreatedAt: t0}, ev, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ClaimIssue(ctx, r.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ClaimIssue(ctx, r.ID, t0); tapdesk.ErrorCode(err) != tapdesk.ECONFLICT {
+		t.Fatalf("second claim: %v, want ECONFLICT", err)
+	}
+	tap := &tapdesk.TAPInfo{MethodID: "m-1", StartAt: t0, LifetimeMinutes: 60, UsableOnce: true}
+	rev := tapdesk.Event{Activity: tapdesk.ActReveal, Category: tapdesk.CatMethod, Actor: agent}
+	// A claimed request cannot be cancelled under the running issue.
+	cancel := tapdesk.Event{Activity: tapdesk.ActRequestCancel, Category: tapdesk.CatRequest, Actor: agent}
+	if err := db.Transition(ctx, r, store.Change{From: tapdesk.StateApproved, To: tapdesk.StateCancelled, Unclaimed: true}, nil, cancel); tapdesk.ErrorCode(err) != tapdesk.ECONFLICT {
+		t.Fatalf("cancel during issue: %v, want ECONFLICT", err)
+	}
+	if err := db.Transition(ctx, r, store.Change{From: tapdesk.StateApproved, To: tapdesk.StateIssued, At: t0, TAP: tap, Revealed: true}, nil, rev); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := db.Request(ctx, r.ID)
+	if got.State != tapdesk.StateIssued || got.TAPMethodID != "m-1" || got.RevealedAt == nil ||
+		got.TAPExpiresAt == nil || !got.TAPExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("issued request: %+v", got)
+	}
+	evs := events(t, db, store.EventFilter{Activity: string(tapdesk.ActReveal)})
+	if len(evs) != 1 || evs[0].TAPMethodID != "m-1" {
+		t.Errorf("reveal event: %+v", evs)
+	}
+}
+
+func TestLinks(t *testing.T) {
+	db, _ := openDB(t)
+	ctx := context.Background()
+	fileRequest(t, db, newRequest("r6", 1))
+	if err := db.CreateLink(ctx, "secret-token", "r6", "appr@x", t0, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateLink(ctx, "old-token", "r6", "appr@x", t0, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	ev := tapdesk.Event{Activity: tapdesk.ActLinkOpened, Category: tapdesk.CatApproval, Actor: approver}
+	id, err := db.UseLink(ctx, "secret-token", approver, t0, ev)
+	if err != nil || id != "r6" {
+		t.Fatalf("first use: %q %v", id, err)
+	}
+	if _, err := db.UseLink(ctx, "secret-token", approver, t0, ev); !errors.Is(err, store.ErrLinkUsed) {
+		t.Errorf("reuse: %v", err)
+	}
+	if _, err := db.UseLink(ctx, "secret-tokeN", approver, t0, ev); !errors.Is(err, store.ErrLinkUnknown) {
+		t.Errorf("altered: %v", err)
+	}
+	if _, err := db.UseLink(ctx, "old-token", approver, t0.Add(time.Minute), ev); !errors.Is(err, store.ErrLinkExpired) {
+		t.Errorf("expired: %v", err)
+	}
+	// Only the hash is stored.
+	var n int
+	if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM approval_links WHERE token_hash LIKE '%secret%'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("token stored in clear (%d rows, %v)", n, err)
+	}
+}
+
+func TestOutbox(t *testing.T) {
+	db, _ := openDB(t)
+	ctx := context.Background()
+	fileRequest(t, db, newRequest("r7", 1), store.Mail{Kind: "approval_request", To: "a@x"}, store.Mail{Kind: "approval_request", To: "b@x"})
+
+	items, err := db.DueMail(ctx, t0, 10)
+	if err != nil || len(items) != 2 {
+		t.Fatalf("due: %d %v", len(items), err)
+	}
+	if again, _ := db.DueMail(ctx, t0, 10); len(again) != 0 {
+		t.Errorf("leased items handed out twice: %d", len(again))
+	}
+	if err := db.MarkMailSent(ctx, items[0].ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	retry := t0.Add(time.Minute)
+	if err := db.MarkMailFailed(ctx, items[1].ID, t0, retry, "connection refused"); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := db.DueMail(ctx, t0.Add(30*time.Second), 10); len(due) != 0 {
+		t.Errorf("retried before its time: %d", len(due))
+	}
+	due, _ := db.DueMail(ctx, retry, 10)
+	if len(due) != 1 || due[0].To != "b@x" || due[0].Attempts != 1 {
+		t.Fatalf("retry: %+v", due)
+	}
+	if err := db.MarkMailFailed(ctx, due[0].ID, retry, time.Time{}, "gave up"); err != nil {
+		t.Fatal(err)
+	}
+	pending, failed, err := db.OutboxCounts(ctx)
+	if err != nil || pending != 0 || failed != 1 {
+		t.Errorf("counts: pending %d failed %d %v", pending, failed, err)
+	}
+	if n := len(events(t, db, store.EventFilter{Activity: string(tapdesk.ActMailFailed)})); n != 2 {
+		t.Errorf("%d mail failure events, want 2", n)
+	}
+	if evs := events(t, db, store.EventFilter{Activity: string(tapdesk.ActMailSent)}); len(evs) != 1 || evs[0].RequestID != "r7" {
+		t.Errorf("sent event: %+v", evs)
+	}
+}
+
+func TestEventFilters(t *testing.T) {
+	db, _ := openDB(t)
+	ctx := context.Background()
+	for i, a := range []tapdesk.Actor{agent, approver, agent} {
+		ev := tapdesk.Event{Time: t0.Add(time.Duration(i) * time.Minute), Activity: tapdesk.ActSignIn, Category: tapdesk.CatSignIn, Actor: a,
+			Details: map[string]string{"n": string(rune('a' + i))}}
+		if i == 2 {
+			ev.Result, ev.Activity = tapdesk.ResultFailure, tapdesk.ActSignInRefused
+		}
+		if err := db.AppendEvent(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(events(t, db, store.EventFilter{Actor: "agent@x"})); n != 2 {
+		t.Errorf("actor filter: %d", n)
+	}
+	if n := len(events(t, db, store.EventFilter{Result: "failure"})); n != 1 {
+		t.Errorf("result filter: %d", n)
+	}
+	if n := len(events(t, db, store.EventFilter{From: t0.Add(time.Minute), To: t0.Add(2 * time.Minute)})); n != 1 {
+		t.Errorf("time filter: %d", n)
+	}
+	var seqs []int64
+	err := db.StreamEvents(ctx, store.EventFilter{}, func(ev tapdesk.Event) error { seqs = append(seqs, ev.Seq); return nil })
+	if err != nil || len(seqs) != 3 || seqs[0] > seqs[2] {
+		t.Errorf("stream order: %v %v", seqs, err)
+	}
+	evs := events(t, db, store.EventFilter{Limit: 1})
+	if len(evs) != 1 || evs[0].Details["n"] != "c" || !evs[0].Time.Equal(t0.Add(2*time.Minute)) {
+		t.Errorf("newest first with details and exact time: %+v", evs)
+	}
+}
+
+func TestRefusesNewerSchema(t *testing.T) {
+	db, path := openDB(t)
+	db.Close()
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	_, err = store.Open(context.Background(), path)
+	if err == nil || !strings.Contains(err.Error(), "newer tapdesk") {
+		t.Fatalf("opened a database from the future: %v", err)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	db, path := openDB(t)
+	fileRequest(t, db, newRequest("r8", 1))
+	db.Close()
+	db2, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	if _, err := db2.Request(context.Background(), "r8"); err != nil {
+		t.Fatal(err)
+	}
+}
