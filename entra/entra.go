@@ -11,11 +11,13 @@
 package entra
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -154,9 +156,9 @@ func New(cfg Config) (*Client, error) {
 	// SDK's middleware (retry honouring Retry-After, gzip, redirects,
 	// $-decoding, telemetry) back on top of our transport.
 	opts := msgraphsdk.GetDefaultClientOptions()
-	middleware := msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)
+	middleware := orderMiddleware(msgraphcore.GetDefaultMiddlewaresWithOptions(&opts))
 	httpClient := &http.Client{
-		Transport: khttp.NewCustomTransportWithParentTransport(logged, middleware...),
+		Transport: khttp.NewCustomTransportWithParentTransport(bodyCopyTransport{next: logged}, middleware...),
 		// The redirect middleware follows redirects; net/http must not.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       timeout,
@@ -173,6 +175,32 @@ func New(cfg Config) (*Client, error) {
 		logger:  logger,
 		graphV1: graphBase + "/v1.0",
 	}, nil
+}
+
+// orderMiddleware fixes the order of the SDK's middleware, outermost first,
+// with compression outside retry.
+//
+// kiota-http-go builds its default list from a map, so the order is random
+// per client. When retry ends up outside compression, a POST retried after
+// 429 or 503 goes out uncompressed under "Content-Encoding: gzip": the
+// compression handler swaps the body on a copy of the request that shares
+// the original's headers, and the retry resends the original. Graph then
+// cannot read the body. With compression outside, the retry resends the
+// compressed body it was given.
+func orderMiddleware(ms []khttp.Middleware) []khttp.Middleware {
+	rank := func(m khttp.Middleware) int {
+		switch m.(type) {
+		case *khttp.CompressionHandler:
+			return 1
+		case *khttp.RetryHandler:
+			return 2
+		}
+		return 0
+	}
+	slices.SortStableFunc(ms, func(a, b khttp.Middleware) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(fmt.Sprintf("%T", a), fmt.Sprintf("%T", b)))
+	})
+	return ms
 }
 
 // baseURL parses an https root URL, defaulting when empty, without a

@@ -201,7 +201,7 @@ func TestSearchUsers(t *testing.T) {
 		{"a", 10, "Ada Admin, Alex Agent, Audrey Auditor, Avery Approver"},
 		{"a", 2, "Ada Admin, Alex Agent"},
 		{"ALEX.a", 0, "Alex Agent"},
-		{"jordan", 10, "Jordan Partner"},     // by UPN and mail
+		{"jordan", 10, "Jordan Partner"},      // by UPN and mail
 		{"fatima.zahra@", 10, "Fatima Zahra"}, // '@' survives encoding
 		{"o'brien", 10, ""},                   // quote escaped, not an injection
 		{"a#b&c=d+e%f", 10, ""},
@@ -556,15 +556,19 @@ func TestThrottlingAndOutages(t *testing.T) {
 			t.Errorf("%d attempts, want 4 (the SDK retries three times)", n)
 		}
 	})
-	t.Run("503 once", func(t *testing.T) {
-		e.fake.SetFault("POST /v1.0/users/*/authentication/temporaryAccessPassMethods",
-			fakegraph.Fault{Status: 503, RetryAfter: "0", Times: 1})
-		defer e.fake.ClearFaults()
-		// The retried POST must still carry its (gzipped) body.
-		tap, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 90})
-		if err != nil || tap.LifetimeMinutes != 90 {
-			t.Fatalf("%+v %v", tap, err)
+	t.Run("503 once, retried POST keeps its gzip body", func(t *testing.T) {
+		// kiota orders its middleware at random per client, and one order
+		// corrupts retried bodies; eight clients make a lucky pass unlikely.
+		for i := range 8 {
+			c := e.newClient(t, e.fake.Tenant().ClientSecret)
+			e.fake.SetFault("POST /v1.0/users/*/authentication/temporaryAccessPassMethods",
+				fakegraph.Fault{Status: 503, RetryAfter: "0", Times: 1})
+			tap, err := c.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 90})
+			if err != nil || tap.LifetimeMinutes != 90 {
+				t.Fatalf("client %d: %+v %v", i, tap, err)
+			}
 		}
+		e.fake.ClearFaults()
 	})
 	t.Run("503 throughout", func(t *testing.T) {
 		e.fake.SetFault(userPath, fakegraph.Fault{Status: 503, RetryAfter: "0"})

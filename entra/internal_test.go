@@ -37,7 +37,7 @@ func TestParseRetryAfter(t *testing.T) {
 func TestMasking(t *testing.T) {
 	for in, want := range map[string]string{
 		"+1 4255550101":    "+1 ••••••0101",
-		"+44 20 7946 0958": "+44 •• ••46 0958",
+		"+44 20 7946 0958": "+44 •• •••• 0958",
 		"0123":             "0123",
 		"":                 "",
 	} {

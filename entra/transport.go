@@ -1,6 +1,8 @@
 package entra
 
 import (
+	"bytes"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -69,4 +71,31 @@ func pathTemplate(escapedPath string) string {
 		}
 	}
 	return strings.Join(segs, "/")
+}
+
+// bodyCopyTransport hands each attempt its own copy of the request body.
+//
+// kiota's retry handler rewinds and resends the body reader it already gave
+// to net/http. But net/http may still be reading that reader on its write
+// goroutine after RoundTrip returns (Graph answers 429 before reading the
+// body), so the rewind races with the write, and the retry can go out as
+// "ContentLength=128 with Body length 0". Reading the body here, before
+// net/http sees it, leaves the SDK's reader untouched by anyone else.
+// Graph request bodies are small JSON documents, so the copy is cheap.
+type bodyCopyTransport struct{ next http.RoundTripper }
+
+func (t bodyCopyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return t.next.RoundTrip(req)
+	}
+	b, err := io.ReadAll(req.Body)
+	req.Body.Close() // a RoundTripper must close the body it was given
+	if err != nil {
+		return nil, err
+	}
+	own := req.Clone(req.Context())
+	own.ContentLength = int64(len(b))
+	own.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	own.Body, _ = own.GetBody()
+	return t.next.RoundTrip(own)
 }

@@ -49,16 +49,16 @@ func statusOf(code string) int {
 }
 
 var titles = map[int]string{
-	http.StatusBadRequest:           "That did not work",
-	http.StatusUnprocessableEntity:  "That did not work",
-	http.StatusNotFound:             "Not found",
-	http.StatusForbidden:            "Not allowed",
-	http.StatusUnauthorized:         "Please sign in",
-	http.StatusConflict:             "Already changed",
-	http.StatusServiceUnavailable:   "Try again shortly",
-	http.StatusMethodNotAllowed:     "Not allowed",
+	http.StatusBadRequest:            "That did not work",
+	http.StatusUnprocessableEntity:   "That did not work",
+	http.StatusNotFound:              "Not found",
+	http.StatusForbidden:             "Not allowed",
+	http.StatusUnauthorized:          "Please sign in",
+	http.StatusConflict:              "Already changed",
+	http.StatusServiceUnavailable:    "Try again shortly",
+	http.StatusMethodNotAllowed:      "Not allowed",
 	http.StatusRequestEntityTooLarge: "Too large",
-	http.StatusInternalServerError:  "Something failed",
+	http.StatusInternalServerError:   "Something failed",
 }
 
 // errorHandler shows every error as a page with a sentence; internals go to

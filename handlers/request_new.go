@@ -37,14 +37,13 @@ func (h *Handler) requestForm(c echo.Context) error {
 	return h.render(c, http.StatusOK, views.RequestFormPage(h.page(c, "New request"), f))
 }
 
+// eligible says whether the signed-in agent may file for the card's user.
+// A disabled policy is named first: it explains every other refusal.
 func (h *Handler) eligible(c echo.Context, card views.UserCard) error {
-	if err := tapdesk.CheckFile(principal(c), card.User); err != nil {
-		return err
-	}
 	if !card.Policy.Enabled {
-		return tapdesk.Errorf(tapdesk.EINVALID, "The tenant's Temporary Access Pass policy is turned off. An administrator must enable it in Entra ID.")
+		return tapdesk.Errorf(tapdesk.EINVALID, "The tenant's Temporary Access Pass policy is turned off. An administrator must enable it in Entra ID (Authentication methods > Temporary Access Pass).")
 	}
-	return nil
+	return tapdesk.CheckFile(principal(c), card.User)
 }
 
 // fileRequest is POST /requests. The target and policy are read again from

@@ -36,19 +36,15 @@ func (h *Handler) userSearch(c echo.Context) error {
 
 // userCard is GET /users/{upn or id}.
 func (h *Handler) userCard(c echo.Context) error {
-	ctx := c.Request().Context()
 	card, err := h.lookUp(c, c.Param("user"))
 	if err != nil {
 		return err
 	}
 	h.audit(c, tapdesk.Event{Activity: tapdesk.ActUserLookup, Category: tapdesk.CatRequest,
 		TargetID: card.User.ID, TargetUPN: card.User.UPN})
-	if err := tapdesk.CheckFile(principal(c), card.User); err != nil {
+	if err := h.eligible(c, card); err != nil {
 		card.Ineligible = tapdesk.ErrorMessage(err)
-	} else if !card.Policy.Enabled {
-		card.Ineligible = "The tenant's Temporary Access Pass policy is turned off. An administrator must enable it in Entra ID (Authentication methods > Temporary Access Pass)."
 	}
-	_ = ctx
 	return h.render(c, http.StatusOK, views.UserCardPage(h.page(c, card.User.DisplayName), card))
 }
 

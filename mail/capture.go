@@ -107,6 +107,11 @@ func (c *Capture) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.closed)
 		err = c.srv.Close()
+		// go-smtp closes only listeners Serve has registered; if Serve has
+		// not got that far yet, Accept would block forever.
+		if cerr := c.ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && err == nil {
+			err = cerr
+		}
 		<-c.served
 	})
 	return err

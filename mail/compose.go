@@ -36,6 +36,9 @@ type RequestComposer struct {
 // Compose implements Composer.
 func (c *RequestComposer) Compose(ctx context.Context, it Item) (Message, error) {
 	r, err := c.Store.Request(ctx, it.RequestID)
+	if tapdesk.ErrorCode(err) == tapdesk.ENOTFOUND {
+		return Message{}, fmt.Errorf("request %s does not exist: %w", it.RequestID, ErrPermanent)
+	}
 	if err != nil {
 		return Message{}, fmt.Errorf("load request %s: %w", it.RequestID, err)
 	}
@@ -46,7 +49,7 @@ func (c *RequestComposer) Compose(ctx context.Context, it Item) (Message, error)
 	case KindRequestDecided:
 		return decided(it, r, base), nil
 	}
-	return Message{}, fmt.Errorf("unknown mail kind %q", it.Kind)
+	return Message{}, fmt.Errorf("unknown mail kind %q: %w", it.Kind, ErrPermanent)
 }
 
 func (c *RequestComposer) approvalRequest(ctx context.Context, it Item, r *tapdesk.Request, base string) (Message, error) {

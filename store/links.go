@@ -25,15 +25,23 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// CreateLink stores the hash of a freshly minted approval link token.
+// CreateLink stores the hash of a freshly minted approval link token. An
+// earlier unused link of the same request and recipient stops working (a
+// mail retried after a lost answer must not leave two live links).
 func (db *DB) CreateLink(ctx context.Context, token, requestID, recipient string, now, expires time.Time) error {
-	_, err := db.db.ExecContext(ctx, `
-		INSERT INTO approval_links (token_hash, request_id, recipient, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?)`, HashToken(token), requestID, recipient, ts(now), ts(expires))
-	if err != nil {
-		return fmt.Errorf("store approval link: %w", err)
-	}
-	return nil
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE approval_links SET expires_at = ?
+			WHERE request_id = ? AND recipient = ? AND used_at IS NULL AND expires_at > ?`,
+			ts(now), requestID, recipient, ts(now)); err != nil {
+			return fmt.Errorf("retire older approval links: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO approval_links (token_hash, request_id, recipient, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?)`, HashToken(token), requestID, recipient, ts(now), ts(expires)); err != nil {
+			return fmt.Errorf("store approval link: %w", err)
+		}
+		return nil
+	})
 }
 
 // UseLink spends a link token for the signed-in approver and returns its

@@ -226,7 +226,7 @@ func TestLinks(t *testing.T) {
 	if err := db.CreateLink(ctx, "secret-token", "r6", "appr@x", t0, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CreateLink(ctx, "old-token", "r6", "appr@x", t0, t0.Add(time.Minute)); err != nil {
+	if err := db.CreateLink(ctx, "old-token", "r6", "appr2@x", t0, t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	ev := tapdesk.Event{Activity: tapdesk.ActLinkOpened, Category: tapdesk.CatApproval, Actor: approver}
@@ -242,6 +242,19 @@ func TestLinks(t *testing.T) {
 	}
 	if _, err := db.UseLink(ctx, "old-token", approver, t0.Add(time.Minute), ev); !errors.Is(err, store.ErrLinkExpired) {
 		t.Errorf("expired: %v", err)
+	}
+	// A new link for the same recipient retires the unused older one.
+	if err := db.CreateLink(ctx, "first", "r6", "b@x", t0, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateLink(ctx, "second", "r6", "b@x", t0.Add(time.Second), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UseLink(ctx, "first", approver, t0.Add(2*time.Second), ev); !errors.Is(err, store.ErrLinkExpired) {
+		t.Errorf("superseded link: %v, want expired", err)
+	}
+	if _, err := db.UseLink(ctx, "second", approver, t0.Add(2*time.Second), ev); err != nil {
+		t.Errorf("newest link: %v", err)
 	}
 	// Only the hash is stored.
 	var n int

@@ -107,6 +107,13 @@ func (d *testDemo) browser(t *testing.T) *browser {
 	return &browser{t: t, base: d.baseURL, client: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
 }
 
+// with returns the same browser reporting failures to t (for subtests).
+func (b *browser) with(t *testing.T) *browser {
+	c := *b
+	c.t = t
+	return &c
+}
+
 func (b *browser) do(req *http.Request) *browser {
 	b.t.Helper()
 	req.Header.Set("User-Agent", "tapdesk-e2e")

@@ -28,7 +28,7 @@ func (s *Server) serveAuthority(w http.ResponseWriter, r *http.Request, segs []s
 	rest := strings.Join(segs[1:], "/")
 	switch {
 	case r.Method == http.MethodGet && (rest == "v2.0/.well-known/openid-configuration" || rest == ".well-known/openid-configuration"):
-		s.serveDiscovery(w, segs[0])
+		s.serveDiscovery(w, r, segs[0])
 	case r.Method == http.MethodPost && rest == "oauth2/v2.0/token":
 		s.serveToken(w, r)
 	default:
@@ -42,9 +42,9 @@ func (s *Server) isTenant(id string) bool {
 	return strings.EqualFold(id, s.tenant.ID) || (s.tenant.Domain != "" && strings.EqualFold(id, s.tenant.Domain))
 }
 
-func (s *Server) serveDiscovery(w http.ResponseWriter, tenant string) {
+func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, tenant string) {
 	// MSAL requires the issuer's host to be the authority's host.
-	base := s.URL() + "/" + strings.ToLower(tenant)
+	base := baseURL(r) + "/" + strings.ToLower(tenant)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                base + "/v2.0",
 		"authorization_endpoint":                base + "/oauth2/v2.0/authorize",

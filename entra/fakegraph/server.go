@@ -146,6 +146,9 @@ func (s *Server) IssueToken() string {
 	return tok
 }
 
+// maxRecorded bounds the request log; the older half is dropped when full.
+const maxRecorded = 10000
+
 // RecordedRequest is one request the server received.
 type RecordedRequest struct {
 	Method string
@@ -232,6 +235,9 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	defer func() {
 		s.mu.Lock()
+		if len(s.requests) >= maxRecorded { // a long-running demo must not grow without bound
+			s.requests = append(s.requests[:0], s.requests[len(s.requests)-maxRecorded/2:]...)
+		}
 		s.requests = append(s.requests, RecordedRequest{
 			Method: r.Method, Path: normPath, Query: r.URL.Query(),
 			Status: w.status, Attempt: r.Header.Get("Retry-Attempt"),
