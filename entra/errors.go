@@ -33,7 +33,7 @@ const (
 //
 // It must never call Error() on an *odataerrors.ODataError: that method
 // dereferences the message and panics when the body has none.
-func graphError(op string, err error) error {
+func graphError(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -88,6 +88,17 @@ func graphError(op string, err error) error {
 		return &tapdesk.GraphError{Kind: tapdesk.GraphUnavailable, Code: "timeout", Message: op + ": " + err.Error()}
 	case errors.As(err, &netErr):
 		return &tapdesk.GraphError{Kind: tapdesk.GraphUnavailable, Code: "network_error", Message: op + ": " + err.Error()}
+	}
+
+	// The SDK could not read the error body (an HTML page from a gateway, a
+	// content type it has no parser for) and kept no status. The transport
+	// saw the status, so the refusal is still reported as Graph's.
+	if x := lastExchange(ctx); x.status >= 400 {
+		return &tapdesk.GraphError{
+			Kind: kindOf(x.status, ""), Status: x.status, RequestID: x.requestID,
+			RetryAfter: parseRetryAfter(x.retryAfter, time.Now()),
+			Message:    "unreadable error body: " + oneLine(err.Error()),
+		}
 	}
 	return fmt.Errorf("entra: %s: %w", op, err)
 }

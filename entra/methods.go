@@ -19,12 +19,13 @@ const tapConfigurationID = "TemporaryAccessPass"
 // TAP included. Types the SDK does not know are kept under their raw
 // @odata.type.
 func (c *Client) Methods(ctx context.Context, userID string) ([]tapdesk.AuthMethod, error) {
+	ctx = withExchange(ctx)
 	if err := requireID("user", userID); err != nil {
 		return nil, err
 	}
 	resp, err := c.graph.Users().ByUserId(userID).Authentication().Methods().Get(ctx, nil)
 	if err != nil {
-		return nil, graphError("list methods", err)
+		return nil, graphError(ctx, "list methods", err)
 	}
 	out := make([]tapdesk.AuthMethod, 0, len(resp.GetValue()))
 	for _, m := range resp.GetValue() {
@@ -35,10 +36,11 @@ func (c *Client) Methods(ctx context.Context, userID string) ([]tapdesk.AuthMeth
 
 // TAPPolicy reads the tenant's Temporary Access Pass policy.
 func (c *Client) TAPPolicy(ctx context.Context) (*tapdesk.TAPPolicy, error) {
+	ctx = withExchange(ctx)
 	cfg, err := c.graph.Policies().AuthenticationMethodsPolicy().AuthenticationMethodConfigurations().
 		ByAuthenticationMethodConfigurationId(tapConfigurationID).Get(ctx, nil)
 	if err != nil {
-		return nil, graphError("get TAP policy", err)
+		return nil, graphError(ctx, "get TAP policy", err)
 	}
 	tap, ok := cfg.(models.TemporaryAccessPassAuthenticationMethodConfigurationable)
 	if !ok {
@@ -67,6 +69,7 @@ func (c *Client) TAPPolicy(ctx context.Context) (*tapdesk.TAPPolicy, error) {
 // An error of kind GraphUnavailable (a timeout, a dropped connection) leaves
 // the outcome unknown: Graph may have created the pass. Methods shows it.
 func (c *Client) CreateTAP(ctx context.Context, userID string, spec tapdesk.TAPSpec) (*tapdesk.IssuedTAP, error) {
+	ctx = withExchange(ctx)
 	if err := requireID("user", userID); err != nil {
 		return nil, err
 	}
@@ -85,7 +88,7 @@ func (c *Client) CreateTAP(ctx context.Context, userID string, spec tapdesk.TAPS
 	}
 	tap, err := c.graph.Users().ByUserId(userID).Authentication().TemporaryAccessPassMethods().Post(ctx, body, nil)
 	if err != nil {
-		return nil, graphError("create TAP", err)
+		return nil, graphError(ctx, "create TAP", err)
 	}
 	pass := deref(tap.GetTemporaryAccessPass())
 	if pass == "" {
@@ -99,6 +102,7 @@ func (c *Client) CreateTAP(ctx context.Context, userID string, spec tapdesk.TAPS
 // gone (replaced, or deleted elsewhere) is a GraphNotFound error whose Code
 // is not Request_ResourceNotFound (that one means the user is gone).
 func (c *Client) DeleteTAP(ctx context.Context, userID, methodID string) error {
+	ctx = withExchange(ctx)
 	if err := requireID("user", userID); err != nil {
 		return err
 	}
@@ -107,7 +111,7 @@ func (c *Client) DeleteTAP(ctx context.Context, userID, methodID string) error {
 	}
 	err := c.graph.Users().ByUserId(userID).Authentication().TemporaryAccessPassMethods().
 		ByTemporaryAccessPassAuthenticationMethodId(methodID).Delete(ctx, nil)
-	return graphError("delete TAP", err)
+	return graphError(ctx, "delete TAP", err)
 }
 
 func tapInfo(t models.TemporaryAccessPassAuthenticationMethodable) tapdesk.TAPInfo {

@@ -2,10 +2,12 @@ package entra
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -42,12 +44,49 @@ func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		rid = resp.Header.Get("x-ms-request-id")
 	}
 	attrs = append(attrs, slog.Int("status", resp.StatusCode), slog.String("request_id", rid))
+	if x, ok := req.Context().Value(exchangeKey{}).(*exchange); ok {
+		x.record(resp.StatusCode, rid, resp.Header.Get("Retry-After"))
+	}
 	level := slog.LevelInfo
 	if resp.StatusCode >= 400 {
 		level = slog.LevelWarn
 	}
 	t.logger.LogAttrs(req.Context(), level, "graph call", attrs...)
 	return resp, err
+}
+
+// exchange remembers the last HTTP answer of one Client call, for errors the
+// SDK reports without a status.
+type exchange struct {
+	mu                    sync.Mutex
+	status                int
+	requestID, retryAfter string
+}
+
+type exchangeKey struct{}
+
+// withExchange starts recording the answers to the calls made with ctx.
+func withExchange(ctx context.Context) context.Context {
+	return context.WithValue(ctx, exchangeKey{}, &exchange{})
+}
+
+func (x *exchange) record(status int, requestID, retryAfter string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.status, x.requestID, x.retryAfter = status, requestID, retryAfter
+}
+
+// lastExchange returns a copy of the last answer recorded for ctx.
+func lastExchange(ctx context.Context) (last struct {
+	status                int
+	requestID, retryAfter string
+}) {
+	if x, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		last.status, last.requestID, last.retryAfter = x.status, x.requestID, x.retryAfter
+	}
+	return last
 }
 
 // pathSegments are the literal parts of the URLs tapdesk calls; anything

@@ -30,6 +30,7 @@ const (
 // (case-insensitive, Graph's simple-query startswith). A blank q finds nobody
 // rather than listing the directory.
 func (c *Client) SearchUsers(ctx context.Context, q string, limit int) ([]tapdesk.DirectoryUser, error) {
+	ctx = withExchange(ctx)
 	q = strings.TrimSpace(q)
 	if q == "" {
 		return nil, nil
@@ -49,7 +50,7 @@ func (c *Client) SearchUsers(ctx context.Context, q string, limit int) ([]tapdes
 		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Filter: &filter, Select: userSelect, Top: &top},
 	})
 	if err != nil {
-		return nil, graphError("search users", err)
+		return nil, graphError(ctx, "search users", err)
 	}
 	found := make([]tapdesk.DirectoryUser, 0, len(resp.GetValue()))
 	for _, u := range resp.GetValue() {
@@ -63,6 +64,7 @@ func (c *Client) SearchUsers(ctx context.Context, q string, limit int) ([]tapdes
 // InTAPScope stays nil (unknown) rather than failing the lookup: Graph
 // still has the last word when the pass is created.
 func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUser, error) {
+	ctx = withExchange(ctx)
 	if err := requireID("user", idOrUPN); err != nil {
 		return nil, err
 	}
@@ -79,7 +81,7 @@ func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUs
 	}
 	u, err := b.Get(ctx, cfg)
 	if err != nil {
-		return nil, graphError("get user", err)
+		return nil, graphError(ctx, "get user", err)
 	}
 	du := directoryUser(u)
 	du.InTAPScope = c.inTAPScope(ctx, du.ID)
@@ -163,7 +165,7 @@ func (c *Client) groupIDs(ctx context.Context, userID string) (map[string]bool, 
 	ids := map[string]bool{}
 	for page := 0; ; page++ {
 		if err != nil {
-			return nil, graphError("list group memberships", err)
+			return nil, graphError(ctx, "list group memberships", err)
 		}
 		for _, o := range resp.GetValue() {
 			ids[strings.ToLower(deref(o.GetId()))] = true

@@ -120,7 +120,6 @@ func TestDecisionsAndRevoke(t *testing.T) {
 
 	t.Run("deny needs a reason", func(t *testing.T) {
 		agent, approver := agent.with(t), approver.with(t)
-		agent := agent.with(t)
 		req := fileRequestFor(t, agent, "priya.patel@contoso.example", "Caller claims to be Priya from Finance")
 		approver.get(req).status(http.StatusOK)
 		approver.submit(`form[action$="/deny"]`, url.Values{"reason": {"   "}}).status(http.StatusUnprocessableEntity).contains("needs a reason")
@@ -137,7 +136,6 @@ func TestDecisionsAndRevoke(t *testing.T) {
 
 	t.Run("cancel", func(t *testing.T) {
 		agent, approver := agent.with(t), approver.with(t)
-		agent := agent.with(t)
 		req := fileRequestFor(t, agent, "grace.global@contoso.example", "Global admin lost authenticator")
 		agent.submit(`form[action$="/cancel"]`, nil).status(http.StatusOK)
 		if got := agent.text(`[data-testid="state"]`); got != "Cancelled" {
@@ -152,7 +150,6 @@ func TestDecisionsAndRevoke(t *testing.T) {
 
 	t.Run("graph refuses at issue", func(t *testing.T) {
 		agent, approver := agent.with(t), approver.with(t)
-		agent := agent.with(t)
 		req := fileRequestFor(t, agent, "priya.patel@contoso.example", "Second try after verification")
 		approver.get(req).submit(`form[action$="/approve"]`, nil).status(http.StatusOK)
 		// The tenant's policy changed between approval and issue.
@@ -173,7 +170,6 @@ func TestDecisionsAndRevoke(t *testing.T) {
 
 	t.Run("revoke", func(t *testing.T) {
 		agent, approver := agent.with(t), approver.with(t)
-		agent := agent.with(t)
 		req := fileRequestFor(t, agent, "nina.newhire@contoso.example", "New starter needs a pass to onboard")
 		approver.get(req).submit(`form[action$="/approve"]`, nil).status(http.StatusOK)
 		agent.get(req).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
