@@ -93,7 +93,7 @@ func graphError(ctx context.Context, op string, err error) error {
 	// The SDK could not read the error body (an HTML page from a gateway, a
 	// content type it has no parser for) and kept no status. The transport
 	// saw the status, so the refusal is still reported as Graph's.
-	if x := lastExchange(ctx); x.status >= 400 {
+	if x := lastAnswer(ctx); x.status >= 400 {
 		return &tapdesk.GraphError{
 			Kind: kindOf(x.status, ""), Status: x.status, RequestID: x.requestID,
 			RetryAfter: parseRetryAfter(x.retryAfter, time.Now()),

@@ -44,9 +44,7 @@ func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		rid = resp.Header.Get("x-ms-request-id")
 	}
 	attrs = append(attrs, slog.Int("status", resp.StatusCode), slog.String("request_id", rid))
-	if x, ok := req.Context().Value(exchangeKey{}).(*exchange); ok {
-		x.record(resp.StatusCode, rid, resp.Header.Get("Retry-After"))
-	}
+	recordAnswer(req.Context(), answer{resp.StatusCode, rid, resp.Header.Get("Retry-After")})
 	level := slog.LevelInfo
 	if resp.StatusCode >= 400 {
 		level = slog.LevelWarn
@@ -55,12 +53,17 @@ func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	return resp, err
 }
 
-// exchange remembers the last HTTP answer of one Client call, for errors the
-// SDK reports without a status.
-type exchange struct {
-	mu                    sync.Mutex
+// answer is what the transport saw of one HTTP response.
+type answer struct {
 	status                int
 	requestID, retryAfter string
+}
+
+// exchange remembers the last answer within one Client call, for errors the
+// SDK reports without a status.
+type exchange struct {
+	mu   sync.Mutex
+	last answer
 }
 
 type exchangeKey struct{}
@@ -70,23 +73,23 @@ func withExchange(ctx context.Context) context.Context {
 	return context.WithValue(ctx, exchangeKey{}, &exchange{})
 }
 
-func (x *exchange) record(status int, requestID, retryAfter string) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.status, x.requestID, x.retryAfter = status, requestID, retryAfter
-}
-
-// lastExchange returns a copy of the last answer recorded for ctx.
-func lastExchange(ctx context.Context) (last struct {
-	status                int
-	requestID, retryAfter string
-}) {
+func recordAnswer(ctx context.Context, a answer) {
 	if x, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
 		x.mu.Lock()
-		defer x.mu.Unlock()
-		last.status, last.requestID, last.retryAfter = x.status, x.requestID, x.retryAfter
+		x.last = a
+		x.mu.Unlock()
 	}
-	return last
+}
+
+// lastAnswer returns the last answer recorded for ctx (zero if none).
+func lastAnswer(ctx context.Context) answer {
+	x, ok := ctx.Value(exchangeKey{}).(*exchange)
+	if !ok {
+		return answer{}
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.last
 }
 
 // pathSegments are the literal parts of the URLs tapdesk calls; anything

@@ -116,8 +116,9 @@ func wantError(t *testing.T, r response, status int, code, msg string) {
 
 func TestSampleTenant(t *testing.T) {
 	tn := fakegraph.SampleTenant()
-	if tn.ID != "5f1d3c2a-7b4e-4c1a-9e8f-0a1b2c3d4e5f" || tn.Domain != "contoso.example" {
-		t.Fatalf("tenant %s %s", tn.ID, tn.Domain)
+	if tn.ID != fakegraph.SampleTenantID || fakegraph.SampleTenantID != "5f1d3c2a-7b4e-4c1a-9e8f-0a1b2c3d4e5f" || tn.Domain != "contoso.example" ||
+		tn.ClientID != fakegraph.SampleClientID || tn.ClientSecret != fakegraph.SampleClientSecret {
+		t.Fatalf("tenant %s %s %s", tn.ID, tn.Domain, tn.ClientID)
 	}
 	if len(tn.Users) < 15 {
 		t.Errorf("%d users, want at least 15", len(tn.Users))

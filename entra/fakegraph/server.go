@@ -4,9 +4,11 @@
 // azidentity code run against it unchanged: in tests, in `tapdesk demo`, and
 // as a stand-alone server.
 //
-// It follows /work/shared/GRAPH.md: shapes, @odata.type values, status codes,
-// error bodies and messages are those of Graph v1.0. It deliberately does not
-// import the Graph SDK, so it compiles in seconds.
+// Shapes, @odata.type values, status codes, error bodies and messages are
+// those of Graph v1.0 as the team's GRAPH.md records them. State lives in a
+// Tenant (SampleTenant is a seeded contoso.example); faults can be injected
+// per path. It deliberately does not import the Graph SDK, so it compiles in
+// seconds.
 package fakegraph
 
 import (
