@@ -58,10 +58,10 @@ func serveSettings() *settings {
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	s := serveSettings()
 	s.fs.SetOutput(stderr)
-	if err := s.parse(args, getenv); err != nil {
+	problems, err := s.load(args, getenv)
+	if err != nil {
 		return err
 	}
-	var problems []string
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(s.get("log-level"))); err != nil {
 		problems = append(problems, "TAPDESK_LOG_LEVEL: use debug, info, warn or error")
@@ -69,11 +69,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	base := strings.TrimRight(s.get("base-url"), "/")
-	if u, err := url.Parse(base); err != nil || u.Scheme != "https" || u.Host == "" {
+	if u, err := url.Parse(base); base != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
 		problems = append(problems, "TAPDESK_BASE_URL: must be an https URL like https://tapdesk.example.com")
 	}
 	for _, k := range []string{"session-key", "audit-key"} {
-		if len(s.get(k)) < 32 {
+		if v := s.get(k); v != "" && len(v) < 32 {
 			problems = append(problems, fmt.Sprintf("%s: must be at least 32 characters", s.by[k].env))
 		}
 	}

@@ -71,10 +71,22 @@ func (s *settings) secret(flagName, usage string, required bool) {
 
 // parse reads flags and the environment and returns every problem at once.
 func (s *settings) parse(args []string, getenv func(string) string) error {
-	if err := s.fs.Parse(args); err != nil {
+	problems, err := s.load(args, getenv)
+	if err != nil {
 		return err
 	}
-	var problems []string
+	if len(problems) > 0 {
+		return &configError{problems}
+	}
+	return nil
+}
+
+// load is parse that hands back the problems, so callers can add their own
+// checks and still report everything in one go.
+func (s *settings) load(args []string, getenv func(string) string) (problems []string, err error) {
+	if err := s.fs.Parse(args); err != nil {
+		return nil, err
+	}
 	for _, st := range s.list {
 		if !st.set {
 			if v := getenv(st.env); v != "" {
@@ -99,11 +111,7 @@ func (s *settings) parse(args []string, getenv func(string) string) error {
 			problems = append(problems, fmt.Sprintf("%s (--%s%s) is not set: %s", st.env, st.flag, hint, st.usage))
 		}
 	}
-	if len(problems) > 0 {
-		sort.Strings(problems)
-		return &configError{problems}
-	}
-	return nil
+	return problems, nil
 }
 
 func (s *settings) get(flagName string) string { return s.by[flagName].value }
@@ -151,5 +159,6 @@ func (s *settings) describe() map[string]string {
 type configError struct{ problems []string }
 
 func (e *configError) Error() string {
+	sort.Strings(e.problems)
 	return "tapdesk cannot start; fix these settings:\n  - " + strings.Join(e.problems, "\n  - ")
 }

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envFrom(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestServeNamesEveryMissingSetting(t *testing.T) {
+	err := run(context.Background(), []string{"serve"}, envFrom(nil), io.Discard, io.Discard)
+	if err == nil {
+		t.Fatal("serve started with no configuration")
+	}
+	for _, name := range []string{"TAPDESK_BASE_URL", "TAPDESK_OIDC_ISSUER", "TAPDESK_OIDC_CLIENT_ID", "TAPDESK_OIDC_CLIENT_SECRET",
+		"TAPDESK_GRAPH_TENANT_ID", "TAPDESK_GRAPH_CLIENT_ID", "TAPDESK_GRAPH_CLIENT_SECRET", "TAPDESK_SMTP_HOST", "TAPDESK_SMTP_FROM",
+		"TAPDESK_APPROVER_EMAILS", "TAPDESK_SESSION_KEY", "TAPDESK_AUDIT_KEY"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("the refusal does not name %s:\n%v", name, err)
+		}
+	}
+	if strings.Contains(err.Error(), "TAPDESK_SMTP_PASSWORD ") {
+		t.Error("an optional setting is reported missing")
+	}
+}
+
+func validServeEnv(t *testing.T) map[string]string {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "graph-secret")
+	if err := os.WriteFile(secret, []byte("graph-secret-from-a-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{
+		"TAPDESK_ADDR": "127.0.0.1:0", "TAPDESK_DB": filepath.Join(dir, "tapdesk.db"),
+		"TAPDESK_BASE_URL":    "https://tapdesk.contoso.example",
+		"TAPDESK_OIDC_ISSUER": "https://login.microsoftonline.com/5f1d3c2a-7b4e-4c1a-9e8f-0a1b2c3d4e5f/v2.0",
+		"TAPDESK_OIDC_CLIENT_ID": "client", "TAPDESK_OIDC_CLIENT_SECRET": "oidc-secret",
+		"TAPDESK_GRAPH_TENANT_ID": "5f1d3c2a-7b4e-4c1a-9e8f-0a1b2c3d4e5f", "TAPDESK_GRAPH_CLIENT_ID": "graph-client",
+		"TAPDESK_GRAPH_CLIENT_SECRET_FILE": secret,
+		"TAPDESK_SMTP_HOST": "smtp.contoso.example", "TAPDESK_SMTP_FROM": "tapdesk@contoso.example",
+		"TAPDESK_APPROVER_EMAILS": "avery.approver@contoso.example, blake.backup@contoso.example",
+		"TAPDESK_SESSION_KEY":     strings.Repeat("s", 32), "TAPDESK_AUDIT_KEY": strings.Repeat("a", 32),
+	}
+}
+
+func TestServeRefusesMalformedSettings(t *testing.T) {
+	env := validServeEnv(t)
+	env["TAPDESK_BASE_URL"] = "http://tapdesk.contoso.example"
+	env["TAPDESK_SESSION_KEY"] = "short"
+	env["TAPDESK_ROLE_GROUPS"] = "abc=Tap.Boss"
+	env["TAPDESK_DECISION_TTL"] = "a day"
+	env["TAPDESK_SMTP_PORT"] = "99999"
+	env["TAPDESK_AUDIT_KEY_FILE"] = "/nonexistent/audit-key"
+	delete(env, "TAPDESK_AUDIT_KEY")
+	err := run(context.Background(), []string{"serve"}, envFrom(env), io.Discard, io.Discard)
+	if err == nil {
+		t.Fatal("serve started with malformed settings")
+	}
+	for _, want := range []string{"TAPDESK_BASE_URL: must be an https URL", "TAPDESK_SESSION_KEY: must be at least 32",
+		"TAPDESK_ROLE_GROUPS", "TAPDESK_DECISION_TTL", "TAPDESK_SMTP_PORT", "TAPDESK_AUDIT_KEY_FILE: cannot read"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// TestServeStarts starts production wiring with a complete configuration
+// (nothing is contacted until someone signs in) and probes it.
+func TestServeStarts(t *testing.T) {
+	env := validServeEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, envFrom(env), io.Discard, pw); pw.Close() }()
+
+	addr := ""
+	sc := bufio.NewScanner(pr)
+	logs := &strings.Builder{}
+	for sc.Scan() {
+		logs.WriteString(sc.Text() + "\n")
+		var line map[string]any
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "tapdesk serving" {
+			addr, _ = line["addr"].(string)
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if addr == "" {
+		cancel()
+		t.Fatalf("serve did not start: %v\n%s", <-done, logs)
+	}
+	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/": http.StatusSeeOther, "/demo/mailbox": 404, "/demo/idp/authorize": 404} {
+		res, err := client.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, res.StatusCode, want)
+		}
+	}
+	res, err := client.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if hsts := res.Header.Get("Strict-Transport-Security"); hsts == "" {
+		t.Error("serve sends no HSTS")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve stopped with: %v", err)
+	}
+}
+
+func TestVersionAndMigrate(t *testing.T) {
+	var out strings.Builder
+	if err := run(context.Background(), []string{"version"}, envFrom(nil), &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "tapdesk ") {
+		t.Errorf("version: %q %v", out.String(), err)
+	}
+	out.Reset()
+	db := filepath.Join(t.TempDir(), "m.db")
+	if err := run(context.Background(), []string{"migrate", "--db", db}, envFrom(nil), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "schema version 1") {
+		t.Errorf("migrate said %q", out.String())
+	}
+	if err := run(context.Background(), []string{"nonsense"}, envFrom(nil), io.Discard, io.Discard); err == nil {
+		t.Error("an unknown command succeeded")
+	}
+}
