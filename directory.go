@@ -3,6 +3,7 @@ package tapdesk
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 )
@@ -170,3 +171,11 @@ func (e *GraphError) UserMessage() string {
 	}
 	return fmt.Sprintf("Microsoft Graph answered with an unexpected error (%d %s). Try again; tell your administrator if it keeps happening.", e.Status, http.StatusText(e.Status))
 }
+
+// LogValue keeps the pass out of any log line that prints the struct.
+func (t IssuedTAP) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("method_id", t.MethodID), slog.String("pass", "[redacted]"))
+}
+
+// String keeps the pass out of %v and %s.
+func (t IssuedTAP) String() string { return "IssuedTAP{" + t.MethodID + ", pass redacted}" }

@@ -628,6 +628,31 @@ func TestErrorBodiesWithoutMessage(t *testing.T) {
 	}
 }
 
+// The SDK turns a success status without a body into (nil, nil).
+func TestEmptySuccessBody(t *testing.T) {
+	e := setup(t)
+	if _, err := e.client.TAPPolicy(ctx(t)); err != nil { // fetch the token first
+		t.Fatal(err)
+	}
+	e.fake.SetFault("/v1.0/**", fakegraph.Fault{Status: 200, EmptyBody: true})
+	defer e.fake.ClearFaults()
+	calls := map[string]func() error{
+		"search":  func() error { _, err := e.client.SearchUsers(ctx(t), "a", 5); return err },
+		"user":    func() error { _, err := e.client.User(ctx(t), alex); return err },
+		"methods": func() error { _, err := e.client.Methods(ctx(t), alex); return err },
+		"policy":  func() error { _, err := e.client.TAPPolicy(ctx(t)); return err },
+		"create":  func() error { _, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{}); return err },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			ge := wantGraphError(t, call(), tapdesk.GraphUnavailable)
+			if ge.Code != "empty_response" || ge.Status != 200 || ge.RequestID == "" {
+				t.Errorf("%+v", ge)
+			}
+		})
+	}
+}
+
 func TestPassNeverLogged(t *testing.T) {
 	e := setup(t)
 	tap, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 60})

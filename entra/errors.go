@@ -103,6 +103,17 @@ func graphError(ctx context.Context, op string, err error) error {
 	return fmt.Errorf("entra: %s: %w", op, err)
 }
 
+// emptyAnswer reports a success status without the body the call needs:
+// the SDK then returns neither a result nor an error. For a create the
+// outcome is unknown, as after a timeout.
+func emptyAnswer(ctx context.Context, op string) error {
+	a := lastAnswer(ctx)
+	return &tapdesk.GraphError{
+		Kind: tapdesk.GraphUnavailable, Status: a.status, RequestID: a.requestID,
+		Code: "empty_response", Message: op + ": Graph answered without a body",
+	}
+}
+
 // kindOf classifies a Graph refusal by status and, for 400, by message.
 func kindOf(status int, message string) tapdesk.GraphErrorKind {
 	switch {

@@ -27,6 +27,9 @@ func (c *Client) Methods(ctx context.Context, userID string) ([]tapdesk.AuthMeth
 	if err != nil {
 		return nil, graphError(ctx, "list methods", err)
 	}
+	if resp == nil {
+		return nil, emptyAnswer(ctx, "list methods")
+	}
 	out := make([]tapdesk.AuthMethod, 0, len(resp.GetValue()))
 	for _, m := range resp.GetValue() {
 		out = append(out, authMethod(m))
@@ -41,6 +44,9 @@ func (c *Client) TAPPolicy(ctx context.Context) (*tapdesk.TAPPolicy, error) {
 		ByAuthenticationMethodConfigurationId(tapConfigurationID).Get(ctx, nil)
 	if err != nil {
 		return nil, graphError(ctx, "get TAP policy", err)
+	}
+	if cfg == nil {
+		return nil, emptyAnswer(ctx, "get TAP policy")
 	}
 	tap, ok := cfg.(models.TemporaryAccessPassAuthenticationMethodConfigurationable)
 	if !ok {
@@ -89,6 +95,9 @@ func (c *Client) CreateTAP(ctx context.Context, userID string, spec tapdesk.TAPS
 	tap, err := c.graph.Users().ByUserId(userID).Authentication().TemporaryAccessPassMethods().Post(ctx, body, nil)
 	if err != nil {
 		return nil, graphError(ctx, "create TAP", err)
+	}
+	if tap == nil {
+		return nil, emptyAnswer(ctx, "create TAP")
 	}
 	pass := deref(tap.GetTemporaryAccessPass())
 	if pass == "" {

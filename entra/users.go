@@ -52,6 +52,9 @@ func (c *Client) SearchUsers(ctx context.Context, q string, limit int) ([]tapdes
 	if err != nil {
 		return nil, graphError(ctx, "search users", err)
 	}
+	if resp == nil {
+		return nil, emptyAnswer(ctx, "search users")
+	}
 	found := make([]tapdesk.DirectoryUser, 0, len(resp.GetValue()))
 	for _, u := range resp.GetValue() {
 		found = append(found, directoryUser(u))
@@ -82,6 +85,9 @@ func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUs
 	u, err := b.Get(ctx, cfg)
 	if err != nil {
 		return nil, graphError(ctx, "get user", err)
+	}
+	if u == nil {
+		return nil, emptyAnswer(ctx, "get user")
 	}
 	du := directoryUser(u)
 	du.InTAPScope = c.inTAPScope(ctx, du.ID)
@@ -166,6 +172,9 @@ func (c *Client) groupIDs(ctx context.Context, userID string) (map[string]bool, 
 	for page := 0; ; page++ {
 		if err != nil {
 			return nil, graphError(ctx, "list group memberships", err)
+		}
+		if resp == nil {
+			return nil, emptyAnswer(ctx, "list group memberships")
 		}
 		for _, o := range resp.GetValue() {
 			ids[strings.ToLower(deref(o.GetId()))] = true

@@ -3,6 +3,7 @@ package fakegraph_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -468,6 +469,21 @@ func TestFaults(t *testing.T) {
 	f.srv.SetFault("/v1.0/users/*", fakegraph.Fault{Status: 503})
 	wantError(t, f.do("GET", path, nil), 503, "serviceNotAvailable", "")
 	f.srv.ClearFaults()
+
+	f.srv.SetFault("/v1.0/**", fakegraph.Fault{Status: 504, Times: 1})
+	wantError(t, f.do("GET", path+"/authentication/methods", nil), 504, "gatewayTimeout", "")
+
+	// A client that gives up during a Delay gets no answer at all, never
+	// an empty 200.
+	f.srv.SetFault("GET /v1.0/users/*", fakegraph.Fault{Delay: 5 * time.Second, Times: 1})
+	c, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	delayed, _ := http.NewRequestWithContext(c, "GET", f.srv.URL()+path, nil)
+	delayed.Header.Set("Authorization", "Bearer "+f.token)
+	if resp, err := f.srv.Client().Do(delayed); err == nil {
+		resp.Body.Close()
+		t.Fatalf("delayed request answered %d before the deadline", resp.StatusCode)
+	}
 
 	f.srv.SetFault("POST /v1.0/users/*/authentication/temporaryAccessPassMethods", fakegraph.Fault{DropAfterWrite: true, Times: 1})
 	req, _ := http.NewRequest("POST", f.srv.URL()+"/v1.0/users/"+lukas+"/authentication/temporaryAccessPassMethods", strings.NewReader("{}"))

@@ -404,7 +404,8 @@ type faultRule struct {
 // SetFault makes requests matching pattern fail as f says. The pattern is
 // an optional method and a path.Match glob over the unescaped path, e.g.
 // "POST /v1.0/users/*/authentication/temporaryAccessPassMethods" or
-// "/v1.0/users/*"; "*" alone matches every request. A later SetFault with
+// "/v1.0/users/*"; a trailing "/**" matches everything below a prefix
+// ("/v1.0/**"), and "*" alone every request. A later SetFault with
 // the same pattern replaces the earlier one.
 func (s *Server) SetFault(pattern string, f Fault) {
 	method, glob := splitPattern(pattern)
@@ -445,6 +446,9 @@ func matchPattern(method, glob, reqMethod, reqPath string) bool {
 	if glob == "*" || glob == "" {
 		return true
 	}
+	if prefix, ok := strings.CutSuffix(glob, "/**"); ok {
+		return strings.HasPrefix(reqPath, prefix+"/")
+	}
 	ok, _ := path.Match(glob, reqPath)
 	return ok
 }
@@ -473,7 +477,10 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, ha
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
-			return true
+			// The client gave up. Returning normally would send an empty 200,
+			// which a client racing its own cancellation can still read as
+			// success; abort so that nothing at all is sent.
+			panic(http.ErrAbortHandler)
 		}
 	}
 	if f.DropAfterWrite {
