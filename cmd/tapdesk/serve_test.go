@@ -40,12 +40,12 @@ func validServeEnv(t *testing.T) map[string]string {
 	}
 	return map[string]string{
 		"TAPDESK_ADDR": "127.0.0.1:0", "TAPDESK_DB": filepath.Join(dir, "tapdesk.db"),
-		"TAPDESK_BASE_URL":    "https://tapdesk.contoso.example",
-		"TAPDESK_OIDC_ISSUER": "https://login.microsoftonline.com/5f1d3c2a-7b4e-4c1a-9e8f-0a1b2c3d4e5f/v2.0",
+		"TAPDESK_BASE_URL":       "https://tapdesk.contoso.example",
+		"TAPDESK_OIDC_ISSUER":    "https://login.microsoftonline.com/5f1d3c2a-7b4e-4c1a-9e8f-0a1b2c3d4e5f/v2.0",
 		"TAPDESK_OIDC_CLIENT_ID": "client", "TAPDESK_OIDC_CLIENT_SECRET": "oidc-secret",
 		"TAPDESK_GRAPH_TENANT_ID": "5f1d3c2a-7b4e-4c1a-9e8f-0a1b2c3d4e5f", "TAPDESK_GRAPH_CLIENT_ID": "graph-client",
 		"TAPDESK_GRAPH_CLIENT_SECRET_FILE": secret,
-		"TAPDESK_SMTP_HOST": "smtp.contoso.example", "TAPDESK_SMTP_FROM": "tapdesk@contoso.example",
+		"TAPDESK_SMTP_HOST":                "smtp.contoso.example", "TAPDESK_SMTP_FROM": "tapdesk@contoso.example",
 		"TAPDESK_APPROVER_EMAILS": "avery.approver@contoso.example, blake.backup@contoso.example",
 		"TAPDESK_SESSION_KEY":     strings.Repeat("s", 32), "TAPDESK_AUDIT_KEY": strings.Repeat("a", 32),
 	}
