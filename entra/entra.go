@@ -47,6 +47,11 @@ type Config struct {
 	TenantID     string
 	ClientID     string
 	ClientSecret string
+	// Certificate is a PEM or PKCS#12 file's content holding the app's
+	// certificate and private key; it is used instead of ClientSecret when
+	// set. CertificatePassword opens an encrypted key or PFX.
+	Certificate         []byte
+	CertificatePassword string
 	// GraphBaseURL is Graph's root without the version (default
 	// https://graph.microsoft.com; https://graph.microsoft.us for US Gov).
 	GraphBaseURL string
@@ -97,7 +102,7 @@ var microsoftAuthorities = map[string]bool{
 func New(cfg Config) (*Client, error) {
 	var missing []string
 	for _, f := range []struct{ name, value string }{
-		{"tenant id", cfg.TenantID}, {"client id", cfg.ClientID}, {"client secret", cfg.ClientSecret},
+		{"tenant id", cfg.TenantID}, {"client id", cfg.ClientID}, {"client secret or certificate", cfg.ClientSecret + string(cfg.Certificate)},
 	} {
 		if strings.TrimSpace(f.value) == "" {
 			missing = append(missing, f.name)
@@ -133,14 +138,27 @@ func New(cfg Config) (*Client, error) {
 	}
 	logged := &loggingTransport{next: base, logger: logger}
 
-	cred, err := azidentity.NewClientSecretCredential(cfg.TenantID, cfg.ClientID, cfg.ClientSecret,
-		&azidentity.ClientSecretCredentialOptions{
-			ClientOptions: azcore.ClientOptions{
-				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: authority + "/"},
-				Transport: &http.Client{Transport: logged, Timeout: timeout},
-			},
-			DisableInstanceDiscovery: !microsoftAuthorities[strings.ToLower(authorityURL.Hostname())],
-		})
+	clientOpts := azcore.ClientOptions{
+		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: authority + "/"},
+		Transport: &http.Client{Transport: logged, Timeout: timeout},
+	}
+	noDiscovery := !microsoftAuthorities[strings.ToLower(authorityURL.Hostname())]
+	var cred azcore.TokenCredential
+	if len(cfg.Certificate) > 0 {
+		var pw []byte
+		if cfg.CertificatePassword != "" {
+			pw = []byte(cfg.CertificatePassword)
+		}
+		certs, key, perr := azidentity.ParseCertificates(cfg.Certificate, pw)
+		if perr != nil {
+			return nil, fmt.Errorf("entra: the Graph certificate does not load (PEM or PFX with its private key, right password?): %w", perr)
+		}
+		cred, err = azidentity.NewClientCertificateCredential(cfg.TenantID, cfg.ClientID, certs, key,
+			&azidentity.ClientCertificateCredentialOptions{ClientOptions: clientOpts, DisableInstanceDiscovery: noDiscovery})
+	} else {
+		cred, err = azidentity.NewClientSecretCredential(cfg.TenantID, cfg.ClientID, cfg.ClientSecret,
+			&azidentity.ClientSecretCredentialOptions{ClientOptions: clientOpts, DisableInstanceDiscovery: noDiscovery})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("entra: credential: %w", err)
 	}

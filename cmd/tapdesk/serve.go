@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"log/slog"
 	"net/url"
 	"strconv"
@@ -33,7 +34,9 @@ func serveSettings() *settings {
 
 	s.required("graph-tenant-id", "directory (tenant) id tapdesk manages")
 	s.required("graph-client-id", "application id of the Graph app registration")
-	s.secret("graph-client-secret", "client secret of the Graph app registration", true)
+	s.secret("graph-client-secret", "client secret of the Graph app registration (or use a certificate)", false)
+	s.str("graph-certificate", "", "file with the Graph app's certificate and private key, PEM or PFX (instead of a secret)")
+	s.secret("graph-certificate-password", "password of the certificate's key or PFX", false)
 	s.str("graph-base-url", "https://graph.microsoft.com", "Microsoft Graph root (national clouds: https://graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn)")
 	s.str("authority-host", "https://login.microsoftonline.com", "Entra token authority (national clouds: https://login.microsoftonline.us, https://login.chinacloudapi.cn)")
 
@@ -99,6 +102,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		problems = append(problems, "TAPDESK_APPROVER_MFA: must be true or false")
 	}
+	var cert []byte
+	switch {
+	case s.get("graph-certificate") != "":
+		if cert, err = os.ReadFile(s.get("graph-certificate")); err != nil {
+			problems = append(problems, fmt.Sprintf("TAPDESK_GRAPH_CERTIFICATE: cannot read %s: %v", s.get("graph-certificate"), err))
+		}
+	case s.get("graph-client-secret") == "":
+		problems = append(problems, "TAPDESK_GRAPH_CLIENT_SECRET (or _FILE) or TAPDESK_GRAPH_CERTIFICATE is not set: the Graph app registration needs a secret or a certificate")
+	}
 	decisionTTL := s.duration("decision-ttl", &problems)
 	linkTTL := s.duration("link-ttl", &problems)
 	maxAge := s.duration("approver-max-age", &problems)
@@ -112,6 +124,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	dir, err := entra.New(entra.Config{
 		TenantID: s.get("graph-tenant-id"), ClientID: s.get("graph-client-id"), ClientSecret: s.get("graph-client-secret"),
+		Certificate: cert, CertificatePassword: s.get("graph-certificate-password"),
 		GraphBaseURL: s.get("graph-base-url"), AuthorityHost: s.get("authority-host"), Logger: log,
 	})
 	if err != nil {

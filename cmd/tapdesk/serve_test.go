@@ -58,6 +58,7 @@ func TestServeRefusesMalformedSettings(t *testing.T) {
 	env["TAPDESK_ROLE_GROUPS"] = "abc=Tap.Boss"
 	env["TAPDESK_DECISION_TTL"] = "a day"
 	env["TAPDESK_SMTP_PORT"] = "99999"
+	env["TAPDESK_GRAPH_CERTIFICATE"] = "/nonexistent/graph.pem"
 	env["TAPDESK_AUDIT_KEY_FILE"] = "/nonexistent/audit-key"
 	delete(env, "TAPDESK_AUDIT_KEY")
 	err := run(context.Background(), []string{"serve"}, envFrom(env), io.Discard, io.Discard)
@@ -65,7 +66,8 @@ func TestServeRefusesMalformedSettings(t *testing.T) {
 		t.Fatal("serve started with malformed settings")
 	}
 	for _, want := range []string{"TAPDESK_BASE_URL: must be an https URL", "TAPDESK_SESSION_KEY: must be at least 32",
-		"TAPDESK_ROLE_GROUPS", "TAPDESK_DECISION_TTL", "TAPDESK_SMTP_PORT", "TAPDESK_AUDIT_KEY_FILE: cannot read"} {
+		"TAPDESK_ROLE_GROUPS", "TAPDESK_DECISION_TTL", "TAPDESK_SMTP_PORT", "TAPDESK_AUDIT_KEY_FILE: cannot read",
+		"TAPDESK_GRAPH_CERTIFICATE: cannot read"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("refusal lacks %q:\n%v", want, err)
 		}

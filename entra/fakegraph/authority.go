@@ -2,10 +2,17 @@ package fakegraph
 
 import (
 	"crypto/subtle"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // The token authority: just enough of login.microsoftonline.com for MSAL's
@@ -73,7 +80,18 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	s.tenant.mu.Lock()
 	wantID, wantSecret, domain := s.tenant.ClientID, s.tenant.ClientSecret, s.tenant.Domain
+	certs := slices.Clone(s.tenant.ClientCertificates)
 	s.tenant.mu.Unlock()
+
+	// Certificate credentials: a JWT signed with the app's private key.
+	if r.PostForm.Get("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		if err := checkAssertion(r.PostForm.Get("client_assertion"), clientID, certs, s.now()); err != nil {
+			s.oauthError(w, http.StatusUnauthorized, "invalid_client", 700027,
+				"Client assertion failed signature validation or is not valid: "+err.Error())
+			return
+		}
+		secret = wantSecret // the assertion stands in for the secret
+	}
 
 	switch gt := r.PostForm.Get("grant_type"); {
 	case gt != "client_credentials":
@@ -153,4 +171,43 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
 	s.graphError(w, r, http.StatusUnauthorized, "InvalidAuthenticationToken", msg)
 	return false
+}
+
+// checkAssertion verifies a client assertion (RFC 7523) against the
+// certificates registered for the app, as Entra does for certificate
+// credentials.
+func checkAssertion(raw, clientID string, certsPEM []string, now time.Time) error {
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.PS256})
+	if err != nil {
+		return fmt.Errorf("not a signed JWT: %v", err)
+	}
+	for _, p := range certsPEM {
+		block, _ := pem.Decode([]byte(p))
+		if block == nil {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			continue
+		}
+		var c jwt.Claims
+		if err := tok.Claims(cert.PublicKey, &c); err != nil {
+			continue
+		}
+		if c.Issuer != clientID || c.Subject != clientID {
+			return errors.New("iss and sub must be the client id")
+		}
+		audOK := false
+		for _, a := range c.Audience {
+			audOK = audOK || strings.HasSuffix(strings.ToLower(a), "/oauth2/v2.0/token")
+		}
+		if !audOK {
+			return errors.New("aud must be the token endpoint")
+		}
+		if err := c.ValidateWithLeeway(jwt.Expected{Time: now}, 5*time.Minute); err != nil {
+			return err
+		}
+		return nil
+	}
+	return errors.New("no registered certificate verifies the signature")
 }

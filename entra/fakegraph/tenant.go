@@ -48,6 +48,9 @@ type Tenant struct {
 	Domain       string `json:"domain"`
 	ClientID     string `json:"clientId"`
 	ClientSecret string `json:"clientSecret"`
+	// ClientCertificates are PEM certificates whose keys may sign client
+	// assertions (certificate credentials).
+	ClientCertificates []string `json:"clientCertificates,omitempty"`
 	// Permissions are the application permissions granted to ClientID. A
 	// call that needs one the app lacks gets 403. They are checked on every
 	// call (Entra bakes them into the token, so a real change takes effect
