@@ -428,9 +428,9 @@ func UserCardPage(p Page, c UserCard) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var22 string
-				templ_7745c5c3_Var22, templ_7745c5c3_Err = templ.JoinStringErrs(c.TAP.UsabilityReason)
+				templ_7745c5c3_Var22, templ_7745c5c3_Err = templ.JoinStringErrs(usability(c.TAP.UsabilityReason))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/users.templ`, Line: 87, Col: 145}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/users.templ`, Line: 87, Col: 156}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var22))
 				if templ_7745c5c3_Err != nil {
@@ -555,6 +555,23 @@ func policyUse(p *tapdesk.TAPPolicy) string {
 		return "one-time use only"
 	}
 	return "one-time or multi-use"
+}
+
+// usability puts Graph's methodUsabilityReason in words.
+func usability(reason string) string {
+	switch reason {
+	case "EnabledByPolicy":
+		return "usable now"
+	case "DisabledByPolicy":
+		return "blocked by the tenant's policy"
+	case "Expired":
+		return "expired"
+	case "NotYetValid":
+		return "not valid yet"
+	case "OneTimeUsed":
+		return "already used"
+	}
+	return reason
 }
 
 var _ = templruntime.GeneratedTemplate

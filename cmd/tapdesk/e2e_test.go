@@ -74,7 +74,12 @@ func TestEndToEnd(t *testing.T) {
 	agent := d.browser(t)
 	agent.signIn("/", "agent").contains("Alex Agent").contains(`data-testid="demo-banner"`)
 
-	// 2. Looks up the user and files a request.
+	// 2. Looks up the user (the card warns that her current pass will be
+	//    replaced) and files a request.
+	agent.get("/users/" + nina).status(http.StatusOK)
+	if w := agent.text(`[data-testid="existing-tap"]`); !strings.Contains(w, "usable now") || !strings.Contains(w, "replaces it") {
+		t.Errorf("existing-pass warning: %q", w)
+	}
 	reqPath := fileRequestFor(t, agent, "nina.newhire@contoso.example", "New starter, first day, no methods yet")
 	if got := agent.text(`[data-testid="state"]`); got != "Pending" {
 		t.Fatalf("new request is %q, want Pending", got)
