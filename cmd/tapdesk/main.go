@@ -14,7 +14,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
-	"time"
 
 	"github.com/tapdesk/tapdesk/store"
 )
@@ -111,6 +110,3 @@ func version() string {
 	}
 	return "devel"
 }
-
-// now is wall time; tests of wiring use real time like production.
-var _ = time.Now

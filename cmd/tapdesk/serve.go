@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/entra"
@@ -155,5 +154,3 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("tapdesk serving", "addr", ln.Addr().String(), "base_url", base, "version", version())
 	return a.serve(ctx, ln)
 }
-
-var _ = time.Second
