@@ -24,18 +24,14 @@ func (h *Handler) dashboard(c echo.Context) error {
 		}
 	}
 	if p.Has(tapdesk.RoleApprover) {
-		pending, err := h.store.Requests(ctx, store.RequestFilter{States: []tapdesk.State{tapdesk.StatePending}, Limit: 200})
+		pending, err := h.store.Requests(ctx, store.RequestFilter{States: []tapdesk.State{tapdesk.StatePending}, Limit: 200, WithApprovals: true})
 		if err != nil {
 			return err
 		}
 		now := h.now()
 		for _, r := range pending {
-			full, err := h.store.Request(ctx, r.ID)
-			if err != nil {
-				return err
-			}
-			if tapdesk.CheckDecide(full, p, now) == nil {
-				d.Awaiting = append(d.Awaiting, full)
+			if tapdesk.CheckDecide(r, p, now) == nil {
+				d.Awaiting = append(d.Awaiting, r)
 			}
 		}
 	}

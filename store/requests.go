@@ -83,32 +83,51 @@ func (db *DB) Request(ctx context.Context, id string) (*tapdesk.Request, error) 
 	if err != nil {
 		return nil, fmt.Errorf("load request: %w", err)
 	}
+	if err := db.loadApprovals(ctx, []*tapdesk.Request{r}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// loadApprovals fills in the approvals of many requests with one query.
+func (db *DB) loadApprovals(ctx context.Context, rs []*tapdesk.Request) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	byID := make(map[string]*tapdesk.Request, len(rs))
+	args := make([]any, 0, len(rs))
+	for _, r := range rs {
+		byID[r.ID] = r
+		args = append(args, r.ID)
+	}
 	rows, err := db.db.QueryContext(ctx, `
-		SELECT approver_tid, approver_oid, approver_upn, approver_name, decision, reason, created_at
-		FROM approvals WHERE request_id = ? ORDER BY created_at`, id)
+		SELECT request_id, approver_tid, approver_oid, approver_upn, approver_name, decision, reason, created_at
+		FROM approvals WHERE request_id IN (?`+strings.Repeat(", ?", len(rs)-1)+`) ORDER BY created_at`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("load approvals: %w", err)
+		return fmt.Errorf("load approvals: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		a := tapdesk.Approval{RequestID: id}
-		if err := rows.Scan(&a.Approver.TenantID, &a.Approver.ObjectID, &a.Approver.UPN, &a.Approver.Name,
+		var a tapdesk.Approval
+		if err := rows.Scan(&a.RequestID, &a.Approver.TenantID, &a.Approver.ObjectID, &a.Approver.UPN, &a.Approver.Name,
 			&a.Decision, &a.Reason, timeCol{&a.CreatedAt}); err != nil {
-			return nil, fmt.Errorf("scan approval: %w", err)
+			return fmt.Errorf("scan approval: %w", err)
 		}
+		r := byID[a.RequestID]
 		r.Approvals = append(r.Approvals, a)
 	}
-	return r, rows.Err()
+	return rows.Err()
 }
 
 // RequestFilter selects requests for lists. Zero fields select everything.
 type RequestFilter struct {
-	RequesterOID string
-	States       []tapdesk.State
-	Limit        int
+	RequesterOID  string
+	States        []tapdesk.State
+	Limit         int
+	WithApprovals bool // also load each request's approvals (one more query)
 }
 
-// Requests lists requests newest first (without approvals).
+// Requests lists requests newest first.
 func (db *DB) Requests(ctx context.Context, f RequestFilter) ([]*tapdesk.Request, error) {
 	var conds []string
 	var args []any
@@ -143,7 +162,16 @@ func (db *DB) Requests(ctx context.Context, f RequestFilter) ([]*tapdesk.Request
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	if f.WithApprovals {
+		if err := db.loadApprovals(ctx, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // Change is one state transition and the fields it sets.

@@ -120,6 +120,16 @@ func TestDecideNeedsDistinctApprovers(t *testing.T) {
 	if got.State != tapdesk.StateApproved || got.ApprovalCount() != 2 {
 		t.Errorf("stored: %s with %d approvals", got.State, got.ApprovalCount())
 	}
+	fileRequest(t, db, newRequest("r2b", 1)) // one without approvals in the same list
+	list, err := db.Requests(ctx, store.RequestFilter{WithApprovals: true})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("list: %d %v", len(list), err)
+	}
+	for _, l := range list {
+		if want := map[string]int{"r2": 2, "r2b": 0}[l.ID]; len(l.Approvals) != want || !l.DecidedBy(approver) == (want == 2) {
+			t.Errorf("%s listed with %d approvals, want %d", l.ID, len(l.Approvals), want)
+		}
+	}
 }
 
 func TestDenyEndsRequest(t *testing.T) {

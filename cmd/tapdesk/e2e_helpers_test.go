@@ -16,6 +16,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/tapdesk/tapdesk/entra/fakegraph"
 	"github.com/tapdesk/tapdesk/signin/demoidp"
 )
 
@@ -54,12 +55,12 @@ func startTestDemo(t *testing.T) *testDemo {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	priya, ok := lookupSample(t, "priya.patel@contoso.example")
+	priya, ok := fakegraph.SampleTenant().LookupUser("priya.patel@contoso.example")
 	if !ok {
 		t.Fatal("sample tenant lacks priya.patel")
 	}
 	dual := dualPersona
-	dual.ObjectID = priya
+	dual.ObjectID = priya.ID
 	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", DBPath: filepath.Join(t.TempDir(), "tapdesk.db"),
 		Logger: log, MailInterval: 50 * time.Millisecond, Personas: append(demoidp.DefaultPersonas(), dual)})
 	if err != nil {
@@ -75,12 +76,6 @@ func startTestDemo(t *testing.T) *testDemo {
 		}
 	})
 	return &testDemo{demoEnv: d, logs: logs}
-}
-
-func lookupSample(t *testing.T, upn string) (string, bool) {
-	t.Helper()
-	u, ok := sampleTenantUser(upn)
-	return u, ok
 }
 
 // userID returns the object id of a sample-tenant user by UPN.
