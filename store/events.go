@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,9 +19,15 @@ func (db *DB) AppendEvent(ctx context.Context, ev tapdesk.Event) error {
 }
 
 // appendEvent is the one place events are written, always inside the
-// caller's transaction so the change and its event commit together.
-// The keyed hash chain (mac) hangs off this function.
+// caller's transaction so the change and its event commit together. It
+// chains the event to the one before it (see chain.go). Transactions begin
+// IMMEDIATE, so the write lock is held from the start: two appends, even
+// from two processes on one database, cannot read the same head and fork
+// the chain.
 func (db *DB) appendEvent(ctx context.Context, tx *sql.Tx, ev tapdesk.Event) error {
+	if len(db.auditKey) == 0 {
+		return ErrNoAuditKey
+	}
 	if ev.Time.IsZero() {
 		ev.Time = db.Now()
 	}
@@ -35,14 +42,28 @@ func (db *DB) appendEvent(ctx context.Context, tx *sql.Tx, ev tapdesk.Event) err
 		}
 		details = string(b)
 	}
-	_, err := tx.ExecContext(ctx, `
-		INSERT INTO audit_events (time, activity, category, result, reason,
-			actor_tid, actor_oid, actor_upn, actor_name, actor_ip, actor_agent,
-			target_id, target_upn, request_id, correlation_id, tap_method_id, details)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	var head int64
+	var prev string
+	err := tx.QueryRowContext(ctx, `SELECT seq, mac FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&head, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read audit chain head: %w", err)
+	}
+	r := chainRow{seq: head + 1, fields: [numChainFields]string{
 		ts(ev.Time), string(ev.Activity), string(ev.Category), string(ev.Result), ev.Reason,
 		ev.Actor.TenantID, ev.Actor.ObjectID, ev.Actor.UPN, ev.Actor.Name, ev.ActorIP, ev.ActorAgent,
-		ev.TargetID, ev.TargetUPN, ev.RequestID, ev.CorrelationID, ev.TAPMethodID, details)
+		ev.TargetID, ev.TargetUPN, ev.RequestID, ev.CorrelationID, ev.TAPMethodID, details}}
+	h := db.hashers.Get().(*chainHasher)
+	r.mac = string(h.mac(prev, r.seq, &r))
+	db.hashers.Put(h)
+
+	args := make([]any, 0, numChainFields+2)
+	args = append(args, r.seq)
+	for _, f := range r.fields {
+		args = append(args, f)
+	}
+	args = append(args, r.mac)
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (seq, `+chainColumns+`, mac)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if err != nil {
 		return fmt.Errorf("append audit event: %w", err)
 	}

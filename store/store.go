@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -25,6 +26,21 @@ import (
 type DB struct {
 	db  *sql.DB
 	Now tapdesk.Clock
+
+	auditKey []byte
+	hashers  *sync.Pool // of *chainHasher keyed with auditKey
+}
+
+// SetAuditKey sets the secret that keys the audit trail's hash chain. It is
+// never stored; without it no event can be written or verified.
+func (db *DB) SetAuditKey(key string) error {
+	if len(key) < MinAuditKeyLength {
+		return fmt.Errorf("the audit key must be at least %d characters", MinAuditKeyLength)
+	}
+	k := []byte(key)
+	db.auditKey = k
+	db.hashers = &sync.Pool{New: func() any { return newChainHasher(k) }}
+	return nil
 }
 
 // Open opens (creating if needed) the SQLite database at path and applies

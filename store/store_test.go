@@ -17,10 +17,11 @@ import (
 )
 
 var (
-	agent    = tapdesk.Actor{TenantID: "t", ObjectID: "agent", UPN: "agent@x", Name: "Agent"}
-	approver = tapdesk.Actor{TenantID: "t", ObjectID: "appr", UPN: "appr@x", Name: "Approver"}
-	second   = tapdesk.Actor{TenantID: "t", ObjectID: "appr2", UPN: "appr2@x", Name: "Approver Two"}
-	t0       = time.Date(2026, 11, 23, 10, 0, 0, 123456000, time.UTC)
+	agent        = tapdesk.Actor{TenantID: "t", ObjectID: "agent", UPN: "agent@x", Name: "Agent"}
+	approver     = tapdesk.Actor{TenantID: "t", ObjectID: "appr", UPN: "appr@x", Name: "Approver"}
+	second       = tapdesk.Actor{TenantID: "t", ObjectID: "appr2", UPN: "appr2@x", Name: "Approver Two"}
+	testAuditKey = "store-test-audit-key-0123456789abcdef"
+	t0           = time.Date(2026, 11, 23, 10, 0, 0, 123456000, time.UTC)
 )
 
 func openDB(t *testing.T) (*store.DB, string) {
@@ -31,6 +32,9 @@ func openDB(t *testing.T) (*store.DB, string) {
 		t.Fatal(err)
 	}
 	db.Now = func() time.Time { return t0 }
+	if err := db.SetAuditKey(testAuditKey); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { db.Close() })
 	return db, path
 }

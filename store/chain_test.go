@@ -1,0 +1,251 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/store"
+)
+
+// seed appends n events one transaction each, a minute apart from t0.
+func seed(t *testing.T, db *store.DB, n int) {
+	t.Helper()
+	for i := range n {
+		ev := tapdesk.Event{Time: t0.Add(time.Duration(i) * time.Minute), Activity: tapdesk.ActUserLookup,
+			Category: tapdesk.CatRequest, Actor: agent, ActorIP: "10.0.0.1",
+			TargetUPN: fmt.Sprintf("user%d@x", i+1), Details: map[string]string{"n": fmt.Sprint(i + 1)}}
+		if err := db.AppendEvent(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func verify(t *testing.T, db *store.DB) store.VerifyReport {
+	t.Helper()
+	rep, err := db.VerifyChain(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func exec(t *testing.T, db *store.DB, q string, args ...any) {
+	t.Helper()
+	if _, err := db.SQL().Exec(q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func TestChainHolds(t *testing.T) {
+	db, _ := openDB(t)
+	if rep := verify(t, db); rep.Break != nil || rep.Checked != 0 {
+		t.Fatalf("empty trail: %+v", rep)
+	}
+	seed(t, db, 20)
+	rep := verify(t, db)
+	if rep.Break != nil {
+		t.Fatalf("untouched chain breaks: %+v", rep.Break)
+	}
+	if rep.Checked != 20 || rep.FirstSeq != 1 || rep.LastSeq != 20 || len(rep.HeadMAC) != 64 {
+		t.Fatalf("report %+v", rep)
+	}
+	// Every mac differs: the chain binds each event to its predecessor.
+	var distinct int
+	if err := db.SQL().QueryRow(`SELECT COUNT(DISTINCT mac) FROM audit_events`).Scan(&distinct); err != nil || distinct != 20 {
+		t.Fatalf("distinct macs %d, %v", distinct, err)
+	}
+}
+
+func TestChainTamper(t *testing.T) {
+	cases := []struct {
+		name   string
+		tamper func(t *testing.T, db *store.DB)
+		seq    int64
+		kind   store.BreakKind
+	}{
+		{"change a field", func(t *testing.T, db *store.DB) {
+			exec(t, db, `UPDATE audit_events SET actor_upn = 'mallory@x' WHERE seq = 7`)
+		}, 7, store.BreakChanged},
+		{"change the details", func(t *testing.T, db *store.DB) {
+			exec(t, db, `UPDATE audit_events SET details = '{"n":"999"}' WHERE seq = 3`)
+		}, 3, store.BreakChanged},
+		{"change the time", func(t *testing.T, db *store.DB) {
+			exec(t, db, `UPDATE audit_events SET time = '2020-01-01T00:00:00.000000Z' WHERE seq = 1`)
+		}, 1, store.BreakChanged},
+		{"change the last event", func(t *testing.T, db *store.DB) {
+			exec(t, db, `UPDATE audit_events SET result = 'failure' WHERE seq = 10`)
+		}, 10, store.BreakChanged},
+		{"delete an event", func(t *testing.T, db *store.DB) {
+			exec(t, db, `DELETE FROM audit_events WHERE seq = 5`)
+		}, 5, store.BreakMissing},
+		{"delete the first events", func(t *testing.T, db *store.DB) {
+			exec(t, db, `DELETE FROM audit_events WHERE seq <= 2`)
+		}, 1, store.BreakMissing},
+		{"delete and renumber", func(t *testing.T, db *store.DB) {
+			exec(t, db, `DELETE FROM audit_events WHERE seq = 4`)
+			exec(t, db, `UPDATE audit_events SET seq = -seq WHERE seq > 4`)
+			exec(t, db, `UPDATE audit_events SET seq = -seq - 1 WHERE seq < 0`)
+		}, 4, store.BreakChanged},
+		{"insert an event", func(t *testing.T, db *store.DB) {
+			// Make room at 6 and copy a real event (with its mac) there.
+			exec(t, db, `UPDATE audit_events SET seq = -seq WHERE seq >= 6`)
+			exec(t, db, `UPDATE audit_events SET seq = -seq + 1 WHERE seq < 0`)
+			exec(t, db, `INSERT INTO audit_events (seq, time, activity, category, result, actor_upn, details, mac)
+				SELECT 6, time, activity, category, result, 'mallory@x', details, mac FROM audit_events WHERE seq = 2`)
+		}, 6, store.BreakInserted},
+		{"append an event", func(t *testing.T, db *store.DB) {
+			exec(t, db, `INSERT INTO audit_events (seq, time, activity, category, result, details, mac)
+				SELECT 11, time, activity, category, result, details, mac FROM audit_events WHERE seq = 10`)
+		}, 11, store.BreakChanged},
+		{"swap two", func(t *testing.T, db *store.DB) {
+			exec(t, db, `UPDATE audit_events SET seq = -1 WHERE seq = 8`)
+			exec(t, db, `UPDATE audit_events SET seq = 8 WHERE seq = 9`)
+			exec(t, db, `UPDATE audit_events SET seq = 9 WHERE seq = -1`)
+		}, 8, store.BreakReordered},
+		{"forge a mac", func(t *testing.T, db *store.DB) {
+			exec(t, db, `UPDATE audit_events SET mac = ? WHERE seq = 2`, strings.Repeat("0", 64))
+		}, 2, store.BreakChanged},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			db, _ := openDB(t)
+			seed(t, db, 10)
+			tc.tamper(t, db)
+			rep := verify(t, db)
+			if rep.Break == nil {
+				t.Fatalf("tampering went unnoticed: %+v", rep)
+			}
+			if rep.Break.Seq != tc.seq || rep.Break.Kind != tc.kind {
+				t.Fatalf("break at %d (%s): %s; want %d (%s)", rep.Break.Seq, rep.Break.Kind, rep.Break.Detail, tc.seq, tc.kind)
+			}
+			if rep.LastSeq != tc.seq-1 && tc.seq > 1 {
+				t.Fatalf("checked up to %d, want %d", rep.LastSeq, tc.seq-1)
+			}
+		})
+	}
+}
+
+func TestChainWrongKey(t *testing.T) {
+	db, path := openDB(t)
+	seed(t, db, 5)
+	db.Close()
+	other, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.SetAuditKey("another-key-that-is-also-32-chars-long"); err != nil {
+		t.Fatal(err)
+	}
+	rep := verify(t, other)
+	if rep.Break == nil || rep.Break.Seq != 1 || rep.Break.Kind != store.BreakKey {
+		t.Fatalf("wrong key: %+v", rep.Break)
+	}
+	if err := other.SetAuditKey("short"); err == nil {
+		t.Fatal("a 5-character key was accepted")
+	}
+}
+
+func TestChainNeedsKey(t *testing.T) {
+	db, err := store.Open(context.Background(), t.TempDir()+"/k.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.AppendEvent(context.Background(), tapdesk.Event{Activity: tapdesk.ActSignIn}); err != store.ErrNoAuditKey {
+		t.Fatalf("append without a key: %v", err)
+	}
+}
+
+// Appends from many goroutines (and so many pooled connections) never fork
+// the chain: each reads the head under the write lock.
+func TestChainConcurrentAppends(t *testing.T) {
+	db, _ := openDB(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				ev := tapdesk.Event{Activity: tapdesk.ActSignIn, Category: tapdesk.CatSignIn,
+					Details: map[string]string{"w": fmt.Sprint(w), "i": fmt.Sprint(i)}}
+				if err := db.AppendEvent(context.Background(), ev); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if rep := verify(t, db); rep.Break != nil || rep.Checked != 200 {
+		t.Fatalf("concurrent appends: %+v %+v", rep, rep.Break)
+	}
+}
+
+func TestPrune(t *testing.T) {
+	db, _ := openDB(t)
+	seed(t, db, 10) // t0, t0+1m, ... t0+9m
+	res, err := db.PruneEvents(context.Background(), t0.Add(4*time.Minute), agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Removed != 4 || res.ThroughSeq != 4 || res.CheckpointSeq != 11 {
+		t.Fatalf("prune %+v", res)
+	}
+	rep := verify(t, db)
+	if rep.Break != nil || rep.FirstSeq != 5 || rep.CheckpointSeq != 11 || rep.Checked != 7 {
+		t.Fatalf("after prune: %+v %+v", rep, rep.Break)
+	}
+	cp := events(t, db, store.EventFilter{Activity: string(tapdesk.ActAuditPruned)})
+	if len(cp) != 1 || cp[0].Details["removed"] != "4" || cp[0].Actor.UPN != agent.UPN {
+		t.Fatalf("checkpoint %+v", cp)
+	}
+
+	// Appending and pruning again still verifies.
+	seed(t, db, 2)
+	if _, err := db.PruneEvents(context.Background(), t0.Add(7*time.Minute), agent); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verify(t, db); rep.Break != nil || rep.FirstSeq != 8 {
+		t.Fatalf("second prune: %+v %+v", rep, rep.Break)
+	}
+	// Nothing older: a no-op, no checkpoint.
+	res, err = db.PruneEvents(context.Background(), t0.Add(-time.Hour), agent)
+	if err != nil || res.Removed != 0 {
+		t.Fatalf("empty prune %+v %v", res, err)
+	}
+
+	// Deleting more behind the checkpoint is noticed.
+	exec(t, db, `DELETE FROM audit_events WHERE seq = 8`)
+	if rep := verify(t, db); rep.Break == nil || rep.Break.Seq != 8 || rep.Break.Kind != store.BreakMissing {
+		t.Fatalf("deleted after prune: %+v", rep.Break)
+	}
+	// And then pruning refuses, so tampering cannot be washed away.
+	if _, err := db.PruneEvents(context.Background(), t0.Add(9*time.Minute), agent); tapdesk.ErrorCode(err) != tapdesk.ECONFLICT {
+		t.Fatalf("prune over a broken chain: %v", err)
+	}
+}
+
+func TestPruneCheckpointForged(t *testing.T) {
+	db, _ := openDB(t)
+	seed(t, db, 6)
+	if _, err := db.PruneEvents(context.Background(), t0.Add(3*time.Minute), agent); err != nil {
+		t.Fatal(err)
+	}
+	// Deleting the checkpoint leaves the pruned stretch unexplained.
+	exec(t, db, `DELETE FROM audit_events WHERE activity = ?`, string(tapdesk.ActAuditPruned))
+	rep := verify(t, db)
+	if rep.Break == nil || rep.Break.Seq != 1 || rep.Break.Kind != store.BreakMissing {
+		t.Fatalf("checkpoint deleted: %+v", rep.Break)
+	}
+}

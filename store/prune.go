@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tapdesk/tapdesk"
+)
+
+// PruneResult says what Prune removed.
+type PruneResult struct {
+	Removed       int64
+	ThroughSeq    int64 // last removed event
+	CheckpointSeq int64 // the checkpoint event written in their place
+}
+
+// PruneEvents removes the events older than before and appends a
+// checkpoint event carrying the last removed event's number and mac, so the
+// chain still verifies from there. It refuses when the chain does not check
+// out: pruning must not wash away the evidence of tampering. It holds the
+// write lock while it verifies, so nothing is appended in between.
+func (db *DB) PruneEvents(ctx context.Context, before time.Time, actor tapdesk.Actor) (PruneResult, error) {
+	var res PruneResult
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		rep, err := db.verifyChain(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if rep.Break != nil {
+			return tapdesk.Errorf(tapdesk.ECONFLICT, "The audit trail does not check out at event %d (%s): nothing was pruned. Run tapdesk audit verify.",
+				rep.Break.Seq, rep.Break.Kind)
+		}
+		// Everything before the first event at or after the cut, so a
+		// clock step back never leaves a hole in the middle of the chain.
+		var first sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT MIN(seq) FROM audit_events WHERE time >= ?`, ts(before)).Scan(&first); err != nil {
+			return fmt.Errorf("find prune point: %w", err)
+		}
+		through := rep.LastSeq
+		if first.Valid {
+			through = first.Int64 - 1
+		}
+		var mac string
+		err = tx.QueryRowContext(ctx, `SELECT mac FROM audit_events WHERE seq = ?`, through).Scan(&mac)
+		if err == sql.ErrNoRows {
+			return nil // nothing older than before
+		}
+		if err != nil {
+			return fmt.Errorf("read prune point: %w", err)
+		}
+		r, err := tx.ExecContext(ctx, `DELETE FROM audit_events WHERE seq <= ?`, through)
+		if err != nil {
+			return fmt.Errorf("prune audit events: %w", err)
+		}
+		res.Removed, _ = r.RowsAffected()
+		res.ThroughSeq = through
+		res.CheckpointSeq = rep.LastSeq + 1
+		return db.appendEvent(ctx, tx, tapdesk.Event{
+			Activity: tapdesk.ActAuditPruned, Category: tapdesk.CatAudit, Actor: actor,
+			Details: map[string]string{
+				checkpointThroughSeq: strconv.FormatInt(through, 10),
+				checkpointThroughMAC: mac,
+				"before":             ts(before),
+				"removed":            strconv.FormatInt(res.Removed, 10),
+			}})
+	})
+	return res, err
+}

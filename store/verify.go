@@ -1,0 +1,210 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/tapdesk/tapdesk"
+)
+
+// BreakKind says why the audit chain stops checking out at an event.
+type BreakKind string
+
+const (
+	// BreakChanged: the event's content (or its mac) was altered.
+	BreakChanged BreakKind = "changed"
+	// BreakMissing: events were removed (outside a prune).
+	BreakMissing BreakKind = "missing"
+	// BreakInserted: an event tapdesk did not write sits in the chain.
+	BreakInserted BreakKind = "inserted"
+	// BreakReordered: two events swapped places.
+	BreakReordered BreakKind = "reordered"
+	// BreakKey: nothing checks out with this key.
+	BreakKey BreakKind = "wrong key"
+)
+
+// ChainBreak is the first event that does not check out.
+type ChainBreak struct {
+	Seq    int64
+	Kind   BreakKind
+	Detail string // a sentence for the operator
+}
+
+// VerifyReport is what walking the chain found.
+type VerifyReport struct {
+	Checked  int64 // events that checked out
+	FirstSeq int64 // first event walked (1, or just after a prune checkpoint)
+	LastSeq  int64 // last event that checked out
+	HeadMAC  string
+	// CheckpointSeq is the prune checkpoint the walk started from, if any.
+	CheckpointSeq int64
+	Break         *ChainBreak // nil: the chain holds
+}
+
+// Checkpoint details written by Prune.
+const (
+	checkpointThroughSeq = "pruned_through_seq"
+	checkpointThroughMAC = "pruned_through_mac"
+)
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// VerifyChain walks the whole audit trail with the audit key and reports
+// the first event that does not check out, and why. It reads row by row,
+// so memory stays flat however long the trail is.
+func (db *DB) VerifyChain(ctx context.Context) (VerifyReport, error) {
+	return db.verifyChain(ctx, db.db)
+}
+
+func (db *DB) verifyChain(ctx context.Context, q querier) (VerifyReport, error) {
+	var rep VerifyReport
+	if len(db.auditKey) == 0 {
+		return rep, ErrNoAuditKey
+	}
+	checkpoints, err := readCheckpoints(ctx, q)
+	if err != nil {
+		return rep, err
+	}
+	rows, err := q.QueryContext(ctx, `SELECT seq, `+chainColumns+`, mac FROM audit_events ORDER BY seq`)
+	if err != nil {
+		return rep, fmt.Errorf("read audit trail: %w", err)
+	}
+	defer rows.Close()
+
+	// Two row buffers: the event being checked and the one after it, which
+	// tells a changed event from an inserted or reordered one.
+	var bufs [2]chainRow
+	var dests [2][]any
+	for i := range bufs {
+		b := &bufs[i]
+		dests[i] = append(dests[i], &b.seq)
+		for j := range b.fields {
+			dests[i] = append(dests[i], &b.fields[j])
+		}
+		dests[i] = append(dests[i], &b.mac)
+	}
+	which := 0
+	read := func() (*chainRow, error) {
+		if !rows.Next() {
+			return nil, rows.Err()
+		}
+		which ^= 1
+		if err := rows.Scan(dests[which]...); err != nil {
+			return nil, fmt.Errorf("read audit event: %w", err)
+		}
+		return &bufs[which], nil
+	}
+
+	cur, err := read()
+	if err != nil || cur == nil {
+		return rep, err
+	}
+	h := newChainHasher(db.auditKey)
+	rep.FirstSeq = cur.seq
+	prev, expect := "", int64(1)
+	if cur.seq != 1 {
+		cp, ok := checkpoints[cur.seq-1]
+		if !ok {
+			from := int64(1)
+			for through := range checkpoints {
+				if through < cur.seq && through+1 > from {
+					from = through + 1
+				}
+			}
+			rep.Break = &ChainBreak{Seq: from, Kind: BreakMissing, Detail: fmt.Sprintf(
+				"events %s are missing and no prune checkpoint accounts for them", seqRange(from, cur.seq-1))}
+			return rep, nil
+		}
+		prev, expect, rep.CheckpointSeq = cp.mac, cur.seq, cp.seq
+	}
+	for cur != nil {
+		// The read goes into the other buffer; cur stays intact.
+		next, err := read()
+		if err != nil {
+			return rep, err
+		}
+		if cur.seq == expect && h.checks(prev, expect, cur) {
+			rep.Checked++
+			rep.LastSeq, rep.HeadMAC = cur.seq, cur.mac
+			prev, expect, cur = cur.mac, expect+1, next
+			continue
+		}
+		rep.Break = classify(h, prev, expect, cur, next, rep.Checked == 0)
+		return rep, nil
+	}
+	return rep, nil
+}
+
+// classify names why cur, expected as event number expect after prev, does
+// not check out, using the event after it (next, nil at the end).
+func classify(h *chainHasher, prev string, expect int64, cur, next *chainRow, first bool) *ChainBreak {
+	switch {
+	case cur.seq > expect:
+		return &ChainBreak{Seq: expect, Kind: BreakMissing, Detail: fmt.Sprintf(
+			"events %s are missing: event %d follows event %d", seqRange(expect, cur.seq-1), cur.seq, expect-1)}
+	case next != nil && h.checks(prev, expect, next) && h.checks(next.mac, expect+1, cur):
+		return &ChainBreak{Seq: expect, Kind: BreakReordered, Detail: fmt.Sprintf(
+			"events %d and %d have swapped places", expect, expect+1)}
+	case next != nil && h.checks(prev, expect, next):
+		return &ChainBreak{Seq: expect, Kind: BreakInserted, Detail: fmt.Sprintf(
+			"event %d was not written by tapdesk: it was inserted and the events after it renumbered", expect)}
+	case next != nil && next.seq == expect+1 && h.checks(cur.mac, next.seq, next):
+		return &ChainBreak{Seq: expect, Kind: BreakChanged, Detail: fmt.Sprintf(
+			"event %d was changed after it was written (the event after it still checks out)", expect)}
+	case first && next != nil:
+		return &ChainBreak{Seq: expect, Kind: BreakKey, Detail: fmt.Sprintf(
+			"no event checks out with this key: TAPDESK_AUDIT_KEY is not the key that wrote this audit trail (or events %d and %d were both changed)", expect, next.seq)}
+	case next == nil:
+		return &ChainBreak{Seq: expect, Kind: BreakChanged, Detail: fmt.Sprintf(
+			"event %d, the last one, does not check out: it was changed, or added by someone without the key", expect)}
+	}
+	return &ChainBreak{Seq: expect, Kind: BreakChanged, Detail: fmt.Sprintf(
+		"event %d does not check out (changed; the event after it does not check out either)", expect)}
+}
+
+func seqRange(from, to int64) string {
+	if from == to {
+		return strconv.FormatInt(from, 10)
+	}
+	return fmt.Sprintf("%d–%d", from, to)
+}
+
+type checkpoint struct {
+	seq int64  // the checkpoint event's own number
+	mac string // mac of the last pruned event
+}
+
+// readCheckpoints maps "pruned through seq" to each prune checkpoint. A
+// checkpoint's details are covered by its own mac, so a forged one fails
+// when the walk reaches it.
+func readCheckpoints(ctx context.Context, q querier) (map[int64]checkpoint, error) {
+	rows, err := q.QueryContext(ctx, `SELECT seq, details FROM audit_events WHERE activity = ? ORDER BY seq`,
+		string(tapdesk.ActAuditPruned))
+	if err != nil {
+		return nil, fmt.Errorf("read prune checkpoints: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]checkpoint{}
+	for rows.Next() {
+		var seq int64
+		var details string
+		if err := rows.Scan(&seq, &details); err != nil {
+			return nil, err
+		}
+		var d map[string]string
+		if json.Unmarshal([]byte(details), &d) != nil {
+			continue // a broken checkpoint fails its own check in the walk
+		}
+		through, err := strconv.ParseInt(d[checkpointThroughSeq], 10, 64)
+		if err != nil {
+			continue
+		}
+		out[through] = checkpoint{seq: seq, mac: d[checkpointThroughMAC]}
+	}
+	return out, rows.Err()
+}
