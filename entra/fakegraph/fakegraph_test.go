@@ -298,9 +298,19 @@ func TestMemberOf(t *testing.T) {
 	if g := vals[0].(map[string]any); g["@odata.type"] != "#microsoft.graph.group" || g["displayName"] != nil {
 		t.Errorf("with User.Read.All only, want id and type only: %v", g)
 	}
-	r = f.do("GET", "/v1.0/users/"+grace+"/memberOf", nil)
-	if vals, _ := r.body["value"].([]any); len(vals) != 1 || vals[0].(map[string]any)["@odata.type"] != "#microsoft.graph.directoryRole" {
+	r = f.do("GET", "/v1.0/users/"+grace+"/memberOf?$select=id,displayName", nil)
+	vals, _ = r.body["value"].([]any)
+	if len(vals) != 1 || vals[0].(map[string]any)["@odata.type"] != "#microsoft.graph.directoryRole" ||
+		vals[0].(map[string]any)["displayName"] != "Global Administrator" {
 		t.Errorf("global admin memberOf: %s", r.raw)
+	}
+	// Without a role-reading permission Graph names neither the role nor its template.
+	f.srv.Tenant().SetPermissions("User.Read.All")
+	defer f.srv.Tenant().SetPermissions(fakegraph.DefaultPermissions...)
+	r = f.do("GET", "/v1.0/users/"+grace+"/transitiveMemberOf", nil)
+	vals, _ = r.body["value"].([]any)
+	if len(vals) != 1 || vals[0].(map[string]any)["displayName"] != nil || vals[0].(map[string]any)["id"] == nil {
+		t.Errorf("role without RoleManagement.Read.Directory: %s", r.raw)
 	}
 }
 

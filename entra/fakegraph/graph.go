@@ -24,6 +24,9 @@ var (
 	// Without one of these, memberOf lists groups and roles with id and
 	// type only, as Graph does for an app holding just User.Read.All.
 	permReadMemberDetails = []string{"Directory.Read.All", "Directory.ReadWrite.All", "GroupMember.Read.All", "Group.Read.All"}
+	// Likewise a directory role's name needs one of these.
+	permReadRoleDetails = []string{"Directory.Read.All", "Directory.ReadWrite.All", "RoleManagement.Read.Directory",
+		"RoleManagement.Read.All", "RoleManagement.ReadWrite.Directory"}
 )
 
 const tapPolicyID = "TemporaryAccessPass"
@@ -348,6 +351,7 @@ func (s *Server) memberOf(w http.ResponseWriter, r *http.Request, id string, tra
 		return
 	}
 	details := s.tenant.hasPermissionLocked(permReadMemberDetails...)
+	roleDetails := s.tenant.hasPermissionLocked(permReadRoleDetails...)
 	var objs []map[string]any
 	for _, gid := range s.tenant.groupsOfLocked(u.ID, transitive) {
 		o := map[string]any{"@odata.type": "#microsoft.graph.group", "id": gid}
@@ -364,7 +368,7 @@ func (s *Server) memberOf(w http.ResponseWriter, r *http.Request, id string, tra
 	}
 	for _, role := range s.tenant.rolesOfLocked(u.ID) {
 		o := map[string]any{"@odata.type": "#microsoft.graph.directoryRole", "id": role.ID}
-		if details {
+		if roleDetails {
 			o["displayName"] = role.DisplayName
 			o["roleTemplateId"] = role.RoleTemplateID
 		}
@@ -696,7 +700,8 @@ func (s *Server) sendMail(w http.ResponseWriter, r *http.Request, id string) {
 	if u == nil {
 		return
 	}
-	m := SentMail{From: u.UserPrincipalName, Subject: req.Message.Subject, Body: req.Message.Body.Content}
+	m := SentMail{From: u.UserPrincipalName, Subject: req.Message.Subject, ContentType: strings.ToLower(req.Message.Body.ContentType),
+		Body: req.Message.Body.Content, SaveToSentItems: req.SaveToSentItems == nil || *req.SaveToSentItems}
 	for _, rcpt := range req.Message.ToRecipients {
 		m.To = append(m.To, rcpt.EmailAddress.Address)
 	}

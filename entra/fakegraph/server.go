@@ -183,10 +183,13 @@ func (s *Server) CountRequests(pattern string) int {
 
 // SentMail is a message sent through POST /users/{id}/sendMail.
 type SentMail struct {
-	From    string
-	To      []string
-	Subject string
-	Body    string
+	From        string
+	To          []string
+	Subject     string
+	ContentType string // "text" or "html"
+	Body        string
+	// SaveToSentItems is what the request asked for (Graph's default: true).
+	SaveToSentItems bool
 }
 
 // SentMail returns the messages sent through Graph so far.

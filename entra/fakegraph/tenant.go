@@ -34,6 +34,7 @@ var DefaultPermissions = []string{
 	"User.Read.All",
 	"UserAuthenticationMethod.ReadWrite.All",
 	"Policy.Read.All",
+	"RoleManagement.Read.Directory",
 	"Mail.Send",
 }
 
