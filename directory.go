@@ -38,10 +38,26 @@ type DirectoryUser struct {
 	AccountEnabled bool
 	OnPremisesSync bool
 	InTAPScope     *bool // nil: unknown
+	// Roles names the Entra directory roles the user holds, directly or
+	// through a group ("Global Administrator"). A role whose name tapdesk
+	// may not read is listed by its object id.
+	Roles []string
 }
 
 // IsGuest reports whether the user is an external guest.
 func (u *DirectoryUser) IsGuest() bool { return u.UserType == "Guest" }
+
+// Privileged reports whether the user holds a directory role. A pass for
+// such a user takes over an administrator, so it needs two approvers.
+func (u *DirectoryUser) Privileged() bool { return len(u.Roles) > 0 }
+
+// ApprovalsRequired is how many distinct approvers a request for u needs.
+func (u *DirectoryUser) ApprovalsRequired() int {
+	if u.Privileged() {
+		return 2
+	}
+	return 1
+}
 
 // AuthMethod is one registered authentication method of a user.
 type AuthMethod struct {
@@ -118,6 +134,15 @@ const (
 	GraphUnavailable        GraphErrorKind = "unavailable"
 	GraphBadRequest         GraphErrorKind = "bad_request"
 	GraphUnknown            GraphErrorKind = "unknown"
+	// GraphAnswerLost: a create's answer never arrived, Graph had created a
+	// pass anyway, and tapdesk deleted it (nobody knows it). Nothing was issued.
+	GraphAnswerLost GraphErrorKind = "answer_lost"
+	// GraphAnswerLostPassLeft is GraphAnswerLost where the delete failed
+	// too: an unknown pass is left on the account until replaced or expired.
+	GraphAnswerLostPassLeft GraphErrorKind = "answer_lost_pass_left"
+	// GraphOutcomeUnknown: a create's answer never arrived and tapdesk could
+	// not find out whether Graph created a pass.
+	GraphOutcomeUnknown GraphErrorKind = "outcome_unknown"
 )
 
 // GraphError is a refusal from Microsoft Graph: the raw status, code and
@@ -129,6 +154,10 @@ type GraphError struct {
 	Message    string
 	RequestID  string
 	RetryAfter time.Duration
+	// OrphanMethodID is the method id of a pass Graph created whose answer
+	// was lost (kinds GraphAnswerLost and GraphAnswerLostPassLeft), for the
+	// audit log.
+	OrphanMethodID string
 }
 
 func (e *GraphError) Error() string {
@@ -163,13 +192,34 @@ func (e *GraphError) UserMessage() string {
 	case GraphUnauthorized:
 		return "tapdesk could not authenticate to Microsoft Graph (its credentials are wrong or expired). An administrator must fix the app registration secret or certificate."
 	case GraphThrottled:
-		return "Microsoft Graph is throttling tapdesk. Wait a minute and try again."
+		return "Microsoft Graph is throttling tapdesk and asked it to wait longer than tapdesk keeps you waiting. Nothing was changed; try again " + retryIn(e.RetryAfter) + "."
+	case GraphAnswerLost:
+		return "Microsoft Graph created a pass but its answer was lost on the way, so tapdesk deleted that pass: nobody knows it and nothing was issued. Try again."
+	case GraphAnswerLostPassLeft:
+		return "Microsoft Graph created a pass but its answer was lost on the way, and tapdesk could not delete it. Nobody knows that pass; issuing again replaces it, or an administrator can delete it under the user's authentication methods in Entra."
+	case GraphOutcomeUnknown:
+		return "Microsoft Graph did not answer, and tapdesk could not check whether it created a pass. Nobody knows such a pass; wait a minute, open the user's card, and try again (a new pass replaces any unknown one)."
 	case GraphUnavailable:
 		return "Microsoft Graph did not answer in time or had an internal error. Try again in a minute; nothing was issued if this page says so."
 	case GraphBadRequest:
 		return "Microsoft Entra refused the request: " + e.Message
 	}
 	return fmt.Sprintf("Microsoft Graph answered with an unexpected error (%d %s). Try again; tell your administrator if it keeps happening.", e.Status, http.StatusText(e.Status))
+}
+
+// retryIn says when to try again, in words.
+func retryIn(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "in a minute"
+	case d <= 10*time.Second:
+		return "in a few seconds"
+	case d < 90*time.Second:
+		return fmt.Sprintf("in %d seconds", int((d+time.Second-1)/time.Second))
+	case d < 90*time.Minute:
+		return fmt.Sprintf("in %d minutes", int((d+time.Minute-1)/time.Minute))
+	}
+	return fmt.Sprintf("in %d hours", int((d+time.Hour-1)/time.Hour))
 }
 
 // LogValue keeps the pass out of any log line that prints the struct.

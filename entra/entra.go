@@ -52,10 +52,14 @@ type Config struct {
 	// set. CertificatePassword opens an encrypted key or PFX.
 	Certificate         []byte
 	CertificatePassword string
-	// GraphBaseURL is Graph's root without the version (default
+	// Cloud names the Microsoft cloud ("global", "usgov", "usgov-dod",
+	// "china"; empty is global); it supplies GraphBaseURL and AuthorityHost
+	// where those are empty.
+	Cloud string
+	// GraphBaseURL is Graph's root without the version (default from Cloud:
 	// https://graph.microsoft.com; https://graph.microsoft.us for US Gov).
 	GraphBaseURL string
-	// AuthorityHost is the Entra token authority (default
+	// AuthorityHost is the Entra token authority (default from Cloud:
 	// https://login.microsoftonline.com).
 	AuthorityHost string
 	// HTTPClient, when set, supplies the transport (and timeout) for both
@@ -64,6 +68,12 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives one line per HTTP call (default slog.Default()).
 	Logger *slog.Logger
+	// MaxRetries, MaxRetryWait and MaxRetryTotal bound how tapdesk waits
+	// out throttling (defaults DefaultMaxRetries, DefaultMaxRetryWait,
+	// DefaultMaxRetryTotal); see retryTransport.
+	MaxRetries    int
+	MaxRetryWait  time.Duration
+	MaxRetryTotal time.Duration
 }
 
 // Client is a tapdesk.Directory backed by Microsoft Graph. It is safe for
@@ -72,8 +82,12 @@ type Client struct {
 	graph  *msgraphsdk.GraphServiceClient
 	logger *slog.Logger
 	// graphV1 is the versioned base URL, for the few calls built by hand.
-	graphV1 string
+	graphV1   string
+	endpoints Endpoints
 }
+
+// Endpoints are the Graph root and token authority this client uses.
+func (c *Client) Endpoints() Endpoints { return c.endpoints }
 
 var _ tapdesk.Directory = (*Client)(nil)
 
@@ -111,11 +125,15 @@ func New(cfg Config) (*Client, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("entra: missing %s", strings.Join(missing, ", "))
 	}
-	graphBase, graphURL, err := baseURL(cfg.GraphBaseURL, DefaultGraphBaseURL, "Graph base URL")
+	preset, err := Cloud(cfg.Cloud)
 	if err != nil {
 		return nil, err
 	}
-	authority, authorityURL, err := baseURL(cfg.AuthorityHost, DefaultAuthorityHost, "authority host")
+	graphBase, graphURL, err := baseURL(cfg.GraphBaseURL, preset.GraphBaseURL, "Graph base URL")
+	if err != nil {
+		return nil, err
+	}
+	authority, authorityURL, err := baseURL(cfg.AuthorityHost, preset.AuthorityHost, "authority host")
 	if err != nil {
 		return nil, err
 	}
@@ -171,12 +189,19 @@ func New(cfg Config) (*Client, error) {
 	}
 
 	// Passing our own http.Client replaces the SDK's default one, so put the
-	// SDK's middleware (retry honouring Retry-After, gzip, redirects,
-	// $-decoding, telemetry) back on top of our transport.
+	// SDK's middleware (gzip, redirects, $-decoding, telemetry) back on top
+	// of our transport, with our own retries in place of the SDK's.
 	opts := msgraphsdk.GetDefaultClientOptions()
 	middleware := orderMiddleware(msgraphcore.GetDefaultMiddlewaresWithOptions(&opts))
+	retry := &retryTransport{next: logged,
+		maxRetries: cmp.Or(cfg.MaxRetries, DefaultMaxRetries),
+		maxWait:    cmp.Or(cfg.MaxRetryWait, DefaultMaxRetryWait),
+		maxTotal:   cmp.Or(cfg.MaxRetryTotal, DefaultMaxRetryTotal)}
+	if cfg.MaxRetries < 0 {
+		retry.maxRetries = 0
+	}
 	httpClient := &http.Client{
-		Transport: khttp.NewCustomTransportWithParentTransport(bodyCopyTransport{next: logged}, middleware...),
+		Transport: khttp.NewCustomTransportWithParentTransport(retry, middleware...),
 		// The redirect middleware follows redirects; net/http must not.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       timeout,
@@ -189,29 +214,29 @@ func New(cfg Config) (*Client, error) {
 	// Must precede NewGraphServiceClient, which copies the base URL.
 	adapter.SetBaseUrl(graphBase + "/v1.0")
 	return &Client{
-		graph:   msgraphsdk.NewGraphServiceClient(adapter),
-		logger:  logger,
-		graphV1: graphBase + "/v1.0",
+		graph:     msgraphsdk.NewGraphServiceClient(adapter),
+		logger:    logger,
+		graphV1:   graphBase + "/v1.0",
+		endpoints: Endpoints{GraphBaseURL: graphBase, AuthorityHost: authority},
 	}, nil
 }
 
-// orderMiddleware fixes the order of the SDK's middleware, outermost first,
-// with compression outside retry.
+// orderMiddleware drops the SDK's retry handler (retryTransport does that
+// job below all middleware) and fixes the order of the rest.
 //
 // kiota-http-go builds its default list from a map, so the order is random
-// per client. When retry ends up outside compression, a POST retried after
-// 429 or 503 goes out uncompressed under "Content-Encoding: gzip": the
-// compression handler swaps the body on a copy of the request that shares
-// the original's headers, and the retry resends the original. Graph then
-// cannot read the body. With compression outside, the retry resends the
-// compressed body it was given.
+// per client; a fixed order makes every client behave alike. Retrying below
+// the middleware also settles an ordering bug: with kiota's retry outside
+// its compression, a POST retried after 429 went out uncompressed under
+// "Content-Encoding: gzip".
 func orderMiddleware(ms []khttp.Middleware) []khttp.Middleware {
+	ms = slices.DeleteFunc(ms, func(m khttp.Middleware) bool {
+		_, retry := m.(*khttp.RetryHandler)
+		return retry
+	})
 	rank := func(m khttp.Middleware) int {
-		switch m.(type) {
-		case *khttp.CompressionHandler:
+		if _, ok := m.(*khttp.CompressionHandler); ok {
 			return 1
-		case *khttp.RetryHandler:
-			return 2
 		}
 		return 0
 	}

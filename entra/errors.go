@@ -156,16 +156,34 @@ func fromHeaders(ge *tapdesk.GraphError, h *abs.ResponseHeaders) {
 	}
 }
 
-// parseRetryAfter reads seconds (Graph may send fractions) or an HTTP date.
+// parseRetryAfter reads seconds (Graph may send fractions) or an HTTP date;
+// anything unreadable is no wait.
 func parseRetryAfter(v string, now time.Time) time.Duration {
+	d, _ := readRetryAfter(v, now)
+	return d
+}
+
+// maxRetryAfter keeps absurd values from overflowing a Duration.
+const maxRetryAfter = 24 * time.Hour
+
+// readRetryAfter reads a Retry-After value: delay-seconds, which Graph may
+// send with a fraction ("1.5"), or an HTTP date in any of the three forms
+// HTTP allows. A date in the past means no wait.
+func readRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
-	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return time.Duration(secs * float64(time.Second))
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		switch {
+		case secs < 0 || secs != secs: // negative or NaN
+			return 0, false
+		case secs > maxRetryAfter.Seconds(): // also +Inf, which ParseFloat accepts
+			return maxRetryAfter, true
+		}
+		return time.Duration(secs * float64(time.Second)), true
 	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(t.Sub(now), 0), maxRetryAfter), true
 	}
-	return 0
+	return 0, false
 }
 
 // authorityError reads the OAuth error body of a failed token request.

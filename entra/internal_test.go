@@ -21,15 +21,52 @@ func TestPathTemplate(t *testing.T) {
 func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	for in, want := range map[string]time.Duration{
-		"0":                             0,
-		"1.5":                           1500 * time.Millisecond,
-		"30":                            30 * time.Second,
-		"Tue, 01 Jan 2030 00:00:10 GMT": 10 * time.Second,
-		"soon":                          0,
-		"-3":                            0,
+		"0":                               0,
+		"1.5":                             1500 * time.Millisecond,
+		"30":                              30 * time.Second,
+		"Tue, 01 Jan 2030 00:00:10 GMT":   10 * time.Second,
+		"Tuesday, 01-Jan-30 00:00:03 GMT": 3 * time.Second, // RFC 850
+		"Tue Jan  1 00:00:04 2030":        4 * time.Second, // asctime
+		"Mon, 31 Dec 2029 23:59:00 GMT":   0,               // past
+		"0.001":                           time.Millisecond,
+		"1e9":                             24 * time.Hour, // capped
+		"+Inf":                            24 * time.Hour,
+		"soon":                            0,
+		"-3":                              0,
 	} {
 		if got := parseRetryAfter(in, now); got != want {
 			t.Errorf("parseRetryAfter(%q) = %v, want %v", in, got, want)
+		}
+	}
+	for _, bad := range []string{"soon", "-3", "NaN", ""} {
+		if _, ok := readRetryAfter(bad, now); ok {
+			t.Errorf("readRetryAfter(%q) accepted", bad)
+		}
+	}
+}
+
+func TestRetriable(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		status int
+		want   bool
+	}{
+		{"GET", 429, true}, {"POST", 429, true}, {"DELETE", 429, true},
+		{"GET", 503, true}, {"GET", 504, true},
+		// Graph may have done a POST it answered 503 or 504: a repeated
+		// create would issue a second pass.
+		{"POST", 503, false}, {"POST", 504, false}, {"DELETE", 503, false},
+		{"GET", 500, false}, {"GET", 502, false}, {"GET", 404, false},
+	} {
+		if got := retriable(tc.method, tc.status); got != tc.want {
+			t.Errorf("retriable(%s, %d) = %v", tc.method, tc.status, got)
+		}
+	}
+	// Without Retry-After: 1 s, 2 s, 4 s plus up to a quarter of jitter.
+	for attempt, base := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		d, ok := retryDelay("", attempt, time.Now())
+		if !ok || d < base || d > base+base/4 {
+			t.Errorf("backoff %d: %v", attempt, d)
 		}
 	}
 }

@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 
@@ -72,13 +76,29 @@ func (c *Client) TAPPolicy(ctx context.Context) (*tapdesk.TAPPolicy, error) {
 // CreateTAP asks Graph for a pass. Graph replaces any pass the user has. The
 // returned IssuedTAP is the only copy of the pass; nothing here logs it.
 //
-// An error of kind GraphUnavailable (a timeout, a dropped connection) leaves
-// the outcome unknown: Graph may have created the pass. Methods shows it.
+// A create is never repeated once Graph may have acted on it, since a
+// second pass would silently replace the first. Throttling (429) is waited
+// out; after anything that leaves the outcome open (a timeout, a dropped
+// connection, a 5xx) CreateTAP lists the user's passes instead. If one was
+// created since the attempt began, its text is lost for good, so CreateTAP
+// deletes it and returns a GraphAnswerLost error: nothing was issued, and
+// the agent may simply try again. To tell that pass from one the user
+// already had, CreateTAP lists the user's passes before it creates.
 func (c *Client) CreateTAP(ctx context.Context, userID string, spec tapdesk.TAPSpec) (*tapdesk.IssuedTAP, error) {
-	ctx = withExchange(ctx)
 	if err := requireID("user", userID); err != nil {
 		return nil, err
 	}
+	prior, err := c.listTAPs(withExchange(ctx), userID)
+	var ge *tapdesk.GraphError
+	if errors.As(err, &ge) && ge.Kind == tapdesk.GraphNotFound {
+		return nil, err // no such user: the create would say the same
+	}
+	if err != nil {
+		// Not fatal: the check after a lost answer then goes by time alone.
+		c.logger.WarnContext(ctx, "entra: cannot list the user's passes before a create", "err", err)
+		prior = nil
+	}
+	ctx = withExchange(ctx)
 	body := models.NewTemporaryAccessPassAuthenticationMethod()
 	if spec.LifetimeMinutes > 0 {
 		lt := int32(spec.LifetimeMinutes)
@@ -92,19 +112,159 @@ func (c *Client) CreateTAP(ctx context.Context, userID string, spec tapdesk.TAPS
 		start := spec.StartAt.UTC()
 		body.SetStartDateTime(&start)
 	}
+	started := time.Now()
 	tap, err := c.graph.Users().ByUserId(userID).Authentication().TemporaryAccessPassMethods().Post(ctx, body, nil)
-	if err != nil {
-		return nil, graphError(ctx, "create TAP", err)
-	}
-	if tap == nil {
-		return nil, emptyAnswer(ctx, "create TAP")
+	switch {
+	case err != nil:
+		failure := graphError(ctx, "create TAP", err)
+		if !mayHaveCreated(ctx, err, failure) {
+			return nil, failure
+		}
+		return nil, c.settleLostCreate(ctx, userID, prior, started, failure)
+	case tap == nil:
+		return nil, c.settleLostCreate(ctx, userID, prior, started, emptyAnswer(ctx, "create TAP"))
 	}
 	pass := deref(tap.GetTemporaryAccessPass())
 	if pass == "" {
-		return nil, errors.New("entra: Graph created a Temporary Access Pass but returned no pass; revoke method " +
-			deref(tap.GetId()) + " and issue again")
+		// Created, but the pass is not in the answer: as good as lost.
+		a := lastAnswer(ctx)
+		failure := &tapdesk.GraphError{Kind: tapdesk.GraphUnavailable, Status: a.status, RequestID: a.requestID,
+			Code: "no_pass_in_response", Message: "create TAP: Graph created a pass but sent no pass"}
+		return nil, c.deleteOrphan(ctx, userID, tapInfo(tap), failure)
 	}
 	return &tapdesk.IssuedTAP{TAPInfo: tapInfo(tap), Pass: pass}, nil
+}
+
+// createClockSkew is how far Graph's clock may run behind tapdesk's when
+// deciding that a pass was created by the attempt that lost its answer.
+// Generous, because the pass listed before the create is excluded by id.
+const createClockSkew = 5 * time.Minute
+
+// settleTimeout bounds the clean-up after a lost create; it runs even when
+// the caller's context has ended (that may be why the answer was lost).
+const settleTimeout = 30 * time.Second
+
+// mayHaveCreated reports whether a failed create may still have created a
+// pass: Graph saw the request and did not refuse it outright.
+func mayHaveCreated(ctx context.Context, raw, failure error) bool {
+	if graphAttempts(ctx) == 0 {
+		return false // no request reached Graph (e.g. the token request failed)
+	}
+	var op *net.OpError
+	if errors.As(raw, &op) && op.Op == "dial" {
+		return false // the connection never opened
+	}
+	var ge *tapdesk.GraphError
+	if errors.As(failure, &ge) && ge.Status >= 400 && ge.Status < 500 && ge.Status != http.StatusRequestTimeout {
+		return false // a refusal: Graph refuses before it creates
+	}
+	return true
+}
+
+// settleLostCreate finds out whether a create whose answer was lost made a
+// pass, and deletes it if so. A pass is the create's if it was not among
+// the prior ones and was created since the attempt began.
+func (c *Client) settleLostCreate(ctx context.Context, userID string, prior []tapdesk.TAPInfo, started time.Time, failure error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	ctx = withExchange(ctx)
+	taps, err := c.listTAPs(ctx, userID)
+	if err != nil {
+		c.logger.ErrorContext(ctx, "entra: a create's answer was lost and the user's passes cannot be listed; a pass may exist that nobody knows",
+			"err", err, "create_err", failure)
+		ge := lostCreateError(failure, tapdesk.GraphOutcomeUnknown)
+		ge.Message += "; listing passes afterwards failed: " + oneLine(err.Error())
+		return ge
+	}
+	for _, t := range taps {
+		known := slices.ContainsFunc(prior, func(p tapdesk.TAPInfo) bool { return strings.EqualFold(p.MethodID, t.MethodID) })
+		if !known && !t.CreatedAt.Before(started.Add(-createClockSkew)) {
+			return c.deleteOrphan(ctx, userID, t, failure)
+		}
+	}
+	// Nothing was created: the ordinary failure stands.
+	return failure
+}
+
+// deleteOrphan deletes a pass whose text tapdesk never got, so that no
+// pass exists that nobody can hand over, and reports that nothing was
+// issued.
+func (c *Client) deleteOrphan(ctx context.Context, userID string, orphan tapdesk.TAPInfo, failure error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	ge := lostCreateError(failure, tapdesk.GraphAnswerLost)
+	ge.OrphanMethodID = orphan.MethodID
+	if err := c.DeleteTAP(ctx, userID, orphan.MethodID); err != nil {
+		c.logger.ErrorContext(ctx, "entra: cannot delete a pass whose create answer was lost",
+			"method_id", orphan.MethodID, "err", err)
+		ge.Kind = tapdesk.GraphAnswerLostPassLeft
+		ge.Message += "; deleting the orphan pass " + orphan.MethodID + " failed: " + oneLine(err.Error())
+		return ge
+	}
+	c.logger.WarnContext(ctx, "entra: a create's answer was lost; deleted the pass it made", "method_id", orphan.MethodID)
+	ge.Message += "; orphan pass " + orphan.MethodID + " deleted"
+	return ge
+}
+
+// lostCreateError keeps what is known of the failed create (status, code,
+// request id) under the new kind.
+func lostCreateError(failure error, kind tapdesk.GraphErrorKind) *tapdesk.GraphError {
+	ge := &tapdesk.GraphError{Kind: kind, Message: "create TAP: " + oneLine(failure.Error())}
+	var orig *tapdesk.GraphError
+	if errors.As(failure, &orig) {
+		ge.Status, ge.Code, ge.RequestID = orig.Status, orig.Code, orig.RequestID
+		ge.Message = orig.Message
+	}
+	return ge
+}
+
+// listTAPs lists the user's passes (Graph keeps at most one).
+func (c *Client) listTAPs(ctx context.Context, userID string) ([]tapdesk.TAPInfo, error) {
+	resp, err := c.graph.Users().ByUserId(userID).Authentication().TemporaryAccessPassMethods().Get(ctx, nil)
+	if err != nil {
+		return nil, graphError(ctx, "list TAPs", err)
+	}
+	if resp == nil {
+		return nil, emptyAnswer(ctx, "list TAPs")
+	}
+	var out []tapdesk.TAPInfo
+	for _, t := range resp.GetValue() {
+		out = append(out, tapInfo(t))
+	}
+	return out, nil
+}
+
+// TAP reads one of the user's passes by method id (never with the pass
+// itself: Graph returns it only from the create). A pass that is gone is a
+// GraphNotFound error whose Code is not Request_ResourceNotFound.
+func (c *Client) TAP(ctx context.Context, userID, methodID string) (*tapdesk.TAPInfo, error) {
+	ctx = withExchange(ctx)
+	if err := requireID("user", userID); err != nil {
+		return nil, err
+	}
+	if err := requireID("pass method id", methodID); err != nil {
+		return nil, err
+	}
+	t, err := c.graph.Users().ByUserId(userID).Authentication().TemporaryAccessPassMethods().
+		ByTemporaryAccessPassAuthenticationMethodId(methodID).Get(ctx, nil)
+	if err != nil {
+		return nil, graphError(ctx, "get TAP", err)
+	}
+	if t == nil {
+		return nil, emptyAnswer(ctx, "get TAP")
+	}
+	info := tapInfo(t)
+	return &info, nil
+}
+
+// TAPs lists the user's Temporary Access Passes (at most one), never with
+// the pass itself.
+func (c *Client) TAPs(ctx context.Context, userID string) ([]tapdesk.TAPInfo, error) {
+	ctx = withExchange(ctx)
+	if err := requireID("user", userID); err != nil {
+		return nil, err
+	}
+	return c.listTAPs(ctx, userID)
 }
 
 // DeleteTAP deletes the user's pass by method id. A pass that is already

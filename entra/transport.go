@@ -1,9 +1,7 @@
 package entra
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -64,6 +62,9 @@ type answer struct {
 type exchange struct {
 	mu   sync.Mutex
 	last answer
+	// attempts counts requests sent to Graph (token requests aside): zero
+	// after a failure means Graph never saw the call.
+	attempts int
 }
 
 type exchangeKey struct{}
@@ -79,6 +80,25 @@ func recordAnswer(ctx context.Context, a answer) {
 		x.last = a
 		x.mu.Unlock()
 	}
+}
+
+func countAttempt(ctx context.Context) {
+	if x, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
+		x.mu.Lock()
+		x.attempts++
+		x.mu.Unlock()
+	}
+}
+
+// graphAttempts is how many requests went to Graph within ctx.
+func graphAttempts(ctx context.Context) int {
+	x, ok := ctx.Value(exchangeKey{}).(*exchange)
+	if !ok {
+		return 0
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.attempts
 }
 
 // lastAnswer returns the last answer recorded for ctx (zero if none).
@@ -113,31 +133,4 @@ func pathTemplate(escapedPath string) string {
 		}
 	}
 	return strings.Join(segs, "/")
-}
-
-// bodyCopyTransport hands each attempt its own copy of the request body.
-//
-// kiota's retry handler rewinds and resends the body reader it already gave
-// to net/http. But net/http may still be reading that reader on its write
-// goroutine after RoundTrip returns (Graph answers 429 before reading the
-// body), so the rewind races with the write, and the retry can go out as
-// "ContentLength=128 with Body length 0". Reading the body here, before
-// net/http sees it, leaves the SDK's reader untouched by anyone else.
-// Graph request bodies are small JSON documents, so the copy is cheap.
-type bodyCopyTransport struct{ next http.RoundTripper }
-
-func (t bodyCopyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body == nil || req.Body == http.NoBody {
-		return t.next.RoundTrip(req)
-	}
-	b, err := io.ReadAll(req.Body)
-	req.Body.Close() // a RoundTripper must close the body it was given
-	if err != nil {
-		return nil, err
-	}
-	own := req.Clone(req.Context())
-	own.ContentLength = int64(len(b))
-	own.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-	own.Body, _ = own.GetBody()
-	return t.next.RoundTrip(own)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
@@ -62,10 +63,13 @@ func (c *Client) SearchUsers(ctx context.Context, q string, limit int) ([]tapdes
 	return found, nil
 }
 
-// User looks up one user by object id or UPN and works out whether the TAP
-// policy covers them. If the policy or the user's groups cannot be read,
-// InTAPScope stays nil (unknown) rather than failing the lookup: Graph
-// still has the last word when the pass is created.
+// User looks up one user by object id or UPN, with the directory roles they
+// hold, and works out whether the TAP policy covers them. If the policy
+// cannot be read, InTAPScope stays nil (unknown) rather than failing the
+// lookup: Graph still has the last word when the pass is created. If the
+// memberships cannot be read the lookup fails: without the roles tapdesk
+// cannot tell an administrator from anyone else, and an administrator's
+// pass needs a second approver.
 func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUser, error) {
 	ctx = withExchange(ctx)
 	if err := requireID("user", idOrUPN); err != nil {
@@ -90,7 +94,12 @@ func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUs
 		return nil, emptyAnswer(ctx, "get user")
 	}
 	du := directoryUser(u)
-	du.InTAPScope = c.inTAPScope(ctx, du.ID)
+	m, err := c.memberships(ctx, du.ID)
+	if err != nil {
+		return nil, err
+	}
+	du.Roles = m.roles
+	du.InTAPScope = c.inTAPScope(ctx, m.groups)
 	return &du, nil
 }
 
@@ -115,7 +124,7 @@ func directoryUser(u models.Userable) tapdesk.DirectoryUser {
 // Membership is transitive. Should Entra evaluate only direct membership,
 // this errs towards "in scope", and the create call then fails with the
 // policy message; erring the other way would block a legitimate request.
-func (c *Client) inTAPScope(ctx context.Context, userID string) *bool {
+func (c *Client) inTAPScope(ctx context.Context, groups map[string]bool) *bool {
 	policy, err := c.TAPPolicy(ctx)
 	if err != nil {
 		c.logger.WarnContext(ctx, "entra: cannot read the TAP policy; scope unknown", "err", err)
@@ -125,23 +134,8 @@ func (c *Client) inTAPScope(ctx context.Context, userID string) *bool {
 	if !policy.Enabled {
 		return &in
 	}
-	var groups map[string]bool
-	needGroups := len(policy.ExcludeGroups) > 0
 	for _, g := range policy.IncludeGroups {
-		if strings.EqualFold(g, allUsers) {
-			in = true
-		} else {
-			needGroups = true
-		}
-	}
-	if needGroups {
-		if groups, err = c.groupIDs(ctx, userID); err != nil {
-			c.logger.WarnContext(ctx, "entra: cannot read group membership; TAP scope unknown", "err", err)
-			return nil
-		}
-	}
-	for _, g := range policy.IncludeGroups {
-		if groups[strings.ToLower(g)] {
+		if strings.EqualFold(g, allUsers) || groups[strings.ToLower(g)] {
 			in = true
 		}
 	}
@@ -159,32 +153,60 @@ const allUsers = "all_users"
 // maxMembershipPages bounds the walk through a user's groups (999 a page).
 const maxMembershipPages = 20
 
-// groupIDs returns the lower-cased ids of every group the user belongs to,
-// directly or through nested groups. transitiveMemberOf needs only
-// User.Read.All: without group permissions Graph still returns the ids.
-func (c *Client) groupIDs(ctx context.Context, userID string) (map[string]bool, error) {
+// membership is what transitiveMemberOf says about a user.
+type membership struct {
+	groups map[string]bool // lower-cased group ids
+	roles  []string        // directory role names (or ids when unreadable)
+}
+
+// directoryRoleType is the @odata.type of an activated directory role.
+const directoryRoleType = "#microsoft.graph.directoryRole"
+
+// memberships reads the groups and directory roles the user belongs to,
+// directly or through nested (role-assignable) groups.
+//
+// transitiveMemberOf needs only User.Read.All: Graph then still lists every
+// group and role, with its id and @odata.type. A role's displayName comes
+// only with RoleManagement.Read.Directory (or Directory.Read.All); without
+// it the role is named by id, and the user still counts as privileged.
+func (c *Client) memberships(ctx context.Context, userID string) (membership, error) {
 	top := int32(999)
 	b := c.graph.Users().ByUserId(userID).TransitiveMemberOf()
 	resp, err := b.Get(ctx, &users.ItemTransitiveMemberOfRequestBuilderGetRequestConfiguration{
-		QueryParameters: &users.ItemTransitiveMemberOfRequestBuilderGetQueryParameters{Select: []string{"id"}, Top: &top},
+		QueryParameters: &users.ItemTransitiveMemberOfRequestBuilderGetQueryParameters{Select: []string{"id", "displayName"}, Top: &top},
 	})
-	ids := map[string]bool{}
+	m := membership{groups: map[string]bool{}}
 	for page := 0; ; page++ {
 		if err != nil {
-			return nil, graphError(ctx, "list group memberships", err)
+			return membership{}, graphError(ctx, "list memberships", err)
 		}
 		if resp == nil {
-			return nil, emptyAnswer(ctx, "list group memberships")
+			return membership{}, emptyAnswer(ctx, "list memberships")
 		}
 		for _, o := range resp.GetValue() {
-			ids[strings.ToLower(deref(o.GetId()))] = true
+			id := deref(o.GetId())
+			if !strings.EqualFold(deref(o.GetOdataType()), directoryRoleType) {
+				m.groups[strings.ToLower(id)] = true
+				continue
+			}
+			name := ""
+			if r, ok := o.(models.DirectoryRoleable); ok {
+				name = deref(r.GetDisplayName())
+			}
+			if name == "" {
+				name = "directory role " + id
+			}
+			if !slices.Contains(m.roles, name) {
+				m.roles = append(m.roles, name)
+			}
 		}
 		next := deref(resp.GetOdataNextLink())
 		if next == "" {
-			return ids, nil
+			slices.Sort(m.roles)
+			return m, nil
 		}
 		if page+1 >= maxMembershipPages {
-			return nil, fmt.Errorf("entra: user %s is in more than %d pages of groups", userID, maxMembershipPages)
+			return membership{}, fmt.Errorf("entra: user %s is in more than %d pages of groups", userID, maxMembershipPages)
 		}
 		resp, err = b.WithUrl(next).Get(ctx, nil)
 	}
