@@ -83,7 +83,10 @@ func (h *Handler) fileRequest(c echo.Context) error {
 	r.State = tapdesk.StatePending
 	r.Requester = p.Actor()
 	r.TargetID, r.TargetUPN, r.TargetName = card.User.ID, card.User.UPN, card.User.DisplayName
-	r.ApprovalsRequired = 1
+	// A pass for someone holding a directory role takes over an
+	// administrator: two different approvers must agree (read from Graph
+	// just now, like the rest of the card).
+	r.ApprovalsRequired = card.User.ApprovalsRequired()
 	r.CreatedAt, r.UpdatedAt, r.ExpiresAt = now, now, now.Add(h.cfg.DecisionTTL)
 
 	var outbox []store.Mail
@@ -97,7 +100,8 @@ func (h *Handler) fileRequest(c echo.Context) error {
 	}
 	ev := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest,
 		Details: map[string]string{"ticket": r.TicketRef, "verification": r.VerificationMethod,
-			"lifetime_minutes": strconv.Itoa(r.LifetimeMinutes), "usable_once": boolString(r.UsableOnce)}})
+			"lifetime_minutes": strconv.Itoa(r.LifetimeMinutes), "usable_once": boolString(r.UsableOnce),
+			"approvals_required": strconv.Itoa(r.ApprovalsRequired), "target_roles": strings.Join(card.User.Roles, ", ")}})
 	if err := h.store.FileRequest(ctx, r, ev, outbox); err != nil {
 		return err
 	}

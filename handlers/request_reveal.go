@@ -72,6 +72,11 @@ func (h *Handler) issueFailed(c echo.Context, ctx context.Context, r *tapdesk.Re
 		details["graph_code"] = ge.Code
 		details["graph_message"] = ge.Message
 		details["graph_request_id"] = ge.RequestID
+		if ge.OrphanMethodID != "" {
+			// Graph made a pass whose answer was lost; which one was deleted
+			// (or left) belongs in the trail.
+			details["graph_orphan_method_id"] = ge.OrphanMethodID
+		}
 	}
 	reason := tapdesk.ErrorMessage(cause)
 	ev := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActIssueAttempt, Category: tapdesk.CatMethod, Result: tapdesk.ResultFailure,
