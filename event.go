@@ -14,10 +14,12 @@ const (
 	ActRequestFiled    Activity = "File request"
 	ActRequestCancel   Activity = "Cancel request"
 	ActRequestExpired  Activity = "Expire request"
+	ActRequestEscalate Activity = "Escalate request"
 	ActApprove         Activity = "Approve request"
 	ActDeny            Activity = "Deny request"
 	ActLinkOpened      Activity = "Open approval link"
 	ActLinkRefused     Activity = "Refuse approval link"
+	ActIssueStart      Activity = "Begin issuing temporary access pass"
 	ActIssueAttempt    Activity = "Issue temporary access pass"
 	ActReveal          Activity = "Reveal temporary access pass"
 	ActRevoke          Activity = "Delete temporary access pass"
@@ -55,6 +57,9 @@ const (
 	ResultSuccess Result = "success"
 	ResultFailure Result = "failure"
 )
+
+// SystemActor initiates what tapdesk does on its own (expiry, escalation).
+var SystemActor = Actor{Name: "tapdesk (scheduled)"}
 
 // Event is one line of the audit trail. It never holds a pass.
 type Event struct {

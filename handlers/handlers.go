@@ -5,6 +5,7 @@ package handlers
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/url"
 	"time"
@@ -23,11 +24,11 @@ type Store interface {
 	Requests(ctx context.Context, f store.RequestFilter) ([]*tapdesk.Request, error)
 	Transition(ctx context.Context, r *tapdesk.Request, ch store.Change, mail []store.Mail, evs ...tapdesk.Event) error
 	Decide(ctx context.Context, r *tapdesk.Request, a tapdesk.Approval, ev tapdesk.Event, mail []store.Mail) (tapdesk.State, error)
-	ClaimIssue(ctx context.Context, id string, now time.Time) error
+	ClaimIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error
 	UseLink(ctx context.Context, token string, by tapdesk.Actor, now time.Time, ev tapdesk.Event) (string, error)
 	AppendEvent(ctx context.Context, ev tapdesk.Event) error
 	Events(ctx context.Context, f store.EventFilter) ([]tapdesk.Event, error)
-	StreamEvents(ctx context.Context, f store.EventFilter, fn func(tapdesk.Event) error) error
+	ExportEvents(ctx context.Context, w io.Writer, format string, f store.EventFilter) (int64, error)
 	Ping(ctx context.Context) error
 }
 

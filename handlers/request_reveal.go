@@ -31,7 +31,11 @@ func (h *Handler) reveal(c echo.Context) error {
 		return err
 	}
 	// Claim first, so a second tab or a double click cannot issue twice.
-	if err := h.store.ClaimIssue(c.Request().Context(), r.ID, h.now()); err != nil {
+	// The claim is audited in its own transaction: if the process dies while
+	// Graph is being called, the trail still shows an issue was under way.
+	start := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActIssueStart, Category: tapdesk.CatMethod,
+		Details: map[string]string{"lifetime_minutes": strconv.Itoa(r.LifetimeMinutes), "usable_once": boolString(r.UsableOnce)}})
+	if err := h.store.ClaimIssue(c.Request().Context(), r, start); err != nil {
 		h.refuse(c, r, tapdesk.ActRevealRefused, err)
 		return err
 	}

@@ -15,6 +15,9 @@ import (
 const (
 	KindApprovalRequest = "approval_request"
 	KindRequestDecided  = "request_decided"
+	// KindApprovalReminder is an escalation: the approval request again,
+	// with a fresh link, marked as a reminder.
+	KindApprovalReminder = "approval_reminder"
 )
 
 // RequestStore is what composing request mail needs from the database.
@@ -46,6 +49,13 @@ func (c *RequestComposer) Compose(ctx context.Context, it Item) (Message, error)
 	switch it.Kind {
 	case KindApprovalRequest:
 		return c.approvalRequest(ctx, it, r, base)
+	case KindApprovalReminder:
+		m, err := c.approvalRequest(ctx, it, r, base)
+		if err == nil && r.State == tapdesk.StatePending {
+			m.Subject = "Reminder: " + m.Subject
+			m.Text = "No one has decided this request yet, and half its time is gone.\n\n" + m.Text
+		}
+		return m, err
 	case KindRequestDecided:
 		return decided(it, r, base), nil
 	}

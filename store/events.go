@@ -19,17 +19,82 @@ func (db *DB) AppendEvent(ctx context.Context, ev tapdesk.Event) error {
 }
 
 // appendEvent is the one place events are written, always inside the
-// caller's transaction so the change and its event commit together. It
-// chains the event to the one before it (see chain.go). Transactions begin
-// IMMEDIATE, so the write lock is held from the start: two appends, even
-// from two processes on one database, cannot read the same head and fork
-// the chain.
+// caller's transaction so the change and its event commit together.
 func (db *DB) appendEvent(ctx context.Context, tx *sql.Tx, ev tapdesk.Event) error {
-	if len(db.auditKey) == 0 {
-		return ErrNoAuditKey
+	a, err := db.newAppender(ctx, tx)
+	if err != nil {
+		return err
 	}
+	defer a.close()
+	return a.append(ctx, ev)
+}
+
+// AppendEvents writes events in batches of one transaction each, through
+// the same chained append as every other event (audit seed, imports).
+func (db *DB) AppendEvents(ctx context.Context, n int, batch int, next func(i int) tapdesk.Event) error {
+	if batch < 1 {
+		batch = 1
+	}
+	for i := 0; i < n; {
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			a, err := db.newAppender(ctx, tx)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			for end := min(i+batch, n); i < end; i++ {
+				if err := a.append(ctx, next(i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appender chains events onto the head of the audit trail inside one
+// transaction. Transactions begin IMMEDIATE, so the write lock is held from
+// the start: two appends, even from two processes on one database, cannot
+// read the same head and fork the chain.
+type appender struct {
+	db   *DB
+	h    *chainHasher
+	stmt *sql.Stmt
+	head int64
+	prev string
+	args []any
+}
+
+func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
+	if len(db.auditKey) == 0 {
+		return nil, ErrNoAuditKey
+	}
+	a := &appender{db: db, args: make([]any, 0, numChainFields+2)}
+	err := tx.QueryRowContext(ctx, `SELECT seq, mac FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&a.head, &a.prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read audit chain head: %w", err)
+	}
+	a.stmt, err = tx.PrepareContext(ctx, `INSERT INTO audit_events (seq, `+chainColumns+`, mac)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("prepare audit append: %w", err)
+	}
+	a.h = db.hashers.Get().(*chainHasher)
+	return a, nil
+}
+
+func (a *appender) close() {
+	a.stmt.Close()
+	a.db.hashers.Put(a.h)
+}
+
+func (a *appender) append(ctx context.Context, ev tapdesk.Event) error {
 	if ev.Time.IsZero() {
-		ev.Time = db.Now()
+		ev.Time = a.db.Now()
 	}
 	if ev.Result == "" {
 		ev.Result = tapdesk.ResultSuccess
@@ -42,31 +107,20 @@ func (db *DB) appendEvent(ctx context.Context, tx *sql.Tx, ev tapdesk.Event) err
 		}
 		details = string(b)
 	}
-	var head int64
-	var prev string
-	err := tx.QueryRowContext(ctx, `SELECT seq, mac FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&head, &prev)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("read audit chain head: %w", err)
-	}
-	r := chainRow{seq: head + 1, fields: [numChainFields]string{
+	r := chainRow{seq: a.head + 1, fields: [numChainFields]string{
 		ts(ev.Time), string(ev.Activity), string(ev.Category), string(ev.Result), ev.Reason,
 		ev.Actor.TenantID, ev.Actor.ObjectID, ev.Actor.UPN, ev.Actor.Name, ev.ActorIP, ev.ActorAgent,
 		ev.TargetID, ev.TargetUPN, ev.RequestID, ev.CorrelationID, ev.TAPMethodID, details}}
-	h := db.hashers.Get().(*chainHasher)
-	r.mac = string(h.mac(prev, r.seq, &r))
-	db.hashers.Put(h)
-
-	args := make([]any, 0, numChainFields+2)
-	args = append(args, r.seq)
+	r.mac = string(a.h.mac(a.prev, r.seq, &r))
+	args := append(a.args[:0], r.seq)
 	for _, f := range r.fields {
 		args = append(args, f)
 	}
 	args = append(args, r.mac)
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (seq, `+chainColumns+`, mac)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
-	if err != nil {
+	if _, err := a.stmt.ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("append audit event: %w", err)
 	}
+	a.head, a.prev = r.seq, r.mac
 	return nil
 }
 

@@ -314,17 +314,21 @@ func (db *DB) Decide(ctx context.Context, r *tapdesk.Request, a tapdesk.Approval
 // ClaimIssue marks an approved request as being issued, so that two
 // reveals racing each other cannot both call Graph. It fails with ECONFLICT
 // if the request is not approved or someone else claimed it.
-func (db *DB) ClaimIssue(ctx context.Context, id string, now time.Time) error {
+func (db *DB) ClaimIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error {
+	now := ev.Time
+	if now.IsZero() {
+		now = db.Now()
+	}
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE requests SET issue_claimed_at = ?, updated_at = ?
 			WHERE id = ? AND state = ? AND issue_claimed_at IS NULL`,
-			ts(now), ts(now), id, string(tapdesk.StateApproved))
+			ts(now), ts(now), r.ID, string(tapdesk.StateApproved))
 		if err != nil {
 			return fmt.Errorf("claim issue: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return conflict("This pass is already being issued or was issued. It is shown only once.")
 		}
-		return nil
+		return db.appendEvent(ctx, tx, ev.ForRequest(r))
 	})
 }

@@ -206,11 +206,15 @@ func TestIssueOnce(t *testing.T) {
 	if _, err := db.Decide(ctx, r, tapdesk.Approval{Approver: approver, Decision: tapdesk.DecisionApprove, CreatedAt: t0}, ev, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.ClaimIssue(ctx, r.ID, t0); err != nil {
+	start := tapdesk.Event{Activity: tapdesk.ActIssueStart, Category: tapdesk.CatMethod, Actor: agent}
+	if err := db.ClaimIssue(ctx, r, start); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.ClaimIssue(ctx, r.ID, t0); tapdesk.ErrorCode(err) != tapdesk.ECONFLICT {
+	if err := db.ClaimIssue(ctx, r, start); tapdesk.ErrorCode(err) != tapdesk.ECONFLICT {
 		t.Fatalf("second claim: %v, want ECONFLICT", err)
+	}
+	if evs := events(t, db, store.EventFilter{Activity: string(tapdesk.ActIssueStart)}); len(evs) != 1 || evs[0].RequestID != r.ID || evs[0].CorrelationID != r.CorrelationID {
+		t.Fatalf("the claim is audited once, with the request: %+v", evs)
 	}
 	tap := &tapdesk.TAPInfo{MethodID: "m-1", StartAt: t0, LifetimeMinutes: 60, UsableOnce: true}
 	rev := tapdesk.Event{Activity: tapdesk.ActReveal, Category: tapdesk.CatMethod, Actor: agent}

@@ -32,6 +32,7 @@ type appConfig struct {
 	ApproverMaxAge time.Duration
 	ApproverMFA    bool
 	SessionKey     string
+	AuditKey       string
 	MailInterval   time.Duration
 	Settings       map[string]string // for the start-up audit event, no secrets
 	Logger         *slog.Logger
@@ -56,6 +57,10 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 		return nil, err
 	}
 	a := &app{cfg: cfg, db: db}
+	if err := db.SetAuditKey(cfg.AuditKey); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a.stop = append(a.stop, func() { db.Close() })
 
 	auth, err := signin.New(cfg.OIDC)

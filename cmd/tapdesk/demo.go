@@ -21,6 +21,10 @@ import (
 	"github.com/tapdesk/tapdesk/views"
 )
 
+// demoAuditKey keys the demo's audit chain. It is fixed and public so that
+// `tapdesk audit verify` works on a kept demo database; serve never uses it.
+const demoAuditKey = "tapdesk-demo-audit-key-not-a-secret"
+
 // demoOptions are the few knobs of `tapdesk demo`.
 type demoOptions struct {
 	Addr         string
@@ -115,7 +119,7 @@ func startDemo(ctx context.Context, o demoOptions) (d *demoEnv, err error) {
 			RedirectURL: d.baseURL + "/auth/callback"},
 		ApproverEmails: approvers, DecisionTTL: 24 * time.Hour, LinkTTL: 24 * time.Hour,
 		ApproverMaxAge: 12 * time.Hour, ApproverMFA: true,
-		SessionKey: randomHex(32), MailInterval: o.MailInterval, Logger: log,
+		SessionKey: randomHex(32), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
 		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": d.dbPath},
 	}
 	if d.app, err = newApp(ctx, cfg, dir, sender); err != nil {
@@ -162,6 +166,8 @@ func (d *demoEnv) printWelcome(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nTry: sign in as agent, find \"Nina\", file a request; sign out, open the approval")
 	fmt.Fprintln(w, "link from the demo mailbox as approver and approve; sign in as agent again and reveal.")
+	fmt.Fprintln(w, "\nThe audit trail is hash-chained with a public demo key; check it with:")
+	fmt.Fprintf(w, "  TAPDESK_AUDIT_KEY=%s go run ./cmd/tapdesk audit verify --db %s\n", demoAuditKey, d.dbPath)
 	fmt.Fprintln(w, "Press Ctrl+C to stop.")
 }
 

@@ -26,6 +26,7 @@ Usage:
   tapdesk demo    [--addr 127.0.0.1:8080] [--db PATH]   the whole product on a sample tenant
   tapdesk serve   [flags]                               production (tapdesk serve --help)
   tapdesk migrate --db PATH                             apply schema migrations and exit
+  tapdesk audit   verify|export|prune|seed [flags]      the audit trail (tapdesk audit help)
   tapdesk version
 `
 
@@ -35,6 +36,10 @@ func main() {
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, err)
+		}
+		var exit *exitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.code)
 		}
 		os.Exit(2)
 	}
@@ -50,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], getenv, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout)
 	case "version", "--version":

@@ -140,6 +140,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			ClientSecret: s.get("oidc-client-secret"), RedirectURL: redirect, GroupRoles: roleGroups},
 		ApproverEmails: s.listOf("approver-emails"), DecisionTTL: decisionTTL, LinkTTL: linkTTL,
 		ApproverMaxAge: maxAge, ApproverMFA: mfa, SessionKey: s.get("session-key"),
+		AuditKey: s.get("audit-key"),
 		Settings: s.describe(), Logger: log,
 	}
 	ln, err := listen(s.get("addr"))

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const cliKey = "cli-test-audit-key-0123456789abcdef"
+
+// runCLI runs tapdesk with args and the audit key in its environment.
+func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err = run(context.Background(), args, func(k string) string { return env[k] }, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func exitCode(err error) int {
+	var e *exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &e):
+		return e.code
+	}
+	return 2
+}
+
+func TestAuditCLI(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "tapdesk.db")
+	env := map[string]string{"TAPDESK_AUDIT_KEY": cliKey}
+
+	// The key is required, and must be long enough.
+	if _, _, err := runCLI(t, map[string]string{}, "audit", "verify", "--db", db); err == nil || !strings.Contains(err.Error(), "TAPDESK_AUDIT_KEY") {
+		t.Fatalf("verify without a key: %v", err)
+	}
+	if _, _, err := runCLI(t, map[string]string{"TAPDESK_AUDIT_KEY": "short"}, "audit", "verify", "--db", db); err == nil || !strings.Contains(err.Error(), "at least 32") {
+		t.Fatalf("short key: %v", err)
+	}
+	if _, _, err := runCLI(t, env, "audit", "verify", "--db", db); err == nil || !strings.Contains(err.Error(), "no database") {
+		t.Fatalf("verify on a missing file: %v", err)
+	}
+	if _, err := runMigrateFor(t, db); err != nil {
+		t.Fatal(err)
+	}
+
+	out, _, err := runCLI(t, env, "audit", "seed", "--db", db, "--events", "1_000")
+	if err != nil || !strings.Contains(out, "Appended 1000 synthetic events") {
+		t.Fatalf("seed: %q %v", out, err)
+	}
+	out, _, err = runCLI(t, env, "audit", "verify", "--db", db)
+	if exitCode(err) != 0 || !strings.Contains(out, "holds: 1000 events checked, 1–1000") {
+		t.Fatalf("verify: %q %v", out, err)
+	}
+
+	// Exports: to a file, each format, with a filter.
+	csvPath := filepath.Join(dir, "out.csv")
+	if _, errOut, err := runCLI(t, env, "audit", "export", "--db", db, "--format", "csv", "--activity", "Deny request", "-o", csvPath); err != nil {
+		t.Fatalf("export csv: %v %s", err, errOut)
+	}
+	b, err := os.ReadFile(csvPath)
+	if err != nil || !bytes.HasPrefix(b, []byte("\ufeff")) {
+		t.Fatalf("csv file: %v", err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(b, []byte("\ufeff")))).ReadAll()
+	if err != nil || len(rows) != 1+125 {
+		t.Fatalf("csv: %d rows, %v", len(rows), err)
+	}
+	for _, r := range rows[1:] {
+		if r[2] != "Deny request" || r[4] != "failure" || !strings.Contains(r[17], `"synthetic":"true"`) {
+			t.Fatalf("filtered row %v", r)
+		}
+	}
+	out, _, err = runCLI(t, env, "audit", "export", "--db", db, "--format", "jsonl", "--actor", "synthetic.agent07@example.invalid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var ev struct {
+			InitiatedBy struct {
+				User struct{ UserPrincipalName string }
+			}
+		}
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil || ev.InitiatedBy.User.UserPrincipalName != "synthetic.agent07@example.invalid" {
+			t.Fatalf("jsonl line %q: %v", sc.Text(), err)
+		}
+		lines++
+	}
+	if lines != 20 {
+		t.Fatalf("jsonl: %d lines, want 20", lines)
+	}
+	for _, bad := range [][]string{{"--format", "xml"}, {"--from", "yesterday"}, {"--result", "maybe"}} {
+		if _, _, err := runCLI(t, env, append([]string{"audit", "export", "--db", db}, bad...)...); err == nil {
+			t.Errorf("export %v was accepted", bad)
+		}
+	}
+
+	// Prune keeps a checkpoint that verify starts from.
+	if _, _, err := runCLI(t, env, "audit", "prune", "--db", db); err == nil || !strings.Contains(err.Error(), "--before") {
+		t.Fatalf("prune without --before: %v", err)
+	}
+	out, _, err = runCLI(t, env, "audit", "prune", "--db", db, "--before", "2000-01-01")
+	if err != nil || !strings.Contains(out, "nothing pruned") {
+		t.Fatalf("prune nothing: %q %v", out, err)
+	}
+
+	// Tampering: verify exits 1 and names the event.
+	raw, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`UPDATE audit_events SET actor_upn = 'mallory@example.com' WHERE seq = 500`); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = runCLI(t, env, "audit", "verify", "--db", db)
+	if exitCode(err) != 1 || !strings.Contains(out, "does NOT check out at event 500: changed") || !strings.Contains(out, "Events 1–499 check out") {
+		t.Fatalf("tampered verify: code %d %q", exitCode(err), out)
+	}
+	// And with another key nothing checks out.
+	out, _, err = runCLI(t, map[string]string{"TAPDESK_AUDIT_KEY": strings.Repeat("k", 40)}, "audit", "verify", "--db", db)
+	if exitCode(err) != 1 || !strings.Contains(out, "event 1: wrong key") {
+		t.Fatalf("wrong key: code %d %q", exitCode(err), out)
+	}
+	// Prune refuses to wash the tampering away.
+	if _, _, err := runCLI(t, env, "audit", "prune", "--db", db, "--before", "2026-01-01T00:00:00Z"); err == nil || !strings.Contains(err.Error(), "does not check out at event 500") {
+		t.Fatalf("prune over tampering: %v", err)
+	}
+}
+
+func runMigrateFor(t *testing.T, db string) (string, error) {
+	t.Helper()
+	out, _, err := runCLI(t, nil, "migrate", "--db", db)
+	return out, err
+}
