@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -529,4 +533,161 @@ func TestUnknownSegment(t *testing.T) {
 	f := startFake(t)
 	wantError(t, f.do("GET", "/v1.0/groups", nil), 400, "BadRequest", "Resource not found for the segment 'groups'.")
 	wantError(t, f.do("PATCH", "/v1.0/users/"+alex, nil), 405, "Request_BadRequest", "")
+}
+
+func TestFaultRate(t *testing.T) {
+	f := startFake(t)
+	f.srv.SetFault("GET /v1.0/users/*", fakegraph.Fault{Status: 503, Rate: 0.5})
+	var got []int
+	for range 6 {
+		got = append(got, f.do("GET", "/v1.0/users/"+alex, nil).status)
+	}
+	if fmt.Sprint(got) != "[200 503 200 503 200 503]" {
+		t.Errorf("rate 0.5: %v", got)
+	}
+	f.srv.SetFault("GET /v1.0/users/*", fakegraph.Fault{Status: 429, Rate: 0.25, Times: 1})
+	got = nil
+	for range 8 {
+		got = append(got, f.do("GET", "/v1.0/users/"+alex, nil).status)
+	}
+	if fmt.Sprint(got) != "[200 200 200 429 200 200 200 200]" {
+		t.Errorf("rate 0.25, once: %v", got)
+	}
+}
+
+// admin calls the control endpoints over the fake's own HTTPS listener.
+func (f *fake) admin(method, path, body string) (int, string) {
+	f.t.Helper()
+	req, _ := http.NewRequest(method, f.srv.URL()+path, strings.NewReader(body))
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(raw)
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	f := startFake(t)
+	user := "/v1.0/users/" + alex
+
+	t.Run("throttle through the endpoint", func(t *testing.T) {
+		status, body := f.admin("POST", "/_fake/faults", `{"pattern":"GET /v1.0/users/*","status":429,"retryAfter":"1.5","times":1}`)
+		if status != 201 || !strings.Contains(body, `"left": 1`) {
+			t.Fatalf("%d %s", status, body)
+		}
+		r := f.do("GET", user, nil)
+		wantError(t, r, 429, "TooManyRequests", "Please retry again later.")
+		if r.header.Get("Retry-After") != "1.5" {
+			t.Errorf("Retry-After %q", r.header.Get("Retry-After"))
+		}
+		if r := f.do("GET", user, nil); r.status != 200 {
+			t.Errorf("after the one fault: %d", r.status)
+		}
+	})
+	t.Run("a list, then remove one and clear", func(t *testing.T) {
+		status, body := f.admin("POST", "/_fake/faults", `[
+			{"pattern":"GET /v1.0/users/*/authentication/methods","status":503,"rate":0.5},
+			{"pattern":"POST /v1.0/users/*/authentication/temporaryAccessPassMethods","dropAfterWrite":true},
+			{"pattern":"/v1.0/policies/**","delay":"50ms"}]`)
+		if status != 201 {
+			t.Fatalf("%d %s", status, body)
+		}
+		var listed []fakegraph.FaultSpec
+		_, body = f.admin("GET", "/_fake/faults", "")
+		if err := json.Unmarshal([]byte(body), &listed); err != nil || len(listed) != 4 || listed[3].Delay != "50ms" || listed[2].Left != -1 {
+			t.Fatalf("%v %s", err, body)
+		}
+		start := time.Now()
+		if r := f.do("GET", "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass", nil); r.status != 200 || time.Since(start) < 50*time.Millisecond {
+			t.Errorf("delay: %d after %v", r.status, time.Since(start))
+		}
+		if status, _ := f.admin("DELETE", "/_fake/faults?pattern="+url.QueryEscape("/v1.0/policies/**"), ""); status != 200 || len(f.srv.Faults()) != 3 {
+			t.Errorf("remove one: %d, %d left", status, len(f.srv.Faults()))
+		}
+		if status, _ := f.admin("DELETE", "/_fake/faults?pattern=nope", ""); status != 404 {
+			t.Errorf("remove unknown: %d", status)
+		}
+		if status, body := f.admin("DELETE", "/_fake/faults", ""); status != 200 || strings.TrimSpace(body) != "[]" {
+			t.Errorf("clear: %d %s", status, body)
+		}
+	})
+	t.Run("bad specs are refused whole", func(t *testing.T) {
+		for body, want := range map[string]string{
+			`{"status":429}`: `"pattern" is empty`,
+			`[{"pattern":"*","status":503},{"pattern":"*","status":999}]`: "fault 2",
+			`{"pattern":"*","delay":"soon"}`:                              `"delay" "soon"`,
+			`{"pattern":"*"}`:                                             "does nothing",
+			`{"pattern":"*","status":503,"rate":2}`:                       `"rate"`,
+			`not json`:                                                    "not a fault",
+		} {
+			status, got := f.admin("POST", "/_fake/faults", body)
+			var e struct{ Error string }
+			if json.Unmarshal([]byte(got), &e); status != 400 || !strings.Contains(e.Error, want) {
+				t.Errorf("%s: %d %s", body, status, got)
+			}
+		}
+		if n := len(f.srv.Faults()); n != 0 {
+			t.Errorf("%d faults added by refused requests", n)
+		}
+	})
+	t.Run("requests and mail", func(t *testing.T) {
+		if status, _ := f.admin("DELETE", "/_fake/requests", ""); status != 204 {
+			t.Fatal(status)
+		}
+		f.do("GET", user, nil)
+		f.do("POST", "/v1.0/users/"+alex+"/sendMail", map[string]any{"message": map[string]any{"subject": "hi",
+			"body":         map[string]any{"contentType": "Text", "content": "hello"},
+			"toRecipients": []any{map[string]any{"emailAddress": map[string]any{"address": "avery.approver@contoso.example"}}}},
+			"saveToSentItems": false})
+		var reqs []fakegraph.RecordedRequest
+		_, body := f.admin("GET", "/_fake/requests", "")
+		if err := json.Unmarshal([]byte(body), &reqs); err != nil || len(reqs) != 2 || reqs[0].Path != user || reqs[0].Status != 200 {
+			t.Errorf("requests (control calls are not recorded): %v %s", err, body)
+		}
+		var mail []fakegraph.SentMail
+		_, body = f.admin("GET", "/_fake/mail", "")
+		if err := json.Unmarshal([]byte(body), &mail); err != nil || len(mail) != 1 || mail[0].Subject != "hi" || mail[0].SaveToSentItems {
+			t.Errorf("mail: %v %s", err, body)
+		}
+		f.admin("DELETE", "/_fake/mail", "")
+		if len(f.srv.SentMail()) != 0 {
+			t.Error("mail not cleared")
+		}
+	})
+	t.Run("the handler on its own", func(t *testing.T) {
+		h := f.srv.AdminHandler()
+		for _, tc := range []struct {
+			method, path string
+			status       int
+		}{
+			{"GET", "/_fake/faults", 200}, {"PUT", "/_fake/faults", 405}, {"GET", "/_fake/nothing", 404}, {"POST", "/_fake/mail", 405},
+		} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+			if rec.Code != tc.status || rec.Header().Get("Content-Type") != "application/json" {
+				t.Errorf("%s %s: %d %s", tc.method, tc.path, rec.Code, rec.Body)
+			}
+		}
+	})
+}
+
+// The fake's certificate is made for each server, so trusting one fake's
+// CA file does not trust every copy of httptest's published key.
+func TestFreshCertificate(t *testing.T) {
+	a, b := startFake(t), startFake(t)
+	if bytes.Equal(a.srv.CertificatePEM(), b.srv.CertificatePEM()) {
+		t.Error("two servers share a certificate")
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(a.srv.CertificatePEM()) {
+		t.Fatal("CertificatePEM is not a PEM certificate")
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := c.Get(a.srv.URL() + "/_fake/faults")
+	if err != nil {
+		t.Fatalf("a client trusting only CertificatePEM: %v", err)
+	}
+	resp.Body.Close()
 }

@@ -15,6 +15,7 @@ import (
 	"compress/gzip"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -22,11 +23,13 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -84,7 +87,8 @@ func NewServer(t *Tenant, opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-// Start serves HTTPS with a throwaway certificate for 127.0.0.1 and ::1.
+// Start serves HTTPS with a fresh self-signed certificate for 127.0.0.1,
+// ::1, localhost and the WithAddr host.
 func (s *Server) Start() error {
 	if s.srv != nil {
 		return fmt.Errorf("fakegraph: already started")
@@ -101,6 +105,13 @@ func (s *Server) Start() error {
 		srv.Listener.Close()
 		srv.Listener = l
 	}
+	host, _, _ := net.SplitHostPort(s.addr)
+	cert, err := newCertificate(host)
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("fakegraph: certificate: %w", err)
+	}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	// TLS handshake noise from clients that hang up is not interesting.
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
@@ -115,7 +126,8 @@ func (s *Server) URL() string { return s.srv.URL }
 // Client returns an HTTP client that trusts the server's certificate.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
 
-// CertificatePEM is the server's certificate, for SSL_CERT_FILE.
+// CertificatePEM is the server's certificate, which is its own CA, for
+// SSL_CERT_FILE.
 func (s *Server) CertificatePEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
 }
@@ -153,12 +165,12 @@ const maxRecorded = 10000
 
 // RecordedRequest is one request the server received.
 type RecordedRequest struct {
-	Method string
-	Path   string // normalised: /v1.0/users/{as sent, unescaped}/...
-	Query  url.Values
-	Status int
-	// Attempt is the SDK's Retry-Attempt header: "" first time, then "1", "2"...
-	Attempt string
+	Method string     `json:"method"`
+	Path   string     `json:"path"` // normalised: /v1.0/users/{as sent, unescaped}/...
+	Query  url.Values `json:"query,omitempty"`
+	Status int        `json:"status"`
+	// Attempt is the Retry-Attempt header: "" first time, then "1", "2"...
+	Attempt string `json:"attempt,omitempty"`
 }
 
 // Requests returns what the server has received so far, oldest first.
@@ -183,13 +195,13 @@ func (s *Server) CountRequests(pattern string) int {
 
 // SentMail is a message sent through POST /users/{id}/sendMail.
 type SentMail struct {
-	From        string
-	To          []string
-	Subject     string
-	ContentType string // "text" or "html"
-	Body        string
+	From        string   `json:"from"`
+	To          []string `json:"to"`
+	Subject     string   `json:"subject"`
+	ContentType string   `json:"contentType"` // "text" or "html"
+	Body        string   `json:"body"`
 	// SaveToSentItems is what the request asked for (Graph's default: true).
-	SaveToSentItems bool
+	SaveToSentItems bool `json:"saveToSentItems"`
 }
 
 // SentMail returns the messages sent through Graph so far.
@@ -231,6 +243,11 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("client-request-id", crid)
 	} else {
 		rw.Header().Set("client-request-id", rw.Header().Get("request-id"))
+	}
+	if strings.HasPrefix(r.URL.Path, adminPrefix) {
+		// The control endpoints are not Graph: no faults, not recorded.
+		s.serveAdmin(rw, r)
+		return
 	}
 	w := &statusWriter{ResponseWriter: rw}
 	segs, isGraph, err := splitPath(r)
@@ -396,12 +413,17 @@ type Fault struct {
 	// Times is how many matching requests the fault applies to; 0 means
 	// until ClearFaults.
 	Times int
+	// Rate is the share of matching requests the fault hits, spread evenly
+	// so tests stay repeatable: 0.25 hits every fourth. 0 (or 1) hits all.
+	Rate float64
 }
 
 type faultRule struct {
+	pattern      string
 	method, glob string
 	fault        Fault
 	left         int // remaining uses; <0 unlimited
+	seen         int // matching requests so far, for Rate
 }
 
 // SetFault makes requests matching pattern fail as f says. The pattern is
@@ -412,7 +434,7 @@ type faultRule struct {
 // the same pattern replaces the earlier one.
 func (s *Server) SetFault(pattern string, f Fault) {
 	method, glob := splitPattern(pattern)
-	rule := &faultRule{method: method, glob: glob, fault: f, left: f.Times}
+	rule := &faultRule{pattern: strings.TrimSpace(pattern), method: method, glob: glob, fault: f, left: f.Times}
 	if f.Times == 0 {
 		rule.left = -1
 	}
@@ -432,6 +454,31 @@ func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = nil
+}
+
+// RemoveFault removes the fault set for pattern and reports whether there
+// was one.
+func (s *Server) RemoveFault(pattern string) bool {
+	method, glob := splitPattern(pattern)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.faults)
+	s.faults = slices.DeleteFunc(s.faults, func(r *faultRule) bool { return r.method == method && r.glob == glob })
+	return len(s.faults) < n
+}
+
+// ClearRequests forgets the requests recorded so far.
+func (s *Server) ClearRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = nil
+}
+
+// ClearMail forgets the mail sent so far.
+func (s *Server) ClearMail() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mail = nil
 }
 
 func splitPattern(pattern string) (method, glob string) {
@@ -462,6 +509,10 @@ func (s *Server) takeFault(method, p string) *Fault {
 	for _, rule := range s.faults {
 		if rule.left == 0 || !matchPattern(rule.method, rule.glob, method, p) {
 			continue
+		}
+		rule.seen++
+		if r := rule.fault.Rate; r > 0 && r < 1 && math.Floor(float64(rule.seen)*r) == math.Floor(float64(rule.seen-1)*r) {
+			continue // not this one's turn
 		}
 		if rule.left > 0 {
 			rule.left--
