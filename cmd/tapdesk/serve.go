@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -36,14 +37,18 @@ func serveSettings() *settings {
 	s.secret("graph-client-secret", "client secret of the Graph app registration (or use a certificate)", false)
 	s.str("graph-certificate", "", "file with the Graph app's certificate and private key, PEM or PFX (instead of a secret)")
 	s.secret("graph-certificate-password", "password of the certificate's key or PFX", false)
-	s.str("graph-base-url", "https://graph.microsoft.com", "Microsoft Graph root (national clouds: https://graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn)")
-	s.str("authority-host", "https://login.microsoftonline.com", "Entra token authority (national clouds: https://login.microsoftonline.us, https://login.chinacloudapi.cn)")
+	s.str("graph-cloud", "global", "Microsoft cloud of the tenant: "+strings.Join(entra.CloudNames, ", ")+"; sets the Graph base URL and authority host")
+	s.str("graph-base-url", "", "Microsoft Graph root, overriding the cloud's (e.g. https://graph.microsoft.us)")
+	s.str("authority-host", "", "Entra token authority, overriding the cloud's (e.g. https://login.microsoftonline.us)")
 
-	s.required("smtp-host", "SMTP server")
+	s.str("mail-transport", "smtp", "how mail goes out: smtp, or graph (Graph sendMail; the Graph app needs Mail.Send)")
+	s.str("mail-from", "", "sender address; with graph, a mailbox of the tenant, e.g. tapdesk@contoso.com (with smtp, TAPDESK_SMTP_FROM wins)")
+
+	s.str("smtp-host", "", "SMTP server (required with the smtp transport)")
 	s.str("smtp-port", "587", "SMTP port")
 	s.str("smtp-user", "", "SMTP user name")
 	s.secret("smtp-password", "SMTP password", false)
-	s.required("smtp-from", "sender address, e.g. tapdesk <tapdesk@example.com>")
+	s.str("smtp-from", "", "sender address, e.g. tapdesk <tapdesk@example.com> (or TAPDESK_MAIL_FROM)")
 	s.str("smtp-tls", "starttls", "starttls (mandatory), tls (implicit) or none (loopback only)")
 
 	s.required("approver-emails", "comma-separated addresses that receive approval requests")
@@ -93,9 +98,30 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		roleGroups[strings.TrimSpace(g)] = role
 	}
-	port, err := strconv.Atoi(s.get("smtp-port"))
-	if err != nil || port < 1 || port > 65535 {
-		problems = append(problems, "TAPDESK_SMTP_PORT: must be a port number")
+	if _, err := entra.Cloud(s.get("graph-cloud")); err != nil {
+		problems = append(problems, "TAPDESK_GRAPH_CLOUD: "+strings.TrimPrefix(err.Error(), "entra: "))
+	}
+	transport := strings.ToLower(strings.TrimSpace(s.get("mail-transport")))
+	mailFrom := cmp.Or(s.get("smtp-from"), s.get("mail-from"))
+	port := 0
+	switch transport {
+	case "smtp":
+		if s.get("smtp-host") == "" {
+			problems = append(problems, "TAPDESK_SMTP_HOST (--smtp-host) is not set: SMTP server (or send through Graph: TAPDESK_MAIL_TRANSPORT=graph)")
+		}
+		if mailFrom == "" {
+			problems = append(problems, "TAPDESK_SMTP_FROM (--smtp-from) or TAPDESK_MAIL_FROM is not set: the sender address of tapdesk's mail")
+		}
+		if port, err = strconv.Atoi(s.get("smtp-port")); err != nil || port < 1 || port > 65535 {
+			problems = append(problems, "TAPDESK_SMTP_PORT: must be a port number")
+		}
+	case "graph":
+		mailFrom = s.get("mail-from")
+		if mailFrom == "" {
+			problems = append(problems, "TAPDESK_MAIL_FROM (--mail-from) is not set: the tenant mailbox Graph sends tapdesk's mail from")
+		}
+	default:
+		problems = append(problems, fmt.Sprintf("TAPDESK_MAIL_TRANSPORT: %q is not smtp or graph", s.get("mail-transport")))
 	}
 	mfa, err := strconv.ParseBool(s.get("approver-mfa"))
 	if err != nil {
@@ -124,15 +150,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	dir, err := entra.New(entra.Config{
 		TenantID: s.get("graph-tenant-id"), ClientID: s.get("graph-client-id"), ClientSecret: s.get("graph-client-secret"),
 		Certificate: cert, CertificatePassword: s.get("graph-certificate-password"),
-		GraphBaseURL: s.get("graph-base-url"), AuthorityHost: s.get("authority-host"), Logger: log,
+		Cloud: s.get("graph-cloud"), GraphBaseURL: s.get("graph-base-url"), AuthorityHost: s.get("authority-host"), Logger: log,
 	})
 	if err != nil {
 		return &configError{[]string{"Graph: " + err.Error()}}
 	}
-	sender, err := mail.NewSMTPSender(mail.SMTPConfig{Host: s.get("smtp-host"), Port: port, Username: s.get("smtp-user"),
-		Password: s.get("smtp-password"), From: s.get("smtp-from"), TLS: s.get("smtp-tls")})
-	if err != nil {
-		return &configError{[]string{"SMTP: " + err.Error()}}
+	var sender mail.Sender
+	if transport == "graph" {
+		if sender, err = dir.MailSender(mailFrom); err != nil {
+			return &configError{[]string{"TAPDESK_MAIL_FROM: " + err.Error()}}
+		}
+	} else {
+		if sender, err = mail.NewSMTPSender(mail.SMTPConfig{Host: s.get("smtp-host"), Port: port, Username: s.get("smtp-user"),
+			Password: s.get("smtp-password"), From: mailFrom, TLS: s.get("smtp-tls")}); err != nil {
+			return &configError{[]string{"SMTP: " + err.Error()}}
+		}
 	}
 	cfg := appConfig{
 		BaseURL: base, DBPath: s.get("db"), SecureCookies: true,
@@ -152,6 +184,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ln.Close()
 		return err
 	}
-	log.Info("tapdesk serving", "addr", ln.Addr().String(), "base_url", base, "version", version())
+	log.Info("tapdesk serving", "addr", ln.Addr().String(), "base_url", base, "version", version(),
+		"graph", dir.Endpoints().GraphBaseURL, "mail_transport", transport)
 	return a.serve(ctx, ln)
 }
