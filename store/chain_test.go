@@ -69,16 +69,16 @@ func TestChainTamper(t *testing.T) {
 		kind   store.BreakKind
 	}{
 		{"change a field", func(t *testing.T, db *store.DB) {
-			exec(t, db, `UPDATE audit_events SET actor_upn = 'mallory@x' WHERE seq = 7`)
+			exec(t, db, `UPDATE audit_events SET record = json_set(record, '$[7]', 'mallory@x') WHERE seq = 7`)
 		}, 7, store.BreakChanged},
 		{"change the details", func(t *testing.T, db *store.DB) {
-			exec(t, db, `UPDATE audit_events SET details = '{"n":"999"}' WHERE seq = 3`)
+			exec(t, db, `UPDATE audit_events SET record = json_set(record, '$[16]', '{"n":"999"}') WHERE seq = 3`)
 		}, 3, store.BreakChanged},
 		{"change the time", func(t *testing.T, db *store.DB) {
-			exec(t, db, `UPDATE audit_events SET time = '2020-01-01T00:00:00.000000Z' WHERE seq = 1`)
+			exec(t, db, `UPDATE audit_events SET record = json_set(record, '$[0]', '2020-01-01T00:00:00.000000Z') WHERE seq = 1`)
 		}, 1, store.BreakChanged},
 		{"change the last event", func(t *testing.T, db *store.DB) {
-			exec(t, db, `UPDATE audit_events SET result = 'failure' WHERE seq = 10`)
+			exec(t, db, `UPDATE audit_events SET record = json_set(record, '$[3]', 'failure') WHERE seq = 10`)
 		}, 10, store.BreakChanged},
 		{"delete an event", func(t *testing.T, db *store.DB) {
 			exec(t, db, `DELETE FROM audit_events WHERE seq = 5`)
@@ -95,12 +95,12 @@ func TestChainTamper(t *testing.T) {
 			// Make room at 6 and copy a real event (with its mac) there.
 			exec(t, db, `UPDATE audit_events SET seq = -seq WHERE seq >= 6`)
 			exec(t, db, `UPDATE audit_events SET seq = -seq + 1 WHERE seq < 0`)
-			exec(t, db, `INSERT INTO audit_events (seq, time, activity, category, result, actor_upn, details, mac)
-				SELECT 6, time, activity, category, result, 'mallory@x', details, mac FROM audit_events WHERE seq = 2`)
+			exec(t, db, `INSERT INTO audit_events (seq, record, mac)
+				SELECT 6, json_set(record, '$[7]', 'mallory@x'), mac FROM audit_events WHERE seq = 2`)
 		}, 6, store.BreakInserted},
 		{"append an event", func(t *testing.T, db *store.DB) {
-			exec(t, db, `INSERT INTO audit_events (seq, time, activity, category, result, details, mac)
-				SELECT 11, time, activity, category, result, details, mac FROM audit_events WHERE seq = 10`)
+			exec(t, db, `INSERT INTO audit_events (seq, record, mac)
+				SELECT 11, record, mac FROM audit_events WHERE seq = 10`)
 		}, 11, store.BreakChanged},
 		{"swap two", func(t *testing.T, db *store.DB) {
 			exec(t, db, `UPDATE audit_events SET seq = -1 WHERE seq = 8`)

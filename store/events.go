@@ -61,25 +61,24 @@ func (db *DB) AppendEvents(ctx context.Context, n int, batch int, next func(i in
 // the start: two appends, even from two processes on one database, cannot
 // read the same head and fork the chain.
 type appender struct {
-	db   *DB
-	h    *chainHasher
-	stmt *sql.Stmt
-	head int64
-	prev string
-	args []any
+	db     *DB
+	h      *chainHasher
+	stmt   *sql.Stmt
+	head   int64
+	prev   string
+	record []byte
 }
 
 func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
 	if len(db.auditKey) == 0 {
 		return nil, ErrNoAuditKey
 	}
-	a := &appender{db: db, args: make([]any, 0, numChainFields+2)}
+	a := &appender{db: db}
 	err := tx.QueryRowContext(ctx, `SELECT seq, mac FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&a.head, &a.prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("read audit chain head: %w", err)
 	}
-	a.stmt, err = tx.PrepareContext(ctx, `INSERT INTO audit_events (seq, `+chainColumns+`, mac)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	a.stmt, err = tx.PrepareContext(ctx, `INSERT INTO audit_events (seq, record, mac) VALUES (?, ?, ?)`)
 	if err != nil {
 		return nil, fmt.Errorf("prepare audit append: %w", err)
 	}
@@ -107,17 +106,14 @@ func (a *appender) append(ctx context.Context, ev tapdesk.Event) error {
 		}
 		details = string(b)
 	}
-	r := chainRow{seq: a.head + 1, fields: [numChainFields]string{
+	fields := [numRecordFields]string{
 		ts(ev.Time), string(ev.Activity), string(ev.Category), string(ev.Result), ev.Reason,
 		ev.Actor.TenantID, ev.Actor.ObjectID, ev.Actor.UPN, ev.Actor.Name, ev.ActorIP, ev.ActorAgent,
-		ev.TargetID, ev.TargetUPN, ev.RequestID, ev.CorrelationID, ev.TAPMethodID, details}}
-	r.mac = string(a.h.mac(a.prev, r.seq, &r))
-	args := append(a.args[:0], r.seq)
-	for _, f := range r.fields {
-		args = append(args, f)
-	}
-	args = append(args, r.mac)
-	if _, err := a.stmt.ExecContext(ctx, args...); err != nil {
+		ev.TargetID, ev.TargetUPN, ev.RequestID, ev.CorrelationID, ev.TAPMethodID, details}
+	a.record = appendRecord(a.record[:0], &fields)
+	r := chainRow{seq: a.head + 1, record: string(a.record)}
+	r.mac = string(a.h.mac(a.prev, r.seq, r.record))
+	if _, err := a.stmt.ExecContext(ctx, r.seq, r.record, r.mac); err != nil {
 		return fmt.Errorf("append audit event: %w", err)
 	}
 	a.head, a.prev = r.seq, r.mac
@@ -170,21 +166,28 @@ func (f EventFilter) where() (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-const eventColumns = `seq, time, activity, category, result, reason,
-	actor_tid, actor_oid, actor_upn, actor_name, actor_ip, actor_agent,
-	target_id, target_upn, request_id, correlation_id, tap_method_id, details`
+const eventColumns = `seq, record`
 
 func scanEvent(rows *sql.Rows) (tapdesk.Event, error) {
 	var ev tapdesk.Event
-	var details string
-	err := rows.Scan(&ev.Seq, timeCol{&ev.Time}, &ev.Activity, &ev.Category, &ev.Result, &ev.Reason,
-		&ev.Actor.TenantID, &ev.Actor.ObjectID, &ev.Actor.UPN, &ev.Actor.Name, &ev.ActorIP, &ev.ActorAgent,
-		&ev.TargetID, &ev.TargetUPN, &ev.RequestID, &ev.CorrelationID, &ev.TAPMethodID, &details)
-	if err != nil {
+	var record string
+	if err := rows.Scan(&ev.Seq, &record); err != nil {
 		return ev, err
 	}
-	if details != "" && details != "{}" {
-		if err := json.Unmarshal([]byte(details), &ev.Details); err != nil {
+	var f [numRecordFields]string
+	if err := parseRecord(record, &f); err != nil {
+		return ev, fmt.Errorf("event %d: %w", ev.Seq, err)
+	}
+	var err error
+	if ev.Time, err = parseTS(f[0]); err != nil {
+		return ev, fmt.Errorf("event %d time: %w", ev.Seq, err)
+	}
+	ev.Activity, ev.Category, ev.Result, ev.Reason = tapdesk.Activity(f[1]), tapdesk.Category(f[2]), tapdesk.Result(f[3]), f[4]
+	ev.Actor = tapdesk.Actor{TenantID: f[5], ObjectID: f[6], UPN: f[7], Name: f[8]}
+	ev.ActorIP, ev.ActorAgent = f[9], f[10]
+	ev.TargetID, ev.TargetUPN, ev.RequestID, ev.CorrelationID, ev.TAPMethodID = f[11], f[12], f[13], f[14], f[15]
+	if d := f[16]; d != "" && d != "{}" {
+		if err := json.Unmarshal([]byte(d), &ev.Details); err != nil {
 			return ev, fmt.Errorf("event %d details: %w", ev.Seq, err)
 		}
 	}

@@ -45,33 +45,33 @@ func (db *DB) ExportEvents(ctx context.Context, w io.Writer, format string, f Ev
 		return 0, err
 	}
 	where, args := f.where()
-	q := "SELECT seq, " + chainColumns + ", mac FROM audit_events" + where + " ORDER BY seq"
+	q := "SELECT seq, record, mac FROM audit_events" + where + " ORDER BY seq"
 	if f.Limit > 0 {
 		q += " LIMIT " + strconv.Itoa(f.Limit)
 	}
-	rows, err := db.db.QueryContext(ctx, q, args...)
+	pipe, err := startRowPipe(ctx, db.db, q, args...)
 	if err != nil {
-		return 0, fmt.Errorf("query audit events: %w", err)
+		return 0, err
 	}
-	defer rows.Close()
-	var r chainRow
-	dest := []any{&r.seq}
-	for i := range r.fields {
-		dest = append(dest, &r.fields[i])
-	}
-	dest = append(dest, &r.mac)
+	defer pipe.close()
+	var r exportRow
 	var n int64
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return n, fmt.Errorf("read audit event: %w", err)
+	for {
+		row, err := pipe.next()
+		if err != nil {
+			return n, err
+		}
+		if row == nil {
+			break
+		}
+		r.chainRow = *row
+		if err := parseRecord(r.record, &r.fields); err != nil {
+			return n, fmt.Errorf("audit event %d: %w (run tapdesk audit verify)", r.seq, err)
 		}
 		if err := enc.row(&r); err != nil {
 			return n, err
 		}
 		n++
-	}
-	if err := rows.Err(); err != nil {
-		return n, fmt.Errorf("read audit events: %w", err)
 	}
 	if err := enc.end(); err != nil {
 		return n, err
@@ -79,9 +79,15 @@ func (db *DB) ExportEvents(ctx context.Context, w io.Writer, format string, f Ev
 	return n, bw.Flush()
 }
 
+// exportRow is one stored event with its record decoded.
+type exportRow struct {
+	chainRow
+	fields [numRecordFields]string
+}
+
 type rowEncoder interface {
 	begin() error
-	row(r *chainRow) error
+	row(r *exportRow) error
 	end() error
 }
 
@@ -101,7 +107,7 @@ func (e *csvEncoder) begin() error {
 	return e.w.Write(ExportHeader)
 }
 
-func (e *csvEncoder) row(r *chainRow) error {
+func (e *csvEncoder) row(r *exportRow) error {
 	e.seq = strconv.AppendInt(e.seq[:0], r.seq, 10)
 	e.record[0] = string(e.seq)
 	for i, f := range r.fields {
@@ -142,7 +148,7 @@ type jsonlEncoder struct {
 func (e *jsonlEncoder) begin() error { return nil }
 func (e *jsonlEncoder) end() error   { return nil }
 
-func (e *jsonlEncoder) row(r *chainRow) error {
+func (e *jsonlEncoder) row(r *exportRow) error {
 	f := &r.fields
 	b := append(e.buf[:0], `{"seq":`...)
 	b = strconv.AppendInt(b, r.seq, 10)

@@ -70,35 +70,12 @@ func (db *DB) verifyChain(ctx context.Context, q querier) (VerifyReport, error) 
 	if err != nil {
 		return rep, err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT seq, `+chainColumns+`, mac FROM audit_events ORDER BY seq`)
+	pipe, err := startRowPipe(ctx, q, `SELECT seq, record, mac FROM audit_events ORDER BY seq`)
 	if err != nil {
-		return rep, fmt.Errorf("read audit trail: %w", err)
+		return rep, err
 	}
-	defer rows.Close()
-
-	// Two row buffers: the event being checked and the one after it, which
-	// tells a changed event from an inserted or reordered one.
-	var bufs [2]chainRow
-	var dests [2][]any
-	for i := range bufs {
-		b := &bufs[i]
-		dests[i] = append(dests[i], &b.seq)
-		for j := range b.fields {
-			dests[i] = append(dests[i], &b.fields[j])
-		}
-		dests[i] = append(dests[i], &b.mac)
-	}
-	which := 0
-	read := func() (*chainRow, error) {
-		if !rows.Next() {
-			return nil, rows.Err()
-		}
-		which ^= 1
-		if err := rows.Scan(dests[which]...); err != nil {
-			return nil, fmt.Errorf("read audit event: %w", err)
-		}
-		return &bufs[which], nil
-	}
+	defer pipe.close()
+	read := pipe.next
 
 	cur, err := read()
 	if err != nil || cur == nil {
@@ -123,7 +100,6 @@ func (db *DB) verifyChain(ctx context.Context, q querier) (VerifyReport, error) 
 		prev, expect, rep.CheckpointSeq = cp.mac, cur.seq, cp.seq
 	}
 	for cur != nil {
-		// The read goes into the other buffer; cur stays intact.
 		next, err := read()
 		if err != nil {
 			return rep, err
@@ -183,7 +159,7 @@ type checkpoint struct {
 // checkpoint's details are covered by its own mac, so a forged one fails
 // when the walk reaches it.
 func readCheckpoints(ctx context.Context, q querier) (map[int64]checkpoint, error) {
-	rows, err := q.QueryContext(ctx, `SELECT seq, details FROM audit_events WHERE activity = ? ORDER BY seq`,
+	rows, err := q.QueryContext(ctx, `SELECT seq, record ->> 16 FROM audit_events WHERE activity = ? ORDER BY seq`,
 		string(tapdesk.ActAuditPruned))
 	if err != nil {
 		return nil, fmt.Errorf("read prune checkpoints: %w", err)

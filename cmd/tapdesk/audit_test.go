@@ -122,7 +122,7 @@ func TestAuditCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	if _, err := raw.Exec(`UPDATE audit_events SET actor_upn = 'mallory@example.com' WHERE seq = 500`); err != nil {
+	if _, err := raw.Exec(`UPDATE audit_events SET record = json_set(record, '$[7]', 'mallory@example.com') WHERE seq = 500`); err != nil {
 		t.Fatal(err)
 	}
 	out, _, err = runCLI(t, env, "audit", "verify", "--db", db)
