@@ -192,7 +192,7 @@ func (e *GraphError) UserMessage() string {
 	case GraphUnauthorized:
 		return "tapdesk could not authenticate to Microsoft Graph (its credentials are wrong or expired). An administrator must fix the app registration secret or certificate."
 	case GraphThrottled:
-		return "Microsoft Graph is throttling tapdesk and asked it to wait longer than tapdesk keeps you waiting. Nothing was changed; try again " + retryIn(e.RetryAfter) + "."
+		return "Microsoft Graph is throttling tapdesk (too many requests at the moment), and waiting longer would keep you here too long. Nothing was changed; try again " + retryIn(e.RetryAfter) + "."
 	case GraphAnswerLost:
 		return "Microsoft Graph created a pass but its answer was lost on the way, so tapdesk deleted that pass: nobody knows it and nothing was issued. Try again."
 	case GraphAnswerLostPassLeft:
