@@ -1,8 +1,13 @@
 package entra
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	khttp "github.com/microsoft/kiota-http-go"
+	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 )
 
 func TestPathTemplate(t *testing.T) {
@@ -84,5 +89,29 @@ func TestMasking(t *testing.T) {
 	}
 	if got := maskEmail("jordan@partner.example"); got != "jo•••@partner.example" {
 		t.Errorf("maskEmail = %q", got)
+	}
+}
+
+// The SDK's retry handler must be gone (retryTransport replaces it), and
+// the rest in one fixed order whatever order kiota's map gave them.
+func TestOrderMiddleware(t *testing.T) {
+	opts := msgraphsdk.GetDefaultClientOptions()
+	var first []string
+	for i := range 5 {
+		var names []string
+		for _, m := range orderMiddleware(msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)) {
+			if _, ok := m.(*khttp.RetryHandler); ok {
+				t.Fatal("kiota's RetryHandler is still in the pipeline")
+			}
+			names = append(names, fmt.Sprintf("%T", m))
+		}
+		if i == 0 {
+			first = names
+			if len(names) == 0 || names[len(names)-1] != "*nethttplibrary.CompressionHandler" {
+				t.Fatalf("compression is not innermost: %v", names)
+			}
+		} else if fmt.Sprint(names) != fmt.Sprint(first) {
+			t.Fatalf("order differs between clients: %v vs %v", names, first)
+		}
 	}
 }
