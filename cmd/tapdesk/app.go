@@ -27,6 +27,10 @@ type appConfig struct {
 	SecureCookies  bool
 	OIDC           signin.Config
 	ApproverEmails []string
+	// EscalationEmails are reminded of undecided requests (default: approvers).
+	EscalationEmails []string
+	// SweepInterval is how often expiry and escalation run (default 1m).
+	SweepInterval  time.Duration
 	DecisionTTL    time.Duration
 	LinkTTL        time.Duration
 	ApproverMaxAge time.Duration
@@ -108,6 +112,11 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 			a.cfg.Logger.Error("mail worker stopped", "err", err)
 		}
 	}()
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		a.sweep(ctx)
+	}()
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- a.echo.Server.Serve(ln) }()
 	var err error
@@ -122,11 +131,48 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		err = serr
 	}
 	<-workerDone
+	<-sweepDone
 	a.close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
+}
+
+// sweep expires requests whose time is up and escalates undecided ones, on
+// a timer, until ctx ends. The work and its audit events are the store's;
+// this is only the clock.
+func (a *app) sweep(ctx context.Context) {
+	every := a.cfg.SweepInterval
+	if every <= 0 {
+		every = time.Minute
+	}
+	to := a.cfg.EscalationEmails
+	if len(to) == 0 {
+		to = a.cfg.ApproverEmails
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		expired, err := a.db.ExpireDue(ctx, now)
+		if err != nil && ctx.Err() == nil {
+			a.cfg.Logger.Error("expiry sweep", "err", err)
+		}
+		escalated, err := a.db.EscalateDue(ctx, now, to)
+		if err != nil && ctx.Err() == nil {
+			a.cfg.Logger.Error("escalation sweep", "err", err)
+		}
+		if expired+escalated > 0 {
+			a.cfg.Logger.Info("sweep", "expired", expired, "escalated", escalated)
+			a.worker.Kick()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (a *app) close() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -31,7 +32,11 @@ type demoOptions struct {
 	DBPath       string // empty: a fresh file in a temp folder
 	Logger       *slog.Logger
 	MailInterval time.Duration
-	Personas     []demoidp.Persona // default demoidp.DefaultPersonas()
+	// DecisionTTL is how long a request waits for a decision (default 24h);
+	// SweepInterval how often expiry and escalation run (default 1m).
+	DecisionTTL   time.Duration
+	SweepInterval time.Duration
+	Personas      []demoidp.Persona // default demoidp.DefaultPersonas()
 }
 
 // demoEnv is the whole product on loopback: the portal, a fake Graph over
@@ -117,7 +122,8 @@ func startDemo(ctx context.Context, o demoOptions) (d *demoEnv, err error) {
 		BaseURL: d.baseURL, DBPath: d.dbPath, Demo: true, SecureCookies: false,
 		OIDC: signin.Config{Issuer: issuer, ClientID: "tapdesk-demo", ClientSecret: clientSecret,
 			RedirectURL: d.baseURL + "/auth/callback"},
-		ApproverEmails: approvers, DecisionTTL: 24 * time.Hour, LinkTTL: 24 * time.Hour,
+		ApproverEmails: approvers, DecisionTTL: cmp.Or(o.DecisionTTL, 24*time.Hour), LinkTTL: 24 * time.Hour,
+		SweepInterval:  o.SweepInterval,
 		ApproverMaxAge: 12 * time.Hour, ApproverMFA: true,
 		SessionKey: randomHex(32), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
 		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": d.dbPath},

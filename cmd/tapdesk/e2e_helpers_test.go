@@ -52,6 +52,12 @@ var dualPersona = demoidp.Persona{Key: "dual", Name: "Priya Patel", UPN: "priya.
 
 func startTestDemo(t *testing.T) *testDemo {
 	t.Helper()
+	return startTestDemoWith(t, nil)
+}
+
+// startTestDemoWith lets a test change the demo's options first.
+func startTestDemoWith(t *testing.T, change func(*demoOptions)) *testDemo {
+	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -61,8 +67,12 @@ func startTestDemo(t *testing.T) *testDemo {
 	}
 	dual := dualPersona
 	dual.ObjectID = priya.ID
-	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", DBPath: filepath.Join(t.TempDir(), "tapdesk.db"),
-		Logger: log, MailInterval: 50 * time.Millisecond, Personas: append(demoidp.DefaultPersonas(), dual)})
+	o := demoOptions{Addr: "127.0.0.1:0", DBPath: filepath.Join(t.TempDir(), "tapdesk.db"),
+		Logger: log, MailInterval: 50 * time.Millisecond, Personas: append(demoidp.DefaultPersonas(), dual)}
+	if change != nil {
+		change(&o)
+	}
+	d, err := startDemo(ctx, o)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -52,6 +52,7 @@ func serveSettings() *settings {
 	s.str("smtp-tls", "starttls", "starttls (mandatory), tls (implicit) or none (loopback only)")
 
 	s.required("approver-emails", "comma-separated addresses that receive approval requests")
+	s.str("escalation-emails", "", "comma-separated addresses reminded when half a request's decision time has passed without a decision (default: the approvers)")
 	s.str("decision-ttl", "24h", "how long a request waits for a decision, and an approval for its issue")
 	s.str("link-ttl", "24h", "how long an approval email link works")
 	s.str("approver-max-age", "15m", "approvers must have signed in this recently to decide (0 disables)")
@@ -170,7 +171,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		BaseURL: base, DBPath: s.get("db"), SecureCookies: true,
 		OIDC: signin.Config{Issuer: s.get("oidc-issuer"), ClientID: s.get("oidc-client-id"),
 			ClientSecret: s.get("oidc-client-secret"), RedirectURL: redirect, GroupRoles: roleGroups},
-		ApproverEmails: s.listOf("approver-emails"), DecisionTTL: decisionTTL, LinkTTL: linkTTL,
+		ApproverEmails: s.listOf("approver-emails"), EscalationEmails: s.listOf("escalation-emails"),
+		DecisionTTL: decisionTTL, LinkTTL: linkTTL,
 		ApproverMaxAge: maxAge, ApproverMFA: mfa, SessionKey: s.get("session-key"),
 		AuditKey: s.get("audit-key"),
 		Settings: s.describe(), Logger: log,
