@@ -8,10 +8,15 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/store"
 )
 
 const cliKey = "cli-test-audit-key-0123456789abcdef"
@@ -144,4 +149,59 @@ func runMigrateFor(t *testing.T, db string) (string, error) {
 	t.Helper()
 	out, _, err := runCLI(t, nil, "migrate", "--db", db)
 	return out, err
+}
+
+// The auditor's portal export: JSON Lines with filters, audited, and a clear
+// refusal for a format it does not know.
+func TestPortalAuditExport(t *testing.T) {
+	d := startTestDemo(t)
+	ctx := context.Background()
+	for i := range 30 {
+		ev := syntheticEvent(i, time.Date(2026, 11, 1, 9, 0, i, 0, time.UTC))
+		if err := d.app.db.AppendEvent(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	auditor := d.browser(t)
+	auditor.signIn("/audit", "auditor").contains(`data-testid="export-jsonl"`)
+
+	auditor.get("/audit/export?format=jsonl&activity=Deny+request&from=2026-11-01T09:00&to=2026-11-01T09:00:20").status(http.StatusOK)
+	if ct := auditor.last.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-ndjson") {
+		t.Errorf("content type %q", ct)
+	}
+	if cd := auditor.last.Header.Get("Content-Disposition"); !strings.Contains(cd, ".jsonl") {
+		t.Errorf("content disposition %q", cd)
+	}
+	var seqs []int64
+	sc := bufio.NewScanner(strings.NewReader(auditor.body))
+	for sc.Scan() {
+		var ev struct {
+			Seq                 int64
+			ActivityDisplayName string
+			Result              string
+			ActivityDateTime    string
+		}
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		if ev.ActivityDisplayName != "Deny request" || ev.Result != "failure" || ev.ActivityDateTime >= "2026-11-01T09:00:20" {
+			t.Errorf("filtered export holds %+v", ev)
+		}
+		seqs = append(seqs, ev.Seq)
+	}
+	// Synthetic events 7, 15 (Deny every 8th, i%8 == 7) fall before :20.
+	if len(seqs) != 2 {
+		t.Fatalf("export has %d events, want 2:\n%s", len(seqs), auditor.body)
+	}
+
+	auditor.get("/audit/export?format=xml").status(http.StatusUnprocessableEntity).contains("jsonl")
+	auditor.get("/audit/export?format=csv&from=yesterday").status(http.StatusUnprocessableEntity)
+
+	evs, err := d.app.db.Events(ctx, store.EventFilter{Activity: string(tapdesk.ActExport)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Details["format"] != "jsonl" || !strings.Contains(evs[0].Details["filter"], "activity=Deny+request") || evs[0].Actor.UPN == "" {
+		t.Fatalf("export events %+v", evs)
+	}
 }
