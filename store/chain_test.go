@@ -162,16 +162,29 @@ func TestChainNeedsKey(t *testing.T) {
 	}
 }
 
-// Appends from many goroutines (and so many pooled connections) never fork
-// the chain: each reads the head under the write lock.
+// Appends from many goroutines, through two handles on one file (two
+// instances of tapdesk), never fork the chain: each append reads the head
+// under the database's write lock.
 func TestChainConcurrentAppends(t *testing.T) {
-	db, _ := openDB(t)
+	db, path := openDB(t)
+	other, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.SetAuditKey(testAuditKey); err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for w := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			db := db
+			if w%2 == 1 {
+				db = other
+			}
 			for i := range 25 {
 				ev := tapdesk.Event{Activity: tapdesk.ActSignIn, Category: tapdesk.CatSignIn,
 					Details: map[string]string{"w": fmt.Sprint(w), "i": fmt.Sprint(i)}}
