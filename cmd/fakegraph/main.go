@@ -105,7 +105,12 @@ func printWelcome(w io.Writer, srv *fakegraph.Server, caFile string) {
 	fmt.Fprintf(w, "  export TAPDESK_AUTHORITY_HOST=%s\n", u)
 	fmt.Fprintf(w, "  export TAPDESK_GRAPH_TENANT_ID=%s\n", tn.ID)
 	fmt.Fprintf(w, "  export TAPDESK_GRAPH_CLIENT_ID=%s\n", tn.ClientID)
-	fmt.Fprintf(w, "  export TAPDESK_GRAPH_CLIENT_SECRET=%s\n\n", tn.ClientSecret)
+	fmt.Fprintf(w, "  export TAPDESK_GRAPH_CLIENT_SECRET=%s\n", tn.ClientSecret)
+	if len(tn.Users) > 0 {
+		// Any user of the tenant can be the sender; mail lands in /_fake/mail.
+		fmt.Fprintf(w, "  # mail through Graph: TAPDESK_MAIL_TRANSPORT=graph TAPDESK_MAIL_FROM=%s\n", tn.Users[0].UserPrincipalName)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Inject faults, read what arrived:")
 	fmt.Fprintf(w, "  curl --cacert %s %s/_fake/faults -d '{\"pattern\":\"POST /v1.0/users/*/authentication/temporaryAccessPassMethods\",\"status\":429,\"retryAfter\":\"2\",\"times\":1}'\n", caFile, u)
 	fmt.Fprintf(w, "  curl --cacert %s %s/_fake/requests      # also /_fake/mail; DELETE clears\n\n", caFile, u)
