@@ -67,6 +67,9 @@ type AuthMethod struct {
 	Label     string   // what people read: "Passkey (FIDO2)"
 	Detail    string   // model, phone number (masked), display name ...
 	TAP       *TAPInfo // set for temporaryAccessPass
+	// CreatedAt is when the method was registered; zero when Graph does not
+	// say (not every method type has the property).
+	CreatedAt time.Time
 }
 
 // Strong reports whether the method is passwordless-strong (closes the loop).

@@ -23,6 +23,7 @@ const (
 	ActIssueAttempt    Activity = "Issue temporary access pass"
 	ActReveal          Activity = "Reveal temporary access pass"
 	ActRevoke          Activity = "Delete temporary access pass"
+	ActLoopRemoved     Activity = "Remove temporary access pass after strong method registration"
 	ActMailQueued      Activity = "Queue mail"
 	ActMailSent        Activity = "Send mail"
 	ActMailFailed      Activity = "Send mail failed"

@@ -337,6 +337,11 @@ func authMethod(m models.AuthenticationMethodable) tapdesk.AuthMethod {
 	}
 	am.Kind = kind
 	am.Label = knownKinds[kind]
+	// Registration time closes the loop: a strong method newer than an
+	// issued pass means the pass did its job and can go.
+	if c, ok := m.(interface{ GetCreatedDateTime() *time.Time }); ok && c.GetCreatedDateTime() != nil {
+		am.CreatedAt = c.GetCreatedDateTime().UTC()
+	}
 	switch kind {
 	case "password":
 		if p, ok := m.(models.PasswordAuthenticationMethodable); ok && p.GetCreatedDateTime() != nil {

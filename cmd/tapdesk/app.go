@@ -139,9 +139,10 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// sweep expires requests whose time is up and escalates undecided ones, on
-// a timer, until ctx ends. The work and its audit events are the store's;
-// this is only the clock.
+// sweep expires requests whose time is up, escalates undecided ones and
+// removes passes whose user has registered a strong method, on a timer,
+// until ctx ends. The work and its audit events live in the store and the
+// handlers; this is only the clock.
 func (a *app) sweep(ctx context.Context) {
 	every := a.cfg.SweepInterval
 	if every <= 0 {
@@ -163,8 +164,12 @@ func (a *app) sweep(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			a.cfg.Logger.Error("escalation sweep", "err", err)
 		}
-		if expired+escalated > 0 {
-			a.cfg.Logger.Info("sweep", "expired", expired, "escalated", escalated)
+		removed, err := a.handler.CloseLoop(ctx, now)
+		if err != nil && ctx.Err() == nil {
+			a.cfg.Logger.Error("closing the loop", "err", err)
+		}
+		if expired+escalated+removed > 0 {
+			a.cfg.Logger.Info("sweep", "expired", expired, "escalated", escalated, "passes_removed", removed)
 			a.worker.Kick()
 		}
 		select {

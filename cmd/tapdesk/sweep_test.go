@@ -44,3 +44,51 @@ func TestUndecidedRequestEscalatesThenExpires(t *testing.T) {
 		}
 	}
 }
+
+// Closing the loop: once the user registers a passwordless method, tapdesk
+// deletes the pass in Entra and records why.
+func TestStrongMethodClosesTheLoop(t *testing.T) {
+	d := startTestDemoWith(t, func(o *demoOptions) { o.SweepInterval = 100 * time.Millisecond })
+	nina := d.userID(t, "nina.newhire@contoso.example")
+	agent := d.browser(t)
+	agent.signIn("/", "agent")
+	reqPath := fileRequestFor(t, agent, "nina.newhire@contoso.example", "New starter, first day")
+	link := approveLink.FindString(waitMail(t, d.capture, "avery.approver", "Approval needed").Text)
+	approver := d.browser(t)
+	approver.signIn(link, "approver")
+	approver.submit(`form[action$="/approve"]`, nil).status(http.StatusOK)
+	agent.get(reqPath).status(http.StatusOK)
+	agent.submit(`form[action$="/reveal"]`, nil).status(http.StatusOK).contains(`data-testid="pass"`)
+	tap := d.fake.Tenant().CurrentTAP(nina)
+	if tap == nil {
+		t.Fatal("no pass in the fake after reveal")
+	}
+
+	// A few sweeps pass with only the pass: nothing happens.
+	time.Sleep(300 * time.Millisecond)
+	if d.fake.Tenant().CurrentTAP(nina) == nil {
+		t.Fatal("the pass was removed before any strong method appeared")
+	}
+	if _, err := d.fake.Tenant().AddMethod(nina, "fido2"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for d.fake.Tenant().CurrentTAP(nina) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the pass is still in Entra after the user registered a passkey")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	agent.get(reqPath).status(http.StatusOK)
+	if got := strings.TrimSpace(agent.text(`[data-testid="state"]`)); got != tapdesk.StateRevoked.Label() {
+		t.Errorf("request is %q after the loop closed", got)
+	}
+	id := strings.TrimPrefix(reqPath, "/requests/")
+	evs, err := d.app.db.Events(context.Background(), store.EventFilter{RequestID: id, Activity: string(tapdesk.ActLoopRemoved)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].TAPMethodID != tap.ID || evs[0].Details["strong_method_kind"] != "fido2" || evs[0].Actor != tapdesk.SystemActor {
+		t.Fatalf("loop event %+v", evs)
+	}
+}
