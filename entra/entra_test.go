@@ -782,6 +782,28 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 		}
 	})
 
+	t.Run("created without the pass in the answer", func(t *testing.T) {
+		tap, err := e.client.CreateTAP(ctx(t), fatima, tapdesk.TAPSpec{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.fake.SetFault(createPath, fakegraph.Fault{Status: 201, Times: 1, Body: `{"@odata.type":"#microsoft.graph.temporaryAccessPassAuthenticationMethod",` +
+			`"id":"` + tap.MethodID + `","temporaryAccessPass":null,"lifetimeInMinutes":60,"isUsableOnce":true}`})
+		defer e.fake.ClearFaults()
+		_, err = e.client.CreateTAP(ctx(t), fatima, tapdesk.TAPSpec{})
+		if ge := wantGraphError(t, err, tapdesk.GraphAnswerLost); ge.OrphanMethodID != tap.MethodID || ge.Code != "no_pass_in_response" {
+			t.Errorf("%+v", ge)
+		}
+		if cur := e.fake.Tenant().CurrentTAP(fatima); cur != nil {
+			t.Errorf("a pass nobody knows is left: %+v", cur)
+		}
+		// Gone already (deleted or replaced meanwhile) counts as deleted.
+		e.fake.SetFault(createPath, fakegraph.Fault{Status: 201, Times: 1, Body: `{"@odata.type":"#microsoft.graph.temporaryAccessPassAuthenticationMethod",` +
+			`"id":"00000000-0000-4000-8000-000000000001","temporaryAccessPass":null}`})
+		_, err = e.client.CreateTAP(ctx(t), fatima, tapdesk.TAPSpec{})
+		wantGraphError(t, err, tapdesk.GraphAnswerLost)
+	})
+
 	t.Run("timeout: nothing created, the usual failure", func(t *testing.T) {
 		e.fake.SetFault(createPath, fakegraph.Fault{Delay: 5 * time.Second, Times: 1})
 		defer e.fake.ClearFaults()

@@ -194,7 +194,7 @@ func (c *Client) deleteOrphan(ctx context.Context, userID string, orphan tapdesk
 	defer cancel()
 	ge := lostCreateError(failure, tapdesk.GraphAnswerLost)
 	ge.OrphanMethodID = orphan.MethodID
-	if err := c.DeleteTAP(ctx, userID, orphan.MethodID); err != nil {
+	if err := c.DeleteTAP(ctx, userID, orphan.MethodID); err != nil && !passGone(err) {
 		c.logger.ErrorContext(ctx, "entra: cannot delete a pass whose create answer was lost",
 			"method_id", orphan.MethodID, "err", err)
 		ge.Kind = tapdesk.GraphAnswerLostPassLeft
@@ -204,6 +204,13 @@ func (c *Client) deleteOrphan(ctx context.Context, userID string, orphan tapdesk
 	c.logger.WarnContext(ctx, "entra: a create's answer was lost; deleted the pass it made", "method_id", orphan.MethodID)
 	ge.Message += "; orphan pass " + orphan.MethodID + " deleted"
 	return ge
+}
+
+// passGone reports whether a delete failed because the pass no longer
+// exists (replaced or deleted meanwhile), which is what the delete wanted.
+func passGone(err error) bool {
+	var ge *tapdesk.GraphError
+	return errors.As(err, &ge) && ge.Kind == tapdesk.GraphNotFound && ge.Code != "Request_ResourceNotFound"
 }
 
 // lostCreateError keeps what is known of the failed create (status, code,
