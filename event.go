@@ -29,6 +29,7 @@ const (
 	ActMailFailed      Activity = "Send mail failed"
 	ActExport          Activity = "Export audit log"
 	ActAuditPruned     Activity = "Prune audit log"
+	ActAuditVerified   Activity = "Verify audit log"
 	ActAccessRefused   Activity = "Refuse access"
 	ActServiceStarted  Activity = "Start service"
 	ActRequestRefused  Activity = "Refuse request"

@@ -42,4 +42,5 @@ func (h *Handler) Routes(e *echo.Echo) {
 	audit := h.require(tapdesk.RoleAuditor)
 	e.GET("/audit", h.auditList, audit)
 	e.GET("/audit/export", h.auditExport, audit)
+	e.GET("/audit/verify", h.auditVerify, audit)
 }

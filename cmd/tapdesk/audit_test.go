@@ -205,3 +205,25 @@ func TestPortalAuditExport(t *testing.T) {
 		t.Fatalf("export events %+v", evs)
 	}
 }
+
+// The auditor checks the chain from the browser; tampering shows, with the
+// event and why.
+func TestPortalAuditVerify(t *testing.T) {
+	d := startTestDemo(t)
+	auditor := d.browser(t)
+	auditor.signIn("/audit/verify", "auditor").status(http.StatusOK).contains(`data-testid="chain-holds"`)
+	if mac := auditor.text(`[data-testid="head-mac"]`); len(mac) != 64 {
+		t.Errorf("head mac %q", mac)
+	}
+	agent := d.browser(t)
+	agent.signIn("/", "agent")
+	agent.get("/audit/verify").status(http.StatusForbidden)
+
+	if _, err := d.app.db.SQL().Exec(`UPDATE audit_events SET record = json_set(record, '$[7]', 'mallory@example.com') WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	auditor.get("/audit/verify").status(http.StatusOK).contains(`data-testid="chain-broken"`).contains("event 2: changed")
+	if !auditHas(t, d, string(tapdesk.ActAuditVerified), "failure", "event 2: changed") {
+		t.Error("the failed check is not audited")
+	}
+}
