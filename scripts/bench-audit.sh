@@ -31,7 +31,10 @@ measure "audit verify" "$bin" audit verify --db "$db"
 measure "audit export --format csv" "$bin" audit export --db "$db" --format csv -o "$work/tapdesk.csv"
 measure "sqlite3 -csv (same table)" sqlite3 -csv -header "$db" "SELECT * FROM audit_events ORDER BY seq"
 cp "$work/out" "$work/sqlite.csv"
+measure "sqlite3 -csv (stored columns only)" sqlite3 -csv -header "$db" "SELECT seq, record, mac FROM audit_events ORDER BY seq"
 measure "audit export --format jsonl" "$bin" audit export --db "$db" --format jsonl -o "$work/tapdesk.jsonl"
 printf 'sizes: tapdesk csv %s MB, sqlite3 csv %s MB, jsonl %s MB; rows: %s, %s\n' \
   $(( $(stat -c %s "$work/tapdesk.csv") >> 20 )) $(( $(stat -c %s "$work/sqlite.csv") >> 20 )) \
   $(( $(stat -c %s "$work/tapdesk.jsonl") >> 20 )) "$(wc -l <"$work/tapdesk.jsonl")" "$(( $(wc -l <"$work/sqlite.csv") - 1 ))"
+echo "single writer, one event per transaction (as the portal writes them):"
+go test -run '^$' -bench 'AppendEvent$' -benchtime 5000x ./store/ | grep -E '^Benchmark' | sed 's/^/  /'
