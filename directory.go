@@ -167,6 +167,15 @@ func (e *GraphError) Error() string {
 	return fmt.Sprintf("graph: %d %s: %s", e.Status, e.Code, e.Message)
 }
 
+// NothingIssuedTryAgain reports whether a failed create certainly left no
+// pass behind and trying again soon can work: throttling (Graph did not act),
+// or a lost answer whose pass tapdesk deleted. An approved request then stays
+// approved instead of failing, so the agent need not start over. Other
+// failures (a 500 Graph may half have done, a pass left behind) end it.
+func (e *GraphError) NothingIssuedTryAgain() bool {
+	return e.Kind == GraphThrottled || e.Kind == GraphAnswerLost
+}
+
 // DomainCode maps the refusal onto a domain error code.
 func (e *GraphError) DomainCode() string {
 	switch e.Kind {

@@ -25,6 +25,7 @@ type Store interface {
 	Transition(ctx context.Context, r *tapdesk.Request, ch store.Change, mail []store.Mail, evs ...tapdesk.Event) error
 	Decide(ctx context.Context, r *tapdesk.Request, a tapdesk.Approval, ev tapdesk.Event, mail []store.Mail) (tapdesk.State, error)
 	ClaimIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error
+	ReleaseIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error
 	UseLink(ctx context.Context, token string, by tapdesk.Actor, now time.Time, ev tapdesk.Event) (string, error)
 	AppendEvent(ctx context.Context, ev tapdesk.Event) error
 	Events(ctx context.Context, f store.EventFilter) ([]tapdesk.Event, error)

@@ -85,6 +85,16 @@ func (h *Handler) issueFailed(c echo.Context, ctx context.Context, r *tapdesk.Re
 	reason := tapdesk.ErrorMessage(cause)
 	ev := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActIssueAttempt, Category: tapdesk.CatMethod, Result: tapdesk.ResultFailure,
 		Reason: reason, Details: details})
+	if ge != nil && ge.NothingIssuedTryAgain() {
+		// Nothing was issued and a second try can work: keep the request
+		// approved rather than send the agent back for new approvals.
+		ev.Details["request_kept"] = string(tapdesk.StateApproved)
+		if err := h.store.ReleaseIssue(ctx, r, ev); err != nil {
+			h.log.Error("issue failure not recorded", "request", r.ID, "err", err)
+		}
+		h.log.Warn("graph refused to issue; request stays approved", "request", r.ID, "err", cause)
+		return tapdesk.Errorf(tapdesk.EUNAVAILABLE, "%s The request is still approved: open it and press Issue and reveal again.", reason)
+	}
 	ch := store.Change{From: tapdesk.StateApproved, To: tapdesk.StateFailed, At: ev.Time, FailureReason: reason}
 	if err := h.store.Transition(ctx, r, ch, nil, ev); err != nil {
 		h.log.Error("issue failure not recorded", "request", r.ID, "err", err)

@@ -332,3 +332,22 @@ func (db *DB) ClaimIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Eve
 		return db.appendEvent(ctx, tx, ev.ForRequest(r))
 	})
 }
+
+// ReleaseIssue undoes ClaimIssue after a create that certainly issued
+// nothing (throttled, or a lost answer whose pass was deleted), so the
+// request stays approved and its requester can try again. ev records the
+// failed attempt in the same transaction.
+func (db *DB) ReleaseIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE requests SET issue_claimed_at = NULL, updated_at = ?
+			WHERE id = ? AND state = ? AND issue_claimed_at IS NOT NULL`,
+			ts(db.Now()), r.ID, string(tapdesk.StateApproved))
+		if err != nil {
+			return fmt.Errorf("release issue: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return conflict("This request is no longer waiting for its pass.")
+		}
+		return db.appendEvent(ctx, tx, ev.ForRequest(r))
+	})
+}

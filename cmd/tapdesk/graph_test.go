@@ -91,8 +91,9 @@ func TestPrivilegedTargetNeedsTwoApprovers(t *testing.T) {
 	}
 }
 
-// TestIssueFailures: Graph's failures at issue time mark the request
-// failed with the reason in words, and never leave two passes.
+// TestIssueFailures: Graph's failures at issue time are told in words and
+// never leave two passes. A failure that may have done something ends the
+// request (failed); one that certainly issued nothing keeps it approved.
 func TestIssueFailures(t *testing.T) {
 	d := startTestDemo(t)
 	agent := d.browser(t)
@@ -149,9 +150,10 @@ func TestIssueFailures(t *testing.T) {
 		if tap := d.fake.Tenant().CurrentTAP(nina); tap != nil {
 			t.Errorf("a pass nobody knows was left on the account: %+v", tap)
 		}
+		agent.contains("The request is still approved")
 		agent.get(req)
-		if got := agent.text(`[data-testid="state"]`); got != "Failed" {
-			t.Fatalf("state %q", got)
+		if got := agent.text(`[data-testid="state"]`); got != "Approved" {
+			t.Fatalf("state %q: nothing was issued, so the request should stay approved", got)
 		}
 		evs, err := d.app.db.Events(context.Background(), store.EventFilter{Activity: "Issue temporary access pass", Result: "failure"})
 		if err != nil {
@@ -164,5 +166,30 @@ func TestIssueFailures(t *testing.T) {
 		if !found {
 			t.Errorf("no audit event keeps the deleted pass's method id: %+v", evs)
 		}
+		// Trying again issues one pass, the one shown.
+		d.fake.ClearFaults()
+		agent.submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
+		pass, _ := agent.doc().Find(`[data-testid="pass"]`).Attr("data-pass")
+		if !d.fake.Tenant().CheckPass(nina, pass) {
+			t.Fatal("the second try did not show the pass Entra holds")
+		}
+	})
+
+	t.Run("throttled beyond the wait bound", func(t *testing.T) {
+		agent := agent.with(t)
+		req := approved(t, "priya.patel@contoso.example")
+		d.fake.SetFault(create, fakegraph.Fault{Status: 429, RetryAfter: "900"})
+		defer d.fake.ClearFaults()
+		before := d.fake.CountRequests(create)
+		agent.get(req).submit(`form[action$="/reveal"]`, nil).status(http.StatusServiceUnavailable)
+		agent.contains("throttling").contains("in 15 minutes").contains("The request is still approved")
+		if n := d.fake.CountRequests(create) - before; n != 1 {
+			t.Errorf("%d create requests, want 1 (a 15-minute Retry-After is not waited out)", n)
+		}
+		agent.get(req)
+		if got := agent.text(`[data-testid="state"]`); got != "Approved" {
+			t.Fatalf("state %q after throttling", got)
+		}
+		mustAudit(t, d, "Issue temporary access pass", "failure", "throttling")
 	})
 }
