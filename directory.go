@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -42,6 +43,9 @@ type DirectoryUser struct {
 	// through a group ("Global Administrator"). A role whose name tapdesk
 	// may not read is listed by its object id.
 	Roles []string
+	// PrivilegedGroups are the configured privileged groups (object ids) the
+	// user is a member of, directly or nested.
+	PrivilegedGroups []string
 }
 
 // IsGuest reports whether the user is an external guest.
@@ -49,7 +53,20 @@ func (u *DirectoryUser) IsGuest() bool { return u.UserType == "Guest" }
 
 // Privileged reports whether the user holds a directory role. A pass for
 // such a user takes over an administrator, so it needs two approvers.
-func (u *DirectoryUser) Privileged() bool { return len(u.Roles) > 0 }
+func (u *DirectoryUser) Privileged() bool { return len(u.Roles) > 0 || len(u.PrivilegedGroups) > 0 }
+
+// PrivilegeReason says why u is privileged, as the end of a sentence that
+// starts with their name: "holds Global Administrator".
+func (u *DirectoryUser) PrivilegeReason() string {
+	var parts []string
+	if len(u.Roles) > 0 {
+		parts = append(parts, "holds "+strings.Join(u.Roles, ", "))
+	}
+	if len(u.PrivilegedGroups) > 0 {
+		parts = append(parts, "is in a group configured as privileged ("+strings.Join(u.PrivilegedGroups, ", ")+")")
+	}
+	return strings.Join(parts, " and ")
+}
 
 // ApprovalsRequired is how many distinct approvers a request for u needs.
 func (u *DirectoryUser) ApprovalsRequired() int {

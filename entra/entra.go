@@ -68,6 +68,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives one line per HTTP call (default slog.Default()).
 	Logger *slog.Logger
+	// PrivilegedGroups are group object ids whose members count as
+	// privileged targets (two approvers), as holders of directory roles do.
+	PrivilegedGroups []string
 	// MaxRetries, MaxRetryWait and MaxRetryTotal bound how tapdesk waits
 	// out throttling (defaults DefaultMaxRetries, DefaultMaxRetryWait,
 	// DefaultMaxRetryTotal); see retryTransport.
@@ -84,6 +87,8 @@ type Client struct {
 	// graphV1 is the versioned base URL, for the few calls built by hand.
 	graphV1   string
 	endpoints Endpoints
+	// privilegedGroups are lower-cased group ids (Config.PrivilegedGroups).
+	privilegedGroups []string
 }
 
 // Endpoints are the Graph root and token authority this client uses.
@@ -214,10 +219,11 @@ func New(cfg Config) (*Client, error) {
 	// Must precede NewGraphServiceClient, which copies the base URL.
 	adapter.SetBaseUrl(graphBase + "/v1.0")
 	return &Client{
-		graph:     msgraphsdk.NewGraphServiceClient(adapter),
-		logger:    logger,
-		graphV1:   graphBase + "/v1.0",
-		endpoints: Endpoints{GraphBaseURL: graphBase, AuthorityHost: authority},
+		graph:            msgraphsdk.NewGraphServiceClient(adapter),
+		logger:           logger,
+		graphV1:          graphBase + "/v1.0",
+		endpoints:        Endpoints{GraphBaseURL: graphBase, AuthorityHost: authority},
+		privilegedGroups: lowerAll(cfg.PrivilegedGroups),
 	}, nil
 }
 
@@ -261,4 +267,14 @@ func baseURL(raw, dflt, what string) (string, *url.URL, error) {
 		return "", nil, errors.New("entra: " + what + " must be an https URL, got " + raw)
 	}
 	return raw, u, nil
+}
+
+func lowerAll(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id = strings.ToLower(strings.TrimSpace(id)); id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -1033,3 +1033,25 @@ func TestSendMail(t *testing.T) {
 		t.Error("a mail body reached the log")
 	}
 }
+
+// Members of a configured privileged group need two approvers, like
+// holders of directory roles; others do not.
+func TestPrivilegedGroups(t *testing.T) {
+	e := setup(t)
+	const security = "770ECD2D-5A76-4762-BA77-88F45967A42E" // IT Security, any case
+	c := e.newClientWith(t, func(cfg *entra.Config) { cfg.PrivilegedGroups = []string{" " + security + " "} })
+	u, err := c.User(ctx(t), "11111111-1111-4111-8111-000000000003") // in IT Security
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !u.Privileged() || u.ApprovalsRequired() != 2 || !strings.Contains(u.PrivilegeReason(), "770ecd2d-5a76-4762-ba77-88f45967a42e") {
+		t.Errorf("member of a privileged group: groups %q, reason %q", u.PrivilegedGroups, u.PrivilegeReason())
+	}
+	u, err = c.User(ctx(t), "11111111-1111-4111-8111-000000000001") // IT Helpdesk only
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Privileged() {
+		t.Errorf("non-member counted as privileged: %q", u.PrivilegeReason())
+	}
+}

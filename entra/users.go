@@ -99,6 +99,11 @@ func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUs
 		return nil, err
 	}
 	du.Roles = m.roles
+	for _, g := range c.privilegedGroups {
+		if m.groups[g] {
+			du.PrivilegedGroups = append(du.PrivilegedGroups, g)
+		}
+	}
 	du.InTAPScope = c.inTAPScope(ctx, m.groups)
 	return &du, nil
 }

@@ -101,7 +101,8 @@ func (h *Handler) fileRequest(c echo.Context) error {
 	ev := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest,
 		Details: map[string]string{"ticket": r.TicketRef, "verification": r.VerificationMethod,
 			"lifetime_minutes": strconv.Itoa(r.LifetimeMinutes), "usable_once": boolString(r.UsableOnce),
-			"approvals_required": strconv.Itoa(r.ApprovalsRequired), "target_roles": strings.Join(card.User.Roles, ", ")}})
+			"approvals_required": strconv.Itoa(r.ApprovalsRequired), "target_roles": strings.Join(card.User.Roles, ", "),
+			"target_privileged_groups": strings.Join(card.User.PrivilegedGroups, ", ")}})
 	if err := h.store.FileRequest(ctx, r, ev, outbox); err != nil {
 		return err
 	}

@@ -37,6 +37,7 @@ func serveSettings() *settings {
 	s.secret("graph-client-secret", "client secret of the Graph app registration (or use a certificate)", false)
 	s.str("graph-certificate", "", "file with the Graph app's certificate and private key, PEM or PFX (instead of a secret)")
 	s.secret("graph-certificate-password", "password of the certificate's key or PFX", false)
+	s.str("privileged-groups", "", "comma-separated group object ids whose members, like holders of directory roles, need two approvers")
 	s.str("graph-cloud", "global", "Microsoft cloud of the tenant: "+strings.Join(entra.CloudNames, ", ")+"; sets the Graph base URL and authority host")
 	s.str("graph-base-url", "", "Microsoft Graph root, overriding the cloud's (e.g. https://graph.microsoft.us)")
 	s.str("authority-host", "", "Entra token authority, overriding the cloud's (e.g. https://login.microsoftonline.us)")
@@ -152,6 +153,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		TenantID: s.get("graph-tenant-id"), ClientID: s.get("graph-client-id"), ClientSecret: s.get("graph-client-secret"),
 		Certificate: cert, CertificatePassword: s.get("graph-certificate-password"),
 		Cloud: s.get("graph-cloud"), GraphBaseURL: s.get("graph-base-url"), AuthorityHost: s.get("authority-host"), Logger: log,
+		PrivilegedGroups: s.listOf("privileged-groups"),
 	})
 	if err != nil {
 		return &configError{[]string{"Graph: " + err.Error()}}
