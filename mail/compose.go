@@ -53,7 +53,7 @@ func (c *RequestComposer) Compose(ctx context.Context, it Item) (Message, error)
 		m, err := c.approvalRequest(ctx, it, r, base)
 		if err == nil && r.State == tapdesk.StatePending {
 			m.Subject = "Reminder: " + m.Subject
-			m.Text = "No one has decided this request yet, and half its time is gone.\n\n" + m.Text
+			m.Text = "No one has decided this request yet, and half its time is gone. The link below replaces the one in the first mail.\n\n" + m.Text
 		}
 		return m, err
 	case KindRequestDecided:
