@@ -11,6 +11,7 @@ import (
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/mail"
 	"github.com/tapdesk/tapdesk/store"
+	"github.com/tapdesk/tapdesk/views"
 )
 
 // approve is POST /requests/{id}/approve.
@@ -22,7 +23,16 @@ func (h *Handler) approve(c echo.Context) error {
 func (h *Handler) deny(c echo.Context) error {
 	reason := strings.TrimSpace(c.FormValue("reason"))
 	if reason == "" || utf8.RuneCountInString(reason) > 2000 || !printable(reason, true) {
-		return tapdesk.Errorf(tapdesk.EINVALID, "A denial needs a reason (up to 2,000 characters) so the agent can tell the caller. Go back and write one.")
+		// Show the request again with the sentence by the form and what was
+		// typed still in it.
+		r, err := h.loadRequest(c)
+		if err != nil {
+			return err
+		}
+		return h.renderDetail(c, http.StatusUnprocessableEntity, r, func(d *views.RequestDetail) {
+			d.DenyError = "A denial needs a reason (up to 2,000 characters, no control characters) so the agent can tell the caller."
+			d.DenyReason = c.FormValue("reason")
+		})
 	}
 	return h.decide(c, tapdesk.DecisionDeny, reason)
 }

@@ -45,7 +45,7 @@ func (h *Handler) requestDetail(c echo.Context) error {
 	return h.renderDetail(c, http.StatusOK, r)
 }
 
-func (h *Handler) renderDetail(c echo.Context, status int, r *tapdesk.Request) error {
+func (h *Handler) renderDetail(c echo.Context, status int, r *tapdesk.Request, change ...func(*views.RequestDetail)) error {
 	p, now := principal(c), h.now()
 	timeline, err := h.store.Events(c.Request().Context(), store.EventFilter{RequestID: r.ID})
 	if err != nil {
@@ -65,6 +65,9 @@ func (h *Handler) renderDetail(c echo.Context, status int, r *tapdesk.Request) e
 		} else {
 			d.CanDecide = true
 		}
+	}
+	for _, f := range change {
+		f(&d)
 	}
 	return h.render(c, status, views.RequestDetailPage(h.page(c, "Request for "+r.TargetName), d))
 }

@@ -123,6 +123,14 @@ func TestDecisionsAndRevoke(t *testing.T) {
 		req := fileRequestFor(t, agent, "priya.patel@contoso.example", "Caller claims to be Priya from Finance")
 		approver.get(req).status(http.StatusOK)
 		approver.submit(`form[action$="/deny"]`, url.Values{"reason": {"   "}}).status(http.StatusUnprocessableEntity).contains("needs a reason")
+		if approver.doc().Find(`[data-testid="deny-error"]`).Length() != 1 || approver.doc().Find(`form[action$="/deny"]`).Length() != 1 {
+			t.Error("a refused denial does not show the form again with the sentence by it")
+		}
+		long := strings.Repeat("x", 2001)
+		approver.submit(`form[action$="/deny"]`, url.Values{"reason": {long}}).status(http.StatusUnprocessableEntity)
+		if got := approver.text(`textarea[name="reason"]`); got != long {
+			t.Errorf("the typed reason was lost (%d characters kept)", len(got))
+		}
 		approver.get(req).submit(`form[action$="/deny"]`, url.Values{"reason": {"Callback number did not match HR"}}).status(http.StatusOK)
 		if got := approver.text(`[data-testid="state"]`); got != "Denied" {
 			t.Fatalf("state %q", got)
