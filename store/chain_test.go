@@ -262,3 +262,29 @@ func TestPruneCheckpointForged(t *testing.T) {
 		t.Fatalf("checkpoint deleted: %+v", rep.Break)
 	}
 }
+
+// Cutting events off the end leaves no gap in the chain, but requests
+// changed after the last event give it away; so does an emptied trail.
+func TestChainTruncatedTail(t *testing.T) {
+	db, _ := openDB(t)
+	seed(t, db, 5)
+	r := newRequest("late", 1)
+	r.CreatedAt, r.UpdatedAt = t0.Add(10*time.Minute), t0.Add(10*time.Minute)
+	ev := tapdesk.Event{Time: r.CreatedAt, Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest, Actor: agent}
+	if err := db.FileRequest(context.Background(), r, ev, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verify(t, db); rep.Break != nil || rep.LastSeq != 6 {
+		t.Fatalf("untouched: %+v %+v", rep, rep.Break)
+	}
+	exec(t, db, `DELETE FROM audit_events WHERE seq = 6`)
+	rep := verify(t, db)
+	if rep.Break == nil || rep.Break.Seq != 6 || rep.Break.Kind != store.BreakMissing || !strings.Contains(rep.Break.Detail, "cut off the end") {
+		t.Fatalf("truncated tail: %+v", rep.Break)
+	}
+	exec(t, db, `DELETE FROM audit_events`)
+	rep = verify(t, db)
+	if rep.Break == nil || rep.Break.Seq != 1 || rep.Break.Kind != store.BreakMissing {
+		t.Fatalf("emptied trail: %+v", rep.Break)
+	}
+}

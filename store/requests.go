@@ -339,9 +339,12 @@ func (db *DB) ClaimIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Eve
 // failed attempt in the same transaction.
 func (db *DB) ReleaseIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if ev.Time.IsZero() {
+			ev.Time = db.Now()
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE requests SET issue_claimed_at = NULL, updated_at = ?
 			WHERE id = ? AND state = ? AND issue_claimed_at IS NOT NULL`,
-			ts(db.Now()), r.ID, string(tapdesk.StateApproved))
+			ts(ev.Time), r.ID, string(tapdesk.StateApproved))
 		if err != nil {
 			return fmt.Errorf("release issue: %w", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/tapdesk/tapdesk"
 )
@@ -78,12 +79,16 @@ func (db *DB) verifyChain(ctx context.Context, q querier) (VerifyReport, error) 
 	read := pipe.next
 
 	cur, err := read()
-	if err != nil || cur == nil {
+	if err != nil {
+		return rep, err
+	}
+	if cur == nil {
+		rep.Break, err = checkTail(ctx, q, "")
 		return rep, err
 	}
 	h := newChainHasher(db.auditKey)
 	rep.FirstSeq = cur.seq
-	prev, expect := "", int64(1)
+	prev, expect, last := "", int64(1), ""
 	if cur.seq != 1 {
 		cp, ok := checkpoints[cur.seq-1]
 		if !ok {
@@ -106,14 +111,52 @@ func (db *DB) verifyChain(ctx context.Context, q querier) (VerifyReport, error) 
 		}
 		if cur.seq == expect && h.checks(prev, expect, cur) {
 			rep.Checked++
-			rep.LastSeq, rep.HeadMAC = cur.seq, cur.mac
+			rep.LastSeq, rep.HeadMAC, last = cur.seq, cur.mac, cur.record
 			prev, expect, cur = cur.mac, expect+1, next
 			continue
 		}
 		rep.Break = classify(h, prev, expect, cur, next, rep.Checked == 0)
 		return rep, nil
 	}
-	return rep, nil
+	var f [numRecordFields]string
+	if err := parseRecord(last, &f); err != nil {
+		return rep, fmt.Errorf("audit event %d: %w", rep.LastSeq, err)
+	}
+	if rep.Break, err = checkTail(ctx, q, f[0]); rep.Break != nil {
+		rep.Break.Seq = rep.LastSeq + 1
+	}
+	return rep, err
+}
+
+// checkTail catches events cut off the end, which leave no gap for the
+// chain to show: every change to a request writes its event at the same
+// moment, so a request changed later than the last event (lastTime, empty
+// for an empty trail) means the events after it were deleted.
+func checkTail(ctx context.Context, q querier, lastTime string) (*ChainBreak, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, updated_at FROM requests ORDER BY updated_at DESC LIMIT 1`)
+	if err != nil {
+		return nil, fmt.Errorf("read newest request: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	var id, updated string
+	if err := rows.Scan(&id, &updated); err != nil {
+		return nil, err
+	}
+	if lastTime == "" {
+		return &ChainBreak{Seq: 1, Kind: BreakMissing, Detail: fmt.Sprintf(
+			"the audit trail is empty, but the database holds requests (request %s changed at %s): its events were deleted", id, updated)}, nil
+	}
+	u, err1 := parseTS(updated)
+	l, err2 := parseTS(lastTime)
+	if err1 != nil || err2 != nil || u.Sub(l) <= time.Second {
+		return nil, nil
+	}
+	return &ChainBreak{Kind: BreakMissing, Detail: fmt.Sprintf(
+		"events were cut off the end: request %s changed at %s, after the last event (%s), and every change writes an event",
+		id, u.Format(time.RFC3339), l.Format(time.RFC3339))}, nil
 }
 
 // classify names why cur, expected as event number expect after prev, does

@@ -148,6 +148,9 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
+	// After the whole flow the chain holds, tail check included.
+	auditor.get("/audit/verify").status(http.StatusOK).contains(`data-testid="chain-holds"`)
+
 	// The pass is nowhere: not in any database file, log line or email.
 	d.app.db.Close() // flush the WAL into the files we read
 	assertAbsent(t, pass, d)
