@@ -12,13 +12,17 @@ import (
 
 // The audit trail is a keyed hash chain. Each event's mac is
 //
-//	HMAC-SHA256(key, "tapdesk-audit-v1" || prev mac || seq || record)
+//	HMAC-SHA256(key, "tapdesk-audit-v2" || prev mac || seq || record)
 //
 // each part prefixed with its length, where prev mac is the previous
 // event's mac as stored (hex text; empty for the first event ever), seq the
 // event's number and record its stored fields (see record.go). Nobody
-// without the key can rewrite an event, or remove, add or reorder one,
-// without the next check failing. The key is never in the database.
+// without the key can rewrite an event, or remove, add or reorder one
+// inside the trail, without the next check failing. The key is never in the
+// database. Events cut off the end leave no gap: verify catches that when a
+// request changed after the last event, and otherwise only against a head
+// recorded elsewhere (verify --head). ("v1" was an earlier encoding over
+// separate columns, kept apart by the version.)
 //
 // The mac covers the stored text exactly, so verifying never depends on
 // encoding a value the same way twice.
@@ -29,7 +33,7 @@ const MinAuditKeyLength = 32
 // ErrNoAuditKey is returned when an event is appended before SetAuditKey.
 var ErrNoAuditKey = errors.New("the audit key is not set: the audit trail cannot be written without it")
 
-const chainVersion = "tapdesk-audit-v1"
+const chainVersion = "tapdesk-audit-v2"
 
 // chainRow is one event as stored.
 type chainRow struct {

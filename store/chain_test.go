@@ -288,3 +288,77 @@ func TestChainTruncatedTail(t *testing.T) {
 		t.Fatalf("emptied trail: %+v", rep.Break)
 	}
 }
+
+// Redefining a generated column changes no record, but changes what
+// filters and exports show: verify compares the table's definition.
+func TestChainTableRedefined(t *testing.T) {
+	t.Run("generated column", func(t *testing.T) {
+		db, _ := openDB(t)
+		seed(t, db, 3)
+		exec(t, db, `CREATE TABLE audit_events_x (seq INTEGER PRIMARY KEY, record TEXT NOT NULL, mac TEXT NOT NULL,
+			time TEXT GENERATED ALWAYS AS (json_extract(record, '$[0]')) VIRTUAL,
+			activity TEXT GENERATED ALWAYS AS (json_extract(record, '$[1]')) VIRTUAL,
+			result TEXT GENERATED ALWAYS AS (json_extract(record, '$[3]')) VIRTUAL,
+			actor_oid TEXT GENERATED ALWAYS AS (json_extract(record, '$[6]')) VIRTUAL,
+			actor_upn TEXT GENERATED ALWAYS AS (CASE WHEN seq = 2 THEN 'nobody' ELSE json_extract(record, '$[7]') END) VIRTUAL,
+			target_id TEXT GENERATED ALWAYS AS (json_extract(record, '$[11]')) VIRTUAL,
+			target_upn TEXT GENERATED ALWAYS AS (json_extract(record, '$[12]')) VIRTUAL,
+			request_id TEXT GENERATED ALWAYS AS (json_extract(record, '$[13]')) VIRTUAL)`)
+		exec(t, db, `INSERT INTO audit_events_x (seq, record, mac) SELECT seq, record, mac FROM audit_events`)
+		exec(t, db, `DROP TABLE audit_events`)
+		exec(t, db, `ALTER TABLE audit_events_x RENAME TO audit_events`)
+		if n := len(events(t, db, store.EventFilter{Actor: agent.UPN})); n != 2 {
+			t.Fatalf("the redefinition should hide one event from a filter; %d shown", n)
+		}
+		rep := verify(t, db)
+		if rep.Break == nil || rep.Break.Kind != store.BreakSchema {
+			t.Fatalf("redefined table: %+v", rep.Break)
+		}
+	})
+	t.Run("trigger", func(t *testing.T) {
+		db, _ := openDB(t)
+		seed(t, db, 3)
+		exec(t, db, `CREATE TRIGGER quiet BEFORE INSERT ON audit_events BEGIN SELECT 1; END`)
+		if rep := verify(t, db); rep.Break == nil || rep.Break.Kind != store.BreakSchema {
+			t.Fatalf("trigger: %+v", rep.Break)
+		}
+	})
+}
+
+// A head recorded elsewhere catches events cut off the end that no request
+// gives away, and a trail rewritten from it.
+func TestChainRecordedHead(t *testing.T) {
+	db, _ := openDB(t)
+	seed(t, db, 10)
+	head := verify(t, db)
+	recorded := store.Head{Seq: head.LastSeq, MAC: head.HeadMAC}
+	rep, err := db.VerifyChain(context.Background(), recorded)
+	if err != nil || rep.Break != nil {
+		t.Fatalf("untouched, with its head: %+v %v", rep.Break, err)
+	}
+	seed(t, db, 2) // the trail grows past the recorded head: still fine
+	if rep, _ := db.VerifyChain(context.Background(), recorded); rep.Break != nil {
+		t.Fatalf("grown: %+v", rep.Break)
+	}
+	exec(t, db, `DELETE FROM audit_events WHERE seq > 7`) // sign-ins only: no request shows it
+	if rep := verify(t, db); rep.Break != nil {
+		t.Fatalf("without the head the cut is invisible, as documented; got %+v", rep.Break)
+	}
+	rep, _ = db.VerifyChain(context.Background(), recorded)
+	if rep.Break == nil || rep.Break.Seq != 8 || rep.Break.Kind != store.BreakMissing {
+		t.Fatalf("cut below the recorded head: %+v", rep.Break)
+	}
+	wrong := recorded
+	wrong.Seq, wrong.MAC = 5, strings.Repeat("ab", 32)
+	if rep, _ := db.VerifyChain(context.Background(), wrong); rep.Break == nil || rep.Break.Seq != 5 || rep.Break.Kind != store.BreakChanged {
+		t.Fatalf("wrong recorded mac: %+v", rep.Break)
+	}
+	for _, bad := range []string{"", "12", "x:" + recorded.MAC, "0:" + recorded.MAC, "3:abc"} {
+		if _, err := store.ParseHead(bad); err == nil {
+			t.Errorf("ParseHead(%q) accepted", bad)
+		}
+	}
+	if h, err := store.ParseHead(" 10:" + strings.ToUpper(recorded.MAC)); err != nil || h != recorded {
+		t.Errorf("ParseHead: %+v %v", h, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -124,14 +125,22 @@ func (e *csvEncoder) end() error {
 
 // NeutraliseCell stops spreadsheet formula injection: a cell that starts
 // with = + - @ (or a tab or CR, which some spreadsheets skip first) gets a
-// leading apostrophe, so it is shown as text and never evaluated.
+// leading apostrophe, so it is shown as text and never evaluated. Leading
+// spaces and line feeds are looked past, and the full-width forms of the
+// four signs count too: importers trim and normalise such cells.
 func NeutraliseCell(s string) string {
-	if s == "" {
+	t := strings.TrimLeft(s, " \n")
+	if t == "" {
 		return s
 	}
-	switch s[0] {
+	switch t[0] {
 	case '=', '+', '-', '@', '\t', '\r':
 		return "'" + s
+	}
+	for _, p := range []string{"＝", "＋", "－", "＠"} {
+		if strings.HasPrefix(t, p) {
+			return "'" + s
+		}
 	}
 	return s
 }

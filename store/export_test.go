@@ -205,3 +205,15 @@ func TestExportFilters(t *testing.T) {
 		t.Error("an unknown format was accepted")
 	}
 }
+
+func TestNeutraliseCell(t *testing.T) {
+	for in, want := range map[string]string{
+		"=1+2": "'=1+2", "+1": "'+1", "-1": "'-1", "@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx", "\rx": "'\rx",
+		" =1": "' =1", "\n=1": "'\n=1", "  \n @x": "'  \n @x", "＝1": "'＝1", "＋1": "'＋1", "＠x": "'＠x",
+		"": "", "a=1": "a=1", "alex@x": "alex@x", " ": " ", "2026-11-25": "2026-11-25", "Zoë": "Zoë",
+	} {
+		if got := store.NeutraliseCell(in); got != want {
+			t.Errorf("NeutraliseCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

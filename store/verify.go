@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tapdesk/tapdesk"
@@ -25,6 +26,9 @@ const (
 	BreakReordered BreakKind = "reordered"
 	// BreakKey: nothing checks out with this key.
 	BreakKey BreakKind = "wrong key"
+	// BreakSchema: the table's definition was changed, so filters and
+	// exports may not show what was signed.
+	BreakSchema BreakKind = "table changed"
 )
 
 // ChainBreak is the first event that does not check out.
@@ -43,6 +47,10 @@ type VerifyReport struct {
 	// CheckpointSeq is the prune checkpoint the walk started from, if any.
 	CheckpointSeq int64
 	Break         *ChainBreak // nil: the chain holds
+	Notes         []string    // what was not checked, and why
+
+	recordedSeq int64  // a recorded head's event, to catch its mac in the walk
+	recordedMAC string // the mac the walk found there
 }
 
 // Checkpoint details written by Prune.
@@ -58,14 +66,76 @@ type querier interface {
 // VerifyChain walks the whole audit trail with the audit key and reports
 // the first event that does not check out, and why. It reads row by row,
 // so memory stays flat however long the trail is.
-func (db *DB) VerifyChain(ctx context.Context) (VerifyReport, error) {
-	return db.verifyChain(ctx, db.db)
+//
+// It reads in one snapshot (a deferred read transaction on one connection),
+// so appends, prunes and request changes committed meanwhile cannot make
+// its checks disagree with each other; writers are not blocked.
+//
+// recorded, when given (one), is a head printed by an earlier verify and kept
+// elsewhere: the trail must still reach it and carry its mac, which is how
+// events cut off the end are caught when no request shows it.
+func (db *DB) VerifyChain(ctx context.Context, recorded ...Head) (VerifyReport, error) {
+	conn, err := db.db.Conn(ctx)
+	if err != nil {
+		return VerifyReport{}, err
+	}
+	defer conn.Close()
+	// The DSN makes database/sql transactions IMMEDIATE (a write lock); a
+	// plain BEGIN is deferred and takes only a read snapshot.
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return VerifyReport{}, fmt.Errorf("begin read: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	var want int64
+	if len(recorded) > 0 {
+		want = recorded[0].Seq
+	}
+	rep, err := db.verifyChain(ctx, conn, want)
+	if err != nil || rep.Break != nil || len(recorded) == 0 {
+		return rep, err
+	}
+	rep.Break = rep.checkRecorded(recorded[0])
+	return rep, nil
 }
 
-func (db *DB) verifyChain(ctx context.Context, q querier) (VerifyReport, error) {
-	var rep VerifyReport
+// Head is an event number and its mac, as verify prints the last one.
+type Head struct {
+	Seq int64
+	MAC string
+}
+
+// ParseHead reads a head written as SEQ:MAC.
+func ParseHead(s string) (Head, error) {
+	seq, mac, ok := strings.Cut(strings.TrimSpace(s), ":")
+	n, err := strconv.ParseInt(seq, 10, 64)
+	if !ok || err != nil || n < 1 || len(mac) != 64 {
+		return Head{}, fmt.Errorf("a head is written SEQ:MAC, as verify prints it (e.g. 1234:9f86d0...), not %q", s)
+	}
+	return Head{Seq: n, MAC: strings.ToLower(mac)}, nil
+}
+
+// checkRecorded compares a recorded head with what the walk saw.
+func (rep *VerifyReport) checkRecorded(h Head) *ChainBreak {
+	switch {
+	case h.Seq > rep.LastSeq:
+		return &ChainBreak{Seq: rep.LastSeq + 1, Kind: BreakMissing, Detail: fmt.Sprintf(
+			"event %d was recorded as the head, but the trail ends at event %d: events were cut off the end", h.Seq, rep.LastSeq)}
+	case h.Seq < rep.FirstSeq:
+		rep.Notes = append(rep.Notes, fmt.Sprintf("the recorded head, event %d, has been pruned; it was not compared", h.Seq))
+	case rep.recordedMAC != h.MAC:
+		return &ChainBreak{Seq: h.Seq, Kind: BreakChanged, Detail: fmt.Sprintf(
+			"event %d does not carry the mac recorded for it: the trail was rewritten from there (or the recorded head is wrong)", h.Seq)}
+	}
+	return nil
+}
+
+func (db *DB) verifyChain(ctx context.Context, q querier, recordedSeq int64) (rep VerifyReport, err error) {
+	rep.recordedSeq = recordedSeq
 	if len(db.auditKey) == 0 {
 		return rep, ErrNoAuditKey
+	}
+	if rep.Break, err = checkSchema(ctx, q); rep.Break != nil || err != nil {
+		return rep, err
 	}
 	checkpoints, err := readCheckpoints(ctx, q)
 	if err != nil {
@@ -112,6 +182,9 @@ func (db *DB) verifyChain(ctx context.Context, q querier) (VerifyReport, error) 
 		if cur.seq == expect && h.checks(prev, expect, cur) {
 			rep.Checked++
 			rep.LastSeq, rep.HeadMAC, last = cur.seq, cur.mac, cur.record
+			if cur.seq == rep.recordedSeq {
+				rep.recordedMAC = cur.mac
+			}
 			prev, expect, cur = cur.mac, expect+1, next
 			continue
 		}
@@ -226,4 +299,40 @@ func readCheckpoints(ctx context.Context, q querier) (map[int64]checkpoint, erro
 		out[through] = checkpoint{seq: seq, mac: d[checkpointThroughMAC]}
 	}
 	return out, rows.Err()
+}
+
+// auditTableSQL is audit_events as migration 00003 defines it, whitespace
+// collapsed. The mac covers the record; the filter columns are generated
+// from it. Someone who redefines a generated column (say, to hide one
+// actor's events from filtered exports) changes no record, so verify
+// compares the definition itself.
+const auditTableSQL = `CREATE TABLE "audit_events" ( seq INTEGER PRIMARY KEY, record TEXT NOT NULL, mac TEXT NOT NULL, ` +
+	`time TEXT GENERATED ALWAYS AS (json_extract(record, '$[0]')) VIRTUAL, ` +
+	`activity TEXT GENERATED ALWAYS AS (json_extract(record, '$[1]')) VIRTUAL, ` +
+	`result TEXT GENERATED ALWAYS AS (json_extract(record, '$[3]')) VIRTUAL, ` +
+	`actor_oid TEXT GENERATED ALWAYS AS (json_extract(record, '$[6]')) VIRTUAL, ` +
+	`actor_upn TEXT GENERATED ALWAYS AS (json_extract(record, '$[7]')) VIRTUAL, ` +
+	`target_id TEXT GENERATED ALWAYS AS (json_extract(record, '$[11]')) VIRTUAL, ` +
+	`target_upn TEXT GENERATED ALWAYS AS (json_extract(record, '$[12]')) VIRTUAL, ` +
+	`request_id TEXT GENERATED ALWAYS AS (json_extract(record, '$[13]')) VIRTUAL )`
+
+func checkSchema(ctx context.Context, q querier) (*ChainBreak, error) {
+	rows, err := q.QueryContext(ctx, `SELECT type, name, COALESCE(sql, '') FROM sqlite_schema
+		WHERE tbl_name = 'audit_events' AND type IN ('table', 'trigger', 'view')`)
+	if err != nil {
+		return nil, fmt.Errorf("read audit table definition: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var typ, name, sql string
+		if err := rows.Scan(&typ, &name, &sql); err != nil {
+			return nil, err
+		}
+		if typ == "table" && strings.Join(strings.Fields(sql), " ") == auditTableSQL {
+			continue
+		}
+		return &ChainBreak{Seq: 0, Kind: BreakSchema, Detail: fmt.Sprintf(
+			"the audit_events %s %q is not the one tapdesk created: filters and exports may not show what was signed. Compare it with migrations/00003_audit_record.sql", typ, name)}, nil
+	}
+	return nil, rows.Err()
 }

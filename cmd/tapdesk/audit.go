@@ -16,7 +16,7 @@ import (
 )
 
 const auditUsage = `Usage:
-  tapdesk audit verify --db PATH                  walk the hash chain; exit 0 if it holds, 1 naming the first bad event
+  tapdesk audit verify --db PATH [--head SEQ:MAC] walk the hash chain; exit 0 if it holds, 1 naming the first bad event
   tapdesk audit export --db PATH --format csv|jsonl [--from T] [--to T] [--activity A]
                        [--actor UPN|ID] [--target UPN|ID] [--result success|failure] [--request ID] [-o FILE]
   tapdesk audit prune  --db PATH --before DATE    remove older events, keeping a checkpoint the chain verifies from
@@ -109,13 +109,24 @@ func cliActor(command string) tapdesk.Actor {
 
 func auditVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	s := auditSettings("verify", stderr)
-	db, err := openAudit(ctx, s, args, getenv, nil)
+	headFlag := s.fs.String("head", "", "a head an earlier verify printed (SEQ:MAC), kept elsewhere: the trail must still reach it")
+	var recorded []store.Head
+	db, err := openAudit(ctx, s, args, getenv, func(problems *[]string) {
+		if *headFlag == "" {
+			return
+		}
+		h, err := store.ParseHead(*headFlag)
+		if err != nil {
+			*problems = append(*problems, "--head: "+err.Error())
+		}
+		recorded = append(recorded, h)
+	})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	start := time.Now()
-	rep, err := db.VerifyChain(ctx)
+	rep, err := db.VerifyChain(ctx, recorded...)
 	if err != nil {
 		return err
 	}
@@ -137,8 +148,11 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 		from = fmt.Sprintf(", starting from the prune checkpoint (event %d)", rep.CheckpointSeq)
 	}
 	fmt.Fprintf(stdout, "The audit trail holds: %d events checked, %d–%d%s.\n", rep.Checked, rep.FirstSeq, rep.LastSeq, from)
-	fmt.Fprintf(stdout, "  Head: event %d, mac %s\n", rep.LastSeq, rep.HeadMAC)
-	fmt.Fprintln(stdout, "  Keep the head somewhere else: a later verify can then also show that no events were cut off the end.")
+	for _, n := range rep.Notes {
+		fmt.Fprintf(stdout, "  Note: %s.\n", n)
+	}
+	fmt.Fprintf(stdout, "  Head: %d:%s\n", rep.LastSeq, rep.HeadMAC)
+	fmt.Fprintln(stdout, "  Keep the head somewhere else and pass it to a later verify (--head): it then also shows that no events were cut off the end.")
 	fmt.Fprintf(stderr, "verified in %s (%.0f events/s)\n", took.Round(time.Millisecond), rate)
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,16 @@ func TestAuditCLI(t *testing.T) {
 	out, _, err = runCLI(t, env, "audit", "verify", "--db", db)
 	if exitCode(err) != 0 || !strings.Contains(out, "holds: 1000 events checked, 1–1000") {
 		t.Fatalf("verify: %q %v", out, err)
+	}
+	head := regexp.MustCompile(`Head: (1000:[0-9a-f]{64})`).FindStringSubmatch(out)
+	if head == nil {
+		t.Fatalf("verify printed no head: %q", out)
+	}
+	if out, _, err := runCLI(t, env, "audit", "verify", "--db", db, "--head", head[1]); exitCode(err) != 0 {
+		t.Fatalf("verify with its own head: %q %v", out, err)
+	}
+	if _, _, err := runCLI(t, env, "audit", "verify", "--db", db, "--head", "nonsense"); err == nil || !strings.Contains(err.Error(), "SEQ:MAC") {
+		t.Fatalf("a bad --head: %v", err)
 	}
 
 	// Exports: to a file, each format, with a filter.
