@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/tapdesk/tapdesk"
@@ -16,14 +15,15 @@ import (
 // action. It runs on the sweep timer, not in a web request; it returns how
 // many passes it removed.
 func (h *Handler) CloseLoop(ctx context.Context, now time.Time) (int, error) {
-	issued, err := h.store.Requests(ctx, store.RequestFilter{States: []tapdesk.State{tapdesk.StateIssued}})
+	// Expired passes need nothing: Entra stops them itself.
+	live, err := h.store.Requests(ctx, store.RequestFilter{States: []tapdesk.State{tapdesk.StateIssued}, TAPValidAt: now})
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, r := range issued {
-		if r.TAPExpiresAt == nil || !now.Before(*r.TAPExpiresAt) || r.IssuedAt == nil || r.TAPMethodID == "" {
-			continue // expired passes need nothing; Entra stops them itself
+	for _, r := range live {
+		if r.IssuedAt == nil || r.TAPMethodID == "" {
+			continue
 		}
 		removed, err := h.closeLoop(ctx, r, now)
 		if err != nil {
@@ -56,18 +56,17 @@ func (h *Handler) closeLoop(ctx context.Context, r *tapdesk.Request, now time.Ti
 	if strong == nil {
 		return false, nil
 	}
-	note := ""
-	if err := h.dir.DeleteTAP(ctx, r.TargetID, r.TAPMethodID); err != nil {
-		var ge *tapdesk.GraphError
-		if !errors.As(err, &ge) || ge.Kind != tapdesk.GraphNotFound {
-			return false, err
-		}
-		note = " The pass no longer existed in Entra (used up or replaced)."
+	note, err := h.deletePass(ctx, r)
+	if err != nil {
+		return false, err
 	}
 	ev := tapdesk.Event{Time: now, Activity: tapdesk.ActLoopRemoved, Category: tapdesk.CatMethod, Actor: tapdesk.SystemActor,
-		Reason: "The user registered " + strong.Label + ", so the pass is no longer needed." + note,
+		Reason: "The user registered " + strong.Label + ", so the pass is no longer needed.",
 		Details: map[string]string{"strong_method_kind": strong.Kind, "strong_method_id": strong.ID,
 			"strong_method_created": strong.CreatedAt.UTC().Format(time.RFC3339)}}
+	if note != "" {
+		ev.Details["note"] = note
+	}
 	err = h.store.Transition(ctx, r, store.Change{From: tapdesk.StateIssued, To: tapdesk.StateRevoked, At: now}, nil, ev)
 	if tapdesk.ErrorCode(err) == tapdesk.ECONFLICT {
 		return false, nil // revoked by a person meanwhile

@@ -132,6 +132,16 @@ type EventFilter struct {
 	Limit     int   // 0: no limit (streaming export)
 }
 
+// query selects cols of the events f selects, in seq order (ASC or DESC).
+func (f EventFilter) query(cols, order string) (string, []any) {
+	where, args := f.where()
+	q := "SELECT " + cols + " FROM audit_events" + where + " ORDER BY seq " + order
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	return q, args
+}
+
 func (f EventFilter) where() (string, []any) {
 	var conds []string
 	var args []any
@@ -166,8 +176,6 @@ func (f EventFilter) where() (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-const eventColumns = `seq, record`
-
 func scanEvent(rows *sql.Rows) (tapdesk.Event, error) {
 	var ev tapdesk.Event
 	var record string
@@ -194,41 +202,22 @@ func scanEvent(rows *sql.Rows) (tapdesk.Event, error) {
 	return ev, nil
 }
 
-// Events lists events newest first (the audit page).
+// Events lists events newest first (the audit page). Exports stream
+// through ExportEvents instead.
 func (db *DB) Events(ctx context.Context, f EventFilter) ([]tapdesk.Event, error) {
-	var out []tapdesk.Event
-	err := db.eachEvent(ctx, f, "DESC", func(ev tapdesk.Event) error {
-		out = append(out, ev)
-		return nil
-	})
-	return out, err
-}
-
-// StreamEvents calls fn for each matching event, oldest first, without
-// holding them all in memory (exports).
-func (db *DB) StreamEvents(ctx context.Context, f EventFilter, fn func(tapdesk.Event) error) error {
-	return db.eachEvent(ctx, f, "ASC", fn)
-}
-
-func (db *DB) eachEvent(ctx context.Context, f EventFilter, order string, fn func(tapdesk.Event) error) error {
-	where, args := f.where()
-	q := "SELECT " + eventColumns + " FROM audit_events" + where + " ORDER BY seq " + order
-	if f.Limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d", f.Limit)
-	}
+	q, args := f.query("seq, record", "DESC")
 	rows, err := db.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return fmt.Errorf("query audit events: %w", err)
+		return nil, fmt.Errorf("query audit events: %w", err)
 	}
 	defer rows.Close()
+	var out []tapdesk.Event
 	for rows.Next() {
 		ev, err := scanEvent(rows)
 		if err != nil {
-			return fmt.Errorf("scan audit event: %w", err)
+			return nil, fmt.Errorf("scan audit event: %w", err)
 		}
-		if err := fn(ev); err != nil {
-			return err
-		}
+		out = append(out, ev)
 	}
-	return rows.Err()
+	return out, rows.Err()
 }

@@ -45,11 +45,7 @@ func (db *DB) ExportEvents(ctx context.Context, w io.Writer, format string, f Ev
 	if err := enc.begin(); err != nil {
 		return 0, err
 	}
-	where, args := f.where()
-	q := "SELECT seq, record, mac FROM audit_events" + where + " ORDER BY seq"
-	if f.Limit > 0 {
-		q += " LIMIT " + strconv.Itoa(f.Limit)
-	}
+	q, args := f.query("seq, record, mac", "ASC")
 	pipe, err := startRowPipe(ctx, db.db, q, args...)
 	if err != nil {
 		return 0, err
@@ -96,7 +92,6 @@ type csvEncoder struct {
 	bw     *bufio.Writer
 	w      *csv.Writer
 	record []string
-	seq    []byte
 }
 
 func newCSVEncoder(bw *bufio.Writer) *csvEncoder {
@@ -109,8 +104,7 @@ func (e *csvEncoder) begin() error {
 }
 
 func (e *csvEncoder) row(r *exportRow) error {
-	e.seq = strconv.AppendInt(e.seq[:0], r.seq, 10)
-	e.record[0] = string(e.seq)
+	e.record[0] = strconv.FormatInt(r.seq, 10)
 	for i, f := range r.fields {
 		e.record[i+1] = NeutraliseCell(f)
 	}

@@ -25,7 +25,7 @@ type PruneResult struct {
 func (db *DB) PruneEvents(ctx context.Context, before time.Time, actor tapdesk.Actor) (PruneResult, error) {
 	var res PruneResult
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		rep, err := db.verifyChain(ctx, tx, 0)
+		rep, err := db.verifyChain(ctx, tx, nil)
 		if err != nil {
 			return err
 		}

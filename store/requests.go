@@ -125,6 +125,8 @@ type RequestFilter struct {
 	States        []tapdesk.State
 	Limit         int
 	WithApprovals bool // also load each request's approvals (one more query)
+	// TAPValidAt selects requests whose issued pass is still valid then.
+	TAPValidAt time.Time
 }
 
 // Requests lists requests newest first.
@@ -140,6 +142,10 @@ func (db *DB) Requests(ctx context.Context, f RequestFilter) ([]*tapdesk.Request
 		for _, s := range f.States {
 			args = append(args, string(s))
 		}
+	}
+	if !f.TAPValidAt.IsZero() {
+		conds = append(conds, "tap_expires_at > ?")
+		args = append(args, ts(f.TAPValidAt))
 	}
 	q := `SELECT ` + requestColumns + ` FROM requests`
 	if len(conds) > 0 {

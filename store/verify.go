@@ -48,9 +48,6 @@ type VerifyReport struct {
 	CheckpointSeq int64
 	Break         *ChainBreak // nil: the chain holds
 	Notes         []string    // what was not checked, and why
-
-	recordedSeq int64  // a recorded head's event, to catch its mac in the walk
-	recordedMAC string // the mac the walk found there
 }
 
 // Checkpoint details written by Prune.
@@ -86,16 +83,11 @@ func (db *DB) VerifyChain(ctx context.Context, recorded ...Head) (VerifyReport, 
 		return VerifyReport{}, fmt.Errorf("begin read: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	var want int64
+	var head *Head
 	if len(recorded) > 0 {
-		want = recorded[0].Seq
+		head = &recorded[0]
 	}
-	rep, err := db.verifyChain(ctx, conn, want)
-	if err != nil || rep.Break != nil || len(recorded) == 0 {
-		return rep, err
-	}
-	rep.Break = rep.checkRecorded(recorded[0])
-	return rep, nil
+	return db.verifyChain(ctx, conn, head)
 }
 
 // Head is an event number and its mac, as verify prints the last one.
@@ -114,23 +106,8 @@ func ParseHead(s string) (Head, error) {
 	return Head{Seq: n, MAC: strings.ToLower(mac)}, nil
 }
 
-// checkRecorded compares a recorded head with what the walk saw.
-func (rep *VerifyReport) checkRecorded(h Head) *ChainBreak {
-	switch {
-	case h.Seq > rep.LastSeq:
-		return &ChainBreak{Seq: rep.LastSeq + 1, Kind: BreakMissing, Detail: fmt.Sprintf(
-			"event %d was recorded as the head, but the trail ends at event %d: events were cut off the end", h.Seq, rep.LastSeq)}
-	case h.Seq < rep.FirstSeq:
-		rep.Notes = append(rep.Notes, fmt.Sprintf("the recorded head, event %d, has been pruned; it was not compared", h.Seq))
-	case rep.recordedMAC != h.MAC:
-		return &ChainBreak{Seq: h.Seq, Kind: BreakChanged, Detail: fmt.Sprintf(
-			"event %d does not carry the mac recorded for it: the trail was rewritten from there (or the recorded head is wrong)", h.Seq)}
-	}
-	return nil
-}
-
-func (db *DB) verifyChain(ctx context.Context, q querier, recordedSeq int64) (rep VerifyReport, err error) {
-	rep.recordedSeq = recordedSeq
+// verifyChain walks the chain in q; recorded is a kept head or nil.
+func (db *DB) verifyChain(ctx context.Context, q querier, recorded *Head) (rep VerifyReport, err error) {
 	if len(db.auditKey) == 0 {
 		return rep, ErrNoAuditKey
 	}
@@ -146,14 +123,15 @@ func (db *DB) verifyChain(ctx context.Context, q querier, recordedSeq int64) (re
 		return rep, err
 	}
 	defer pipe.close()
-	read := pipe.next
 
-	cur, err := read()
+	cur, err := pipe.next()
 	if err != nil {
 		return rep, err
 	}
 	if cur == nil {
-		rep.Break, err = checkTail(ctx, q, "")
+		if rep.Break, err = checkTail(ctx, q, ""); rep.Break == nil && err == nil {
+			rep.Break = rep.reaches(recorded)
+		}
 		return rep, err
 	}
 	h := newChainHasher(db.auditKey)
@@ -175,15 +153,17 @@ func (db *DB) verifyChain(ctx context.Context, q querier, recordedSeq int64) (re
 		prev, expect, rep.CheckpointSeq = cp.mac, cur.seq, cp.seq
 	}
 	for cur != nil {
-		next, err := read()
+		next, err := pipe.next()
 		if err != nil {
 			return rep, err
 		}
 		if cur.seq == expect && h.checks(prev, expect, cur) {
 			rep.Checked++
 			rep.LastSeq, rep.HeadMAC, last = cur.seq, cur.mac, cur.record
-			if cur.seq == rep.recordedSeq {
-				rep.recordedMAC = cur.mac
+			if recorded != nil && cur.seq == recorded.Seq && cur.mac != recorded.MAC {
+				rep.Break = &ChainBreak{Seq: cur.seq, Kind: BreakChanged, Detail: fmt.Sprintf(
+					"event %d does not carry the mac recorded for it: the trail was rewritten from there (or the recorded head is wrong)", cur.seq)}
+				return rep, nil
 			}
 			prev, expect, cur = cur.mac, expect+1, next
 			continue
@@ -197,8 +177,24 @@ func (db *DB) verifyChain(ctx context.Context, q querier, recordedSeq int64) (re
 	}
 	if rep.Break, err = checkTail(ctx, q, f[0]); rep.Break != nil {
 		rep.Break.Seq = rep.LastSeq + 1
+	} else if err == nil {
+		rep.Break = rep.reaches(recorded)
 	}
 	return rep, err
+}
+
+// reaches checks that the walked trail still reaches a recorded head (nil:
+// none given). A head since pruned cannot be compared; the report says so.
+func (rep *VerifyReport) reaches(recorded *Head) *ChainBreak {
+	switch {
+	case recorded == nil:
+	case recorded.Seq > rep.LastSeq:
+		return &ChainBreak{Seq: rep.LastSeq + 1, Kind: BreakMissing, Detail: fmt.Sprintf(
+			"event %d was recorded as the head, but the trail ends at event %d: events were cut off the end", recorded.Seq, rep.LastSeq)}
+	case recorded.Seq < rep.FirstSeq:
+		rep.Notes = append(rep.Notes, fmt.Sprintf("the recorded head, event %d, has been pruned; it was not compared", recorded.Seq))
+	}
+	return nil
 }
 
 // checkTail catches events cut off the end, which leave no gap for the
