@@ -147,15 +147,30 @@ func (db *DB) Requests(ctx context.Context, f RequestFilter) ([]*tapdesk.Request
 		conds = append(conds, "tap_expires_at > ?")
 		args = append(args, ts(f.TAPValidAt))
 	}
-	q := `SELECT ` + requestColumns + ` FROM requests`
+	where := "1"
 	if len(conds) > 0 {
-		q += " WHERE " + strings.Join(conds, " AND ")
+		where = strings.Join(conds, " AND ")
 	}
-	q += " ORDER BY created_at DESC"
+	where += " ORDER BY created_at DESC"
 	if f.Limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+		where += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := db.db.QueryContext(ctx, q, args...)
+	out, err := db.requestsWhere(ctx, where, args...)
+	if err != nil {
+		return nil, err
+	}
+	if f.WithApprovals {
+		if err := db.loadApprovals(ctx, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// requestsWhere loads, in one query, the requests matching cond (which may
+// end in ORDER BY and LIMIT), without their approvals.
+func (db *DB) requestsWhere(ctx context.Context, cond string, args ...any) ([]*tapdesk.Request, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE `+cond, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list requests: %w", err)
 	}
@@ -168,16 +183,7 @@ func (db *DB) Requests(ctx context.Context, f RequestFilter) ([]*tapdesk.Request
 		}
 		out = append(out, r)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close()
-	if f.WithApprovals {
-		if err := db.loadApprovals(ctx, out); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // Change is one state transition and the fields it sets.

@@ -16,17 +16,13 @@ import (
 // request a reveal has claimed is left alone: the issue decides its fate.
 // It returns how many requests expired.
 func (db *DB) ExpireDue(ctx context.Context, now time.Time) (int, error) {
-	ids, err := db.requestIDs(ctx, `SELECT id FROM requests WHERE state IN (?, ?) AND expires_at <= ? AND issue_claimed_at IS NULL`,
+	due, err := db.requestsWhere(ctx, `state IN (?, ?) AND expires_at <= ? AND issue_claimed_at IS NULL`,
 		string(tapdesk.StatePending), string(tapdesk.StateApproved), ts(now))
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, id := range ids {
-		r, err := db.Request(ctx, id)
-		if err != nil {
-			return n, err
-		}
+	for _, r := range due {
 		reason := "No decision before " + r.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC") + "."
 		if r.State == tapdesk.StateApproved {
 			reason = "Approved, but the pass was not issued before " + r.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC") + "."
@@ -54,17 +50,13 @@ func (db *DB) EscalateDue(ctx context.Context, now time.Time, to []string) (int,
 	if len(to) == 0 {
 		return 0, nil
 	}
-	ids, err := db.requestIDs(ctx, `SELECT id FROM requests WHERE state = ? AND escalated_at IS NULL AND expires_at > ?`,
+	pending, err := db.requestsWhere(ctx, `state = ? AND escalated_at IS NULL AND expires_at > ?`,
 		string(tapdesk.StatePending), ts(now))
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, id := range ids {
-		r, err := db.Request(ctx, id)
-		if err != nil {
-			return n, err
-		}
+	for _, r := range pending {
 		half := r.CreatedAt.Add(r.ExpiresAt.Sub(r.CreatedAt) / 2)
 		if now.Before(half) {
 			continue
@@ -99,21 +91,4 @@ func (db *DB) EscalateDue(ctx context.Context, now time.Time, to []string) (int,
 		n++
 	}
 	return n, nil
-}
-
-func (db *DB) requestIDs(ctx context.Context, q string, args ...any) ([]string, error) {
-	rows, err := db.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list due requests: %w", err)
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -81,28 +79,7 @@ func TestServeRefusesMalformedSettings(t *testing.T) {
 // TestServeStarts starts production wiring with a complete configuration
 // (nothing is contacted until someone signs in) and probes it.
 func TestServeStarts(t *testing.T) {
-	env := validServeEnv(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, envFrom(env), io.Discard, pw); pw.Close() }()
-
-	addr := ""
-	sc := bufio.NewScanner(pr)
-	logs := &strings.Builder{}
-	for sc.Scan() {
-		logs.WriteString(sc.Text() + "\n")
-		var line map[string]any
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "tapdesk serving" {
-			addr, _ = line["addr"].(string)
-			break
-		}
-	}
-	go io.Copy(io.Discard, pr)
-	if addr == "" {
-		cancel()
-		t.Fatalf("serve did not start: %v\n%s", <-done, logs)
-	}
+	addr, _ := startServe(t, validServeEnv(t))
 	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/": http.StatusSeeOther, "/demo/mailbox": 404, "/demo/idp/authorize": 404} {
 		res, err := client.Get("http://" + addr + path)
@@ -121,10 +98,6 @@ func TestServeStarts(t *testing.T) {
 	res.Body.Close()
 	if hsts := res.Header.Get("Strict-Transport-Security"); hsts == "" {
 		t.Error("serve sends no HSTS")
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("serve stopped with: %v", err)
 	}
 }
 
