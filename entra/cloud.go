@@ -16,15 +16,24 @@ type Endpoints struct {
 // cloud deployments" page: GCC (Microsoft 365 Government Community Cloud)
 // uses the global endpoints; GCC High is usgov; DoD has its own Graph host
 // but shares the US Government authority.
-var clouds = map[string]Endpoints{
-	"global":    {GraphBaseURL: DefaultGraphBaseURL, AuthorityHost: DefaultAuthorityHost},
-	"usgov":     {GraphBaseURL: "https://graph.microsoft.us", AuthorityHost: "https://login.microsoftonline.us"},
-	"usgov-dod": {GraphBaseURL: "https://dod-graph.microsoft.us", AuthorityHost: "https://login.microsoftonline.us"},
-	"china":     {GraphBaseURL: "https://microsoftgraph.chinacloudapi.cn", AuthorityHost: "https://login.chinacloudapi.cn"},
+var clouds = []struct {
+	name string
+	Endpoints
+}{
+	{"global", Endpoints{GraphBaseURL: DefaultGraphBaseURL, AuthorityHost: DefaultAuthorityHost}},
+	{"usgov", Endpoints{GraphBaseURL: "https://graph.microsoft.us", AuthorityHost: "https://login.microsoftonline.us"}},
+	{"usgov-dod", Endpoints{GraphBaseURL: "https://dod-graph.microsoft.us", AuthorityHost: "https://login.microsoftonline.us"}},
+	{"china", Endpoints{GraphBaseURL: "https://microsoftgraph.chinacloudapi.cn", AuthorityHost: "https://login.chinacloudapi.cn"}},
 }
 
 // CloudNames lists the presets Cloud knows, in the order people meet them.
-var CloudNames = []string{"global", "usgov", "usgov-dod", "china"}
+var CloudNames = func() []string {
+	names := make([]string, len(clouds))
+	for i, c := range clouds {
+		names[i] = c.name
+	}
+	return names
+}()
 
 // Cloud returns the endpoints of a named cloud; an empty name is global.
 func Cloud(name string) (Endpoints, error) {
@@ -32,8 +41,10 @@ func Cloud(name string) (Endpoints, error) {
 	if n == "" {
 		n = "global"
 	}
-	if e, ok := clouds[n]; ok {
-		return e, nil
+	for _, c := range clouds {
+		if c.name == n {
+			return c.Endpoints, nil
+		}
 	}
 	return Endpoints{}, fmt.Errorf("entra: unknown cloud %q; use one of %s", name, strings.Join(CloudNames, ", "))
 }

@@ -82,10 +82,8 @@ type Config struct {
 // Client is a tapdesk.Directory backed by Microsoft Graph. It is safe for
 // concurrent use.
 type Client struct {
-	graph  *msgraphsdk.GraphServiceClient
-	logger *slog.Logger
-	// graphV1 is the versioned base URL, for the few calls built by hand.
-	graphV1   string
+	graph     *msgraphsdk.GraphServiceClient
+	logger    *slog.Logger
 	endpoints Endpoints
 	// privilegedGroups are lower-cased group ids (Config.PrivilegedGroups).
 	privilegedGroups []string
@@ -221,7 +219,6 @@ func New(cfg Config) (*Client, error) {
 	return &Client{
 		graph:            msgraphsdk.NewGraphServiceClient(adapter),
 		logger:           logger,
-		graphV1:          graphBase + "/v1.0",
 		endpoints:        Endpoints{GraphBaseURL: graphBase, AuthorityHost: authority},
 		privilegedGroups: lowerAll(cfg.PrivilegedGroups),
 	}, nil

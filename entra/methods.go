@@ -351,8 +351,8 @@ func authMethod(m models.AuthenticationMethodable) tapdesk.AuthMethod {
 	}
 	switch kind {
 	case "password":
-		if p, ok := m.(models.PasswordAuthenticationMethodable); ok && p.GetCreatedDateTime() != nil {
-			am.Detail = "set " + p.GetCreatedDateTime().UTC().Format("2006-01-02")
+		if !am.CreatedAt.IsZero() {
+			am.Detail = "set " + am.CreatedAt.Format("2006-01-02")
 		}
 	case "phone":
 		if p, ok := m.(models.PhoneAuthenticationMethodable); ok {

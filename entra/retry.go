@@ -119,8 +119,7 @@ func retryDelay(header string, attempt int, now time.Time) (wait time.Duration, 
 		base := time.Second << min(attempt, 5)
 		return base + rand.N(base/4), true
 	}
-	d, ok := readRetryAfter(header, now)
-	return d, ok
+	return readRetryAfter(header, now)
 }
 
 // pastDeadline reports whether waiting d would outlast ctx: then the wait

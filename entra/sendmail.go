@@ -15,7 +15,7 @@ import (
 	"github.com/tapdesk/tapdesk/mail"
 )
 
-// SendMail sends m from the mailbox from (a UPN, address or object id)
+// sendMail sends m from the mailbox from (a UPN, address or object id)
 // through POST /users/{from}/sendMail, without keeping a copy in the
 // mailbox's Sent Items. It needs the Mail.Send application permission,
 // which an Exchange application access policy can narrow to that mailbox.
@@ -25,7 +25,7 @@ import (
 // rejects) wraps mail.ErrPermanent. A missing permission or an unknown
 // sender mailbox does not: they are the operator's to fix, and the outbox
 // keeps the mail until then.
-func (c *Client) SendMail(ctx context.Context, from string, m mail.Message) error {
+func (c *Client) sendMail(ctx context.Context, from string, m mail.Message) error {
 	ctx = withExchange(ctx)
 	if err := requireID("sender mailbox", from); err != nil {
 		return err
@@ -116,5 +116,5 @@ func (c *Client) MailSender(from string) (*MailSender, error) {
 
 // Send implements mail.Sender.
 func (s *MailSender) Send(ctx context.Context, m mail.Message) error {
-	return s.client.SendMail(ctx, s.from, m)
+	return s.client.sendMail(ctx, s.from, m)
 }

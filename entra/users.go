@@ -83,7 +83,7 @@ func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUs
 		// A UPN starting with '$' must be addressed as users('$x@y'), or Graph
 		// takes it for a system query option. The raw URL carries $select.
 		key := url.PathEscape(strings.ReplaceAll(idOrUPN, "'", "''"))
-		b = b.WithUrl(c.graphV1 + "/users('" + key + "')?%24select=" + strings.Join(userSelect, ","))
+		b = b.WithUrl(c.endpoints.GraphBaseURL + "/v1.0/users('" + key + "')?%24select=" + strings.Join(userSelect, ","))
 		cfg = nil
 	}
 	u, err := b.Get(ctx, cfg)
@@ -201,13 +201,12 @@ func (c *Client) memberships(ctx context.Context, userID string) (membership, er
 			if name == "" {
 				name = "directory role " + id
 			}
-			if !slices.Contains(m.roles, name) {
-				m.roles = append(m.roles, name)
-			}
+			m.roles = append(m.roles, name)
 		}
 		next := deref(resp.GetOdataNextLink())
 		if next == "" {
 			slices.Sort(m.roles)
+			m.roles = slices.Compact(m.roles)
 			return m, nil
 		}
 		if page+1 >= maxMembershipPages {

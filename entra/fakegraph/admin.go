@@ -28,18 +28,10 @@ const adminPrefix = "/_fake/"
 type FaultSpec struct {
 	// Pattern is an optional method and a path glob, as for SetFault:
 	// "POST /v1.0/users/*/authentication/temporaryAccessPassMethods".
-	Pattern    string `json:"pattern"`
-	Status     int    `json:"status,omitempty"`
-	Code       string `json:"code,omitempty"`
-	Message    string `json:"message,omitempty"`
-	Body       string `json:"body,omitempty"`
-	EmptyBody  bool   `json:"emptyBody,omitempty"`
-	RetryAfter string `json:"retryAfter,omitempty"`
+	Pattern string `json:"pattern"`
+	Fault
 	// Delay is a Go duration ("1.5s", "250ms").
-	Delay          string  `json:"delay,omitempty"`
-	DropAfterWrite bool    `json:"dropAfterWrite,omitempty"`
-	Times          int     `json:"times,omitempty"`
-	Rate           float64 `json:"rate,omitempty"`
+	Delay string `json:"delay,omitempty"`
 	// Left is how many more requests the fault hits (-1: no limit); it is
 	// reported, and ignored when adding.
 	Left int `json:"left"`
@@ -47,8 +39,7 @@ type FaultSpec struct {
 
 // fault checks the spec and turns it into a Fault.
 func (fs FaultSpec) fault() (Fault, error) {
-	f := Fault{Status: fs.Status, Code: fs.Code, Message: fs.Message, Body: fs.Body, EmptyBody: fs.EmptyBody,
-		RetryAfter: fs.RetryAfter, DropAfterWrite: fs.DropAfterWrite, Times: fs.Times, Rate: fs.Rate}
+	f := fs.Fault
 	var problems []string
 	if strings.TrimSpace(fs.Pattern) == "" {
 		problems = append(problems, `"pattern" is empty; use e.g. "GET /v1.0/users/*" or "*"`)
@@ -84,21 +75,14 @@ func (s *Server) Faults() []FaultSpec {
 	defer s.mu.Unlock()
 	out := []FaultSpec{}
 	for _, r := range s.faults {
-		f := r.fault
-		spec := FaultSpec{Pattern: r.pattern, Status: f.Status, Code: f.Code, Message: f.Message, Body: f.Body,
-			EmptyBody: f.EmptyBody, RetryAfter: f.RetryAfter, DropAfterWrite: f.DropAfterWrite, Times: f.Times,
-			Rate: f.Rate, Left: r.left}
-		if f.Delay > 0 {
-			spec.Delay = f.Delay.String()
+		spec := FaultSpec{Pattern: r.pattern, Fault: r.fault, Left: r.left}
+		if r.fault.Delay > 0 {
+			spec.Delay = r.fault.Delay.String()
 		}
 		out = append(out, spec)
 	}
 	return out
 }
-
-// AdminHandler serves the /_fake/ control endpoints on their own, e.g. for
-// tests; the server's Handler serves them too.
-func (s *Server) AdminHandler() http.Handler { return http.HandlerFunc(s.serveAdmin) }
 
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	what := strings.Trim(strings.TrimPrefix(r.URL.Path, adminPrefix), "/")

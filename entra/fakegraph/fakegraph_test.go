@@ -656,8 +656,8 @@ func TestAdminEndpoints(t *testing.T) {
 			t.Error("mail not cleared")
 		}
 	})
-	t.Run("the handler on its own", func(t *testing.T) {
-		h := f.srv.AdminHandler()
+	t.Run("through the server's handler", func(t *testing.T) {
+		h := f.srv.Handler()
 		for _, tc := range []struct {
 			method, path string
 			status       int

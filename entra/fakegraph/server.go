@@ -396,26 +396,28 @@ type Fault struct {
 	// Status answers with this status and a Graph error body instead of
 	// handling the request. 0 handles the request normally (useful with
 	// Delay or DropAfterWrite).
-	Status int
+	Status int `json:"status,omitempty"`
 	// Code and Message override the error body's defaults for Status.
-	Code, Message string
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
 	// Body, when set, is sent verbatim as the JSON body (e.g. an error with
 	// no message); EmptyBody sends none at all.
-	Body      string
-	EmptyBody bool
+	Body      string `json:"body,omitempty"`
+	EmptyBody bool   `json:"emptyBody,omitempty"`
 	// RetryAfter is the Retry-After header, in seconds ("0", "1.5").
-	RetryAfter string
+	RetryAfter string `json:"retryAfter,omitempty"`
 	// Delay holds the answer back; a client whose deadline passes sees a timeout.
-	Delay time.Duration
+	// (FaultSpec carries it as text.)
+	Delay time.Duration `json:"-"`
 	// DropAfterWrite handles the request (a TAP really gets created) and
 	// then drops the connection without answering: the lost-response case.
-	DropAfterWrite bool
+	DropAfterWrite bool `json:"dropAfterWrite,omitempty"`
 	// Times is how many matching requests the fault applies to; 0 means
 	// until ClearFaults.
-	Times int
+	Times int `json:"times,omitempty"`
 	// Rate is the share of matching requests the fault hits, spread evenly
 	// so tests stay repeatable: 0.25 hits every fourth. 0 (or 1) hits all.
-	Rate float64
+	Rate float64 `json:"rate,omitempty"`
 }
 
 type faultRule struct {
