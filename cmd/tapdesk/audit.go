@@ -198,33 +198,37 @@ func auditExport(ctx context.Context, args []string, getenv func(string) string,
 	}
 	defer db.Close()
 
-	w := stdout
-	if *out != "" {
-		file, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return fmt.Errorf("tapdesk audit export: %w", err)
-		}
-		defer file.Close()
-		w = file
-	}
 	// The export is audited first, so it appears in what it exports.
-	filter := strings.Join(args, " ")
 	if err := db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActExport, Category: tapdesk.CatAudit,
-		Actor: cliActor("export"), Details: map[string]string{"format": *format, "filter": filter, "via": "cli"}}); err != nil {
+		Actor: cliActor("export"), Details: map[string]string{"format": *format, "filter": strings.Join(args, " "), "via": "cli"}}); err != nil {
 		return err
 	}
 	start := time.Now()
-	n, err := db.ExportEvents(ctx, w, *format, f)
+	var n int64
+	if *out == "" {
+		n, err = db.ExportEvents(ctx, stdout, *format, f)
+	} else {
+		n, err = exportToFile(ctx, db, *out, *format, f)
+	}
 	if err != nil {
 		return fmt.Errorf("tapdesk audit export: after %d events: %w", n, err)
 	}
-	if file, ok := w.(*os.File); ok && *out != "" {
-		if err := file.Close(); err != nil {
-			return fmt.Errorf("tapdesk audit export: %w", err)
-		}
-	}
 	fmt.Fprintf(stderr, "exported %d events as %s in %s\n", n, *format, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// exportToFile writes the export to path (created or truncated, owner-only:
+// it is the audit trail).
+func exportToFile(ctx context.Context, db *store.DB, path, format string, f store.EventFilter) (int64, error) {
+	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	n, err := db.ExportEvents(ctx, file, format, f)
+	if cerr := file.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
 }
 
 func auditPrune(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
