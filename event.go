@@ -35,6 +35,7 @@ const (
 	ActRequestRefused  Activity = "Refuse request"
 	ActDecisionRefused Activity = "Refuse decision"
 	ActRevealRefused   Activity = "Refuse reveal"
+	ActTamperDetected  Activity = "Detect tampering"
 )
 
 // Category groups activities the way Entra's audit log does.

@@ -124,6 +124,13 @@ func (h *Handler) auditVerify(c echo.Context) error {
 		CheckpointSeq: rep.CheckpointSeq, HeadMAC: rep.HeadMAC, Took: time.Since(start).Round(time.Millisecond).String()}
 	ev := tapdesk.Event{Activity: tapdesk.ActAuditVerified, Category: tapdesk.CatAudit,
 		Details: map[string]string{"checked": strconv.FormatInt(rep.Checked, 10), "head_seq": strconv.FormatInt(rep.LastSeq, 10), "head_mac": rep.HeadMAC}}
+	for _, f := range rep.Unexplained {
+		v.Unexplained = append(v.Unexplained, f.Detail)
+	}
+	if n := len(rep.Unexplained); n > 0 && rep.Break == nil {
+		ev.Result, ev.Reason = tapdesk.ResultFailure, fmt.Sprintf("%d finding(s) on requests its events do not explain, the first: %s", n, rep.Unexplained[0].Detail)
+		h.log.Error("requests do not match the audit trail", "findings", n, "first", rep.Unexplained[0].Detail)
+	}
 	if b := rep.Break; b != nil {
 		v.Broken, v.BreakSeq, v.BreakKind, v.BreakDetail = true, b.Seq, string(b.Kind), b.Detail
 		ev.Result, ev.Reason = tapdesk.ResultFailure, fmt.Sprintf("event %d: %s", b.Seq, b.Kind)

@@ -24,6 +24,7 @@ type Store interface {
 	Requests(ctx context.Context, f store.RequestFilter) ([]*tapdesk.Request, error)
 	Transition(ctx context.Context, r *tapdesk.Request, ch store.Change, mail []store.Mail, evs ...tapdesk.Event) error
 	Decide(ctx context.Context, r *tapdesk.Request, a tapdesk.Approval, ev tapdesk.Event, mail []store.Mail) (tapdesk.State, error)
+	RequestEvidence(ctx context.Context, requestID string) (events []tapdesk.Event, unverified []int64, err error)
 	ClaimIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error
 	ReleaseIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error
 	UseLink(ctx context.Context, token string, by tapdesk.Actor, now time.Time, ev tapdesk.Event) (string, error)

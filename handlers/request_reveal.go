@@ -30,6 +30,9 @@ func (h *Handler) reveal(c echo.Context) error {
 		h.refuse(c, r, tapdesk.ActRevealRefused, err)
 		return err
 	}
+	if err := h.recount(c, r); err != nil {
+		return err
+	}
 	// Claim first, so a second tab or a double click cannot issue twice.
 	// The claim is audited in its own transaction: if the process dies while
 	// Graph is being called, the trail still shows an issue was under way.
@@ -101,4 +104,29 @@ func (h *Handler) issueFailed(c echo.Context, ctx context.Context, r *tapdesk.Re
 	}
 	h.log.Warn("graph refused to issue", "request", r.ID, "err", cause)
 	return cause
+}
+
+// recount checks, before anything is claimed or Graph is called, that the
+// request's signed audit events back up the stored request: approved by
+// enough distinct people, neither its requester nor its target, filed by
+// this agent for this user with this many approvals required. A request the
+// trail does not explain was changed in the database: nothing is issued, the
+// request is left as it is for the investigation (a transition would write
+// a signed event continuing a history that never happened), and the
+// refusal is audited as tampering. Every later try is refused the same way.
+// The pass is created from r, the request checked here.
+func (h *Handler) recount(c echo.Context, r *tapdesk.Request) error {
+	events, unverified, err := h.store.RequestEvidence(c.Request().Context(), r.ID)
+	if err != nil {
+		return err
+	}
+	finding, err := tapdesk.CheckIssueEvidence(r, events, unverified)
+	if err == nil {
+		return nil
+	}
+	h.log.Error("tampering: the audit trail does not back up a request being issued", "request", r.ID, "finding", finding)
+	h.audit(c, tapdesk.Event{Activity: tapdesk.ActTamperDetected, Category: tapdesk.CatAudit, Result: tapdesk.ResultFailure,
+		Reason: finding, Details: map[string]string{"check": "approvals recounted from the audit trail before issuing",
+			"stored_state": string(r.State), "path": c.Request().URL.Path}}.ForRequest(r))
+	return err
 }

@@ -182,6 +182,12 @@ func scanEvent(rows *sql.Rows) (tapdesk.Event, error) {
 	if err := rows.Scan(&ev.Seq, &record); err != nil {
 		return ev, err
 	}
+	return decodeEvent(ev.Seq, record)
+}
+
+// decodeEvent turns a stored record into the event it records.
+func decodeEvent(seq int64, record string) (tapdesk.Event, error) {
+	ev := tapdesk.Event{Seq: seq}
 	var f [numRecordFields]string
 	if err := parseRecord(record, &f); err != nil {
 		return ev, fmt.Errorf("event %d: %w", ev.Seq, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -52,7 +53,9 @@ func newRequest(id string, approvals int) *tapdesk.Request {
 
 func fileRequest(t *testing.T, db *store.DB, r *tapdesk.Request, mail ...store.Mail) {
 	t.Helper()
-	ev := tapdesk.Event{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest, Actor: agent}
+	ev := tapdesk.Event{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest, Actor: agent,
+		Details: map[string]string{"approvals_required": fmt.Sprint(r.ApprovalsRequired),
+			"lifetime_minutes": fmt.Sprint(r.LifetimeMinutes), "usable_once": fmt.Sprint(r.UsableOnce)}}
 	if err := db.FileRequest(context.Background(), r, ev, mail); err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,11 @@ type VerifyReport struct {
 	CheckpointSeq int64
 	Break         *ChainBreak // nil: the chain holds
 	Notes         []string    // what was not checked, and why
+	// Unexplained lists the stored requests whose state (or requester,
+	// target, approvals required, approvals) their events, replayed through
+	// the state machine, do not explain: rows edited outside tapdesk.
+	// Only filled when the chain holds.
+	Unexplained []RequestFinding
 }
 
 // Checkpoint details written by Prune.
@@ -118,6 +123,10 @@ func (db *DB) verifyChain(ctx context.Context, q querier, recorded *Head) (rep V
 	if err != nil {
 		return rep, err
 	}
+	replay, err := newReplayer(ctx, q)
+	if err != nil {
+		return rep, err
+	}
 	pipe, err := startRowPipe(ctx, q, `SELECT seq, record, mac FROM audit_events ORDER BY seq`)
 	if err != nil {
 		return rep, err
@@ -158,6 +167,9 @@ func (db *DB) verifyChain(ctx context.Context, q querier, recorded *Head) (rep V
 			return rep, err
 		}
 		if cur.seq == expect && h.checks(prev, expect, cur) {
+			if err := replay.observe(cur); err != nil {
+				return rep, err
+			}
 			rep.Checked++
 			rep.LastSeq, rep.HeadMAC, last = cur.seq, cur.mac, cur.record
 			if recorded != nil && cur.seq == recorded.Seq && cur.mac != recorded.MAC {
@@ -179,6 +191,11 @@ func (db *DB) verifyChain(ctx context.Context, q querier, recorded *Head) (rep V
 		rep.Break.Seq = rep.LastSeq + 1
 	} else if err == nil {
 		rep.Break = rep.reaches(recorded)
+	}
+	if rep.Break == nil && err == nil {
+		var notes []string
+		rep.Unexplained, notes = replay.findings(rep.CheckpointSeq > 0)
+		rep.Notes = append(rep.Notes, notes...)
 	}
 	return rep, err
 }

@@ -16,7 +16,8 @@ import (
 )
 
 const auditUsage = `Usage:
-  tapdesk audit verify --db PATH [--head SEQ:MAC] walk the hash chain; exit 0 if it holds, 1 naming the first bad event
+  tapdesk audit verify --db PATH [--head SEQ:MAC] walk the hash chain and replay every request; exit 0 if all holds,
+                                                1 naming the first bad event or each request its events do not explain
   tapdesk audit export --db PATH --format csv|jsonl [--from T] [--to T] [--activity A]
                        [--actor UPN|ID] [--target UPN|ID] [--result success|failure] [--request ID] [-o FILE]
   tapdesk audit prune  --db PATH --before DATE    remove older events, keeping a checkpoint the chain verifies from
@@ -154,6 +155,13 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	fmt.Fprintf(stdout, "  Head: %d:%s\n", rep.LastSeq, rep.HeadMAC)
 	fmt.Fprintln(stdout, "  Keep the head somewhere else and pass it to a later verify (--head): it then also shows that no events were cut off the end.")
 	fmt.Fprintf(stderr, "verified in %s (%.0f events/s)\n", took.Round(time.Millisecond), rate)
+	if n := len(rep.Unexplained); n > 0 {
+		fmt.Fprintf(stdout, "But the database does NOT match the trail: %d finding(s) where a request is not what its events say (changed outside tapdesk):\n", n)
+		for _, f := range rep.Unexplained {
+			fmt.Fprintf(stdout, "  - %s\n", f.Detail)
+		}
+		return &exitError{code: 1, msg: fmt.Sprintf("audit verify: %d finding(s) on requests, the first on request %s", n, rep.Unexplained[0].RequestID)}
+	}
 	return nil
 }
 

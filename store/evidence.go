@@ -1,0 +1,234 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tapdesk/tapdesk"
+)
+
+// The requests and approvals tables can be edited by anyone who can write
+// the database file; the audit trail cannot be without the key. These
+// functions give the rules (tapdesk.RequestTrail) a request's events as
+// the trail proves them: at issue time for one request, and in verify for
+// every request.
+
+// RequestEvidence returns the audit events of one request whose macs check
+// out with the audit key, oldest first, and the numbers of those that do
+// not. Each event is checked against the mac of the event just before it
+// in the trail (or the prune checkpoint standing in for it), which is
+// all its mac covers besides itself: a forged, altered or copied event
+// fails. An event whose predecessor is missing cannot be checked and is
+// reported too; verify names such a break. It reads in one snapshot.
+func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []tapdesk.Event, unverified []int64, err error) {
+	if len(db.auditKey) == 0 {
+		return nil, nil, ErrNoAuditKey
+	}
+	conn, err := db.db.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer conn.Close()
+	// A plain BEGIN is deferred: one read snapshot, no write lock.
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return nil, nil, fmt.Errorf("begin read: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	rows, err := conn.QueryContext(ctx, `SELECT e.seq, e.record, e.mac, p.mac FROM audit_events e
+		LEFT JOIN audit_events p ON p.seq = e.seq - 1 WHERE e.request_id = ? ORDER BY e.seq`, requestID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the request's audit events: %w", err)
+	}
+	type linked struct {
+		chainRow
+		prev sql.NullString
+	}
+	var rs []linked
+	for rows.Next() {
+		var l linked
+		if err := rows.Scan(&l.seq, &l.record, &l.mac, &l.prev); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("read audit event: %w", err)
+		}
+		rs = append(rs, l)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read the request's audit events: %w", err)
+	}
+	var checkpoints map[int64]checkpoint
+	h := db.hashers.Get().(*chainHasher)
+	defer db.hashers.Put(h)
+	for _, l := range rs {
+		prev, ok := l.prev.String, l.prev.Valid || l.seq == 1
+		if !ok {
+			if checkpoints == nil {
+				if checkpoints, err = readCheckpoints(ctx, conn); err != nil {
+					return nil, nil, err
+				}
+			}
+			var cp checkpoint
+			cp, ok = checkpoints[l.seq-1]
+			prev = cp.mac
+		}
+		if !ok || !h.checks(prev, l.seq, &l.chainRow) {
+			unverified = append(unverified, l.seq)
+			continue
+		}
+		ev, err := decodeEvent(l.seq, l.record)
+		if err != nil {
+			unverified = append(unverified, l.seq)
+			continue
+		}
+		events = append(events, ev)
+	}
+	return events, unverified, nil
+}
+
+// RequestFinding is a stored request its audit events do not explain.
+type RequestFinding struct {
+	RequestID string
+	Detail    string // a sentence for the auditor, naming the request
+}
+
+// replayer replays every request's events while verify walks the chain
+// and then compares each stored request with what its events say. It
+// tracks only the requests the database holds, so its memory is the
+// requests table's, not the trail's.
+type replayer struct {
+	reqs      map[string]*replayed
+	firstTime string // of the first event walked: requests filed earlier were pruned
+}
+
+type replayed struct {
+	r     *tapdesk.Request
+	trail tapdesk.RequestTrail
+}
+
+// newReplayer loads every request and its approvals from q (verify's
+// snapshot).
+func newReplayer(ctx context.Context, q querier) (*replayer, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+requestColumns+` FROM requests`)
+	if err != nil {
+		return nil, fmt.Errorf("read requests: %w", err)
+	}
+	defer rows.Close()
+	p := &replayer{reqs: map[string]*replayed{}}
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read request: %w", err)
+		}
+		p.reqs[r.ID] = &replayed{r: r}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read requests: %w", err)
+	}
+	if len(p.reqs) == 0 {
+		return p, nil
+	}
+	arows, err := q.QueryContext(ctx, `SELECT request_id, approver_tid, approver_oid, approver_upn, approver_name, decision FROM approvals`)
+	if err != nil {
+		return nil, fmt.Errorf("read approvals: %w", err)
+	}
+	defer arows.Close()
+	for arows.Next() {
+		var a tapdesk.Approval
+		if err := arows.Scan(&a.RequestID, &a.Approver.TenantID, &a.Approver.ObjectID, &a.Approver.UPN, &a.Approver.Name, &a.Decision); err != nil {
+			return nil, fmt.Errorf("read approval: %w", err)
+		}
+		if rp := p.reqs[a.RequestID]; rp != nil {
+			rp.r.Approvals = append(rp.r.Approvals, a)
+		}
+	}
+	return p, arows.Err()
+}
+
+// observe replays one event that checked out. Events of requests the
+// database does not hold (synthetic ones, say) are skipped after reading
+// one field.
+func (p *replayer) observe(r *chainRow) error {
+	if p.firstTime == "" {
+		p.firstTime, _ = recordField(r.record, 0)
+	}
+	if len(p.reqs) == 0 {
+		return nil
+	}
+	id, ok := recordField(r.record, 13)
+	if !ok {
+		var f [numRecordFields]string
+		if err := parseRecord(r.record, &f); err != nil {
+			return fmt.Errorf("audit event %d: %w", r.seq, err)
+		}
+		id = f[13]
+	}
+	rp := p.reqs[id]
+	if rp == nil {
+		return nil
+	}
+	ev, err := decodeEvent(r.seq, r.record)
+	if err != nil {
+		return err
+	}
+	rp.trail.Apply(ev)
+	return nil
+}
+
+// findings compares every stored request with its replayed events, oldest
+// request first. Requests filed before the first event walked (their
+// events were pruned, pruned says there was a prune) cannot be compared;
+// the notes say how many.
+func (p *replayer) findings(pruned bool) (out []RequestFinding, notes []string) {
+	rps := make([]*replayed, 0, len(p.reqs))
+	for _, rp := range p.reqs {
+		rps = append(rps, rp)
+	}
+	slices.SortFunc(rps, func(a, b *replayed) int {
+		return cmp.Or(a.r.CreatedAt.Compare(b.r.CreatedAt), strings.Compare(a.r.ID, b.r.ID))
+	})
+	first, _ := parseTS(p.firstTime)
+	skipped := 0
+	for _, rp := range rps {
+		if pruned && rp.trail.FiledSeq == 0 && rp.r.CreatedAt.Before(first) {
+			skipped++
+			continue
+		}
+		for _, m := range rp.trail.Mismatches(rp.r) {
+			out = append(out, RequestFinding{RequestID: rp.r.ID, Detail: m})
+		}
+	}
+	if skipped > 0 {
+		notes = append(notes, fmt.Sprintf("%d requests filed before the oldest event kept were not replayed: their events were pruned", skipped))
+	}
+	return out, notes
+}
+
+// recordField returns field n of a record without decoding the others,
+// jumping from quote to quote. ok is false when a field up to n has an
+// escape (or the record is malformed): parseRecord then decides.
+func recordField(s string, n int) (string, bool) {
+	i := 0
+	for k := 0; ; k++ {
+		q := strings.IndexByte(s[i:], '"')
+		if q < 0 {
+			return "", false
+		}
+		start := i + q + 1
+		end := strings.IndexByte(s[start:], '"')
+		if end < 0 {
+			return "", false
+		}
+		v := s[start : start+end]
+		if strings.IndexByte(v, '\\') >= 0 {
+			return "", false
+		}
+		if k == n {
+			return v, true
+		}
+		i = start + end + 1
+	}
+}
