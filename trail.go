@@ -38,6 +38,13 @@ var trailMoves = map[Activity]State{
 	ActLoopRemoved:    StateRevoked,
 }
 
+// ReplayReads reports whether Apply does anything with events of this
+// activity, so a long walk can skip decoding the others.
+func ReplayReads(a Activity) bool {
+	_, moves := trailMoves[a]
+	return moves || a == ActRequestFiled || a == ActApprove || a == ActIssueAttempt
+}
+
 // ReplayRequest replays one request's events, in trail order.
 func ReplayRequest(events []Event) *RequestTrail {
 	evs := slices.Clone(events)

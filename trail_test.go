@@ -157,3 +157,22 @@ func TestReplayRequest(t *testing.T) {
 		t.Errorf("an impossible move: %v", tr.Problems)
 	}
 }
+
+func TestReplayReads(t *testing.T) {
+	for _, a := range []tapdesk.Activity{tapdesk.ActRequestFiled, tapdesk.ActApprove, tapdesk.ActDeny, tapdesk.ActIssueAttempt,
+		tapdesk.ActRequestCancel, tapdesk.ActRequestExpired, tapdesk.ActRevoke, tapdesk.ActLoopRemoved} {
+		if !tapdesk.ReplayReads(a) {
+			t.Errorf("%s is not read", a)
+		}
+	}
+	for _, a := range []tapdesk.Activity{tapdesk.ActMailQueued, tapdesk.ActIssueStart, tapdesk.ActReveal, tapdesk.ActTamperDetected, "Unknown"} {
+		if tapdesk.ReplayReads(a) {
+			t.Errorf("%s is read, yet changes nothing", a)
+		}
+		// And indeed it changes nothing.
+		tr := tapdesk.ReplayRequest(trailOf("1", tapdesk.Event{Activity: a}))
+		if tr.State != tapdesk.StatePending || len(tr.Problems) > 0 {
+			t.Errorf("%s: %s %v", a, tr.State, tr.Problems)
+		}
+	}
+}

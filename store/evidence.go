@@ -170,6 +170,9 @@ func (p *replayer) observe(r *chainRow) error {
 	if rp == nil {
 		return nil
 	}
+	if act, ok := recordField(r.record, 1); ok && !tapdesk.ReplayReads(tapdesk.Activity(act)) {
+		return nil
+	}
 	ev, err := decodeEvent(r.seq, r.record)
 	if err != nil {
 		return err
