@@ -52,10 +52,11 @@ func BenchmarkVerify(b *testing.B) {
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
-// BenchmarkVerifyReplay is verify on a trail whose events belong to
-// requests the database holds: "none" has one unrelated request (every
-// event's request id is read, none replayed), "all" holds every one of the
-// trail's 12,500 requests (every event is decoded and replayed).
+// BenchmarkVerifyReplay is verify while it replays requests: "none" has
+// one unrelated request in the database (every event's request id is read,
+// none matches), "all" holds every one of the trail's 12,500 requests
+// (every event matches; its activity, a lookup, is read and skipped) and
+// then names each of them, as none has a filing event.
 func BenchmarkVerifyReplay(b *testing.B) {
 	const n = 100_000
 	for _, reqs := range []struct {
