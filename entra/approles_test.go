@@ -96,6 +96,22 @@ func TestTapdeskRolesCalls(t *testing.T) {
 	if n := e.fake.CountRequests(assignments); n != 3 {
 		t.Errorf("assignments read %d times for 3 lookups", n)
 	}
+
+	// A role defined and assigned since the cache was filled is read at once.
+	tn := e.fake.Tenant()
+	if _, err := tn.DefineAppRole(fakegraph.SampleSignInClientID, "Tap.Operator"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.AssignAppRole(fakegraph.SampleSignInClientID, nina, "Tap.Operator"); err != nil {
+		t.Fatal(err)
+	}
+	u, err := c.User(ctx(t), nina)
+	if err != nil || !reflect.DeepEqual(u.TapdeskRoles, []string{"Tap.Operator"}) {
+		t.Errorf("new role: %v %v", u, err)
+	}
+	if n := e.fake.CountRequests(spGet); n != 2 {
+		t.Errorf("an unknown role id should read the definitions again: %d reads", n)
+	}
 }
 
 // TestTapdeskRolesPaged: the holder on the second page of assignments

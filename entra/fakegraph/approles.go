@@ -159,6 +159,23 @@ func (t *Tenant) AssignAppRole(appID, principalID, value string) error {
 	return nil
 }
 
+// DefineAppRole adds an app role with this value to the application appID,
+// as its developer does in the app registration, and returns its id.
+func (t *Tenant) DefineAppRole(appID, value string) (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sp := t.servicePrincipalLocked(appID, true)
+	if sp == nil {
+		return "", fmt.Errorf("fakegraph: no service principal for app %s", appID)
+	}
+	if sp.roleByValue(value) != nil {
+		return "", fmt.Errorf("fakegraph: app %s already defines %s", appID, value)
+	}
+	id := newGUID()
+	sp.AppRoles = append(sp.AppRoles, AppRole{ID: id, Value: value, DisplayName: value, AllowedMemberTypes: []string{"User"}})
+	return id, nil
+}
+
 // UnassignAppRole removes every assignment of the role with this value to
 // the principal.
 func (t *Tenant) UnassignAppRole(appID, principalID, value string) error {
