@@ -316,6 +316,17 @@ func (s *Server) appRoleAssignedToLocked(w http.ResponseWriter, r *http.Request,
 		s.graphError(w, r, http.StatusBadRequest, "Request_BadRequest", err.Error())
 		return
 	}
+	sel, err := parseSelect(r.URL.Query(), func(p string) (string, bool) {
+		i := slices.IndexFunc(assignmentProperties, func(k string) bool { return strings.EqualFold(k, p) })
+		if i < 0 {
+			return "", false
+		}
+		return assignmentProperties[i], true
+	}, "appRoleAssignment")
+	if err != nil {
+		s.graphError(w, r, http.StatusBadRequest, "Request_BadRequest", err.Error())
+		return
+	}
 	top, skip, ok := s.paging(w, r, 100)
 	if !ok {
 		return
@@ -329,12 +340,21 @@ func (s *Server) appRoleAssignedToLocked(w http.ResponseWriter, r *http.Request,
 			"principalId": a.PrincipalID, "principalType": typ,
 			"resourceDisplayName": sp.DisplayName, "resourceId": sp.ID,
 		}
-		if match(o) {
-			all = append(all, o)
+		if !match(o) {
+			continue
 		}
+		if sel != nil {
+			// Graph always sends the key.
+			for _, k := range assignmentProperties {
+				if k != "id" && !slices.Contains(sel, k) {
+					delete(o, k)
+				}
+			}
+		}
+		all = append(all, o)
 	}
 	body := map[string]any{
-		"@odata.context": odataContext(r, "servicePrincipals('"+sp.ID+"')/appRoleAssignedTo"),
+		"@odata.context": odataContext(r, "servicePrincipals('"+sp.ID+"')/appRoleAssignedTo"+selectContext(sel)),
 		"value":          orEmpty(window(all, skip, top)),
 	}
 	if skip+top < len(all) {
@@ -348,6 +368,9 @@ var (
 	filterNameEq     = regexp.MustCompile(`^(?i)principalDisplayName\s+eq\s+'((?:[^']|'')*)'$`)
 	filterNameStarts = regexp.MustCompile(`^(?i)startswith\(\s*principalDisplayName\s*,\s*'((?:[^']|'')*)'\s*\)$`)
 )
+
+var assignmentProperties = []string{"id", "deletedDateTime", "appRoleId", "createdDateTime", "principalDisplayName",
+	"principalId", "principalType", "resourceDisplayName", "resourceId"}
 
 // assignmentFilter reads the $filter Graph allows on app role assignments:
 // resourceId eq {guid}, principalDisplayName eq '...' or

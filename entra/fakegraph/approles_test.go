@@ -112,7 +112,14 @@ func TestAppRoleAssignedTo(t *testing.T) {
 		t.Errorf("want Blake (a user) and IT Helpdesk (a group) among the holders: %v", all)
 	}
 
-	r := f.do("GET", base+"?$filter="+url.QueryEscape("resourceId eq "+signInSP), nil)
+	r := f.do("GET", base+"?$select=appRoleId,principalId,principalType", nil)
+	if vals := r.body["value"].([]any); r.status != 200 || len(vals) != 6 || len(vals[0].(map[string]any)) != 4 {
+		t.Errorf("$select: %d %s", r.status, r.raw)
+	}
+	wantError(t, f.do("GET", base+"?$select=principalId,secret", nil), 400, "Request_BadRequest",
+		"Could not find a property named 'secret' on type 'microsoft.graph.appRoleAssignment'.")
+
+	r = f.do("GET", base+"?$filter="+url.QueryEscape("resourceId eq "+signInSP), nil)
 	if r.status != 200 || len(r.body["value"].([]any)) != 6 {
 		t.Errorf("resourceId filter: %d %s", r.status, r.raw)
 	}
