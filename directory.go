@@ -46,14 +46,23 @@ type DirectoryUser struct {
 	// PrivilegedGroups are the configured privileged groups (object ids) the
 	// user is a member of, directly or nested.
 	PrivilegedGroups []string
+	// TapdeskRoles are the tapdesk roles the user holds ("Tap.Approver"):
+	// app roles of the sign-in app assigned to them or to a group they are
+	// in, and roles of the groups mapped in TAPDESK_ROLE_GROUPS. A pass for
+	// such a user makes a new agent or approver, so it needs two approvers.
+	TapdeskRoles []string
 }
 
 // IsGuest reports whether the user is an external guest.
 func (u *DirectoryUser) IsGuest() bool { return u.UserType == "Guest" }
 
-// Privileged reports whether the user holds a directory role. A pass for
-// such a user takes over an administrator, so it needs two approvers.
-func (u *DirectoryUser) Privileged() bool { return len(u.Roles) > 0 || len(u.PrivilegedGroups) > 0 }
+// Privileged reports whether the user holds a directory role, is in a
+// privileged group or holds a tapdesk role. A pass for such a user takes
+// over an administrator or one of tapdesk's own agents and approvers (who
+// could then approve or reveal alone), so it needs two approvers.
+func (u *DirectoryUser) Privileged() bool {
+	return len(u.Roles) > 0 || len(u.PrivilegedGroups) > 0 || len(u.TapdeskRoles) > 0
+}
 
 // PrivilegeReason says why u is privileged, as the end of a sentence that
 // starts with their name: "holds Global Administrator".
@@ -64,6 +73,9 @@ func (u *DirectoryUser) PrivilegeReason() string {
 	}
 	if len(u.PrivilegedGroups) > 0 {
 		parts = append(parts, "is in a group configured as privileged ("+strings.Join(u.PrivilegedGroups, ", ")+")")
+	}
+	if len(u.TapdeskRoles) > 0 {
+		parts = append(parts, "holds "+strings.Join(u.TapdeskRoles, ", ")+" in tapdesk")
 	}
 	return strings.Join(parts, " and ")
 }

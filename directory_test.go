@@ -15,6 +15,18 @@ func TestPrivileged(t *testing.T) {
 	if !u.Privileged() || u.ApprovalsRequired() != 2 {
 		t.Error("a role holder is not privileged")
 	}
+
+	approver := &DirectoryUser{TapdeskRoles: []string{"Tap.Approver"}}
+	if !approver.Privileged() || approver.ApprovalsRequired() != 2 {
+		t.Error("a holder of Tap.Approver needs one approver: one approval would make a new approver")
+	}
+	if got := approver.PrivilegeReason(); got != "holds Tap.Approver in tapdesk" {
+		t.Errorf("reason %q", got)
+	}
+	approver.Roles = []string{"Global Administrator"}
+	if got := approver.PrivilegeReason(); got != "holds Global Administrator and holds Tap.Approver in tapdesk" {
+		t.Errorf("combined reason %q", got)
+	}
 }
 
 func TestGraphErrorSentences(t *testing.T) {

@@ -96,6 +96,10 @@ type Request struct {
 	UsableOnce        bool
 	StartAt           *time.Time // nil: usable at once
 	ApprovalsRequired int
+	// PrivilegeReason says why the target needs two approvers, as Entra
+	// showed them at filing ("holds Tap.Approver in tapdesk"); empty when
+	// one approver is enough.
+	PrivilegeReason string
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -34,6 +34,10 @@ type contractEnv struct {
 	mailFrom, mailTo string
 	// badSecret builds a client whose secret is wrong.
 	badSecret func(t *testing.T) *entra.Client
+	// withSignInApp builds a client that reads who holds the sign-in app's
+	// Tap.* roles; nil skips the app role rows (live: no
+	// TAPDESK_LIVE_SIGNIN_CLIENT_ID).
+	withSignInApp func(t *testing.T) *entra.Client
 	// fake is nil on a live tenant.
 	fake *fakegraph.Server
 }
@@ -129,6 +133,36 @@ var contract = []contractCase{
 		u, err := e.client.User(ctx(t), "grace.global@contoso.example")
 		if err != nil || !slices.Equal(u.Roles, []string{"Global Administrator"}) {
 			t.Errorf("%+v %v", u, err)
+		}
+	}},
+	{name: "tapdesk roles from the sign-in app's assignments", run: func(t *testing.T, e *contractEnv) {
+		if e.withSignInApp == nil {
+			t.Skip("TAPDESK_LIVE_SIGNIN_CLIENT_ID is not set")
+		}
+		c := e.withSignInApp(t)
+		u, err := c.User(ctx(t), e.member)
+		if err != nil {
+			t.Fatalf("reading the sign-in app's role assignments (Application.Read.All): %v", err)
+		}
+		for _, r := range u.TapdeskRoles {
+			if !strings.HasPrefix(r, "Tap.") && !strings.HasPrefix(r, "app role ") {
+				t.Errorf("not a tapdesk role: %q", r)
+			}
+		}
+		if e.fake != nil {
+			u, err := c.User(ctx(t), "blake.backup@contoso.example")
+			if err != nil || !slices.Equal(u.TapdeskRoles, []string{"Tap.Approver"}) || u.ApprovalsRequired() != 2 {
+				t.Errorf("Blake Backup: %+v %v", u, err)
+			}
+		}
+	}},
+	{name: "tapdesk roles unreadable", fakeOnly: "would revoke the app's consent", run: func(t *testing.T, e *contractEnv) {
+		e.fake.Tenant().RevokePermission("Application.Read.All")
+		defer e.fake.Tenant().SetPermissions(fakegraph.DefaultPermissions...)
+		_, err := e.withSignInApp(t).User(ctx(t), e.member)
+		wantGraphError(t, err, tapdesk.GraphForbidden)
+		if tapdesk.ErrorCode(err) != tapdesk.EUNAVAILABLE || !strings.Contains(tapdesk.ErrorMessage(err), "Application.Read.All") {
+			t.Errorf("%s %q", tapdesk.ErrorCode(err), tapdesk.ErrorMessage(err))
 		}
 	}},
 	{name: "methods, unknown type kept", run: func(t *testing.T, e *contractEnv) {
@@ -268,8 +302,9 @@ func TestContractFake(t *testing.T) {
 	e := setup(t)
 	env := &contractEnv{client: e.client, member: lukas, guest: jordan, outOfScope: riley,
 		mailFrom: "tapdesk@contoso.example", mailTo: "avery.approver@contoso.example",
-		badSecret: func(t *testing.T) *entra.Client { return e.newClient(t, "not-the-secret") },
-		fake:      e.fake}
+		badSecret:     func(t *testing.T) *entra.Client { return e.newClient(t, "not-the-secret") },
+		withSignInApp: func(t *testing.T) *entra.Client { return e.newClientWith(t, withSignInApp) },
+		fake:          e.fake}
 	if err := e.fake.Tenant().AddUser(fakegraph.User{DisplayName: "tapdesk", UserPrincipalName: "tapdesk@contoso.example", AccountEnabled: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -329,6 +364,17 @@ func TestContractLive(t *testing.T) {
 			}
 			return c
 		}}
+	if id := get("TAPDESK_LIVE_SIGNIN_CLIENT_ID"); id != "" {
+		env.withSignInApp = func(t *testing.T) *entra.Client {
+			with := cfg
+			with.SignInClientID = id
+			c, err := entra.New(with)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+	}
 	t.Logf("running the Graph contract against tenant %s as app %s, test user %s", cfg.TenantID, cfg.ClientID, env.member)
 	for _, tc := range contract {
 		t.Run(tc.name, func(t *testing.T) {

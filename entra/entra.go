@@ -71,6 +71,14 @@ type Config struct {
 	// PrivilegedGroups are group object ids whose members count as
 	// privileged targets (two approvers), as holders of directory roles do.
 	PrivilegedGroups []string
+	// SignInClientID is the sign-in app's client id (TAPDESK_OIDC_CLIENT_ID):
+	// whoever holds one of its Tap.* app roles, directly or through a group,
+	// is a privileged target. Empty: app roles are not read (serve always
+	// sets it).
+	SignInClientID string
+	// RoleGroups are the groups mapped to tapdesk roles
+	// (TAPDESK_ROLE_GROUPS); their members are privileged targets too.
+	RoleGroups map[string]tapdesk.Role
 	// MaxRetries, MaxRetryWait and MaxRetryTotal bound how tapdesk waits
 	// out throttling (defaults DefaultMaxRetries, DefaultMaxRetryWait,
 	// DefaultMaxRetryTotal); see retryTransport.
@@ -87,6 +95,8 @@ type Client struct {
 	endpoints Endpoints
 	// privilegedGroups are lower-cased group ids (Config.PrivilegedGroups).
 	privilegedGroups []string
+	// roles reads who holds tapdesk roles (approles.go).
+	roles *tapdeskRoleSource
 }
 
 // Endpoints are the Graph root and token authority this client uses.
@@ -221,6 +231,7 @@ func New(cfg Config) (*Client, error) {
 		logger:           logger,
 		endpoints:        Endpoints{GraphBaseURL: graphBase, AuthorityHost: authority},
 		privilegedGroups: lowerAll(cfg.PrivilegedGroups),
+		roles:            newTapdeskRoleSource(cfg.SignInClientID, cfg.RoleGroups),
 	}, nil
 }
 

@@ -63,13 +63,14 @@ func (c *Client) SearchUsers(ctx context.Context, q string, limit int) ([]tapdes
 	return found, nil
 }
 
-// User looks up one user by object id or UPN, with the directory roles they
-// hold, and works out whether the TAP policy covers them. If the policy
-// cannot be read, InTAPScope stays nil (unknown) rather than failing the
-// lookup: Graph still has the last word when the pass is created. If the
-// memberships cannot be read the lookup fails: without the roles tapdesk
-// cannot tell an administrator from anyone else, and an administrator's
-// pass needs a second approver.
+// User looks up one user by object id or UPN, with the directory roles and
+// tapdesk roles they hold, and works out whether the TAP policy covers them.
+// If the policy cannot be read, InTAPScope stays nil (unknown) rather than
+// failing the lookup: Graph still has the last word when the pass is
+// created. If the memberships or the sign-in app's role assignments cannot
+// be read the lookup fails: without them tapdesk cannot tell an
+// administrator or an approver from anyone else, and their pass needs a
+// second approver.
 func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUser, error) {
 	ctx = withExchange(ctx)
 	if err := requireID("user", idOrUPN); err != nil {
@@ -103,6 +104,9 @@ func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUs
 		if m.groups[g] {
 			du.PrivilegedGroups = append(du.PrivilegedGroups, g)
 		}
+	}
+	if du.TapdeskRoles, err = c.tapdeskRoles(ctx, du.ID, m.groups); err != nil {
+		return nil, err
 	}
 	du.InTAPScope = c.inTAPScope(ctx, m.groups)
 	return &du, nil

@@ -83,10 +83,11 @@ func (h *Handler) fileRequest(c echo.Context) error {
 	r.State = tapdesk.StatePending
 	r.Requester = p.Actor()
 	r.TargetID, r.TargetUPN, r.TargetName = card.User.ID, card.User.UPN, card.User.DisplayName
-	// A pass for someone holding a directory role takes over an
-	// administrator: two different approvers must agree (read from Graph
-	// just now, like the rest of the card).
+	// A pass for someone holding a directory role or a tapdesk role takes
+	// over an administrator, agent or approver: two different approvers
+	// must agree (read from Graph just now, like the rest of the card).
 	r.ApprovalsRequired = card.User.ApprovalsRequired()
+	r.PrivilegeReason = card.User.PrivilegeReason()
 	r.CreatedAt, r.UpdatedAt, r.ExpiresAt = now, now, now.Add(h.cfg.DecisionTTL)
 
 	var outbox []store.Mail
@@ -102,7 +103,8 @@ func (h *Handler) fileRequest(c echo.Context) error {
 		Details: map[string]string{"ticket": r.TicketRef, "verification": r.VerificationMethod,
 			"lifetime_minutes": strconv.Itoa(r.LifetimeMinutes), "usable_once": boolString(r.UsableOnce),
 			"approvals_required": strconv.Itoa(r.ApprovalsRequired), "target_roles": strings.Join(card.User.Roles, ", "),
-			"target_privileged_groups": strings.Join(card.User.PrivilegedGroups, ", ")}})
+			"target_privileged_groups": strings.Join(card.User.PrivilegedGroups, ", "),
+			"target_tapdesk_roles":     strings.Join(card.User.TapdeskRoles, ", ")}})
 	if err := h.store.FileRequest(ctx, r, ev, outbox); err != nil {
 		return err
 	}

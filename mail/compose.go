@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -71,6 +72,10 @@ func (c *RequestComposer) approvalRequest(ctx context.Context, it Item, r *tapde
 	fmt.Fprintf(&b, "Caller verified:   %s\n", tapdesk.VerificationLabel(r.VerificationMethod))
 	fmt.Fprintf(&b, "Verification note: %s\n", oneLine(r.VerificationNote))
 	fmt.Fprintf(&b, "Lifetime:          %d minutes, %s\n\n", r.LifetimeMinutes, map[bool]string{true: "one-time use", false: "multi-use"}[r.UsableOnce])
+	if r.ApprovalsRequired > 1 {
+		// Say why, so the first approver knows a second one must follow.
+		fmt.Fprintf(&b, "Needs two approvers: %s %s.\n\n", r.TargetName, cmp.Or(r.PrivilegeReason, "is privileged"))
+	}
 	if r.State != tapdesk.StatePending {
 		subject = fmt.Sprintf("No longer needed: Temporary Access Pass for %s (%s)", r.TargetName, r.TicketRef)
 		fmt.Fprintf(&b, "This request is now %s; nothing is left to decide.\n", r.State)

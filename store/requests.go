@@ -27,14 +27,14 @@ func (db *DB) FileRequest(ctx context.Context, r *tapdesk.Request, ev tapdesk.Ev
 				target_id, target_upn, target_name,
 				ticket_ref, justification, verification_method, verification_note,
 				lifetime_minutes, usable_once, start_at, approvals_required,
-				created_at, updated_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				created_at, updated_at, expires_at, privilege_reason)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, r.CorrelationID, string(r.State),
 			r.Requester.TenantID, r.Requester.ObjectID, r.Requester.UPN, r.Requester.Name,
 			r.TargetID, r.TargetUPN, r.TargetName,
 			r.TicketRef, r.Justification, r.VerificationMethod, r.VerificationNote,
 			r.LifetimeMinutes, r.UsableOnce, tsPtr(r.StartAt), r.ApprovalsRequired,
-			ts(r.CreatedAt), ts(r.UpdatedAt), ts(r.ExpiresAt))
+			ts(r.CreatedAt), ts(r.UpdatedAt), ts(r.ExpiresAt), r.PrivilegeReason)
 		if err != nil {
 			return fmt.Errorf("insert request: %w", err)
 		}
@@ -52,7 +52,7 @@ const requestColumns = `id, correlation_id, state,
 	lifetime_minutes, usable_once, start_at, approvals_required,
 	created_at, updated_at, expires_at,
 	tap_method_id, tap_start_at, tap_expires_at, issued_at, revealed_at,
-	failure_reason, decision_note`
+	failure_reason, decision_note, privilege_reason`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -66,7 +66,7 @@ func scanRequest(s rowScanner) (*tapdesk.Request, error) {
 		&r.LifetimeMinutes, &r.UsableOnce, &startAt, &r.ApprovalsRequired,
 		timeCol{&r.CreatedAt}, timeCol{&r.UpdatedAt}, timeCol{&r.ExpiresAt},
 		&r.TAPMethodID, &tapStart, &tapExp, &issued, &revealed,
-		&r.FailureReason, &r.DecisionNote)
+		&r.FailureReason, &r.DecisionNote, &r.PrivilegeReason)
 	if err != nil {
 		return nil, err
 	}

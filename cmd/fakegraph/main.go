@@ -110,6 +110,10 @@ func printWelcome(w io.Writer, srv *fakegraph.Server, caFile string) {
 		// Any user of the tenant can be the sender; mail lands in /_fake/mail.
 		fmt.Fprintf(w, "  # mail through Graph: TAPDESK_MAIL_TRANSPORT=graph TAPDESK_MAIL_FROM=%s\n", tn.Users[0].UserPrincipalName)
 	}
+	for _, sp := range tn.ServicePrincipals {
+		// tapdesk reads who holds its roles from its sign-in app.
+		fmt.Fprintf(w, "  # sign-in app %q defining app roles: TAPDESK_OIDC_CLIENT_ID=%s\n", sp.DisplayName, sp.AppID)
+	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Inject faults, read what arrived:")
 	fmt.Fprintf(w, "  curl --cacert %s %s/_fake/faults -d '{\"pattern\":\"POST /v1.0/users/*/authentication/temporaryAccessPassMethods\",\"status\":429,\"retryAfter\":\"2\",\"times\":1}'\n", caFile, u)

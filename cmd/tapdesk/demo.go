@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/entra"
 	"github.com/tapdesk/tapdesk/entra/fakegraph"
 	"github.com/tapdesk/tapdesk/mail"
@@ -37,6 +38,9 @@ type demoOptions struct {
 	DecisionTTL   time.Duration
 	SweepInterval time.Duration
 	Personas      []demoidp.Persona // default demoidp.DefaultPersonas()
+	// RoleGroups maps groups of the sample tenant to roles, as
+	// TAPDESK_ROLE_GROUPS does for serve.
+	RoleGroups map[string]tapdesk.Role
 }
 
 // demoEnv is the whole product on loopback: the portal, a fake Graph over
@@ -84,6 +88,7 @@ func startDemo(ctx context.Context, o demoOptions) (d *demoEnv, err error) {
 	dir, err := entra.New(entra.Config{
 		TenantID: tenant.ID, ClientID: tenant.ClientID, ClientSecret: tenant.ClientSecret,
 		GraphBaseURL: d.fake.URL(), AuthorityHost: d.fake.URL(), HTTPClient: d.fake.Client(), Logger: log,
+		SignInClientID: fakegraph.SampleSignInClientID, RoleGroups: o.RoleGroups,
 	})
 	if err != nil {
 		return nil, err
@@ -108,7 +113,9 @@ func startDemo(ctx context.Context, o demoOptions) (d *demoEnv, err error) {
 		return nil, err
 	}
 	clientSecret := randomHex(16)
-	d.idp.RegisterClient("tapdesk-demo", clientSecret, d.baseURL+"/auth/callback")
+	// The sign-in app's client id is the one whose service principal in the
+	// sample tenant holds the Tap.* app roles.
+	d.idp.RegisterClient(fakegraph.SampleSignInClientID, clientSecret, d.baseURL+"/auth/callback")
 
 	var approvers []string
 	for _, p := range personas {
@@ -120,8 +127,8 @@ func startDemo(ctx context.Context, o demoOptions) (d *demoEnv, err error) {
 	}
 	cfg := appConfig{
 		BaseURL: d.baseURL, DBPath: d.dbPath, Demo: true, SecureCookies: false,
-		OIDC: signin.Config{Issuer: issuer, ClientID: "tapdesk-demo", ClientSecret: clientSecret,
-			RedirectURL: d.baseURL + "/auth/callback"},
+		OIDC: signin.Config{Issuer: issuer, ClientID: fakegraph.SampleSignInClientID, ClientSecret: clientSecret,
+			RedirectURL: d.baseURL + "/auth/callback", GroupRoles: o.RoleGroups},
 		ApproverEmails: approvers, DecisionTTL: cmp.Or(o.DecisionTTL, 24*time.Hour), LinkTTL: 24 * time.Hour,
 		SweepInterval:  o.SweepInterval,
 		ApproverMaxAge: 12 * time.Hour, ApproverMFA: true,

@@ -71,11 +71,17 @@ func TestSeparationOfDuty(t *testing.T) {
 		avery.signIn(req, "approver").contains("for your own account")
 		avery.post(req+"/approve", url.Values{"_csrf": {csrfOf(avery)}}).status(http.StatusForbidden)
 		mustAudit(t, d, "Refuse decision", "failure", "your own account")
-		// A second approver may decide it.
+		// Other approvers may decide it; Avery holds Tap.Approver, so it
+		// takes two of them.
 		blake := d.browser(t)
 		blake.signIn(req, "approver2").submit(`form[action$="/approve"]`, nil).status(http.StatusOK)
-		if got := blake.text(`[data-testid="state"]`); got != "Approved" {
-			t.Fatalf("second approver could not approve: %s", got)
+		if got := blake.text(`[data-testid="state"]`); got != "Pending" {
+			t.Fatalf("one approval for an approver's pass: %s", got)
+		}
+		priya := d.browser(t)
+		priya.signIn(req, "dual").submit(`form[action$="/approve"]`, nil).status(http.StatusOK)
+		if got := priya.text(`[data-testid="state"]`); got != "Approved" {
+			t.Fatalf("two other approvers could not approve: %s", got)
 		}
 	})
 }

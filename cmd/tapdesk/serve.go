@@ -154,6 +154,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Certificate: cert, CertificatePassword: s.get("graph-certificate-password"),
 		Cloud: s.get("graph-cloud"), GraphBaseURL: s.get("graph-base-url"), AuthorityHost: s.get("authority-host"), Logger: log,
 		PrivilegedGroups: s.listOf("privileged-groups"),
+		// Holders of tapdesk roles are privileged targets: the sign-in app's
+		// role assignments and the role groups say who they are.
+		SignInClientID: s.get("oidc-client-id"), RoleGroups: roleGroups,
 	})
 	if err != nil {
 		return &configError{[]string{"Graph: " + err.Error()}}

@@ -75,6 +75,8 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		if s.allow(w, r, http.MethodGet) {
 			s.getPolicy(w, r, segs[3])
 		}
+	case n >= 1 && isServicePrincipals(segs[0]):
+		s.serveServicePrincipals(w, r, segs)
 	default:
 		seg := ""
 		if n > 0 {

@@ -35,6 +35,7 @@ var DefaultPermissions = []string{
 	"UserAuthenticationMethod.ReadWrite.All",
 	"Policy.Read.All",
 	"RoleManagement.Read.Directory",
+	"Application.Read.All",
 	"Mail.Send",
 }
 
@@ -61,6 +62,9 @@ type Tenant struct {
 	Groups         []*Group         `json:"groups"`
 	DirectoryRoles []*DirectoryRole `json:"directoryRoles"`
 	Policy         Policy           `json:"policy"`
+	// ServicePrincipals are applications with app roles and who holds them
+	// (the tapdesk sign-in app); see approles.go.
+	ServicePrincipals []*ServicePrincipal `json:"servicePrincipals,omitempty"`
 
 	mu sync.Mutex
 }
@@ -288,7 +292,7 @@ func (t *Tenant) validate() error {
 			}
 		}
 	}
-	return nil
+	return t.validateApps()
 }
 
 // userLocked finds a user by object id or UPN, both case-insensitive as in Graph.

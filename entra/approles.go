@@ -1,0 +1,225 @@
+package entra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
+	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipalswithappid"
+
+	"github.com/tapdesk/tapdesk"
+)
+
+// Who holds a tapdesk role. Such a person is a privileged target: one
+// approval for their pass would make a new agent or approver, who could
+// then reveal or approve alone. A role comes from
+//
+//   - an app role of the sign-in app (TAPDESK_OIDC_CLIENT_ID) assigned to
+//     the user, or to a group the user is in;
+//   - membership of a group mapped to a role in TAPDESK_ROLE_GROUPS.
+//
+// The assignments are read from the sign-in app's side,
+// GET /servicePrincipals/{id}/appRoleAssignedTo: one paged call lists every
+// user and group holding one of its roles, so a lookup costs one call
+// (plus the transitiveMemberOf call User makes anyway). The user's own
+// /users/{id}/appRoleAssignments would miss roles held through groups and
+// need one more call per group (/groups/{id}/appRoleAssignments), and it
+// needs Directory.Read.All; appRoleAssignedTo needs only Application.Read.All
+// (Microsoft's least privileged application permission for it). Graph
+// filters these assignments only by resourceId and principalDisplayName, not
+// by principal, so the list is read whole; it holds the people and groups
+// given tapdesk roles, a short list.
+//
+// Entra gives a group's app role to its direct members only; tapdesk counts
+// nested members too (the groups come from transitiveMemberOf), erring
+// towards a second approver.
+
+// signInAppTTL is how long the sign-in app's role definitions (id ->
+// "Tap.Approver") are reused. They change rarely; an assignment naming a
+// role id not in the cached list reads them again at once. Assignments
+// themselves are read at every lookup.
+const signInAppTTL = 10 * time.Minute
+
+// defaultAccessRole is the app role id of an assignment that grants access
+// to the app but no role.
+const defaultAccessRole = "00000000-0000-0000-0000-000000000000"
+
+// maxAssignmentPages bounds the walk through the sign-in app's assignments
+// (999 a page).
+const maxAssignmentPages = 20
+
+// tapdeskRoleSource reads who holds tapdesk roles.
+type tapdeskRoleSource struct {
+	clientID   string            // the sign-in app's appId; empty: app roles are not read
+	roleGroups map[string]string // lower-cased group id -> role ("Tap.Approver")
+
+	mu  sync.Mutex
+	app *signInApp // cached; nil until read
+}
+
+// signInApp is the sign-in app's service principal as tapdesk needs it.
+type signInApp struct {
+	id    string            // service principal object id
+	roles map[string]string // lower-cased app role id -> value ("Tap.Approver")
+	read  time.Time
+}
+
+func newTapdeskRoleSource(clientID string, roleGroups map[string]tapdesk.Role) *tapdeskRoleSource {
+	s := &tapdeskRoleSource{clientID: strings.TrimSpace(clientID), roleGroups: map[string]string{}}
+	for g, r := range roleGroups {
+		if g = strings.ToLower(strings.TrimSpace(g)); g != "" {
+			s.roleGroups[g] = string(r)
+		}
+	}
+	return s
+}
+
+// tapdeskRoles returns the tapdesk roles userID holds, sorted, given the
+// lower-cased ids of the groups the user is in (transitively). If the sign-in
+// app's assignments cannot be read, it fails: tapdesk then cannot tell
+// whether one approval would make a new approver.
+func (c *Client) tapdeskRoles(ctx context.Context, userID string, groups map[string]bool) ([]string, error) {
+	src := c.roles
+	var held []string
+	for g, role := range src.roleGroups {
+		if groups[g] {
+			held = append(held, role)
+		}
+	}
+	if src.clientID != "" {
+		fromApp, err := c.appRolesHeld(ctx, strings.ToLower(userID), groups)
+		if err != nil {
+			return nil, err
+		}
+		held = append(held, fromApp...)
+	}
+	slices.Sort(held)
+	return slices.Compact(held), nil
+}
+
+// appRolesHeld lists the sign-in app's roles assigned to the user or to one
+// of their groups.
+func (c *Client) appRolesHeld(ctx context.Context, userID string, groups map[string]bool) ([]string, error) {
+	app, err := c.signInApp(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	var roleIDs []string
+	b := c.graph.ServicePrincipals().ByServicePrincipalId(app.id).AppRoleAssignedTo()
+	top := int32(999)
+	resp, err := b.Get(ctx, &serviceprincipals.ItemAppRoleAssignedToRequestBuilderGetRequestConfiguration{
+		QueryParameters: &serviceprincipals.ItemAppRoleAssignedToRequestBuilderGetQueryParameters{
+			Select: []string{"appRoleId", "principalId", "principalType"}, Top: &top},
+	})
+	for page := 0; ; page++ {
+		if err != nil {
+			return nil, rolesUnreadable(c.roles.clientID, graphError(ctx, "list the sign-in app's role assignments", err))
+		}
+		if resp == nil {
+			return nil, rolesUnreadable(c.roles.clientID, emptyAnswer(ctx, "list the sign-in app's role assignments"))
+		}
+		for _, a := range resp.GetValue() {
+			if a.GetPrincipalId() == nil || a.GetAppRoleId() == nil {
+				continue
+			}
+			principal := strings.ToLower(a.GetPrincipalId().String())
+			mine := false
+			switch deref(a.GetPrincipalType()) {
+			case "User":
+				mine = principal == userID
+			case "Group":
+				mine = groups[principal]
+			}
+			if role := strings.ToLower(a.GetAppRoleId().String()); mine && role != defaultAccessRole {
+				roleIDs = append(roleIDs, role)
+			}
+		}
+		next := deref(resp.GetOdataNextLink())
+		if next == "" {
+			break
+		}
+		if page+1 >= maxAssignmentPages {
+			return nil, rolesUnreadable(c.roles.clientID, fmt.Errorf("entra: the sign-in app has more than %d pages of role assignments", maxAssignmentPages))
+		}
+		resp, err = b.WithUrl(next).Get(ctx, nil)
+	}
+
+	// A role id the cached definitions lack is a role defined since: read
+	// them again once.
+	if slices.ContainsFunc(roleIDs, func(id string) bool { _, ok := app.roles[id]; return !ok }) {
+		if app, err = c.signInApp(ctx, true); err != nil {
+			return nil, err
+		}
+	}
+	var held []string
+	for _, id := range roleIDs {
+		v, ok := app.roles[id]
+		switch {
+		case !ok:
+			// Assigned but not defined (a removed role): count it, erring
+			// towards a second approver, named by its id.
+			held = append(held, "app role "+id)
+		case strings.HasPrefix(v, "Tap."):
+			held = append(held, v)
+		}
+	}
+	return held, nil
+}
+
+// signInApp returns the sign-in app's service principal, from the cache
+// unless it is stale or fresh is set.
+func (c *Client) signInApp(ctx context.Context, fresh bool) (*signInApp, error) {
+	src := c.roles
+	src.mu.Lock()
+	app := src.app
+	src.mu.Unlock()
+	if app != nil && !fresh && time.Since(app.read) < signInAppTTL {
+		return app, nil
+	}
+	sp, err := c.graph.ServicePrincipalsWithAppId(&src.clientID).Get(ctx,
+		&serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetRequestConfiguration{
+			QueryParameters: &serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetQueryParameters{
+				Select: []string{"id", "appId", "appRoles"}},
+		})
+	if err != nil {
+		return nil, rolesUnreadable(src.clientID, graphError(ctx, "get the sign-in app", err))
+	}
+	if sp == nil || deref(sp.GetId()) == "" {
+		return nil, rolesUnreadable(src.clientID, emptyAnswer(ctx, "get the sign-in app"))
+	}
+	app = &signInApp{id: deref(sp.GetId()), roles: map[string]string{}, read: time.Now()}
+	for _, r := range sp.GetAppRoles() {
+		if r.GetId() != nil {
+			app.roles[strings.ToLower(r.GetId().String())] = deref(r.GetValue())
+		}
+	}
+	src.mu.Lock()
+	src.app = app
+	src.mu.Unlock()
+	return app, nil
+}
+
+// rolesUnreadable says, for the person at the screen, that tapdesk stops
+// because it cannot tell whether the target holds a tapdesk role. The Graph
+// error stays in the chain for the log.
+func rolesUnreadable(clientID string, err error) error {
+	const stop = "tapdesk could not read who holds tapdesk roles in Entra (the role assignments of its sign-in app), so it cannot tell whether this user needs a second approver, and stops rather than assume one. "
+	msg := stop + "Try again in a minute; tell your administrator if it keeps happening."
+	var ge *tapdesk.GraphError
+	if errors.As(err, &ge) {
+		switch ge.Kind {
+		case tapdesk.GraphForbidden:
+			msg = stop + "An administrator must grant tapdesk's Graph app registration the Application.Read.All permission (see the README's permission list)."
+		case tapdesk.GraphNotFound:
+			msg = "The sign-in app (client id " + clientID + ", TAPDESK_OIDC_CLIENT_ID) has no service principal in this tenant, so tapdesk cannot tell who holds tapdesk roles and whether this user needs a second approver. An administrator must check the setting."
+		case tapdesk.GraphThrottled, tapdesk.GraphUnavailable, tapdesk.GraphUnauthorized:
+			msg = stop + ge.UserMessage()
+		}
+	}
+	return fmt.Errorf("%w: %w", &tapdesk.Error{Code: tapdesk.EUNAVAILABLE, Message: msg}, err)
+}
