@@ -45,7 +45,7 @@ func (db *DB) ExportEvents(ctx context.Context, w io.Writer, format string, f Ev
 	if err := enc.begin(); err != nil {
 		return 0, err
 	}
-	q, args := f.query("seq, record, mac", "ASC")
+	q, args := f.query("seq, record, mac, key_id", "ASC")
 	pipe, err := startRowPipe(ctx, db.db, q, args...)
 	if err != nil {
 		return 0, err

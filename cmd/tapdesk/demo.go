@@ -120,7 +120,7 @@ func startDemo(ctx context.Context, o demoOptions) (d *demoEnv, err error) {
 	}
 	cfg := appConfig{
 		BaseURL: d.baseURL, DBPath: d.dbPath, Demo: true, SecureCookies: false,
-		OIDC: signin.Config{Issuer: issuer, ClientID: "tapdesk-demo", ClientSecret: clientSecret,
+		OIDC: signin.Config{Issuer: issuer, TenantID: tenant.ID, ClientID: "tapdesk-demo", ClientSecret: clientSecret,
 			RedirectURL: d.baseURL + "/auth/callback"},
 		ApproverEmails: approvers, DecisionTTL: cmp.Or(o.DecisionTTL, 24*time.Hour), LinkTTL: 24 * time.Hour,
 		SweepInterval:  o.SweepInterval,
