@@ -54,8 +54,8 @@ type demoEnv struct {
 	cleanups []func()
 }
 
-func startDemo(ctx context.Context, o demoOptions) (d *demoEnv, err error) {
-	d = &demoEnv{}
+func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
+	d := &demoEnv{} // not the result: "return nil, err" must not nil it before the cleanup
 	defer func() {
 		if err != nil {
 			d.close()
