@@ -151,3 +151,20 @@ func TestSignInFromAnotherTenantRefused(t *testing.T) {
 		t.Fatalf("after the refusal, / is %s", b.last.Request.URL)
 	}
 }
+
+// Sign-in holds tokens to TAPDESK_GRAPH_TENANT_ID, so it must be the
+// tenant's id, and the issuer must not name another tenant.
+func TestServeTenantSettings(t *testing.T) {
+	env := validServeEnv(t)
+	env["TAPDESK_GRAPH_TENANT_ID"] = "contoso.onmicrosoft.com"
+	err := run(context.Background(), []string{"serve"}, envFrom(env), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `TAPDESK_GRAPH_TENANT_ID: "contoso.onmicrosoft.com" is not a directory (tenant) id`) {
+		t.Fatalf("a domain as tenant id: %v", err)
+	}
+	env = validServeEnv(t)
+	env["TAPDESK_OIDC_ISSUER"] = "https://login.microsoftonline.com/0badc0de-0000-4000-8000-000000000000/v2.0"
+	err = run(context.Background(), []string{"serve"}, envFrom(env), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "TAPDESK_OIDC_ISSUER names tenant 0badc0de-0000-4000-8000-000000000000 but TAPDESK_GRAPH_TENANT_ID is") {
+		t.Fatalf("issuer of another tenant: %v", err)
+	}
+}
