@@ -89,6 +89,14 @@ func TestKeyRotation(t *testing.T) {
 	if err := db.CheckAuditKey(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	var out strings.Builder
+	if _, err := db.ExportEvents(context.Background(), &out, store.FormatJSONL, store.EventFilter{}); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 10 ||
+		!strings.Contains(lines[0], `"macKeyId":"`+idA+`"`) || !strings.Contains(lines[9], `"macKeyId":"`+idB+`"`) {
+		t.Fatalf("export lacks the key ids: %s", out.String())
+	}
 	res, err := db.PruneEvents(context.Background(), t0.Add(3*time.Minute), agent)
 	if err != nil || res.Removed != 3 {
 		t.Fatalf("prune over a rotated trail: %+v %v", res, err)
