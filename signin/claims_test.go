@@ -51,6 +51,7 @@ func newStubIdP(t *testing.T, opts ...envOption) *stubIdP {
 
 	cfg := signin.Config{
 		Issuer:       s.srv.URL,
+		TenantID:     "tenant-1",
 		ClientID:     clientID,
 		ClientSecret: clientSecret,
 		RedirectURL:  "http://localhost/auth/callback",
@@ -217,6 +218,8 @@ func TestClaims(t *testing.T) {
 	}{
 		{"no tid", none, func(c map[string]any) { delete(c, "tid") }, signin.ErrNoIdentity},
 		{"no oid", none, func(c map[string]any) { delete(c, "oid") }, signin.ErrNoIdentity},
+		{"another tenant", none, func(c map[string]any) { c["tid"] = "tenant-2" }, signin.ErrWrongTenant},
+		{"empty tid", none, func(c map[string]any) { c["tid"] = "" }, signin.ErrNoIdentity},
 		{"oid not a string", none, func(c map[string]any) { c["oid"] = 42 }, signin.ErrTokenInvalid},
 		{"no nonce", none, func(c map[string]any) { delete(c, "nonce") }, signin.ErrNonceMismatch},
 		{"other audience", none, func(c map[string]any) { c["aud"] = "another-app" }, signin.ErrTokenInvalid},

@@ -20,6 +20,7 @@ var (
 	ErrTokenInvalid        = errors.New("signin: ID token invalid")
 	ErrNonceMismatch       = errors.New("signin: nonce does not match")
 	ErrNoIdentity          = errors.New("signin: ID token lacks tid or oid")
+	ErrWrongTenant         = errors.New("signin: ID token from another tenant")
 	ErrSignInTooOld        = errors.New("signin: authentication older than max_age")
 )
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -141,6 +142,11 @@ func (a *Authenticator) Finish(ctx context.Context, p Pending, query url.Values)
 		return tapdesk.Principal{}, refuse(ErrNoIdentity,
 			"Your sign-in did not say which organisation and account you are (tid and oid claims), so tapdesk cannot let you in. Tell your administrator to check the app registration.",
 			fmt.Errorf("tid=%q oid=%q sub=%q", pr.TenantID, pr.ObjectID, idToken.Subject))
+	}
+	if !strings.EqualFold(pr.TenantID, a.cfg.TenantID) {
+		return tapdesk.Principal{}, refuse(ErrWrongTenant,
+			"You signed in with an account of another organisation, so tapdesk cannot let you in. Sign in with your account of this organisation.",
+			fmt.Errorf("tid=%q, the configured tenant is %q (oid=%q)", pr.TenantID, a.cfg.TenantID, pr.ObjectID))
 	}
 	if p.MaxAge > 0 {
 		maxAge := time.Duration(p.MaxAge) * time.Second

@@ -86,6 +86,7 @@ func newEnv(t *testing.T, personas []demoidp.Persona, opts ...envOption) *env {
 
 	cfg := signin.Config{
 		Issuer:       e.idp.Issuer(),
+		TenantID:     demoidp.TenantID,
 		ClientID:     clientID,
 		ClientSecret: clientSecret,
 		RedirectURL:  e.callback,

@@ -38,7 +38,12 @@ type Config struct {
 	// Issuer is the provider's issuer URL, exactly as its discovery document
 	// states it. For Entra: https://login.microsoftonline.com/{tenant-guid}/v2.0
 	// (not "common" or "organizations": their issuer does not match).
-	Issuer       string
+	Issuer string
+	// TenantID is the directory (tenant) id tapdesk serves: Finish refuses
+	// an ID token whose tid claim names another tenant (a multi-tenant app
+	// registration or an issuer pointed elsewhere would otherwise let in
+	// accounts of any organisation). Required.
+	TenantID     string
 	ClientID     string
 	ClientSecret string
 	// RedirectURL is tapdesk's /auth/callback as registered at the provider.
@@ -90,6 +95,10 @@ func New(cfg Config) (*Authenticator, error) {
 		problems = append(problems, err)
 	} else if u, _ := url.Parse(cfg.Issuer); u.RawQuery != "" {
 		problems = append(problems, errors.New("signin: issuer must not have a query"))
+	}
+	cfg.TenantID = strings.TrimSpace(cfg.TenantID)
+	if cfg.TenantID == "" {
+		problems = append(problems, errors.New("signin: tenant id is missing"))
 	}
 	if cfg.ClientID == "" {
 		problems = append(problems, errors.New("signin: client id is missing"))

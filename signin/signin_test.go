@@ -365,6 +365,7 @@ func TestSafeNext(t *testing.T) {
 func TestNewRefusesBadConfig(t *testing.T) {
 	good := signin.Config{
 		Issuer:       "https://login.microsoftonline.com/5f1d3c2a-7b4e-4c1a-9e8f-0a1b2c3d4e5f/v2.0",
+		TenantID:     "5f1d3c2a-7b4e-4c1a-9e8f-0a1b2c3d4e5f",
 		ClientID:     "id",
 		ClientSecret: "secret",
 		RedirectURL:  "https://tapdesk.example/auth/callback",
@@ -377,6 +378,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		"relative issuer":       func(c *signin.Config) { c.Issuer = "/demo/idp" },
 		"http issuer":           func(c *signin.Config) { c.Issuer = "http://idp.example/x" },
 		"issuer with query":     func(c *signin.Config) { c.Issuer += "?x=1" },
+		"no tenant id":          func(c *signin.Config) { c.TenantID = " " },
 		"no client id":          func(c *signin.Config) { c.ClientID = "" },
 		"no secret":             func(c *signin.Config) { c.ClientSecret = "" },
 		"no redirect":           func(c *signin.Config) { c.RedirectURL = "" },
@@ -398,7 +400,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 			{Issuer: "http://localhost:8080/demo/idp", RedirectURL: "http://127.0.0.1:8080/auth/callback"},
 			{Issuer: "http://demo.lan:8080/demo/idp", RedirectURL: "http://demo.lan:8080/auth/callback", AllowHTTP: true},
 		} {
-			c.ClientID, c.ClientSecret = "id", "secret"
+			c.TenantID, c.ClientID, c.ClientSecret = "t", "id", "secret"
 			if _, err := signin.New(c); err != nil {
 				t.Errorf("%s refused: %v", c.Issuer, err)
 			}

@@ -143,7 +143,7 @@ func TestChainWrongKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := verify(t, other)
-	if rep.Break == nil || rep.Break.Seq != 1 || rep.Break.Kind != store.BreakKey {
+	if rep.Break == nil || rep.Break.Seq != 1 || rep.Break.Kind != store.BreakUnknownKey {
 		t.Fatalf("wrong key: %+v", rep.Break)
 	}
 	if err := other.SetAuditKey("short"); err == nil {

@@ -70,25 +70,32 @@ type appender struct {
 }
 
 func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
-	if len(db.auditKey) == 0 {
+	if db.keys == nil {
 		return nil, ErrNoAuditKey
 	}
 	a := &appender{db: db}
-	err := tx.QueryRowContext(ctx, `SELECT seq, mac FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&a.head, &a.prev)
+	var headKey string
+	err := tx.QueryRowContext(ctx, `SELECT seq, mac, key_id FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&a.head, &a.prev, &headKey)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("read audit chain head: %w", err)
 	}
-	a.stmt, err = tx.PrepareContext(ctx, `INSERT INTO audit_events (seq, record, mac) VALUES (?, ?, ?)`)
+	// A head signed with a key this tapdesk does not hold means the trail
+	// has moved on to another key (another instance was rotated, or this
+	// one has the wrong key): chaining onto it would mix keys unnoticed.
+	if _, ok := db.keys.byID[headKey]; headKey != "" && !ok {
+		return nil, &KeyMismatchError{Path: db.path, Seq: a.head, KeyID: headKey}
+	}
+	a.stmt, err = tx.PrepareContext(ctx, `INSERT INTO audit_events (seq, record, mac, key_id) VALUES (?, ?, ?, ?)`)
 	if err != nil {
 		return nil, fmt.Errorf("prepare audit append: %w", err)
 	}
-	a.h = db.hashers.Get().(*chainHasher)
+	a.h = db.keys.signers.Get().(*chainHasher)
 	return a, nil
 }
 
 func (a *appender) close() {
 	a.stmt.Close()
-	a.db.hashers.Put(a.h)
+	a.db.keys.signers.Put(a.h)
 }
 
 func (a *appender) append(ctx context.Context, ev tapdesk.Event) error {
@@ -111,9 +118,9 @@ func (a *appender) append(ctx context.Context, ev tapdesk.Event) error {
 		ev.Actor.TenantID, ev.Actor.ObjectID, ev.Actor.UPN, ev.Actor.Name, ev.ActorIP, ev.ActorAgent,
 		ev.TargetID, ev.TargetUPN, ev.RequestID, ev.CorrelationID, ev.TAPMethodID, details}
 	a.record = appendRecord(a.record[:0], &fields)
-	r := chainRow{seq: a.head + 1, record: string(a.record)}
-	r.mac = string(a.h.mac(a.prev, r.seq, r.record))
-	if _, err := a.stmt.ExecContext(ctx, r.seq, r.record, r.mac); err != nil {
+	r := chainRow{seq: a.head + 1, record: string(a.record), keyID: a.h.id}
+	r.mac = string(a.h.mac(a.prev, r.seq, r.keyID, r.record))
+	if _, err := a.stmt.ExecContext(ctx, r.seq, r.record, r.mac, r.keyID); err != nil {
 		return fmt.Errorf("append audit event: %w", err)
 	}
 	a.head, a.prev = r.seq, r.mac

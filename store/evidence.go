@@ -25,7 +25,7 @@ import (
 // fails. An event whose predecessor is missing cannot be checked and is
 // reported too; verify names such a break. It reads in one snapshot.
 func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []tapdesk.Event, unverified []int64, err error) {
-	if len(db.auditKey) == 0 {
+	if db.keys == nil {
 		return nil, nil, ErrNoAuditKey
 	}
 	conn, err := db.db.Conn(ctx)
@@ -38,7 +38,7 @@ func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []t
 		return nil, nil, fmt.Errorf("begin read: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	rows, err := conn.QueryContext(ctx, `SELECT e.seq, e.record, e.mac, p.mac FROM audit_events e
+	rows, err := conn.QueryContext(ctx, `SELECT e.seq, e.record, e.mac, e.key_id, p.mac FROM audit_events e
 		LEFT JOIN audit_events p ON p.seq = e.seq - 1 WHERE e.request_id = ? ORDER BY e.seq`, requestID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the request's audit events: %w", err)
@@ -50,7 +50,7 @@ func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []t
 	var rs []linked
 	for rows.Next() {
 		var l linked
-		if err := rows.Scan(&l.seq, &l.record, &l.mac, &l.prev); err != nil {
+		if err := rows.Scan(&l.seq, &l.record, &l.mac, &l.keyID, &l.prev); err != nil {
 			rows.Close()
 			return nil, nil, fmt.Errorf("read audit event: %w", err)
 		}
@@ -61,8 +61,7 @@ func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []t
 		return nil, nil, fmt.Errorf("read the request's audit events: %w", err)
 	}
 	var checkpoints map[int64]checkpoint
-	h := db.hashers.Get().(*chainHasher)
-	defer db.hashers.Put(h)
+	h := db.keys.ring()
 	for _, l := range rs {
 		prev, ok := l.prev.String, l.prev.Valid || l.seq == 1
 		if !ok {

@@ -24,7 +24,7 @@ const (
 var ExportHeader = []string{"seq", "activityDateTime", "activityDisplayName", "category", "result", "resultReason",
 	"initiatedByTenantId", "initiatedByUserId", "initiatedByUserPrincipalName", "initiatedByDisplayName",
 	"initiatedByIpAddress", "initiatedByUserAgent", "targetId", "targetUserPrincipalName",
-	"requestId", "correlationId", "tapMethodId", "additionalDetails", "mac"}
+	"requestId", "correlationId", "tapMethodId", "additionalDetails", "mac", "macKeyId"}
 
 // ExportEvents writes the events f selects to w, oldest first, as CSV
 // (UTF-8 with a byte-order mark, RFC 4180 quoting, spreadsheet formulas
@@ -45,7 +45,7 @@ func (db *DB) ExportEvents(ctx context.Context, w io.Writer, format string, f Ev
 	if err := enc.begin(); err != nil {
 		return 0, err
 	}
-	q, args := f.query("seq, record, mac", "ASC")
+	q, args := f.query("seq, record, mac, key_id", "ASC")
 	pipe, err := startRowPipe(ctx, db.db, q, args...)
 	if err != nil {
 		return 0, err
@@ -108,7 +108,8 @@ func (e *csvEncoder) row(r *exportRow) error {
 	for i, f := range r.fields {
 		e.record[i+1] = NeutraliseCell(f)
 	}
-	e.record[len(e.record)-1] = r.mac
+	e.record[len(e.record)-2] = r.mac
+	e.record[len(e.record)-1] = r.keyID
 	return e.w.Write(e.record)
 }
 
@@ -141,7 +142,7 @@ func NeutraliseCell(s string) string {
 
 // jsonlEncoder writes one JSON object per line in the shape of Graph's
 // directoryAudit, plus tapdesk's own fields (seq, requestId, tapMethodId,
-// mac). It appends bytes by hand: encoding/json on a map per row would
+// mac, macKeyId). It appends bytes by hand: encoding/json on a map per row would
 // cost more than the database read.
 type jsonlEncoder struct {
 	w   *bufio.Writer
@@ -185,6 +186,7 @@ func (e *jsonlEncoder) row(r *exportRow) error {
 		b = appendJSONString(b, d) // not JSON (written by hand?): kept as text
 	}
 	b = appendJSONField(b, "mac", r.mac)
+	b = appendJSONField(b, "macKeyId", r.keyID)
 	b = append(b, "}\n"...)
 	e.buf = b
 	_, err := e.w.Write(b)

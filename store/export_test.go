@@ -110,6 +110,7 @@ type jsonlEvent struct {
 	TapMethodID       string
 	AdditionalDetails map[string]string
 	Mac               string
+	MacKeyID          string
 }
 
 func TestExportJSONL(t *testing.T) {
@@ -130,7 +131,7 @@ func TestExportJSONL(t *testing.T) {
 		want := awkward[i]
 		if ev.Seq != int64(i+1) || ev.ActivityDisplayName != string(want.Activity) || ev.InitiatedBy.User.UserPrincipalName != want.Actor.UPN ||
 			ev.InitiatedBy.User.DisplayName != want.Actor.Name || ev.InitiatedBy.User.UserAgent != want.ActorAgent ||
-			ev.ResultReason != want.Reason || ev.TapMethodID != want.TAPMethodID || len(ev.Mac) != 64 ||
+			ev.ResultReason != want.Reason || ev.TapMethodID != want.TAPMethodID || len(ev.Mac) != 64 || ev.MacKeyID != store.AuditKeyID(testAuditKey) ||
 			ev.ActivityDateTime != t0.Add(time.Duration(i)*time.Second).Format("2006-01-02T15:04:05.000000Z") {
 			t.Errorf("line %d: %+v", i+1, ev)
 		}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// rowPipe reads audit rows (seq, record, mac) on a goroutine of its own and
+// rowPipe reads audit rows (seq, record, mac, key_id) on a goroutine of its own and
 // hands them over in batches, so the database read and the caller's work
 // (hashing for verify, encoding for export) run on two cores at once. The
 // read is most of the cost; without the pipe, verify reaches about half its
@@ -21,7 +21,7 @@ type rowPipe struct {
 
 const pipeBatch = 256
 
-// startRowPipe runs query, which must select seq, record, mac.
+// startRowPipe runs query, which must select seq, record, mac, key_id.
 func startRowPipe(ctx context.Context, q querier, query string, args ...any) (*rowPipe, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -35,7 +35,7 @@ func startRowPipe(ctx context.Context, q querier, query string, args ...any) (*r
 		for rows.Next() {
 			batch = batch[:len(batch)+1]
 			r := &batch[len(batch)-1]
-			if err := rows.Scan(&r.seq, &r.record, &r.mac); err != nil {
+			if err := rows.Scan(&r.seq, &r.record, &r.mac, &r.keyID); err != nil {
 				p.errc <- fmt.Errorf("read audit event: %w", err)
 				return
 			}

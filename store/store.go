@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -25,22 +24,24 @@ import (
 
 // DB is tapdesk's database.
 type DB struct {
-	db  *sql.DB
-	Now tapdesk.Clock
+	db   *sql.DB
+	path string
+	Now  tapdesk.Clock
 
-	auditKey []byte
-	hashers  *sync.Pool // of *chainHasher keyed with auditKey
+	keys *auditKeys // nil until SetAuditKey
 }
 
-// SetAuditKey sets the secret that keys the audit trail's hash chain. It is
-// never stored; without it no event can be written or verified.
-func (db *DB) SetAuditKey(key string) error {
-	if len(key) < MinAuditKeyLength {
-		return fmt.Errorf("the audit key must be at least %d characters", MinAuditKeyLength)
+// SetAuditKey sets the secret that keys the audit trail's hash chain, and
+// the older keys it was keyed with before a rotation: new events are signed
+// with key, and each event is verified with the key it names. Keys are never
+// stored; without them no event can be written or verified.
+func (db *DB) SetAuditKey(key string, old ...string) error {
+	for _, k := range append([]string{key}, old...) {
+		if len(k) < MinAuditKeyLength {
+			return fmt.Errorf("the audit key must be at least %d characters", MinAuditKeyLength)
+		}
 	}
-	k := []byte(key)
-	db.auditKey = k
-	db.hashers = &sync.Pool{New: func() any { return newChainHasher(k) }}
+	db.keys = newAuditKeys(key, old)
 	return nil
 }
 
@@ -63,7 +64,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	db := &DB{db: sqldb, Now: time.Now}
+	db := &DB{db: sqldb, path: path, Now: time.Now}
 	if err := db.migrate(ctx); err != nil {
 		sqldb.Close()
 		return nil, err

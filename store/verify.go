@@ -26,6 +26,11 @@ const (
 	BreakReordered BreakKind = "reordered"
 	// BreakKey: nothing checks out with this key.
 	BreakKey BreakKind = "wrong key"
+	// BreakUnknownKey: the event names a key that is not configured.
+	BreakUnknownKey BreakKind = "unknown key"
+	// BreakRetiredKey: the event was signed with a key the trail had
+	// already been rotated away from.
+	BreakRetiredKey BreakKind = "retired key"
 	// BreakSchema: the table's definition was changed, so filters and
 	// exports may not show what was signed.
 	BreakSchema BreakKind = "table changed"
@@ -113,7 +118,7 @@ func ParseHead(s string) (Head, error) {
 
 // verifyChain walks the chain in q; recorded is a kept head or nil.
 func (db *DB) verifyChain(ctx context.Context, q querier, recorded *Head) (rep VerifyReport, err error) {
-	if len(db.auditKey) == 0 {
+	if db.keys == nil {
 		return rep, ErrNoAuditKey
 	}
 	if rep.Break, err = checkSchema(ctx, q); rep.Break != nil || err != nil {
@@ -127,7 +132,7 @@ func (db *DB) verifyChain(ctx context.Context, q querier, recorded *Head) (rep V
 	if err != nil {
 		return rep, err
 	}
-	pipe, err := startRowPipe(ctx, q, `SELECT seq, record, mac FROM audit_events ORDER BY seq`)
+	pipe, err := startRowPipe(ctx, q, `SELECT seq, record, mac, key_id FROM audit_events ORDER BY seq`)
 	if err != nil {
 		return rep, err
 	}
@@ -143,7 +148,8 @@ func (db *DB) verifyChain(ctx context.Context, q querier, recorded *Head) (rep V
 		}
 		return rep, err
 	}
-	h := newChainHasher(db.auditKey)
+	h := db.keys.ring()
+	order := keyOrder{retired: map[string]int64{}}
 	rep.FirstSeq = cur.seq
 	prev, expect, last := "", int64(1), ""
 	if cur.seq != 1 {
@@ -167,6 +173,9 @@ func (db *DB) verifyChain(ctx context.Context, q querier, recorded *Head) (rep V
 			return rep, err
 		}
 		if cur.seq == expect && h.checks(prev, expect, cur) {
+			if rep.Break = order.next(cur.seq, h.signer(cur)); rep.Break != nil {
+				return rep, nil
+			}
 			if err := replay.observe(cur); err != nil {
 				return rep, err
 			}
@@ -247,7 +256,7 @@ func checkTail(ctx context.Context, q querier, lastTime string) (*ChainBreak, er
 
 // classify names why cur, expected as event number expect after prev, does
 // not check out, using the event after it (next, nil at the end).
-func classify(h *chainHasher, prev string, expect int64, cur, next *chainRow, first bool) *ChainBreak {
+func classify(h *keyring, prev string, expect int64, cur, next *chainRow, first bool) *ChainBreak {
 	switch {
 	case cur.seq > expect:
 		return &ChainBreak{Seq: expect, Kind: BreakMissing, Detail: fmt.Sprintf(
@@ -258,18 +267,47 @@ func classify(h *chainHasher, prev string, expect int64, cur, next *chainRow, fi
 	case next != nil && h.checks(prev, expect, next):
 		return &ChainBreak{Seq: expect, Kind: BreakInserted, Detail: fmt.Sprintf(
 			"event %d was not written by tapdesk: it was inserted and the events after it renumbered", expect)}
+	case cur.keyID != "" && !h.has(cur.keyID):
+		return &ChainBreak{Seq: expect, Kind: BreakUnknownKey, Detail: fmt.Sprintf(
+			"event %d was signed with key id %s, which is not configured: add the key it was signed with to TAPDESK_AUDIT_OLD_KEYS (or TAPDESK_AUDIT_KEY) and verify again", expect, cur.keyID)}
 	case next != nil && next.seq == expect+1 && h.checks(cur.mac, next.seq, next):
 		return &ChainBreak{Seq: expect, Kind: BreakChanged, Detail: fmt.Sprintf(
 			"event %d was changed after it was written (the event after it still checks out)", expect)}
 	case first && next != nil:
 		return &ChainBreak{Seq: expect, Kind: BreakKey, Detail: fmt.Sprintf(
-			"no event checks out with this key: TAPDESK_AUDIT_KEY is not the key that wrote this audit trail (or events %d and %d were both changed)", expect, next.seq)}
+			"no event checks out with the configured keys: TAPDESK_AUDIT_KEY is not the key that wrote this audit trail, nor is any in TAPDESK_AUDIT_OLD_KEYS (or events %d and %d were both changed)", expect, next.seq)}
 	case next == nil:
 		return &ChainBreak{Seq: expect, Kind: BreakChanged, Detail: fmt.Sprintf(
 			"event %d, the last one, does not check out: it was changed, or added by someone without the key", expect)}
 	}
 	return &ChainBreak{Seq: expect, Kind: BreakChanged, Detail: fmt.Sprintf(
 		"event %d does not check out (changed; the event after it does not check out either)", expect)}
+}
+
+// keyOrder follows the keys along the trail. After a rotation tapdesk
+// never signs with the old key again, and an old key stays configured only
+// to verify what it signed: an event signed with it after the trail moved
+// on was added by someone holding it (a leaked key is the usual reason to
+// rotate).
+type keyOrder struct {
+	cur     string           // id of the key that signed the last event
+	retired map[string]int64 // ids the trail moved on from, and the event where it did
+}
+
+func (o *keyOrder) next(seq int64, id string) *ChainBreak {
+	if id == o.cur {
+		return nil
+	}
+	if at, ok := o.retired[id]; ok {
+		return &ChainBreak{Seq: seq, Kind: BreakRetiredKey, Detail: fmt.Sprintf(
+			"event %d was signed with key id %s, which the trail was rotated away from at event %d: tapdesk never signs with a retired key, "+
+				"so someone holding it added this event (or tapdesk was started with a retired key as TAPDESK_AUDIT_KEY)", seq, id, at)}
+	}
+	if o.cur != "" {
+		o.retired[o.cur] = seq
+	}
+	o.cur = id
+	return nil
 }
 
 func seqRange(from, to int64) string {
@@ -314,8 +352,8 @@ func readCheckpoints(ctx context.Context, q querier) (map[int64]checkpoint, erro
 	return out, rows.Err()
 }
 
-// auditTableSQL is audit_events as migration 00003 defines it, whitespace
-// collapsed. The mac covers the record; the filter columns are generated
+// auditTableSQL is audit_events as migrations 00003 and 00007 (key_id)
+// define it, whitespace collapsed. The mac covers the record; the filter columns are generated
 // from it. Someone who redefines a generated column (say, to hide one
 // actor's events from filtered exports) changes no record, so verify
 // compares the definition itself.
@@ -327,7 +365,7 @@ const auditTableSQL = `CREATE TABLE "audit_events" ( seq INTEGER PRIMARY KEY, re
 	`actor_upn TEXT GENERATED ALWAYS AS (json_extract(record, '$[7]')) VIRTUAL, ` +
 	`target_id TEXT GENERATED ALWAYS AS (json_extract(record, '$[11]')) VIRTUAL, ` +
 	`target_upn TEXT GENERATED ALWAYS AS (json_extract(record, '$[12]')) VIRTUAL, ` +
-	`request_id TEXT GENERATED ALWAYS AS (json_extract(record, '$[13]')) VIRTUAL )`
+	`request_id TEXT GENERATED ALWAYS AS (json_extract(record, '$[13]')) VIRTUAL , key_id TEXT NOT NULL DEFAULT '')`
 
 func checkSchema(ctx context.Context, q querier) (*ChainBreak, error) {
 	rows, err := q.QueryContext(ctx, `SELECT type, name, COALESCE(sql, '') FROM sqlite_schema
@@ -345,7 +383,7 @@ func checkSchema(ctx context.Context, q querier) (*ChainBreak, error) {
 			continue
 		}
 		return &ChainBreak{Seq: 0, Kind: BreakSchema, Detail: fmt.Sprintf(
-			"the audit_events %s %q is not the one tapdesk created: filters and exports may not show what was signed. Compare it with migrations/00003_audit_record.sql", typ, name)}, nil
+			"the audit_events %s %q is not the one tapdesk created: filters and exports may not show what was signed. Compare it with migrations/00003_audit_record.sql and 00007_audit_key_id.sql", typ, name)}, nil
 	}
 	return nil, rows.Err()
 }

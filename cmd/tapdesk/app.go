@@ -37,6 +37,7 @@ type appConfig struct {
 	ApproverMFA    bool
 	SessionKey     string
 	AuditKey       string
+	AuditOldKeys   []string // keys before a rotation: verify only
 	MailInterval   time.Duration
 	Settings       map[string]string // for the start-up audit event, no secrets
 	Logger         *slog.Logger
@@ -61,7 +62,12 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 		return nil, err
 	}
 	a := &app{cfg: cfg, db: db}
-	if err := db.SetAuditKey(cfg.AuditKey); err != nil {
+	if err := db.SetAuditKey(cfg.AuditKey, cfg.AuditOldKeys...); err != nil {
+		db.Close()
+		return nil, err
+	}
+	// Refuse a trail this key did not write before chaining anything onto it.
+	if err := db.CheckAuditKey(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}

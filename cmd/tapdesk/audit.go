@@ -24,7 +24,8 @@ const auditUsage = `Usage:
   tapdesk audit seed   --db PATH --events N       append N synthetic events (marked) for benchmarks and demos
 
 Every audit command reads the chain's key from TAPDESK_AUDIT_KEY (or
-TAPDESK_AUDIT_KEY_FILE), as serve does. Times are UTC: 2026-11-23 or
+TAPDESK_AUDIT_KEY_FILE), and the keys before a rotation from
+TAPDESK_AUDIT_OLD_KEYS (or _FILE, comma-separated), as serve does. Times are UTC: 2026-11-23 or
 2026-11-23T14:30 or RFC 3339.
 `
 
@@ -65,6 +66,7 @@ func auditSettings(name string, stderr io.Writer) *settings {
 	s.fs.SetOutput(stderr)
 	s.str("db", "tapdesk.db", "SQLite database file")
 	s.secret("audit-key", "at least 32 characters; the key the audit trail's hash chain was written with", true)
+	s.secret("audit-old-keys", "comma-separated audit keys used before a rotation, to verify the events they signed", false)
 	return s
 }
 
@@ -77,6 +79,7 @@ func openAudit(ctx context.Context, s *settings, args []string, getenv func(stri
 	if k := s.get("audit-key"); k != "" && len(k) < store.MinAuditKeyLength {
 		problems = append(problems, fmt.Sprintf("TAPDESK_AUDIT_KEY: must be at least %d characters", store.MinAuditKeyLength))
 	}
+	problems = append(problems, oldAuditKeyProblems(s)...)
 	if check != nil {
 		check(&problems)
 	}
@@ -91,7 +94,7 @@ func openAudit(ctx context.Context, s *settings, args []string, getenv func(stri
 	if err != nil {
 		return nil, err
 	}
-	if err := db.SetAuditKey(s.get("audit-key")); err != nil {
+	if err := db.SetAuditKey(s.get("audit-key"), s.listOf("audit-old-keys")...); err != nil {
 		db.Close()
 		return nil, err
 	}

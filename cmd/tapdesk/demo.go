@@ -58,8 +58,8 @@ type demoEnv struct {
 	cleanups []func()
 }
 
-func startDemo(ctx context.Context, o demoOptions) (d *demoEnv, err error) {
-	d = &demoEnv{}
+func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
+	d := &demoEnv{} // not the result: "return nil, err" must not nil it before the cleanup
 	defer func() {
 		if err != nil {
 			d.close()
@@ -127,7 +127,7 @@ func startDemo(ctx context.Context, o demoOptions) (d *demoEnv, err error) {
 	}
 	cfg := appConfig{
 		BaseURL: d.baseURL, DBPath: d.dbPath, Demo: true, SecureCookies: false,
-		OIDC: signin.Config{Issuer: issuer, ClientID: fakegraph.SampleSignInClientID, ClientSecret: clientSecret,
+		OIDC: signin.Config{Issuer: issuer, TenantID: tenant.ID, ClientID: fakegraph.SampleSignInClientID, ClientSecret: clientSecret,
 			RedirectURL: d.baseURL + "/auth/callback", GroupRoles: o.RoleGroups},
 		ApproverEmails: approvers, DecisionTTL: cmp.Or(o.DecisionTTL, 24*time.Hour), LinkTTL: 24 * time.Hour,
 		SweepInterval:  o.SweepInterval,

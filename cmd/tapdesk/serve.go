@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/tapdesk/tapdesk/entra"
 	"github.com/tapdesk/tapdesk/mail"
 	"github.com/tapdesk/tapdesk/signin"
+	"github.com/tapdesk/tapdesk/store"
 )
 
 // serveSettings declares every production setting once: flag, TAPDESK_*
@@ -61,6 +63,7 @@ func serveSettings() *settings {
 
 	s.secret("session-key", "at least 32 characters; seals session data at rest", true)
 	s.secret("audit-key", "at least 32 characters; keys the audit trail's hash chain (not stored in the database)", true)
+	s.secret("audit-old-keys", "comma-separated audit keys used before a rotation; they only verify the events they signed", false)
 	return s
 }
 
@@ -86,6 +89,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			problems = append(problems, fmt.Sprintf("%s: must be at least 32 characters", s.by[k].env))
 		}
 	}
+	problems = append(problems, auditKeyProblems(s)...)
+	problems = append(problems, tenantProblems(s.get("graph-tenant-id"), s.get("oidc-issuer"))...)
 	roleGroups := map[string]tapdesk.Role{}
 	for _, pair := range s.listOf("role-groups") {
 		g, r, ok := strings.Cut(pair, "=")
@@ -174,12 +179,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	cfg := appConfig{
 		BaseURL: base, DBPath: s.get("db"), SecureCookies: true,
-		OIDC: signin.Config{Issuer: s.get("oidc-issuer"), ClientID: s.get("oidc-client-id"),
+		OIDC: signin.Config{Issuer: s.get("oidc-issuer"), TenantID: s.get("graph-tenant-id"), ClientID: s.get("oidc-client-id"),
 			ClientSecret: s.get("oidc-client-secret"), RedirectURL: redirect, GroupRoles: roleGroups},
 		ApproverEmails: s.listOf("approver-emails"), EscalationEmails: s.listOf("escalation-emails"),
 		DecisionTTL: decisionTTL, LinkTTL: linkTTL,
 		ApproverMaxAge: maxAge, ApproverMFA: mfa, SessionKey: s.get("session-key"),
-		AuditKey: s.get("audit-key"),
+		AuditKey: s.get("audit-key"), AuditOldKeys: s.listOf("audit-old-keys"),
 		Settings: s.describe(), Logger: log,
 	}
 	ln, err := listen(s.get("addr"))
@@ -194,4 +199,56 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("tapdesk serving", "addr", ln.Addr().String(), "base_url", base, "version", version(),
 		"graph", dir.Endpoints().GraphBaseURL, "mail_transport", transport)
 	return a.serve(ctx, ln)
+}
+
+// auditKeyProblems refuses the public demo key (anyone could forge a trail
+// with it), as the current key or an old one.
+func auditKeyProblems(s *settings) []string {
+	problems := oldAuditKeyProblems(s)
+	if s.get("audit-key") == demoAuditKey {
+		problems = append(problems, "TAPDESK_AUDIT_KEY: is the public demo key that tapdesk demo prints, so anyone could forge the audit trail with it; "+
+			"set a secret of your own, e.g. the output of openssl rand -hex 32")
+	}
+	for i, k := range s.listOf("audit-old-keys") {
+		if k == demoAuditKey {
+			problems = append(problems, fmt.Sprintf("TAPDESK_AUDIT_OLD_KEYS: key %d is the public demo key; events signed with it prove nothing, so serve does not accept it", i+1))
+		}
+	}
+	return problems
+}
+
+// oldAuditKeyProblems checks the keys of TAPDESK_AUDIT_OLD_KEYS.
+func oldAuditKeyProblems(s *settings) []string {
+	var problems []string
+	for i, k := range s.listOf("audit-old-keys") {
+		if len(k) < store.MinAuditKeyLength {
+			problems = append(problems, fmt.Sprintf("TAPDESK_AUDIT_OLD_KEYS: key %d is shorter than %d characters (keys are separated by commas)", i+1, store.MinAuditKeyLength))
+		}
+	}
+	return problems
+}
+
+var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// tenantProblems checks the tenant sign-in is held to: the Graph tenant id,
+// which must be the tenant's GUID (the tid claim of its ID tokens is), and
+// which an Entra issuer URL naming a tenant must name too.
+func tenantProblems(tenant, issuer string) []string {
+	if tenant == "" {
+		return nil // reported as missing
+	}
+	if !guid.MatchString(tenant) {
+		return []string{fmt.Sprintf("TAPDESK_GRAPH_TENANT_ID: %q is not a directory (tenant) id like 5f1d3c2a-7b4e-4c1a-9e8f-0a1b2c3d4e5f; "+
+			"sign-in compares it with the tid claim, which is always the id, never a domain name", tenant)}
+	}
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return nil // reported by sign-in
+	}
+	first, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	if guid.MatchString(first) && !strings.EqualFold(first, tenant) {
+		return []string{fmt.Sprintf("TAPDESK_OIDC_ISSUER names tenant %s but TAPDESK_GRAPH_TENANT_ID is %s: "+
+			"people sign in to the tenant tapdesk manages, so both must name the same one", first, tenant)}
+	}
+	return nil
 }

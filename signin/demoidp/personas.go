@@ -15,6 +15,7 @@ type Persona struct {
 	Description string   // one line on the picker saying what to try as this person
 	Groups      []string // groups claim (group object ids); omitted when empty
 	NoMFA       bool     // amr is ["pwd"] instead of ["pwd","mfa"]
+	TenantID    string   // tid claim; empty: TenantID (a guest of another organisation sets its own)
 }
 
 // DefaultPersonas are the people of the demo tenant. Their object ids are

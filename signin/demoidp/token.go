@@ -1,6 +1,7 @@
 package demoidp
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -157,7 +158,7 @@ func (p *Provider) signIDToken(ac *authCode, clientID string, now time.Time) (st
 		"nbf":       now.Unix(),
 		"auth_time": ac.authTime.Unix(),
 		"amr":       amr,
-		"tid":       TenantID,
+		"tid":       cmp.Or(ps.TenantID, TenantID),
 		"oid":       ps.ObjectID,
 		"ver":       "2.0",
 	}
