@@ -35,6 +35,12 @@ const (
 	ActRequestRefused  Activity = "Refuse request"
 	ActDecisionRefused Activity = "Refuse decision"
 	ActRevealRefused   Activity = "Refuse reveal"
+	// The people concerned are told: the target and their manager get a
+	// notice with a "This wasn't me" link that can only stop the request.
+	ActNoticeSkipped  Activity = "Skip notice"
+	ActDisputeOpened  Activity = "Open dispute link"
+	ActDispute        Activity = "Dispute request"
+	ActDisputeRefused Activity = "Refuse dispute link"
 )
 
 // Category groups activities the way Entra's audit log does.
