@@ -61,6 +61,7 @@ func TestServeRefusesMalformedSettings(t *testing.T) {
 	env["TAPDESK_ROLE_GROUPS"] = "abc=Tap.Boss"
 	env["TAPDESK_DECISION_TTL"] = "a day"
 	env["TAPDESK_SMTP_PORT"] = "99999"
+	env["TAPDESK_NOTIFY_MANAGER"] = "sometimes"
 	env["TAPDESK_GRAPH_CERTIFICATE"] = "/nonexistent/graph.pem"
 	env["TAPDESK_AUDIT_KEY_FILE"] = "/nonexistent/audit-key"
 	delete(env, "TAPDESK_AUDIT_KEY")
@@ -70,7 +71,7 @@ func TestServeRefusesMalformedSettings(t *testing.T) {
 	}
 	for _, want := range []string{"TAPDESK_BASE_URL: must be an https URL", "TAPDESK_SESSION_KEY: must be at least 32",
 		"TAPDESK_ROLE_GROUPS", "TAPDESK_DECISION_TTL", "TAPDESK_SMTP_PORT", "TAPDESK_AUDIT_KEY_FILE: cannot read",
-		"TAPDESK_GRAPH_CERTIFICATE: cannot read"} {
+		"TAPDESK_GRAPH_CERTIFICATE: cannot read", "TAPDESK_NOTIFY_MANAGER: must be true or false"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("refusal lacks %q:\n%v", want, err)
 		}
