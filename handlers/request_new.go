@@ -100,6 +100,8 @@ func (h *Handler) fileRequest(c echo.Context) error {
 	}
 	notices, noticeDetails, unnotified, err := h.notices(ctx, card.User)
 	if err != nil {
+		h.audit(c, tapdesk.Event{Activity: tapdesk.ActRequestRefused, Category: tapdesk.CatRequest, Result: tapdesk.ResultFailure,
+			Reason: "the manager to notify could not be read: " + tapdesk.ErrorMessage(err), TargetID: card.User.ID, TargetUPN: card.User.UPN})
 		return err
 	}
 	ev := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest,

@@ -164,6 +164,28 @@ func TestNotices(t *testing.T) {
 	})
 }
 
+// TestManagerUnreadable: when Graph will not say who the manager is, the
+// request is not filed unnoticed: the agent reads why and tries again.
+func TestManagerUnreadable(t *testing.T) {
+	d := startTestDemo(t)
+	agent := d.browser(t)
+	agent.signIn("/", "agent")
+	d.fake.SetFault("GET /v1.0/users/*/manager", fakegraph.Fault{Status: http.StatusForbidden, Code: "Authorization_RequestDenied",
+		Message: "Insufficient privileges to complete the operation."})
+	agent.get("/requests/new?user=" + url.QueryEscape(d.userID(t, "nina.newhire@contoso.example"))).status(http.StatusOK)
+	agent.submit(`form[action="/requests"]`, url.Values{
+		"ticket_ref": {"INC-5150"}, "justification": {"Locked out after a phone swap"},
+		"verification": {"callback"}, "verification_note": {"Called back the number on file"}, "lifetime": {"60"},
+	})
+	if agent.last.StatusCode < 400 || !strings.Contains(agent.body, "Graph permission") {
+		t.Fatalf("filing with an unreadable manager: %d\n%s", agent.last.StatusCode, agent.body)
+	}
+	if rs, err := d.app.db.Requests(context.Background(), store.RequestFilter{}); err != nil || len(rs) != 0 {
+		t.Fatalf("a request was filed without its manager notice: %d %v", len(rs), err)
+	}
+	mustAudit(t, d, "Refuse request", "failure", "the manager to notify could not be read")
+}
+
 // TestManagerNoticesOff: TAPDESK_NOTIFY_MANAGER=false tells the user only.
 func TestManagerNoticesOff(t *testing.T) {
 	d := startTestDemoWith(t, func(o *demoOptions) { o.ManagerNoticesOff = true })
