@@ -25,6 +25,9 @@ type Directory interface {
 	CreateTAP(ctx context.Context, userID string, spec TAPSpec) (*IssuedTAP, error)
 	// DeleteTAP deletes a pass by its method id.
 	DeleteTAP(ctx context.Context, userID, methodID string) error
+	// Manager looks up the user's manager as Entra records it; nil (and no
+	// error) when Entra names none.
+	Manager(ctx context.Context, userID string) (*DirectoryUser, error)
 }
 
 // DirectoryUser is the part of an Entra user tapdesk shows and decides on.
@@ -33,6 +36,7 @@ type DirectoryUser struct {
 	DisplayName    string
 	UPN            string
 	Mail           string
+	OtherMails     []string // Entra's additional addresses, read when Mail is empty
 	JobTitle       string
 	Department     string
 	UserType       string // "Member" or "Guest"
@@ -51,6 +55,23 @@ type DirectoryUser struct {
 	// in, and roles of the groups mapped in TAPDESK_ROLE_GROUPS. A pass for
 	// such a user makes a new agent or approver, so it needs two approvers.
 	TapdeskRoles []string
+}
+
+// NoticeAddress is where tapdesk tells this person about a pass requested
+// for them (or for someone they manage): the address Entra holds, mail or
+// else the first of otherMails. Empty when Entra holds none. Never an
+// address typed by an agent: a caller impersonating the user would give
+// their own.
+func (u *DirectoryUser) NoticeAddress() string {
+	if a := strings.TrimSpace(u.Mail); a != "" {
+		return a
+	}
+	for _, a := range u.OtherMails {
+		if a = strings.TrimSpace(a); a != "" {
+			return a
+		}
+	}
+	return ""
 }
 
 // IsGuest reports whether the user is an external guest.

@@ -36,6 +36,12 @@ const (
 	ActDecisionRefused Activity = "Refuse decision"
 	ActRevealRefused   Activity = "Refuse reveal"
 	ActTamperDetected  Activity = "Detect tampering"
+	// The people concerned are told: the target and their manager get a
+	// notice with a "This wasn't me" link that can only stop the request.
+	ActNoticeSkipped  Activity = "Skip notice"
+	ActDisputeOpened  Activity = "Open dispute link"
+	ActDispute        Activity = "Dispute request"
+	ActDisputeRefused Activity = "Refuse dispute link"
 )
 
 // Category groups activities the way Entra's audit log does.

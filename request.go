@@ -17,14 +17,17 @@ const (
 	StateCancelled State = "cancelled"
 	StateFailed    State = "failed"
 	StateRevoked   State = "revoked"
+	// StateDisputed: the target or their manager said "this wasn't me"
+	// through the link in their notice. Nothing can be issued any more.
+	StateDisputed State = "disputed"
 )
 
 // transitions is the whole state machine: from -> allowed next states.
 // Stores enforce it with UPDATE ... WHERE state = from.
 var transitions = map[State][]State{
-	StatePending:  {StateApproved, StateDenied, StateExpired, StateCancelled},
-	StateApproved: {StateIssued, StateFailed, StateExpired, StateCancelled},
-	StateIssued:   {StateRevoked},
+	StatePending:  {StateApproved, StateDenied, StateExpired, StateCancelled, StateDisputed},
+	StateApproved: {StateIssued, StateFailed, StateExpired, StateCancelled, StateDisputed},
+	StateIssued:   {StateRevoked, StateDisputed},
 }
 
 // CanTransition reports whether the machine allows from -> to.

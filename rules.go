@@ -43,6 +43,9 @@ func CheckDecide(r *Request, p Principal, now time.Time) error {
 	if r.DecidedBy(p.Actor()) {
 		return Errorf(ECONFLICT, "You have already decided this request. A second approval must come from someone else.")
 	}
+	if r.State == StateDisputed {
+		return Errorf(ECONFLICT, "%s", DisputedSentence)
+	}
 	if r.State != StatePending {
 		return Errorf(ECONFLICT, "This request is %s; only pending requests can be decided.", r.State)
 	}
@@ -59,6 +62,8 @@ func CheckReveal(r *Request, p Principal, now time.Time) error {
 	}
 	switch r.State {
 	case StateApproved:
+	case StateDisputed:
+		return Errorf(ECONFLICT, "%s", DisputedSentence)
 	case StateIssued:
 		return Errorf(ECONFLICT, "The pass for this request was already revealed%s. It is shown only once; revoke it and file a new request if it was lost.", revealedWhen(r))
 	default:

@@ -36,6 +36,7 @@ var trailMoves = map[Activity]State{
 	ActRequestExpired: StateExpired,
 	ActRevoke:         StateRevoked,
 	ActLoopRemoved:    StateRevoked,
+	ActDispute:        StateDisputed,
 }
 
 // ReplayReads reports whether Apply does anything with events of this
@@ -74,6 +75,9 @@ func (t *RequestTrail) Apply(ev Event) {
 		t.approve(ev)
 	case ev.Activity == ActIssueAttempt:
 		t.move(ev, StateIssued)
+	case ev.Activity == ActRevoke && t.State == StateDisputed:
+		// The pass of a request disputed after issue is deleted with the
+		// dispute: the request stays disputed.
 	case moves:
 		t.move(ev, to)
 	}

@@ -17,7 +17,7 @@ import (
 // leaves out accountEnabled, department and userType.
 var userSelect = []string{
 	"id", "displayName", "userPrincipalName", "mail", "jobTitle", "department",
-	"accountEnabled", "onPremisesSyncEnabled", "userType",
+	"accountEnabled", "onPremisesSyncEnabled", "userType", "otherMails",
 }
 
 // defaultSearch is the page size when the caller gives none; maxSearch is
@@ -118,6 +118,7 @@ func directoryUser(u models.Userable) tapdesk.DirectoryUser {
 		DisplayName:    deref(u.GetDisplayName()),
 		UPN:            deref(u.GetUserPrincipalName()),
 		Mail:           deref(u.GetMail()),
+		OtherMails:     otherMails(u),
 		JobTitle:       deref(u.GetJobTitle()),
 		Department:     deref(u.GetDepartment()),
 		UserType:       deref(u.GetUserType()),

@@ -28,6 +28,9 @@ type Store interface {
 	ClaimIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error
 	ReleaseIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error
 	UseLink(ctx context.Context, token string, by tapdesk.Actor, now time.Time, ev tapdesk.Event) (string, error)
+	DisputeLink(ctx context.Context, token string, now time.Time) (*tapdesk.Request, store.DisputeLink, error)
+	Dispute(ctx context.Context, token string, r *tapdesk.Request, ch store.Change, mail []store.Mail, evs ...tapdesk.Event) error
+	NoticeRecipients(ctx context.Context, requestID string) ([]string, error)
 	AppendEvent(ctx context.Context, ev tapdesk.Event) error
 	Events(ctx context.Context, f store.EventFilter) ([]tapdesk.Event, error)
 	ExportEvents(ctx context.Context, w io.Writer, format string, f store.EventFilter) (int64, error)
@@ -49,6 +52,11 @@ type Config struct {
 	DecisionTTL    time.Duration // pending or approved-but-unissued requests expire after this
 	ApproverMaxAge time.Duration // approvers must have signed in this recently (0: no limit)
 	ApproverMFA    bool          // approvers need amr=mfa
+	// NotifyUser and NotifyManager: tell the target, and their manager as
+	// Entra names them, when a pass is requested and issued (notice.go).
+	NotifyUser     bool
+	NotifyManager  bool
+	SecurityEmails []string // alerted when a request is disputed
 	Logger         *slog.Logger
 	Now            tapdesk.Clock
 }

@@ -99,14 +99,27 @@ func (h *Handler) fileRequest(c echo.Context) error {
 		}
 		outbox = append(outbox, store.Mail{Kind: mail.KindApprovalRequest, To: to})
 	}
+	notices, noticeDetails, unnotified, err := h.notices(ctx, card.User)
+	if err != nil {
+		h.audit(c, tapdesk.Event{Activity: tapdesk.ActRequestRefused, Category: tapdesk.CatRequest, Result: tapdesk.ResultFailure,
+			Reason: "the manager to notify could not be read: " + tapdesk.ErrorMessage(err), TargetID: card.User.ID, TargetUPN: card.User.UPN})
+		return err
+	}
 	ev := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest,
 		Details: map[string]string{"ticket": r.TicketRef, "verification": r.VerificationMethod,
 			"lifetime_minutes": strconv.Itoa(r.LifetimeMinutes), "usable_once": boolString(r.UsableOnce),
 			"approvals_required": strconv.Itoa(r.ApprovalsRequired), "target_roles": strings.Join(card.User.Roles, ", "),
 			"target_privileged_groups": strings.Join(card.User.PrivilegedGroups, ", "),
 			"target_tapdesk_roles":     strings.Join(card.User.TapdeskRoles, ", ")}})
-	if err := h.store.FileRequest(ctx, r, ev, outbox); err != nil {
+	for k, v := range noticeDetails {
+		ev.Details[k] = v
+	}
+	if err := h.store.FileRequest(ctx, r, ev, append(outbox, notices...)); err != nil {
 		return err
+	}
+	for _, why := range unnotified {
+		h.audit(c, tapdesk.Event{Activity: tapdesk.ActNoticeSkipped, Category: tapdesk.CatMail, Result: tapdesk.ResultFailure,
+			Reason: why}.ForRequest(r))
 	}
 	h.kickMail()
 	if len(outbox) == 0 {

@@ -55,7 +55,7 @@ func (h *Handler) reveal(c echo.Context) error {
 			"start": tap.StartAt.UTC().Format(time.RFC3339)}})
 	revealed := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActReveal, Category: tapdesk.CatMethod})
 	ch := store.Change{From: tapdesk.StateApproved, To: tapdesk.StateIssued, At: issued.Time, TAP: &tap.TAPInfo, Revealed: true}
-	if err := h.store.Transition(ctx, r, ch, nil, issued, revealed); err != nil {
+	if err := h.store.Transition(ctx, r, ch, h.issuedNotices(ctx, r), issued, revealed); err != nil {
 		// The pass exists in Entra but we could not record it: do not show
 		// an unaudited pass. Delete it so nothing usable is left behind.
 		h.log.Error("issued pass not recorded; deleting it", "request", r.ID, "method", tap.MethodID, "err", err)

@@ -38,6 +38,10 @@ func (h *Handler) Routes(e *echo.Echo) {
 	e.POST("/requests/:id/reveal", h.reveal, signed)
 	e.POST("/requests/:id/revoke", h.revoke, signed)
 	e.GET("/approve/:token", h.approvalLink)
+	// "This wasn't me" links in notices to the target and their manager:
+	// no sign-in, and they can only stop (GET shows, POST stops).
+	e.GET("/dispute/:token", h.disputeLanding)
+	e.POST("/dispute/:token", h.dispute)
 
 	audit := h.require(tapdesk.RoleAuditor)
 	e.GET("/audit", h.auditList, audit)

@@ -19,12 +19,19 @@ const (
 	// KindApprovalReminder is an escalation: the approval request again,
 	// with a fresh link, marked as a reminder.
 	KindApprovalReminder = "approval_reminder"
+	// The people concerned are told (notice.go): the target and their
+	// manager when a pass is requested and when it is issued, and the
+	// agent, approvers and security when one of them disputes it.
+	KindPassRequested = "pass_requested"
+	KindPassIssued    = "pass_issued"
+	KindDisputeAlert  = "dispute_alert"
 )
 
 // RequestStore is what composing request mail needs from the database.
 type RequestStore interface {
 	Request(ctx context.Context, id string) (*tapdesk.Request, error)
 	CreateLink(ctx context.Context, token, requestID, recipient string, now, expires time.Time) error
+	CreateDisputeLink(ctx context.Context, token, requestID, recipient string, now, expires time.Time) error
 }
 
 // RequestComposer writes tapdesk's request emails. Approval links are
@@ -59,6 +66,10 @@ func (c *RequestComposer) Compose(ctx context.Context, it Item) (Message, error)
 		return m, err
 	case KindRequestDecided:
 		return decided(it, r, base), nil
+	case KindPassRequested, KindPassIssued:
+		return c.notice(ctx, it, r, base)
+	case KindDisputeAlert:
+		return disputeAlert(it, r, base), nil
 	}
 	return Message{}, fmt.Errorf("unknown mail kind %q: %w", it.Kind, ErrPermanent)
 }

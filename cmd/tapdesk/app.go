@@ -35,6 +35,11 @@ type appConfig struct {
 	LinkTTL        time.Duration
 	ApproverMaxAge time.Duration
 	ApproverMFA    bool
+	// NotifyUser and NotifyManager tell the target and their manager about
+	// a pass requested and issued; SecurityEmails hear of disputes.
+	NotifyUser     bool
+	NotifyManager  bool
+	SecurityEmails []string
 	SessionKey     string
 	AuditKey       string
 	AuditOldKeys   []string // keys before a rotation: verify only
@@ -89,6 +94,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 		Config: handlers.Config{
 			Demo: cfg.Demo, SecureCookies: cfg.SecureCookies, ApproverEmails: cfg.ApproverEmails,
 			DecisionTTL: cfg.DecisionTTL, ApproverMaxAge: cfg.ApproverMaxAge, ApproverMFA: cfg.ApproverMFA,
+			NotifyUser: cfg.NotifyUser, NotifyManager: cfg.NotifyManager, SecurityEmails: cfg.SecurityEmails,
 			Logger: log,
 		},
 	})

@@ -27,6 +27,9 @@ import (
 // `tapdesk audit verify` works on a kept demo database; serve never uses it.
 const demoAuditKey = "tapdesk-demo-audit-key-not-a-secret"
 
+// demoSecurityEmail is alerted when a demo request is disputed.
+const demoSecurityEmail = "security@contoso.example"
+
 // demoOptions are the few knobs of `tapdesk demo`.
 type demoOptions struct {
 	Addr         string
@@ -41,6 +44,8 @@ type demoOptions struct {
 	// RoleGroups maps groups of the sample tenant to roles, as
 	// TAPDESK_ROLE_GROUPS does for serve.
 	RoleGroups map[string]tapdesk.Role
+	// ManagerNoticesOff turns manager notices off (TAPDESK_NOTIFY_MANAGER=false).
+	ManagerNoticesOff bool
 }
 
 // demoEnv is the whole product on loopback: the portal, a fake Graph over
@@ -132,6 +137,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		ApproverEmails: approvers, DecisionTTL: cmp.Or(o.DecisionTTL, 24*time.Hour), LinkTTL: 24 * time.Hour,
 		SweepInterval:  o.SweepInterval,
 		ApproverMaxAge: 12 * time.Hour, ApproverMFA: true,
+		NotifyUser: true, NotifyManager: !o.ManagerNoticesOff, SecurityEmails: []string{demoSecurityEmail},
 		SessionKey: randomHex(32), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
 		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": d.dbPath},
 	}

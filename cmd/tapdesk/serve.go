@@ -60,6 +60,9 @@ func serveSettings() *settings {
 	s.str("link-ttl", "24h", "how long an approval email link works")
 	s.str("approver-max-age", "15m", "approvers must have signed in this recently to decide (0 disables)")
 	s.str("approver-mfa", "true", "approvers must have signed in with MFA (amr claim)")
+	s.str("notify-user", "true", "mail the target of a request at the address Entra holds for them when a pass is requested and issued, with a \"This wasn't me\" link")
+	s.str("notify-manager", "true", "also mail the target's manager as Entra names them (false turns manager notices off)")
+	s.str("security-emails", "", "comma-separated addresses alerted, with the agent and approvers, when a request is disputed (\"This wasn't me\")")
 
 	s.secret("session-key", "at least 32 characters; seals session data at rest", true)
 	s.secret("audit-key", "at least 32 characters; keys the audit trail's hash chain (not stored in the database)", true)
@@ -143,6 +146,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	case s.get("graph-client-secret") == "":
 		problems = append(problems, "TAPDESK_GRAPH_CLIENT_SECRET (or _FILE) or TAPDESK_GRAPH_CERTIFICATE is not set: the Graph app registration needs a secret or a certificate")
 	}
+	notifyUser, err := strconv.ParseBool(s.get("notify-user"))
+	if err != nil {
+		problems = append(problems, "TAPDESK_NOTIFY_USER: must be true or false")
+	}
+	notifyManager, err := strconv.ParseBool(s.get("notify-manager"))
+	if err != nil {
+		problems = append(problems, "TAPDESK_NOTIFY_MANAGER: must be true or false")
+	}
 	decisionTTL := s.duration("decision-ttl", &problems)
 	linkTTL := s.duration("link-ttl", &problems)
 	maxAge := s.duration("approver-max-age", &problems)
@@ -184,6 +195,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ApproverEmails: s.listOf("approver-emails"), EscalationEmails: s.listOf("escalation-emails"),
 		DecisionTTL: decisionTTL, LinkTTL: linkTTL,
 		ApproverMaxAge: maxAge, ApproverMFA: mfa, SessionKey: s.get("session-key"),
+		NotifyUser: notifyUser, NotifyManager: notifyManager, SecurityEmails: s.listOf("security-emails"),
 		AuditKey: s.get("audit-key"), AuditOldKeys: s.listOf("audit-old-keys"),
 		Settings: s.describe(), Logger: log,
 	}

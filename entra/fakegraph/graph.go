@@ -47,6 +47,10 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		if s.allow(w, r, http.MethodGet) {
 			s.memberOf(w, r, segs[1], at(2, "transitiveMemberOf"))
 		}
+	case n == 3 && at(0, "users") && at(2, "manager"):
+		if s.allow(w, r, http.MethodGet) {
+			s.getManager(w, r, segs[1])
+		}
 	case n == 3 && at(0, "users") && at(2, "sendMail"):
 		if s.allow(w, r, http.MethodPost) {
 			s.sendMail(w, r, segs[1])
@@ -143,6 +147,7 @@ var userProperties = []struct {
 	{"givenName", true, func(u *User) any { return nullable(u.GivenName) }},
 	{"jobTitle", true, func(u *User) any { return nullable(u.JobTitle) }},
 	{"mail", true, func(u *User) any { return nullable(u.Mail) }},
+	{"otherMails", false, func(u *User) any { return orEmpty(u.OtherMails) }},
 	{"mobilePhone", true, func(u *User) any { return nullable(u.MobilePhone) }},
 	{"officeLocation", true, func(u *User) any { return nullable(u.OfficeLocation) }},
 	{"preferredLanguage", true, func(u *User) any { return nil }},

@@ -88,6 +88,11 @@ type User struct {
 	Methods               []*Method `json:"methods,omitempty"`
 	// TAP is the user's Temporary Access Pass; Graph keeps at most one.
 	TAP *TAP `json:"-"`
+	// OtherMails are the user's additional addresses; tapdesk mails its
+	// notices there when Mail is empty.
+	OtherMails []string `json:"otherMails,omitempty"`
+	// Manager is the object id of the user's manager (GET /users/{id}/manager).
+	Manager string `json:"manager,omitempty"`
 }
 
 // Method is a registered authentication method other than a TAP.
@@ -273,6 +278,11 @@ func (t *Tenant) validate() error {
 		upns[strings.ToLower(u.UserPrincipalName)] = true
 		if u.UserType == "" {
 			u.UserType = "Member"
+		}
+	}
+	for _, u := range t.Users {
+		if u.Manager != "" && !ids[strings.ToLower(u.Manager)] {
+			return fmt.Errorf("fakegraph: user %s has unknown manager %s", u.UserPrincipalName, u.Manager)
 		}
 	}
 	for _, g := range t.Groups {
@@ -520,6 +530,7 @@ func (t *Tenant) UseTAP(userID string) error {
 
 func (u *User) clone() User {
 	c := *u
+	c.OtherMails = slices.Clone(u.OtherMails)
 	c.Methods = make([]*Method, len(u.Methods))
 	for i, m := range u.Methods {
 		mc := *m

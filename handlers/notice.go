@@ -1,0 +1,97 @@
+package handlers
+
+import (
+	"context"
+	"strings"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/mail"
+	"github.com/tapdesk/tapdesk/store"
+)
+
+// notices resolves, while a request is filed, whom tapdesk tells that a
+// pass was requested: the target at the address Entra holds for them and,
+// if Entra names one, their manager at theirs. Nothing the agent typed takes
+// part: a caller pretending to be the user would give their own address.
+//
+// skipped lists, as sentences for the audit trail, who could not be told.
+// A manager that cannot be read (Graph refused) fails the filing: the
+// notice is a control, and Graph's sentence tells the agent to try again.
+func (h *Handler) notices(ctx context.Context, target *tapdesk.DirectoryUser) (mails []store.Mail, details map[string]string, skipped []string, err error) {
+	details = map[string]string{"notice_user": "off", "notice_manager": "off"}
+	seen := map[string]bool{}
+	add := func(to string) {
+		if !seen[strings.ToLower(to)] {
+			seen[strings.ToLower(to)] = true
+			mails = append(mails, store.Mail{Kind: mail.KindPassRequested, To: to})
+		}
+	}
+	if h.cfg.NotifyUser {
+		if to := target.NoticeAddress(); to != "" {
+			add(to)
+			details["notice_user"] = to
+		} else {
+			details["notice_user"] = "none"
+			skipped = append(skipped, "Entra holds no address (mail or otherMails) for "+target.UPN+", so they could not be told that a pass was requested for them.")
+		}
+	}
+	if h.cfg.NotifyManager {
+		m, err := h.dir.Manager(ctx, target.ID)
+		switch {
+		case err != nil:
+			return nil, nil, nil, err
+		case m == nil:
+			details["notice_manager"] = "none: Entra names no manager"
+		case m.NoticeAddress() == "":
+			details["notice_manager"] = "none"
+			skipped = append(skipped, "Entra holds no address for "+target.UPN+"'s manager "+m.DisplayName+" ("+m.ID+"), so they could not be told that a pass was requested.")
+		default:
+			add(m.NoticeAddress())
+			details["notice_manager"] = m.NoticeAddress()
+		}
+	}
+	return mails, details, skipped, nil
+}
+
+// issuedNotices tells the people told at filing (the addresses resolved
+// then, as queued) that the pass was issued. The mail never holds the pass:
+// it is composed later from the request, which has none.
+func (h *Handler) issuedNotices(ctx context.Context, r *tapdesk.Request) []store.Mail {
+	to, err := h.store.NoticeRecipients(ctx, r.ID)
+	if err != nil {
+		h.log.Error("issued notices not queued", "request", r.ID, "err", err)
+		return nil
+	}
+	mails := make([]store.Mail, 0, len(to))
+	for _, a := range to {
+		mails = append(mails, store.Mail{Kind: mail.KindPassIssued, To: a})
+	}
+	return mails
+}
+
+// disputeAlerts is who hears that a request was disputed: its agent, the
+// approvers (those configured and those who decided it) and security.
+func (h *Handler) disputeAlerts(r *tapdesk.Request) []store.Mail {
+	var mails []store.Mail
+	seen := map[string]bool{}
+	add := func(to string) {
+		to = strings.TrimSpace(to)
+		if to != "" && !seen[strings.ToLower(to)] {
+			seen[strings.ToLower(to)] = true
+			mails = append(mails, store.Mail{Kind: mail.KindDisputeAlert, To: to})
+		}
+	}
+	add(r.Requester.UPN)
+	for _, a := range h.cfg.ApproverEmails {
+		if !strings.EqualFold(a, r.TargetUPN) {
+			add(a)
+		}
+	}
+	for _, a := range r.Approvals {
+		add(a.Approver.UPN)
+	}
+	for _, a := range h.cfg.SecurityEmails {
+		add(a)
+	}
+	return mails
+}

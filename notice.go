@@ -1,0 +1,44 @@
+package tapdesk
+
+import "time"
+
+// The people concerned are told: when a pass is requested for a user, the
+// user (and, if Entra names one, their manager) get a notice at the address
+// Entra holds, with a "This wasn't me" link. The link needs no sign-in, so
+// it can only stop: a request disputed through it ends, and no pass can be
+// issued for it.
+
+// DisputedSentence is what anyone who tries to act on a disputed request reads.
+const DisputedSentence = "The user or their manager answered the notice with \"This wasn't me\", so this request is stopped and no pass can be issued for it. Call the user back on a number from the directory before filing again; security has been alerted."
+
+// CheckDispute decides whether r can still be stopped through a dispute
+// link at now: while it is pending or approved (including an issue under
+// way) and while an issued pass may still work.
+func CheckDispute(r *Request, now time.Time) error {
+	switch r.State {
+	case StatePending, StateApproved, StateIssued:
+	case StateDisputed:
+		return Errorf(ECONFLICT, "This request was already stopped with \"This wasn't me\". Nothing more is needed; security has been alerted.")
+	default:
+		return Errorf(ECONFLICT, "This request has already ended (%s); no pass from it can be used. If you did not ask for it, tell your IT security team.", r.State)
+	}
+	if !now.Before(DisputeLinkExpiry(r)) {
+		return Errorf(ECONFLICT, "This request has already ended; no pass from it can be used any more. If you did not ask for it, tell your IT security team.")
+	}
+	return nil
+}
+
+// DisputeLinkExpiry is the last moment a pass of r could still work, so the
+// moment its dispute links stop: the issued pass's own expiry, or, before
+// issue, the latest start the request allows plus its lifetime (a pass is
+// issued before the request expires, starting then or at the chosen start).
+func DisputeLinkExpiry(r *Request) time.Time {
+	if r.TAPExpiresAt != nil {
+		return *r.TAPExpiresAt
+	}
+	start := r.ExpiresAt
+	if r.StartAt != nil && r.StartAt.After(start) {
+		start = *r.StartAt
+	}
+	return start.Add(time.Duration(r.LifetimeMinutes) * time.Minute)
+}
