@@ -140,7 +140,10 @@ func TestBrowserFlow(t *testing.T) {
 	shot(t, agent, "01-dashboard")
 	do(t, agent, chromedp.SendKeys(`#q`, "nina"), chromedp.Submit(`#q`), chromedp.WaitVisible(`[data-testid="results"] a`))
 	shot(t, agent, "02-search")
-	do(t, agent, chromedp.Click(`[data-testid="results"] a`), chromedp.WaitVisible(`[data-testid="user-card"]`))
+	// Follow the result by its address: clicking it right after the search
+	// page loaded sometimes raced Chromium's node ids ("Could not find node").
+	card := get(t, agent, chromedp.AttributeValue(`[data-testid="results"] a`, "href")).Value
+	do(t, agent, chromedp.Navigate(d.baseURL+card), chromedp.WaitVisible(`[data-testid="user-card"]`))
 	shot(t, agent, "03-user-card")
 	do(t, agent, chromedp.Click(`[data-testid="new-request"]`), chromedp.WaitVisible(`#ticket_ref`))
 	// Submit once empty: every field says what is missing.
@@ -165,7 +168,7 @@ func TestBrowserFlow(t *testing.T) {
 	waitMail(t, d.capture, "avery.approver@contoso.example", "Approval needed")
 	do(t, approver, chromedp.Navigate(d.baseURL+"/demo/mailbox"), chromedp.WaitVisible(`[data-testid="mail-link"]`))
 	shot(t, approver, "06-mailbox")
-	link := get(t, approver, chromedp.AttributeValue(`[data-testid="mail-link"]`, "href")).Value
+	link := get(t, approver, chromedp.AttributeValue(`article[data-to="avery.approver@contoso.example"] [data-testid="mail-link"]`, "href")).Value
 	signInAs(t, approver, link, "approver")
 	do(t, approver, chromedp.WaitVisible(`[data-testid="approve"]`))
 	shot(t, approver, "07-approval")

@@ -22,7 +22,7 @@ const (
 	requestedSubject = "A Temporary Access Pass was requested"
 	issuedSubject    = "A Temporary Access Pass was issued"
 	createTAP        = "POST /v1.0/users/*/authentication/temporaryAccessPassMethods"
-	attacker         = "attacker@evil.example"
+	attackerMail         = "attackerMail@evil.example"
 )
 
 // fileWithExtras files a request for upn from the user card's form, adding
@@ -99,7 +99,7 @@ func TestNotices(t *testing.T) {
 		extra := url.Values{}
 		for _, k := range []string{"mail", "email", "to", "recipient", "notify", "notify_to", "notice", "notice_to",
 			"user_mail", "target_mail", "otherMails", "manager", "manager_mail", "cc", "bcc"} {
-			extra.Set(k, attacker)
+			extra.Set(k, attackerMail)
 		}
 		req := fileWithExtras(t, agent, d, "nina.newhire@contoso.example", "Locked out after a phone swap, verified", extra)
 		user := waitMail(t, d.capture, "nina.newhire@contoso.example", requestedSubject)
@@ -151,14 +151,14 @@ func TestNotices(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		req := fileWithExtras(t, agent, d, "marco.rossi@contoso.example", "Locked out, no mailbox yet, verified", url.Values{"mail": {attacker}})
+		req := fileWithExtras(t, agent, d, "marco.rossi@contoso.example", "Locked out, no mailbox yet, verified", url.Values{"mail": {attackerMail}})
 		if got := stateOf(t, d, req); got != tapdesk.StatePending {
 			t.Fatalf("request is %s, want pending", got)
 		}
 		mustAudit(t, d, string(tapdesk.ActNoticeSkipped), "failure", "Entra holds no address (mail or otherMails) for marco.rossi@contoso.example")
 		waitMail(t, d.capture, "chen.wei@contoso.example", requestedSubject) // the manager is still told
 		outboxDrained(t, d)
-		if len(mailsTo(d.capture, "marco.rossi", requestedSubject))+len(mailsTo(d.capture, attacker, "")) != 0 {
+		if len(mailsTo(d.capture, "marco.rossi", requestedSubject))+len(mailsTo(d.capture, attackerMail, "")) != 0 {
 			t.Error("a notice went to the UPN or the agent's address")
 		}
 	})

@@ -11,8 +11,6 @@ import (
 	"github.com/tapdesk/tapdesk/store"
 )
 
-const createTAP = "POST /v1.0/users/*/authentication/temporaryAccessPassMethods"
-
 // attacker opens the database file a second time, as someone with write
 // access to it (and not to the audit key) would.
 func attacker(t *testing.T, d *testDemo) *sql.DB {
