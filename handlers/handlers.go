@@ -26,6 +26,9 @@ type Store interface {
 	Decide(ctx context.Context, r *tapdesk.Request, a tapdesk.Approval, ev tapdesk.Event, mail []store.Mail) (tapdesk.State, error)
 	ClaimIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error
 	ReleaseIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error
+	StaleClaims(ctx context.Context, now time.Time) ([]*tapdesk.Request, error)
+	SettleClaim(ctx context.Context, r *tapdesk.Request, to tapdesk.State, at time.Time, mail []store.Mail, evs ...tapdesk.Event) error
+	TAPRecorded(ctx context.Context, methodID string) (bool, error)
 	UseLink(ctx context.Context, token string, by tapdesk.Actor, now time.Time, ev tapdesk.Event) (string, error)
 	AppendEvent(ctx context.Context, ev tapdesk.Event) error
 	Events(ctx context.Context, f store.EventFilter) ([]tapdesk.Event, error)
