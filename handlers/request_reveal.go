@@ -72,7 +72,8 @@ const recordTimeout = 15 * time.Second
 // because this reveal outlived its lease). Nobody saw the pass: it is
 // deleted, the attempt audited in its own transaction, and the claim
 // released so the request can be issued again. A pass that cannot be
-// deleted keeps the claim, and the sweep deletes it once the lease ends.
+// deleted keeps the claim (if it still holds), so the sweep deletes it
+// once the lease ends.
 func (h *Handler) unrecordedPass(c echo.Context, r *tapdesk.Request, tap tapdesk.TAPInfo, cause error) error {
 	h.log.Error("issued pass not recorded; deleting it", "request", r.ID, "method", tap.MethodID, "err", cause)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), graphTimeout)
@@ -82,7 +83,7 @@ func (h *Handler) unrecordedPass(c echo.Context, r *tapdesk.Request, tap tapdesk
 		Details: map[string]string{"unrecorded_method_id": tap.MethodID, "record_error": tapdesk.ErrorCode(cause)}})
 	if err := h.dir.DeleteTAP(ctx, r.TargetID, tap.MethodID); err != nil && !passGone(err) {
 		h.log.Error("could not delete unrecorded pass; the sweep deletes it after the claim's lease", "request", r.ID, "method", tap.MethodID, "err", err)
-		ev.Reason = "Microsoft Graph created the pass, but tapdesk could not record it or delete it. Nobody saw the pass; tapdesk deletes it when this issue's claim runs out."
+		ev.Reason = "Microsoft Graph created the pass, but tapdesk could not record it or delete it. Nobody saw the pass; the sweep tries to delete it again when this issue's claim runs out, and any new pass replaces it."
 		ev.Details["delete_error"] = tapdesk.ErrorMessage(err)
 		if err := h.store.AppendEvent(ctx, ev.ForRequest(r)); err != nil {
 			h.log.Error("unrecorded pass not audited", "request", r.ID, "err", err)
