@@ -188,34 +188,9 @@ func TestInterruptedIssueIsSettled(t *testing.T) {
 // It deletes the pass and writes an audit event, not only a log line.
 func TestUnrecordedPassIsDeletedAndAudited(t *testing.T) {
 	d, agent, approver := startClaimsDemo(t)
-	ctx := context.Background()
 	nina := d.userID(t, "nina.newhire@contoso.example")
 	path, id := approvedFor(t, agent, approver, "nina.newhire@contoso.example")
-	d.fake.SetFault(createPath, fakegraph.Fault{Delay: 2 * time.Second, Times: 1})
-	defer d.fake.ClearFaults()
-
-	settled := make(chan string, 1)
-	go func() {
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			r, err := d.app.db.Request(ctx, id)
-			if err != nil {
-				settled <- err.Error()
-				return
-			}
-			if r.IssueClaimedAt != nil {
-				n, err := d.app.handler.SettleClaims(ctx, r.IssueClaimedAt.Add(tapdesk.IssueClaimLease+time.Second))
-				settled <- fmt.Sprintf("%d %v", n, err)
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		settled <- "the reveal never claimed the request"
-	}()
-	agent.get(path).submit(`form[action$="/reveal"]`, nil)
-	if got := <-settled; got != "1 <nil>" {
-		t.Fatalf("sweep during the slow create: %s", got)
-	}
+	revealOutlivingLease(t, d, agent, path, id)
 	agent.status(http.StatusServiceUnavailable).contains("deleted the pass unseen")
 	if agent.doc().Find(`[data-testid="pass"]`).Length() != 0 {
 		t.Fatal("a pass was shown whose claim the sweep had settled")
@@ -242,6 +217,58 @@ func TestUnrecordedPassIsDeletedAndAudited(t *testing.T) {
 	pass, _ := agent.doc().Find(`[data-testid="pass"]`).Attr("data-pass")
 	if !d.fake.Tenant().CheckPass(nina, pass) {
 		t.Fatal("the second reveal did not show the pass Entra holds")
+	}
+
+	t.Run("and the delete fails too", func(t *testing.T) {
+		agent := agent.with(t)
+		lukas := d.userID(t, "lukas.becker@contoso.example")
+		path, id := approvedFor(t, agent, approver, "lukas.becker@contoso.example")
+		d.fake.SetFault("DELETE /v1.0/users/*/authentication/temporaryAccessPassMethods/*", fakegraph.Fault{Status: 500})
+		defer d.fake.ClearFaults()
+		revealOutlivingLease(t, d, agent, path, id)
+		agent.status(http.StatusServiceUnavailable).contains("could not record it or delete it")
+		tap := d.fake.Tenant().CurrentTAP(lukas)
+		if tap == nil {
+			t.Fatal("no pass in the fake: the test did not get the delete to fail")
+		}
+		found := false
+		for _, ev := range eventsOf(t, d, id, tapdesk.ActIssueAttempt) {
+			found = found || (ev.Result == tapdesk.ResultFailure && ev.Details["unrecorded_method_id"] == tap.ID && ev.Details["delete_error"] != "")
+		}
+		if !found {
+			t.Fatal("no audit event names the pass left behind")
+		}
+	})
+}
+
+// revealOutlivingLease presses reveal while Graph holds the create for two
+// seconds, and meanwhile runs the sweep as if the claim's lease had ended.
+func revealOutlivingLease(t *testing.T, d *testDemo, agent *browser, path, id string) {
+	t.Helper()
+	ctx := context.Background()
+	d.fake.SetFault(createPath, fakegraph.Fault{Delay: 2 * time.Second, Times: 1})
+	defer d.fake.RemoveFault(createPath)
+	settled := make(chan string, 1)
+	go func() {
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			r, err := d.app.db.Request(ctx, id)
+			if err != nil {
+				settled <- err.Error()
+				return
+			}
+			if r.IssueClaimedAt != nil {
+				n, err := d.app.handler.SettleClaims(ctx, r.IssueClaimedAt.Add(tapdesk.IssueClaimLease+time.Second))
+				settled <- fmt.Sprintf("%d %v", n, err)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		settled <- "the reveal never claimed the request"
+	}()
+	agent.get(path).submit(`form[action$="/reveal"]`, nil)
+	if got := <-settled; got != "1 <nil>" {
+		t.Fatalf("sweep during the slow create: %s", got)
 	}
 }
 
