@@ -201,6 +201,7 @@ type Change struct {
 	// set goes through only while that claim still holds: a reveal that
 	// outlived its lease, whose claim the sweep settled, records nothing.
 	Unclaimed bool
+	claimedAt *time.Time // the claim noted on the request, set by Transition
 }
 
 // Transition moves a request from one state to another, writing its audit
@@ -213,7 +214,8 @@ func (db *DB) Transition(ctx context.Context, r *tapdesk.Request, ch Change, mai
 		return fmt.Errorf("store: transition %s -> %s without an audit event", ch.From, ch.To)
 	}
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if err := db.transition(ctx, tx, r, ch); err != nil {
+		ch.claimedAt = r.IssueClaimedAt
+		if err := db.transition(ctx, tx, r.ID, ch); err != nil {
 			return err
 		}
 		for _, ev := range evs {
@@ -228,7 +230,7 @@ func (db *DB) Transition(ctx context.Context, r *tapdesk.Request, ch Change, mai
 	})
 }
 
-func (db *DB) transition(ctx context.Context, tx *sql.Tx, r *tapdesk.Request, ch Change) error {
+func (db *DB) transition(ctx context.Context, tx *sql.Tx, id string, ch Change) error {
 	if !tapdesk.CanTransition(ch.From, ch.To) {
 		return fmt.Errorf("store: transition %s -> %s is not in the state machine", ch.From, ch.To)
 	}
@@ -254,14 +256,14 @@ func (db *DB) transition(ctx context.Context, tx *sql.Tx, r *tapdesk.Request, ch
 		set = append(set, "decision_note = ?")
 		args = append(args, ch.DecisionNote)
 	}
-	args = append(args, r.ID, string(ch.From))
+	args = append(args, id, string(ch.From))
 	where := ` WHERE id = ? AND state = ?`
 	switch {
 	case ch.Unclaimed:
 		where += ` AND issue_claimed_at IS NULL`
-	case ch.From == tapdesk.StateApproved && r.IssueClaimedAt != nil:
+	case ch.From == tapdesk.StateApproved && ch.claimedAt != nil:
 		where += ` AND issue_claimed_at = ?`
-		args = append(args, ts(*r.IssueClaimedAt))
+		args = append(args, ts(*ch.claimedAt))
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE requests SET `+strings.Join(set, ", ")+where, args...)
 	if err != nil {
@@ -317,7 +319,7 @@ func (db *DB) Decide(ctx context.Context, r *tapdesk.Request, a tapdesk.Approval
 			newState = tapdesk.StateApproved
 		}
 		if newState != tapdesk.StatePending {
-			if err := db.transition(ctx, tx, r, Change{From: tapdesk.StatePending, To: newState, At: a.CreatedAt, DecisionNote: a.Reason}); err != nil {
+			if err := db.transition(ctx, tx, r.ID, Change{From: tapdesk.StatePending, To: newState, At: a.CreatedAt, DecisionNote: a.Reason}); err != nil {
 				return err
 			}
 		} else {
