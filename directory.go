@@ -196,6 +196,10 @@ const (
 	// GraphOutcomeUnknown: a create's answer never arrived and tapdesk could
 	// not find out whether Graph created a pass.
 	GraphOutcomeUnknown GraphErrorKind = "outcome_unknown"
+	// GraphNothingCreated: a create failed with an unclear answer (a 5xx, or
+	// a success without a body), and the user's passes, read afterwards,
+	// show that Graph created none. Nothing was issued.
+	GraphNothingCreated GraphErrorKind = "nothing_created"
 )
 
 // GraphError is a refusal from Microsoft Graph: the raw status, code and
@@ -219,11 +223,12 @@ func (e *GraphError) Error() string {
 
 // NothingIssuedTryAgain reports whether a failed create certainly left no
 // pass behind and trying again soon can work: throttling (Graph did not act),
-// or a lost answer whose pass tapdesk deleted. An approved request then stays
-// approved instead of failing, so the agent need not start over. Other
-// failures (a 500 Graph may half have done, a pass left behind) end it.
+// a lost answer whose pass tapdesk deleted, or a 5xx after which the user's
+// passes showed none was created. An approved request then stays approved
+// instead of failing, so the agent need not start over. Other failures (a
+// timeout Graph may still act on, a pass left behind, a refusal) end it.
 func (e *GraphError) NothingIssuedTryAgain() bool {
-	return e.Kind == GraphThrottled || e.Kind == GraphAnswerLost
+	return e.Kind == GraphThrottled || e.Kind == GraphAnswerLost || e.Kind == GraphNothingCreated
 }
 
 // DomainCode maps the refusal onto a domain error code.
@@ -261,6 +266,8 @@ func (e *GraphError) UserMessage() string {
 		return "Microsoft Graph created a pass but its answer was lost on the way, and tapdesk could not delete it. Nobody knows that pass; issuing again replaces it, or an administrator can delete it under the user's authentication methods in Entra."
 	case GraphOutcomeUnknown:
 		return "Microsoft Graph did not answer, and tapdesk could not check whether it created a pass. Nobody knows such a pass; wait a minute, open the user's card, and try again (a new pass replaces any unknown one)."
+	case GraphNothingCreated:
+		return "Microsoft Graph had an internal error while creating the pass; tapdesk then checked the user's passes and none was created, so nothing was issued. Try again " + retryIn(e.RetryAfter) + "."
 	case GraphUnavailable:
 		return "Microsoft Graph did not answer in time or had an internal error. Try again in a minute; nothing was issued if this page says so."
 	case GraphBadRequest:

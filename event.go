@@ -21,6 +21,7 @@ const (
 	ActLinkRefused     Activity = "Refuse approval link"
 	ActIssueStart      Activity = "Begin issuing temporary access pass"
 	ActIssueAttempt    Activity = "Issue temporary access pass"
+	ActIssueSettled    Activity = "Settle interrupted issue"
 	ActReveal          Activity = "Reveal temporary access pass"
 	ActRevoke          Activity = "Delete temporary access pass"
 	ActLoopRemoved     Activity = "Remove temporary access pass after strong method registration"

@@ -108,13 +108,20 @@ type Request struct {
 	UpdatedAt time.Time
 	ExpiresAt time.Time // no decision (or no issue) by then -> expired
 
-	TAPMethodID   string
+	TAPMethodID string
+	// TAPCreatedAt is when Graph says it created the pass (its own clock);
+	// nil for passes issued before tapdesk kept it.
+	TAPCreatedAt  *time.Time
 	TAPStartAt    *time.Time
 	TAPExpiresAt  *time.Time
 	IssuedAt      *time.Time
 	RevealedAt    *time.Time
 	FailureReason string
 	DecisionNote  string // denial reason, cancellation note
+	// IssueClaimedAt is set while a reveal holds the request (approved) to
+	// issue its pass; it also names that claim, so only its holder records
+	// the outcome. See IssueClaimLease.
+	IssueClaimedAt *time.Time
 
 	Approvals []Approval // loaded with the request, oldest first
 }
@@ -162,3 +169,15 @@ func (r *Request) IsTarget(p Principal) bool { return p.ObjectID != "" && p.Obje
 
 // IsRequester reports whether the person filed the request.
 func (r *Request) IsRequester(p Principal) bool { return r.Requester.Same(p.Actor()) }
+
+// PassCreatedAt is when the issued pass was created: Graph's own stamp when
+// tapdesk kept it, else tapdesk's issue time. Zero when nothing was issued.
+func (r *Request) PassCreatedAt() time.Time {
+	switch {
+	case r.TAPCreatedAt != nil:
+		return *r.TAPCreatedAt
+	case r.IssuedAt != nil:
+		return *r.IssuedAt
+	}
+	return time.Time{}
+}

@@ -711,14 +711,17 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 		e.fake.ClearFaults()
 	})
 
-	for _, status := range []int{500, 503, 504} {
+	// Graph's own 500 and 503 mean it is done with the request: when the
+	// look afterwards finds no new pass, nothing was issued for certain. A
+	// gateway's 504 leaves Graph possibly still at work behind it.
+	for status, kind := range map[int]tapdesk.GraphErrorKind{500: tapdesk.GraphNothingCreated, 503: tapdesk.GraphNothingCreated, 504: tapdesk.GraphUnavailable} {
 		t.Run(fmt.Sprintf("%d on create is not repeated", status), func(t *testing.T) {
 			e.fake.SetFault(createPath, fakegraph.Fault{Status: status, RetryAfter: "0"})
 			defer e.fake.ClearFaults()
 			before := e.fake.Tenant().CurrentTAP(alex)
 			c0, l0 := counts()
 			_, err := e.client.CreateTAP(ctx(t), alex, tapdesk.TAPSpec{})
-			ge := wantGraphError(t, err, tapdesk.GraphUnavailable)
+			ge := wantGraphError(t, err, kind)
 			if ge.Status != status || ge.RequestID == "" {
 				t.Errorf("%+v", ge)
 			}
@@ -729,6 +732,12 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 				t.Errorf("passes changed: %v -> %v", before, after)
 			}
 			if !strings.Contains(tapdesk.ErrorMessage(err), "internal error") {
+				t.Errorf("message: %s", tapdesk.ErrorMessage(err))
+			}
+			if got, want := ge.NothingIssuedTryAgain(), kind == tapdesk.GraphNothingCreated; got != want {
+				t.Errorf("NothingIssuedTryAgain %v, want %v", got, want)
+			}
+			if want := kind == tapdesk.GraphNothingCreated; want != strings.Contains(tapdesk.ErrorMessage(err), "none was created") {
 				t.Errorf("message: %s", tapdesk.ErrorMessage(err))
 			}
 		})

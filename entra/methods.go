@@ -82,7 +82,9 @@ func (c *Client) TAPPolicy(ctx context.Context) (*tapdesk.TAPPolicy, error) {
 // connection, a 5xx) CreateTAP lists the user's passes instead. If one was
 // created since the attempt began, its text is lost for good, so CreateTAP
 // deletes it and returns a GraphAnswerLost error: nothing was issued, and
-// the agent may simply try again. To tell that pass from one the user
+// the agent may simply try again. If Graph itself answered (500, 503) and
+// none was created, the error is GraphNothingCreated: nothing was issued
+// either, and the agent may try again too. To tell that pass from one the user
 // already had, CreateTAP lists the user's passes before it creates.
 func (c *Client) CreateTAP(ctx context.Context, userID string, spec tapdesk.TAPSpec) (*tapdesk.IssuedTAP, error) {
 	if err := requireID("user", userID); err != nil {
@@ -182,8 +184,29 @@ func (c *Client) settleLostCreate(ctx context.Context, userID string, prior []ta
 			return c.deleteOrphan(ctx, userID, t, failure)
 		}
 	}
-	// Nothing was created: the ordinary failure stands.
+	// Nothing was created. If Graph itself answered (a 500 or 503, a success
+	// without a body) it had finished with the request, so the look is final
+	// and the agent may try again. After a timeout, a dropped connection or a
+	// gateway's 502 or 504, Graph may still be at work behind it, and the
+	// ordinary failure stands.
+	var ge *tapdesk.GraphError
+	if errors.As(failure, &ge) && graphFinished(ge.Status) {
+		nothing := lostCreateError(failure, tapdesk.GraphNothingCreated)
+		nothing.Message += "; no pass was created"
+		return nothing
+	}
 	return failure
+}
+
+// graphFinished reports whether an answer with this status means Graph
+// was done with the request: there was an answer, and not one a gateway
+// gives while the service behind it may still be working on it.
+func graphFinished(status int) bool {
+	switch status {
+	case 0, http.StatusRequestTimeout, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return false
+	}
+	return true
 }
 
 // deleteOrphan deletes a pass whose text tapdesk never got, so that no
@@ -219,7 +242,7 @@ func lostCreateError(failure error, kind tapdesk.GraphErrorKind) *tapdesk.GraphE
 	ge := &tapdesk.GraphError{Kind: kind, Message: "create TAP: " + oneLine(failure.Error())}
 	var orig *tapdesk.GraphError
 	if errors.As(failure, &orig) {
-		ge.Status, ge.Code, ge.RequestID = orig.Status, orig.Code, orig.RequestID
+		ge.Status, ge.Code, ge.RequestID, ge.RetryAfter = orig.Status, orig.Code, orig.RequestID, orig.RetryAfter
 		ge.Message = orig.Message
 	}
 	return ge

@@ -10,7 +10,7 @@ import (
 
 // CloseLoop removes passes that did their job: for every issued pass that
 // is still valid, it reads the user's methods, and when a strong
-// (passwordless) method was registered after the pass was issued, it deletes
+// (passwordless) method was registered since the pass was created, it deletes
 // the pass in Entra and marks the request revoked, audited as tapdesk's own
 // action. It runs on the sweep timer, not in a web request; it returns how
 // many passes it removed.
@@ -46,9 +46,12 @@ func (h *Handler) closeLoop(ctx context.Context, r *tapdesk.Request, now time.Ti
 	if err != nil {
 		return false, err
 	}
+	// Against the pass's own stamp from Graph, which stamps the methods with
+	// the same clock, not tapdesk's issue time (see tapdesk.LoopTolerance).
+	passCreated := r.PassCreatedAt()
 	var strong *tapdesk.AuthMethod
 	for i, m := range methods {
-		if m.Strong() && !m.CreatedAt.IsZero() && !m.CreatedAt.Before(*r.IssuedAt) {
+		if m.ClosesLoop(passCreated) {
 			strong = &methods[i]
 			break
 		}
@@ -63,7 +66,8 @@ func (h *Handler) closeLoop(ctx context.Context, r *tapdesk.Request, now time.Ti
 	ev := tapdesk.Event{Time: now, Activity: tapdesk.ActLoopRemoved, Category: tapdesk.CatMethod, Actor: tapdesk.SystemActor,
 		Reason: "The user registered " + strong.Label + ", so the pass is no longer needed.",
 		Details: map[string]string{"strong_method_kind": strong.Kind, "strong_method_id": strong.ID,
-			"strong_method_created": strong.CreatedAt.UTC().Format(time.RFC3339)}}
+			"strong_method_created": strong.CreatedAt.UTC().Format(time.RFC3339),
+			"pass_created":          passCreated.UTC().Format(time.RFC3339Nano)}}
 	if note != "" {
 		ev.Details["note"] = note
 	}

@@ -27,6 +27,9 @@ type Store interface {
 	RequestEvidence(ctx context.Context, requestID string) (events []tapdesk.Event, unverified []int64, err error)
 	ClaimIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error
 	ReleaseIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error
+	StaleClaims(ctx context.Context, now time.Time) ([]*tapdesk.Request, error)
+	SettleClaim(ctx context.Context, r *tapdesk.Request, to tapdesk.State, at time.Time, mail []store.Mail, evs ...tapdesk.Event) error
+	TAPRecorded(ctx context.Context, methodID string) (bool, error)
 	UseLink(ctx context.Context, token string, by tapdesk.Actor, now time.Time, ev tapdesk.Event) (string, error)
 	DisputeLink(ctx context.Context, token string, now time.Time) (*tapdesk.Request, store.DisputeLink, error)
 	Dispute(ctx context.Context, token string, r *tapdesk.Request, ch store.Change, mail []store.Mail, evs ...tapdesk.Event) error

@@ -58,20 +58,63 @@ func (h *Handler) reveal(c echo.Context) error {
 	if err := h.store.Transition(ctx, r, ch, h.issuedNotices(ctx, r), issued, revealed); err != nil {
 		// The pass exists in Entra but we could not record it: do not show
 		// an unaudited pass. Delete it so nothing usable is left behind.
-		h.log.Error("issued pass not recorded; deleting it", "request", r.ID, "method", tap.MethodID, "err", err)
-		if derr := h.dir.DeleteTAP(ctx, r.TargetID, tap.MethodID); derr != nil {
-			h.log.Error("could not delete unrecorded pass", "request", r.ID, "method", tap.MethodID, "err", derr)
-		}
-		return err
+		return h.unrecordedPass(c, r, tap.TAPInfo, err)
 	}
 	r.UsableOnce = tap.UsableOnce
 	v := views.Reveal{R: r, Pass: tap.Pass, StartAt: tap.StartAt, ExpiresAt: tap.ExpiresAt()}
 	return h.render(c, http.StatusOK, views.RevealPage(h.page(c, "Temporary Access Pass"), v))
 }
 
+// recordTimeout bounds recording an issue's outcome. It gets its own
+// context: the create may have used up the reveal's, and an outcome left
+// unrecorded strands the claim until its lease ends.
+const recordTimeout = 15 * time.Second
+
+// unrecordedPass handles a pass Graph created that tapdesk could not record
+// as issued (the database failed, or the claim was settled by the sweep
+// because this reveal outlived its lease). Nobody saw the pass: it is
+// deleted, the attempt audited in its own transaction, and the claim
+// released so the request can be issued again. A pass that cannot be
+// deleted keeps the claim (if it still holds), so the sweep deletes it
+// once the lease ends.
+func (h *Handler) unrecordedPass(c echo.Context, r *tapdesk.Request, tap tapdesk.TAPInfo, cause error) error {
+	h.log.Error("issued pass not recorded; deleting it", "request", r.ID, "method", tap.MethodID, "err", cause)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), graphTimeout)
+	defer cancel()
+	ev := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActIssueAttempt, Category: tapdesk.CatMethod,
+		Result: tapdesk.ResultFailure, TAPMethodID: tap.MethodID,
+		Details: map[string]string{"unrecorded_method_id": tap.MethodID, "record_error": tapdesk.ErrorCode(cause)}})
+	if err := h.dir.DeleteTAP(ctx, r.TargetID, tap.MethodID); err != nil && !passGone(err) {
+		h.log.Error("could not delete unrecorded pass; the sweep deletes it after the claim's lease", "request", r.ID, "method", tap.MethodID, "err", err)
+		ev.Reason = "Microsoft Graph created the pass, but tapdesk could not record it or delete it. Nobody saw the pass; the sweep tries to delete it again when this issue's claim runs out, and any new pass replaces it."
+		ev.Details["delete_error"] = tapdesk.ErrorMessage(err)
+		if err := h.store.AppendEvent(ctx, ev.ForRequest(r)); err != nil {
+			h.log.Error("unrecorded pass not audited", "request", r.ID, "err", err)
+		}
+		return tapdesk.Errorf(tapdesk.EUNAVAILABLE, "%s Wait %d minutes and open the request again.", ev.Reason, int(tapdesk.IssueClaimLease/time.Minute))
+	}
+	ev.Reason = "Microsoft Graph created the pass, but tapdesk could not record it, so it deleted the pass unseen: nothing was issued."
+	ev.Details["deleted_method_id"] = tap.MethodID
+	ev.Details["request_kept"] = string(tapdesk.StateApproved)
+	err := h.store.ReleaseIssue(ctx, r, ev)
+	if err == nil {
+		return tapdesk.Errorf(tapdesk.EUNAVAILABLE, "%s The request is still approved: open it and press Issue and reveal again.", ev.Reason)
+	}
+	h.log.Error("claim not released after deleting an unrecorded pass", "request", r.ID, "err", err)
+	// The claim is gone (settled meanwhile) or cannot be released now: the
+	// event alone, and the sweep settles a claim still held.
+	delete(ev.Details, "request_kept")
+	if err := h.store.AppendEvent(ctx, ev.ForRequest(r)); err != nil {
+		h.log.Error("unrecorded pass not audited", "request", r.ID, "err", err)
+	}
+	return tapdesk.Errorf(tapdesk.EUNAVAILABLE, "%s Open the request again to see where it stands.", ev.Reason)
+}
+
 // issueFailed records a Graph refusal: the request fails with the reason in
 // words, the audit keeps Graph's raw code and message.
 func (h *Handler) issueFailed(c echo.Context, ctx context.Context, r *tapdesk.Request, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
 	details := map[string]string{}
 	var ge *tapdesk.GraphError
 	if errors.As(cause, &ge) {

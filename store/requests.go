@@ -52,13 +52,13 @@ const requestColumns = `id, correlation_id, state,
 	lifetime_minutes, usable_once, start_at, approvals_required,
 	created_at, updated_at, expires_at,
 	tap_method_id, tap_start_at, tap_expires_at, issued_at, revealed_at,
-	failure_reason, decision_note, privilege_reason`
+	failure_reason, decision_note, privilege_reason, tap_created_at, issue_claimed_at`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanRequest(s rowScanner) (*tapdesk.Request, error) {
 	r := &tapdesk.Request{}
-	var startAt, tapStart, tapExp, issued, revealed nullTime
+	var startAt, tapStart, tapExp, issued, revealed, tapCreated, claimed nullTime
 	err := s.Scan(&r.ID, &r.CorrelationID, &r.State,
 		&r.Requester.TenantID, &r.Requester.ObjectID, &r.Requester.UPN, &r.Requester.Name,
 		&r.TargetID, &r.TargetUPN, &r.TargetName,
@@ -66,11 +66,12 @@ func scanRequest(s rowScanner) (*tapdesk.Request, error) {
 		&r.LifetimeMinutes, &r.UsableOnce, &startAt, &r.ApprovalsRequired,
 		timeCol{&r.CreatedAt}, timeCol{&r.UpdatedAt}, timeCol{&r.ExpiresAt},
 		&r.TAPMethodID, &tapStart, &tapExp, &issued, &revealed,
-		&r.FailureReason, &r.DecisionNote, &r.PrivilegeReason)
+		&r.FailureReason, &r.DecisionNote, &r.PrivilegeReason, &tapCreated, &claimed)
 	if err != nil {
 		return nil, err
 	}
 	r.StartAt, r.TAPStartAt, r.TAPExpiresAt, r.IssuedAt, r.RevealedAt = startAt.t, tapStart.t, tapExp.t, issued.t, revealed.t
+	r.TAPCreatedAt, r.IssueClaimedAt = tapCreated.t, claimed.t
 	return r, nil
 }
 
@@ -196,7 +197,11 @@ type Change struct {
 	DecisionNote  string
 	// Unclaimed makes the change fail if a reveal has claimed the request
 	// (cancel and expiry must not race an issue that is under way).
+	// Otherwise a change from approved of a request whose IssueClaimedAt is
+	// set goes through only while that claim still holds: a reveal that
+	// outlived its lease, whose claim the sweep settled, records nothing.
 	Unclaimed bool
+	claimedAt *time.Time // the claim noted on the request, set by Transition
 }
 
 // Transition moves a request from one state to another, writing its audit
@@ -209,6 +214,7 @@ func (db *DB) Transition(ctx context.Context, r *tapdesk.Request, ch Change, mai
 		return fmt.Errorf("store: transition %s -> %s without an audit event", ch.From, ch.To)
 	}
 	return db.inTx(ctx, func(tx *sql.Tx) error {
+		ch.claimedAt = r.IssueClaimedAt
 		if err := db.transition(ctx, tx, r.ID, ch); err != nil {
 			return err
 		}
@@ -235,8 +241,8 @@ func (db *DB) transition(ctx context.Context, tx *sql.Tx, id string, ch Change) 
 	args := []any{string(ch.To), ts(ch.At)}
 	if ch.TAP != nil {
 		exp := ch.TAP.ExpiresAt()
-		set = append(set, "tap_method_id = ?", "tap_start_at = ?", "tap_expires_at = ?", "issued_at = ?")
-		args = append(args, ch.TAP.MethodID, ts(ch.TAP.StartAt), ts(exp), ts(ch.At))
+		set = append(set, "tap_method_id = ?", "tap_start_at = ?", "tap_expires_at = ?", "issued_at = ?", "tap_created_at = ?")
+		args = append(args, ch.TAP.MethodID, ts(ch.TAP.StartAt), ts(exp), ts(ch.At), tsPtr(&ch.TAP.CreatedAt))
 	}
 	if ch.Revealed {
 		set = append(set, "revealed_at = ?")
@@ -252,8 +258,12 @@ func (db *DB) transition(ctx context.Context, tx *sql.Tx, id string, ch Change) 
 	}
 	args = append(args, id, string(ch.From))
 	where := ` WHERE id = ? AND state = ?`
-	if ch.Unclaimed {
+	switch {
+	case ch.Unclaimed:
 		where += ` AND issue_claimed_at IS NULL`
+	case ch.From == tapdesk.StateApproved && ch.claimedAt != nil:
+		where += ` AND issue_claimed_at = ?`
+		args = append(args, ts(*ch.claimedAt))
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE requests SET `+strings.Join(set, ", ")+where, args...)
 	if err != nil {
@@ -325,13 +335,16 @@ func (db *DB) Decide(ctx context.Context, r *tapdesk.Request, a tapdesk.Approval
 
 // ClaimIssue marks an approved request as being issued, so that two
 // reveals racing each other cannot both call Graph. It fails with ECONFLICT
-// if the request is not approved or someone else claimed it.
+// if the request is not approved or someone else claimed it. The claim
+// holds for tapdesk.IssueClaimLease; it is noted on r, so that the outcome
+// (Transition, ReleaseIssue) is recorded only while it still holds.
 func (db *DB) ClaimIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error {
 	now := ev.Time
 	if now.IsZero() {
 		now = db.Now()
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	now, _ = parseTS(ts(now)) // as stored, so the claim compares equal
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE requests SET issue_claimed_at = ?, updated_at = ?
 			WHERE id = ? AND state = ? AND issue_claimed_at IS NULL`,
 			ts(now), ts(now), r.ID, string(tapdesk.StateApproved))
@@ -339,24 +352,34 @@ func (db *DB) ClaimIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Eve
 			return fmt.Errorf("claim issue: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return conflict("This pass is already being issued or was issued. It is shown only once.")
+			return conflict("This pass is already being issued or was issued. It is shown only once. If an issue was interrupted, tapdesk settles it within %d minutes; open the request again then.",
+				int(tapdesk.IssueClaimLease/time.Minute)+1)
 		}
 		return db.appendEvent(ctx, tx, ev.ForRequest(r))
 	})
+	if err == nil {
+		r.IssueClaimedAt = &now
+	}
+	return err
 }
 
 // ReleaseIssue undoes ClaimIssue after a create that certainly issued
 // nothing (throttled, or a lost answer whose pass was deleted), so the
 // request stays approved and its requester can try again. ev records the
-// failed attempt in the same transaction.
+// failed attempt in the same transaction. When r notes its claim
+// (IssueClaimedAt), only that claim is released.
 func (db *DB) ReleaseIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		if ev.Time.IsZero() {
 			ev.Time = db.Now()
 		}
+		cond, args := `issue_claimed_at IS NOT NULL`, []any{ts(ev.Time), r.ID, string(tapdesk.StateApproved)}
+		if r.IssueClaimedAt != nil {
+			cond = `issue_claimed_at = ?`
+			args = append(args, ts(*r.IssueClaimedAt))
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE requests SET issue_claimed_at = NULL, updated_at = ?
-			WHERE id = ? AND state = ? AND issue_claimed_at IS NOT NULL`,
-			ts(ev.Time), r.ID, string(tapdesk.StateApproved))
+			WHERE id = ? AND state = ? AND `+cond, args...)
 		if err != nil {
 			return fmt.Errorf("release issue: %w", err)
 		}
@@ -365,4 +388,8 @@ func (db *DB) ReleaseIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.E
 		}
 		return db.appendEvent(ctx, tx, ev.ForRequest(r))
 	})
+	if err == nil {
+		r.IssueClaimedAt = nil
+	}
+	return err
 }

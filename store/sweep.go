@@ -92,3 +92,61 @@ func (db *DB) EscalateDue(ctx context.Context, now time.Time, to []string) (int,
 	}
 	return n, nil
 }
+
+// StaleClaims lists the approved requests whose issue claim has outlived
+// its lease at now (tapdesk.IssueClaimLease): the reveal that took it died,
+// or could not record its outcome. Oldest claim first.
+func (db *DB) StaleClaims(ctx context.Context, now time.Time) ([]*tapdesk.Request, error) {
+	return db.requestsWhere(ctx, `state = ? AND issue_claimed_at IS NOT NULL AND issue_claimed_at <= ? ORDER BY issue_claimed_at`,
+		string(tapdesk.StateApproved), ts(now.Add(-tapdesk.IssueClaimLease)))
+}
+
+// SettleClaim ends the stale claim noted on r (IssueClaimedAt, as read): the
+// request goes back to approved with the claim released, or, when to is
+// expired, ends expired. Its audit events and mail are written in the same
+// transaction. The update is conditional on that very claim, so two sweeps
+// (two instances), or a sweep and a late reveal, cannot both settle it; the
+// loser gets ECONFLICT and nothing is written.
+func (db *DB) SettleClaim(ctx context.Context, r *tapdesk.Request, to tapdesk.State, at time.Time, mails []Mail, evs ...tapdesk.Event) error {
+	if r.IssueClaimedAt == nil {
+		return fmt.Errorf("store: settle request %s: it notes no claim", r.ID)
+	}
+	if to != tapdesk.StateApproved && !tapdesk.CanTransition(tapdesk.StateApproved, to) {
+		return fmt.Errorf("store: settle request %s: approved -> %s is not in the state machine", r.ID, to)
+	}
+	if len(evs) == 0 {
+		return fmt.Errorf("store: settle request %s without an audit event", r.ID)
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE requests SET issue_claimed_at = NULL, state = ?, updated_at = ?
+			WHERE id = ? AND state = ? AND issue_claimed_at = ?`,
+			string(to), ts(at), r.ID, string(tapdesk.StateApproved), ts(*r.IssueClaimedAt))
+		if err != nil {
+			return fmt.Errorf("settle claim: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return conflict("The claim on this request was settled or its issue recorded meanwhile.")
+		}
+		for _, ev := range evs {
+			if err := db.appendEvent(ctx, tx, ev.ForRequest(r)); err != nil {
+				return err
+			}
+		}
+		return db.enqueue(ctx, tx, r, evs[0], mails)
+	})
+	if err == nil {
+		r.State, r.IssueClaimedAt = to, nil
+	}
+	return err
+}
+
+// TAPRecorded reports whether a request recorded the pass with this method
+// id as issued, that is, shown to its agent.
+func (db *DB) TAPRecorded(ctx context.Context, methodID string) (bool, error) {
+	var n int
+	err := db.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE tap_method_id = ?`, methodID).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("look up pass %s: %w", methodID, err)
+	}
+	return n > 0, nil
+}

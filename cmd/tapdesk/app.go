@@ -151,8 +151,9 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// sweep expires requests whose time is up, escalates undecided ones and
-// removes passes whose user has registered a strong method, on a timer,
+// sweep settles issues interrupted past their claim's lease, expires
+// requests whose time is up, escalates undecided ones and removes passes
+// whose user has registered a strong method, on a timer,
 // until ctx ends. The work and its audit events live in the store and the
 // handlers; this is only the clock.
 func (a *app) sweep(ctx context.Context) {
@@ -168,6 +169,12 @@ func (a *app) sweep(ctx context.Context) {
 	defer t.Stop()
 	for {
 		now := time.Now()
+		// Stale claims first: settling one may expire it, or free it for
+		// expiry, in the same sweep.
+		settled, err := a.handler.SettleClaims(ctx, now)
+		if err != nil && ctx.Err() == nil {
+			a.cfg.Logger.Error("settling interrupted issues", "err", err)
+		}
 		expired, err := a.db.ExpireDue(ctx, now)
 		if err != nil && ctx.Err() == nil {
 			a.cfg.Logger.Error("expiry sweep", "err", err)
@@ -180,8 +187,8 @@ func (a *app) sweep(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			a.cfg.Logger.Error("closing the loop", "err", err)
 		}
-		if expired+escalated+removed > 0 {
-			a.cfg.Logger.Info("sweep", "expired", expired, "escalated", escalated, "passes_removed", removed)
+		if settled+expired+escalated+removed > 0 {
+			a.cfg.Logger.Info("sweep", "claims_settled", settled, "expired", expired, "escalated", escalated, "passes_removed", removed)
 			a.worker.Kick()
 		}
 		select {

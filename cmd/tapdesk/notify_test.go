@@ -71,11 +71,7 @@ func outboxDrained(t *testing.T, d *testDemo) {
 
 func stateOf(t *testing.T, d *testDemo, reqPath string) tapdesk.State {
 	t.Helper()
-	r, err := d.app.db.Request(context.Background(), strings.TrimPrefix(reqPath, "/requests/"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r.State
+	return storedRequest(t, d, strings.TrimPrefix(reqPath, "/requests/")).State
 }
 
 func approveAs(t *testing.T, d *testDemo, reqPath, persona string) {

@@ -1,0 +1,53 @@
+package tapdesk
+
+import "time"
+
+// The rules around issuing a pass that tapdesk applies on its own: how long
+// a reveal may hold its claim on a request, which pass a stranded claim may
+// have made, and which method shows that a pass did its job.
+
+// IssueClaimLease is how long a reveal's claim on an approved request holds.
+// A reveal's Graph work ends well within it (the create is bounded at 60 s,
+// the look and clean-up after a lost answer at 30 s each, and the outcome is
+// recorded right after), so a claim older than this belongs to a reveal that
+// died or could not record its outcome, and the sweep settles it.
+const IssueClaimLease = 5 * time.Minute
+
+// ClaimClockSkew is how far Graph's clock may run behind tapdesk's when
+// deciding which pass a stranded claim made: Graph stamps the pass with its
+// own clock, tapdesk the claim with its own.
+const ClaimClockSkew = time.Minute
+
+// ClaimStale reports whether a claim taken at claimedAt has outlived its
+// lease at now, so no live reveal holds it any more.
+func ClaimStale(claimedAt, now time.Time) bool {
+	return !now.Before(claimedAt.Add(IssueClaimLease))
+}
+
+// ClaimMayHaveCreated reports whether a pass Graph created at created may
+// be the one a reveal that claimed at claimedAt made and never recorded:
+// the reveal could only create within its lease. The caller also rules out
+// passes tapdesk recorded for a request (shown to someone).
+func ClaimMayHaveCreated(claimedAt, created time.Time) bool {
+	return !created.Before(claimedAt.Add(-ClaimClockSkew)) && !created.After(claimedAt.Add(IssueClaimLease))
+}
+
+// LoopTolerance is how much earlier than its pass a strong method may be
+// stamped and still count as registered with that pass. Graph stamps
+// methods in whole seconds while the pass's own stamp has fractions, and
+// different Graph services stamp with clocks a little apart. It stays small
+// on purpose: a strong method from before the pass (a lost key still on the
+// account, the usual reason for a pass) must not delete the pass the user
+// has not used yet. A method registered a few seconds before the pass was
+// set up without it anyway, so the pass is not needed either way.
+const LoopTolerance = 5 * time.Second
+
+// ClosesLoop reports whether m shows that a pass Graph created at
+// passCreated did its job: m is strong and was registered no earlier than
+// the pass's second, less LoopTolerance.
+func (m AuthMethod) ClosesLoop(passCreated time.Time) bool {
+	if !m.Strong() || m.CreatedAt.IsZero() || passCreated.IsZero() {
+		return false
+	}
+	return !m.CreatedAt.Before(passCreated.Truncate(time.Second).Add(-LoopTolerance))
+}
