@@ -62,7 +62,10 @@ func (t *RequestTrail) Apply(ev Event) {
 	if ev.Result == ResultFailure {
 		// A failed create fails the request, unless tapdesk knew nothing
 		// was issued and kept it approved for another try.
-		if ev.Activity == ActIssueAttempt && ev.Details["request_kept"] != string(StateApproved) {
+		// A pass Graph made that tapdesk could not record (and deleted)
+		// decides nothing either: the claim's release, its settling or a
+		// dispute says where the request went.
+		if ev.Activity == ActIssueAttempt && ev.Details["request_kept"] != string(StateApproved) && ev.Details["unrecorded_method_id"] == "" {
 			t.move(ev, StateFailed)
 		}
 		return

@@ -101,11 +101,15 @@ func (h *Handler) unrecordedPass(c echo.Context, r *tapdesk.Request, tap tapdesk
 		return tapdesk.Errorf(tapdesk.EUNAVAILABLE, "%s The request is still approved: open it and press Issue and reveal again.", ev.Reason)
 	}
 	h.log.Error("claim not released after deleting an unrecorded pass", "request", r.ID, "err", err)
-	// The claim is gone (settled meanwhile) or cannot be released now: the
-	// event alone, and the sweep settles a claim still held.
+	// The claim is gone (settled meanwhile, or the request was disputed) or
+	// cannot be released now: the event alone, and the sweep settles a
+	// claim still held.
 	delete(ev.Details, "request_kept")
 	if err := h.store.AppendEvent(ctx, ev.ForRequest(r)); err != nil {
 		h.log.Error("unrecorded pass not audited", "request", r.ID, "err", err)
+	}
+	if cur, lerr := h.store.Request(ctx, r.ID); lerr == nil && cur.State != tapdesk.StateApproved {
+		return tapdesk.Errorf(tapdesk.ECONFLICT, "While Microsoft Graph was creating the pass, this request became %s, so tapdesk deleted the pass unseen: nothing was issued.", cur.State)
 	}
 	return tapdesk.Errorf(tapdesk.EUNAVAILABLE, "%s Open the request again to see where it stands.", ev.Reason)
 }
