@@ -35,11 +35,18 @@ type appConfig struct {
 	LinkTTL        time.Duration
 	ApproverMaxAge time.Duration
 	ApproverMFA    bool
-	SessionKey     string
-	AuditKey       string
-	MailInterval   time.Duration
-	Settings       map[string]string // for the start-up audit event, no secrets
-	Logger         *slog.Logger
+	RevealMaxAge   time.Duration
+	RevealMFA      bool
+	// SessionIdleTimeout and SessionLifetime end sessions (0: 30m and 8h).
+	SessionIdleTimeout time.Duration
+	SessionLifetime    time.Duration
+	// Now is the portal's clock (default time.Now); tests move it.
+	Now          tapdesk.Clock
+	SessionKey   string
+	AuditKey     string
+	MailInterval time.Duration
+	Settings     map[string]string // for the start-up audit event, no secrets
+	Logger       *slog.Logger
 }
 
 // app is a wired portal: database, web handlers, mail worker.
@@ -72,7 +79,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 		a.close()
 		return nil, err
 	}
-	sessions, stopCleanup := handlers.NewSessions(db.SQL(), cfg.SecureCookies, cfg.SessionKey)
+	sessions, stopCleanup := handlers.NewSessions(db.SQL(), cfg.SecureCookies, cfg.SessionKey, cfg.SessionIdleTimeout, cfg.SessionLifetime)
 	a.stop = append(a.stop, stopCleanup)
 
 	composer := &mail.RequestComposer{Store: db, BaseURL: cfg.BaseURL, LinkTTL: cfg.LinkTTL}
@@ -83,7 +90,9 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 		Config: handlers.Config{
 			Demo: cfg.Demo, SecureCookies: cfg.SecureCookies, ApproverEmails: cfg.ApproverEmails,
 			DecisionTTL: cfg.DecisionTTL, ApproverMaxAge: cfg.ApproverMaxAge, ApproverMFA: cfg.ApproverMFA,
-			Logger: log,
+			RevealMaxAge: cfg.RevealMaxAge, RevealMFA: cfg.RevealMFA,
+			SessionIdleTimeout: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
+			Logger: log, Now: cfg.Now,
 		},
 	})
 	e := echo.New()

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/entra"
 	"github.com/tapdesk/tapdesk/entra/fakegraph"
 	"github.com/tapdesk/tapdesk/mail"
@@ -37,6 +38,9 @@ type demoOptions struct {
 	DecisionTTL   time.Duration
 	SweepInterval time.Duration
 	Personas      []demoidp.Persona // default demoidp.DefaultPersonas()
+	// Now is the clock of the portal and the demo identity provider
+	// (default time.Now); tests move it to age sign-ins and sessions.
+	Now tapdesk.Clock
 }
 
 // demoEnv is the whole product on loopback: the portal, a fake Graph over
@@ -104,11 +108,16 @@ func startDemo(ctx context.Context, o demoOptions) (d *demoEnv, err error) {
 		personas = demoidp.DefaultPersonas()
 	}
 	issuer := d.baseURL + "/demo/idp"
-	if d.idp, err = demoidp.New(issuer, personas); err != nil {
+	var idpOpts []demoidp.Option
+	if o.Now != nil {
+		idpOpts = append(idpOpts, demoidp.WithClock(o.Now))
+	}
+	if d.idp, err = demoidp.New(issuer, personas, idpOpts...); err != nil {
 		return nil, err
 	}
 	clientSecret := randomHex(16)
 	d.idp.RegisterClient("tapdesk-demo", clientSecret, d.baseURL+"/auth/callback")
+	d.idp.RegisterPostLogoutRedirect("tapdesk-demo", d.baseURL)
 
 	var approvers []string
 	for _, p := range personas {
@@ -121,10 +130,12 @@ func startDemo(ctx context.Context, o demoOptions) (d *demoEnv, err error) {
 	cfg := appConfig{
 		BaseURL: d.baseURL, DBPath: d.dbPath, Demo: true, SecureCookies: false,
 		OIDC: signin.Config{Issuer: issuer, ClientID: "tapdesk-demo", ClientSecret: clientSecret,
-			RedirectURL: d.baseURL + "/auth/callback"},
+			RedirectURL: d.baseURL + "/auth/callback", PostLogoutRedirectURL: d.baseURL, Now: o.Now},
 		ApproverEmails: approvers, DecisionTTL: cmp.Or(o.DecisionTTL, 24*time.Hour), LinkTTL: 24 * time.Hour,
 		SweepInterval:  o.SweepInterval,
 		ApproverMaxAge: 12 * time.Hour, ApproverMFA: true,
+		// Issuing and sessions keep production's limits, so the demo shows them.
+		RevealMaxAge: 15 * time.Minute, RevealMFA: true, Now: o.Now,
 		SessionKey: randomHex(32), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
 		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": d.dbPath},
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/entra"
@@ -58,6 +59,10 @@ func serveSettings() *settings {
 	s.str("link-ttl", "24h", "how long an approval email link works")
 	s.str("approver-max-age", "15m", "approvers must have signed in this recently to decide (0 disables)")
 	s.str("approver-mfa", "true", "approvers must have signed in with MFA (amr claim)")
+	s.str("reveal-max-age", "15m", "agents must have signed in this recently to issue and reveal a pass (0 disables)")
+	s.str("reveal-mfa", "true", "agents must have signed in with MFA (amr claim) to issue and reveal a pass")
+	s.str("session-idle-timeout", "30m", "a session unused this long ends")
+	s.str("session-lifetime", "8h", "a session ends this long after its sign-in, however active")
 
 	s.secret("session-key", "at least 32 characters; seals session data at rest", true)
 	s.secret("audit-key", "at least 32 characters; keys the audit trail's hash chain (not stored in the database)", true)
@@ -129,6 +134,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		problems = append(problems, "TAPDESK_APPROVER_MFA: must be true or false")
 	}
+	revealMFA, err := strconv.ParseBool(s.get("reveal-mfa"))
+	if err != nil {
+		problems = append(problems, "TAPDESK_REVEAL_MFA: must be true or false")
+	}
 	var cert []byte
 	switch {
 	case s.get("graph-certificate") != "":
@@ -141,6 +150,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	decisionTTL := s.duration("decision-ttl", &problems)
 	linkTTL := s.duration("link-ttl", &problems)
 	maxAge := s.duration("approver-max-age", &problems)
+	revealMaxAge := s.duration("reveal-max-age", &problems)
+	idle := s.duration("session-idle-timeout", &problems)
+	lifetime := s.duration("session-lifetime", &problems)
+	if d, err := time.ParseDuration(s.get("session-idle-timeout")); err == nil && d == 0 {
+		problems = append(problems, "TAPDESK_SESSION_IDLE_TIMEOUT: must be longer than 0, like 30m")
+	}
+	if d, err := time.ParseDuration(s.get("session-lifetime")); err == nil && d == 0 {
+		problems = append(problems, "TAPDESK_SESSION_LIFETIME: must be longer than 0, like 8h")
+	}
+	if idle > lifetime && lifetime > 0 {
+		problems = append(problems, "TAPDESK_SESSION_IDLE_TIMEOUT: must not be longer than TAPDESK_SESSION_LIFETIME")
+	}
 	if len(problems) > 0 {
 		return &configError{problems}
 	}
@@ -172,10 +193,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	cfg := appConfig{
 		BaseURL: base, DBPath: s.get("db"), SecureCookies: true,
 		OIDC: signin.Config{Issuer: s.get("oidc-issuer"), ClientID: s.get("oidc-client-id"),
-			ClientSecret: s.get("oidc-client-secret"), RedirectURL: redirect, GroupRoles: roleGroups},
+			ClientSecret: s.get("oidc-client-secret"), RedirectURL: redirect, GroupRoles: roleGroups,
+			PostLogoutRedirectURL: base},
 		ApproverEmails: s.listOf("approver-emails"), EscalationEmails: s.listOf("escalation-emails"),
 		DecisionTTL: decisionTTL, LinkTTL: linkTTL,
-		ApproverMaxAge: maxAge, ApproverMFA: mfa, SessionKey: s.get("session-key"),
+		ApproverMaxAge: maxAge, ApproverMFA: mfa, RevealMaxAge: revealMaxAge, RevealMFA: revealMFA,
+		SessionIdleTimeout: idle, SessionLifetime: lifetime, SessionKey: s.get("session-key"),
 		AuditKey: s.get("audit-key"),
 		Settings: s.describe(), Logger: log,
 	}
