@@ -123,13 +123,13 @@ func CheckFreshSignIn(p Principal, maxAge time.Duration, requireMFA bool, now ti
 		return Errorf(EFORBIDDEN, "This needs a sign-in with multi-factor authentication, and yours was without it. Sign out, sign in again with MFA, and repeat.")
 	}
 	if maxAge > 0 && (p.AuthTime.IsZero() || now.Sub(p.AuthTime) > maxAge) {
-		return Errorf(EUNAUTHORIZED, "This needs a sign-in from the last %s, and yours is older. Sign in again, then repeat.", humanDuration(maxAge))
+		return Errorf(EUNAUTHORIZED, "This needs a sign-in from the last %s, and yours is older. Sign in again, then repeat.", HumanDuration(maxAge))
 	}
 	return nil
 }
 
-// humanDuration writes d in the largest whole unit that fits: "15 minutes".
-func humanDuration(d time.Duration) string {
+// HumanDuration writes d in the largest whole unit that fits: "15 minutes".
+func HumanDuration(d time.Duration) string {
 	n, unit := int64(d/time.Second), "second"
 	switch {
 	case d >= time.Hour && d%time.Hour == 0:

@@ -57,12 +57,12 @@ func (h *Handler) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		now := h.now()
 		times, _ := h.sessions.Get(ctx, sessTimes).(sessionTimes)
-		if why := times.ended(now, h.cfg.SessionIdleTimeout, h.cfg.SessionLifetime); why != "" {
+		if why, sentence := times.ended(now, h.cfg.SessionIdleTimeout, h.cfg.SessionLifetime); why != "" {
 			h.audit(c, tapdesk.Event{Activity: tapdesk.ActSignOut, Category: tapdesk.CatSignIn, Actor: p.Actor(), Reason: why})
 			if err := h.sessions.Destroy(ctx); err != nil {
 				return err
 			}
-			h.flash(c, "You were signed out: your session had ended. Sign in again.")
+			h.flash(c, sentence)
 			return next(c)
 		}
 		times.LastSeen = now

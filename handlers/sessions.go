@@ -7,11 +7,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
+
+	"github.com/tapdesk/tapdesk"
 )
 
 // Session limits by default: a helpdesk PC left signed in is signed out after
@@ -99,17 +102,20 @@ type sessionTimes struct {
 	LastSeen time.Time
 }
 
-// ended says why a session with these times is over at now, or "" if it is
-// not. A signed-in session without times (made before they were kept) is
-// over: its age is unknown.
-func (t sessionTimes) ended(now time.Time, idle, lifetime time.Duration) string {
+// ended says why a session with these times is over at now (for the audit
+// trail, and a sentence for the person), or "" if it is not. A signed-in
+// session without times (made before they were kept) is over: its age is
+// unknown.
+func (t sessionTimes) ended(now time.Time, idle, lifetime time.Duration) (why, sentence string) {
 	switch {
 	case t.SignedIn.IsZero() || t.LastSeen.IsZero():
-		return "session without sign-in time"
+		return "session without sign-in time", "You were signed out: your session had ended. Sign in again."
 	case now.Sub(t.SignedIn) >= lifetime:
-		return "session older than " + lifetime.String()
+		return "session older than " + lifetime.String(),
+			fmt.Sprintf("You were signed out: a sign-in lasts at most %s. Sign in again.", tapdesk.HumanDuration(lifetime))
 	case now.Sub(t.LastSeen) >= idle:
-		return "session idle for more than " + idle.String()
+		return "session idle for more than " + idle.String(),
+			fmt.Sprintf("You were signed out after %s without activity. Sign in again.", tapdesk.HumanDuration(idle))
 	}
-	return ""
+	return "", ""
 }

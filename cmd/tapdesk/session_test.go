@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -161,11 +162,13 @@ func TestSessionTimeouts(t *testing.T) {
 		}
 		clock.advance(30 * time.Minute)
 		csrf := csrfOf(agent)
-		agent.post("/requests", url.Values{"_csrf": {csrf}}).status(http.StatusUnauthorized)
+		agent.post("/requests", url.Values{"_csrf": {csrf}}).status(http.StatusUnauthorized).
+			contains("signed out after 30 minutes without activity")
 		if signedIn(agent) {
 			t.Fatal("still signed in after 30 idle minutes")
 		}
 		mustAudit(t, d, "Sign out", "success", "idle for more than 30m")
+
 	})
 
 	t.Run("8 hours however active", func(t *testing.T) {
@@ -226,4 +229,33 @@ func TestSignOutEndsProviderSession(t *testing.T) {
 		t.Errorf("the next sign-in does not ask who you are:\n%s", agent.body)
 	}
 	mustAudit(t, d, "Sign out", "success", "")
+}
+
+func TestServeRefusesSessionSettings(t *testing.T) {
+	cases := []struct {
+		set  map[string]string
+		want []string
+	}{
+		{map[string]string{"TAPDESK_SESSION_IDLE_TIMEOUT": "0", "TAPDESK_REVEAL_MFA": "maybe", "TAPDESK_REVEAL_MAX_AGE": "soon"},
+			[]string{"TAPDESK_SESSION_IDLE_TIMEOUT: must be longer than 0", "TAPDESK_REVEAL_MFA: must be true or false", "TAPDESK_REVEAL_MAX_AGE"}},
+		{map[string]string{"TAPDESK_SESSION_IDLE_TIMEOUT": "2h", "TAPDESK_SESSION_LIFETIME": "1h"},
+			[]string{"TAPDESK_SESSION_IDLE_TIMEOUT: must not be longer than TAPDESK_SESSION_LIFETIME"}},
+		{map[string]string{"TAPDESK_SESSION_LIFETIME": "0s"},
+			[]string{"TAPDESK_SESSION_LIFETIME: must be longer than 0"}},
+	}
+	for _, c := range cases {
+		env := validServeEnv(t)
+		for k, v := range c.set {
+			env[k] = v
+		}
+		err := run(t.Context(), []string{"serve"}, envFrom(env), io.Discard, io.Discard)
+		if err == nil {
+			t.Fatalf("serve started with %v", c.set)
+		}
+		for _, want := range c.want {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("refusal lacks %q:\n%v", want, err)
+			}
+		}
+	}
 }
