@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"github.com/tapdesk/tapdesk/signin/demoidp"
 )
 
 // testClock is the demo's clock, moved by the test: sign-ins age and
@@ -118,6 +120,8 @@ func TestRolesReadAtEachSignIn(t *testing.T) {
 	d := startTestDemo(t)
 	agent := d.browser(t)
 	agent.signIn("/", "agent")
+	issued := approvedRequest(t, d, agent)
+	agent.get(issued).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
 	req := approvedRequest(t, d, agent)
 	if !d.idp.SetRoles("agent") {
 		t.Fatal("no agent persona")
@@ -136,6 +140,10 @@ func TestRolesReadAtEachSignIn(t *testing.T) {
 	agent.post(req+"/reveal", url.Values{"_csrf": {csrf}}).status(http.StatusForbidden).contains("no longer hold the Tap.Requester role")
 	agent.post(req+"/cancel", url.Values{"_csrf": {csrf}}).status(http.StatusForbidden).contains("no longer hold the Tap.Requester role")
 	agent.get("/users?q=nina").status(http.StatusForbidden)
+	if agent.get(issued).doc().Find(`[data-testid="revoke"]`).Length() != 0 {
+		t.Error("revoke button offered to an agent without Tap.Requester")
+	}
+	agent.post(issued+"/revoke", url.Values{"_csrf": {csrfOf(agent)}}).status(http.StatusForbidden).contains("with the Tap.Requester role")
 	if n := d.fake.CountRequests(createTAP) - before; n != 0 {
 		t.Errorf("Graph saw %d creates", n)
 	}
@@ -187,6 +195,24 @@ func TestSessionTimeouts(t *testing.T) {
 		}
 		mustAudit(t, d, "Sign out", "success", "older than 8h")
 	})
+}
+
+// Issuing needs MFA: an agent signed in with a password only is refused
+// before Graph is called.
+func TestRevealNeedsMFA(t *testing.T) {
+	nomfa := demoidp.Persona{Key: "nomfa", Name: "Pat Password", UPN: "pat.password@contoso.example",
+		Email: "pat.password@contoso.example", ObjectID: "11111111-1111-4111-8111-0000000000aa",
+		Roles: []string{"Tap.Requester"}, NoMFA: true}
+	d := startTestDemoWith(t, func(o *demoOptions) { o.Personas = append(o.Personas, nomfa) })
+	agent := d.browser(t)
+	agent.signIn("/", "nomfa")
+	req := approvedRequest(t, d, agent)
+	before := d.fake.CountRequests(createTAP)
+	agent.get(req).submit(`form[action$="/reveal"]`, nil).status(http.StatusForbidden).contains("multi-factor authentication")
+	if n := d.fake.CountRequests(createTAP) - before; n != 0 {
+		t.Errorf("Graph saw %d creates for a sign-in without MFA", n)
+	}
+	mustAudit(t, d, "Refuse reveal", "failure", "multi-factor authentication")
 }
 
 // Sign-out on a shared PC ends the identity provider's session too, so the
