@@ -154,7 +154,7 @@ func (a *Authenticator) Finish(ctx context.Context, p Pending, query url.Values)
 		maxAge := time.Duration(p.MaxAge) * time.Second
 		if pr.AuthTime.IsZero() || now.Sub(pr.AuthTime) > maxAge+authTimeSkew {
 			return SignIn{}, refuse(ErrSignInTooOld,
-				fmt.Sprintf("This needs a sign-in from the last %s, and yours is older. Sign in again.", humanDuration(maxAge)),
+				fmt.Sprintf("This needs a sign-in from the last %s, and yours is older. Sign in again.", tapdesk.HumanDuration(maxAge)),
 				fmt.Errorf("auth_time %v, now %v, max_age %ds", pr.AuthTime, now, p.MaxAge))
 		}
 	}
@@ -193,21 +193,4 @@ func randomToken() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // never fails: crypto/rand crashes the program instead
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func humanDuration(d time.Duration) string {
-	switch {
-	case d >= time.Hour && d%time.Hour == 0:
-		return plural(int(d/time.Hour), "hour")
-	case d >= time.Minute && d%time.Minute == 0:
-		return plural(int(d/time.Minute), "minute")
-	}
-	return plural(int(d/time.Second), "second")
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return strconv.Itoa(n) + " " + unit + "s"
 }
