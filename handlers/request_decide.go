@@ -52,7 +52,7 @@ func (h *Handler) decide(c echo.Context, d tapdesk.Decision, reason string) erro
 	if err := tapdesk.CheckFreshSignIn(p, h.cfg.ApproverMaxAge, h.cfg.ApproverMFA, now); err != nil {
 		h.refuse(c, r, tapdesk.ActDecisionRefused, err)
 		return h.signInAgain(c, err, freshDecide, r,
-			"Your sign-in is too old to decide requests. Sign in again, then decide.", "")
+			"Your sign-in is too old to decide requests. Sign in again, then decide.", "Signed in again. You can decide now.")
 	}
 	act := tapdesk.ActApprove
 	if d == tapdesk.DecisionDeny {

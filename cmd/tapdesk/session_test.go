@@ -113,6 +113,20 @@ func TestRevealNeedsFreshSignIn(t *testing.T) {
 	}
 }
 
+// A fresh sign-in asks the provider for the max_age of the action that
+// needs it: the reveal limit (15m) or the approvers' (12h in the demo).
+func TestFreshSignInMaxAgeMatchesAction(t *testing.T) {
+	d := startTestDemo(t)
+	for fresh, want := range map[string]string{"reveal": "900", "1": "43200"} {
+		b := d.browser(t)
+		b.signIn("/", "dual")
+		b.get("/auth/login?fresh=" + fresh + "&next=/").status(http.StatusOK)
+		if q := b.last.Request.URL.Query(); !strings.HasSuffix(b.path(), "/demo/idp/authorize") || q.Get("max_age") != want || q.Get("prompt") != "login" {
+			t.Errorf("fresh=%s went to %s, want max_age=%s and prompt=login", fresh, b.last.Request.URL, want)
+		}
+	}
+}
+
 // Roles come from the latest sign-in: an agent whose Tap.Requester was
 // removed at the identity provider loses it at the next sign-in, and then
 // cannot reveal or cancel their own approved request.
