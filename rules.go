@@ -1,6 +1,9 @@
 package tapdesk
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // The separation-of-duty rules. They are plain functions over domain values
 // so handlers, stores and tests all use the same ones; none is configurable.
@@ -55,10 +58,15 @@ func CheckDecide(r *Request, p Principal, now time.Time) error {
 	return nil
 }
 
-// CheckReveal decides whether p may issue and reveal the pass of r now.
+// CheckReveal decides whether p may issue and reveal the pass of r now. The
+// role is the one p holds now (read from the latest sign-in), not the one
+// held when the request was filed.
 func CheckReveal(r *Request, p Principal, now time.Time) error {
 	if !r.IsRequester(p) {
 		return Errorf(EFORBIDDEN, "Only the agent who filed this request can reveal its pass.")
+	}
+	if !p.Has(RoleRequester) {
+		return Errorf(EFORBIDDEN, "You no longer hold the Tap.Requester role, so you cannot reveal this pass. If you should still have it, ask an administrator, then sign in again.")
 	}
 	switch r.State {
 	case StateApproved:
@@ -82,10 +90,14 @@ func revealedWhen(r *Request) string {
 	return " at " + r.RevealedAt.UTC().Format("2006-01-02 15:04 UTC")
 }
 
-// CheckCancel decides whether p may cancel r.
+// CheckCancel decides whether p may cancel r: its requester, still holding
+// Tap.Requester.
 func CheckCancel(r *Request, p Principal) error {
 	if !r.IsRequester(p) {
 		return Errorf(EFORBIDDEN, "Only the agent who filed this request can cancel it.")
+	}
+	if !p.Has(RoleRequester) {
+		return Errorf(EFORBIDDEN, "You no longer hold the Tap.Requester role, so you cannot cancel this request. An approver can deny it, or it expires on its own.")
 	}
 	if !CanTransition(r.State, StateCancelled) {
 		return Errorf(ECONFLICT, "This request is %s and can no longer be cancelled.", r.State)
@@ -93,15 +105,47 @@ func CheckCancel(r *Request, p Principal) error {
 	return nil
 }
 
-// CheckRevoke decides whether p may delete the issued pass of r.
+// CheckRevoke decides whether p may delete the issued pass of r: its
+// requester while still holding Tap.Requester, any approver, any admin.
 func CheckRevoke(r *Request, p Principal) error {
-	if !r.IsRequester(p) && !p.Has(RoleApprover) && !p.Has(RoleAdmin) {
-		return Errorf(EFORBIDDEN, "Only the requesting agent, an approver or an administrator can revoke this pass.")
+	requester := r.IsRequester(p) && p.Has(RoleRequester)
+	if !requester && !p.Has(RoleApprover) && !p.Has(RoleAdmin) {
+		return Errorf(EFORBIDDEN, "Only the requesting agent (with the Tap.Requester role), an approver or an administrator can revoke this pass.")
 	}
 	if r.State != StateIssued {
 		return Errorf(ECONFLICT, "This request is %s; only an issued pass can be revoked.", r.State)
 	}
 	return nil
+}
+
+// CheckFreshSignIn decides whether p's sign-in is recent enough, and strong
+// enough, for an action that needs it (deciding, revealing). maxAge 0 means
+// no age limit. A missing MFA is EFORBIDDEN (signing in again the same way
+// does not help); an old sign-in is EUNAUTHORIZED, which handlers answer by
+// sending the person through the identity provider again.
+func CheckFreshSignIn(p Principal, maxAge time.Duration, requireMFA bool, now time.Time) error {
+	if requireMFA && !p.MFA {
+		return Errorf(EFORBIDDEN, "This needs a sign-in with multi-factor authentication, and yours was without it. Sign out, sign in again with MFA, and repeat.")
+	}
+	if maxAge > 0 && (p.AuthTime.IsZero() || now.Sub(p.AuthTime) > maxAge) {
+		return Errorf(EUNAUTHORIZED, "This needs a sign-in from the last %s, and yours is older. Sign in again, then repeat.", HumanDuration(maxAge))
+	}
+	return nil
+}
+
+// HumanDuration writes d in the largest whole unit that fits: "15 minutes".
+func HumanDuration(d time.Duration) string {
+	n, unit := int64(d/time.Second), "second"
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		n, unit = int64(d/time.Hour), "hour"
+	case d >= time.Minute && d%time.Minute == 0:
+		n, unit = int64(d/time.Minute), "minute"
+	}
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.FormatInt(n, 10) + " " + unit + "s"
 }
 
 // CanView reports whether p may see r: its requester, approvers, auditors, admins.

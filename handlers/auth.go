@@ -10,16 +10,22 @@ import (
 )
 
 // login starts OIDC. next is kept server-side and only ever a local path.
-// fresh=1 asks the IdP for a new sign-in (approvers acting on old sessions).
+// fresh asks the IdP for a new sign-in, with the max_age of the action that
+// needs it: fresh=reveal for issuing a pass, any other value (fresh=1) for
+// deciding.
 func (h *Handler) login(c echo.Context) error {
 	ctx := c.Request().Context()
 	next := signin.SafeNext(c.QueryParam("next"))
-	fresh := c.QueryParam("fresh") == "1"
-	if !principal(c).IsZero() && !fresh {
+	fresh := c.QueryParam("fresh")
+	if !principal(c).IsZero() && fresh == "" {
 		return c.Redirect(http.StatusSeeOther, next)
 	}
 	var opts signin.BeginOptions
-	if fresh {
+	switch fresh {
+	case "":
+	case freshReveal:
+		opts = signin.BeginOptions{MaxAge: h.cfg.RevealMaxAge, ForceLogin: true}
+	default:
 		opts = signin.BeginOptions{MaxAge: h.cfg.ApproverMaxAge, ForceLogin: true}
 	}
 	authURL, pending, err := h.auth.Begin(ctx, next, opts)
@@ -40,7 +46,7 @@ func (h *Handler) callback(c echo.Context) error {
 			Reason: "callback without a sign-in started in this browser"})
 		return tapdesk.Errorf(tapdesk.EUNAUTHORIZED, "This sign-in was not started in this browser, or it already finished. Start again from the tapdesk home page.")
 	}
-	p, err := h.auth.Finish(ctx, pending, c.QueryParams())
+	in, err := h.auth.Finish(ctx, pending, c.QueryParams())
 	if err != nil {
 		h.log.Warn("sign-in refused", "err", err)
 		h.audit(c, tapdesk.Event{Activity: tapdesk.ActSignInRefused, Category: tapdesk.CatSignIn, Result: tapdesk.ResultFailure,
@@ -50,21 +56,45 @@ func (h *Handler) callback(c echo.Context) error {
 	if err := h.sessions.RenewToken(ctx); err != nil {
 		return err
 	}
+	// Everything about the person comes from this token: roles held in an
+	// earlier sign-in of this session are gone, and the session's clock
+	// starts again.
+	p, now := in.Principal, h.now()
 	h.sessions.Put(ctx, sessPrincipal, p)
+	h.sessions.Put(ctx, sessTimes, sessionTimes{SignedIn: now, LastSeen: now})
+	h.sessions.Put(ctx, sessIDToken, in.IDToken)
+	if msg := h.sessions.PopString(ctx, sessAfterSignIn); msg != "" {
+		h.flash(c, msg)
+	}
 	h.audit(c, tapdesk.Event{Activity: tapdesk.ActSignIn, Category: tapdesk.CatSignIn, Actor: p.Actor(),
 		Details: map[string]string{"roles": rolesString(p.Roles), "mfa": boolString(p.MFA), "auth_time": p.AuthTime.UTC().Format("2006-01-02T15:04:05Z")}})
 	return c.Redirect(http.StatusSeeOther, pending.Next)
 }
 
+// logout ends tapdesk's session and, when the identity provider offers an
+// end_session_endpoint, sends the browser there to end the provider's
+// session too (a shared helpdesk PC must not sign the next person in as the
+// last one); the provider sends it back to tapdesk's base URL.
 func (h *Handler) logout(c echo.Context) error {
 	ctx := c.Request().Context()
-	if p := principal(c); !p.IsZero() {
-		h.audit(c, tapdesk.Event{Activity: tapdesk.ActSignOut, Category: tapdesk.CatSignIn})
-	}
+	p := principal(c)
+	idToken := h.sessions.GetString(ctx, sessIDToken)
 	if err := h.sessions.Destroy(ctx); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/")
+	if p.IsZero() {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	endSession := h.auth.EndSessionURL(ctx, idToken)
+	details := map[string]string{"identity_provider_session": "kept (the provider offers no end_session_endpoint)"}
+	if endSession != "" {
+		details["identity_provider_session"] = "browser sent to its end_session_endpoint"
+	}
+	h.audit(c, tapdesk.Event{Activity: tapdesk.ActSignOut, Category: tapdesk.CatSignIn, Actor: p.Actor(), Details: details})
+	if endSession == "" {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	return c.Redirect(http.StatusSeeOther, endSession)
 }
 
 func rolesString(rs []tapdesk.Role) string {

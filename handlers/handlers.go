@@ -44,7 +44,10 @@ type Store interface {
 // Authenticator is the OIDC relying party.
 type Authenticator interface {
 	Begin(ctx context.Context, next string, opts signin.BeginOptions) (string, signin.Pending, error)
-	Finish(ctx context.Context, p signin.Pending, query url.Values) (tapdesk.Principal, error)
+	Finish(ctx context.Context, p signin.Pending, query url.Values) (signin.SignIn, error)
+	// EndSessionURL is the provider's sign-out URL for this session, "" if
+	// the provider offers none.
+	EndSessionURL(ctx context.Context, idTokenHint string) string
 }
 
 // Config is what the handlers need to know about the deployment.
@@ -59,9 +62,15 @@ type Config struct {
 	// Entra names them, when a pass is requested and issued (notice.go).
 	NotifyUser     bool
 	NotifyManager  bool
-	SecurityEmails []string // alerted when a request is disputed
-	Logger         *slog.Logger
-	Now            tapdesk.Clock
+	SecurityEmails []string      // alerted when a request is disputed
+	RevealMaxAge   time.Duration // agents must have signed in this recently to issue and reveal (0: no limit)
+	RevealMFA      bool          // agents need amr=mfa to issue and reveal
+	// A session ends after SessionIdleTimeout without a request, and
+	// SessionLifetime after its sign-in however active (defaults 30m, 8h).
+	SessionIdleTimeout time.Duration
+	SessionLifetime    time.Duration
+	Logger             *slog.Logger
+	Now                tapdesk.Clock
 }
 
 // Handler holds the dependencies of every handler. No globals.
@@ -102,6 +111,12 @@ func New(d Deps) *Handler {
 	}
 	if h.cfg.DecisionTTL == 0 {
 		h.cfg.DecisionTTL = 24 * time.Hour
+	}
+	if h.cfg.SessionIdleTimeout == 0 {
+		h.cfg.SessionIdleTimeout = DefaultSessionIdleTimeout
+	}
+	if h.cfg.SessionLifetime == 0 {
+		h.cfg.SessionLifetime = DefaultSessionLifetime
 	}
 	return h
 }

@@ -22,16 +22,21 @@ import (
 
 const (
 	sessPrincipal = "principal"
+	sessTimes     = "session_times"
+	sessIDToken   = "id_token"
 	sessPending   = "pending_login"
-	ctxPrincipal  = "tapdesk.principal"
-	ctxNonce      = "tapdesk.nonce"
-	ctxCSRF       = "csrf"
+	// sessAfterSignIn is a flash to show once the sign-in under way succeeds.
+	sessAfterSignIn = "after_sign_in"
+	ctxPrincipal    = "tapdesk.principal"
+	ctxNonce        = "tapdesk.nonce"
+	ctxCSRF         = "csrf"
 )
 
 func init() {
 	// scs gob-encodes session values.
 	gob.Register(tapdesk.Principal{})
 	gob.Register(signin.Pending{})
+	gob.Register(sessionTimes{})
 }
 
 // principal returns the signed-in person (zero if anonymous).
@@ -40,11 +45,29 @@ func principal(c echo.Context) tapdesk.Principal {
 	return p
 }
 
+// loadPrincipal puts the signed-in person of the session in the context,
+// unless the session has been idle or alive too long: then it is ended,
+// audited, and the request goes on anonymous (GETs are sent to sign in).
 func (h *Handler) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if p, ok := h.sessions.Get(c.Request().Context(), sessPrincipal).(tapdesk.Principal); ok {
-			c.Set(ctxPrincipal, p)
+		ctx := c.Request().Context()
+		p, ok := h.sessions.Get(ctx, sessPrincipal).(tapdesk.Principal)
+		if !ok {
+			return next(c)
 		}
+		now := h.now()
+		times, _ := h.sessions.Get(ctx, sessTimes).(sessionTimes)
+		if why, sentence := times.ended(now, h.cfg.SessionIdleTimeout, h.cfg.SessionLifetime); why != "" {
+			h.audit(c, tapdesk.Event{Activity: tapdesk.ActSignOut, Category: tapdesk.CatSignIn, Actor: p.Actor(), Reason: why})
+			if err := h.sessions.Destroy(ctx); err != nil {
+				return err
+			}
+			h.flash(c, sentence)
+			return next(c)
+		}
+		times.LastSeen = now
+		h.sessions.Put(ctx, sessTimes, times)
+		c.Set(ctxPrincipal, p)
 		return next(c)
 	}
 }

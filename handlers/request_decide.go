@@ -49,15 +49,10 @@ func (h *Handler) decide(c echo.Context, d tapdesk.Decision, reason string) erro
 	}
 	// An email link alone never approves: the approver must be signed in
 	// and, where configured, recently and with MFA.
-	if h.cfg.ApproverMFA && !p.MFA {
-		err := tapdesk.Errorf(tapdesk.EFORBIDDEN, "Deciding needs a sign-in with multi-factor authentication. Sign out, sign in again with MFA, and repeat.")
+	if err := tapdesk.CheckFreshSignIn(p, h.cfg.ApproverMaxAge, h.cfg.ApproverMFA, now); err != nil {
 		h.refuse(c, r, tapdesk.ActDecisionRefused, err)
-		return err
-	}
-	if h.cfg.ApproverMaxAge > 0 && now.Sub(p.AuthTime) > h.cfg.ApproverMaxAge {
-		h.refuse(c, r, tapdesk.ActDecisionRefused, tapdesk.Errorf(tapdesk.EUNAUTHORIZED, "sign-in older than the approver limit; sent to sign in again"))
-		h.flash(c, "Your sign-in is too old to decide requests. Sign in again, then decide.")
-		return c.Redirect(http.StatusSeeOther, "/auth/login?fresh=1&next="+url.QueryEscape("/requests/"+r.ID))
+		return h.signInAgain(c, err, freshDecide, r,
+			"Your sign-in is too old to decide requests. Sign in again, then decide.", "Signed in again. You can decide now.")
 	}
 	act := tapdesk.ActApprove
 	if d == tapdesk.DecisionDeny {
@@ -81,4 +76,27 @@ func (h *Handler) decide(c echo.Context, d tapdesk.Decision, reason string) erro
 		h.flash(c, "Your approval is recorded. This request needs another approver too.")
 	}
 	return c.Redirect(http.StatusSeeOther, "/requests/"+r.ID)
+}
+
+// What a fresh sign-in is for (the fresh parameter of /auth/login): it sets
+// the max_age sent to the identity provider.
+const (
+	freshDecide = "1"
+	freshReveal = "reveal"
+)
+
+// signInAgain answers a failed CheckFreshSignIn. A sign-in that is only too
+// old sends the person through the identity provider (with the max_age of
+// the action) and back to the request page, where they repeat the action:
+// it is a POST, so it never repeats by itself. Any other refusal is
+// returned as is. before is flashed now, after once the new sign-in succeeds.
+func (h *Handler) signInAgain(c echo.Context, err error, fresh string, r *tapdesk.Request, before, after string) error {
+	if tapdesk.ErrorCode(err) != tapdesk.EUNAUTHORIZED {
+		return err
+	}
+	h.flash(c, before)
+	if after != "" {
+		h.sessions.Put(c.Request().Context(), sessAfterSignIn, after)
+	}
+	return c.Redirect(http.StatusSeeOther, "/auth/login?fresh="+fresh+"&next="+url.QueryEscape("/requests/"+r.ID))
 }

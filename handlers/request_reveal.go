@@ -25,10 +25,15 @@ func (h *Handler) reveal(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := principal(c)
-	if err := tapdesk.CheckReveal(r, p, h.now()); err != nil {
+	p, now := principal(c), h.now()
+	if err := tapdesk.CheckReveal(r, p, now); err != nil {
 		h.refuse(c, r, tapdesk.ActRevealRefused, err)
 		return err
+	}
+	if err := tapdesk.CheckFreshSignIn(p, h.cfg.RevealMaxAge, h.cfg.RevealMFA, now); err != nil {
+		h.refuse(c, r, tapdesk.ActRevealRefused, err)
+		return h.signInAgain(c, err, freshReveal, r, "Issuing a pass needs a recent sign-in. Sign in again, then press Issue and reveal.",
+			"Signed in again. Press Issue and reveal to issue the pass.")
 	}
 	if err := h.recount(c, r); err != nil {
 		return err

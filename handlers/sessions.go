@@ -1,28 +1,44 @@
 package handlers
 
 import (
+	"cmp"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
+
+	"github.com/tapdesk/tapdesk"
+)
+
+// Session limits by default: a helpdesk PC left signed in is signed out after
+// half an hour without use, and nobody stays signed in for more than a
+// working day without authenticating again (which also re-reads their roles).
+const (
+	DefaultSessionIdleTimeout = 30 * time.Minute
+	DefaultSessionLifetime    = 8 * time.Hour
 )
 
 // NewSessions returns server-side sessions kept in the database. The cookie
 // holds only a random token; the data at rest is sealed with AES-GCM under
 // a key derived from the session key, so a copy of the database does not
-// hand out sign-in state (PKCE verifiers, identities).
-func NewSessions(db *sql.DB, secure bool, sessionKey string) (*scs.SessionManager, func()) {
+// hand out sign-in state (PKCE verifiers, identities, ID tokens).
+//
+// idle and lifetime (0: the defaults) are also enforced, against the
+// handler's clock and with an audit event, by loadPrincipal; here they make
+// the store forget the rows.
+func NewSessions(db *sql.DB, secure bool, sessionKey string, idle, lifetime time.Duration) (*scs.SessionManager, func()) {
 	st := sqlite3store.NewWithCleanupInterval(db, 10*time.Minute)
 	sm := scs.New()
 	sm.Store = st
-	sm.Lifetime = 12 * time.Hour
-	sm.IdleTimeout = 2 * time.Hour
+	sm.Lifetime = cmp.Or(lifetime, DefaultSessionLifetime)
+	sm.IdleTimeout = cmp.Or(idle, DefaultSessionIdleTimeout)
 	sm.Cookie.Name = "tapdesk_session"
 	if secure {
 		sm.Cookie.Name = "__Host-tapdesk_session"
@@ -77,4 +93,29 @@ func (c sealedCodec) Decode(b []byte) (time.Time, map[string]any, error) {
 		return time.Now().Add(time.Hour), map[string]any{}, nil
 	}
 	return scs.GobCodec{}.Decode(plain)
+}
+
+// sessionTimes are when the session's sign-in happened and when it was last
+// used, by the handler's clock.
+type sessionTimes struct {
+	SignedIn time.Time
+	LastSeen time.Time
+}
+
+// ended says why a session with these times is over at now (for the audit
+// trail, and a sentence for the person), or "" if it is not. A signed-in
+// session without times (made before they were kept) is over: its age is
+// unknown.
+func (t sessionTimes) ended(now time.Time, idle, lifetime time.Duration) (why, sentence string) {
+	switch {
+	case t.SignedIn.IsZero() || t.LastSeen.IsZero():
+		return "session without sign-in time", "You were signed out: your session had ended. Sign in again."
+	case now.Sub(t.SignedIn) >= lifetime:
+		return "session older than " + lifetime.String(),
+			fmt.Sprintf("You were signed out: a sign-in lasts at most %s. Sign in again.", tapdesk.HumanDuration(lifetime))
+	case now.Sub(t.LastSeen) >= idle:
+		return "session idle for more than " + idle.String(),
+			fmt.Sprintf("You were signed out after %s without activity. Sign in again.", tapdesk.HumanDuration(idle))
+	}
+	return "", ""
 }

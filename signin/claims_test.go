@@ -112,7 +112,8 @@ func (s *stubIdP) finish(t *testing.T, opts signin.BeginOptions, edit func(map[s
 		edit(c)
 	}
 	s.answerToken(c)
-	return s.auth.Finish(ctx, p, url.Values{"code": {"the-code"}, "state": {p.State}})
+	in, err := s.auth.Finish(ctx, p, url.Values{"code": {"the-code"}, "state": {p.State}})
+	return in.Principal, err
 }
 
 func TestClaims(t *testing.T) {

@@ -73,38 +73,46 @@ func (a *Authenticator) Begin(ctx context.Context, next string, opts BeginOption
 	return rp.oauth.AuthCodeURL(p.State, params...), p, nil
 }
 
+// SignIn is a finished sign-in: the person, and the raw ID token they came
+// with, which the handler keeps (sealed, server-side) only to name the
+// session when asking the provider to end it (id_token_hint at sign-out).
+type SignIn struct {
+	tapdesk.Principal
+	IDToken string
+}
+
 // Finish completes a sign-in from the callback's query and the Pending that
 // Begin returned. The handler must delete the Pending from the session
 // whatever the outcome, so a callback cannot be replayed against it.
 //
 // Errors match one of the Err* reasons and carry a *tapdesk.Error whose
 // message can be shown as is.
-func (a *Authenticator) Finish(ctx context.Context, p Pending, query url.Values) (tapdesk.Principal, error) {
+func (a *Authenticator) Finish(ctx context.Context, p Pending, query url.Values) (SignIn, error) {
 	now := a.now()
 	if p.State == "" || p.Nonce == "" || p.Verifier == "" || now.Sub(p.Created) > PendingLifetime {
-		return tapdesk.Principal{}, refuse(ErrAttemptExpired,
+		return SignIn{}, refuse(ErrAttemptExpired,
 			"Your sign-in took too long or was not started from this browser. Sign in again.", nil)
 	}
 	// The provider's own error comes first: it is the accurate sentence when
 	// someone cancels at the provider. Nothing from the query reaches the
 	// message shown, since anyone can craft a callback URL.
 	if code := query.Get("error"); code != "" {
-		return tapdesk.Principal{}, refuse(ErrProviderRefused, providerErrorMessage(code),
+		return SignIn{}, refuse(ErrProviderRefused, providerErrorMessage(code),
 			fmt.Errorf("provider returned error %q: %q", code, query.Get("error_description")))
 	}
 	if !equal(query.Get("state"), p.State) {
-		return tapdesk.Principal{}, refuse(ErrStateMismatch,
+		return SignIn{}, refuse(ErrStateMismatch,
 			"This sign-in response does not belong to the sign-in started in this browser. Start again from tapdesk.", nil)
 	}
 	code := query.Get("code")
 	if code == "" {
-		return tapdesk.Principal{}, refuse(ErrCodeRefused,
+		return SignIn{}, refuse(ErrCodeRefused,
 			"The identity provider sent no sign-in code. Sign in again.", errors.New("callback without code"))
 	}
 
 	rp, err := a.relyingParty(ctx)
 	if err != nil {
-		return tapdesk.Principal{}, err
+		return SignIn{}, err
 	}
 	ctx = a.httpContext(ctx)
 	token, err := rp.oauth.Exchange(ctx, code, oauth2.VerifierOption(p.Verifier))
@@ -112,51 +120,51 @@ func (a *Authenticator) Finish(ctx context.Context, p Pending, query url.Values)
 		// A 4xx answer (invalid_grant above all) refuses this code; anything
 		// else means the provider is not answering properly right now.
 		if re, ok := errors.AsType[*oauth2.RetrieveError](err); ok && re.Response != nil && re.Response.StatusCode < 500 {
-			return tapdesk.Principal{}, refuse(ErrCodeRefused,
+			return SignIn{}, refuse(ErrCodeRefused,
 				"The identity provider refused to complete the sign-in; the code may have expired or been used already. Sign in again.", err)
 		}
-		return tapdesk.Principal{}, fail(tapdesk.EUNAVAILABLE, ErrProviderUnavailable,
+		return SignIn{}, fail(tapdesk.EUNAVAILABLE, ErrProviderUnavailable,
 			"The sign-in service could not be reached to complete your sign-in. Try again in a minute.", err)
 	}
 	raw, _ := token.Extra("id_token").(string)
 	if raw == "" {
-		return tapdesk.Principal{}, refuse(ErrTokenInvalid, tokenInvalidMessage, errors.New("token response without id_token"))
+		return SignIn{}, refuse(ErrTokenInvalid, tokenInvalidMessage, errors.New("token response without id_token"))
 	}
 	idToken, err := rp.verifier.Verify(ctx, raw)
 	if err != nil {
-		return tapdesk.Principal{}, refuse(ErrTokenInvalid, tokenInvalidMessage, err)
+		return SignIn{}, refuse(ErrTokenInvalid, tokenInvalidMessage, err)
 	}
 	// Verify leaves the nonce to us; without this check a token issued for
 	// another attempt (or another person's, replayed) would pass.
 	if !equal(idToken.Nonce, p.Nonce) {
-		return tapdesk.Principal{}, refuse(ErrNonceMismatch,
+		return SignIn{}, refuse(ErrNonceMismatch,
 			"The identity provider's answer does not belong to this sign-in attempt, so you were not signed in. Sign in again.", nil)
 	}
 
 	var c claims
 	if err := idToken.Claims(&c); err != nil {
-		return tapdesk.Principal{}, refuse(ErrTokenInvalid, tokenInvalidMessage, fmt.Errorf("decoding claims: %w", err))
+		return SignIn{}, refuse(ErrTokenInvalid, tokenInvalidMessage, fmt.Errorf("decoding claims: %w", err))
 	}
 	pr := c.principal(a.cfg.GroupRoles)
 	if pr.TenantID == "" || pr.ObjectID == "" {
-		return tapdesk.Principal{}, refuse(ErrNoIdentity,
+		return SignIn{}, refuse(ErrNoIdentity,
 			"Your sign-in did not say which organisation and account you are (tid and oid claims), so tapdesk cannot let you in. Tell your administrator to check the app registration.",
 			fmt.Errorf("tid=%q oid=%q sub=%q", pr.TenantID, pr.ObjectID, idToken.Subject))
 	}
 	if !strings.EqualFold(pr.TenantID, a.cfg.TenantID) {
-		return tapdesk.Principal{}, refuse(ErrWrongTenant,
+		return SignIn{}, refuse(ErrWrongTenant,
 			"You signed in with an account of another organisation, so tapdesk cannot let you in. Sign in with your account of this organisation.",
 			fmt.Errorf("tid=%q, the configured tenant is %q (oid=%q)", pr.TenantID, a.cfg.TenantID, pr.ObjectID))
 	}
 	if p.MaxAge > 0 {
 		maxAge := time.Duration(p.MaxAge) * time.Second
 		if pr.AuthTime.IsZero() || now.Sub(pr.AuthTime) > maxAge+authTimeSkew {
-			return tapdesk.Principal{}, refuse(ErrSignInTooOld,
-				fmt.Sprintf("This needs a sign-in from the last %s, and yours is older. Sign in again.", humanDuration(maxAge)),
+			return SignIn{}, refuse(ErrSignInTooOld,
+				fmt.Sprintf("This needs a sign-in from the last %s, and yours is older. Sign in again.", tapdesk.HumanDuration(maxAge)),
 				fmt.Errorf("auth_time %v, now %v, max_age %ds", pr.AuthTime, now, p.MaxAge))
 		}
 	}
-	return pr, nil
+	return SignIn{Principal: pr, IDToken: raw}, nil
 }
 
 const tokenInvalidMessage = "The identity provider's answer could not be verified, so you were not signed in. Sign in again; if it keeps happening, tell your administrator."
@@ -191,21 +199,4 @@ func randomToken() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // never fails: crypto/rand crashes the program instead
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func humanDuration(d time.Duration) string {
-	switch {
-	case d >= time.Hour && d%time.Hour == 0:
-		return plural(int(d/time.Hour), "hour")
-	case d >= time.Minute && d%time.Minute == 0:
-		return plural(int(d/time.Minute), "minute")
-	}
-	return plural(int(d/time.Second), "second")
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return strconv.Itoa(n) + " " + unit + "s"
 }

@@ -58,6 +58,11 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock; optional (time.Now). Tests move it.
 	Now tapdesk.Clock
+	// PostLogoutRedirectURL is where the provider sends the browser back
+	// after ending its session at sign-out (tapdesk's base URL). It must be
+	// registered at the provider (for Entra: as a redirect URI of the app).
+	// Optional: without it the provider shows its own signed-out page.
+	PostLogoutRedirectURL string
 	// AllowHTTP permits plain-http Issuer and RedirectURL on hosts other than
 	// localhost. Only demo mode served on a non-loopback address needs it.
 	AllowHTTP bool
@@ -84,6 +89,9 @@ type Authenticator struct {
 type relyingParty struct {
 	oauth    *oauth2.Config
 	verifier *oidc.IDTokenVerifier
+	// endSession is the provider's end_session_endpoint (OpenID Connect
+	// RP-Initiated Logout 1.0), "" when its discovery document has none.
+	endSession string
 }
 
 // New checks cfg and returns an Authenticator. It does not contact the
@@ -108,6 +116,11 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	if err := checkURL("redirect URL", cfg.RedirectURL, cfg.AllowHTTP); err != nil {
 		problems = append(problems, err)
+	}
+	if cfg.PostLogoutRedirectURL != "" {
+		if err := checkURL("post-logout redirect URL", cfg.PostLogoutRedirectURL, cfg.AllowHTTP); err != nil {
+			problems = append(problems, err)
+		}
 	}
 	if len(cfg.Scopes) == 0 {
 		cfg.Scopes = slices.Clone(DefaultScopes)
@@ -179,7 +192,39 @@ func (a *Authenticator) relyingParty(ctx context.Context) (*relyingParty, error)
 		},
 		verifier: provider.Verifier(&oidc.Config{ClientID: a.cfg.ClientID, Now: a.now}),
 	}
+	var extra struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	// A document without the field, or with one tapdesk would not send a
+	// browser to, means sign-out ends only tapdesk's session.
+	if err := provider.Claims(&extra); err == nil && extra.EndSession != "" {
+		if u, err := url.Parse(extra.EndSession); err == nil && u.RawQuery == "" && checkURL("end_session_endpoint", extra.EndSession, a.cfg.AllowHTTP) == nil {
+			a.rp.endSession = extra.EndSession
+		}
+	}
 	return a.rp, nil
+}
+
+// EndSessionURL returns where to send the browser at sign-out so the
+// provider ends its own session too (OpenID Connect RP-Initiated Logout
+// 1.0): its end_session_endpoint with the ID token of the sign-in as
+// id_token_hint (so the provider knows whose session, and need not ask),
+// client_id, and post_logout_redirect_uri to come back to tapdesk. It
+// returns "" when the provider offers no such endpoint or cannot be reached:
+// tapdesk's own session is ended either way.
+func (a *Authenticator) EndSessionURL(ctx context.Context, idTokenHint string) string {
+	rp, err := a.relyingParty(ctx)
+	if err != nil || rp.endSession == "" {
+		return ""
+	}
+	q := url.Values{"client_id": {a.cfg.ClientID}}
+	if idTokenHint != "" {
+		q.Set("id_token_hint", idTokenHint)
+	}
+	if a.cfg.PostLogoutRedirectURL != "" {
+		q.Set("post_logout_redirect_uri", a.cfg.PostLogoutRedirectURL)
+	}
+	return rp.endSession + "?" + q.Encode()
 }
 
 func (a *Authenticator) httpContext(ctx context.Context) context.Context {

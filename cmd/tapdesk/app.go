@@ -40,12 +40,19 @@ type appConfig struct {
 	NotifyUser     bool
 	NotifyManager  bool
 	SecurityEmails []string
-	SessionKey     string
-	AuditKey       string
-	AuditOldKeys   []string // keys before a rotation: verify only
-	MailInterval   time.Duration
-	Settings       map[string]string // for the start-up audit event, no secrets
-	Logger         *slog.Logger
+	RevealMaxAge   time.Duration
+	RevealMFA      bool
+	// SessionIdleTimeout and SessionLifetime end sessions (0: 30m and 8h).
+	SessionIdleTimeout time.Duration
+	SessionLifetime    time.Duration
+	// Now is the portal's clock (default time.Now); tests move it.
+	Now          tapdesk.Clock
+	SessionKey   string
+	AuditKey     string
+	AuditOldKeys []string // keys before a rotation: verify only
+	MailInterval time.Duration
+	Settings     map[string]string // for the start-up audit event, no secrets
+	Logger       *slog.Logger
 }
 
 // app is a wired portal: database, web handlers, mail worker.
@@ -83,7 +90,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 		a.close()
 		return nil, err
 	}
-	sessions, stopCleanup := handlers.NewSessions(db.SQL(), cfg.SecureCookies, cfg.SessionKey)
+	sessions, stopCleanup := handlers.NewSessions(db.SQL(), cfg.SecureCookies, cfg.SessionKey, cfg.SessionIdleTimeout, cfg.SessionLifetime)
 	a.stop = append(a.stop, stopCleanup)
 
 	composer := &mail.RequestComposer{Store: db, BaseURL: cfg.BaseURL, LinkTTL: cfg.LinkTTL}
@@ -95,7 +102,9 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 			Demo: cfg.Demo, SecureCookies: cfg.SecureCookies, ApproverEmails: cfg.ApproverEmails,
 			DecisionTTL: cfg.DecisionTTL, ApproverMaxAge: cfg.ApproverMaxAge, ApproverMFA: cfg.ApproverMFA,
 			NotifyUser: cfg.NotifyUser, NotifyManager: cfg.NotifyManager, SecurityEmails: cfg.SecurityEmails,
-			Logger: log,
+			RevealMaxAge: cfg.RevealMaxAge, RevealMFA: cfg.RevealMFA,
+			SessionIdleTimeout: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
+			Logger: log, Now: cfg.Now,
 		},
 	})
 	e := echo.New()

@@ -14,8 +14,6 @@ import (
 	"github.com/tapdesk/tapdesk/store"
 )
 
-const createPath = "POST /v1.0/users/*/authentication/temporaryAccessPassMethods"
-
 // startClaimsDemo is a demo whose own sweep stays out of the way: the tests
 // run the sweep's jobs themselves, at the times they choose.
 func startClaimsDemo(t *testing.T) (d *testDemo, agent, approver *browser) {
@@ -246,8 +244,8 @@ func TestUnrecordedPassIsDeletedAndAudited(t *testing.T) {
 func revealOutlivingLease(t *testing.T, d *testDemo, agent *browser, path, id string) {
 	t.Helper()
 	ctx := context.Background()
-	d.fake.SetFault(createPath, fakegraph.Fault{Delay: 2 * time.Second, Times: 1})
-	defer d.fake.RemoveFault(createPath)
+	d.fake.SetFault(createTAP, fakegraph.Fault{Delay: 2 * time.Second, Times: 1})
+	defer d.fake.RemoveFault(createTAP)
 	settled := make(chan string, 1)
 	go func() {
 		deadline := time.Now().Add(20 * time.Second)
@@ -283,9 +281,9 @@ func TestNothingCreatedKeepsTheRequest(t *testing.T) {
 		agent := agent.with(t)
 		priya := d.userID(t, "priya.patel@contoso.example")
 		path, id := approvedFor(t, agent, approver, "priya.patel@contoso.example")
-		d.fake.SetFault(createPath, fakegraph.Fault{Status: 503, Times: 1})
+		d.fake.SetFault(createTAP, fakegraph.Fault{Status: 503, Times: 1})
 		defer d.fake.ClearFaults()
-		before := d.fake.CountRequests(createPath)
+		before := d.fake.CountRequests(createTAP)
 		agent.get(path).submit(`form[action$="/reveal"]`, nil).status(http.StatusServiceUnavailable)
 		agent.contains("none was created").contains("The request is still approved")
 		if got := storedRequest(t, d, id); got.State != tapdesk.StateApproved || got.IssueClaimedAt != nil {
@@ -297,7 +295,7 @@ func TestNothingCreatedKeepsTheRequest(t *testing.T) {
 		if !d.fake.Tenant().CheckPass(priya, pass) {
 			t.Fatal("the second try did not show the pass Entra holds")
 		}
-		if n := d.fake.CountRequests(createPath) - before; n != 2 {
+		if n := d.fake.CountRequests(createTAP) - before; n != 2 {
 			t.Errorf("%d creates, want 2: the refused one and the one shown", n)
 		}
 	})
@@ -305,7 +303,7 @@ func TestNothingCreatedKeepsTheRequest(t *testing.T) {
 	t.Run("400 policy refusal", func(t *testing.T) {
 		agent := agent.with(t)
 		path, id := approvedFor(t, agent, approver, "lukas.becker@contoso.example")
-		d.fake.SetFault(createPath, fakegraph.Fault{Status: 400, Code: "badRequest",
+		d.fake.SetFault(createTAP, fakegraph.Fault{Status: 400, Code: "badRequest",
 			Message: "Converged UserCredentialPolicy does not allow creating or updating this authentication method. AuthMethodType [TemporaryAccessPass]."})
 		defer d.fake.ClearFaults()
 		agent.get(path).submit(`form[action$="/reveal"]`, nil).status(http.StatusUnprocessableEntity).contains("Microsoft Entra refused")

@@ -46,6 +46,9 @@ type demoOptions struct {
 	RoleGroups map[string]tapdesk.Role
 	// ManagerNoticesOff turns manager notices off (TAPDESK_NOTIFY_MANAGER=false).
 	ManagerNoticesOff bool
+	// Now is the clock of the portal and the demo identity provider
+	// (default time.Now); tests move it to age sign-ins and sessions.
+	Now tapdesk.Clock
 }
 
 // demoEnv is the whole product on loopback: the portal, a fake Graph over
@@ -114,13 +117,18 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		personas = demoidp.DefaultPersonas()
 	}
 	issuer := d.baseURL + "/demo/idp"
-	if d.idp, err = demoidp.New(issuer, personas); err != nil {
+	var idpOpts []demoidp.Option
+	if o.Now != nil {
+		idpOpts = append(idpOpts, demoidp.WithClock(o.Now))
+	}
+	if d.idp, err = demoidp.New(issuer, personas, idpOpts...); err != nil {
 		return nil, err
 	}
 	clientSecret := randomHex(16)
 	// The sign-in app's client id is the one whose service principal in the
 	// sample tenant holds the Tap.* app roles.
 	d.idp.RegisterClient(fakegraph.SampleSignInClientID, clientSecret, d.baseURL+"/auth/callback")
+	d.idp.RegisterPostLogoutRedirect(fakegraph.SampleSignInClientID, d.baseURL)
 
 	var approvers []string
 	for _, p := range personas {
@@ -133,11 +141,13 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 	cfg := appConfig{
 		BaseURL: d.baseURL, DBPath: d.dbPath, Demo: true, SecureCookies: false,
 		OIDC: signin.Config{Issuer: issuer, TenantID: tenant.ID, ClientID: fakegraph.SampleSignInClientID, ClientSecret: clientSecret,
-			RedirectURL: d.baseURL + "/auth/callback", GroupRoles: o.RoleGroups},
+			RedirectURL: d.baseURL + "/auth/callback", GroupRoles: o.RoleGroups, PostLogoutRedirectURL: d.baseURL, Now: o.Now},
 		ApproverEmails: approvers, DecisionTTL: cmp.Or(o.DecisionTTL, 24*time.Hour), LinkTTL: 24 * time.Hour,
 		SweepInterval:  o.SweepInterval,
 		ApproverMaxAge: 12 * time.Hour, ApproverMFA: true,
 		NotifyUser: true, NotifyManager: !o.ManagerNoticesOff, SecurityEmails: []string{demoSecurityEmail},
+		// Issuing and sessions keep production's limits, so the demo shows them.
+		RevealMaxAge: 15 * time.Minute, RevealMFA: true, Now: o.Now,
 		SessionKey: randomHex(32), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
 		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": d.dbPath},
 	}

@@ -20,6 +20,9 @@ import (
 	"github.com/tapdesk/tapdesk/signin/demoidp"
 )
 
+// createTAP is the Graph call that creates a pass, as the fake records it.
+const createTAP = "POST /v1.0/users/*/authentication/temporaryAccessPassMethods"
+
 // syncBuffer collects log output from many goroutines.
 type syncBuffer struct {
 	mu  sync.Mutex

@@ -21,8 +21,7 @@ var disputeLink = regexp.MustCompile(`http://[^\s]+/dispute/([A-Za-z0-9_-]+)`)
 const (
 	requestedSubject = "A Temporary Access Pass was requested"
 	issuedSubject    = "A Temporary Access Pass was issued"
-	createTAP        = "POST /v1.0/users/*/authentication/temporaryAccessPassMethods"
-	attackerMail         = "attackerMail@evil.example"
+	attackerMail     = "attackerMail@evil.example"
 )
 
 // fileWithExtras files a request for upn from the user card's form, adding

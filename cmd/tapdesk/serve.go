@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/entra"
@@ -63,6 +64,10 @@ func serveSettings() *settings {
 	s.str("notify-user", "true", "mail the target of a request at the address Entra holds for them when a pass is requested and issued, with a \"This wasn't me\" link")
 	s.str("notify-manager", "true", "also mail the target's manager as Entra names them (false turns manager notices off)")
 	s.str("security-emails", "", "comma-separated addresses alerted, with the agent and approvers, when a request is disputed (\"This wasn't me\")")
+	s.str("reveal-max-age", "15m", "agents must have signed in this recently to issue and reveal a pass (0 disables)")
+	s.str("reveal-mfa", "true", "agents must have signed in with MFA (amr claim) to issue and reveal a pass")
+	s.str("session-idle-timeout", "30m", "a session unused this long ends")
+	s.str("session-lifetime", "8h", "a session ends this long after its sign-in, however active")
 
 	s.secret("session-key", "at least 32 characters; seals session data at rest", true)
 	s.secret("audit-key", "at least 32 characters; keys the audit trail's hash chain (not stored in the database)", true)
@@ -137,6 +142,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		problems = append(problems, "TAPDESK_APPROVER_MFA: must be true or false")
 	}
+	revealMFA, err := strconv.ParseBool(s.get("reveal-mfa"))
+	if err != nil {
+		problems = append(problems, "TAPDESK_REVEAL_MFA: must be true or false")
+	}
 	var cert []byte
 	switch {
 	case s.get("graph-certificate") != "":
@@ -157,6 +166,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	decisionTTL := s.duration("decision-ttl", &problems)
 	linkTTL := s.duration("link-ttl", &problems)
 	maxAge := s.duration("approver-max-age", &problems)
+	revealMaxAge := s.duration("reveal-max-age", &problems)
+	idle := s.duration("session-idle-timeout", &problems)
+	lifetime := s.duration("session-lifetime", &problems)
+	if d, err := time.ParseDuration(s.get("session-idle-timeout")); err == nil && d == 0 {
+		problems = append(problems, "TAPDESK_SESSION_IDLE_TIMEOUT: must be longer than 0, like 30m")
+	}
+	if d, err := time.ParseDuration(s.get("session-lifetime")); err == nil && d == 0 {
+		problems = append(problems, "TAPDESK_SESSION_LIFETIME: must be longer than 0, like 8h")
+	}
+	if idle > lifetime && lifetime > 0 {
+		problems = append(problems, "TAPDESK_SESSION_IDLE_TIMEOUT: must not be longer than TAPDESK_SESSION_LIFETIME")
+	}
 	if len(problems) > 0 {
 		return &configError{problems}
 	}
@@ -191,10 +212,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	cfg := appConfig{
 		BaseURL: base, DBPath: s.get("db"), SecureCookies: true,
 		OIDC: signin.Config{Issuer: s.get("oidc-issuer"), TenantID: s.get("graph-tenant-id"), ClientID: s.get("oidc-client-id"),
-			ClientSecret: s.get("oidc-client-secret"), RedirectURL: redirect, GroupRoles: roleGroups},
+			ClientSecret: s.get("oidc-client-secret"), RedirectURL: redirect, GroupRoles: roleGroups,
+			PostLogoutRedirectURL: base},
 		ApproverEmails: s.listOf("approver-emails"), EscalationEmails: s.listOf("escalation-emails"),
 		DecisionTTL: decisionTTL, LinkTTL: linkTTL,
-		ApproverMaxAge: maxAge, ApproverMFA: mfa, SessionKey: s.get("session-key"),
+		ApproverMaxAge: maxAge, ApproverMFA: mfa, RevealMaxAge: revealMaxAge, RevealMFA: revealMFA,
+		SessionIdleTimeout: idle, SessionLifetime: lifetime, SessionKey: s.get("session-key"),
 		NotifyUser: notifyUser, NotifyManager: notifyManager, SecurityEmails: s.listOf("security-emails"),
 		AuditKey: s.get("audit-key"), AuditOldKeys: s.listOf("audit-old-keys"),
 		Settings: s.describe(), Logger: log,

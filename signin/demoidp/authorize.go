@@ -16,11 +16,11 @@ import (
 // fields are as untrusted as the query.
 var carriedParams = []string{
 	"client_id", "redirect_uri", "response_type", "scope", "state", "nonce",
-	"code_challenge", "code_challenge_method",
+	"code_challenge", "code_challenge_method", "prompt", "max_age",
 }
 
 // singleParams must not repeat (RFC 6749 section 3.1).
-var singleParams = append(slices.Clone(carriedParams), "prompt", "max_age", "login_hint", "persona")
+var singleParams = append(slices.Clone(carriedParams), "login_hint", "persona")
 
 // pkceValue is the RFC 7636 syntax shared by code_verifier and an S256
 // code_challenge (43 characters, but the syntax allows up to 128).
@@ -28,6 +28,7 @@ var pkceValue = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 
 // authRequest is a validated authorization request.
 type authRequest struct {
+	form                  url.Values // as received, for prompt and max_age
 	clientID, redirectURI string
 	scopes                []string
 	state, nonce          string
@@ -94,13 +95,8 @@ func (p *Provider) parseAuthRequest(form url.Values) (*authRequest, *authError) 
 			return nil, toClient("invalid_request", "max_age must be a non-negative integer")
 		}
 	}
-	// There is no session at this provider, so it cannot sign anyone in
-	// without showing the picker.
-	if slices.Contains(strings.Fields(form.Get("prompt")), "none") {
-		return nil, toClient("login_required", "the demo provider always asks who you are")
-	}
-
 	req := &authRequest{
+		form:        form,
 		clientID:    clientID,
 		redirectURI: redirectURI,
 		scopes:      scopes,
@@ -125,15 +121,32 @@ func (p *Provider) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, aerr)
 		return
 	}
+	now := p.now()
+	s, ps, signedIn := p.session(r, now)
+	signedIn = signedIn && reusable(q, s, now)
+	// prompt=none: answer from the provider's session or not at all.
+	if slices.Contains(strings.Fields(q.Get("prompt")), "none") {
+		if !signedIn {
+			p.refuse(w, r, &authError{toClient: true, redirectURI: req.redirectURI, state: req.state,
+				code: "login_required", description: "nobody is signed in at the demo provider"})
+			return
+		}
+		p.redirect(w, r, req.redirectURI, url.Values{"code": {p.issueCode(req, ps, s.authTime)}, "state": {req.state}})
+		return
+	}
 	hint := q.Get("persona")
 	if hint == "" {
 		hint = q.Get("login_hint")
 	}
-	p.renderPicker(w, http.StatusOK, pickerPage{
+	page := pickerPage{
 		ClientID: req.clientID,
 		Hidden:   req.carried,
 		Personas: p.personaViews(hint),
-	})
+	}
+	if signedIn {
+		page.Continue = &personaView{Key: ps.Key, Name: ps.Name, UPN: ps.UPN}
+	}
+	p.renderPicker(w, http.StatusOK, page)
 }
 
 // serveAuthorizeSubmit signs in as the chosen persona: a one-time code bound
@@ -153,7 +166,23 @@ func (p *Provider) serveAuthorizeSubmit(w http.ResponseWriter, r *http.Request) 
 		p.refuse(w, r, aerr)
 		return
 	}
-	persona, ok := p.byKey[r.PostForm.Get("persona")]
+	now := p.now()
+	if r.PostForm.Get("continue") == "1" {
+		// Continue the session at the provider: same person, same auth_time.
+		s, ps, ok := p.session(r, now)
+		if !ok || !reusable(r.PostForm, s, now) {
+			p.renderPicker(w, http.StatusBadRequest, pickerPage{
+				Error:    "You are no longer signed in here, or this sign-in needs you to authenticate again. Pick one of the people below.",
+				ClientID: req.clientID,
+				Hidden:   req.carried,
+				Personas: p.personaViews(""),
+			})
+			return
+		}
+		p.redirect(w, r, req.redirectURI, url.Values{"code": {p.issueCode(req, ps, s.authTime)}, "state": {req.state}})
+		return
+	}
+	persona, ok := p.persona(r.PostForm.Get("persona"))
 	if !ok {
 		p.renderPicker(w, http.StatusBadRequest, pickerPage{
 			Error:    "Pick one of the people below.",
@@ -163,7 +192,8 @@ func (p *Provider) serveAuthorizeSubmit(w http.ResponseWriter, r *http.Request) 
 		})
 		return
 	}
-	code := p.issueCode(req, persona)
+	code := p.issueCode(req, persona, now)
+	p.startSession(w, persona.Key, now)
 	p.redirect(w, r, req.redirectURI, url.Values{"code": {code}, "state": {req.state}})
 }
 
@@ -211,7 +241,7 @@ type authCode struct {
 	used        bool // kept until expiry so a second use is refused by name
 }
 
-func (p *Provider) issueCode(req *authRequest, persona Persona) string {
+func (p *Provider) issueCode(req *authRequest, persona Persona, authTime time.Time) string {
 	now := p.now()
 	code := randomToken()
 	p.mu.Lock()
@@ -228,7 +258,7 @@ func (p *Provider) issueCode(req *authRequest, persona Persona) string {
 		nonce:       req.nonce,
 		scopes:      req.scopes,
 		persona:     persona,
-		authTime:    now,
+		authTime:    authTime,
 		expires:     now.Add(CodeLifetime),
 	}
 	return code

@@ -14,11 +14,13 @@
 //	GET  /authorize                          persona picker
 //	POST /authorize                          issue a code, 302 to redirect_uri
 //	POST /token                              exchange the code for an ID token
+//	GET  /logout                             end_session_endpoint: sign out
 //	GET  /style.css                          the picker's stylesheet
 //
-// There is no session at the provider: every pass through the picker is a
-// fresh authentication, so prompt=login and max_age are satisfied trivially.
-// Nothing is persisted; codes live in memory for a minute.
+// Picking a persona starts a session at the provider (see session.go), which
+// later sign-ins may continue unless prompt=login or max_age forbid it; the
+// end_session_endpoint ends it. Nothing is persisted; codes live in memory
+// for a minute, sessions for SessionLifetime.
 package demoidp
 
 import (
@@ -58,14 +60,16 @@ type Provider struct {
 	personas []Persona
 	byKey    map[string]Persona
 
-	mu      sync.Mutex
-	clients map[string]client
-	codes   map[string]*authCode
+	mu       sync.Mutex // guards the maps below, byKey and personas
+	clients  map[string]client
+	codes    map[string]*authCode
+	sessions map[string]idpSession // by cookie value
 }
 
 type client struct {
-	secret       string
-	redirectURIs []string
+	secret         string
+	redirectURIs   []string
+	postLogoutURIs []string
 }
 
 // Option adjusts a Provider made by New.
@@ -93,12 +97,13 @@ func New(issuer string, personas []Persona, opts ...Option) (*Provider, error) {
 		return nil, errors.New("demoidp: no personas")
 	}
 	p := &Provider{
-		issuer:  issuer,
-		prefix:  u.Path,
-		now:     time.Now,
-		byKey:   map[string]Persona{},
-		clients: map[string]client{},
-		codes:   map[string]*authCode{},
+		issuer:   issuer,
+		prefix:   u.Path,
+		now:      time.Now,
+		byKey:    map[string]Persona{},
+		clients:  map[string]client{},
+		codes:    map[string]*authCode{},
+		sessions: map[string]idpSession{},
 	}
 	oids := map[string]bool{}
 	for _, ps := range personas {
@@ -145,7 +150,18 @@ func New(issuer string, personas []Persona, opts ...Option) (*Provider, error) {
 func (p *Provider) Issuer() string { return p.issuer }
 
 // Personas returns the personas offered by the picker.
-func (p *Provider) Personas() []Persona { return slices.Clone(p.personas) }
+func (p *Provider) Personas() []Persona {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.personas)
+}
+
+func (p *Provider) persona(key string) (Persona, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ps, ok := p.byKey[key]
+	return ps, ok
+}
 
 // RegisterClient allows a relying party: its client id, secret and the exact
 // redirect URIs it may use (compared as strings, as Entra does). Registering
@@ -157,7 +173,7 @@ func (p *Provider) RegisterClient(id, secret string, redirectURIs ...string) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.clients[id] = client{secret: secret, redirectURIs: slices.Clone(redirectURIs)}
+	p.clients[id] = client{secret: secret, redirectURIs: slices.Clone(redirectURIs), postLogoutURIs: p.clients[id].postLogoutURIs}
 }
 
 func (p *Provider) client(id string) (client, bool) {
@@ -178,6 +194,8 @@ func (p *Provider) Handler() http.Handler {
 	mux.HandleFunc("GET /authorize", p.serveAuthorize)
 	mux.HandleFunc("POST /authorize", p.serveAuthorizeSubmit)
 	mux.HandleFunc("POST /token", p.serveToken)
+	mux.HandleFunc("GET /logout", p.serveEndSession)
+	mux.HandleFunc("POST /logout", p.serveEndSession)
 	mux.HandleFunc("GET /style.css", serveStyle)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rest, ok := strings.CutPrefix(r.URL.Path, p.prefix); ok && p.prefix != "" && strings.HasPrefix(rest, "/") {
@@ -201,6 +219,7 @@ func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		"authorization_endpoint":                p.endpoint("/authorize"),
 		"token_endpoint":                        p.endpoint("/token"),
 		"jwks_uri":                              p.endpoint("/jwks"),
+		"end_session_endpoint":                  p.endpoint("/logout"),
 		"response_types_supported":              []string{"code"},
 		"response_modes_supported":              []string{"query"},
 		"grant_types_supported":                 []string{"authorization_code"},

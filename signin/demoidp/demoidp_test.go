@@ -159,6 +159,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 				"authorization_endpoint": f.srv.URL + "/demo/idp/authorize",
 				"token_endpoint":         f.srv.URL + "/demo/idp/token",
 				"jwks_uri":               f.srv.URL + "/demo/idp/jwks",
+				"end_session_endpoint":   f.srv.URL + "/demo/idp/logout",
 			} {
 				if d[k] != want {
 					t.Errorf("%s = %v, want %v", k, d[k], want)
@@ -246,7 +247,7 @@ func TestPicker(t *testing.T) {
 				t.Errorf("state carried as %q", s.AttrOr("value", ""))
 			}
 		})
-		want := []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "persona"}
+		want := []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "persona"}
 		if !slices.Equal(names, want) {
 			t.Errorf("%s hidden fields %v, want %v", p.Key, names, want)
 		}

@@ -16,6 +16,7 @@ type pickerPage struct {
 	Stylesheet string  // full path of /style.css
 	Hidden     []field // carried authorization parameters
 	Personas   []personaView
+	Continue   *personaView // who is signed in at the provider, if reusable
 }
 
 type personaView struct {
@@ -24,6 +25,8 @@ type personaView struct {
 }
 
 func (p *Provider) personaViews(hint string) []personaView {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	views := make([]personaView, 0, len(p.personas))
 	for _, ps := range p.personas {
 		roles := strings.Join(ps.Roles, ", ")
@@ -59,6 +62,16 @@ var picker = template.Must(template.New("picker").Parse(`<!doctype html>
 <p class="demo" role="note"><strong>DEMO</strong> This page stands in for Microsoft Entra ID. Pick who you want to be; no password is asked and nobody here is real.</p>
 {{- if .Error}}
 <p class="error" role="alert">{{.Error}}</p>
+{{- end}}
+{{- with .Continue}}
+<p>You are signed in here as {{.Name}}.</p>
+<form method="post" action="{{$.Action}}">
+{{- range $.Hidden}}
+<input type="hidden" name="{{.Name}}" value="{{.Value}}">
+{{- end}}
+<input type="hidden" name="continue" value="1">
+<button type="submit" data-testid="continue-{{.Key}}"><span class="name">Continue as {{.Name}}</span><span class="upn">{{.UPN}}</span></button>
+</form>
 {{- end}}
 {{- if .Personas}}
 <p>Signing in to <code>{{.ClientID}}</code> as:</p>
