@@ -11,6 +11,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/tapdesk/tapdesk/entra/fakegraph"
 	"github.com/tapdesk/tapdesk/signin/demoidp"
 )
 
@@ -246,7 +247,7 @@ func TestSignOutEndsProviderSession(t *testing.T) {
 	loc, _ := url.Parse(res.Header.Get("Location"))
 	q := loc.Query()
 	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc.String(), d.baseURL+"/demo/idp/logout?") ||
-		q.Get("id_token_hint") == "" || q.Get("client_id") != "tapdesk-demo" || q.Get("post_logout_redirect_uri") != d.baseURL {
+		q.Get("id_token_hint") == "" || q.Get("client_id") != fakegraph.SampleSignInClientID || q.Get("post_logout_redirect_uri") != d.baseURL {
 		t.Fatalf("sign-out: %d to %s", res.StatusCode, loc)
 	}
 	res, err = noFollow.Get(loc.String())
