@@ -26,7 +26,7 @@ type Store interface {
 	Decide(ctx context.Context, r *tapdesk.Request, a tapdesk.Approval, ev tapdesk.Event, mail []store.Mail) (tapdesk.State, error)
 	ClaimIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error
 	ReleaseIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event) error
-	UseLink(ctx context.Context, token string, by tapdesk.Actor, now time.Time, ev tapdesk.Event) (string, error)
+	UseLink(ctx context.Context, token string, by tapdesk.Principal, notFresh error, now time.Time, ev tapdesk.Event) (string, error)
 	AppendEvent(ctx context.Context, ev tapdesk.Event) error
 	Events(ctx context.Context, f store.EventFilter) ([]tapdesk.Event, error)
 	ExportEvents(ctx context.Context, w io.Writer, format string, f store.EventFilter) (int64, error)

@@ -40,6 +40,9 @@ type appConfig struct {
 	MailInterval   time.Duration
 	Settings       map[string]string // for the start-up audit event, no secrets
 	Logger         *slog.Logger
+	// Now is the web handlers' clock (default time.Now); tests move it to
+	// make a sign-in stale.
+	Now tapdesk.Clock
 }
 
 // app is a wired portal: database, web handlers, mail worker.
@@ -83,7 +86,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 		Config: handlers.Config{
 			Demo: cfg.Demo, SecureCookies: cfg.SecureCookies, ApproverEmails: cfg.ApproverEmails,
 			DecisionTTL: cfg.DecisionTTL, ApproverMaxAge: cfg.ApproverMaxAge, ApproverMFA: cfg.ApproverMFA,
-			Logger: log,
+			Logger: log, Now: cfg.Now,
 		},
 	})
 	e := echo.New()

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/entra"
 	"github.com/tapdesk/tapdesk/entra/fakegraph"
 	"github.com/tapdesk/tapdesk/mail"
@@ -37,6 +38,8 @@ type demoOptions struct {
 	DecisionTTL   time.Duration
 	SweepInterval time.Duration
 	Personas      []demoidp.Persona // default demoidp.DefaultPersonas()
+	// Now is the portal's clock for the web handlers (default time.Now).
+	Now tapdesk.Clock
 }
 
 // demoEnv is the whole product on loopback: the portal, a fake Graph over
@@ -125,7 +128,7 @@ func startDemo(ctx context.Context, o demoOptions) (d *demoEnv, err error) {
 		ApproverEmails: approvers, DecisionTTL: cmp.Or(o.DecisionTTL, 24*time.Hour), LinkTTL: 24 * time.Hour,
 		SweepInterval:  o.SweepInterval,
 		ApproverMaxAge: 12 * time.Hour, ApproverMFA: true,
-		SessionKey: randomHex(32), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
+		SessionKey: randomHex(32), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log, Now: o.Now,
 		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": d.dbPath},
 	}
 	if d.app, err = newApp(ctx, cfg, dir, sender); err != nil {
