@@ -1,0 +1,83 @@
+package tapdesk
+
+import "strings"
+
+// hiddenControls are the characters refused in free text people type
+// (ticket, justification, verification note, denial reason) and removed from
+// directory names in mail: invisible characters that reorder the text around
+// them (Trojan Source, CVE-2021-42574) or hide inside a word so that two
+// strings that look alike differ. Approvers decide on what they read, so what
+// they read must be what was typed.
+//
+// Zero-width joiner and non-joiner are on the list although Persian and
+// Indic writing use them: these fields are short helpdesk notes, and an
+// invisible character in a ticket reference is how one ticket passes for
+// another.
+var hiddenControls = []struct {
+	lo, hi rune
+	what   string
+}{
+	{0x061C, 0x061C, "a text-direction mark"},     // ARABIC LETTER MARK
+	{0x180E, 0x180E, "an invisible separator"},    // MONGOLIAN VOWEL SEPARATOR
+	{0x200B, 0x200D, "a zero-width character"},    // ZERO WIDTH SPACE, NON-JOINER, JOINER
+	{0x200E, 0x200F, "a text-direction mark"},     // LEFT-TO-RIGHT MARK, RIGHT-TO-LEFT MARK
+	{0x202A, 0x202E, "a text-direction override"}, // LRE, RLE, PDF, LRO, RLO
+	{0x2060, 0x2064, "an invisible character"},    // WORD JOINER, invisible operators
+	{0x2066, 0x2069, "a text-direction isolate"},  // LRI, RLI, FSI, PDI
+	{0x206A, 0x206F, "a deprecated formatting character"},
+	{0xFEFF, 0xFEFF, "a zero-width character"},       // ZERO WIDTH NO-BREAK SPACE (byte-order mark)
+	{0xE0000, 0xE007F, "an invisible tag character"}, // tags: hidden ASCII
+}
+
+// HiddenControl returns the first bidirectional-override or invisible
+// character of s (see hiddenControls) and what kind it is.
+func HiddenControl(s string) (r rune, what string, found bool) {
+	for _, r := range s {
+		if what := hiddenKind(r); what != "" {
+			return r, what, true
+		}
+	}
+	return 0, "", false
+}
+
+func hiddenKind(r rune) string {
+	for _, h := range hiddenControls {
+		if h.lo <= r && r <= h.hi {
+			return h.what
+		}
+	}
+	return ""
+}
+
+// CheckVisibleText refuses free text holding a hidden control. label names
+// the field in the sentence ("The justification").
+func CheckVisibleText(label, s string) error {
+	r, what, found := HiddenControl(s)
+	if !found {
+		return nil
+	}
+	return Errorf(EINVALID, "%s contains %s (U+%04X) that is invisible but can hide or reorder the text around it. Type it again without that character (pasting from chat or documents often brings it along).", label, what, r)
+}
+
+// StripHiddenControls removes every hidden control from s. Directory names
+// are not ours to refuse, so mail shows them without these characters.
+func StripHiddenControls(s string) string {
+	if _, _, found := HiddenControl(s); !found {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if hiddenKind(r) != "" {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// IsolateName returns a directory name for plain text: hidden controls
+// removed, then wrapped in FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE
+// so a right-to-left name cannot reorder the sentence around it (the plain
+// text counterpart of HTML's <bdi>). Clients without isolate support ignore
+// both characters, which are invisible.
+func IsolateName(s string) string {
+	return "\u2068" + StripHiddenControls(s) + "\u2069"
+}
