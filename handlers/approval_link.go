@@ -62,9 +62,8 @@ func (h *Handler) approvalLink(c echo.Context) error {
 			h.audit(c, refusal)
 			return tapdesk.Errorf(tapdesk.EFORBIDDEN, "Approving needs a sign-in with multi-factor authentication, and yours had none. Sign out, sign in again with MFA, and open the link again: it was not used up.")
 		}
-		refusal.Reason = "sign-in too old or without MFA: not spent, sent to sign in again"
+		refusal.Reason = "link not spent, sent to sign in again: " + tapdesk.ErrorMessage(err)
 		h.audit(c, refusal)
-		h.flash(c, tapdesk.ErrorMessage(err))
 		return c.Redirect(http.StatusSeeOther, "/auth/login?fresh=1&next="+url.QueryEscape(here))
 	}
 	h.audit(c, refusal)
@@ -83,10 +82,10 @@ const justSignedIn = 2 * time.Minute
 // become a call to it.
 func (h *Handler) approverSignInNotFresh(p tapdesk.Principal, now time.Time) error {
 	if h.cfg.ApproverMaxAge > 0 && now.Sub(p.AuthTime) > h.cfg.ApproverMaxAge {
-		return tapdesk.Errorf(tapdesk.EUNAUTHORIZED, "Your sign-in is too old to approve. Sign in again; the approval link still works.")
+		return tapdesk.Errorf(tapdesk.EUNAUTHORIZED, "Your sign-in is older than approvers may act on.")
 	}
 	if h.cfg.ApproverMFA && !p.MFA {
-		return tapdesk.Errorf(tapdesk.EUNAUTHORIZED, "Approving needs a sign-in with multi-factor authentication. Sign in again with MFA; the approval link still works.")
+		return tapdesk.Errorf(tapdesk.EUNAUTHORIZED, "Your sign-in did not use multi-factor authentication, which approvers need.")
 	}
 	return nil
 }

@@ -311,6 +311,47 @@ func TestLinks(t *testing.T) {
 	}
 }
 
+// Another approver racing the recipient never spends the link: only the
+// recipient wins, once.
+func TestLinkRace(t *testing.T) {
+	db, _ := openDB(t)
+	ctx := context.Background()
+	fileRequest(t, db, newRequest("r8", 1))
+	if err := db.CreateLink(ctx, "raced", "r8", "appr@x", t0, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	avery := tapdesk.Principal{TenantID: "t", ObjectID: "appr", UPN: "appr@x", Roles: []tapdesk.Role{tapdesk.RoleApprover}}
+	blake := tapdesk.Principal{TenantID: "t", ObjectID: "appr2", UPN: "appr2@x", Roles: []tapdesk.Role{tapdesk.RoleApprover}}
+	ev := tapdesk.Event{Activity: tapdesk.ActLinkOpened, Category: tapdesk.CatApproval, Actor: approver}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := map[string]int{}
+	for i := 0; i < 12; i++ {
+		p := []tapdesk.Principal{avery, blake}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := db.UseLink(ctx, "raced", p, nil, t0, ev)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins[p.ObjectID]++
+			case errors.Is(err, store.ErrLinkUsed), errors.Is(err, store.ErrLinkNotRecipient) && p.ObjectID == "appr2":
+			default:
+				t.Errorf("%s: %v", p.ObjectID, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins["appr"] != 1 || wins["appr2"] != 0 {
+		t.Errorf("wins %v, want exactly one, by the recipient", wins)
+	}
+	if n := len(events(t, db, store.EventFilter{RequestID: "r8", Activity: string(tapdesk.ActLinkOpened)})); n != 1 {
+		t.Errorf("%d link-opened events, want 1", n)
+	}
+}
+
 func TestOutbox(t *testing.T) {
 	db, _ := openDB(t)
 	ctx := context.Background()

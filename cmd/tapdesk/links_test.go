@@ -137,7 +137,7 @@ func TestApprovalLinkNeedsAFreshSignIn(t *testing.T) {
 		if by := linkSpentBy(t, d, token); by != "" {
 			t.Fatalf("a stale sign-in spent the link (used by %s)", by)
 		}
-		mustAudit(t, d, "Refuse approval link", "failure", "sent to sign in again")
+		mustAudit(t, d, "Refuse approval link", "failure", "sent to sign in again: Your sign-in is older")
 
 		clock.set(0)
 		avery.pickPersona("approver").status(http.StatusOK)
@@ -168,6 +168,7 @@ func TestApprovalLinkNeedsAFreshSignIn(t *testing.T) {
 		if by := linkSpentBy(t, d, token); by != "" {
 			t.Fatalf("a sign-in without MFA spent the link (used by %s)", by)
 		}
-		mustAudit(t, d, "Refuse approval link", "failure", "without MFA")
+		mustAudit(t, d, "Refuse approval link", "failure", "sign-in without MFA: link not spent")
+		mustAudit(t, d, "Refuse approval link", "failure", "sent to sign in again: Your sign-in did not use multi-factor")
 	})
 }
