@@ -16,17 +16,18 @@ import "strings"
 var hiddenControls = []struct {
 	lo, hi rune
 	what   string
+	bidi   bool // changes the direction of the text around it
 }{
-	{0x061C, 0x061C, "a text-direction mark"},     // ARABIC LETTER MARK
-	{0x180E, 0x180E, "an invisible separator"},    // MONGOLIAN VOWEL SEPARATOR
-	{0x200B, 0x200D, "a zero-width character"},    // ZERO WIDTH SPACE, NON-JOINER, JOINER
-	{0x200E, 0x200F, "a text-direction mark"},     // LEFT-TO-RIGHT MARK, RIGHT-TO-LEFT MARK
-	{0x202A, 0x202E, "a text-direction override"}, // LRE, RLE, PDF, LRO, RLO
-	{0x2060, 0x2064, "an invisible character"},    // WORD JOINER, invisible operators
-	{0x2066, 0x2069, "a text-direction isolate"},  // LRI, RLI, FSI, PDI
-	{0x206A, 0x206F, "a deprecated formatting character"},
-	{0xFEFF, 0xFEFF, "a zero-width character"},       // ZERO WIDTH NO-BREAK SPACE (byte-order mark)
-	{0xE0000, 0xE007F, "an invisible tag character"}, // tags: hidden ASCII
+	{0x061C, 0x061C, "a text-direction mark", true},     // ARABIC LETTER MARK
+	{0x180E, 0x180E, "an invisible separator", false},   // MONGOLIAN VOWEL SEPARATOR
+	{0x200B, 0x200D, "a zero-width character", false},   // ZERO WIDTH SPACE, NON-JOINER, JOINER
+	{0x200E, 0x200F, "a text-direction mark", true},     // LEFT-TO-RIGHT MARK, RIGHT-TO-LEFT MARK
+	{0x202A, 0x202E, "a text-direction override", true}, // LRE, RLE, PDF, LRO, RLO
+	{0x2060, 0x2064, "an invisible character", false},   // WORD JOINER, invisible operators
+	{0x2066, 0x2069, "a text-direction isolate", true},  // LRI, RLI, FSI, PDI
+	{0x206A, 0x206F, "a deprecated formatting character", false},
+	{0xFEFF, 0xFEFF, "a zero-width character", false},       // ZERO WIDTH NO-BREAK SPACE (byte-order mark)
+	{0xE0000, 0xE007F, "an invisible tag character", false}, // tags: hidden ASCII
 }
 
 // HiddenControl returns the first bidirectional-override or invisible
@@ -49,6 +50,15 @@ func hiddenKind(r rune) string {
 	return ""
 }
 
+func isBidiControl(r rune) bool {
+	for _, h := range hiddenControls {
+		if h.lo <= r && r <= h.hi {
+			return h.bidi
+		}
+	}
+	return false
+}
+
 // CheckVisibleText refuses free text holding a hidden control. label names
 // the field in the sentence ("The justification").
 func CheckVisibleText(label, s string) error {
@@ -56,28 +66,28 @@ func CheckVisibleText(label, s string) error {
 	if !found {
 		return nil
 	}
-	return Errorf(EINVALID, "%s contains %s (U+%04X) that is invisible but can hide or reorder the text around it. Type it again without that character (pasting from chat or documents often brings it along).", label, what, r)
+	return Errorf(EINVALID, "%s contains %s (U+%04X): it is invisible but can hide or reorder the text around it. Type it again without that character (pasting from chat or documents often brings it along).", label, what, r)
 }
 
-// StripHiddenControls removes every hidden control from s. Directory names
-// are not ours to refuse, so mail shows them without these characters.
-func StripHiddenControls(s string) string {
-	if _, _, found := HiddenControl(s); !found {
-		return s
-	}
+// StripBidiControls removes the text-direction controls (marks,
+// embeddings, overrides, isolates) from s. Directory names are not ours to
+// refuse, so plain text shows them without these; the zero-width joiners
+// that Persian and Indic names need stay.
+func StripBidiControls(s string) string {
 	return strings.Map(func(r rune) rune {
-		if hiddenKind(r) != "" {
+		if isBidiControl(r) {
 			return -1
 		}
 		return r
 	}, s)
 }
 
-// IsolateName returns a directory name for plain text: hidden controls
-// removed, then wrapped in FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE
-// so a right-to-left name cannot reorder the sentence around it (the plain
-// text counterpart of HTML's <bdi>). Clients without isolate support ignore
-// both characters, which are invisible.
+// IsolateName returns a directory name for plain text: text-direction
+// controls removed (so none can escape the isolate), then wrapped in FIRST
+// STRONG ISOLATE ... POP DIRECTIONAL ISOLATE so a right-to-left name cannot
+// reorder the sentence around it (the plain-text counterpart of HTML's
+// <bdi>). Clients without isolate support ignore both characters, which are
+// invisible.
 func IsolateName(s string) string {
-	return "\u2068" + StripHiddenControls(s) + "\u2069"
+	return "\u2068" + StripBidiControls(s) + "\u2069"
 }

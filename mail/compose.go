@@ -68,7 +68,7 @@ func (c *RequestComposer) approvalRequest(ctx context.Context, it Item, r *tapde
 	// the caller was verified (the method, not the note) and the link with
 	// its expiry. The justification and the note are on the request page,
 	// after sign-in. Directory names are isolated (tapdesk.IsolateName).
-	target := tapdesk.StripHiddenControls(r.TargetName)
+	target := tapdesk.StripBidiControls(r.TargetName)
 	subject := fmt.Sprintf("Approval needed: Temporary Access Pass for %s (%s)", target, r.TicketRef)
 	fmt.Fprintf(&b, "%s asks for a Temporary Access Pass for %s (%s).\n\n",
 		tapdesk.IsolateName(r.Requester.Name), tapdesk.IsolateName(r.TargetName), r.TargetUPN)
@@ -107,7 +107,7 @@ func (c *RequestComposer) approvalRequest(ctx context.Context, it Item, r *tapde
 
 func decided(it Item, r *tapdesk.Request, base string) Message {
 	var b strings.Builder
-	subject := fmt.Sprintf("Request %s: Temporary Access Pass for %s (%s)", r.State, tapdesk.StripHiddenControls(r.TargetName), r.TicketRef)
+	subject := fmt.Sprintf("Request %s: Temporary Access Pass for %s (%s)", r.State, tapdesk.StripBidiControls(r.TargetName), r.TicketRef)
 	fmt.Fprintf(&b, "Your request for a Temporary Access Pass for %s (%s) is %s.\n", tapdesk.IsolateName(r.TargetName), r.TargetUPN, r.State)
 	if r.State == tapdesk.StateDenied && r.DecisionNote != "" {
 		fmt.Fprintf(&b, "Reason: %s\n", oneLine(r.DecisionNote))
