@@ -19,7 +19,9 @@ const (
 var AllRoles = []Role{RoleRequester, RoleApprover, RoleAuditor, RoleAdmin}
 
 // Principal is a signed-in person. Identity is TenantID + ObjectID; UPN and
-// Name are for display only and are never used to decide anything.
+// Name are for display only and never grant anything. (UPN and Email only
+// narrow: they tell whether an approval link was mailed to this person,
+// IsLinkRecipient.)
 type Principal struct {
 	TenantID string
 	ObjectID string

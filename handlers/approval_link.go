@@ -1,12 +1,14 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/store"
 )
 
 // approvalLink is GET /approve/{token}, the landing of an approval email.
@@ -14,11 +16,18 @@ import (
 // with the approver role, and deciding happens on the request page. The
 // token is spent by a signed-in approver, so mail scanners that prefetch
 // links (anonymous) do not burn it.
+//
+// Only the approver it was mailed to spends it, and only with a sign-in
+// fresh enough to decide: another approver is shown the request, and a
+// stale sign-in is sent through a fresh one and comes back here. Neither
+// spends the link, so it still works for its recipient afterwards.
 func (h *Handler) approvalLink(c echo.Context) error {
+	ctx := c.Request().Context()
 	token := c.Param("token")
+	here := "/approve/" + token
 	p := principal(c)
 	if p.IsZero() {
-		return c.Redirect(http.StatusSeeOther, "/auth/login?next="+url.QueryEscape("/approve/"+token))
+		return c.Redirect(http.StatusSeeOther, "/auth/login?next="+url.QueryEscape(here))
 	}
 	if !p.Has(tapdesk.RoleApprover) {
 		h.audit(c, tapdesk.Event{Activity: tapdesk.ActLinkRefused, Category: tapdesk.CatApproval, Result: tapdesk.ResultFailure,
@@ -26,17 +35,36 @@ func (h *Handler) approvalLink(c echo.Context) error {
 		return tapdesk.Errorf(tapdesk.EFORBIDDEN, "This approval link is for approvers; your account does not have the Tap.Approver role.")
 	}
 	ev := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActLinkOpened, Category: tapdesk.CatApproval})
-	id, err := h.store.UseLink(c.Request().Context(), token, p.Actor(), ev.Time, ev)
-	if err != nil {
-		refusal := tapdesk.Event{Activity: tapdesk.ActLinkRefused, Category: tapdesk.CatApproval, Result: tapdesk.ResultFailure,
-			Reason: tapdesk.ErrorMessage(err), RequestID: id}
-		if id != "" {
-			if r, lerr := h.store.Request(c.Request().Context(), id); lerr == nil {
-				refusal = refusal.ForRequest(r)
-			}
-		}
-		h.audit(c, refusal)
-		return err
+	notFresh := tapdesk.CheckFreshSignIn(p, h.cfg.ApproverMaxAge, h.cfg.ApproverMFA, ev.Time)
+	id, err := h.store.UseLink(ctx, token, p, notFresh, ev.Time, ev)
+	if err == nil {
+		return c.Redirect(http.StatusSeeOther, "/requests/"+id)
 	}
-	return c.Redirect(http.StatusSeeOther, "/requests/"+id)
+	refusal := tapdesk.Event{Activity: tapdesk.ActLinkRefused, Category: tapdesk.CatApproval, Result: tapdesk.ResultFailure,
+		Reason: tapdesk.ErrorMessage(err), RequestID: id}
+	if id != "" {
+		if r, lerr := h.store.Request(ctx, id); lerr == nil {
+			refusal = refusal.ForRequest(r)
+		}
+	}
+	switch {
+	case errors.Is(err, store.ErrLinkNotRecipient):
+		refusal.Reason = "link mailed to another approver: not spent, request shown"
+		h.audit(c, refusal)
+		h.flash(c, tapdesk.ErrorMessage(err))
+		return c.Redirect(http.StatusSeeOther, "/requests/"+id)
+	case notFresh != nil && errors.Is(err, notFresh):
+		// Signing in again the same way cannot add MFA: say so rather than
+		// loop through the identity provider.
+		if tapdesk.ErrorCode(notFresh) == tapdesk.EFORBIDDEN {
+			refusal.Reason = "sign-in without MFA: link not spent"
+			h.audit(c, refusal)
+			return tapdesk.Errorf(tapdesk.EFORBIDDEN, "Approving needs a sign-in with multi-factor authentication, and yours had none. Sign out, sign in again with MFA, and open the link again: it was not used up.")
+		}
+		refusal.Reason = "link not spent, sent to sign in again: " + tapdesk.ErrorMessage(err)
+		h.audit(c, refusal)
+		return c.Redirect(http.StatusSeeOther, "/auth/login?fresh=1&next="+url.QueryEscape(here))
+	}
+	h.audit(c, refusal)
+	return err
 }

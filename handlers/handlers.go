@@ -30,7 +30,7 @@ type Store interface {
 	StaleClaims(ctx context.Context, now time.Time) ([]*tapdesk.Request, error)
 	SettleClaim(ctx context.Context, r *tapdesk.Request, to tapdesk.State, at time.Time, mail []store.Mail, evs ...tapdesk.Event) error
 	TAPRecorded(ctx context.Context, methodID string) (bool, error)
-	UseLink(ctx context.Context, token string, by tapdesk.Actor, now time.Time, ev tapdesk.Event) (string, error)
+	UseLink(ctx context.Context, token string, by tapdesk.Principal, notFresh error, now time.Time, ev tapdesk.Event) (string, error)
 	DisputeLink(ctx context.Context, token string, now time.Time) (*tapdesk.Request, store.DisputeLink, error)
 	Dispute(ctx context.Context, token string, r *tapdesk.Request, ch store.Change, mail []store.Mail, evs ...tapdesk.Event) error
 	NoticeRecipients(ctx context.Context, requestID string) ([]string, error)

@@ -22,7 +22,13 @@ func (h *Handler) approve(c echo.Context) error {
 // deny is POST /requests/{id}/deny; a denial needs a reason.
 func (h *Handler) deny(c echo.Context) error {
 	reason := strings.TrimSpace(c.FormValue("reason"))
-	if reason == "" || utf8.RuneCountInString(reason) > 2000 || !printable(reason, true) {
+	refusal := ""
+	if hidden := tapdesk.CheckVisibleText("The reason", reason); hidden != nil {
+		refusal = tapdesk.ErrorMessage(hidden)
+	} else if reason == "" || utf8.RuneCountInString(reason) > 2000 || !printable(reason, true) {
+		refusal = "A denial needs a reason (up to 2,000 characters, no control characters) so the agent can tell the caller."
+	}
+	if refusal != "" {
 		// Show the request again with the sentence by the form and what was
 		// typed still in it.
 		r, err := h.loadRequest(c)
@@ -30,7 +36,7 @@ func (h *Handler) deny(c echo.Context) error {
 			return err
 		}
 		return h.renderDetail(c, http.StatusUnprocessableEntity, r, func(d *views.RequestDetail) {
-			d.DenyError = "A denial needs a reason (up to 2,000 characters, no control characters) so the agent can tell the caller."
+			d.DenyError = refusal
 			d.DenyReason = c.FormValue("reason")
 		})
 	}

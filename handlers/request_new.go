@@ -136,13 +136,19 @@ func (h *Handler) validateRequest(v views.RequestValues, pol *tapdesk.TAPPolicy,
 	r := &tapdesk.Request{TicketRef: v.TicketRef, Justification: v.Justification,
 		VerificationMethod: v.Verification, VerificationNote: v.VerificationNote, UsableOnce: v.UsableOnce || pol.UsableOnce}
 
-	switch {
+	// Invisible and text-direction characters are refused first: what the
+	// approver reads must be what was typed.
+	switch hidden := tapdesk.CheckVisibleText("The ticket reference", v.TicketRef); {
 	case v.TicketRef == "":
 		ve.Add("ticket_ref", "Enter the ticket this request belongs to.")
+	case hidden != nil:
+		ve.Add("ticket_ref", tapdesk.ErrorMessage(hidden))
 	case utf8.RuneCountInString(v.TicketRef) > 64 || !printable(v.TicketRef, false):
 		ve.Add("ticket_ref", "A ticket reference is at most 64 characters on one line.")
 	}
-	switch {
+	switch hidden := tapdesk.CheckVisibleText("The justification", v.Justification); {
+	case hidden != nil:
+		ve.Add("justification", tapdesk.ErrorMessage(hidden))
 	case utf8.RuneCountInString(v.Justification) < 10:
 		ve.Add("justification", "Say in a sentence why the user needs a pass (at least 10 characters).")
 	case utf8.RuneCountInString(v.Justification) > 2000 || !printable(v.Justification, true):
@@ -155,7 +161,9 @@ func (h *Handler) validateRequest(v views.RequestValues, pol *tapdesk.TAPPolicy,
 	if !known {
 		ve.Add("verification", "Choose how you verified the caller.")
 	}
-	switch {
+	switch hidden := tapdesk.CheckVisibleText("The verification note", v.VerificationNote); {
+	case hidden != nil:
+		ve.Add("verification_note", tapdesk.ErrorMessage(hidden))
 	case utf8.RuneCountInString(v.VerificationNote) < 5:
 		ve.Add("verification_note", "Note what you checked (the number you called back, who confirmed, the ID you saw).")
 	case utf8.RuneCountInString(v.VerificationNote) > 2000 || !printable(v.VerificationNote, true):

@@ -76,19 +76,22 @@ func (c *RequestComposer) Compose(ctx context.Context, it Item) (Message, error)
 
 func (c *RequestComposer) approvalRequest(ctx context.Context, it Item, r *tapdesk.Request, base string) (Message, error) {
 	var b strings.Builder
-	subject := fmt.Sprintf("Approval needed: Temporary Access Pass for %s (%s)", r.TargetName, r.TicketRef)
-	fmt.Fprintf(&b, "%s asks for a Temporary Access Pass for %s (%s).\n\n", r.Requester.Name, r.TargetName, r.TargetUPN)
+	// Mail gets forwarded: it says only who asked, for whom, the ticket, how
+	// the caller was verified (the method, not the note) and the link with
+	// its expiry. The justification and the note are on the request page,
+	// after sign-in. Directory names are isolated (tapdesk.IsolateName).
+	target := tapdesk.StripBidiControls(r.TargetName)
+	subject := fmt.Sprintf("Approval needed: Temporary Access Pass for %s (%s)", target, r.TicketRef)
+	fmt.Fprintf(&b, "%s asks for a Temporary Access Pass for %s (%s).\n\n",
+		tapdesk.IsolateName(r.Requester.Name), tapdesk.IsolateName(r.TargetName), r.TargetUPN)
 	fmt.Fprintf(&b, "Ticket:            %s\n", r.TicketRef)
-	fmt.Fprintf(&b, "Justification:     %s\n", oneLine(r.Justification))
-	fmt.Fprintf(&b, "Caller verified:   %s\n", tapdesk.VerificationLabel(r.VerificationMethod))
-	fmt.Fprintf(&b, "Verification note: %s\n", oneLine(r.VerificationNote))
-	fmt.Fprintf(&b, "Lifetime:          %d minutes, %s\n\n", r.LifetimeMinutes, map[bool]string{true: "one-time use", false: "multi-use"}[r.UsableOnce])
+	fmt.Fprintf(&b, "Caller verified:   %s\n\n", tapdesk.VerificationLabel(r.VerificationMethod))
 	if r.ApprovalsRequired > 1 {
 		// Say why, so the first approver knows a second one must follow.
-		fmt.Fprintf(&b, "Needs two approvers: %s %s.\n\n", r.TargetName, cmp.Or(r.PrivilegeReason, "is privileged"))
+		fmt.Fprintf(&b, "Needs two approvers: %s %s.\n\n", tapdesk.IsolateName(r.TargetName), cmp.Or(r.PrivilegeReason, "is privileged"))
 	}
 	if r.State != tapdesk.StatePending {
-		subject = fmt.Sprintf("No longer needed: Temporary Access Pass for %s (%s)", r.TargetName, r.TicketRef)
+		subject = fmt.Sprintf("No longer needed: Temporary Access Pass for %s (%s)", target, r.TicketRef)
 		fmt.Fprintf(&b, "This request is now %s; nothing is left to decide.\n", r.State)
 		return Message{To: []string{it.To}, Subject: subject, Text: b.String()}, nil
 	}
@@ -111,16 +114,17 @@ func (c *RequestComposer) approvalRequest(ctx context.Context, it Item, r *tapde
 	if err := c.Store.CreateLink(ctx, token, r.ID, it.To, now(), expires); err != nil {
 		return Message{}, err
 	}
+	b.WriteString("The justification and the agent's note on the caller check are on the request page, after you sign in.\n\n")
 	fmt.Fprintf(&b, "Review and decide:\n%s/approve/%s\n\n", base, token)
-	fmt.Fprintf(&b, "The link works once, until %s, and only after you sign in to tapdesk as an approver.\n", expires.UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "The link works once, until %s, and only for you, after you sign in to tapdesk as an approver.\n", expires.UTC().Format("2006-01-02 15:04 UTC"))
 	b.WriteString("If you did not expect this, do not approve: call the requesting agent back on a known number.\n")
 	return Message{To: []string{it.To}, Subject: subject, Text: b.String()}, nil
 }
 
 func decided(it Item, r *tapdesk.Request, base string) Message {
 	var b strings.Builder
-	subject := fmt.Sprintf("Request %s: Temporary Access Pass for %s (%s)", r.State, r.TargetName, r.TicketRef)
-	fmt.Fprintf(&b, "Your request for a Temporary Access Pass for %s (%s) is %s.\n", r.TargetName, r.TargetUPN, r.State)
+	subject := fmt.Sprintf("Request %s: Temporary Access Pass for %s (%s)", r.State, tapdesk.StripBidiControls(r.TargetName), r.TicketRef)
+	fmt.Fprintf(&b, "Your request for a Temporary Access Pass for %s (%s) is %s.\n", tapdesk.IsolateName(r.TargetName), r.TargetUPN, r.State)
 	if r.State == tapdesk.StateDenied && r.DecisionNote != "" {
 		fmt.Fprintf(&b, "Reason: %s\n", oneLine(r.DecisionNote))
 	}

@@ -17,6 +17,9 @@ var (
 	ErrLinkUnknown = tapdesk.Errorf(tapdesk.ENOTFOUND, "This approval link is not valid. It may have been altered or mistyped; open the request from your tapdesk dashboard instead.")
 	ErrLinkUsed    = tapdesk.Errorf(tapdesk.ECONFLICT, "This approval link has already been used. Links work once; open the request from your tapdesk dashboard instead.")
 	ErrLinkExpired = tapdesk.Errorf(tapdesk.ECONFLICT, "This approval link has expired. Open the request from your tapdesk dashboard instead.")
+	// ErrLinkNotRecipient: the link was mailed to another approver. It is
+	// not spent; the handler shows the request instead.
+	ErrLinkNotRecipient = tapdesk.Errorf(tapdesk.EFORBIDDEN, "This approval link was mailed to another approver, so it was not used up and still works for them. You can decide the request here.")
 )
 
 // HashToken is how link tokens are stored: only their SHA-256.
@@ -47,28 +50,40 @@ func (db *DB) CreateLink(ctx context.Context, token, requestID, recipient string
 // UseLink spends a link token for the signed-in approver and returns its
 // request id. The use and its audit event commit together; the conditional
 // update makes a second use fail even when two clicks race.
-func (db *DB) UseLink(ctx context.Context, token string, by tapdesk.Actor, now time.Time, ev tapdesk.Event) (string, error) {
+//
+// Only the approver the link was mailed to spends it (tapdesk.IsLinkRecipient,
+// decided inside the transaction on the stored recipient): anyone else gets
+// ErrLinkNotRecipient with the request id, and the link stays as it was.
+// notFresh is why the recipient's sign-in may not spend a link now (too old,
+// no MFA), nil when it may; it is returned instead of spending.
+func (db *DB) UseLink(ctx context.Context, token string, by tapdesk.Principal, notFresh error, now time.Time, ev tapdesk.Event) (string, error) {
 	hash := HashToken(token)
 	var requestID string
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var expires time.Time
 		var used nullTime
-		err := tx.QueryRowContext(ctx, `SELECT request_id, expires_at, used_at FROM approval_links WHERE token_hash = ?`, hash).
-			Scan(&requestID, timeCol{&expires}, &used)
+		var recipient string
+		err := tx.QueryRowContext(ctx, `SELECT request_id, recipient, expires_at, used_at FROM approval_links WHERE token_hash = ?`, hash).
+			Scan(&requestID, &recipient, timeCol{&expires}, &used)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrLinkUnknown
 		}
 		if err != nil {
 			return fmt.Errorf("load approval link: %w", err)
 		}
-		if used.t != nil {
+		switch {
+		case used.t != nil:
 			return ErrLinkUsed
-		}
-		if !now.Before(expires) {
+		case !now.Before(expires):
 			return ErrLinkExpired
+		case !tapdesk.IsLinkRecipient(by, recipient):
+			return ErrLinkNotRecipient
+		case notFresh != nil:
+			return notFresh
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE approval_links SET used_at = ?, used_by_oid = ? WHERE token_hash = ? AND used_at IS NULL`,
-			ts(now), by.ObjectID, hash)
+		res, err := tx.ExecContext(ctx, `UPDATE approval_links SET used_at = ?, used_by_oid = ?
+			WHERE token_hash = ? AND used_at IS NULL AND recipient = ?`,
+			ts(now), by.ObjectID, hash, recipient)
 		if err != nil {
 			return fmt.Errorf("use approval link: %w", err)
 		}

@@ -250,37 +250,108 @@ func TestLinks(t *testing.T) {
 	if err := db.CreateLink(ctx, "old-token", "r6", "appr2@x", t0, t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
+	// The approver signs in with their UPN; the link was mailed to it.
+	avery := tapdesk.Principal{TenantID: "t", ObjectID: "appr", UPN: "Appr@X", Email: "avery@mail.x", Roles: []tapdesk.Role{tapdesk.RoleApprover}}
+	blake := tapdesk.Principal{TenantID: "t", ObjectID: "appr2", UPN: "appr2@x", Email: "b@x", Roles: []tapdesk.Role{tapdesk.RoleApprover}}
 	ev := tapdesk.Event{Activity: tapdesk.ActLinkOpened, Category: tapdesk.CatApproval, Actor: approver}
-	id, err := db.UseLink(ctx, "secret-token", approver, t0, ev)
+
+	t.Run("another approver does not spend it", func(t *testing.T) {
+		id, err := db.UseLink(ctx, "secret-token", blake, nil, t0, ev)
+		if !errors.Is(err, store.ErrLinkNotRecipient) || id != "r6" {
+			t.Fatalf("opened by another approver: %q %v, want r6 and ErrLinkNotRecipient", id, err)
+		}
+	})
+	t.Run("a stale sign-in does not spend it", func(t *testing.T) {
+		stale := tapdesk.Errorf(tapdesk.EUNAUTHORIZED, "too old")
+		id, err := db.UseLink(ctx, "secret-token", avery, stale, t0, ev)
+		if err != stale || id != "r6" {
+			t.Fatalf("stale sign-in: %q %v, want r6 and the stale error", id, err)
+		}
+	})
+	var used int
+	if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM approval_links WHERE used_at IS NOT NULL`).Scan(&used); err != nil || used != 0 {
+		t.Fatalf("refused opens spent %d links (%v)", used, err)
+	}
+	if evs := events(t, db, store.EventFilter{Activity: string(tapdesk.ActLinkOpened)}); len(evs) != 0 {
+		t.Errorf("refused opens wrote %d link-opened events", len(evs))
+	}
+
+	id, err := db.UseLink(ctx, "secret-token", avery, nil, t0, ev)
 	if err != nil || id != "r6" {
 		t.Fatalf("first use: %q %v", id, err)
 	}
-	if _, err := db.UseLink(ctx, "secret-token", approver, t0, ev); !errors.Is(err, store.ErrLinkUsed) {
+	var usedBy string
+	if err := db.SQL().QueryRow(`SELECT used_by_oid FROM approval_links WHERE recipient = 'appr@x'`).Scan(&usedBy); err != nil || usedBy != "appr" {
+		t.Errorf("spent by %q (%v), want appr", usedBy, err)
+	}
+	if _, err := db.UseLink(ctx, "secret-token", avery, nil, t0, ev); !errors.Is(err, store.ErrLinkUsed) {
 		t.Errorf("reuse: %v", err)
 	}
-	if _, err := db.UseLink(ctx, "secret-tokeN", approver, t0, ev); !errors.Is(err, store.ErrLinkUnknown) {
+	if _, err := db.UseLink(ctx, "secret-tokeN", avery, nil, t0, ev); !errors.Is(err, store.ErrLinkUnknown) {
 		t.Errorf("altered: %v", err)
 	}
-	if _, err := db.UseLink(ctx, "old-token", approver, t0.Add(time.Minute), ev); !errors.Is(err, store.ErrLinkExpired) {
+	if _, err := db.UseLink(ctx, "old-token", blake, nil, t0.Add(time.Minute), ev); !errors.Is(err, store.ErrLinkExpired) {
 		t.Errorf("expired: %v", err)
 	}
-	// A new link for the same recipient retires the unused older one.
-	if err := db.CreateLink(ctx, "first", "r6", "b@x", t0, t0.Add(time.Hour)); err != nil {
+	// A new link for the same recipient retires the unused older one. The
+	// recipient matches blake's email claim, whatever its case.
+	if err := db.CreateLink(ctx, "first", "r6", "B@x", t0, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CreateLink(ctx, "second", "r6", "b@x", t0.Add(time.Second), t0.Add(time.Hour)); err != nil {
+	if err := db.CreateLink(ctx, "second", "r6", "B@x", t0.Add(time.Second), t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.UseLink(ctx, "first", approver, t0.Add(2*time.Second), ev); !errors.Is(err, store.ErrLinkExpired) {
+	if _, err := db.UseLink(ctx, "first", blake, nil, t0.Add(2*time.Second), ev); !errors.Is(err, store.ErrLinkExpired) {
 		t.Errorf("superseded link: %v, want expired", err)
 	}
-	if _, err := db.UseLink(ctx, "second", approver, t0.Add(2*time.Second), ev); err != nil {
+	if _, err := db.UseLink(ctx, "second", blake, nil, t0.Add(2*time.Second), ev); err != nil {
 		t.Errorf("newest link: %v", err)
 	}
 	// Only the hash is stored.
 	var n int
 	if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM approval_links WHERE token_hash LIKE '%secret%'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("token stored in clear (%d rows, %v)", n, err)
+	}
+}
+
+// Another approver racing the recipient never spends the link: only the
+// recipient wins, once.
+func TestLinkRace(t *testing.T) {
+	db, _ := openDB(t)
+	ctx := context.Background()
+	fileRequest(t, db, newRequest("r8", 1))
+	if err := db.CreateLink(ctx, "raced", "r8", "appr@x", t0, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	avery := tapdesk.Principal{TenantID: "t", ObjectID: "appr", UPN: "appr@x", Roles: []tapdesk.Role{tapdesk.RoleApprover}}
+	blake := tapdesk.Principal{TenantID: "t", ObjectID: "appr2", UPN: "appr2@x", Roles: []tapdesk.Role{tapdesk.RoleApprover}}
+	ev := tapdesk.Event{Activity: tapdesk.ActLinkOpened, Category: tapdesk.CatApproval, Actor: approver}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := map[string]int{}
+	for i := 0; i < 12; i++ {
+		p := []tapdesk.Principal{avery, blake}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := db.UseLink(ctx, "raced", p, nil, t0, ev)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins[p.ObjectID]++
+			case errors.Is(err, store.ErrLinkUsed), errors.Is(err, store.ErrLinkNotRecipient) && p.ObjectID == "appr2":
+			default:
+				t.Errorf("%s: %v", p.ObjectID, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins["appr"] != 1 || wins["appr2"] != 0 {
+		t.Errorf("wins %v, want exactly one, by the recipient", wins)
+	}
+	if n := len(events(t, db, store.EventFilter{RequestID: "r8", Activity: string(tapdesk.ActLinkOpened)})); n != 1 {
+		t.Errorf("%d link-opened events, want 1", n)
 	}
 }
 

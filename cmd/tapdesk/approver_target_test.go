@@ -54,7 +54,8 @@ func TestPassForAnApproverNeedsTwoApprovals(t *testing.T) {
 		t.Errorf("filing event: %+v", evs)
 	}
 	m := waitMail(t, d.capture, "avery.approver@contoso.example", "Approval needed")
-	if !strings.Contains(m.Text, "Needs two approvers: "+why) {
+	// Mail isolates directory names (U+2068 ... U+2069).
+	if !strings.Contains(m.Text, "Needs two approvers: "+tapdesk.IsolateName("Blake Backup")+" holds Tap.Approver in tapdesk") {
 		t.Errorf("the approval mail does not say why:\n%s", m.Text)
 	}
 

@@ -112,6 +112,21 @@ func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 	}
 }
 
+// doRetry is do for steps that only read or GET, retried when Chromium lost a
+// node to a navigation.
+func doRetry(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	var err error
+	for range 4 {
+		if err = chromedp.Do(ctx, steps...); err == nil || !strings.Contains(err.Error(), "Could not find node") {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, a)
@@ -138,7 +153,11 @@ func TestBrowserFlow(t *testing.T) {
 	agent := newTab(t, exe)
 	signInAs(t, agent, d.baseURL+"/", "agent")
 	shot(t, agent, "01-dashboard")
-	do(t, agent, chromedp.SendKeys(`#q`, "nina"), chromedp.Submit(`#q`), chromedp.WaitVisible(`[data-testid="results"] a`))
+	// Chromium renumbers nodes when a page replaces another; a query that
+	// straddles the navigation fails with "Could not find node with given
+	// id". The search is a GET, so it is safe to run again.
+	doRetry(t, agent, chromedp.Navigate(d.baseURL+"/"), chromedp.WaitVisible(`#q`), chromedp.SendKeys(`#q`, "nina"),
+		chromedp.Submit(`#q`), chromedp.WaitVisible(`[data-testid="results"] a`))
 	shot(t, agent, "02-search")
 	// Follow the result by its address: clicking it right after the search
 	// page loaded sometimes raced Chromium's node ids ("Could not find node").

@@ -40,7 +40,10 @@ type demoOptions struct {
 	// SweepInterval how often expiry and escalation run (default 1m).
 	DecisionTTL   time.Duration
 	SweepInterval time.Duration
-	Personas      []demoidp.Persona // default demoidp.DefaultPersonas()
+	// ApproverMaxAge is how recent an approver's sign-in must be (default
+	// 15m, as in production).
+	ApproverMaxAge time.Duration
+	Personas       []demoidp.Persona // default demoidp.DefaultPersonas()
 	// RoleGroups maps groups of the sample tenant to roles, as
 	// TAPDESK_ROLE_GROUPS does for serve.
 	RoleGroups map[string]tapdesk.Role
@@ -144,7 +147,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 			RedirectURL: d.baseURL + "/auth/callback", GroupRoles: o.RoleGroups, PostLogoutRedirectURL: d.baseURL, Now: o.Now},
 		ApproverEmails: approvers, DecisionTTL: cmp.Or(o.DecisionTTL, 24*time.Hour), LinkTTL: 24 * time.Hour,
 		SweepInterval:  o.SweepInterval,
-		ApproverMaxAge: 12 * time.Hour, ApproverMFA: true,
+		ApproverMaxAge: cmp.Or(o.ApproverMaxAge, 15*time.Minute), ApproverMFA: true,
 		NotifyUser: true, NotifyManager: !o.ManagerNoticesOff, SecurityEmails: []string{demoSecurityEmail},
 		// Issuing and sessions keep production's limits, so the demo shows them.
 		RevealMaxAge: 15 * time.Minute, RevealMFA: true, Now: o.Now,

@@ -113,9 +113,9 @@ func TestRevealNeedsFreshSignIn(t *testing.T) {
 }
 
 // A fresh sign-in asks the provider for the max_age of the action that
-// needs it: the reveal limit (15m) or the approvers' (12h in the demo).
+// needs it: the reveal limit (15m) or the approvers' (12h here).
 func TestFreshSignInMaxAgeMatchesAction(t *testing.T) {
-	d := startTestDemo(t)
+	d := startTestDemoWith(t, func(o *demoOptions) { o.ApproverMaxAge = 12 * time.Hour })
 	for fresh, want := range map[string]string{"reveal": "900", "1": "43200"} {
 		b := d.browser(t)
 		b.signIn("/", "dual")

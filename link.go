@@ -1,0 +1,30 @@
+package tapdesk
+
+import "strings"
+
+// IsLinkRecipient reports whether p is the approver an approval link was
+// mailed to. Only such a person spends the link; any other approver who
+// opens it is shown the request (they may still decide it there) and the
+// link keeps working for its recipient.
+//
+// Approval mail goes to configured addresses (TAPDESK_APPROVER_EMAILS and
+// the escalation addresses), so the match is on the two ID token claims
+// that carry a mail address: email (Entra's mail attribute) and
+// preferred_username (the UPN, usually the same as the primary address).
+// Both compare case-insensitively, as mail addresses do in practice; an
+// empty claim matches nothing. Both claims are editable by directory
+// administrators, which is fine here: the match only narrows who may spend
+// a link, and every approver can already decide from the portal. It never
+// grants anything the approver role does not.
+func IsLinkRecipient(p Principal, recipient string) bool {
+	recipient = strings.TrimSpace(recipient)
+	if recipient == "" {
+		return false
+	}
+	for _, addr := range []string{p.Email, p.UPN} {
+		if addr = strings.TrimSpace(addr); addr != "" && strings.EqualFold(addr, recipient) {
+			return true
+		}
+	}
+	return false
+}
