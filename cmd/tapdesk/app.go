@@ -40,6 +40,9 @@ type appConfig struct {
 	MailInterval   time.Duration
 	Settings       map[string]string // for the start-up audit event, no secrets
 	Logger         *slog.Logger
+	// Now is the clock of the handlers, the mail worker and the sweeps
+	// (default time.Now). Tests run an instance "later" with it.
+	Now tapdesk.Clock
 }
 
 // app is a wired portal: database, web handlers, mail worker.
@@ -56,10 +59,14 @@ type app struct {
 // between serve and demo (real Graph and SMTP, or the fakes on loopback).
 func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender mail.Sender) (*app, error) {
 	log := cfg.Logger
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	db, err := store.Open(ctx, cfg.DBPath)
 	if err != nil {
 		return nil, err
 	}
+	db.Now = cfg.Now
 	a := &app{cfg: cfg, db: db}
 	if err := db.SetAuditKey(cfg.AuditKey); err != nil {
 		db.Close()
@@ -75,15 +82,15 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	sessions, stopCleanup := handlers.NewSessions(db.SQL(), cfg.SecureCookies, cfg.SessionKey)
 	a.stop = append(a.stop, stopCleanup)
 
-	composer := &mail.RequestComposer{Store: db, BaseURL: cfg.BaseURL, LinkTTL: cfg.LinkTTL}
-	a.worker = mail.NewWorker(db, composer, sender, mail.WorkerOptions{Interval: cfg.MailInterval, Logger: log})
+	composer := &mail.RequestComposer{Store: db, BaseURL: cfg.BaseURL, LinkTTL: cfg.LinkTTL, Now: cfg.Now}
+	a.worker = mail.NewWorker(db, composer, sender, mail.WorkerOptions{Interval: cfg.MailInterval, Logger: log, Now: cfg.Now})
 
 	a.handler = handlers.New(handlers.Deps{
 		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick,
 		Config: handlers.Config{
 			Demo: cfg.Demo, SecureCookies: cfg.SecureCookies, ApproverEmails: cfg.ApproverEmails,
 			DecisionTTL: cfg.DecisionTTL, ApproverMaxAge: cfg.ApproverMaxAge, ApproverMFA: cfg.ApproverMFA,
-			Logger: log,
+			Logger: log, Now: cfg.Now,
 		},
 	})
 	e := echo.New()
@@ -155,28 +162,33 @@ func (a *app) sweep(ctx context.Context) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		now := time.Now()
-		expired, err := a.db.ExpireDue(ctx, now)
-		if err != nil && ctx.Err() == nil {
-			a.cfg.Logger.Error("expiry sweep", "err", err)
-		}
-		escalated, err := a.db.EscalateDue(ctx, now, to)
-		if err != nil && ctx.Err() == nil {
-			a.cfg.Logger.Error("escalation sweep", "err", err)
-		}
-		removed, err := a.handler.CloseLoop(ctx, now)
-		if err != nil && ctx.Err() == nil {
-			a.cfg.Logger.Error("closing the loop", "err", err)
-		}
-		if expired+escalated+removed > 0 {
-			a.cfg.Logger.Info("sweep", "expired", expired, "escalated", escalated, "passes_removed", removed)
-			a.worker.Kick()
-		}
+		a.sweepOnce(ctx, to)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// sweepOnce runs every background job once, at the app's clock.
+func (a *app) sweepOnce(ctx context.Context, escalateTo []string) {
+	now := a.cfg.Now()
+	expired, err := a.db.ExpireDue(ctx, now)
+	if err != nil && ctx.Err() == nil {
+		a.cfg.Logger.Error("expiry sweep", "err", err)
+	}
+	escalated, err := a.db.EscalateDue(ctx, now, escalateTo)
+	if err != nil && ctx.Err() == nil {
+		a.cfg.Logger.Error("escalation sweep", "err", err)
+	}
+	removed, err := a.handler.CloseLoop(ctx, now)
+	if err != nil && ctx.Err() == nil {
+		a.cfg.Logger.Error("closing the loop", "err", err)
+	}
+	if expired+escalated+removed > 0 {
+		a.cfg.Logger.Info("sweep", "expired", expired, "escalated", escalated, "passes_removed", removed)
+		a.worker.Kick()
 	}
 }
 
