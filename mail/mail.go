@@ -20,6 +20,12 @@ import (
 
 // Message is a composed email.
 type Message struct {
+	// Key names this message stably across attempts (the worker sets it
+	// from the outbox row). Senders derive the Message-ID from it, so a mail
+	// sent again after a crash between the relay's acceptance and tapdesk's
+	// record of it carries the same Message-ID, and mail systems drop the
+	// copy instead of delivering it twice.
+	Key     string
 	To      []string
 	Subject string
 	Text    string // plain text body

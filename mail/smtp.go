@@ -3,6 +3,7 @@ package mail
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -204,7 +205,7 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 		return fmt.Errorf("mail: recipient: %w", errors.Join(ErrPermanent, err))
 	}
 	msg.Subject(m.Subject)
-	msg.SetMessageIDWithValue(newMessageID(s.idDomain))
+	msg.SetMessageIDWithValue(messageIDFor(m.Key, s.idDomain))
 	msg.SetDateWithValue(time.Now())
 	// RFC 3834: machine-generated, so autoresponders stay quiet.
 	msg.SetGenHeader("Auto-Submitted", "auto-generated")
@@ -225,10 +226,16 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 	return nil
 }
 
-// newMessageID returns a Message-ID on the sender's domain rather than the
+// messageIDFor returns a Message-ID on the sender's domain rather than the
 // host name go-mail would use, which inside a container is a random ID and
-// tells recipients about our infrastructure.
-func newMessageID(domain string) string {
+// tells recipients about our infrastructure. A message with a Key gets the
+// same id on every attempt (a hash, so the request id stays out of
+// headers); one without gets a random id.
+func messageIDFor(key, domain string) string {
+	if key != "" {
+		sum := sha256.Sum256([]byte("tapdesk message id\x00" + key))
+		return "tapdesk." + hex.EncodeToString(sum[:16]) + "@" + domain
+	}
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
 	return hex.EncodeToString(b[:]) + "@" + domain

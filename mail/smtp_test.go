@@ -137,6 +137,27 @@ func TestSMTPSender(t *testing.T) {
 		}
 	})
 
+	t.Run("a keyed message keeps its Message-ID across attempts", func(t *testing.T) {
+		c := startCapture(t)
+		s := captureSender(t, c)
+		for _, key := range []string{"req1.7", "req1.7", "req1.8"} {
+			if err := s.Send(t.Context(), Message{Key: key, To: []string{"a@contoso.example"}, Subject: "x", Text: "x"}); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+		}
+		msgs, err := c.Wait(waitCtx(t), 3)
+		if err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+		first, again, other := messageID(msgs[0].Raw), messageID(msgs[1].Raw), messageID(msgs[2].Raw)
+		if first == "" || first != again || first == other {
+			t.Errorf("Message-IDs %q, %q (same key), %q (other key)", first, again, other)
+		}
+		if strings.Contains(first, "req1") {
+			t.Errorf("Message-ID %q shows the request id", first)
+		}
+	})
+
 	t.Run("concurrent sends", func(t *testing.T) {
 		c := startCapture(t)
 		s := captureSender(t, c)

@@ -189,6 +189,7 @@ func (w *Worker) attempt(ctx context.Context, it Item) (attemptResult, error) {
 	if sendErr != nil {
 		sendErr = fmt.Errorf("compose: %w", sendErr)
 	} else {
+		msg.Key = fmt.Sprintf("%s.%d", it.RequestID, it.ID)
 		sendErr = w.sender.Send(ctx, msg)
 	}
 

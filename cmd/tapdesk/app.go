@@ -45,7 +45,8 @@ type appConfig struct {
 	// SessionIdleTimeout and SessionLifetime end sessions (0: 30m and 8h).
 	SessionIdleTimeout time.Duration
 	SessionLifetime    time.Duration
-	// Now is the portal's clock (default time.Now); tests move it.
+	// Now is the clock of the handlers, the mail worker and the sweeps
+	// (default time.Now). Tests move it, or run an instance "later".
 	Now          tapdesk.Clock
 	SessionKey   string
 	AuditKey     string
@@ -69,10 +70,14 @@ type app struct {
 // between serve and demo (real Graph and SMTP, or the fakes on loopback).
 func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender mail.Sender) (*app, error) {
 	log := cfg.Logger
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	db, err := store.Open(ctx, cfg.DBPath)
 	if err != nil {
 		return nil, err
 	}
+	db.Now = cfg.Now
 	a := &app{cfg: cfg, db: db}
 	if err := db.SetAuditKey(cfg.AuditKey, cfg.AuditOldKeys...); err != nil {
 		db.Close()
@@ -93,8 +98,8 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	sessions, stopCleanup := handlers.NewSessions(db.SQL(), cfg.SecureCookies, cfg.SessionKey, cfg.SessionIdleTimeout, cfg.SessionLifetime)
 	a.stop = append(a.stop, stopCleanup)
 
-	composer := &mail.RequestComposer{Store: db, BaseURL: cfg.BaseURL, LinkTTL: cfg.LinkTTL}
-	a.worker = mail.NewWorker(db, composer, sender, mail.WorkerOptions{Interval: cfg.MailInterval, Logger: log})
+	composer := &mail.RequestComposer{Store: db, BaseURL: cfg.BaseURL, LinkTTL: cfg.LinkTTL, Now: cfg.Now}
+	a.worker = mail.NewWorker(db, composer, sender, mail.WorkerOptions{Interval: cfg.MailInterval, Logger: log, Now: cfg.Now})
 
 	a.handler = handlers.New(handlers.Deps{
 		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick,
@@ -177,34 +182,39 @@ func (a *app) sweep(ctx context.Context) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		now := time.Now()
-		// Stale claims first: settling one may expire it, or free it for
-		// expiry, in the same sweep.
-		settled, err := a.handler.SettleClaims(ctx, now)
-		if err != nil && ctx.Err() == nil {
-			a.cfg.Logger.Error("settling interrupted issues", "err", err)
-		}
-		expired, err := a.db.ExpireDue(ctx, now)
-		if err != nil && ctx.Err() == nil {
-			a.cfg.Logger.Error("expiry sweep", "err", err)
-		}
-		escalated, err := a.db.EscalateDue(ctx, now, to)
-		if err != nil && ctx.Err() == nil {
-			a.cfg.Logger.Error("escalation sweep", "err", err)
-		}
-		removed, err := a.handler.CloseLoop(ctx, now)
-		if err != nil && ctx.Err() == nil {
-			a.cfg.Logger.Error("closing the loop", "err", err)
-		}
-		if settled+expired+escalated+removed > 0 {
-			a.cfg.Logger.Info("sweep", "claims_settled", settled, "expired", expired, "escalated", escalated, "passes_removed", removed)
-			a.worker.Kick()
-		}
+		a.sweepOnce(ctx, to)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// sweepOnce runs every background job once, at the app's clock.
+func (a *app) sweepOnce(ctx context.Context, escalateTo []string) {
+	now := a.cfg.Now()
+	// Stale claims first: settling one may expire it, or free it for
+	// expiry, in the same sweep.
+	settled, err := a.handler.SettleClaims(ctx, now)
+	if err != nil && ctx.Err() == nil {
+		a.cfg.Logger.Error("settling interrupted issues", "err", err)
+	}
+	expired, err := a.db.ExpireDue(ctx, now)
+	if err != nil && ctx.Err() == nil {
+		a.cfg.Logger.Error("expiry sweep", "err", err)
+	}
+	escalated, err := a.db.EscalateDue(ctx, now, escalateTo)
+	if err != nil && ctx.Err() == nil {
+		a.cfg.Logger.Error("escalation sweep", "err", err)
+	}
+	removed, err := a.handler.CloseLoop(ctx, now)
+	if err != nil && ctx.Err() == nil {
+		a.cfg.Logger.Error("closing the loop", "err", err)
+	}
+	if settled+expired+escalated+removed > 0 {
+		a.cfg.Logger.Info("sweep", "claims_settled", settled, "expired", expired, "escalated", escalated, "passes_removed", removed)
+		a.worker.Kick()
 	}
 }
 

@@ -30,8 +30,9 @@ type FaultSpec struct {
 	// "POST /v1.0/users/*/authentication/temporaryAccessPassMethods".
 	Pattern string `json:"pattern"`
 	Fault
-	// Delay is a Go duration ("1.5s", "250ms").
-	Delay string `json:"delay,omitempty"`
+	// Delay and HoldAfterWrite are Go durations ("1.5s", "250ms").
+	Delay          string `json:"delay,omitempty"`
+	HoldAfterWrite string `json:"holdAfterWrite,omitempty"`
 	// Left is how many more requests the fault hits (-1: no limit); it is
 	// reported, and ignored when adding.
 	Left int `json:"left"`
@@ -54,8 +55,15 @@ func (fs FaultSpec) fault() (Fault, error) {
 		}
 		f.Delay = d
 	}
-	if fs.Status == 0 && f.Delay == 0 && !fs.DropAfterWrite {
-		problems = append(problems, `the fault does nothing: set "status", "delay" or "dropAfterWrite"`)
+	if fs.HoldAfterWrite != "" {
+		d, err := time.ParseDuration(fs.HoldAfterWrite)
+		if err != nil || d < 0 {
+			problems = append(problems, fmt.Sprintf(`"holdAfterWrite" %q is not a duration like "2s" or "500ms"`, fs.HoldAfterWrite))
+		}
+		f.HoldAfterWrite = d
+	}
+	if fs.Status == 0 && f.Delay == 0 && !fs.DropAfterWrite && f.HoldAfterWrite == 0 {
+		problems = append(problems, `the fault does nothing: set "status", "delay", "dropAfterWrite" or "holdAfterWrite"`)
 	}
 	if fs.Times < 0 {
 		problems = append(problems, `"times" must be 0 (no limit) or more`)
@@ -78,6 +86,9 @@ func (s *Server) Faults() []FaultSpec {
 		spec := FaultSpec{Pattern: r.pattern, Fault: r.fault, Left: r.left}
 		if r.fault.Delay > 0 {
 			spec.Delay = r.fault.Delay.String()
+		}
+		if r.fault.HoldAfterWrite > 0 {
+			spec.HoldAfterWrite = r.fault.HoldAfterWrite.String()
 		}
 		out = append(out, spec)
 	}

@@ -512,6 +512,35 @@ func TestFaults(t *testing.T) {
 	if n := f.srv.CountRequests("POST /v1.0/users/*/authentication/temporaryAccessPassMethods"); n != 1 {
 		t.Errorf("CountRequests = %d", n)
 	}
+
+	// HoldAfterWrite creates the pass at once and answers late; a caller
+	// that dies meanwhile never hears of it.
+	if err := f.srv.Tenant().UpdateUser(lukas, func(u *fakegraph.User) { u.TAP = nil }); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.SetFault("POST /v1.0/users/*/authentication/temporaryAccessPassMethods", fakegraph.Fault{HoldAfterWrite: 5 * time.Second, Times: 1})
+	held, stop := context.WithCancel(context.Background())
+	req, _ = http.NewRequestWithContext(held, "POST", f.srv.URL()+"/v1.0/users/"+lukas+"/authentication/temporaryAccessPassMethods", strings.NewReader("{}"))
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	answered := make(chan error, 1)
+	go func() {
+		resp, err := f.srv.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		answered <- err
+	}()
+	deadline := time.Now().Add(3 * time.Second)
+	for f.srv.Tenant().CurrentTAP(lukas) == nil && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if f.srv.Tenant().CurrentTAP(lukas) == nil {
+		t.Error("HoldAfterWrite did not create the pass before answering")
+	}
+	stop()
+	if err := <-answered; err == nil {
+		t.Error("a caller that gave up during HoldAfterWrite got an answer")
+	}
 }
 
 func TestAddMethod(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -412,6 +413,11 @@ type Fault struct {
 	// DropAfterWrite handles the request (a TAP really gets created) and
 	// then drops the connection without answering: the lost-response case.
 	DropAfterWrite bool `json:"dropAfterWrite,omitempty"`
+	// HoldAfterWrite handles the request (a TAP really gets created), then
+	// holds the answer back this long before sending it: a caller that dies
+	// or gives up meanwhile never learns what Graph did. (FaultSpec carries
+	// it as text.)
+	HoldAfterWrite time.Duration `json:"-"`
 	// Times is how many matching requests the fault applies to; 0 means
 	// until ClearFaults.
 	Times int `json:"times,omitempty"`
@@ -543,6 +549,21 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, ha
 		// Do the work, throw the answer away, and abort the connection.
 		handle(httptest.NewRecorder())
 		panic(http.ErrAbortHandler)
+	}
+	if f.HoldAfterWrite > 0 {
+		rec := httptest.NewRecorder()
+		handle(rec)
+		t := time.NewTimer(f.HoldAfterWrite)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			panic(http.ErrAbortHandler)
+		}
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+		return true
 	}
 	if f.Status == 0 {
 		return false
