@@ -92,8 +92,8 @@ func TestAppRoleAssignedTo(t *testing.T) {
 			path = u.RequestURI()
 		}
 	}
-	if len(all) != 6 {
-		t.Fatalf("want the sample tenant's 6 assignments, got %d: %v", len(all), all)
+	if len(all) != 7 {
+		t.Fatalf("want the sample tenant's 7 assignments, got %d: %v", len(all), all)
 	}
 	var blakeHolds, helpdeskHolds bool
 	for _, a := range all {
@@ -113,14 +113,14 @@ func TestAppRoleAssignedTo(t *testing.T) {
 	}
 
 	r := f.do("GET", base+"?$select=appRoleId,principalId,principalType", nil)
-	if vals := r.body["value"].([]any); r.status != 200 || len(vals) != 6 || len(vals[0].(map[string]any)) != 4 {
+	if vals := r.body["value"].([]any); r.status != 200 || len(vals) != 7 || len(vals[0].(map[string]any)) != 4 {
 		t.Errorf("$select: %d %s", r.status, r.raw)
 	}
 	wantError(t, f.do("GET", base+"?$select=principalId,secret", nil), 400, "Request_BadRequest",
 		"Could not find a property named 'secret' on type 'microsoft.graph.appRoleAssignment'.")
 
 	r = f.do("GET", base+"?$filter="+url.QueryEscape("resourceId eq "+signInSP), nil)
-	if r.status != 200 || len(r.body["value"].([]any)) != 6 {
+	if r.status != 200 || len(r.body["value"].([]any)) != 7 {
 		t.Errorf("resourceId filter: %d %s", r.status, r.raw)
 	}
 	r = f.do("GET", base+"?$filter="+url.QueryEscape("startswith(principalDisplayName,'blake')"), nil)

@@ -43,6 +43,11 @@ func DefaultPersonas() []Persona {
 			Description: "Second approver: privileged targets need two different approvers.",
 		},
 		{
+			Key: "approver3", Name: "Casey Checker", UPN: "casey.checker@contoso.example", Email: "casey.checker@contoso.example",
+			ObjectID: "11111111-1111-4111-8111-000000000007", Roles: []string{"Tap.Approver"},
+			Description: "Third approver: a pass for Avery or Blake (approvers themselves) needs two approvers other than them.",
+		},
+		{
 			Key: "auditor", Name: "Audrey Auditor", UPN: "audrey.auditor@contoso.example", Email: "audrey.auditor@contoso.example",
 			ObjectID: "11111111-1111-4111-8111-000000000005", Roles: []string{"Tap.Auditor"},
 			Description: "Auditor: filters, exports and verifies the audit trail.",
