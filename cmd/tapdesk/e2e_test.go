@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"io/fs"
-	"encoding/csv"
 	"net/http"
 	"net/url"
 	"os"
