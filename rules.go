@@ -1,6 +1,7 @@
 package tapdesk
 
 import (
+	"cmp"
 	"strconv"
 	"time"
 )
@@ -30,6 +31,35 @@ func CheckTargetEligible(target *DirectoryUser) error {
 		return Errorf(EINVALID, "%s is outside the tenant's Temporary Access Pass policy (not in an included group, or in an excluded one). An administrator must add them to the policy's scope.", target.UPN)
 	}
 	return nil
+}
+
+// CheckStillEnoughApprovals decides, just before a pass is issued, whether
+// the approvals r collected still suffice for target as Entra describes
+// them now. Privilege is read again at issue: a user given a directory role
+// or a tapdesk role after the request was filed would otherwise get a pass
+// on one approval (and become an approver who can approve alone). A target
+// that became a guest, disabled or out of the pass policy's scope is
+// refused with the filing's sentence. r.ApprovalsRequired is the number its
+// signed filing event records (the recount checks that first).
+func CheckStillEnoughApprovals(r *Request, target *DirectoryUser) error {
+	if err := CheckTargetEligible(target); err != nil {
+		return err
+	}
+	if need := target.ApprovalsRequired(); need > r.ApprovalsRequired {
+		return Errorf(ECONFLICT, "%s now %s, so a pass needs %s approvers; this request was filed when %s was enough. File a new request.",
+			IsolateName(target.DisplayName), cmp.Or(target.PrivilegeReason(), "is privileged"), approversWord(need), approversWord(r.ApprovalsRequired))
+	}
+	return nil
+}
+
+func approversWord(n int) string {
+	switch n {
+	case 1:
+		return "one"
+	case 2:
+		return "two"
+	}
+	return strconv.Itoa(n)
 }
 
 // CheckDecide decides whether p may approve or deny r now.

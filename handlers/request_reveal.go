@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -36,6 +37,14 @@ func (h *Handler) reveal(c echo.Context) error {
 			"Signed in again. Press Issue and reveal to issue the pass.")
 	}
 	if err := h.recount(c, r); err != nil {
+		return err
+	}
+	// The target as Entra describes them now: privilege gained since filing
+	// (a directory role, Tap.Approver) needs more approvals than r has, and
+	// an account gone guest, disabled or out of scope gets no pass. A lookup
+	// that fails refuses too: tapdesk never assumes. The request stays
+	// approved (the role may be removed again); the agent may cancel it.
+	if err := h.targetStillFits(c, r); err != nil {
 		return err
 	}
 	// Claim first, so a second tab or a double click cannot issue twice.
@@ -180,5 +189,28 @@ func (h *Handler) recount(c echo.Context, r *tapdesk.Request) error {
 	h.audit(c, tapdesk.Event{Activity: tapdesk.ActTamperDetected, Category: tapdesk.CatAudit, Result: tapdesk.ResultFailure,
 		Reason: finding, Details: map[string]string{"check": "approvals recounted from the audit trail before issuing",
 			"stored_state": string(r.State), "path": c.Request().URL.Path}}.ForRequest(r))
+	return err
+}
+
+// targetStillFits reads r's target again and applies
+// tapdesk.CheckStillEnoughApprovals; a refusal is audited with what was
+// read.
+func (h *Handler) targetStillFits(c echo.Context, r *tapdesk.Request) error {
+	details := map[string]string{"path": c.Request().URL.Path, "check": "target read again before issuing",
+		"approvals_required": strconv.Itoa(r.ApprovalsRequired)}
+	target, err := h.dir.User(c.Request().Context(), r.TargetID)
+	if err == nil {
+		details["target_approvals_required"] = strconv.Itoa(target.ApprovalsRequired())
+		details["target_roles"] = strings.Join(target.Roles, ", ")
+		details["target_privileged_groups"] = strings.Join(target.PrivilegedGroups, ", ")
+		details["target_tapdesk_roles"] = strings.Join(target.TapdeskRoles, ", ")
+		err = tapdesk.CheckStillEnoughApprovals(r, target)
+	} else {
+		details["lookup_error"] = tapdesk.ErrorCode(err)
+	}
+	if err != nil {
+		h.audit(c, tapdesk.Event{Activity: tapdesk.ActRevealRefused, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
+			Reason: tapdesk.ErrorMessage(err), Details: details}.ForRequest(r))
+	}
 	return err
 }

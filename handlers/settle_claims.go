@@ -17,7 +17,8 @@ import (
 // good (expiry skips it, cancel refuses it, reveal says conflict). For each,
 // SettleClaims asks Graph whether a pass was created in the claim's window
 // and deletes it (nobody saw it), then returns the request to approved, or
-// expires it when its window has closed: audited as tapdesk's own action, in
+// expires it when its window has closed; a request disputed meanwhile only
+// has its claim cleared and stays disputed: audited as tapdesk's own action, in
 // the same transaction as the change. A claim whose user's passes cannot be
 // read or deleted is logged and left for the next sweep. It runs on the
 // sweep timer, not in a web request; it returns how many claims it settled.
@@ -65,7 +66,7 @@ func (h *Handler) settleClaim(ctx context.Context, r *tapdesk.Request, now time.
 		if err != nil {
 			return false, err
 		}
-		if cur.State != tapdesk.StateApproved || cur.IssueClaimedAt == nil || !cur.IssueClaimedAt.Equal(claimedAt) {
+		if cur.State != r.State || cur.IssueClaimedAt == nil || !cur.IssueClaimedAt.Equal(claimedAt) {
 			return false, nil
 		}
 		if err := h.dir.DeleteTAP(ctx, r.TargetID, orphan.MethodID); err != nil && !passGone(err) {
@@ -79,9 +80,16 @@ func (h *Handler) settleClaim(ctx context.Context, r *tapdesk.Request, now time.
 	to := tapdesk.StateApproved
 	var expiry []tapdesk.Event
 	var mails []store.Mail
-	if now.Before(r.ExpiresAt) {
+	switch {
+	case r.State != tapdesk.StateApproved:
+		// Stopped while its pass was being created (disputed): the pass is
+		// gone now, the claim is cleared, the state stays.
+		to = r.State
+		ev.Details["request_now"] = string(r.State)
+		ev.Reason += " The request stays " + string(r.State) + "."
+	case now.Before(r.ExpiresAt):
 		ev.Details["request_kept"] = string(tapdesk.StateApproved)
-	} else {
+	default:
 		to = tapdesk.StateExpired
 		ev.Details["request_now"] = string(tapdesk.StateExpired)
 		expiry = append(expiry, tapdesk.Event{Time: now, Activity: tapdesk.ActRequestExpired, Category: tapdesk.CatRequest,
@@ -91,7 +99,18 @@ func (h *Handler) settleClaim(ctx context.Context, r *tapdesk.Request, now time.
 	}
 	err = h.store.SettleClaim(ctx, r, to, now, mails, append([]tapdesk.Event{ev}, expiry...)...)
 	if tapdesk.ErrorCode(err) == tapdesk.ECONFLICT {
-		return false, nil // settled by another sweep, or the reveal recorded after all
+		// Settled by another sweep, or the reveal recorded after all. A
+		// pass this sweep deleted is deleted all the same: audit that.
+		if ev.TAPMethodID != "" {
+			delete(ev.Details, "request_kept")
+			delete(ev.Details, "request_now")
+			ev.Details["claim"] = "settled meanwhile"
+			ev.Reason = "An issue was interrupted before its outcome was recorded; Graph had created a pass that nobody saw, and tapdesk deleted it. Its claim was settled meanwhile."
+			if aerr := h.store.AppendEvent(ctx, ev.ForRequest(r)); aerr != nil {
+				return false, aerr
+			}
+		}
+		return false, nil
 	}
 	if err == nil && len(mails) > 0 {
 		h.kickMail()

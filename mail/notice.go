@@ -20,9 +20,11 @@ func (c *RequestComposer) notice(ctx context.Context, it Item, r *tapdesk.Reques
 	if it.Kind == KindPassIssued {
 		what = "issued"
 	}
-	subject := fmt.Sprintf("A Temporary Access Pass was %s for %s (%s)", what, r.TargetName, r.TicketRef)
+	// Directory names are isolated in the body and stripped of direction
+	// controls in the subject, as in every other mail (compose.go).
+	subject := fmt.Sprintf("A Temporary Access Pass was %s for %s (%s)", what, tapdesk.StripBidiControls(r.TargetName), r.TicketRef)
 	fmt.Fprintf(&b, "A Temporary Access Pass was %s for the account of %s (%s) by %s of the helpdesk, ticket %s.\n",
-		what, r.TargetName, r.TargetUPN, r.Requester.Name, r.TicketRef)
+		what, tapdesk.IsolateName(r.TargetName), r.TargetUPN, tapdesk.IsolateName(r.Requester.Name), r.TicketRef)
 	b.WriteString("You get this mail because it is your account, or because the directory names you as its owner's manager.\n\n")
 	b.WriteString("A Temporary Access Pass lets whoever holds it sign in as this account and set up new sign-in methods. The helpdesk reads it out to the person it helps; it is never sent by mail.\n")
 	if it.Kind == KindPassIssued && r.TAPStartAt != nil && r.TAPExpiresAt != nil {
@@ -61,13 +63,13 @@ func (c *RequestComposer) notice(ctx context.Context, it Item, r *tapdesk.Reques
 // was disputed: a possible social-engineering attempt on the helpdesk.
 func disputeAlert(it Item, r *tapdesk.Request, base string) Message {
 	var b strings.Builder
-	subject := fmt.Sprintf("Disputed: Temporary Access Pass for %s (%s) - \"This wasn't me\"", r.TargetName, r.TicketRef)
-	fmt.Fprintf(&b, "The notice about a Temporary Access Pass for %s (%s) was answered with \"This wasn't me\".\n", r.TargetName, r.TargetUPN)
+	subject := fmt.Sprintf("Disputed: Temporary Access Pass for %s (%s) - \"This wasn't me\"", tapdesk.StripBidiControls(r.TargetName), r.TicketRef)
+	fmt.Fprintf(&b, "The notice about a Temporary Access Pass for %s (%s) was answered with \"This wasn't me\".\n", tapdesk.IsolateName(r.TargetName), r.TargetUPN)
 	fmt.Fprintf(&b, "The request is stopped (%s): no pass can be issued for it.\n", r.State)
 	if r.DecisionNote != "" {
 		fmt.Fprintf(&b, "%s\n", oneLine(r.DecisionNote))
 	}
-	fmt.Fprintf(&b, "\nRequested by:     %s (%s)\n", r.Requester.Name, r.Requester.UPN)
+	fmt.Fprintf(&b, "\nRequested by:     %s (%s)\n", tapdesk.IsolateName(r.Requester.Name), r.Requester.UPN)
 	fmt.Fprintf(&b, "Ticket:           %s\n", r.TicketRef)
 	fmt.Fprintf(&b, "Caller verified:  %s\n\n", tapdesk.VerificationLabel(r.VerificationMethod))
 	b.WriteString("Treat the call behind this request as a possible attempt to take over the account: do not file again before calling the user back on a number from the directory.\n")

@@ -93,26 +93,33 @@ func (db *DB) EscalateDue(ctx context.Context, now time.Time, to []string) (int,
 	return n, nil
 }
 
-// StaleClaims lists the approved requests whose issue claim has outlived
-// its lease at now (tapdesk.IssueClaimLease): the reveal that took it died,
-// or could not record its outcome. Oldest claim first.
+// StaleClaims lists the requests whose issue claim has outlived its lease
+// at now (tapdesk.IssueClaimLease) without an outcome recorded: the reveal
+// that took it died, or could not record what Graph did. Most are approved;
+// a request disputed while its pass was being created keeps the claim too,
+// and may have a pass left in Entra that its reveal could not delete.
+// Requests whose issue was recorded (a pass, or a failure) are not listed.
+// Oldest claim first.
 func (db *DB) StaleClaims(ctx context.Context, now time.Time) ([]*tapdesk.Request, error) {
-	return db.requestsWhere(ctx, `state = ? AND issue_claimed_at IS NOT NULL AND issue_claimed_at <= ? ORDER BY issue_claimed_at`,
-		string(tapdesk.StateApproved), ts(now.Add(-tapdesk.IssueClaimLease)))
+	return db.requestsWhere(ctx, `issue_claimed_at IS NOT NULL AND issue_claimed_at <= ? AND tap_method_id = '' AND state <> ?
+		ORDER BY issue_claimed_at`, ts(now.Add(-tapdesk.IssueClaimLease)), string(tapdesk.StateFailed))
 }
 
-// SettleClaim ends the stale claim noted on r (IssueClaimedAt, as read): the
-// request goes back to approved with the claim released, or, when to is
-// expired, ends expired. Its audit events and mail are written in the same
-// transaction. The update is conditional on that very claim, so two sweeps
-// (two instances), or a sweep and a late reveal, cannot both settle it; the
-// loser gets ECONFLICT and nothing is written.
+// SettleClaim ends the stale claim noted on r (IssueClaimedAt and State, as
+// read). An approved request goes back to approved with the claim released,
+// or, when to is expired, ends expired. A request in any other state (one
+// disputed during the issue) keeps its state: to must be that state, and
+// only the claim is cleared. Its audit events and mail are written in the
+// same transaction. The update is conditional on that very claim and state,
+// so two sweeps (two instances), or a sweep and a late reveal, cannot both
+// settle it; the loser gets ECONFLICT and nothing is written.
 func (db *DB) SettleClaim(ctx context.Context, r *tapdesk.Request, to tapdesk.State, at time.Time, mails []Mail, evs ...tapdesk.Event) error {
 	if r.IssueClaimedAt == nil {
 		return fmt.Errorf("store: settle request %s: it notes no claim", r.ID)
 	}
-	if to != tapdesk.StateApproved && !tapdesk.CanTransition(tapdesk.StateApproved, to) {
-		return fmt.Errorf("store: settle request %s: approved -> %s is not in the state machine", r.ID, to)
+	from := r.State
+	if to != from && (from != tapdesk.StateApproved || !tapdesk.CanTransition(from, to)) {
+		return fmt.Errorf("store: settle request %s: %s -> %s is not in the state machine", r.ID, from, to)
 	}
 	if len(evs) == 0 {
 		return fmt.Errorf("store: settle request %s without an audit event", r.ID)
@@ -120,7 +127,7 @@ func (db *DB) SettleClaim(ctx context.Context, r *tapdesk.Request, to tapdesk.St
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE requests SET issue_claimed_at = NULL, state = ?, updated_at = ?
 			WHERE id = ? AND state = ? AND issue_claimed_at = ?`,
-			string(to), ts(at), r.ID, string(tapdesk.StateApproved), ts(*r.IssueClaimedAt))
+			string(to), ts(at), r.ID, string(from), ts(*r.IssueClaimedAt))
 		if err != nil {
 			return fmt.Errorf("settle claim: %w", err)
 		}
