@@ -92,10 +92,10 @@ func TestPrivilegeGainedAfterFilingRefusesReveal(t *testing.T) {
 // delete of the pass Graph made fails. The pass must not stay in Entra: once
 // the claim's lease ends the sweep deletes it, clears the claim and leaves
 // the request disputed, audited.
-func TestDisputedIssueOrphanIsSettled(t *testing.T) {
+func disputedWithOrphan(t *testing.T) (d *testDemo, nina, id string, tap *fakegraph.TAP, r *tapdesk.Request) {
+	t.Helper()
 	d, agent, approver := startClaimsDemo(t)
-	ctx := context.Background()
-	nina := d.userID(t, "nina.newhire@contoso.example")
+	nina = d.userID(t, "nina.newhire@contoso.example")
 	path, id := approvedFor(t, agent, approver, "nina.newhire@contoso.example")
 	link := disputeLink.FindString(waitMail(t, d.capture, "nina.newhire@contoso.example", requestedSubject).Text)
 	anon := d.browser(t)
@@ -128,7 +128,7 @@ func TestDisputedIssueOrphanIsSettled(t *testing.T) {
 	if status := <-revealed; status < 400 || status >= 600 {
 		t.Fatalf("the racing reveal answered %d", status)
 	}
-	tap := d.fake.Tenant().CurrentTAP(nina)
+	tap = d.fake.Tenant().CurrentTAP(nina)
 	if tap == nil {
 		t.Fatal("no pass left in Entra: the test did not get the delete to fail")
 	}
@@ -139,12 +139,17 @@ func TestDisputedIssueOrphanIsSettled(t *testing.T) {
 	if !unrecorded {
 		t.Fatalf("the pass in Entra (%s) is not the one the reveal failed to delete", tap.ID)
 	}
-	r := storedRequest(t, d, id)
+	r = storedRequest(t, d, id)
 	if r.State != tapdesk.StateDisputed || r.IssueClaimedAt == nil {
 		t.Fatalf("request %s, claim %v; want disputed and still claimed", r.State, r.IssueClaimedAt)
 	}
 	d.fake.ClearFaults()
+	return d, nina, id, tap, r
+}
 
+func TestDisputedIssueOrphanIsSettled(t *testing.T) {
+	d, nina, id, tap, r := disputedWithOrphan(t)
+	ctx := context.Background()
 	later := r.IssueClaimedAt.Add(tapdesk.IssueClaimLease + time.Second)
 	if n, err := d.app.handler.SettleClaims(ctx, later); err != nil || n != 1 {
 		t.Fatalf("settled %d claims (%v), want 1", n, err)
@@ -198,5 +203,52 @@ func TestNoticeMailsIsolateNames(t *testing.T) {
 		if !strings.Contains(m.Subject, shownName) {
 			t.Errorf("subject %q lacks the name", m.Subject)
 		}
+	}
+}
+
+// Two sweeps (two instances) settle the same claim at once: both find the
+// pass, one deletes it, and only one settles the claim. The loser's delete
+// happened all the same (or found the pass gone): its audit event is written.
+func TestRacingSweepsAuditTheirDeletes(t *testing.T) {
+	d, nina, id, tap, r := disputedWithOrphan(t)
+	ctx := context.Background()
+	// Hold both deletes, so both sweeps have listed the pass and checked the
+	// claim before either settles it.
+	const deleteTAP = "DELETE /v1.0/users/*/authentication/temporaryAccessPassMethods/*"
+	deletes := d.fake.CountRequests(deleteTAP)
+	d.fake.SetFault(deleteTAP, fakegraph.Fault{Delay: time.Second, Times: 2})
+	later := r.IssueClaimedAt.Add(tapdesk.IssueClaimLease + time.Second)
+	settled := make(chan int, 2)
+	for range 2 {
+		go func() {
+			n, err := d.app.handler.SettleClaims(ctx, later)
+			if err != nil {
+				t.Error(err)
+			}
+			settled <- n
+		}()
+	}
+	if n := <-settled + <-settled; n != 1 {
+		t.Fatalf("the claim was settled %d times, want 1", n)
+	}
+	if d.fake.CountRequests(deleteTAP)-deletes != 2 {
+		t.Fatal("the sweeps did not both delete: the test proves nothing")
+	}
+	if left := d.fake.Tenant().CurrentTAP(nina); left != nil {
+		t.Fatalf("the pass is still in Entra: %+v", left)
+	}
+	evs := eventsOf(t, d, id, tapdesk.ActIssueSettled)
+	kinds := map[string]int{}
+	for _, ev := range evs {
+		if ev.Details["deleted_method_id"] != tap.ID {
+			t.Errorf("settle event without the deleted pass: %+v", ev)
+		}
+		kinds[ev.Details["request_now"]+"/"+ev.Details["claim"]]++
+	}
+	if len(evs) != 2 || kinds["disputed/"] != 1 || kinds["/settled meanwhile"] != 1 {
+		t.Fatalf("settle events %+v", evs)
+	}
+	if got := storedRequest(t, d, id); got.State != tapdesk.StateDisputed || got.IssueClaimedAt != nil {
+		t.Fatalf("request %s, claim %v", got.State, got.IssueClaimedAt)
 	}
 }
