@@ -100,7 +100,7 @@ func TestNotices(t *testing.T) {
 		user := waitMail(t, d.capture, "nina.newhire@contoso.example", requestedSubject)
 		manager := waitMail(t, d.capture, "lukas.becker@contoso.example", requestedSubject)
 		for _, m := range []mail.Captured{user, manager} {
-			if !strings.Contains(m.Text, "by Alex Agent") || !strings.Contains(m.Text, "INC-5150") || !disputeLink.MatchString(m.Text) {
+			if !strings.Contains(m.Text, "by "+tapdesk.IsolateName("Alex Agent")) || !strings.Contains(m.Text, "INC-5150") || !disputeLink.MatchString(m.Text) {
 				t.Errorf("notice to %v lacks the agent, ticket or link:\n%s", m.To, m.Text)
 			}
 			if strings.Contains(m.Text, "phone swap") || strings.Contains(m.Text, "number on file") {
