@@ -62,7 +62,7 @@ func TestCheckIssueEvidence(t *testing.T) {
 		{"a forged approvals row is named", storedRequest(tapdesk.StateApproved, 1, a1), trailOf("1"), nil,
 			"approvals by " + a1.ObjectID + " that no signed approval event backs"},
 		{"an approval event whose mac does not check out", storedRequest(tapdesk.StateApproved, 1, a1), trailOf("1"), []int64{12},
-			"event 12 of request r does not check out"},
+			"event 12, in the audit trail since request r was filed, is missing or does not check out"},
 		{"required lowered from 2 to 1 after one approval", storedRequest(tapdesk.StateApproved, 1, a1), trailOf("2", approveBy(a1)), nil,
 			"needs 1 approvals in the database but 2 in its signed filing event"},
 		{"approval by the requester does not count", storedRequest(tapdesk.StateApproved, 1, requester.Actor()), trailOf("1", approveBy(requester.Actor())), nil,

@@ -74,8 +74,9 @@ func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
 		return nil, ErrNoAuditKey
 	}
 	a := &appender{db: db}
-	var headKey string
-	err := tx.QueryRowContext(ctx, `SELECT seq, mac, key_id FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&a.head, &a.prev, &headKey)
+	var headKey, prevKey string
+	err := tx.QueryRowContext(ctx, `SELECT h.seq, h.mac, h.key_id, COALESCE(p.key_id, '') FROM audit_events h
+		LEFT JOIN audit_events p ON p.seq = h.seq - 1 ORDER BY h.seq DESC LIMIT 1`).Scan(&a.head, &a.prev, &headKey, &prevKey)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("read audit chain head: %w", err)
 	}
@@ -84,6 +85,9 @@ func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
 	// one has the wrong key): chaining onto it would mix keys unnoticed.
 	if _, ok := db.keys.byID[headKey]; headKey != "" && !ok {
 		return nil, &KeyMismatchError{Path: db.path, Seq: a.head, KeyID: headKey}
+	}
+	if db.keys.retiredHead(headKey, prevKey) {
+		return nil, &KeyMismatchError{Path: db.path, Seq: a.head, KeyID: headKey, Retired: true}
 	}
 	a.stmt, err = tx.PrepareContext(ctx, `INSERT INTO audit_events (seq, record, mac, key_id) VALUES (?, ?, ?, ?)`)
 	if err != nil {
