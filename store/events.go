@@ -80,6 +80,7 @@ func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("read audit chain head: %w", err)
 	}
+	db.sawHead(a.head)
 	// A head signed with a key this tapdesk does not hold means the trail
 	// has moved on to another key (another instance was rotated, or this
 	// one has the wrong key): chaining onto it would mix keys unnoticed.

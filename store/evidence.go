@@ -28,7 +28,9 @@ import (
 // signed with a key the trail had already rotated away from (verify's
 // keyOrder rule). The first event is checked against the event just before
 // it, or the prune checkpoint standing in for it. The window is the events
-// since filing (a decision's lifetime at most), read in one snapshot.
+// since filing (a decision's lifetime at most), read in one snapshot. A
+// trail that ends before an event this process saw written lost its end:
+// the first missing event is reported too.
 func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []tapdesk.Event, unverified []int64, err error) {
 	if db.keys == nil {
 		return nil, nil, ErrNoAuditKey
@@ -38,6 +40,9 @@ func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []t
 		return nil, nil, err
 	}
 	defer conn.Close()
+	// Read before the snapshot begins: every head seen so far was
+	// committed before it, so the snapshot must reach it.
+	seen := db.seenHead.Load()
 	// A plain BEGIN is deferred: one read snapshot, no write lock.
 	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
 		return nil, nil, fmt.Errorf("begin read: %w", err)
@@ -120,6 +125,13 @@ func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []t
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
+	}
+	// expect-1 is the snapshot's head. Below one this process saw: events
+	// were cut off the end (a dispute written last, say).
+	if head := expect - 1; head < seen {
+		unverified = append(unverified, head+1)
+	} else {
+		db.sawHead(head)
 	}
 	return events, unverified, nil
 }

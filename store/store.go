@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -29,6 +30,22 @@ type DB struct {
 	Now  tapdesk.Clock
 
 	keys *auditKeys // nil until SetAuditKey
+
+	// seenHead is the newest audit event this process has seen committed.
+	// The trail only grows (a prune keeps its checkpoint as the head), so a
+	// head below it means events were cut off the end, which leaves no gap
+	// for a walk to see.
+	seenHead atomic.Int64
+}
+
+// sawHead notes a committed audit head.
+func (db *DB) sawHead(seq int64) {
+	for {
+		cur := db.seenHead.Load()
+		if seq <= cur || db.seenHead.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
 }
 
 // SetAuditKey sets the secret that keys the audit trail's hash chain, and

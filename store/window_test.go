@@ -143,3 +143,25 @@ func TestAppendAfterRotation(t *testing.T) {
 		t.Fatalf("%v", ids)
 	}
 }
+
+// The dispute is the newest event: cutting it off the end leaves no gap,
+// but this tapdesk has seen a longer trail (it wrote after the dispute).
+func TestEvidenceDisputeCutOffTheEnd(t *testing.T) {
+	db, _ := openDB(t)
+	seed(t, db, 2)
+	r := newRequest("r1", 1)
+	fileRequest(t, db, r)
+	approve(t, db, r, approver)
+	r = mustRequest(t, db, r.ID)
+	ev := tapdesk.Event{Activity: tapdesk.ActDispute, Category: tapdesk.CatRequest, Actor: tapdesk.Actor{Name: "target@x"}}
+	if err := db.Transition(context.Background(), r, store.Change{From: tapdesk.StateApproved, To: tapdesk.StateDisputed}, nil, ev); err != nil {
+		t.Fatal(err)
+	}
+	// The mail about it is sent (an event written onto the dispute).
+	if err := db.AppendEvent(context.Background(), tapdesk.Event{Activity: tapdesk.ActMailSent, RequestID: r.ID}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, db, `DELETE FROM audit_events WHERE seq >= (SELECT seq FROM audit_events WHERE activity = ?)`, string(tapdesk.ActDispute))
+	exec(t, db, `UPDATE requests SET state = 'approved' WHERE id = ?`, r.ID)
+	issueRefused(t, db, r.ID, "event 5, in the audit trail since request r1 was filed, is missing")
+}
