@@ -62,6 +62,7 @@ func (db *DB) AppendEvents(ctx context.Context, n int, batch int, next func(i in
 // read the same head and fork the chain.
 type appender struct {
 	db     *DB
+	tx     *sql.Tx
 	h      *chainHasher
 	stmt   *sql.Stmt
 	head   int64
@@ -73,7 +74,7 @@ func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
 	if db.keys == nil {
 		return nil, ErrNoAuditKey
 	}
-	a := &appender{db: db}
+	a := &appender{db: db, tx: tx}
 	var headKey, prevKey string
 	err := tx.QueryRowContext(ctx, `SELECT h.seq, h.mac, h.key_id, COALESCE(p.key_id, '') FROM audit_events h
 		LEFT JOIN audit_events p ON p.seq = h.seq - 1 ORDER BY h.seq DESC LIMIT 1`).Scan(&a.head, &a.prev, &headKey, &prevKey)
@@ -129,6 +130,7 @@ func (a *appender) append(ctx context.Context, ev tapdesk.Event) error {
 		return fmt.Errorf("append audit event: %w", err)
 	}
 	a.head, a.prev = r.seq, r.mac
+	a.db.written.Store(a.tx, r.seq) // noted as seen once the transaction commits
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,7 @@ type DB struct {
 	// head below it means events were cut off the end, which leaves no gap
 	// for a walk to see.
 	seenHead atomic.Int64
+	written  sync.Map // *sql.Tx -> the last event appended in it, noted on commit
 }
 
 // sawHead notes a committed audit head.
@@ -159,11 +161,15 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
+	defer db.written.Delete(tx)
 	if err := fn(tx); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if head, ok := db.written.Load(tx); ok {
+		db.sawHead(head.(int64))
 	}
 	return nil
 }
