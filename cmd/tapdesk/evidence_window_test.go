@@ -115,3 +115,29 @@ func TestRevokeDeletesTheSignedPass(t *testing.T) {
 		t.Fatalf("tampering events %+v", evs)
 	}
 }
+
+// With the signed issue event deleted as well, the trail names no pass:
+// the stored id is made up, Graph does not find it, and the pass the user
+// holds, created when this request's was issued, is deleted rather than
+// assumed gone.
+func TestRevokeLooksForThePassNotFound(t *testing.T) {
+	d := startTestDemo(t)
+	raw := attacker(t, d)
+	agent := d.browser(t)
+	agent.signIn("/", "agent")
+	req := fileRequestFor(t, agent, "nina.newhire@contoso.example", "New starter needs a pass to onboard")
+	approveAs(t, d, req, "approver")
+	agent.get(req).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
+	nina := d.userID(t, "nina.newhire@contoso.example")
+	if d.fake.Tenant().CurrentTAP(nina) == nil {
+		t.Fatal("no pass after reveal")
+	}
+	id := strings.TrimPrefix(req, "/requests/")
+	write(t, raw, `DELETE FROM audit_events WHERE request_id = ? AND activity = ?`, id, string(tapdesk.ActIssueAttempt))
+	write(t, raw, `UPDATE requests SET tap_method_id = '00000000-0000-4000-8000-000000000bad' WHERE id = ?`, id)
+	agent.get(req).submit(`form[action$="/revoke"]`, nil).status(http.StatusOK)
+	if tap := d.fake.Tenant().CurrentTAP(nina); tap != nil {
+		t.Fatalf("the real pass still exists in Entra after the revoke: %+v", tap)
+	}
+	mustAudit(t, d, string(tapdesk.ActRevoke), "success", "was not found under method id 00000000-0000-4000-8000-000000000bad")
+}
