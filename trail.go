@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // A request's audit events are its signed history; the requests and
@@ -21,9 +22,16 @@ type RequestTrail struct {
 	ApprovalsRequired int
 	LifetimeMinutes   int
 	UsableOnce        bool
-	Approvers         []Actor  // distinct approvers whose approval counts, in order
-	State             State    // where the events lead ("" before the filing event)
-	Problems          []string // events that do not fit the machine, in order
+	// Expires is the decision deadline the filing event records (zero for
+	// events written before it did).
+	Expires time.Time
+	// TAPMethodID and IssuedAt are from the signed successful issue event:
+	// the pass tapdesk made, and when.
+	TAPMethodID string
+	IssuedAt    time.Time
+	Approvers   []Actor  // distinct approvers whose approval counts, in order
+	State       State    // where the events lead ("" before the filing event)
+	Problems    []string // events that do not fit the machine, in order
 }
 
 // trailMoves are the events that move a request to a state by themselves
@@ -78,6 +86,7 @@ func (t *RequestTrail) Apply(ev Event) {
 		t.approve(ev)
 	case ev.Activity == ActIssueAttempt:
 		t.move(ev, StateIssued)
+		t.TAPMethodID, t.IssuedAt = ev.TAPMethodID, ev.Time
 	case ev.Activity == ActRevoke && t.State == StateDisputed:
 		// The pass of a request disputed after issue is deleted with the
 		// dispute: the request stays disputed.
@@ -101,6 +110,9 @@ func (t *RequestTrail) file(ev Event) {
 	t.ApprovalsRequired = n
 	t.LifetimeMinutes, _ = strconv.Atoi(ev.Details["lifetime_minutes"])
 	t.UsableOnce = ev.Details["usable_once"] == "true"
+	if e, err := time.Parse(time.RFC3339Nano, ev.Details["expires"]); err == nil {
+		t.Expires = e
+	}
 }
 
 func (t *RequestTrail) approve(ev Event) {
@@ -174,6 +186,13 @@ func (t *RequestTrail) Mismatches(r *Request) []string {
 		add("asks for a %d-minute pass (one-time use %v) but was filed for %d minutes (one-time use %v)",
 			r.LifetimeMinutes, r.UsableOnce, t.LifetimeMinutes, t.UsableOnce)
 	}
+	if r.TAPMethodID != t.TAPMethodID && (r.TAPMethodID != "" || t.TAPMethodID != "") {
+		add("names pass %q in the database, but its signed issue event names pass %q", r.TAPMethodID, t.TAPMethodID)
+	}
+	if !t.Expires.IsZero() && !r.ExpiresAt.Truncate(time.Microsecond).Equal(t.Expires.Truncate(time.Microsecond)) {
+		add("expires at %s in the database but was filed to expire at %s (event %d)",
+			r.ExpiresAt.UTC().Format(time.RFC3339), t.Expires.UTC().Format(time.RFC3339), t.FiledSeq)
+	}
 	var stray []string
 	for _, a := range r.Approvals {
 		if a.Decision == DecisionApprove && !slices.ContainsFunc(t.Approvers, a.Approver.Same) {
@@ -212,7 +231,7 @@ func actorName(a Actor) string {
 func CheckIssueEvidence(r *Request, events []Event, unverified []int64) (finding string, err error) {
 	var found []string
 	for _, seq := range unverified {
-		found = append(found, fmt.Sprintf("event %d of request %s does not check out with the audit key (changed, or written without the key)", seq, r.ID))
+		found = append(found, fmt.Sprintf("event %d, in the audit trail since request %s was filed, is missing or does not check out with the audit key (deleted, changed, written without the key, or signed with a retired key)", seq, r.ID))
 	}
 	t := ReplayRequest(events)
 	found = append(found, t.Mismatches(r)...)

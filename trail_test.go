@@ -3,6 +3,7 @@ package tapdesk_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tapdesk/tapdesk"
 )
@@ -62,7 +63,7 @@ func TestCheckIssueEvidence(t *testing.T) {
 		{"a forged approvals row is named", storedRequest(tapdesk.StateApproved, 1, a1), trailOf("1"), nil,
 			"approvals by " + a1.ObjectID + " that no signed approval event backs"},
 		{"an approval event whose mac does not check out", storedRequest(tapdesk.StateApproved, 1, a1), trailOf("1"), []int64{12},
-			"event 12 of request r does not check out"},
+			"event 12, in the audit trail since request r was filed, is missing or does not check out"},
 		{"required lowered from 2 to 1 after one approval", storedRequest(tapdesk.StateApproved, 1, a1), trailOf("2", approveBy(a1)), nil,
 			"needs 1 approvals in the database but 2 in its signed filing event"},
 		{"approval by the requester does not count", storedRequest(tapdesk.StateApproved, 1, requester.Actor()), trailOf("1", approveBy(requester.Actor())), nil,
@@ -174,5 +175,32 @@ func TestReplayReads(t *testing.T) {
 		if tr.State != tapdesk.StatePending || len(tr.Problems) > 0 {
 			t.Errorf("%s: %s %v", a, tr.State, tr.Problems)
 		}
+	}
+}
+
+// The pass id and the decision deadline come from the signed events: a
+// stored request that names another pass, or a later deadline, is named.
+func TestTrailPassAndExpiry(t *testing.T) {
+	exp := time.Date(2026, 11, 24, 10, 0, 0, 123456000, time.UTC)
+	evs := trailOf("1", approveBy(approver.Actor()),
+		tapdesk.Event{Activity: tapdesk.ActIssueAttempt, TAPMethodID: "real-pass", Time: exp.Add(-time.Hour)})
+	evs[0].Details["expires"] = exp.Format(time.RFC3339Nano)
+	r := storedRequest(tapdesk.StateIssued, 1, approver.Actor())
+	r.ExpiresAt, r.TAPMethodID = exp, "real-pass"
+	tr := tapdesk.ReplayRequest(evs)
+	if m := tr.Mismatches(r); len(m) != 0 || tr.TAPMethodID != "real-pass" || !tr.IssuedAt.Equal(exp.Add(-time.Hour)) {
+		t.Fatalf("sound: %q %+v", m, tr)
+	}
+	r.TAPMethodID, r.ExpiresAt = "made-up", exp.Add(24*time.Hour)
+	m := strings.Join(tr.Mismatches(r), "; ")
+	if !strings.Contains(m, `names pass "made-up" in the database, but its signed issue event names pass "real-pass"`) ||
+		!strings.Contains(m, "expires at 2026-11-25T10:00:00Z in the database but was filed to expire at 2026-11-24T10:00:00Z") {
+		t.Fatalf("findings: %s", m)
+	}
+	// A filing event from before "expires" was recorded is not compared.
+	delete(evs[0].Details, "expires")
+	r.TAPMethodID = "real-pass"
+	if m := tapdesk.ReplayRequest(evs).Mismatches(r); len(m) != 0 {
+		t.Fatalf("an older filing event: %q", m)
 	}
 }

@@ -108,7 +108,7 @@ func (h *Handler) fileRequest(c echo.Context) error {
 	ev := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest,
 		Details: map[string]string{"ticket": r.TicketRef, "verification": r.VerificationMethod,
 			"lifetime_minutes": strconv.Itoa(r.LifetimeMinutes), "usable_once": boolString(r.UsableOnce),
-			"approvals_required": strconv.Itoa(r.ApprovalsRequired), "target_roles": strings.Join(card.User.Roles, ", "),
+			"approvals_required": strconv.Itoa(r.ApprovalsRequired), "expires": r.ExpiresAt.UTC().Format(time.RFC3339Nano), "target_roles": strings.Join(card.User.Roles, ", "),
 			"target_privileged_groups": strings.Join(card.User.PrivilegedGroups, ", "),
 			"target_tapdesk_roles":     strings.Join(card.User.TapdeskRoles, ", ")}})
 	for k, v := range noticeDetails {

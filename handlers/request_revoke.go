@@ -2,8 +2,9 @@ package handlers
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -37,14 +38,49 @@ func (h *Handler) revoke(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/requests/"+r.ID)
 }
 
-// deletePass deletes the issued pass of r in Entra. A pass already gone
-// (used up, expired and cleaned up, or replaced) counts as deleted: the goal
-// holds, and note says so for the audit event.
+// deletePass deletes the issued pass of r in Entra. The pass is the one the
+// request's signed issue event names, not whatever the database row says:
+// a row pointed at a made-up id would make the delete "succeed" on
+// not-found while the real pass keeps working. A row that disagrees with
+// the trail is audited as tampering. A pass not found under its id is
+// looked for among the user's methods (a pass Graph created within a
+// minute of the issue is ours) before it counts as deleted: used up,
+// expired and cleaned up, or replaced; note says so for the audit event.
 func (h *Handler) deletePass(ctx context.Context, r *tapdesk.Request) (note string, err error) {
-	err = h.dir.DeleteTAP(ctx, r.TargetID, r.TAPMethodID)
-	var ge *tapdesk.GraphError
-	if errors.As(err, &ge) && ge.Kind == tapdesk.GraphNotFound {
-		return "the pass no longer existed in Entra", nil
+	methodID, issuedAt := r.TAPMethodID, r.PassCreatedAt()
+	events, _, err := h.store.RequestEvidence(ctx, r.ID)
+	if err != nil {
+		return "", err
 	}
-	return "", err
+	if t := tapdesk.ReplayRequest(events); t.TAPMethodID != "" {
+		methodID, issuedAt = t.TAPMethodID, t.IssuedAt
+		if t.TAPMethodID != r.TAPMethodID {
+			finding := fmt.Sprintf("request %s names pass %q in the database, but its signed issue event names pass %q: tapdesk deletes the signed one",
+				r.ID, r.TAPMethodID, t.TAPMethodID)
+			h.log.Error("tampering: the stored pass id is not the one issued", "request", r.ID, "finding", finding)
+			if err := h.store.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActTamperDetected, Category: tapdesk.CatAudit,
+				Result: tapdesk.ResultFailure, Actor: tapdesk.SystemActor, Reason: finding,
+				Details: map[string]string{"check": "pass id compared with the signed issue event before deleting the pass"}}.ForRequest(r)); err != nil {
+				h.log.Error("tampering not audited", "request", r.ID, "err", err)
+			}
+		}
+	}
+	err = h.dir.DeleteTAP(ctx, r.TargetID, methodID)
+	if !passGone(err) {
+		return "", err
+	}
+	methods, err := h.dir.Methods(ctx, r.TargetID)
+	if err != nil {
+		return "", err
+	}
+	for _, m := range methods {
+		if m.TAP == nil || m.CreatedAt.IsZero() || m.CreatedAt.Sub(issuedAt).Abs() > time.Minute {
+			continue
+		}
+		if err := h.dir.DeleteTAP(ctx, r.TargetID, m.ID); err != nil && !passGone(err) {
+			return "", err
+		}
+		return fmt.Sprintf("the pass was not found under method id %s; tapdesk deleted pass %s, created when this request's pass was issued", methodID, m.ID), nil
+	}
+	return "the pass no longer existed in Entra", nil
 }

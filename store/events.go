@@ -62,6 +62,7 @@ func (db *DB) AppendEvents(ctx context.Context, n int, batch int, next func(i in
 // read the same head and fork the chain.
 type appender struct {
 	db     *DB
+	tx     *sql.Tx
 	h      *chainHasher
 	stmt   *sql.Stmt
 	head   int64
@@ -73,17 +74,22 @@ func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
 	if db.keys == nil {
 		return nil, ErrNoAuditKey
 	}
-	a := &appender{db: db}
-	var headKey string
-	err := tx.QueryRowContext(ctx, `SELECT seq, mac, key_id FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&a.head, &a.prev, &headKey)
+	a := &appender{db: db, tx: tx}
+	var headKey, prevKey string
+	err := tx.QueryRowContext(ctx, `SELECT h.seq, h.mac, h.key_id, COALESCE(p.key_id, '') FROM audit_events h
+		LEFT JOIN audit_events p ON p.seq = h.seq - 1 ORDER BY h.seq DESC LIMIT 1`).Scan(&a.head, &a.prev, &headKey, &prevKey)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("read audit chain head: %w", err)
 	}
+	db.sawHead(a.head)
 	// A head signed with a key this tapdesk does not hold means the trail
 	// has moved on to another key (another instance was rotated, or this
 	// one has the wrong key): chaining onto it would mix keys unnoticed.
 	if _, ok := db.keys.byID[headKey]; headKey != "" && !ok {
 		return nil, &KeyMismatchError{Path: db.path, Seq: a.head, KeyID: headKey}
+	}
+	if db.keys.retiredHead(headKey, prevKey) {
+		return nil, &KeyMismatchError{Path: db.path, Seq: a.head, KeyID: headKey, Retired: true}
 	}
 	a.stmt, err = tx.PrepareContext(ctx, `INSERT INTO audit_events (seq, record, mac, key_id) VALUES (?, ?, ?, ?)`)
 	if err != nil {
@@ -124,6 +130,7 @@ func (a *appender) append(ctx context.Context, ev tapdesk.Event) error {
 		return fmt.Errorf("append audit event: %w", err)
 	}
 	a.head, a.prev = r.seq, r.mac
+	a.db.written.Store(a.tx, r.seq) // noted as seen once the transaction commits
 	return nil
 }
 

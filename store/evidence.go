@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,12 +19,18 @@ import (
 // every request.
 
 // RequestEvidence returns the audit events of one request whose macs check
-// out with the audit key, oldest first, and the numbers of those that do
-// not. Each event is checked against the mac of the event just before it
-// in the trail (or the prune checkpoint standing in for it), which is
-// all its mac covers besides itself: a forged, altered or copied event
-// fails. An event whose predecessor is missing cannot be checked and is
-// reported too; verify names such a break. It reads in one snapshot.
+// out with the audit key, oldest first, and the numbers of the events that
+// do not. It walks the whole trail from the request's first event (its
+// filing) to the head, not only the request's own events: an event cut from
+// the middle (a dispute, an expiry, a cancel, a failed issue) leaves a gap
+// in the numbers, and the event after the gap cannot be checked; both are
+// reported, as is any event in the window whose mac is wrong or that was
+// signed with a key the trail had already rotated away from (verify's
+// keyOrder rule). The first event is checked against the event just before
+// it, or the prune checkpoint standing in for it. The window is the events
+// since filing (a decision's lifetime at most), read in one snapshot. A
+// trail that ends before an event this process saw written lost its end:
+// the first missing event is reported too.
 func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []tapdesk.Event, unverified []int64, err error) {
 	if db.keys == nil {
 		return nil, nil, ErrNoAuditKey
@@ -33,57 +40,98 @@ func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []t
 		return nil, nil, err
 	}
 	defer conn.Close()
+	// Read before the snapshot begins: every head seen so far was
+	// committed before it, so the snapshot must reach it.
+	seen := db.seenHead.Load()
 	// A plain BEGIN is deferred: one read snapshot, no write lock.
 	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
 		return nil, nil, fmt.Errorf("begin read: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	rows, err := conn.QueryContext(ctx, `SELECT e.seq, e.record, e.mac, e.key_id, p.mac FROM audit_events e
-		LEFT JOIN audit_events p ON p.seq = e.seq - 1 WHERE e.request_id = ? ORDER BY e.seq`, requestID)
-	if err != nil {
+	var first sql.NullInt64
+	if err := conn.QueryRowContext(ctx, `SELECT MIN(seq) FROM audit_events WHERE request_id = ?`, requestID).Scan(&first); err != nil {
 		return nil, nil, fmt.Errorf("read the request's audit events: %w", err)
 	}
-	type linked struct {
-		chainRow
-		prev sql.NullString
+	if !first.Valid {
+		return nil, nil, nil
 	}
-	var rs []linked
-	for rows.Next() {
-		var l linked
-		if err := rows.Scan(&l.seq, &l.record, &l.mac, &l.keyID, &l.prev); err != nil {
-			rows.Close()
-			return nil, nil, fmt.Errorf("read audit event: %w", err)
-		}
-		rs = append(rs, l)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read the request's audit events: %w", err)
-	}
-	var checkpoints map[int64]checkpoint
-	h := db.keys.ring()
-	for _, l := range rs {
-		prev, ok := l.prev.String, l.prev.Valid || l.seq == 1
-		if !ok {
-			if checkpoints == nil {
-				if checkpoints, err = readCheckpoints(ctx, conn); err != nil {
-					return nil, nil, err
-				}
+	// The anchor: the mac the first event chains onto.
+	prev, anchored, anchorKey := "", first.Int64 == 1, ""
+	if !anchored {
+		err := conn.QueryRowContext(ctx, `SELECT mac, key_id FROM audit_events WHERE seq = ?`, first.Int64-1).Scan(&prev, &anchorKey)
+		switch {
+		case err == nil:
+			anchored = true
+		case errors.Is(err, sql.ErrNoRows):
+			checkpoints, err := readCheckpoints(ctx, conn)
+			if err != nil {
+				return nil, nil, err
 			}
 			var cp checkpoint
-			cp, ok = checkpoints[l.seq-1]
+			cp, anchored = checkpoints[first.Int64-1]
 			prev = cp.mac
+		default:
+			return nil, nil, fmt.Errorf("read the audit event before the request's: %w", err)
 		}
-		if !ok || !h.checks(prev, l.seq, &l.chainRow) {
-			unverified = append(unverified, l.seq)
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT seq, record, mac, key_id FROM audit_events WHERE seq >= ? ORDER BY seq`, first.Int64)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
+	}
+	defer rows.Close()
+	h := db.keys.ring()
+	// The key rule verify applies (keyOrder), plus what this tapdesk knows
+	// and a walk from the middle cannot see: every configured key but the
+	// current one is older, so once the current key has signed (here, or
+	// the anchor), no other key may sign after it.
+	order := keyOrder{retired: map[string]int64{}}
+	current := anchorKey == db.keys.current
+	expect := first.Int64
+	var row chainRow
+	for rows.Next() {
+		if err := rows.Scan(&row.seq, &row.record, &row.mac, &row.keyID); err != nil {
+			return nil, nil, fmt.Errorf("read audit event: %w", err)
+		}
+		if row.seq != expect {
+			// Events expect..row.seq-1 are gone, and row cannot be checked.
+			unverified = append(unverified, expect)
+			anchored = false
+		}
+		ok := anchored && h.checks(prev, row.seq, &row) && order.next(row.seq, h.signer(&row)) == nil
+		if ok && h.signer(&row) == db.keys.current {
+			current = true
+		} else if ok && current {
+			ok = false // signed with an older key after the current one
+		}
+		// Carry on from the row as stored, so one bad event does not hide
+		// the others.
+		prev, expect, anchored = row.mac, row.seq+1, true
+		if !ok {
+			unverified = append(unverified, row.seq)
 			continue
 		}
-		ev, err := decodeEvent(l.seq, l.record)
+		id, fast := recordField(row.record, 13)
+		if fast && id != requestID {
+			continue
+		}
+		ev, err := decodeEvent(row.seq, row.record)
 		if err != nil {
-			unverified = append(unverified, l.seq)
+			unverified = append(unverified, row.seq)
 			continue
 		}
-		events = append(events, ev)
+		if ev.RequestID == requestID {
+			events = append(events, ev)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
+	}
+	// expect-1 is the snapshot's head. Below one this process saw: events
+	// were cut off the end (a dispute written last, say).
+	if head := expect - 1; head < seen {
+		unverified = append(unverified, head+1)
+	} else {
+		db.sawHead(head)
 	}
 	return events, unverified, nil
 }

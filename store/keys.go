@@ -102,9 +102,23 @@ type KeyMismatchError struct {
 	Seq     int64
 	KeyID   string // the key id the event names ("" for an event from before key ids)
 	Changed bool   // the event names a configured key but does not check out with it
+	Retired bool   // the event was signed with an old key after one signed with the current key
+}
+
+// retiredHead reports whether a head signed with key id head, right after
+// an event signed with key id prev, was signed with a retired key: tapdesk
+// signs only with the current key, so once an event under the current key
+// is in the trail, an old key signing after it is someone holding the old
+// key (verify's keyOrder rule, for the two newest events).
+func (k *auditKeys) retiredHead(head, prev string) bool {
+	return head != "" && head != k.current && prev == k.current
 }
 
 func (e *KeyMismatchError) Error() string {
+	if e.Retired {
+		return fmt.Sprintf("the audit trail in %s ends with an event (seq %d) signed with key id %s, a retired key, after an event signed with the current key: "+
+			"tapdesk never signs with a retired key, so someone holding it added the event; tapdesk writes nothing onto it. Run tapdesk audit verify.", e.Path, e.Seq, e.KeyID)
+	}
 	if e.Changed {
 		return fmt.Sprintf("the audit trail in %s does not check out at its newest event (seq %d): it names a configured key (key id %s) "+
 			"but was changed, or added by someone without the key; tapdesk writes nothing onto it. Run tapdesk audit verify.", e.Path, e.Seq, e.KeyID)
@@ -155,6 +169,8 @@ func (db *DB) CheckAuditKey(ctx context.Context) error {
 	switch {
 	case head.keyID != "" && !ring.has(head.keyID):
 		return &KeyMismatchError{Path: db.path, Seq: head.seq, KeyID: head.keyID}
+	case len(got) > 1 && db.keys.retiredHead(head.keyID, got[1].keyID):
+		return &KeyMismatchError{Path: db.path, Seq: head.seq, KeyID: head.keyID, Retired: true}
 	case ring.checks(prev, head.seq, head):
 		return nil
 	case head.keyID == "":

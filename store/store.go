@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -29,6 +31,23 @@ type DB struct {
 	Now  tapdesk.Clock
 
 	keys *auditKeys // nil until SetAuditKey
+
+	// seenHead is the newest audit event this process has seen committed.
+	// The trail only grows (a prune keeps its checkpoint as the head), so a
+	// head below it means events were cut off the end, which leaves no gap
+	// for a walk to see.
+	seenHead atomic.Int64
+	written  sync.Map // *sql.Tx -> the last event appended in it, noted on commit
+}
+
+// sawHead notes a committed audit head.
+func (db *DB) sawHead(seq int64) {
+	for {
+		cur := db.seenHead.Load()
+		if seq <= cur || db.seenHead.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
 }
 
 // SetAuditKey sets the secret that keys the audit trail's hash chain, and
@@ -142,11 +161,15 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
+	defer db.written.Delete(tx)
 	if err := fn(tx); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if head, ok := db.written.Load(tx); ok {
+		db.sawHead(head.(int64))
 	}
 	return nil
 }
