@@ -81,7 +81,9 @@ func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("read audit chain head: %w", err)
 	}
-	db.sawHead(a.head)
+	// a.head is not noted as seen here: inside a transaction that has
+	// appended already, it is this transaction's own uncommitted event,
+	// which a rollback takes back. inTx notes the head once it commits.
 	// A head signed with a key this tapdesk does not hold means the trail
 	// has moved on to another key (another instance was rotated, or this
 	// one has the wrong key): chaining onto it would mix keys unnoticed.

@@ -478,6 +478,10 @@ func runFlow(ctx context.Context, r *crashRig, l *flowLog, agent, approver *cras
 				return nil
 			}
 			l.count(fmt.Sprintf("reveal answered %d", agent.status))
+			if agent.status != http.StatusConflict {
+				msg := agent.find(`main`).Text()
+				return fmt.Errorf("reveal of %s answered %d: %s", id, agent.status, strings.Join(strings.Fields(msg), " "))
+			}
 		default:
 			l.count("ended " + state)
 			return nil

@@ -1,0 +1,52 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tapdesk/tapdesk"
+)
+
+// Found by the crash test: a transaction that appended two events and then
+// rolled back (a conflict after its writes) left the second event's number
+// noted as seen, so the next issue-time walk called the trail cut off the
+// end and refused a real request as tampering.
+func TestRolledBackAppendsAreNotSeen(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "tapdesk.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.SetAuditKey(strings.Repeat("k", 32)); err != nil {
+		t.Fatal(err)
+	}
+	filed := tapdesk.Event{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest, RequestID: "r1",
+		Actor: tapdesk.Actor{TenantID: "t", ObjectID: "agent"}, Details: map[string]string{"approvals_required": "1"}}
+	if err := db.AppendEvent(ctx, filed); err != nil {
+		t.Fatal(err)
+	}
+	conflict := errors.New("the request moved meanwhile")
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		for range 2 {
+			if err := db.appendEvent(ctx, tx, tapdesk.Event{Activity: tapdesk.ActMailQueued, Category: tapdesk.CatMail, RequestID: "r1"}); err != nil {
+				return err
+			}
+		}
+		return conflict
+	})
+	if !errors.Is(err, conflict) {
+		t.Fatalf("inTx = %v", err)
+	}
+	events, unverified, err := db.RequestEvidence(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(unverified) != 0 || len(events) != 1 {
+		t.Fatalf("after a rolled-back transaction: events %d, unverified %v", len(events), unverified)
+	}
+}
