@@ -51,3 +51,11 @@ func (m AuthMethod) ClosesLoop(passCreated time.Time) bool {
 	}
 	return !m.CreatedAt.Before(passCreated.Truncate(time.Second).Add(-LoopTolerance))
 }
+
+// IsPassOfIssue reports whether m is the pass a request issued at issuedAt,
+// found by its creation stamp when its method id no longer answers (the
+// stored id was changed, or Graph renumbered it): a pass Graph created
+// within ClaimClockSkew of the issue.
+func (m AuthMethod) IsPassOfIssue(issuedAt time.Time) bool {
+	return m.TAP != nil && !m.CreatedAt.IsZero() && m.CreatedAt.Sub(issuedAt).Abs() <= ClaimClockSkew
+}

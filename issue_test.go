@@ -103,3 +103,25 @@ func TestNothingCreatedKeepsTheRequest(t *testing.T) {
 		}
 	}
 }
+
+func TestIsPassOfIssue(t *testing.T) {
+	issued := time.Date(2026, 11, 23, 10, 0, 7, 0, time.UTC)
+	pass := func(created time.Time) tapdesk.AuthMethod {
+		return tapdesk.AuthMethod{Kind: "temporaryAccessPass", CreatedAt: created, TAP: &tapdesk.TAPInfo{}}
+	}
+	for _, tc := range []struct {
+		name string
+		m    tapdesk.AuthMethod
+		want bool
+	}{
+		{"created at the issue", pass(issued), true},
+		{"Graph's clock a minute behind", pass(issued.Add(-tapdesk.ClaimClockSkew)), true},
+		{"created an hour later (another pass)", pass(issued.Add(time.Hour)), false},
+		{"not a pass", tapdesk.AuthMethod{Kind: "fido2", CreatedAt: issued}, false},
+		{"no stamp", pass(time.Time{}), false},
+	} {
+		if got := tc.m.IsPassOfIssue(issued); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

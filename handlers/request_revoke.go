@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -74,7 +73,7 @@ func (h *Handler) deletePass(ctx context.Context, r *tapdesk.Request) (note stri
 		return "", err
 	}
 	for _, m := range methods {
-		if m.TAP == nil || m.CreatedAt.IsZero() || m.CreatedAt.Sub(issuedAt).Abs() > time.Minute {
+		if !m.IsPassOfIssue(issuedAt) {
 			continue
 		}
 		if err := h.dir.DeleteTAP(ctx, r.TargetID, m.ID); err != nil && !passGone(err) {
