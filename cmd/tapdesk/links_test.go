@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,12 +13,6 @@ import (
 	"github.com/tapdesk/tapdesk/signin/demoidp"
 	"github.com/tapdesk/tapdesk/store"
 )
-
-// offsetClock is the portal's clock, moved by the test to age a sign-in.
-type offsetClock struct{ offset atomic.Int64 }
-
-func (c *offsetClock) now() time.Time      { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *offsetClock) set(d time.Duration) { c.offset.Store(int64(d)) }
 
 // noMFAApprover is an approver whose sign-ins carry no MFA (amr ["pwd"]).
 var noMFAApprover = demoidp.Persona{Key: "nomfa", Name: "Noel Nomfa", UPN: "noel.nomfa@contoso.example",
@@ -112,9 +105,10 @@ func TestApprovalLinkIsForItsRecipient(t *testing.T) {
 // Hole 7: a link opened on a stale sign-in, or one without MFA, is not
 // spent; the approver signs in fresh and the link is spent then.
 func TestApprovalLinkNeedsAFreshSignIn(t *testing.T) {
-	clock := &offsetClock{}
+	clock := &testClock{now: time.Now()}
+	base := clock.Now()
 	d := startTestDemoWith(t, func(o *demoOptions) {
-		o.Now = clock.now
+		o.Now = clock.Now
 		o.Personas = append(demoidp.DefaultPersonas(), noMFAApprover)
 	})
 	agent := d.browser(t)
@@ -125,8 +119,8 @@ func TestApprovalLinkNeedsAFreshSignIn(t *testing.T) {
 		link, token := linkFor(t, d, "avery.approver@contoso.example")
 		avery := d.browser(t)
 		avery.signIn("/", "approver")
-		clock.set(16 * time.Minute) // the demo's approver limit is 15 minutes
-		defer clock.set(0)
+		clock.set(base.Add(16 * time.Minute)) // the demo's approver limit is 15 minutes
+		defer clock.set(base)
 		avery.get(link).status(http.StatusOK)
 		if !strings.Contains(avery.path(), "/demo/idp/authorize") {
 			t.Fatalf("a stale approver's link landed on %s, want a fresh sign-in", avery.path())
@@ -139,7 +133,7 @@ func TestApprovalLinkNeedsAFreshSignIn(t *testing.T) {
 		}
 		mustAudit(t, d, "Refuse approval link", "failure", "sent to sign in again: This needs a sign-in from the last 15 minutes")
 
-		clock.set(0)
+		clock.set(base)
 		avery.pickPersona("approver").status(http.StatusOK)
 		if avery.path() != req {
 			t.Fatalf("after a fresh sign-in the link landed on %s:\n%s", avery.path(), avery.body)
@@ -155,8 +149,8 @@ func TestApprovalLinkNeedsAFreshSignIn(t *testing.T) {
 		// A sign-in without MFA: signing in again the same way would change
 		// nothing, so a sentence instead of a loop, now and minutes later.
 		noel.get(link).pickPersona("nomfa").status(http.StatusForbidden).contains("multi-factor")
-		clock.set(5 * time.Minute)
-		defer clock.set(0)
+		clock.set(base.Add(5 * time.Minute))
+		defer clock.set(base)
 		noel.get(link).status(http.StatusForbidden).contains("multi-factor")
 		if by := linkSpentBy(t, d, token); by != "" {
 			t.Fatalf("a sign-in without MFA spent the link (used by %s)", by)
