@@ -1,6 +1,9 @@
 package tapdesk
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // The people concerned are told: when a pass is requested for a user, the
 // user (and, if Entra names one, their manager) get a notice at the address
@@ -41,4 +44,35 @@ func DisputeLinkExpiry(r *Request) time.Time {
 		start = *r.StartAt
 	}
 	return start.Add(time.Duration(r.LifetimeMinutes) * time.Minute)
+}
+
+// DisputeAlertRecipients is who hears that r was disputed: its agent, the
+// configured approvers (the target aside, if they are one), everyone who
+// decided it, and security; each address once.
+func DisputeAlertRecipients(r *Request, approvers, security []string) []string {
+	to := []string{r.Requester.UPN}
+	for _, a := range approvers {
+		if !strings.EqualFold(strings.TrimSpace(a), r.TargetUPN) {
+			to = append(to, a)
+		}
+	}
+	for _, a := range r.Approvals {
+		to = append(to, a.Approver.UPN)
+	}
+	return UniqueAddresses(append(to, security...)...)
+}
+
+// UniqueAddresses keeps each mail address once (addresses compare without
+// regard to case), in order, dropping blanks.
+func UniqueAddresses(addrs ...string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		a = strings.TrimSpace(a)
+		if a != "" && !seen[strings.ToLower(a)] {
+			seen[strings.ToLower(a)] = true
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package tapdesk
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -89,4 +90,14 @@ func TestDispute(t *testing.T) {
 			t.Errorf("reveal a disputed request: %v", err)
 		}
 	})
+}
+
+func TestDisputeAlertRecipients(t *testing.T) {
+	r := &Request{Requester: Actor{UPN: "alex@x"}, TargetUPN: "avery@x",
+		Approvals: []Approval{{Approver: Actor{UPN: "Blake@X"}}}}
+	got := DisputeAlertRecipients(r, []string{"avery@x", " blake@x", "casey@x"}, []string{"sec@x", "ALEX@x", ""})
+	want := []string{"alex@x", "blake@x", "casey@x", "sec@x"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v (the target is not alerted, each address once)", got, want)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/mail"
 	"github.com/tapdesk/tapdesk/store"
 	"github.com/tapdesk/tapdesk/views"
 )
@@ -73,7 +74,7 @@ func (h *Handler) dispute(c echo.Context) error {
 			evs = append(evs, del)
 		}
 		ch := store.Change{From: r.State, To: tapdesk.StateDisputed, At: ev.Time, DecisionNote: note}
-		err = h.store.Dispute(ctx, token, r, ch, h.disputeAlerts(r), evs...)
+		err = h.store.Dispute(ctx, token, r, ch, mailsTo(mail.KindDisputeAlert, tapdesk.DisputeAlertRecipients(r, h.cfg.ApproverEmails, h.cfg.SecurityEmails)), evs...)
 		if tapdesk.ErrorCode(err) == tapdesk.ECONFLICT && !errors.Is(err, store.ErrDisputeLinkUsed) && attempt < disputeAttempts {
 			continue // the request moved (an issue finished, say): look again
 		}

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"strings"
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/mail"
@@ -19,17 +18,11 @@ import (
 // notice is a control, and Graph's sentence tells the agent to try again.
 func (h *Handler) notices(ctx context.Context, target *tapdesk.DirectoryUser) (mails []store.Mail, details map[string]string, skipped []string, err error) {
 	details = map[string]string{"notice_user": "off", "notice_manager": "off"}
-	seen := map[string]bool{}
-	add := func(to string) {
-		if !seen[strings.ToLower(to)] {
-			seen[strings.ToLower(to)] = true
-			mails = append(mails, store.Mail{Kind: mail.KindPassRequested, To: to})
-		}
-	}
+	var to []string
 	if h.cfg.NotifyUser {
-		if to := target.NoticeAddress(); to != "" {
-			add(to)
-			details["notice_user"] = to
+		if a := target.NoticeAddress(); a != "" {
+			to = append(to, a)
+			details["notice_user"] = a
 		} else {
 			details["notice_user"] = "none"
 			skipped = append(skipped, "Entra holds no address (mail or otherMails) for "+target.UPN+", so they could not be told that a pass was requested for them.")
@@ -46,11 +39,11 @@ func (h *Handler) notices(ctx context.Context, target *tapdesk.DirectoryUser) (m
 			details["notice_manager"] = "none"
 			skipped = append(skipped, "Entra holds no address for "+target.UPN+"'s manager "+m.DisplayName+" ("+m.ID+"), so they could not be told that a pass was requested.")
 		default:
-			add(m.NoticeAddress())
+			to = append(to, m.NoticeAddress())
 			details["notice_manager"] = m.NoticeAddress()
 		}
 	}
-	return mails, details, skipped, nil
+	return mailsTo(mail.KindPassRequested, tapdesk.UniqueAddresses(to...)), details, skipped, nil
 }
 
 // issuedNotices tells the people told at filing (the addresses resolved
@@ -62,36 +55,14 @@ func (h *Handler) issuedNotices(ctx context.Context, r *tapdesk.Request) []store
 		h.log.Error("issued notices not queued", "request", r.ID, "err", err)
 		return nil
 	}
-	mails := make([]store.Mail, 0, len(to))
-	for _, a := range to {
-		mails = append(mails, store.Mail{Kind: mail.KindPassIssued, To: a})
-	}
-	return mails
+	return mailsTo(mail.KindPassIssued, to)
 }
 
-// disputeAlerts is who hears that a request was disputed: its agent, the
-// approvers (those configured and those who decided it) and security.
-func (h *Handler) disputeAlerts(r *tapdesk.Request) []store.Mail {
-	var mails []store.Mail
-	seen := map[string]bool{}
-	add := func(to string) {
-		to = strings.TrimSpace(to)
-		if to != "" && !seen[strings.ToLower(to)] {
-			seen[strings.ToLower(to)] = true
-			mails = append(mails, store.Mail{Kind: mail.KindDisputeAlert, To: to})
-		}
-	}
-	add(r.Requester.UPN)
-	for _, a := range h.cfg.ApproverEmails {
-		if !strings.EqualFold(a, r.TargetUPN) {
-			add(a)
-		}
-	}
-	for _, a := range r.Approvals {
-		add(a.Approver.UPN)
-	}
-	for _, a := range h.cfg.SecurityEmails {
-		add(a)
+// mailsTo is one outbox mail of kind to each address.
+func mailsTo(kind string, to []string) []store.Mail {
+	mails := make([]store.Mail, 0, len(to))
+	for _, a := range to {
+		mails = append(mails, store.Mail{Kind: kind, To: a})
 	}
 	return mails
 }
