@@ -98,7 +98,7 @@ func (h *Handler) unrecordedPass(c echo.Context, r *tapdesk.Request, tap tapdesk
 	ev := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActIssueAttempt, Category: tapdesk.CatMethod,
 		Result: tapdesk.ResultFailure, TAPMethodID: tap.MethodID,
 		Details: map[string]string{"unrecorded_method_id": tap.MethodID, "record_error": tapdesk.ErrorCode(cause)}})
-	if err := h.dir.DeleteTAP(ctx, r.TargetID, tap.MethodID); err != nil && !passGone(err) {
+	if err := h.dir.DeleteTAP(ctx, r.TargetID, tap.MethodID); err != nil && !notInEntra(err) {
 		h.log.Error("could not delete unrecorded pass; the sweep deletes it after the claim's lease", "request", r.ID, "method", tap.MethodID, "err", err)
 		ev.Reason = "Microsoft Graph created the pass, but tapdesk could not record it or delete it. Nobody saw the pass; the sweep tries to delete it again when this issue's claim runs out, and any new pass replaces it."
 		ev.Details["delete_error"] = tapdesk.ErrorMessage(err)

@@ -65,7 +65,7 @@ func (h *Handler) deletePass(ctx context.Context, r *tapdesk.Request) (note stri
 		}
 	}
 	err = h.dir.DeleteTAP(ctx, r.TargetID, methodID)
-	if !passGone(err) {
+	if !notInEntra(err) {
 		return "", err
 	}
 	methods, err := h.dir.Methods(ctx, r.TargetID)
@@ -76,7 +76,7 @@ func (h *Handler) deletePass(ctx context.Context, r *tapdesk.Request) (note stri
 		if !m.IsPassOfIssue(issuedAt) {
 			continue
 		}
-		if err := h.dir.DeleteTAP(ctx, r.TargetID, m.ID); err != nil && !passGone(err) {
+		if err := h.dir.DeleteTAP(ctx, r.TargetID, m.ID); err != nil && !notInEntra(err) {
 			return "", err
 		}
 		return fmt.Sprintf("the pass was not found under method id %s; tapdesk deleted pass %s, created when this request's pass was issued", methodID, m.ID), nil

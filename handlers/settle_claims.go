@@ -69,7 +69,7 @@ func (h *Handler) settleClaim(ctx context.Context, r *tapdesk.Request, now time.
 		if cur.State != r.State || cur.IssueClaimedAt == nil || !cur.IssueClaimedAt.Equal(claimedAt) {
 			return false, nil
 		}
-		if err := h.dir.DeleteTAP(ctx, r.TargetID, orphan.MethodID); err != nil && !passGone(err) {
+		if err := h.dir.DeleteTAP(ctx, r.TargetID, orphan.MethodID); err != nil && !notInEntra(err) {
 			return false, err
 		}
 		ev.TAPMethodID = orphan.MethodID
@@ -124,8 +124,7 @@ func (h *Handler) settleClaim(ctx context.Context, r *tapdesk.Request, now time.
 // recorded as issued. Nil when there is none, or the user is gone.
 func (h *Handler) strandedPass(ctx context.Context, r *tapdesk.Request, claimedAt time.Time) (*tapdesk.TAPInfo, error) {
 	methods, err := h.dir.Methods(ctx, r.TargetID)
-	var ge *tapdesk.GraphError
-	if errors.As(err, &ge) && ge.Kind == tapdesk.GraphNotFound {
+	if notInEntra(err) {
 		return nil, nil // the user no longer exists: neither does a pass
 	}
 	if err != nil {
@@ -146,9 +145,9 @@ func (h *Handler) strandedPass(ctx context.Context, r *tapdesk.Request, claimedA
 	return nil, nil
 }
 
-// passGone reports whether a delete failed because the pass no longer
-// exists (used up and cleaned away, replaced, deleted elsewhere).
-func passGone(err error) bool {
+// notInEntra reports whether Graph answered that the pass (or user) does
+// not exist: used up and cleaned away, replaced, deleted elsewhere.
+func notInEntra(err error) bool {
 	var ge *tapdesk.GraphError
 	return errors.As(err, &ge) && ge.Kind == tapdesk.GraphNotFound
 }
