@@ -1,6 +1,9 @@
 package tapdesk
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // The rules around issuing a pass that tapdesk applies on its own: how long
 // a reveal may hold its claim on a request, which pass a stranded claim may
@@ -12,6 +15,11 @@ import "time"
 // recorded right after), so a claim older than this belongs to a reveal that
 // died or could not record its outcome, and the sweep settles it.
 const IssueClaimLease = 5 * time.Minute
+
+// ClaimTakenMessage is what a second reveal (another tab, a double click)
+// reads while a claim holds the request.
+var ClaimTakenMessage = fmt.Sprintf("This pass is already being issued or was issued. It is shown only once. "+
+	"If an issue was interrupted, tapdesk settles it within %d minutes; open the request again then.", int(IssueClaimLease/time.Minute)+1)
 
 // ClaimClockSkew is how far Graph's clock may run behind tapdesk's when
 // deciding which pass a stranded claim made: Graph stamps the pass with its

@@ -352,8 +352,7 @@ func (db *DB) ClaimIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Eve
 			return fmt.Errorf("claim issue: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return conflict("This pass is already being issued or was issued. It is shown only once. If an issue was interrupted, tapdesk settles it within %d minutes; open the request again then.",
-				int(tapdesk.IssueClaimLease/time.Minute)+1)
+			return conflict("%s", tapdesk.ClaimTakenMessage)
 		}
 		return db.appendEvent(ctx, tx, ev.ForRequest(r))
 	})
