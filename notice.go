@@ -11,6 +11,13 @@ import (
 // it can only stop: a request disputed through it ends, and no pass can be
 // issued for it.
 
+// Dispute link refusals, told apart so each is audited with its reason.
+var (
+	ErrDisputeLinkUnknown = Errorf(ENOTFOUND, "This link is not valid. It may have been altered or cut short by your mail program; open the whole link from the mail, or call your IT helpdesk on a number you know.")
+	ErrDisputeLinkUsed    = Errorf(ECONFLICT, "This link has already been used. If you have not stopped the request yourself, call your IT security team on a number you know.")
+	ErrDisputeLinkExpired = Errorf(ECONFLICT, "This link has expired: the request it was about can no longer give anyone a pass. If you did not ask for it, tell your IT security team.")
+)
+
 // DisputedSentence is what anyone who tries to act on a disputed request reads.
 const DisputedSentence = "The user or their manager answered the notice with \"This wasn't me\", so this request is stopped and no pass can be issued for it. Call the user back on a number from the directory before filing again; security has been alerted."
 

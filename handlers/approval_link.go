@@ -8,7 +8,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tapdesk/tapdesk"
-	"github.com/tapdesk/tapdesk/store"
 )
 
 // approvalLink is GET /approve/{token}, the landing of an approval email.
@@ -48,7 +47,7 @@ func (h *Handler) approvalLink(c echo.Context) error {
 		}
 	}
 	switch {
-	case errors.Is(err, store.ErrLinkNotRecipient):
+	case errors.Is(err, tapdesk.ErrLinkNotRecipient):
 		refusal.Reason = "link mailed to another approver: not spent, request shown"
 		h.audit(c, refusal)
 		h.flash(c, tapdesk.ErrorMessage(err))

@@ -75,7 +75,7 @@ func (h *Handler) dispute(c echo.Context) error {
 		}
 		ch := store.Change{From: r.State, To: tapdesk.StateDisputed, At: ev.Time, DecisionNote: note}
 		err = h.store.Dispute(ctx, token, r, ch, mailsTo(mail.KindDisputeAlert, tapdesk.DisputeAlertRecipients(r, h.cfg.ApproverEmails, h.cfg.SecurityEmails)), evs...)
-		if tapdesk.ErrorCode(err) == tapdesk.ECONFLICT && !errors.Is(err, store.ErrDisputeLinkUsed) && attempt < disputeAttempts {
+		if tapdesk.ErrorCode(err) == tapdesk.ECONFLICT && !errors.Is(err, tapdesk.ErrDisputeLinkUsed) && attempt < disputeAttempts {
 			continue // the request moved (an issue finished, say): look again
 		}
 		if err != nil {

@@ -11,13 +11,6 @@ import (
 	"github.com/tapdesk/tapdesk/mail"
 )
 
-// Dispute link errors, told apart so each refusal is audited with its reason.
-var (
-	ErrDisputeLinkUnknown = tapdesk.Errorf(tapdesk.ENOTFOUND, "This link is not valid. It may have been altered or cut short by your mail program; open the whole link from the mail, or call your IT helpdesk on a number you know.")
-	ErrDisputeLinkUsed    = tapdesk.Errorf(tapdesk.ECONFLICT, "This link has already been used. If you have not stopped the request yourself, call your IT security team on a number you know.")
-	ErrDisputeLinkExpired = tapdesk.Errorf(tapdesk.ECONFLICT, "This link has expired: the request it was about can no longer give anyone a pass. If you did not ask for it, tell your IT security team.")
-)
-
 // CreateDisputeLink stores the hash of a freshly minted "This wasn't me"
 // token. Links of the same request stay valid side by side: the user and
 // their manager each hold one, and the issued notice brings fresh ones.
@@ -47,16 +40,16 @@ func (db *DB) DisputeLink(ctx context.Context, token string, now time.Time) (*ta
 	err := db.db.QueryRowContext(ctx, `SELECT request_id, recipient, expires_at, used_at FROM dispute_links WHERE token_hash = ?`, HashToken(token)).
 		Scan(&l.RequestID, &l.Recipient, timeCol{&expires}, &used)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, l, ErrDisputeLinkUnknown
+		return nil, l, tapdesk.ErrDisputeLinkUnknown
 	}
 	if err != nil {
 		return nil, l, fmt.Errorf("load dispute link: %w", err)
 	}
 	switch {
 	case used.t != nil:
-		return nil, l, ErrDisputeLinkUsed
+		return nil, l, tapdesk.ErrDisputeLinkUsed
 	case !now.Before(expires):
-		return nil, l, ErrDisputeLinkExpired
+		return nil, l, tapdesk.ErrDisputeLinkExpired
 	}
 	r, err := db.Request(ctx, l.RequestID)
 	return r, l, err
@@ -83,7 +76,7 @@ func (db *DB) Dispute(ctx context.Context, token string, r *tapdesk.Request, ch 
 			return fmt.Errorf("use dispute link: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return ErrDisputeLinkUsed
+			return tapdesk.ErrDisputeLinkUsed
 		}
 		if err := db.transition(ctx, tx, r.ID, ch); err != nil {
 			return err

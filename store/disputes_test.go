@@ -35,10 +35,10 @@ func TestDisputeLinks(t *testing.T) {
 	if err != nil || got.ID != "d1" || link.Recipient != "target@x" {
 		t.Fatalf("look up: %+v %+v %v", got, link, err)
 	}
-	if _, _, err := db.DisputeLink(ctx, "secret-dispute-tokeN", t0); !errors.Is(err, store.ErrDisputeLinkUnknown) {
+	if _, _, err := db.DisputeLink(ctx, "secret-dispute-tokeN", t0); !errors.Is(err, tapdesk.ErrDisputeLinkUnknown) {
 		t.Errorf("altered: %v", err)
 	}
-	if _, l, err := db.DisputeLink(ctx, "short-token", t0.Add(time.Minute)); !errors.Is(err, store.ErrDisputeLinkExpired) || l.RequestID != "d1" {
+	if _, l, err := db.DisputeLink(ctx, "short-token", t0.Add(time.Minute)); !errors.Is(err, tapdesk.ErrDisputeLinkExpired) || l.RequestID != "d1" {
 		t.Errorf("expired: %v %+v", err, l)
 	}
 
@@ -50,10 +50,10 @@ func TestDisputeLinks(t *testing.T) {
 	if r, _ := db.Request(ctx, "d1"); r.State != tapdesk.StateDisputed || r.DecisionNote != "not me" {
 		t.Errorf("after dispute: %s %q", r.State, r.DecisionNote)
 	}
-	if _, _, err := db.DisputeLink(ctx, "secret-dispute-token", t0); !errors.Is(err, store.ErrDisputeLinkUsed) {
+	if _, _, err := db.DisputeLink(ctx, "secret-dispute-token", t0); !errors.Is(err, tapdesk.ErrDisputeLinkUsed) {
 		t.Errorf("reuse: %v", err)
 	}
-	if err := db.Dispute(ctx, "secret-dispute-token", got, ch, nil, disputeEvent()); !errors.Is(err, store.ErrDisputeLinkUsed) {
+	if err := db.Dispute(ctx, "secret-dispute-token", got, ch, nil, disputeEvent()); !errors.Is(err, tapdesk.ErrDisputeLinkUsed) {
 		t.Errorf("second dispute with a spent token: %v", err)
 	}
 	var n int
@@ -82,7 +82,7 @@ func TestDisputeWinsOverClaim(t *testing.T) {
 	// A dispute that read the request while pending loses cleanly, leaving
 	// the token unspent for the retry.
 	stale := store.Change{From: tapdesk.StatePending, To: tapdesk.StateDisputed, At: t0}
-	if err := db.Dispute(ctx, "tok", r, stale, nil, disputeEvent()); tapdesk.ErrorCode(err) != tapdesk.ECONFLICT || errors.Is(err, store.ErrDisputeLinkUsed) {
+	if err := db.Dispute(ctx, "tok", r, stale, nil, disputeEvent()); tapdesk.ErrorCode(err) != tapdesk.ECONFLICT || errors.Is(err, tapdesk.ErrDisputeLinkUsed) {
 		t.Fatalf("stale dispute: %v", err)
 	}
 	ch := store.Change{From: tapdesk.StateApproved, To: tapdesk.StateDisputed, At: t0}

@@ -12,16 +12,6 @@ import (
 	"github.com/tapdesk/tapdesk"
 )
 
-// Link errors, told apart so each refusal is audited with its reason.
-var (
-	ErrLinkUnknown = tapdesk.Errorf(tapdesk.ENOTFOUND, "This approval link is not valid. It may have been altered or mistyped; open the request from your tapdesk dashboard instead.")
-	ErrLinkUsed    = tapdesk.Errorf(tapdesk.ECONFLICT, "This approval link has already been used. Links work once; open the request from your tapdesk dashboard instead.")
-	ErrLinkExpired = tapdesk.Errorf(tapdesk.ECONFLICT, "This approval link has expired. Open the request from your tapdesk dashboard instead.")
-	// ErrLinkNotRecipient: the link was mailed to another approver. It is
-	// not spent; the handler shows the request instead.
-	ErrLinkNotRecipient = tapdesk.Errorf(tapdesk.EFORBIDDEN, "This approval link was mailed to another approver, so it was not used up and still works for them. You can decide the request here.")
-)
-
 // HashToken is how link tokens are stored: only their SHA-256.
 func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
@@ -53,7 +43,7 @@ func (db *DB) CreateLink(ctx context.Context, token, requestID, recipient string
 //
 // Only the approver the link was mailed to spends it (tapdesk.IsLinkRecipient,
 // decided inside the transaction on the stored recipient): anyone else gets
-// ErrLinkNotRecipient with the request id, and the link stays as it was.
+// tapdesk.ErrLinkNotRecipient with the request id, and the link stays as it was.
 // notFresh is why the recipient's sign-in may not spend a link now (too old,
 // no MFA), nil when it may; it is returned instead of spending.
 func (db *DB) UseLink(ctx context.Context, token string, by tapdesk.Principal, notFresh error, now time.Time, ev tapdesk.Event) (string, error) {
@@ -66,18 +56,18 @@ func (db *DB) UseLink(ctx context.Context, token string, by tapdesk.Principal, n
 		err := tx.QueryRowContext(ctx, `SELECT request_id, recipient, expires_at, used_at FROM approval_links WHERE token_hash = ?`, hash).
 			Scan(&requestID, &recipient, timeCol{&expires}, &used)
 		if errors.Is(err, sql.ErrNoRows) {
-			return ErrLinkUnknown
+			return tapdesk.ErrLinkUnknown
 		}
 		if err != nil {
 			return fmt.Errorf("load approval link: %w", err)
 		}
 		switch {
 		case used.t != nil:
-			return ErrLinkUsed
+			return tapdesk.ErrLinkUsed
 		case !now.Before(expires):
-			return ErrLinkExpired
+			return tapdesk.ErrLinkExpired
 		case !tapdesk.IsLinkRecipient(by, recipient):
-			return ErrLinkNotRecipient
+			return tapdesk.ErrLinkNotRecipient
 		case notFresh != nil:
 			return notFresh
 		}
@@ -88,7 +78,7 @@ func (db *DB) UseLink(ctx context.Context, token string, by tapdesk.Principal, n
 			return fmt.Errorf("use approval link: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return ErrLinkUsed
+			return tapdesk.ErrLinkUsed
 		}
 		r, err := scanRequest(tx.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE id = ?`, requestID))
 		if err != nil {

@@ -257,7 +257,7 @@ func TestLinks(t *testing.T) {
 
 	t.Run("another approver does not spend it", func(t *testing.T) {
 		id, err := db.UseLink(ctx, "secret-token", blake, nil, t0, ev)
-		if !errors.Is(err, store.ErrLinkNotRecipient) || id != "r6" {
+		if !errors.Is(err, tapdesk.ErrLinkNotRecipient) || id != "r6" {
 			t.Fatalf("opened by another approver: %q %v, want r6 and ErrLinkNotRecipient", id, err)
 		}
 	})
@@ -284,13 +284,13 @@ func TestLinks(t *testing.T) {
 	if err := db.SQL().QueryRow(`SELECT used_by_oid FROM approval_links WHERE recipient = 'appr@x'`).Scan(&usedBy); err != nil || usedBy != "appr" {
 		t.Errorf("spent by %q (%v), want appr", usedBy, err)
 	}
-	if _, err := db.UseLink(ctx, "secret-token", avery, nil, t0, ev); !errors.Is(err, store.ErrLinkUsed) {
+	if _, err := db.UseLink(ctx, "secret-token", avery, nil, t0, ev); !errors.Is(err, tapdesk.ErrLinkUsed) {
 		t.Errorf("reuse: %v", err)
 	}
-	if _, err := db.UseLink(ctx, "secret-tokeN", avery, nil, t0, ev); !errors.Is(err, store.ErrLinkUnknown) {
+	if _, err := db.UseLink(ctx, "secret-tokeN", avery, nil, t0, ev); !errors.Is(err, tapdesk.ErrLinkUnknown) {
 		t.Errorf("altered: %v", err)
 	}
-	if _, err := db.UseLink(ctx, "old-token", blake, nil, t0.Add(time.Minute), ev); !errors.Is(err, store.ErrLinkExpired) {
+	if _, err := db.UseLink(ctx, "old-token", blake, nil, t0.Add(time.Minute), ev); !errors.Is(err, tapdesk.ErrLinkExpired) {
 		t.Errorf("expired: %v", err)
 	}
 	// A new link for the same recipient retires the unused older one. The
@@ -301,7 +301,7 @@ func TestLinks(t *testing.T) {
 	if err := db.CreateLink(ctx, "second", "r6", "B@x", t0.Add(time.Second), t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.UseLink(ctx, "first", blake, nil, t0.Add(2*time.Second), ev); !errors.Is(err, store.ErrLinkExpired) {
+	if _, err := db.UseLink(ctx, "first", blake, nil, t0.Add(2*time.Second), ev); !errors.Is(err, tapdesk.ErrLinkExpired) {
 		t.Errorf("superseded link: %v, want expired", err)
 	}
 	if _, err := db.UseLink(ctx, "second", blake, nil, t0.Add(2*time.Second), ev); err != nil {
@@ -340,7 +340,7 @@ func TestLinkRace(t *testing.T) {
 			switch {
 			case err == nil:
 				wins[p.ObjectID]++
-			case errors.Is(err, store.ErrLinkUsed), errors.Is(err, store.ErrLinkNotRecipient) && p.ObjectID == "appr2":
+			case errors.Is(err, tapdesk.ErrLinkUsed), errors.Is(err, tapdesk.ErrLinkNotRecipient) && p.ObjectID == "appr2":
 			default:
 				t.Errorf("%s: %v", p.ObjectID, err)
 			}
