@@ -225,13 +225,23 @@ func (s *Server) lookupUserLocked(w http.ResponseWriter, r *http.Request, idOrUP
 	return u
 }
 
-func (s *Server) getUser(w http.ResponseWriter, r *http.Request, id string) {
+// userSelect checks that a user may be read and parses $select for typ,
+// answering the refusal itself when not (ok false).
+func (s *Server) userSelect(w http.ResponseWriter, r *http.Request, typ string) (sel []string, ok bool) {
 	if !s.permitted(w, r, "Authorization_RequestDenied", permReadUsers) {
-		return
+		return nil, false
 	}
-	sel, err := parseSelect(r.URL.Query(), knownUserProperty, "user")
+	sel, err := parseSelect(r.URL.Query(), knownUserProperty, typ)
 	if err != nil {
 		s.graphError(w, r, http.StatusBadRequest, "Request_BadRequest", err.Error())
+		return nil, false
+	}
+	return sel, true
+}
+
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request, id string) {
+	sel, ok := s.userSelect(w, r, "user")
+	if !ok {
 		return
 	}
 	s.tenant.mu.Lock()

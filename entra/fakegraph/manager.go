@@ -10,12 +10,8 @@ const msgNoManager = "Resource 'manager' does not exist or one of its queried re
 // object (a user, with @odata.type) honouring $select, or 404
 // Request_ResourceNotFound when the user has none, as Graph does.
 func (s *Server) getManager(w http.ResponseWriter, r *http.Request, id string) {
-	if !s.permitted(w, r, "Authorization_RequestDenied", permReadUsers) {
-		return
-	}
-	sel, err := parseSelect(r.URL.Query(), knownUserProperty, "directoryObject")
-	if err != nil {
-		s.graphError(w, r, http.StatusBadRequest, "Request_BadRequest", err.Error())
+	sel, ok := s.userSelect(w, r, "directoryObject")
+	if !ok {
 		return
 	}
 	s.tenant.mu.Lock()
