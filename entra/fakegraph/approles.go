@@ -137,19 +137,29 @@ func (t *Tenant) servicePrincipalLocked(key string, byAppID bool) *ServicePrinci
 	return nil
 }
 
+// appRoleLocked finds the service principal of appID and its role with
+// this value.
+func (t *Tenant) appRoleLocked(appID, value string) (*ServicePrincipal, *AppRole, error) {
+	sp := t.servicePrincipalLocked(appID, true)
+	if sp == nil {
+		return nil, nil, fmt.Errorf("fakegraph: no service principal for app %s", appID)
+	}
+	role := sp.roleByValue(value)
+	if role == nil {
+		return nil, nil, fmt.Errorf("fakegraph: app %s has no role %s", appID, value)
+	}
+	return sp, role, nil
+}
+
 // AssignAppRole gives a user or group the app role with this value
 // ("Tap.Approver") of the application appID, as an administrator does under
 // Enterprise applications > Users and groups.
 func (t *Tenant) AssignAppRole(appID, principalID, value string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	sp := t.servicePrincipalLocked(appID, true)
-	if sp == nil {
-		return fmt.Errorf("fakegraph: no service principal for app %s", appID)
-	}
-	role := sp.roleByValue(value)
-	if role == nil {
-		return fmt.Errorf("fakegraph: app %s has no role %s", appID, value)
+	sp, role, err := t.appRoleLocked(appID, value)
+	if err != nil {
+		return err
 	}
 	if typ, _ := t.principalLocked(principalID); typ == "" {
 		return fmt.Errorf("fakegraph: no user or group %s", principalID)
@@ -181,13 +191,9 @@ func (t *Tenant) DefineAppRole(appID, value string) (string, error) {
 func (t *Tenant) UnassignAppRole(appID, principalID, value string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	sp := t.servicePrincipalLocked(appID, true)
-	if sp == nil {
-		return fmt.Errorf("fakegraph: no service principal for app %s", appID)
-	}
-	role := sp.roleByValue(value)
-	if role == nil {
-		return fmt.Errorf("fakegraph: app %s has no role %s", appID, value)
+	sp, role, err := t.appRoleLocked(appID, value)
+	if err != nil {
+		return err
 	}
 	n := len(sp.AppRoleAssignedTo)
 	sp.AppRoleAssignedTo = slices.DeleteFunc(sp.AppRoleAssignedTo, func(a AppRoleAssignment) bool {
