@@ -2,10 +2,6 @@ package handlers
 
 import (
 	"cmp"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
 	"fmt"
 	"net/http"
@@ -26,9 +22,10 @@ const (
 )
 
 // NewSessions returns server-side sessions kept in the database. The cookie
-// holds only a random token; the data at rest is sealed with AES-GCM under
-// a key derived from the session key, so a copy of the database does not
-// hand out sign-in state (PKCE verifiers, identities, ID tokens).
+// holds only a random token; the database holds a hash of it and the data
+// sealed under the session key and bound to the token (sealedStore), so a
+// copy of the database neither hands out sessions nor reveals sign-in state
+// (PKCE verifiers, identities, ID tokens).
 //
 // idle and lifetime (0: the defaults) are also enforced, against the
 // handler's clock and with an audit event, by loadPrincipal; here they make
@@ -36,7 +33,7 @@ const (
 func NewSessions(db *sql.DB, secure bool, sessionKey string, idle, lifetime time.Duration) (*scs.SessionManager, func()) {
 	st := sqlite3store.NewWithCleanupInterval(db, 10*time.Minute)
 	sm := scs.New()
-	sm.Store = st
+	sm.Store = newSealedStore(st, sessionKey)
 	sm.Lifetime = cmp.Or(lifetime, DefaultSessionLifetime)
 	sm.IdleTimeout = cmp.Or(idle, DefaultSessionIdleTimeout)
 	sm.Cookie.Name = "tapdesk_session"
@@ -48,51 +45,7 @@ func NewSessions(db *sql.DB, secure bool, sessionKey string, idle, lifetime time
 	sm.Cookie.Secure = secure
 	sm.Cookie.SameSite = http.SameSiteLaxMode
 	sm.Cookie.Persist = false
-	sm.Codec = sealedCodec{aead: newAEAD(sessionKey)}
 	return sm, st.StopCleanup
-}
-
-func newAEAD(key string) cipher.AEAD {
-	sum := sha256.Sum256([]byte("tapdesk session v1\x00" + key))
-	block, err := aes.NewCipher(sum[:])
-	if err != nil {
-		panic(err) // 32-byte key: cannot fail
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		panic(err)
-	}
-	return aead
-}
-
-// sealedCodec wraps scs's gob codec with authenticated encryption.
-type sealedCodec struct{ aead cipher.AEAD }
-
-func (c sealedCodec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
-	plain, err := scs.GobCodec{}.Encode(deadline, values)
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, c.aead.NonceSize(), c.aead.NonceSize()+len(plain)+c.aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return c.aead.Seal(nonce, nonce, plain, nil), nil
-}
-
-func (c sealedCodec) Decode(b []byte) (time.Time, map[string]any, error) {
-	// Data that does not open (the session key was rotated, or the row was
-	// tampered with) is an empty session: the person signs in again rather
-	// than seeing an error page.
-	n := c.aead.NonceSize()
-	if len(b) < n {
-		return time.Now().Add(time.Hour), map[string]any{}, nil
-	}
-	plain, err := c.aead.Open(nil, b[:n], b[n:], nil)
-	if err != nil {
-		return time.Now().Add(time.Hour), map[string]any{}, nil
-	}
-	return scs.GobCodec{}.Decode(plain)
 }
 
 // sessionTimes are when the session's sign-in happened and when it was last

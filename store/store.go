@@ -32,6 +32,8 @@ type DB struct {
 
 	keys *auditKeys // nil until SetAuditKey
 
+	tightened []FileTightened // files Open restricted to their owner
+
 	// seenHead is the newest audit event this process has seen committed.
 	// The trail only grows (a prune keeps its checkpoint as the head), so a
 	// head below it means events were cut off the end, which leaves no gap
@@ -66,10 +68,15 @@ func (db *DB) SetAuditKey(key string, old ...string) error {
 
 // Open opens (creating if needed) the SQLite database at path and applies
 // the embedded migrations. It refuses a database written by a newer tapdesk.
+// The database files are made owner-only (see restrictFiles).
 func Open(ctx context.Context, path string) (*DB, error) {
 	// Pragmas go in the DSN so every pooled connection gets them.
 	// _txlock=immediate takes the write lock at BEGIN, so concurrent writers
 	// queue on busy_timeout instead of failing on lock upgrade.
+	tightened, err := restrictFiles(path)
+	if err != nil {
+		return nil, err
+	}
 	if err := createFile(ctx, path); err != nil {
 		return nil, err
 	}
@@ -83,7 +90,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	db := &DB{db: sqldb, path: path, Now: time.Now}
+	db := &DB{db: sqldb, path: path, Now: time.Now, tightened: tightened}
 	if err := db.migrate(ctx); err != nil {
 		sqldb.Close()
 		return nil, err

@@ -77,6 +77,9 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	if err != nil {
 		return nil, err
 	}
+	for _, f := range db.FilesTightened() {
+		log.Warn("a database file was readable by other users; restricted to its owner", "file", f.Path, "was", fmt.Sprintf("%04o", f.Was), "now", "0600")
+	}
 	db.Now = cfg.Now
 	a := &app{cfg: cfg, db: db}
 	if err := db.SetAuditKey(cfg.AuditKey, cfg.AuditOldKeys...); err != nil {

@@ -94,6 +94,9 @@ func openAudit(ctx context.Context, s *settings, args []string, getenv func(stri
 	if err != nil {
 		return nil, err
 	}
+	for _, f := range db.FilesTightened() {
+		fmt.Fprintln(s.fs.Output(), "tapdesk audit:", f)
+	}
 	if err := db.SetAuditKey(s.get("audit-key"), s.listOf("audit-old-keys")...); err != nil {
 		db.Close()
 		return nil, err

@@ -103,6 +103,9 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer db.Close()
+	for _, f := range db.FilesTightened() {
+		fmt.Fprintln(stdout, f)
+	}
 	cur, known, err := db.SchemaVersion(ctx)
 	if err != nil {
 		return err

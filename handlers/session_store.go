@@ -1,0 +1,122 @@
+package handlers
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+)
+
+// sealedStore wraps any scs store so that what it holds is useless without
+// the browser's cookie: rows are keyed by a SHA-256 of the session token
+// (never the token), and each row's data is sealed with AES-GCM under the
+// session key with the token as associated data. A copy of the database
+// thus gives no token to present, and data moved onto another row (another
+// token's hash) does not open there. scs's HashTokenInStore would hash the
+// token before a store sees it, leaving nothing to bind the data to; scs's
+// Codec never sees the token at all; hence a store wrapper.
+type sealedStore struct {
+	inner scs.Store
+	aead  cipher.AEAD
+}
+
+// newSealedStore wraps inner; sessionKey is tapdesk's session secret.
+func newSealedStore(inner scs.Store, sessionKey string) *sealedStore {
+	// v2: rows keyed by token hash and bound to the token. Data sealed by
+	// v1 (keyed by the plain token, no binding) never opens under this key.
+	sum := sha256.Sum256([]byte("tapdesk session v2\x00" + sessionKey))
+	block, err := aes.NewCipher(sum[:])
+	if err != nil {
+		panic(err) // 32-byte key: cannot fail
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return &sealedStore{inner: inner, aead: aead}
+}
+
+// storeKey is the row key for a session token.
+func storeKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// boundTo is the associated data that ties sealed data to its token.
+func boundTo(token string) []byte { return []byte("tapdesk session data\x00" + token) }
+
+func (s *sealedStore) seal(token string, plain []byte) ([]byte, error) {
+	n := s.aead.NonceSize()
+	nonce := make([]byte, n, n+len(plain)+s.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return s.aead.Seal(nonce, nonce, plain, boundTo(token)), nil
+}
+
+// open returns the data sealed for token, or false if it does not open: the
+// session key was rotated, or the row was altered, copied or moved. Either
+// way there is no session (scs starts a new one and the person signs in
+// again), never an error page.
+func (s *sealedStore) open(token string, sealed []byte) ([]byte, bool) {
+	n := s.aead.NonceSize()
+	if len(sealed) < n+s.aead.Overhead() {
+		return nil, false
+	}
+	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], boundTo(token))
+	if err != nil {
+		return nil, false
+	}
+	return plain, true
+}
+
+func (s *sealedStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	var (
+		sealed []byte
+		found  bool
+		err    error
+	)
+	if c, ok := s.inner.(scs.CtxStore); ok {
+		sealed, found, err = c.FindCtx(ctx, storeKey(token))
+	} else {
+		sealed, found, err = s.inner.Find(storeKey(token))
+	}
+	if err != nil || !found {
+		return nil, false, err
+	}
+	plain, ok := s.open(token, sealed)
+	return plain, ok, nil
+}
+
+func (s *sealedStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	sealed, err := s.seal(token, b)
+	if err != nil {
+		return err
+	}
+	if c, ok := s.inner.(scs.CtxStore); ok {
+		return c.CommitCtx(ctx, storeKey(token), sealed, expiry)
+	}
+	return s.inner.Commit(storeKey(token), sealed, expiry)
+}
+
+func (s *sealedStore) DeleteCtx(ctx context.Context, token string) error {
+	if c, ok := s.inner.(scs.CtxStore); ok {
+		return c.DeleteCtx(ctx, storeKey(token))
+	}
+	return s.inner.Delete(storeKey(token))
+}
+
+func (s *sealedStore) Find(token string) ([]byte, bool, error) {
+	return s.FindCtx(context.Background(), token)
+}
+
+func (s *sealedStore) Commit(token string, b []byte, expiry time.Time) error {
+	return s.CommitCtx(context.Background(), token, b, expiry)
+}
+
+func (s *sealedStore) Delete(token string) error { return s.DeleteCtx(context.Background(), token) }
