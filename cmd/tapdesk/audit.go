@@ -238,6 +238,14 @@ func exportToFile(ctx context.Context, db *store.DB, path, format string, f stor
 	if err != nil {
 		return 0, err
 	}
+	// An existing file keeps its mode on truncation: restrict it before
+	// writing (not a device or pipe such as /dev/stdout).
+	if fi, err := file.Stat(); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm() != 0o600 {
+		if err := file.Chmod(0o600); err != nil {
+			file.Close()
+			return 0, fmt.Errorf("%s is readable by other users and cannot be restricted: %w", path, err)
+		}
+	}
 	n, err := db.ExportEvents(ctx, file, format, f)
 	if cerr := file.Close(); err == nil {
 		err = cerr
