@@ -131,7 +131,7 @@ func TestStoredSessionIsNoCookie(t *testing.T) {
 	if tried == 0 {
 		t.Fatal("no stored value could be tried as a cookie")
 	}
-	t.Logf("%d stored values presented as the session cookie, all anonymous", tried)
+	t.Logf("%d stored values presented as the session cookie", tried)
 	// The real cookie still works: the refusal is not the cookie jar's doing.
 	agent.get("/").status(http.StatusOK)
 	if who := agent.text(`[data-testid="whoami"]`); who != "Alex Agent" {
