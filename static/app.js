@@ -102,4 +102,7 @@ function revealedPass(secret) {
     forget("pass-left");
     clearClipboard();
   });
+  // Leaving for another page: start the check as the navigation starts,
+  // while the page still runs; by pagehide it is often too late.
+  window.addEventListener("beforeunload", clearClipboard);
 }

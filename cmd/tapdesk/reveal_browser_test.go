@@ -125,43 +125,44 @@ func TestRevealPassInTheBrowser(t *testing.T) {
 	exe := chromium(t)
 	d, agent, approver := startClaimsDemo(t)
 
-	t.Run("without the script there is no Copy button", func(t *testing.T) {
-		path, _ := approvedFor(t, agent, approver, "lukas.becker@contoso.example")
-		tab := newTab(t, exe)
-		if _, err := chromedp.Call(tab, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+	// One browser, the agent signed in: a tab with the script and one
+	// without (script execution is switched per tab).
+	tab := newTab(t, exe)
+	for _, perm := range []string{"clipboard-read", "clipboard-write"} {
+		if _, err := chromedp.CallBrowser(tab, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+			Permission: &cdpbrowser.PermissionDescriptor{Name: perm}, Setting: cdpbrowser.PermissionSettingGranted, Origin: d.baseURL}); err != nil {
 			t.Fatal(err)
 		}
-		signInAs(t, tab, d.baseURL+"/", "agent")
-		revealInBrowser(t, tab, d.baseURL, path)
-		if get(t, tab, chromedp.Evaluate[string](`document.querySelector(".countdown").textContent`)) != "" {
+	}
+	// A headless tab may not count as focused; the clipboard needs focus.
+	if _, err := chromedp.Call(tab, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: browserTestClock}); err != nil {
+		t.Fatal(err)
+	}
+	signInAs(t, tab, d.baseURL+"/", "agent")
+
+	t.Run("without the script there is no Copy button", func(t *testing.T) {
+		path, _ := approvedFor(t, agent, approver, "lukas.becker@contoso.example")
+		noScript, cancel := chromedp.NewContext(tab)
+		defer cancel()
+		if _, err := chromedp.Call(noScript, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+			t.Fatal(err)
+		}
+		revealInBrowser(t, noScript, d.baseURL, path)
+		if get(t, noScript, chromedp.Evaluate[string](`document.querySelector(".countdown").textContent`)) != "" {
 			t.Fatal("the script ran: the countdown is filled in")
 		}
-		if visible(t, tab, `[data-testid="copy"]`) {
+		if visible(t, noScript, `button.copy`) {
 			t.Error("without the script the Copy button shows, and does nothing")
 		}
-		if !visible(t, tab, `[data-testid="pass"]`) || !visible(t, tab, `[data-testid="spelled"]`) {
+		if !visible(t, noScript, `[data-testid="pass"]`) || !visible(t, noScript, `[data-testid="spelled"]`) {
 			t.Error("without the script the pass or its spelling is not shown")
 		}
 	})
 
 	t.Run("with the script", func(t *testing.T) {
-		tab := newTab(t, exe)
-		origin := d.baseURL
-		for _, perm := range []string{"clipboard-read", "clipboard-write"} {
-			if _, err := chromedp.CallBrowser(tab, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
-				Permission: &cdpbrowser.PermissionDescriptor{Name: perm}, Setting: cdpbrowser.PermissionSettingGranted, Origin: origin}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		// A headless tab may not count as focused; the clipboard needs focus.
-		if _, err := chromedp.Call(tab, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: browserTestClock}); err != nil {
-			t.Fatal(err)
-		}
-		signInAs(t, tab, d.baseURL+"/", "agent")
-
 		t.Run("Copy, and the clipboard emptied a minute later", func(t *testing.T) {
 			path, _ := approvedFor(t, agent, approver, "marco.rossi@contoso.example")
 			revealInBrowser(t, tab, d.baseURL, path)
@@ -169,7 +170,7 @@ func TestRevealPassInTheBrowser(t *testing.T) {
 			if !d.fake.Tenant().CheckPass(d.userID(t, "marco.rossi@contoso.example"), pass) {
 				t.Fatalf("the page shows %q, not Marco's pass", pass)
 			}
-			if !visible(t, tab, `[data-testid="copy"]`) {
+			if !visible(t, tab, `button.copy`) {
 				t.Fatal("with the script the Copy button is not shown")
 			}
 			do(t, tab, chromedp.Click(`[data-testid="copy"]`), chromedp.WaitVisible(`[data-testid="copied"]`))
@@ -191,6 +192,53 @@ func TestRevealPassInTheBrowser(t *testing.T) {
 			do(t, tab, chromedp.WaitVisible(`[data-testid="pass-expired"]`))
 			if body := pageHTML(t, tab); strings.Contains(body, pass) || strings.Contains(body, `data-testid="spelled"`) {
 				t.Error("the pass or its spelling is still in the page after the pass expired")
+			}
+		})
+
+		t.Run("leaving the page takes the pass along", func(t *testing.T) {
+			path, _ := approvedFor(t, agent, approver, "chen.wei@contoso.example")
+			revealInBrowser(t, tab, d.baseURL, path)
+			pass := get(t, tab, chromedp.Evaluate[string](`document.querySelector('[data-testid="pass"]').textContent`))
+			do(t, tab, chromedp.Click(`[data-testid="copy"]`), chromedp.WaitVisible(`[data-testid="copied"]`))
+			// Leave for the dashboard: the script empties the clipboard
+			// (it still holds the pass) as the page goes.
+			do(t, tab, chromedp.Navigate(d.baseURL+"/"), chromedp.WaitVisible(`[data-testid="mine"]`))
+			if got := clipboardText(t, tab); got == pass {
+				t.Error("after leaving the reveal page the clipboard still holds the pass")
+			}
+			// Back: the page was a POST answer sent no-store, so Chromium
+			// neither caches it nor keeps it in the back-forward cache
+			// (HTTPMethodNotGET); it asks to send the form again
+			// (ERR_CACHE_MISS) and shows no pass.
+			switch err := chromedp.Do(tab, chromedp.NavigateBack()); {
+			case err == nil:
+				t.Log("Back showed the reveal page again (from the back-forward cache)")
+			case strings.Contains(err.Error(), "ERR_CACHE_MISS"):
+				t.Log("Back asked to send the form again (ERR_CACHE_MISS): the page was not kept")
+			default:
+				t.Fatal(err)
+			}
+			if body := pageHTML(t, tab); strings.Contains(body, pass) {
+				t.Errorf("after leaving and coming Back the page holds the pass")
+			}
+		})
+
+		// Browsers that keep a page in the back-forward cache fire pagehide
+		// (persisted) and show the very same page on Back. Chromium does not
+		// keep POST answers, so the event is sent here as such a browser
+		// sends it, to a page that stays alive.
+		t.Run("pagehide into the back-forward cache takes the pass along", func(t *testing.T) {
+			path, _ := approvedFor(t, agent, approver, "fatima.zahra@contoso.example")
+			revealInBrowser(t, tab, d.baseURL, path)
+			pass := get(t, tab, chromedp.Evaluate[string](`document.querySelector('[data-testid="pass"]').textContent`))
+			do(t, tab, chromedp.Click(`[data-testid="copy"]`), chromedp.WaitVisible(`[data-testid="copied"]`))
+			get(t, tab, chromedp.Evaluate[bool](`dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true }))`))
+			do(t, tab, chromedp.WaitVisible(`[data-testid="pass-left"]`))
+			if body := pageHTML(t, tab); strings.Contains(body, pass) || strings.Contains(body, `data-testid="spelled"`) {
+				t.Error("after pagehide the pass or its spelling is still in the page")
+			}
+			if !clipboardEmptied(t, tab) {
+				t.Error("after pagehide the clipboard still holds the pass")
 			}
 		})
 	})
