@@ -173,7 +173,7 @@ func TestRevealPassInTheBrowser(t *testing.T) {
 			if !visible(t, tab, `button.copy`) {
 				t.Fatal("with the script the Copy button is not shown")
 			}
-			do(t, tab, chromedp.Click(`[data-testid="copy"]`), chromedp.WaitVisible(`[data-testid="copied"]`))
+			do(t, tab, chromedp.Click(`button.copy`), chromedp.WaitVisible(`[data-testid="copied"]`))
 			if got := clipboardText(t, tab); got != pass {
 				t.Fatalf("after Copy the clipboard holds %q, want the pass", got)
 			}
@@ -199,7 +199,7 @@ func TestRevealPassInTheBrowser(t *testing.T) {
 			path, _ := approvedFor(t, agent, approver, "chen.wei@contoso.example")
 			revealInBrowser(t, tab, d.baseURL, path)
 			pass := get(t, tab, chromedp.Evaluate[string](`document.querySelector('[data-testid="pass"]').textContent`))
-			do(t, tab, chromedp.Click(`[data-testid="copy"]`), chromedp.WaitVisible(`[data-testid="copied"]`))
+			do(t, tab, chromedp.Click(`button.copy`), chromedp.WaitVisible(`[data-testid="copied"]`))
 			// Leave for the dashboard: the script empties the clipboard
 			// (it still holds the pass) as the page goes.
 			do(t, tab, chromedp.Navigate(d.baseURL+"/"), chromedp.WaitVisible(`[data-testid="mine"]`))
@@ -231,7 +231,7 @@ func TestRevealPassInTheBrowser(t *testing.T) {
 			path, _ := approvedFor(t, agent, approver, "fatima.zahra@contoso.example")
 			revealInBrowser(t, tab, d.baseURL, path)
 			pass := get(t, tab, chromedp.Evaluate[string](`document.querySelector('[data-testid="pass"]').textContent`))
-			do(t, tab, chromedp.Click(`[data-testid="copy"]`), chromedp.WaitVisible(`[data-testid="copied"]`))
+			do(t, tab, chromedp.Click(`button.copy`), chromedp.WaitVisible(`[data-testid="copied"]`))
 			get(t, tab, chromedp.Evaluate[bool](`dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true }))`))
 			do(t, tab, chromedp.WaitVisible(`[data-testid="pass-left"]`))
 			if body := pageHTML(t, tab); strings.Contains(body, pass) || strings.Contains(body, `data-testid="spelled"`) {
