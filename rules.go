@@ -88,6 +88,11 @@ func CheckDecide(r *Request, p Principal, now time.Time) error {
 	return nil
 }
 
+// PassClipboardHold is how long a pass copied from the reveal page may stay
+// in the clipboard: then the page empties the clipboard if it still holds
+// the pass. A minute is enough to paste it into a remote-support tool.
+const PassClipboardHold = 60 * time.Second
+
 // CheckReveal decides whether p may issue and reveal the pass of r now. The
 // role is the one p holds now (read from the latest sign-in), not the one
 // held when the request was filed.

@@ -1,24 +1,108 @@
 // Progressive enhancement only: every page works without this file.
 document.addEventListener("DOMContentLoaded", () => {
-  // Copy button next to the pass.
-  for (const btn of document.querySelectorAll("button.copy[data-copy]")) {
-    if (!navigator.clipboard) continue;
-    btn.hidden = false;
-    btn.addEventListener("click", async () => {
-      await navigator.clipboard.writeText(btn.dataset.copy);
-      btn.textContent = "Copied";
-      setTimeout(() => { btn.textContent = "Copy"; }, 2000);
+  for (const el of document.querySelectorAll(".countdown[data-expires]")) countdown(el);
+  const secret = document.querySelector('[data-testid="pass-secret"]');
+  if (secret) revealedPass(secret);
+});
+
+// countdown shows the time left until el's data-expires and, when it is up,
+// fires "expired" on el.
+function countdown(el) {
+  const end = Date.parse(el.dataset.expires);
+  const timer = setInterval(() => tick(), 1000);
+  const tick = () => {
+    const left = end - Date.now();
+    const s = Math.max(0, Math.ceil(left / 1000));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    el.textContent = s === 0 ? " (expired)" : ` (in ${h}h ${String(m).padStart(2, "0")}m ${String(r).padStart(2, "0")}s)`;
+    if (left <= 0) {
+      clearInterval(timer);
+      el.dispatchEvent(new Event("expired", { bubbles: true }));
+    }
+  };
+  tick();
+}
+
+// revealedPass runs the reveal page. The pass is in the page once, as the
+// text of its output; the script groups it for the eye, copies it on
+// request, and removes it from the page (and from its own memory) when the
+// page is left or the pass expires, so Back or a restored tab never shows
+// it again.
+function revealedPass(secret) {
+  const out = secret.querySelector('[data-testid="pass"]');
+  const copy = secret.querySelector('[data-testid="copy"]');
+  const copied = secret.querySelector('[data-testid="copied"]');
+  let pass = out.textContent.trim();
+  // Groups of four, as the spelling below is grouped: the margins are
+  // styling, so selecting the pass still copies it whole.
+  out.replaceChildren(...(pass.match(/.{1,4}/gu) || []).map((g) => {
+    const span = document.createElement("span");
+    span.className = "group";
+    span.textContent = g;
+    return span;
+  }));
+
+  // inClipboard is the pass while the clipboard may still hold it.
+  let inClipboard = "";
+  // clearClipboard empties the clipboard if it still holds the pass.
+  // Checking needs the clipboard-read permission. If reading is refused,
+  // the clipboard is left alone: the agent may have copied something else
+  // since, and wiping that unasked loses their work (password managers make
+  // the same choice); the pass itself stops working when its lifetime ends.
+  // A page without focus can neither read nor write the clipboard: it tries
+  // again when focus returns.
+  async function clearClipboard() {
+    const held = inClipboard;
+    if (!held) return;
+    try {
+      if ((await navigator.clipboard.readText()) === held) await navigator.clipboard.writeText("");
+    } catch {
+      if (!document.hasFocus()) {
+        window.addEventListener("focus", clearClipboard, { once: true });
+        return;
+      }
+    }
+    if (inClipboard === held) inClipboard = "";
+  }
+
+  // The Copy button is rendered hidden: without this script it could not
+  // work. The clipboard API needs a secure context (HTTPS or localhost).
+  if (navigator.clipboard && window.isSecureContext) {
+    const holdMs = Number(copy.dataset.clipboardSeconds) * 1000;
+    let holdTimer;
+    copy.hidden = false;
+    copy.addEventListener("click", async () => {
+      if (!pass) return;
+      try {
+        await navigator.clipboard.writeText(pass);
+      } catch {
+        copied.hidden = true;
+        return; // nothing was copied; the pass can still be selected and copied by hand
+      }
+      inClipboard = pass;
+      copied.hidden = false;
+      clearTimeout(holdTimer);
+      holdTimer = setTimeout(clearClipboard, holdMs);
     });
   }
-  // Countdown to the pass's expiry.
-  for (const el of document.querySelectorAll(".countdown[data-expires]")) {
-    const end = Date.parse(el.dataset.expires);
-    const tick = () => {
-      const s = Math.max(0, Math.round((end - Date.now()) / 1000));
-      const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
-      el.textContent = s === 0 ? " (expired)" : ` (in ${h}h ${String(m).padStart(2, "0")}m ${String(r).padStart(2, "0")}s)`;
-    };
-    tick();
-    setInterval(tick, 1000);
-  }
-});
+
+  // forget removes the pass, its spelling and the Copy button from the page
+  // and shows the notice saying why.
+  const forget = (notice) => {
+    if (!pass) return;
+    pass = "";
+    secret.remove();
+    document.querySelector(`[data-testid="${notice}"]`).hidden = false;
+  };
+  document.addEventListener("expired", () => forget("pass-expired"));
+  // pagehide also fires when the page goes into the back-forward cache: the
+  // page restored by Back has no pass. Emptying the clipboard here is best
+  // effort: the browser may end the page before the check completes.
+  window.addEventListener("pagehide", () => {
+    forget("pass-left");
+    clearClipboard();
+  });
+  // Leaving for another page: start the check as the navigation starts,
+  // while the page still runs; by pagehide it is often too late.
+  window.addEventListener("beforeunload", clearClipboard);
+}

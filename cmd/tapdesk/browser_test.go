@@ -200,7 +200,7 @@ func TestBrowserFlow(t *testing.T) {
 	// countdown (both need the script, so the CSP lets it run).
 	do(t, agent, chromedp.Reload(), chromedp.WaitVisible(`[data-testid="reveal"]`), chromedp.Click(`[data-testid="reveal"]`),
 		chromedp.WaitVisible(`[data-testid="pass"]`))
-	pass := get(t, agent, chromedp.AttributeValue(`[data-testid="pass"]`, "data-pass")).Value
+	pass := get(t, agent, chromedp.Evaluate[string](`document.querySelector('[data-testid="pass"]').textContent`))
 	get(t, agent, chromedp.Poll[bool](`document.querySelector(".countdown").textContent.includes("in ")`))
 	countdown := get(t, agent, chromedp.Text(`.countdown`))
 	copyHidden := get(t, agent, chromedp.Evaluate[bool](`document.querySelector("button.copy").hidden`))

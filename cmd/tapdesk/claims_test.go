@@ -134,7 +134,7 @@ func TestInterruptedIssueIsSettled(t *testing.T) {
 
 		// The agent issues again: one pass, the one shown.
 		agent.get(path).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
-		pass, _ := agent.doc().Find(`[data-testid="pass"]`).Attr("data-pass")
+		pass, _ := shownPass(agent.doc().Find(`[data-testid="pass"]`))
 		if !d.fake.Tenant().CheckPass(nina, pass) {
 			t.Fatal("the pass shown is not the one in Entra")
 		}
@@ -212,7 +212,7 @@ func TestUnrecordedPassIsDeletedAndAudited(t *testing.T) {
 		t.Fatalf("request %s, claim %v, pass %q", got.State, got.IssueClaimedAt, got.TAPMethodID)
 	}
 	agent.get(path).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
-	pass, _ := agent.doc().Find(`[data-testid="pass"]`).Attr("data-pass")
+	pass, _ := shownPass(agent.doc().Find(`[data-testid="pass"]`))
 	if !d.fake.Tenant().CheckPass(nina, pass) {
 		t.Fatal("the second reveal did not show the pass Entra holds")
 	}
@@ -291,7 +291,7 @@ func TestNothingCreatedKeepsTheRequest(t *testing.T) {
 		}
 		mustAudit(t, d, "Issue temporary access pass", "failure", "none was created")
 		agent.get(path).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
-		pass, _ := agent.doc().Find(`[data-testid="pass"]`).Attr("data-pass")
+		pass, _ := shownPass(agent.doc().Find(`[data-testid="pass"]`))
 		if !d.fake.Tenant().CheckPass(priya, pass) {
 			t.Fatal("the second try did not show the pass Entra holds")
 		}

@@ -461,7 +461,7 @@ func runFlow(ctx context.Context, r *crashRig, l *flowLog, agent, approver *cras
 			if err != nil {
 				return err
 			}
-			if pass, ok := agent.find(`[data-testid="pass"]`).Attr("data-pass"); ok && agent.status == http.StatusOK {
+			if pass, ok := shownPass(agent.find(`[data-testid="pass"]`)); ok && agent.status == http.StatusOK {
 				l.mu.Lock()
 				l.revealed[id] = pass
 				l.passes = append(l.passes, pass)

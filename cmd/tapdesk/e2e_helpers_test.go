@@ -233,3 +233,14 @@ func (b *browser) signIn(path, persona string) *browser {
 	}
 	return b.post(action, vals).status(http.StatusOK)
 }
+
+// shownPass is the pass a reveal page shows: the text of its pass output
+// (sel), which is the pass's one occurrence in the page. ok is false when
+// the page shows none.
+func shownPass(sel *goquery.Selection) (pass string, ok bool) {
+	if sel.Length() == 0 {
+		return "", false
+	}
+	pass = strings.TrimSpace(sel.Text())
+	return pass, pass != ""
+}

@@ -305,7 +305,7 @@ func TestIssuedNotice(t *testing.T) {
 	req := fileWithExtras(t, agent, d, "chen.wei@contoso.example", "New laptop, no methods yet, verified", nil)
 	approveAs(t, d, req, "approver")
 	agent.get(req).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
-	pass, ok := agent.doc().Find(`[data-testid="pass"]`).Attr("data-pass")
+	pass, ok := shownPass(agent.doc().Find(`[data-testid="pass"]`))
 	if !ok || len(pass) < 8 {
 		t.Fatalf("no pass revealed:\n%s", agent.body)
 	}

@@ -110,7 +110,7 @@ func TestRevealNeedsFreshSignIn(t *testing.T) {
 		t.Fatalf("signing in again issued a pass by itself (%d creates)", n)
 	}
 	agent.submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
-	if _, ok := agent.doc().Find(`[data-testid="pass"]`).Attr("data-pass"); !ok {
+	if _, ok := shownPass(agent.doc().Find(`[data-testid="pass"]`)); !ok {
 		t.Fatalf("fresh sign-in, no pass:\n%s", agent.body)
 	}
 	if n := d.fake.CountRequests(createTAP) - before; n != 1 {
