@@ -51,6 +51,9 @@ type RefusalTally struct {
 	mu       sync.Mutex
 	windows  map[refusalKey]*refusalWindow
 	overflow map[Activity]*refusalWindow
+	// nextClose is no later than the first window closes, so a tally at
+	// MaxRefusalSources looks for closed windows only when one may be.
+	nextClose time.Time
 }
 
 type refusalKey struct {
@@ -89,13 +92,16 @@ func (t *RefusalTally) Note(ev Event) (write bool, due []Event) {
 		delete(t.windows, key)
 		w = nil
 	}
-	if w == nil && len(t.windows) >= MaxRefusalSources {
+	if w == nil && len(t.windows) >= MaxRefusalSources && !now.Before(t.nextClose) {
 		due = append(due, t.closeLocked(now, false)...)
 	}
 	switch {
 	case w != nil:
 	case len(t.windows) < MaxRefusalSources:
 		t.windows[key] = &refusalWindow{like: like, opened: now}
+		if c := now.Add(RefusalWindow); len(t.windows) == 1 || c.Before(t.nextClose) {
+			t.nextClose = c
+		}
 		return true, due
 	default:
 		if w = t.overflow[key.activity]; w != nil && !now.Before(w.opened.Add(RefusalWindow)) {
@@ -129,12 +135,20 @@ func (t *RefusalTally) Close(now time.Time, all bool) []Event {
 func (t *RefusalTally) closeLocked(now time.Time, all bool) []Event {
 	var due []Event
 	closed := func(w *refusalWindow) bool { return all || !now.Before(w.opened.Add(RefusalWindow)) }
-	// Sorted, so the events of one sweep come in a stable order.
-	for _, k := range slices.SortedFunc(maps.Keys(t.windows), compareRefusalKeys) {
-		if w := t.windows[k]; closed(w) {
-			due = appendCount(due, w, now)
-			delete(t.windows, k)
+	var done []refusalKey
+	t.nextClose = time.Time{}
+	for k, w := range t.windows {
+		if closed(w) {
+			done = append(done, k)
+		} else if c := w.opened.Add(RefusalWindow); t.nextClose.IsZero() || c.Before(t.nextClose) {
+			t.nextClose = c
 		}
+	}
+	// Sorted, so the events of one sweep come in a stable order.
+	slices.SortFunc(done, compareRefusalKeys)
+	for _, k := range done {
+		due = appendCount(due, t.windows[k], now)
+		delete(t.windows, k)
 	}
 	for _, a := range slices.Sorted(maps.Keys(t.overflow)) {
 		if w := t.overflow[a]; closed(w) {
@@ -146,7 +160,13 @@ func (t *RefusalTally) closeLocked(now time.Time, all bool) []Event {
 }
 
 func compareRefusalKeys(a, b refusalKey) int {
-	return strings.Compare(string(a.activity)+"\x00"+a.address+"\x00"+a.requestID, string(b.activity)+"\x00"+b.address+"\x00"+b.requestID)
+	if c := strings.Compare(string(a.activity), string(b.activity)); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.address, b.address); c != 0 {
+		return c
+	}
+	return strings.Compare(a.requestID, b.requestID)
 }
 
 // appendCount appends the event that records w's repeats, if it has any.
