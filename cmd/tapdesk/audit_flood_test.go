@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -207,4 +210,138 @@ func TestAuditTrailTakesBoundedText(t *testing.T) {
 			t.Fatalf("verify: %v %+v", err, rep)
 		}
 	})
+}
+
+// TestAnonymousRefusalsAreCounted floods the refusals anyone can reach
+// without signing in: each kind from one address leaves its first event and
+// one event with the count when its window closes.
+func TestAnonymousRefusalsAreCounted(t *testing.T) {
+	clock := &testClock{now: time.Now()}
+	d := startTestDemoWith(t, func(o *demoOptions) { o.Now = clock.Now })
+	raw := attacker(t, d)
+	ctx := context.Background()
+
+	flood := func(t *testing.T, activity tapdesk.Activity, sent int, wantStatus int, hit func(c *http.Client, i int) int) {
+		t.Helper()
+		clock.set(clock.Now().Add(tapdesk.RefusalWindow + time.Second))
+		start := clock.Now()
+		before := headSeq(t, raw)
+		c := rawClient()
+		for i := range sent {
+			if status := hit(c, i); status != wantStatus {
+				t.Fatalf("hit %d: status %d, want %d", i, status, wantStatus)
+			}
+			clock.set(start.Add(time.Duration(i) * time.Millisecond)) // all inside one window
+		}
+		if evs := eventsAfter(t, raw, d, before); len(evs) != 1 || evs[0].activity != string(activity) {
+			t.Fatalf("during the window: %d events, want the first %q only: %+v", len(evs), activity, evs)
+		}
+		clock.set(start.Add(tapdesk.RefusalWindow))
+		d.app.sweepOnce(ctx, nil)
+		evs := eventsAfter(t, raw, d, before)
+		if len(evs) != 2 {
+			t.Fatalf("after the window: %d events, want 2: %+v", len(evs), evs)
+		}
+		count := evs[1].ev
+		want := fmt.Sprintf("Refused %d more times from 127.0.0.1 between ", sent-1)
+		if count.Activity != activity || count.Result != tapdesk.ResultFailure || !strings.HasPrefix(count.Reason, want) ||
+			count.Details["in_window"] != fmt.Sprint(sent) || count.ActorIP != "127.0.0.1" {
+			t.Errorf("count event %+v, want %q and %d in the window", count, want, sent)
+		}
+		t.Logf("%d %q sent: %d events (%d and %d bytes); %s", sent, activity, len(evs), evs[0].bytes, evs[1].bytes, count.Reason)
+	}
+
+	t.Run("1000 posts without a CSRF token", func(t *testing.T) {
+		flood(t, tapdesk.ActAccessRefused, 1000, http.StatusForbidden, func(c *http.Client, i int) int {
+			status, _ := send(t, c, http.MethodPost, d.baseURL+"/auth/logout", nil, url.Values{})
+			return status
+		})
+	})
+	t.Run("300 cross-site posts", func(t *testing.T) {
+		flood(t, tapdesk.ActAccessRefused, 300, http.StatusForbidden, func(c *http.Client, i int) int {
+			status, _ := send(t, c, http.MethodPost, d.baseURL+"/requests", http.Header{"Sec-Fetch-Site": {"cross-site"}}, url.Values{})
+			return status
+		})
+	})
+	t.Run("300 refused sign-in callbacks", func(t *testing.T) {
+		flood(t, tapdesk.ActSignInRefused, 300, http.StatusUnauthorized, func(c *http.Client, i int) int {
+			status, _ := send(t, c, http.MethodGet, fmt.Sprintf("%s/auth/callback?code=%d&state=x", d.baseURL, i), nil, nil)
+			return status
+		})
+	})
+	t.Run("300 unknown dispute links", func(t *testing.T) {
+		flood(t, tapdesk.ActDisputeRefused, 300, http.StatusNotFound, func(c *http.Client, i int) int {
+			status, _ := send(t, c, http.MethodGet, fmt.Sprintf("%s/dispute/%043d", d.baseURL, i), nil, nil)
+			return status
+		})
+	})
+	t.Run("signed-in refusals are written one by one", func(t *testing.T) {
+		clock.set(clock.Now().Add(tapdesk.RefusalWindow + time.Second))
+		agent := d.browser(t)
+		agent.signIn("/", "agent")
+		before := headSeq(t, raw)
+		for range 3 {
+			agent.post("/auth/logout", url.Values{}).status(http.StatusForbidden)
+		}
+		evs := eventsAfter(t, raw, d, before)
+		if len(evs) != 3 {
+			t.Fatalf("%d events for 3 signed-in refusals, want 3: %+v", len(evs), evs)
+		}
+		for _, e := range evs {
+			if e.activity != string(tapdesk.ActAccessRefused) || e.ev.Actor.UPN != "alex.agent@contoso.example" {
+				t.Errorf("event %+v", e.ev)
+			}
+		}
+	})
+}
+
+// TestRefusalCountsSurviveShutdown: repeats counted in a window still open
+// when tapdesk stops are written before the database closes.
+func TestRefusalCountsSurviveShutdown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", DBPath: filepath.Join(t.TempDir(), "tapdesk.db"),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MailInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- env.run(ctx) }()
+	c := rawClient()
+	const sent = 50
+	for range sent {
+		if status, _ := send(t, c, http.MethodPost, env.baseURL+"/auth/logout", nil, url.Values{}); status != http.StatusForbidden {
+			t.Fatalf("status %d, want 403", status)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("demo stopped with: %v", err)
+	}
+
+	raw := attacker(t, &testDemo{demoEnv: env})
+	rows, err := raw.Query(`SELECT record FROM audit_events WHERE activity = ? ORDER BY seq`, string(tapdesk.ActAccessRefused))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var details []map[string]string
+	for rows.Next() {
+		var record string
+		var fields []string
+		if err := rows.Scan(&record); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(record), &fields); err != nil || len(fields) != 17 {
+			t.Fatalf("record %q: %v", record, err)
+		}
+		d := map[string]string{}
+		if err := json.Unmarshal([]byte(fields[16]), &d); err != nil {
+			t.Fatal(err)
+		}
+		details = append(details, d)
+	}
+	if len(details) != 2 || details[1]["in_window"] != fmt.Sprint(sent) {
+		t.Fatalf("after stopping: %d events %v, want the first and a count of %d", len(details), details, sent)
+	}
 }
