@@ -111,6 +111,27 @@ func eventsAfter(t *testing.T, raw *sql.DB, d *testDemo, seq int64) []storedEven
 	return out
 }
 
+// clip shortens hostile text for a failure message.
+func clip(s string) string {
+	if len(s) > 120 {
+		return s[:60] + "..." + s[len(s)-60:]
+	}
+	return s
+}
+
+// summary names events briefly for a failure message.
+func summary(evs []storedEvent) string {
+	var b strings.Builder
+	for i, e := range evs {
+		if i == 5 {
+			fmt.Fprintf(&b, " ... %d more", len(evs)-i)
+			break
+		}
+		fmt.Fprintf(&b, " [%d %q %d bytes %s]", e.seq, e.activity, e.bytes, clip(e.ev.Reason))
+	}
+	return b.String()
+}
+
 func headSeq(t *testing.T, raw *sql.DB) int64 {
 	t.Helper()
 	var seq int64
@@ -144,7 +165,7 @@ func TestAuditTrailTakesBoundedText(t *testing.T) {
 		}
 		evs := eventsAfter(t, raw, d, before)
 		if len(evs) != 1 || evs[0].activity != string(wantActivity) {
-			t.Fatalf("%d events, want one %q: %+v", len(evs), wantActivity, evs)
+			t.Fatalf("%d events, want one %q: %s", len(evs), wantActivity, summary(evs))
 		}
 		if evs[0].bytes >= maxRecord {
 			t.Errorf("the stored event is %d bytes, want under %d", evs[0].bytes, maxRecord)
@@ -156,7 +177,7 @@ func TestAuditTrailTakesBoundedText(t *testing.T) {
 		t.Helper()
 		if n := utf8.RuneCountInString(ev.ActorAgent); n != tapdesk.MaxEventAgentChars || !strings.HasPrefix(ev.ActorAgent, "AAAA") ||
 			!strings.HasSuffix(ev.ActorAgent, fmt.Sprintf("…[truncated %d characters]", size-226)) {
-			t.Errorf("user agent stored as %d characters: %q", n, ev.ActorAgent)
+			t.Errorf("user agent stored as %d characters: %q", n, clip(ev.ActorAgent))
 		}
 	}
 
@@ -234,13 +255,13 @@ func TestAnonymousRefusalsAreCounted(t *testing.T) {
 			clock.set(start.Add(time.Duration(i) * time.Millisecond)) // all inside one window
 		}
 		if evs := eventsAfter(t, raw, d, before); len(evs) != 1 || evs[0].activity != string(activity) {
-			t.Fatalf("during the window: %d events, want the first %q only: %+v", len(evs), activity, evs)
+			t.Fatalf("during the window: %d events, want the first %q only: %s", len(evs), activity, summary(evs))
 		}
 		clock.set(start.Add(tapdesk.RefusalWindow))
 		d.app.sweepOnce(ctx, nil)
 		evs := eventsAfter(t, raw, d, before)
 		if len(evs) != 2 {
-			t.Fatalf("after the window: %d events, want 2: %+v", len(evs), evs)
+			t.Fatalf("after the window: %d events, want 2: %s", len(evs), summary(evs))
 		}
 		count := evs[1].ev
 		want := fmt.Sprintf("Refused %d more times from 127.0.0.1 between ", sent-1)
@@ -285,7 +306,7 @@ func TestAnonymousRefusalsAreCounted(t *testing.T) {
 		}
 		evs := eventsAfter(t, raw, d, before)
 		if len(evs) != 3 {
-			t.Fatalf("%d events for 3 signed-in refusals, want 3: %+v", len(evs), evs)
+			t.Fatalf("%d events for 3 signed-in refusals, want 3: %s", len(evs), summary(evs))
 		}
 		for _, e := range evs {
 			if e.activity != string(tapdesk.ActAccessRefused) || e.ev.Actor.UPN != "alex.agent@contoso.example" {
@@ -342,6 +363,6 @@ func TestRefusalCountsSurviveShutdown(t *testing.T) {
 		details = append(details, d)
 	}
 	if len(details) != 2 || details[1]["in_window"] != fmt.Sprint(sent) {
-		t.Fatalf("after stopping: %d events %v, want the first and a count of %d", len(details), details, sent)
+		t.Fatalf("after stopping: %d events, want the first and a count of %d (last details: %v)", len(details), sent, details[len(details)-1])
 	}
 }
