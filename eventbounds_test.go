@@ -231,3 +231,39 @@ func TestRefusalTally(t *testing.T) {
 		}
 	})
 }
+
+// FuzzBoundText: whatever the text, the result is within the limit, starts
+// with the text it cut, and cuts no character in two.
+func FuzzBoundText(f *testing.F) {
+	for _, s := range []string{"", "Mozilla/5.0", strings.Repeat("日本", 200), strings.Repeat("🔑", 300), "\xff\xfe" + strings.Repeat("a", 300), "a\u0301" + strings.Repeat("é", 300)} {
+		f.Add(s, 64)
+	}
+	f.Fuzz(func(t *testing.T, s string, limit int) {
+		limit = 32 + abs(limit)%2048 // the limits tapdesk uses are at least 64
+		got := tapdesk.BoundText(s, limit)
+		if n := utf8.RuneCountInString(got); n > limit {
+			t.Fatalf("%d characters, limit %d", n, limit)
+		}
+		if got == s {
+			return
+		}
+		i := strings.LastIndex(got, "…[truncated ")
+		if i < 0 || !strings.HasPrefix(s, got[:i]) {
+			t.Fatalf("%q is not a marked prefix of the input", short(got))
+		}
+		if utf8.ValidString(s) && !utf8.ValidString(got) {
+			t.Fatal("cut inside a character")
+		}
+		left, err := strconv.Atoi(strings.TrimSuffix(got[i+len("…[truncated "):], " characters]"))
+		if err != nil || utf8.RuneCountInString(got[:i])+left != utf8.RuneCountInString(s) {
+			t.Fatalf("the mark %q does not add up", got[i:])
+		}
+	})
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
