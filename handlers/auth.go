@@ -48,7 +48,8 @@ func (h *Handler) callback(c echo.Context) error {
 	}
 	in, err := h.auth.Finish(ctx, pending, c.QueryParams())
 	if err != nil {
-		h.log.Warn("sign-in refused", "err", err)
+		// The error quotes the callback's error_description: anyone's text.
+		h.log.Warn("sign-in refused", "err", tapdesk.BoundText(err.Error(), tapdesk.MaxEventReasonChars))
 		h.audit(c, tapdesk.Event{Activity: tapdesk.ActSignInRefused, Category: tapdesk.CatSignIn, Result: tapdesk.ResultFailure,
 			Reason: err.Error()})
 		return err

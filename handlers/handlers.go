@@ -83,6 +83,9 @@ type Handler struct {
 	cfg      Config
 	log      *slog.Logger
 	now      tapdesk.Clock
+	// refusals counts anonymous refusals per window (audit.go's
+	// writeEvent); the sweep writes the counts of closed windows.
+	refusals *tapdesk.RefusalTally
 }
 
 // Deps are the parts a Handler is built from.
@@ -97,7 +100,8 @@ type Deps struct {
 
 // New builds the handler set.
 func New(d Deps) *Handler {
-	h := &Handler{store: d.Store, dir: d.Directory, auth: d.Auth, sessions: d.Sessions, kickMail: d.KickMail, cfg: d.Config}
+	h := &Handler{store: d.Store, dir: d.Directory, auth: d.Auth, sessions: d.Sessions, kickMail: d.KickMail, cfg: d.Config,
+		refusals: tapdesk.NewRefusalTally()}
 	h.log = d.Config.Logger
 	if h.log == nil {
 		h.log = slog.Default()

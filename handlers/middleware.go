@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/gob"
@@ -118,11 +119,26 @@ func (h *Handler) csrf() echo.MiddlewareFunc {
 		CookieHTTPOnly: true,
 		CookieSameSite: http.SameSiteLaxMode,
 		ErrorHandler: func(err error, c echo.Context) error {
-			h.audit(c, tapdesk.Event{Activity: tapdesk.ActAccessRefused, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
-				Reason: "missing or invalid CSRF token", Details: map[string]string{"path": auditPath(c), "method": c.Request().Method}})
-			return tapdesk.Errorf(tapdesk.EFORBIDDEN, "This form was stale or did not come from tapdesk (its security token is missing or wrong). Go back, reload the page and try again.")
+			return h.csrfRefused(c, "missing or invalid CSRF token")
+		},
+		// echo refuses a post its browser calls cross-site before it looks
+		// at the token, without calling ErrorHandler: this keeps that
+		// refusal, audits it and gives it the same page. same-site posts
+		// are left to the token, as echo does.
+		AllowSecFetchSiteFunc: func(c echo.Context) (bool, error) {
+			if c.Request().Header.Get(echo.HeaderSecFetchSite) == "same-site" {
+				return false, nil
+			}
+			return false, h.csrfRefused(c, "cross-site post refused by the CSRF check (the browser sent Sec-Fetch-Site: "+c.Request().Header.Get(echo.HeaderSecFetchSite)+")")
 		},
 	})
+}
+
+// csrfRefused audits a refused unsafe request and says why it was refused.
+func (h *Handler) csrfRefused(c echo.Context, reason string) error {
+	h.audit(c, tapdesk.Event{Activity: tapdesk.ActAccessRefused, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
+		Reason: reason, Details: map[string]string{"path": auditPath(c), "method": c.Request().Method}})
+	return tapdesk.Errorf(tapdesk.EFORBIDDEN, "This form was stale or did not come from tapdesk (its security token is missing or wrong). Go back, reload the page and try again.")
 }
 
 // auditPath is the request path for the audit trail, with link tokens
@@ -188,11 +204,42 @@ func (h *Handler) flash(c echo.Context, msg string) {
 // audit writes a standalone event (one that records no state change) with
 // the actor, IP and user agent of this request. A failure is logged: it
 // must not turn a refusal into a 500.
+//
+// Anonymous refusals are counted per window (tapdesk.Tallied): only the
+// first of a window is written here, with the counts of windows it closed.
 func (h *Handler) audit(c echo.Context, ev tapdesk.Event) {
 	ev = h.stamp(c, ev)
-	if err := h.store.AppendEvent(c.Request().Context(), ev); err != nil {
-		h.log.Error("audit event not written", "activity", ev.Activity, "err", err)
+	ctx := c.Request().Context()
+	if tapdesk.Tallied(ev) {
+		write, due := h.refusals.Note(ev)
+		h.appendEvents(ctx, due)
+		if !write {
+			return
+		}
 	}
+	h.appendEvents(ctx, []tapdesk.Event{ev})
+}
+
+func (h *Handler) appendEvents(ctx context.Context, evs []tapdesk.Event) {
+	for _, ev := range evs {
+		if err := h.store.AppendEvent(ctx, ev); err != nil {
+			h.log.Error("audit event not written", "activity", ev.Activity, "err", err)
+		}
+	}
+}
+
+// FlushRefusals writes the counts of anonymous refusals whose window closed
+// by now (the sweep calls it), or of every window (all, when tapdesk
+// stops). It returns how many count events it wrote.
+func (h *Handler) FlushRefusals(ctx context.Context, now time.Time, all bool) (int, error) {
+	n := 0
+	for _, ev := range h.refusals.Close(now, all) {
+		if err := h.store.AppendEvent(ctx, ev); err != nil {
+			return n, fmt.Errorf("write the count of refusals: %w", err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // stamp fills in who did it, from where, and when.

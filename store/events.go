@@ -107,6 +107,9 @@ func (a *appender) close() {
 }
 
 func (a *appender) append(ctx context.Context, ev tapdesk.Event) error {
+	// Every event passes here: bound what it holds before it is signed, so
+	// the mac covers exactly what is stored.
+	ev = tapdesk.BoundEvent(ev)
 	if ev.Time.IsZero() {
 		ev.Time = a.db.Now()
 	}

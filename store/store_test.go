@@ -454,3 +454,43 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAppendBoundsEvents: every append, the batched one included, bounds
+// the event before signing it, so what is stored is small and verifies.
+func TestAppendBoundsEvents(t *testing.T) {
+	db, _ := openDB(t)
+	ctx := context.Background()
+	huge := strings.Repeat("A", 900<<10)
+	details := map[string]string{"path": huge}
+	for i := range 100 {
+		details[fmt.Sprintf("k%03d", i)] = "v"
+	}
+	details["k000"] = huge
+	ev := tapdesk.Event{Time: t0, Activity: tapdesk.ActAccessRefused, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
+		Reason: huge, ActorIP: huge, ActorAgent: huge, Details: details}
+	if err := db.AppendEvent(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AppendEvents(ctx, 2, 1, func(int) tapdesk.Event { return ev }); err != nil {
+		t.Fatal(err)
+	}
+	evs := events(t, db, store.EventFilter{})
+	if len(evs) != 3 {
+		t.Fatalf("%d events", len(evs))
+	}
+	for _, got := range evs {
+		if got.ActorAgent != tapdesk.BoundText(huge, tapdesk.MaxEventAgentChars) || got.Reason != tapdesk.BoundText(huge, tapdesk.MaxEventReasonChars) ||
+			len(got.Details) != tapdesk.MaxEventDetails || got.Details["k000"] != tapdesk.BoundText(huge, tapdesk.MaxEventDetailValueChars) ||
+			got.Details[tapdesk.EventDetailsLeftOut] == "" {
+			t.Errorf("event %d not bounded: agent %v, reason %v, %d details, first detail %d bytes", got.Seq, got.ActorAgent == tapdesk.BoundText(huge, tapdesk.MaxEventAgentChars),
+				got.Reason == tapdesk.BoundText(huge, tapdesk.MaxEventReasonChars), len(got.Details), len(got.Details["k000"]))
+		}
+	}
+	if len(ev.Details) != 101 || ev.Details["path"] != huge {
+		t.Error("the caller's details were changed")
+	}
+	rep, err := db.VerifyChain(ctx)
+	if err != nil || rep.Break != nil || rep.Checked != 3 {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}

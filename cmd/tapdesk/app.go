@@ -161,6 +161,11 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	}
 	<-workerDone
 	<-sweepDone
+	// Refusals counted in windows still open are written before the
+	// database closes, so a restart loses no count.
+	if _, ferr := a.handler.FlushRefusals(context.Background(), a.cfg.Now(), true); ferr != nil {
+		a.cfg.Logger.Error("writing the counts of refusals at shutdown", "err", ferr)
+	}
 	a.close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -215,8 +220,12 @@ func (a *app) sweepOnce(ctx context.Context, escalateTo []string) {
 	if err != nil && ctx.Err() == nil {
 		a.cfg.Logger.Error("closing the loop", "err", err)
 	}
-	if settled+expired+escalated+removed > 0 {
-		a.cfg.Logger.Info("sweep", "claims_settled", settled, "expired", expired, "escalated", escalated, "passes_removed", removed)
+	counted, err := a.handler.FlushRefusals(ctx, now, false)
+	if err != nil && ctx.Err() == nil {
+		a.cfg.Logger.Error("writing the counts of refusals", "err", err)
+	}
+	if settled+expired+escalated+removed+counted > 0 {
+		a.cfg.Logger.Info("sweep", "claims_settled", settled, "expired", expired, "escalated", escalated, "passes_removed", removed, "refusal_counts", counted)
 		a.worker.Kick()
 	}
 }
