@@ -13,6 +13,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/ratelimit"
 	"github.com/tapdesk/tapdesk/signin"
 	"github.com/tapdesk/tapdesk/store"
 )
@@ -69,7 +70,10 @@ type Config struct {
 	// SessionLifetime after its sign-in however active (defaults 30m, 8h).
 	SessionIdleTimeout time.Duration
 	SessionLifetime    time.Duration
-	Logger             *slog.Logger
+	// RateLimits limit the pace of sign-in, search, filing, links, reveal
+	// and the audit exports (ratelimit.go); nil: tapdesk.DefaultRateLimits.
+	RateLimits tapdesk.RateLimits
+	Logger     *slog.Logger
 	Now                tapdesk.Clock
 }
 
@@ -80,6 +84,7 @@ type Handler struct {
 	auth     Authenticator
 	sessions *scs.SessionManager
 	kickMail func()
+	limiter  Limiter
 	cfg      Config
 	log      *slog.Logger
 	now      tapdesk.Clock
@@ -92,12 +97,13 @@ type Deps struct {
 	Auth      Authenticator
 	Sessions  *scs.SessionManager
 	KickMail  func() // wakes the mail worker after a commit; may be nil
+	Limiter   Limiter // nil: one in memory (ratelimit.Memory)
 	Config    Config
 }
 
 // New builds the handler set.
 func New(d Deps) *Handler {
-	h := &Handler{store: d.Store, dir: d.Directory, auth: d.Auth, sessions: d.Sessions, kickMail: d.KickMail, cfg: d.Config}
+	h := &Handler{store: d.Store, dir: d.Directory, auth: d.Auth, sessions: d.Sessions, kickMail: d.KickMail, limiter: d.Limiter, cfg: d.Config}
 	h.log = d.Config.Logger
 	if h.log == nil {
 		h.log = slog.Default()
@@ -114,6 +120,12 @@ func New(d Deps) *Handler {
 	}
 	if h.cfg.SessionIdleTimeout == 0 {
 		h.cfg.SessionIdleTimeout = DefaultSessionIdleTimeout
+	}
+	if h.cfg.RateLimits == nil {
+		h.cfg.RateLimits = tapdesk.DefaultRateLimits()
+	}
+	if h.limiter == nil {
+		h.limiter = ratelimit.NewMemory(0)
 	}
 	if h.cfg.SessionLifetime == 0 {
 		h.cfg.SessionLifetime = DefaultSessionLifetime
