@@ -74,7 +74,7 @@ type Config struct {
 	// and the audit exports (ratelimit.go); nil: tapdesk.DefaultRateLimits.
 	RateLimits tapdesk.RateLimits
 	Logger     *slog.Logger
-	Now                tapdesk.Clock
+	Now        tapdesk.Clock
 }
 
 // Handler holds the dependencies of every handler. No globals.
@@ -96,7 +96,7 @@ type Deps struct {
 	Directory tapdesk.Directory
 	Auth      Authenticator
 	Sessions  *scs.SessionManager
-	KickMail  func() // wakes the mail worker after a commit; may be nil
+	KickMail  func()  // wakes the mail worker after a commit; may be nil
 	Limiter   Limiter // nil: one in memory (ratelimit.Memory)
 	Config    Config
 }

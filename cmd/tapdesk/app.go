@@ -58,7 +58,7 @@ type appConfig struct {
 	// RateLimits pace the limited actions (nil: tapdesk.DefaultRateLimits).
 	RateLimits tapdesk.RateLimits
 	Settings   map[string]string // for the start-up audit event, no secrets
-	Logger       *slog.Logger
+	Logger     *slog.Logger
 }
 
 // app is a wired portal: database, web handlers, mail worker.
