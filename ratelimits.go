@@ -65,7 +65,7 @@ var rateWords = map[RateAction]struct{ did, noun string }{
 	RateCallback: {"come back from the sign-in page %d times", "%d sign-ins have come back"},
 	RateSearch:   {"searched the directory %d times", "%d directory searches have been made"},
 	RateUserCard: {"opened %d user cards", "%d user cards have been opened"},
-	RateFile:     {"filed %d requests", "%d requests have been filed"},
+	RateFile:     {"tried to file %d requests", "%d requests have been sent to be filed"},
 	RateLink:     {"followed %d approval or dispute links", "%d approval or dispute links have been followed"},
 	RateReveal:   {"tried to issue and reveal a pass %d times", "%d passes have been asked for"},
 	RateExport:   {"exported the audit trail %d times", "%d audit exports have been made"},
@@ -224,7 +224,7 @@ type RateRefusal struct {
 // Sentence is what the refused person reads: what they did, and when they
 // can try again, in words.
 //
-// "You have filed 5 requests in the last 10 minutes. Try again at 14:32 UTC (in 3 minutes)."
+// "You have tried to file 5 requests in the last 10 minutes. Try again at 14:32 UTC (in 3 minutes)."
 func (r RateRefusal) Sentence(now time.Time) string {
 	w := rateWords[r.Limit.Action]
 	var did string

@@ -51,9 +51,9 @@ func TestRateRefusalSentence(t *testing.T) {
 		after int
 	}{
 		{RateRefusal{Limit: file, RetryAt: now.Add(2*time.Minute + 40*time.Second)},
-			"You have filed 5 requests in the last 10 minutes. Try again at 14:32 UTC (in 3 minutes).", 160},
+			"You have tried to file 5 requests in the last 10 minutes. Try again at 14:32 UTC (in 3 minutes).", 160},
 		{RateRefusal{Limit: file, RetryAt: now.Add(2*time.Minute + 41*time.Second)},
-			"You have filed 5 requests in the last 10 minutes. Try again at 14:33 UTC (in 3 minutes).", 161},
+			"You have tried to file 5 requests in the last 10 minutes. Try again at 14:33 UTC (in 3 minutes).", 161},
 		{RateRefusal{Limit: DefaultRateLimits().For(RateSearch, PerAddress), RetryAt: now.Add(199 * time.Millisecond)},
 			"300 directory searches have been made from your network address in the last minute. Try again at 14:29:20 UTC (in a second).", 1},
 		{RateRefusal{Limit: RateLimit{RateVerify, PerPerson, 2, 2 * time.Hour}, RetryAt: now.Add(time.Hour)},

@@ -19,6 +19,16 @@ import (
 	"github.com/tapdesk/tapdesk/store"
 )
 
+// manyActions lifts the filing and reveal limits for tests that file or
+// reveal more in a minute than a person would in ten.
+func manyActions(o *demoOptions) {
+	limits, err := tapdesk.ParseRateLimits("file=off,reveal=off", tapdesk.DefaultRateLimits())
+	if err != nil {
+		panic(err)
+	}
+	o.RateLimits = limits
+}
+
 // rateEvents are the audit events of refusals over a rate limit.
 func rateEvents(t *testing.T, d *testDemo) []tapdesk.Event {
 	t.Helper()
@@ -85,7 +95,7 @@ var filingTargets = []string{"nina.newhire@contoso.example", "marco.rossi@contos
 // again; the refusals write one audit event, and only 5 filings' approval
 // mails are queued.
 func TestFilingFloodIsLimited(t *testing.T) {
-	d := startTestDemo(t)
+	d, _ := startClockedDemo(t) // a stopped clock: nothing refills while the test runs
 	agent := d.browser(t)
 	agent.signIn("/", "agent")
 	// A different target for each filing, so only the pace is refused.
@@ -130,7 +140,7 @@ func TestFilingFloodIsLimited(t *testing.T) {
 
 	// The page says what happened and when to try again, in words.
 	agent.post("/requests", forms[0]).status(http.StatusTooManyRequests)
-	msg := regexp.MustCompile(`You have filed 5 requests in the last 10 minutes\. Try again at \d\d:\d\d UTC \(in (2 minutes|a minute|\d+ seconds)\)\.`)
+	msg := regexp.MustCompile(`You have tried to file 5 requests in the last 10 minutes\. Try again at \d\d:\d\d UTC \(in (2 minutes|a minute|\d+ seconds)\)\.`)
 	if !msg.MatchString(agent.body) {
 		t.Errorf("the refusal page does not say when to try again:\n%s", agent.body)
 	}
@@ -141,7 +151,7 @@ func TestFilingFloodIsLimited(t *testing.T) {
 	}
 	ev := evs[0]
 	if ev.Actor.UPN != "alex.agent@contoso.example" || ev.Details["limit"] != "file.person=5/10m" || ev.Result != tapdesk.ResultFailure ||
-		!strings.Contains(ev.Reason, "You have filed 5 requests") {
+		!strings.Contains(ev.Reason, "You have tried to file 5 requests") {
 		t.Errorf("refusal event: %+v", ev)
 	}
 
@@ -194,7 +204,7 @@ func rawGet(t *testing.T, b *browser, path string, header http.Header) *http.Res
 // address is not held back by it: the limit is per person, and the
 // address's own limit is wider.
 func TestSearchFloodFromOneAddress(t *testing.T) {
-	d := startTestDemo(t)
+	d, _ := startClockedDemo(t)
 	agent := d.browser(t)
 	agent.signIn("/", "agent")
 	colleague := d.browser(t)
@@ -231,7 +241,8 @@ func TestTwoPeopleFromOneAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := startTestDemoWith(t, func(o *demoOptions) { o.RateLimits = limits })
+	clock := &testClock{now: time.Now()}
+	d := startTestDemoWith(t, func(o *demoOptions) { o.RateLimits, o.Now = limits, clock.Now })
 	first, second := d.browser(t), d.browser(t)
 	first.signIn("/", "agent")
 	second.signIn("/", "agent2")
@@ -267,7 +278,7 @@ func TestTwoPeopleFromOneAddress(t *testing.T) {
 // forged X-Forwarded-For, new on every try, does not make each one a new
 // address (no proxy is trusted).
 func TestSignInFloodWithRotatingForgedAddress(t *testing.T) {
-	d := startTestDemo(t)
+	d, _ := startClockedDemo(t)
 	anon := d.browser(t)
 	ok, limited := 0, 0
 	for i := range 50 {
