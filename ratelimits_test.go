@@ -1,6 +1,7 @@
 package tapdesk
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +98,27 @@ func TestParseTrustedProxies(t *testing.T) {
 	_, err = ParseTrustedProxies([]string{"10.0.0.0/8", "10.0.0.0/33", "proxy"})
 	if ErrorCode(err) != EINVALID || !strings.Contains(ErrorMessage(err), `"10.0.0.0/33", "proxy" is not an address range`) {
 		t.Fatalf("%v", err)
+	}
+}
+
+// The README's table of rate limits is the defaults.
+func TestRateLimitsDocumented(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := DefaultRateLimits()
+	for a := range rateWords {
+		row := "| `" + string(a) + "` |"
+		line := ""
+		for _, l := range strings.Split(string(readme), "\n") {
+			if strings.HasPrefix(l, row) {
+				line = l
+			}
+		}
+		want := "| " + ls.For(a, PerPerson).String() + " | " + ls.For(a, PerAddress).String() + " |"
+		if !strings.HasSuffix(line, want) {
+			t.Errorf("README row for %s is %q, want it to end %q", a, line, want)
+		}
 	}
 }
