@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -416,5 +417,48 @@ func TestNetworkSettingsRefuseMalformedEntries(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("serve with %s=%s: %v, want %q", tc.env, tc.value, err, tc.want)
 		}
+	}
+}
+
+// Whose headers count, case by case: only a listed proxy's, and echo's
+// own trust of loopback and private peers is off.
+func TestClientIP(t *testing.T) {
+	proxies, err := tapdesk.ParseTrustedProxies([]string{"10.1.0.0/16", "2001:db8::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, peer, xff, realIP string
+		trusted                 bool
+		want                    string
+	}{
+		{"no proxies: forwarded header ignored", "127.0.0.1:5000", "203.0.113.5", "", false, "127.0.0.1"},
+		{"no proxies: real-ip ignored", "192.168.1.9:5000", "", "203.0.113.5", false, "192.168.1.9"},
+		{"loopback peer, not listed", "127.0.0.1:5000", "203.0.113.5", "", true, "127.0.0.1"},
+		{"private peer, not listed", "192.168.1.9:5000", "203.0.113.5", "", true, "192.168.1.9"},
+		{"listed proxy", "10.1.2.3:5000", "203.0.113.5", "", true, "203.0.113.5"},
+		{"listed proxy, client forged a hop", "10.1.2.3:5000", "198.51.100.1, 203.0.113.5", "", true, "203.0.113.5"},
+		{"two listed proxies", "10.1.2.3:5000", "203.0.113.5, 10.1.9.9", "", true, "203.0.113.5"},
+		{"listed proxy with X-Real-IP", "10.1.2.3:5000", "", "203.0.113.5", true, "203.0.113.5"},
+		{"listed IPv6 proxy", "[2001:db8::1]:5000", "2001:db8:aa::7", "", true, "2001:db8:aa::7"},
+		{"garbage from a listed proxy", "10.1.2.3:5000", "not-an-ip", "", true, "10.1.2.3"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, _ := http.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = c.peer
+			if c.xff != "" {
+				r.Header.Set("X-Forwarded-For", c.xff)
+			}
+			if c.realIP != "" {
+				r.Header.Set("X-Real-IP", c.realIP)
+			}
+			var trusted []*net.IPNet
+			if c.trusted {
+				trusted = proxies
+			}
+			if got := clientIP(trusted)(r); got != c.want {
+				t.Errorf("got %s, want %s", got, c.want)
+			}
+		})
 	}
 }
