@@ -462,3 +462,32 @@ func TestClientIP(t *testing.T) {
 		})
 	}
 }
+
+// Guessing link tokens: anonymous GETs of made-up approval and dispute
+// links from one address stop at 60 in 10 minutes, one event for the rest.
+func TestLinkGuessingFromOneAddress(t *testing.T) {
+	d, _ := startClockedDemo(t)
+	anon := d.browser(t)
+	answered, limited := 0, 0
+	for i := range 100 {
+		path := fmt.Sprintf("/dispute/guess%040d", i)
+		if i%2 == 1 {
+			path = fmt.Sprintf("/approve/guess%040d", i)
+		}
+		switch res := rawGet(t, anon, path, nil); res.StatusCode {
+		case http.StatusTooManyRequests:
+			limited++
+		case http.StatusInternalServerError:
+			t.Fatalf("%s answered 500", path)
+		default:
+			answered++
+		}
+	}
+	if answered != 60 || limited != 40 {
+		t.Fatalf("%d answered and %d refused, want 60 and 40", answered, limited)
+	}
+	if evs := rateEvents(t, d); len(evs) != 1 || evs[0].Details["limit"] != "link.address=60/10m" || strings.Contains(evs[0].Details["path"], "guess") {
+		t.Fatalf("want one event, without the token, got %+v", evs)
+	}
+	t.Logf("link guessing: sent 100, answered %d, 429 %d, events %d", answered, limited, len(rateEvents(t, d)))
+}
