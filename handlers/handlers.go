@@ -70,11 +70,12 @@ type Config struct {
 	// SessionLifetime after its sign-in however active (defaults 30m, 8h).
 	SessionIdleTimeout time.Duration
 	SessionLifetime    time.Duration
+	Logger             *slog.Logger
+	Now                tapdesk.Clock
+
 	// RateLimits limit the pace of sign-in, search, filing, links, reveal
 	// and the audit exports (ratelimit.go); nil: tapdesk.DefaultRateLimits.
 	RateLimits tapdesk.RateLimits
-	Logger     *slog.Logger
-	Now        tapdesk.Clock
 }
 
 // Handler holds the dependencies of every handler. No globals.
@@ -96,9 +97,10 @@ type Deps struct {
 	Directory tapdesk.Directory
 	Auth      Authenticator
 	Sessions  *scs.SessionManager
-	KickMail  func()  // wakes the mail worker after a commit; may be nil
-	Limiter   Limiter // nil: one in memory (ratelimit.Memory)
+	KickMail  func() // wakes the mail worker after a commit; may be nil
 	Config    Config
+
+	Limiter Limiter // nil: one in memory (ratelimit.Memory)
 }
 
 // New builds the handler set.

@@ -52,13 +52,14 @@ type appConfig struct {
 	AuditKey     string
 	AuditOldKeys []string // keys before a rotation: verify only
 	MailInterval time.Duration
+	Settings     map[string]string // for the start-up audit event, no secrets
+	Logger       *slog.Logger
+
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
 	// X-Real-IP name the client; from anyone else they are ignored.
 	TrustedProxies []*net.IPNet
 	// RateLimits pace the limited actions (nil: tapdesk.DefaultRateLimits).
 	RateLimits tapdesk.RateLimits
-	Settings   map[string]string // for the start-up audit event, no secrets
-	Logger     *slog.Logger
 }
 
 // app is a wired portal: database, web handlers, mail worker.
