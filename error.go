@@ -14,6 +14,7 @@ const (
 	EFORBIDDEN    = "forbidden"    // signed in but not allowed (role, separation of duty)
 	EUNAUTHORIZED = "unauthorized" // not signed in, or sign-in too old
 	EUNAVAILABLE  = "unavailable"  // a dependency (Graph, SMTP) refused or timed out
+	ELIMITED      = "limited"      // too many in too short a time; the message says when to try again
 )
 
 // Error is a domain error: a code for the program and a sentence for people.

@@ -43,6 +43,8 @@ const (
 	ActDisputeOpened  Activity = "Open dispute link"
 	ActDispute        Activity = "Dispute request"
 	ActDisputeRefused Activity = "Refuse dispute link"
+	// Once per window per limit and person or address, however many hits.
+	ActRateLimited Activity = "Refuse over rate limit"
 )
 
 // Category groups activities the way Entra's audit log does.

@@ -13,6 +13,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/ratelimit"
 	"github.com/tapdesk/tapdesk/signin"
 	"github.com/tapdesk/tapdesk/store"
 )
@@ -71,6 +72,10 @@ type Config struct {
 	SessionLifetime    time.Duration
 	Logger             *slog.Logger
 	Now                tapdesk.Clock
+
+	// RateLimits limit the pace of sign-in, search, filing, links, reveal
+	// and the audit exports (ratelimit.go); nil: tapdesk.DefaultRateLimits.
+	RateLimits tapdesk.RateLimits
 }
 
 // Handler holds the dependencies of every handler. No globals.
@@ -80,6 +85,7 @@ type Handler struct {
 	auth     Authenticator
 	sessions *scs.SessionManager
 	kickMail func()
+	limiter  Limiter
 	cfg      Config
 	log      *slog.Logger
 	now      tapdesk.Clock
@@ -96,11 +102,13 @@ type Deps struct {
 	Sessions  *scs.SessionManager
 	KickMail  func() // wakes the mail worker after a commit; may be nil
 	Config    Config
+
+	Limiter Limiter // nil: one in memory (ratelimit.Memory)
 }
 
 // New builds the handler set.
 func New(d Deps) *Handler {
-	h := &Handler{store: d.Store, dir: d.Directory, auth: d.Auth, sessions: d.Sessions, kickMail: d.KickMail, cfg: d.Config,
+	h := &Handler{store: d.Store, dir: d.Directory, auth: d.Auth, sessions: d.Sessions, kickMail: d.KickMail, limiter: d.Limiter, cfg: d.Config,
 		refusals: tapdesk.NewRefusalTally()}
 	h.log = d.Config.Logger
 	if h.log == nil {
@@ -118,6 +126,12 @@ func New(d Deps) *Handler {
 	}
 	if h.cfg.SessionIdleTimeout == 0 {
 		h.cfg.SessionIdleTimeout = DefaultSessionIdleTimeout
+	}
+	if h.cfg.RateLimits == nil {
+		h.cfg.RateLimits = tapdesk.DefaultRateLimits()
+	}
+	if h.limiter == nil {
+		h.limiter = ratelimit.NewMemory(0)
 	}
 	if h.cfg.SessionLifetime == 0 {
 		h.cfg.SessionLifetime = DefaultSessionLifetime

@@ -44,6 +44,8 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case tapdesk.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case tapdesk.ELIMITED:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
@@ -56,6 +58,7 @@ var titles = map[int]string{
 	http.StatusUnauthorized:          "Please sign in",
 	http.StatusConflict:              "Already changed",
 	http.StatusServiceUnavailable:    "Try again shortly",
+	http.StatusTooManyRequests:       "Too many at once",
 	http.StatusMethodNotAllowed:      "Not allowed",
 	http.StatusRequestEntityTooLarge: "Too large",
 	http.StatusInternalServerError:   "Something failed",

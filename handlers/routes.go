@@ -20,31 +20,33 @@ func (h *Handler) Routes(e *echo.Echo) {
 	e.GET("/favicon.ico", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/static/favicon.svg") })
 
 	e.GET("/", h.dashboard)
-	e.GET("/auth/login", h.login)
-	e.GET("/auth/callback", h.callback)
+	e.GET("/auth/login", h.login, h.limit(tapdesk.RateSignIn))
+	e.GET("/auth/callback", h.callback, h.limit(tapdesk.RateCallback))
 	e.POST("/auth/logout", h.logout)
 
 	req := h.require(tapdesk.RoleRequester)
-	e.GET("/users", h.userSearch, req)
-	e.GET("/users/:user", h.userCard, req)
+	// The search page without a query is only the form.
+	e.GET("/users", h.userSearch, req, h.limitWhen(tapdesk.RateSearch, func(c echo.Context) bool { return c.QueryParam("q") != "" }))
+	e.GET("/users/:user", h.userCard, req, h.limit(tapdesk.RateUserCard))
 	e.GET("/requests/new", h.requestForm, req)
-	e.POST("/requests", h.fileRequest, req)
+	e.POST("/requests", h.fileRequest, req, h.limit(tapdesk.RateFile))
 
 	signed := h.require()
 	e.GET("/requests/:id", h.requestDetail, signed)
 	e.POST("/requests/:id/cancel", h.cancel, signed)
 	e.POST("/requests/:id/approve", h.approve, h.require(tapdesk.RoleApprover))
 	e.POST("/requests/:id/deny", h.deny, h.require(tapdesk.RoleApprover))
-	e.POST("/requests/:id/reveal", h.reveal, signed)
+	e.POST("/requests/:id/reveal", h.reveal, signed, h.limit(tapdesk.RateReveal))
 	e.POST("/requests/:id/revoke", h.revoke, signed)
-	e.GET("/approve/:token", h.approvalLink)
+	link := h.limit(tapdesk.RateLink)
+	e.GET("/approve/:token", h.approvalLink, link)
 	// "This wasn't me" links in notices to the target and their manager:
 	// no sign-in, and they can only stop (GET shows, POST stops).
-	e.GET("/dispute/:token", h.disputeLanding)
-	e.POST("/dispute/:token", h.dispute)
+	e.GET("/dispute/:token", h.disputeLanding, link)
+	e.POST("/dispute/:token", h.dispute, link)
 
 	audit := h.require(tapdesk.RoleAuditor)
 	e.GET("/audit", h.auditList, audit)
-	e.GET("/audit/export", h.auditExport, audit)
-	e.GET("/audit/verify", h.auditVerify, audit)
+	e.GET("/audit/export", h.auditExport, audit, h.limit(tapdesk.RateExport))
+	e.GET("/audit/verify", h.auditVerify, audit, h.limit(tapdesk.RateVerify))
 }

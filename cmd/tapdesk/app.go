@@ -54,6 +54,12 @@ type appConfig struct {
 	MailInterval time.Duration
 	Settings     map[string]string // for the start-up audit event, no secrets
 	Logger       *slog.Logger
+
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
+	// X-Real-IP name the client; from anyone else they are ignored.
+	TrustedProxies []*net.IPNet
+	// RateLimits pace the limited actions (nil: tapdesk.DefaultRateLimits).
+	RateLimits tapdesk.RateLimits
 }
 
 // app is a wired portal: database, web handlers, mail worker.
@@ -112,11 +118,12 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 			NotifyUser: cfg.NotifyUser, NotifyManager: cfg.NotifyManager, SecurityEmails: cfg.SecurityEmails,
 			RevealMaxAge: cfg.RevealMaxAge, RevealMFA: cfg.RevealMFA,
 			SessionIdleTimeout: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
-			Logger: log, Now: cfg.Now,
+			RateLimits: cfg.RateLimits, Logger: log, Now: cfg.Now,
 		},
 	})
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = clientIP(cfg.TrustedProxies)
 	e.Server.ReadHeaderTimeout = 10 * time.Second
 	e.Server.IdleTimeout = 2 * time.Minute
 	a.handler.Routes(e)
@@ -235,6 +242,28 @@ func (a *app) close() {
 		a.stop[i]()
 	}
 	a.stop = nil
+}
+
+// clientIP is the address audit events and per-address limits use: the
+// direct peer, unless it is one of the trusted proxies; then the client
+// its X-Forwarded-For (or, without one, X-Real-IP) names. Echo's default
+// would believe those headers from anyone, and it trusts loopback, private
+// and link-local peers unless told not to: here only the listed ranges are.
+func clientIP(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	fromXFF, fromRealIP := echo.ExtractIPFromXFFHeader(opts...), echo.ExtractIPFromRealIPHeader(opts...)
+	return func(r *http.Request) string {
+		if r.Header.Get(echo.HeaderXForwardedFor) != "" {
+			return fromXFF(r)
+		}
+		return fromRealIP(r)
+	}
 }
 
 // listen opens the address, with a clear message when it is taken.

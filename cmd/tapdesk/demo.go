@@ -49,6 +49,11 @@ type demoOptions struct {
 	RoleGroups map[string]tapdesk.Role
 	// ManagerNoticesOff turns manager notices off (TAPDESK_NOTIFY_MANAGER=false).
 	ManagerNoticesOff bool
+	// TrustedProxies and RateLimits as TAPDESK_TRUSTED_PROXIES and
+	// TAPDESK_RATE_LIMITS set them for serve (nil: none trusted, and
+	// production's limits).
+	TrustedProxies []*net.IPNet
+	RateLimits     tapdesk.RateLimits
 	// Now is the clock of the portal and the demo identity provider
 	// (default time.Now); tests move it to age sign-ins and sessions.
 	Now tapdesk.Clock
@@ -151,6 +156,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		NotifyUser: true, NotifyManager: !o.ManagerNoticesOff, SecurityEmails: []string{demoSecurityEmail},
 		// Issuing and sessions keep production's limits, so the demo shows them.
 		RevealMaxAge: 15 * time.Minute, RevealMFA: true, Now: o.Now,
+		TrustedProxies: o.TrustedProxies, RateLimits: o.RateLimits,
 		SessionKey: randomHex(32), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
 		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": d.dbPath},
 	}

@@ -28,7 +28,7 @@ func cutFrom(t *testing.T, raw *sql.DB, id string, activity tapdesk.Activity) {
 // trail went unnoticed. A disputed (or cancelled) request whose stopping
 // event is deleted and whose row is set back to approved must not issue.
 func TestRecountSeesEventsCutFromTheTrail(t *testing.T) {
-	d := startTestDemo(t)
+	d := startTestDemoWith(t, manyActions) // files and reveals more than a person would in 10 minutes
 	raw := attacker(t, d)
 	agent := d.browser(t)
 	agent.signIn("/", "agent")

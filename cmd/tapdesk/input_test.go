@@ -18,7 +18,7 @@ func validForm(csrf, user string) url.Values {
 // TestBadInput: every field gets a message next to it; every ineligible
 // user a plain sentence; nothing is a 500.
 func TestBadInput(t *testing.T) {
-	d := startTestDemo(t)
+	d := startTestDemoWith(t, manyActions) // files and reveals more than a person would in 10 minutes
 	agent := d.browser(t)
 	agent.signIn("/", "agent")
 	nina := d.userID(t, "nina.newhire@contoso.example")

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/tapdesk/tapdesk/store"
@@ -52,7 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch args[0] {
 	case "demo":
-		return runDemo(ctx, args[1:], stdout, stderr)
+		return runDemo(ctx, args[1:], getenv, stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], getenv, stderr)
 	case "audit":
@@ -70,21 +71,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fmt.Errorf("tapdesk: unknown command %q", args[0])
 }
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	db := fs.String("db", "", "SQLite file to keep data in (default: a fresh file in a temp folder)")
 	verbose := fs.Bool("v", false, "log every request")
+	proxyList := fs.String("trusted-proxies", getenv("TAPDESK_TRUSTED_PROXIES"), "address ranges of reverse proxies in front of the demo, as for serve (env TAPDESK_TRUSTED_PROXIES)")
+	rateLimits := fs.String("rate-limits", getenv("TAPDESK_RATE_LIMITS"), "changes to the default rate limits, as for serve (env TAPDESK_RATE_LIMITS)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var proxies []string
+	for _, p := range strings.Split(*proxyList, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			proxies = append(proxies, p)
+		}
+	}
+	trusted, limits, problems := networkSettings(proxies, *rateLimits)
+	if len(problems) > 0 {
+		return &configError{problems}
 	}
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	d, err := startDemo(ctx, demoOptions{Addr: *addr, DBPath: *db, Logger: log})
+	d, err := startDemo(ctx, demoOptions{Addr: *addr, DBPath: *db, Logger: log, TrustedProxies: trusted, RateLimits: limits})
 	if err != nil {
 		return err
 	}

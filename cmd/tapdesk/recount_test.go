@@ -69,7 +69,7 @@ func revealRefused(t *testing.T, d *testDemo, agent *browser, req, finding strin
 // SQLite file directly, as someone with access to it but not to the audit
 // key would, and the agent then presses reveal.
 func TestDatabaseWriteSkipsApproval(t *testing.T) {
-	d := startTestDemo(t)
+	d := startTestDemoWith(t, manyActions) // files and reveals more than a person would in 10 minutes
 	raw := attacker(t, d)
 	agent := d.browser(t)
 	agent.signIn("/", "agent")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -28,6 +29,8 @@ func serveSettings() *settings {
 	s.required("base-url", "public https URL of the portal, used in email links")
 	s.str("db", "tapdesk.db", "SQLite database file")
 	s.str("log-level", "info", "debug, info, warn or error")
+	s.str("trusted-proxies", "", "comma-separated address ranges (CIDR) of the reverse proxies whose X-Forwarded-For / X-Real-IP name the client; from anyone else those headers are ignored")
+	s.str("rate-limits", "", "changes to the default rate limits, e.g. file.person=5/10m,search.address=off (defaults: "+tapdesk.DefaultRateLimits().String()+")")
 
 	s.required("oidc-issuer", "OIDC issuer, e.g. https://login.microsoftonline.com/{tenant-id}/v2.0")
 	s.required("oidc-client-id", "application (client) id of the sign-in app registration")
@@ -178,6 +181,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if idle > lifetime && lifetime > 0 {
 		problems = append(problems, "TAPDESK_SESSION_IDLE_TIMEOUT: must not be longer than TAPDESK_SESSION_LIFETIME")
 	}
+	proxies, limits, netProblems := networkSettings(s.listOf("trusted-proxies"), s.get("rate-limits"))
+	problems = append(problems, netProblems...)
 	if len(problems) > 0 {
 		return &configError{problems}
 	}
@@ -220,6 +225,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		SessionIdleTimeout: idle, SessionLifetime: lifetime, SessionKey: s.get("session-key"),
 		NotifyUser: notifyUser, NotifyManager: notifyManager, SecurityEmails: s.listOf("security-emails"),
 		AuditKey: s.get("audit-key"), AuditOldKeys: s.listOf("audit-old-keys"),
+		TrustedProxies: proxies, RateLimits: limits,
 		Settings: s.describe(), Logger: log,
 	}
 	ln, err := listen(s.get("addr"))
@@ -234,6 +240,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("tapdesk serving", "addr", ln.Addr().String(), "base_url", base, "version", version(),
 		"graph", dir.Endpoints().GraphBaseURL, "mail_transport", transport)
 	return a.serve(ctx, ln)
+}
+
+// networkSettings reads TAPDESK_TRUSTED_PROXIES and TAPDESK_RATE_LIMITS,
+// which serve and demo share.
+func networkSettings(proxyList []string, rateLimits string) ([]*net.IPNet, tapdesk.RateLimits, []string) {
+	var problems []string
+	proxies, err := tapdesk.ParseTrustedProxies(proxyList)
+	if err != nil {
+		problems = append(problems, "TAPDESK_TRUSTED_PROXIES: "+tapdesk.ErrorMessage(err))
+	}
+	limits, err := tapdesk.ParseRateLimits(rateLimits, tapdesk.DefaultRateLimits())
+	if err != nil {
+		problems = append(problems, "TAPDESK_RATE_LIMITS: "+tapdesk.ErrorMessage(err))
+	}
+	return proxies, limits, problems
 }
 
 // auditKeyProblems refuses the public demo key (anyone could forge a trail

@@ -1,0 +1,62 @@
+package handlers
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tapdesk/tapdesk"
+)
+
+// Limiter keeps the pace of limited actions. ratelimit.Memory counts in
+// one process; a limiter shared by several instances can take its place.
+type Limiter interface {
+	// Take spends one token of every check at now, or none: it returns the
+	// first check over its limit, nil if all passed.
+	Take(ctx context.Context, now time.Time, checks ...tapdesk.RateCheck) (*tapdesk.RateRefusal, error)
+}
+
+// limit holds an action to its per-person and per-address limits. It runs
+// after require, so the person is known where there is one. Over a limit:
+// 429 with Retry-After and a page saying when to try again; the first
+// refusal of a window is audited, the rest of the flood is not.
+func (h *Handler) limit(action tapdesk.RateAction) echo.MiddlewareFunc {
+	return h.limitWhen(action, nil)
+}
+
+// limitWhen limits only the requests counts says count (nil: all).
+func (h *Handler) limitWhen(action tapdesk.RateAction, counts func(echo.Context) bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if counts != nil && !counts(c) {
+				return next(c)
+			}
+			checks := []tapdesk.RateCheck{{Limit: h.cfg.RateLimits.For(action, tapdesk.PerAddress), Key: tapdesk.AddressKey(c.RealIP())}}
+			if p := principal(c); !p.IsZero() {
+				// The person's own limit first: it is the one to name when both are hit.
+				checks = append([]tapdesk.RateCheck{{Limit: h.cfg.RateLimits.For(action, tapdesk.PerPerson), Key: p.ObjectID}}, checks...)
+			}
+			now := h.now()
+			refused, err := h.limiter.Take(c.Request().Context(), now, checks...)
+			if err != nil {
+				// A limiter that cannot count must not lock everyone out.
+				h.log.Error("rate limiter failed; letting the request through", "action", action, "err", err)
+				return next(c)
+			}
+			if refused == nil {
+				return next(c)
+			}
+			sentence := refused.Sentence(now)
+			if refused.FirstInWindow {
+				h.audit(c, tapdesk.Event{Activity: tapdesk.ActRateLimited, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
+					Reason: sentence, Details: map[string]string{"limit": refused.Limit.Name() + "=" + refused.Limit.String(),
+						"key": refused.Key, "path": auditPath(c), "method": c.Request().Method,
+						"retry_at": refused.RetryAt.UTC().Format(time.RFC3339)}})
+			}
+			c.Response().Header().Set("Retry-After", strconv.Itoa(refused.RetryAfterSeconds(now)))
+			return tapdesk.Errorf(tapdesk.ELIMITED, "%s", sentence)
+		}
+	}
+}
