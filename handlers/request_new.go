@@ -34,7 +34,16 @@ func (h *Handler) requestForm(c echo.Context) error {
 	}
 	f := views.RequestForm{User: card.User, Policy: card.Policy, TAP: card.TAP,
 		Values: views.RequestValues{Lifetime: strconv.Itoa(card.Policy.DefaultLifetime), UsableOnce: true}}
-	return h.render(c, http.StatusOK, views.RequestFormPage(h.page(c, "New request"), f))
+	// A second request would be refused: show the open one, not a form to
+	// fill in vain.
+	if f.Open, err = h.store.OpenRequestFor(c.Request().Context(), card.User.ID); err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if f.Open != nil {
+		status = http.StatusConflict
+	}
+	return h.render(c, status, views.RequestFormPage(h.page(c, "New request"), f))
 }
 
 // eligible says whether the signed-in agent may file for the card's user.
@@ -59,6 +68,13 @@ func (h *Handler) fileRequest(c echo.Context) error {
 		h.audit(c, tapdesk.Event{Activity: tapdesk.ActRequestRefused, Category: tapdesk.CatRequest, Result: tapdesk.ResultFailure,
 			Reason: tapdesk.ErrorMessage(err), TargetID: card.User.ID, TargetUPN: card.User.UPN})
 		return err
+	}
+	// Said before the fields are checked: no point fixing a doomed form.
+	// The store checks again in the filing transaction (two agents at once).
+	if open, err := h.store.OpenRequestFor(ctx, card.User.ID); err != nil {
+		return err
+	} else if open != nil {
+		return h.refuseSecondRequest(c, card, tapdesk.SecondOpenRequest(open))
 	}
 	vals := views.RequestValues{
 		TicketRef:        strings.TrimSpace(c.FormValue("ticket_ref")),
@@ -115,6 +131,9 @@ func (h *Handler) fileRequest(c echo.Context) error {
 		ev.Details[k] = v
 	}
 	if err := h.store.FileRequest(ctx, r, ev, append(outbox, notices...)); err != nil {
+		if tapdesk.ErrorCode(err) == tapdesk.ECONFLICT {
+			return h.refuseSecondRequest(c, card, err)
+		}
 		return err
 	}
 	for _, why := range unnotified {
@@ -128,6 +147,24 @@ func (h *Handler) fileRequest(c echo.Context) error {
 		h.flash(c, fmt.Sprintf("Request filed. %d approver(s) have been emailed; you will see the decision here.", len(outbox)))
 	}
 	return c.Redirect(http.StatusSeeOther, "/requests/"+r.ID)
+}
+
+// refuseSecondRequest answers a filing for a target who already has an open
+// request (the store refused it in the filing transaction): 409, with the
+// open request linked.
+func (h *Handler) refuseSecondRequest(c echo.Context, card views.UserCard, err error) error {
+	open, lerr := h.store.OpenRequestFor(c.Request().Context(), card.User.ID)
+	if lerr != nil {
+		return lerr
+	}
+	if open == nil { // closed in between: the refusal still stands as said
+		return err
+	}
+	h.audit(c, tapdesk.Event{Activity: tapdesk.ActRequestRefused, Category: tapdesk.CatRequest, Result: tapdesk.ResultFailure,
+		Reason: tapdesk.ErrorMessage(err), TargetID: card.User.ID, TargetUPN: card.User.UPN,
+		Details: map[string]string{"open_request": open.ID}})
+	f := views.RequestForm{User: card.User, Policy: card.Policy, TAP: card.TAP, Open: open}
+	return h.render(c, http.StatusConflict, views.RequestFormPage(h.page(c, "New request"), f))
 }
 
 // validateRequest checks every field and says what to fix next to it.

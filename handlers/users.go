@@ -50,6 +50,9 @@ func (h *Handler) userCard(c echo.Context) error {
 	if err := h.eligible(c, card); err != nil {
 		card.Ineligible = tapdesk.ErrorMessage(err)
 	}
+	if card.Open, err = h.store.OpenRequestFor(c.Request().Context(), card.User.ID); err != nil {
+		return err
+	}
 	return h.render(c, http.StatusOK, views.UserCardPage(h.page(c, card.User.DisplayName), card))
 }
 
