@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -19,9 +17,6 @@ import (
 	"github.com/tapdesk/tapdesk/store"
 	"github.com/tapdesk/tapdesk/views"
 )
-
-// startLayout is how the form's datetime-local field is read: UTC.
-const startLayout = "2006-01-02T15:04"
 
 // requestForm is GET /requests/new?user=.
 func (h *Handler) requestForm(c echo.Context) error {
@@ -76,17 +71,10 @@ func (h *Handler) fileRequest(c echo.Context) error {
 	} else if open != nil {
 		return h.refuseSecondRequest(c, card, tapdesk.SecondOpenRequest(open))
 	}
-	vals := views.RequestValues{
-		TicketRef:        strings.TrimSpace(c.FormValue("ticket_ref")),
-		Justification:    strings.TrimSpace(c.FormValue("justification")),
-		Verification:     c.FormValue("verification"),
-		VerificationNote: strings.TrimSpace(c.FormValue("verification_note")),
-		Lifetime:         strings.TrimSpace(c.FormValue("lifetime")),
-		UsableOnce:       c.FormValue("usable_once") != "",
-		StartAt:          strings.TrimSpace(c.FormValue("start_at")),
-	}
 	now := h.now().UTC()
-	r, verr := h.validateRequest(vals, card.Policy, now)
+	// PostForm, not Form: the fields come from the body only (FormValue
+	// above has parsed it).
+	vals, r, verr := tapdesk.ParseRequestForm(c.Request().PostForm, card.Policy, now)
 	if verr != nil {
 		f := views.RequestForm{User: card.User, Policy: card.Policy, TAP: card.TAP, Values: vals, Message: tapdesk.ErrorMessage(verr)}
 		if e, ok := verr.(*tapdesk.Error); ok {
@@ -165,80 +153,6 @@ func (h *Handler) refuseSecondRequest(c echo.Context, card views.UserCard, err e
 		Details: map[string]string{"open_request": open.ID}})
 	f := views.RequestForm{User: card.User, Policy: card.Policy, TAP: card.TAP, Open: open}
 	return h.render(c, http.StatusConflict, views.RequestFormPage(h.page(c, "New request"), f))
-}
-
-// validateRequest checks every field and says what to fix next to it.
-func (h *Handler) validateRequest(v views.RequestValues, pol *tapdesk.TAPPolicy, now time.Time) (*tapdesk.Request, error) {
-	var ve tapdesk.ValidationError
-	r := &tapdesk.Request{TicketRef: v.TicketRef, Justification: v.Justification,
-		VerificationMethod: v.Verification, VerificationNote: v.VerificationNote, UsableOnce: v.UsableOnce || pol.UsableOnce}
-
-	// Invisible and text-direction characters are refused first: what the
-	// approver reads must be what was typed.
-	switch hidden := tapdesk.CheckVisibleText("The ticket reference", v.TicketRef); {
-	case v.TicketRef == "":
-		ve.Add("ticket_ref", "Enter the ticket this request belongs to.")
-	case hidden != nil:
-		ve.Add("ticket_ref", tapdesk.ErrorMessage(hidden))
-	case utf8.RuneCountInString(v.TicketRef) > 64 || !printable(v.TicketRef, false):
-		ve.Add("ticket_ref", "A ticket reference is at most 64 characters on one line.")
-	}
-	switch hidden := tapdesk.CheckVisibleText("The justification", v.Justification); {
-	case hidden != nil:
-		ve.Add("justification", tapdesk.ErrorMessage(hidden))
-	case utf8.RuneCountInString(v.Justification) < 10:
-		ve.Add("justification", "Say in a sentence why the user needs a pass (at least 10 characters).")
-	case utf8.RuneCountInString(v.Justification) > 2000 || !printable(v.Justification, true):
-		ve.Add("justification", "The justification is at most 2,000 characters of text.")
-	}
-	known := false
-	for _, m := range tapdesk.VerificationMethods {
-		known = known || m.Value == v.Verification
-	}
-	if !known {
-		ve.Add("verification", "Choose how you verified the caller.")
-	}
-	switch hidden := tapdesk.CheckVisibleText("The verification note", v.VerificationNote); {
-	case hidden != nil:
-		ve.Add("verification_note", tapdesk.ErrorMessage(hidden))
-	case utf8.RuneCountInString(v.VerificationNote) < 5:
-		ve.Add("verification_note", "Note what you checked (the number you called back, who confirmed, the ID you saw).")
-	case utf8.RuneCountInString(v.VerificationNote) > 2000 || !printable(v.VerificationNote, true):
-		ve.Add("verification_note", "The note is at most 2,000 characters of text.")
-	}
-	lt, err := strconv.Atoi(v.Lifetime)
-	switch {
-	case err != nil:
-		ve.Add("lifetime", fmt.Sprintf("Enter the lifetime as a whole number of minutes between %d and %d.", pol.MinLifetime, pol.MaxLifetime))
-	case lt < pol.MinLifetime || lt > pol.MaxLifetime:
-		ve.Add("lifetime", fmt.Sprintf("The tenant's policy allows lifetimes from %d to %d minutes; %d is outside that.", pol.MinLifetime, pol.MaxLifetime, lt))
-	default:
-		r.LifetimeMinutes = lt
-	}
-	if v.StartAt != "" {
-		start, err := time.ParseInLocation(startLayout, v.StartAt, time.UTC)
-		switch {
-		case err != nil:
-			ve.Add("start_at", "Enter the start as date and time in UTC, like 2026-11-23T14:30, or leave it empty.")
-		case start.Before(now.Add(-5 * time.Minute)):
-			ve.Add("start_at", "The start is in the past. Leave it empty to make the pass usable at once.")
-		case start.After(now.Add(30 * 24 * time.Hour)):
-			ve.Add("start_at", "The start can be at most 30 days ahead.")
-		default:
-			r.StartAt = &start
-		}
-	}
-	return r, ve.Err()
-}
-
-// printable refuses control characters (newlines only where allowed).
-func printable(s string, multiline bool) bool {
-	for _, r := range s {
-		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t')) {
-			return false
-		}
-	}
-	return utf8.ValidString(s)
 }
 
 // newRequestID is random (not sequential) so ids cannot be guessed.
