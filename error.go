@@ -10,6 +10,7 @@ const (
 	ECONFLICT     = "conflict"     // state changed underneath (double click, other tab)
 	EINTERNAL     = "internal"     // a fault of ours or a dependency; details go to the log
 	EINVALID      = "invalid"      // bad input; the message says what to fix
+	EMALFORMED    = "malformed"    // input not even of the shape asked for (a lookup key, a search term)
 	ENOTFOUND     = "not_found"    // no such thing, or not visible to this person
 	EFORBIDDEN    = "forbidden"    // signed in but not allowed (role, separation of duty)
 	EUNAUTHORIZED = "unauthorized" // not signed in, or sign-in too old

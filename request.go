@@ -181,3 +181,19 @@ func (r *Request) PassCreatedAt() time.Time {
 	}
 	return time.Time{}
 }
+
+// Open reports whether a request still stands to issue a pass: pending a
+// decision or approved and not yet issued (a reveal may hold it under a
+// claim). A target has at most one open request, so approvers see one
+// request per person and a flood of filings cannot bury the real one.
+func (s State) Open() bool { return s == StatePending || s == StateApproved }
+
+// OpenStates are the states Open reports, for queries.
+var OpenStates = []State{StatePending, StateApproved}
+
+// SecondOpenRequest is the refusal of a filing for a target who already has
+// an open request; the page links to it.
+func SecondOpenRequest(open *Request) *Error {
+	return Errorf(ECONFLICT, "%s already has an open request (%s, filed by %s on %s UTC). Follow it, or cancel it before filing another.",
+		open.TargetName, strings.ToLower(open.State.Label()), open.Requester.Name, open.CreatedAt.UTC().Format("2 Jan 2006 15:04"))
+}

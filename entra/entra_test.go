@@ -189,9 +189,20 @@ func TestUser(t *testing.T) {
 			t.Errorf("synced: %+v %v", m, err)
 		}
 	})
-	t.Run("empty id", func(t *testing.T) {
-		if _, err := e.client.User(ctx(t), " "); tapdesk.ErrorCode(err) != tapdesk.EINVALID {
-			t.Errorf("got %v", err)
+	// The last defence: keys that would address another endpoint under
+	// /users/ are refused before any call, even if a caller did not check.
+	t.Run("not a user key", func(t *testing.T) {
+		for _, key := range []string{" ", "..", "../me", "delta", "$count", "%2e%2e", "a/b", "me", "nina@contoso.example/../me"} {
+			e.fake.ClearRequests()
+			if _, err := e.client.User(ctx(t), key); tapdesk.ErrorCode(err) != tapdesk.EMALFORMED {
+				t.Errorf("User(%q): got %v, want a malformed-key refusal", key, err)
+			}
+			if _, err := e.client.Methods(ctx(t), key); err == nil {
+				t.Errorf("Methods(%q): no error", key)
+			}
+			if n := len(e.fake.Requests()); n != 0 {
+				t.Errorf("%q: %d Graph calls, want none: %+v", key, n, e.fake.Requests())
+			}
 		}
 	})
 }

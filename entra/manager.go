@@ -21,7 +21,7 @@ var managerSelect = []string{"id", "displayName", "userPrincipalName", "mail", "
 // rather than a user; its mail is used the same way.
 func (c *Client) Manager(ctx context.Context, userID string) (*tapdesk.DirectoryUser, error) {
 	ctx = withExchange(ctx)
-	if err := requireID("user", userID); err != nil {
+	if err := requireUserID(userID); err != nil {
 		return nil, err
 	}
 	o, err := c.graph.Users().ByUserId(userID).Manager().Get(ctx, &users.ItemManagerRequestBuilderGetRequestConfiguration{

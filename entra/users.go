@@ -73,9 +73,13 @@ func (c *Client) SearchUsers(ctx context.Context, q string, limit int) ([]tapdes
 // second approver.
 func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUser, error) {
 	ctx = withExchange(ctx)
-	if err := requireID("user", idOrUPN); err != nil {
+	key, err := tapdesk.ParseUserKey(idOrUPN)
+	if err != nil {
+		// The handlers check first; this is the last defence against a
+		// caller that did not ("..", "delta" would address another endpoint).
 		return nil, err
 	}
+	idOrUPN = key.String()
 	b := c.graph.Users().ByUserId(idOrUPN)
 	cfg := &users.UserItemRequestBuilderGetRequestConfiguration{
 		QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: userSelect},
@@ -219,6 +223,16 @@ func (c *Client) memberships(ctx context.Context, userID string) (membership, er
 		}
 		resp, err = b.WithUrl(next).Get(ctx, nil)
 	}
+}
+
+// requireUserID refuses a user id that is neither an object id nor a UPN:
+// ids come from Graph, but one that is not a user key would address another
+// endpoint under /users/.
+func requireUserID(id string) error {
+	if _, err := tapdesk.ParseUserKey(id); err != nil {
+		return fmt.Errorf("entra: %q is not a user id or UPN: %w", id, err)
+	}
+	return nil
 }
 
 // requireID refuses an empty id: the SDK would silently build /users//...

@@ -23,6 +23,11 @@ import (
 func (h *Handler) approvalLink(c echo.Context) error {
 	ctx := c.Request().Context()
 	token := c.Param("token")
+	if !tapdesk.ValidLinkToken(token) {
+		// Not a token tapdesk mails: no lookup, and not carried through
+		// sign-in as a place to come back to.
+		return tapdesk.ErrLinkUnknown
+	}
 	here := "/approve/" + token
 	p := principal(c)
 	if p.IsZero() {

@@ -44,7 +44,7 @@ func parseFilterTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	for _, layout := range []string{startLayout, "2006-01-02T15:04:05", time.RFC3339, "2006-01-02"} {
+	for _, layout := range []string{tapdesk.StartLayout, "2006-01-02T15:04:05", time.RFC3339, "2006-01-02"} {
 		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
 			return t, nil
 		}

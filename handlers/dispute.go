@@ -23,6 +23,9 @@ const disputeAttempts = 3
 // the POST behind the button on this page.
 func (h *Handler) disputeLanding(c echo.Context) error {
 	token := c.Param("token")
+	if !tapdesk.ValidLinkToken(token) {
+		return h.disputeRefused(c, nil, store.DisputeLink{}, tapdesk.ErrDisputeLinkUnknown)
+	}
 	r, link, err := h.store.DisputeLink(c.Request().Context(), token, h.now())
 	if err != nil {
 		return h.disputeRefused(c, r, link, err)
@@ -44,6 +47,9 @@ func (h *Handler) disputeLanding(c echo.Context) error {
 // update then fails and deletes the pass it made, so no one sees it.
 func (h *Handler) dispute(c echo.Context) error {
 	token := c.Param("token")
+	if !tapdesk.ValidLinkToken(token) {
+		return h.disputeRefused(c, nil, store.DisputeLink{}, tapdesk.ErrDisputeLinkUnknown)
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), graphTimeout)
 	defer cancel()
 	for attempt := 1; ; attempt++ {

@@ -21,6 +21,7 @@ import (
 // Store is the database as the handlers use it.
 type Store interface {
 	FileRequest(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event, mail []store.Mail) error
+	OpenRequestFor(ctx context.Context, targetID string) (*tapdesk.Request, error)
 	Request(ctx context.Context, id string) (*tapdesk.Request, error)
 	Requests(ctx context.Context, f store.RequestFilter) ([]*tapdesk.Request, error)
 	Transition(ctx context.Context, r *tapdesk.Request, ch store.Change, mail []store.Mail, evs ...tapdesk.Event) error

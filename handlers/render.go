@@ -34,6 +34,8 @@ func statusOf(code string) int {
 	switch code {
 	case tapdesk.EINVALID:
 		return http.StatusUnprocessableEntity
+	case tapdesk.EMALFORMED:
+		return http.StatusBadRequest
 	case tapdesk.ENOTFOUND:
 		return http.StatusNotFound
 	case tapdesk.EFORBIDDEN:

@@ -25,7 +25,7 @@ func (h *Handler) deny(c echo.Context) error {
 	refusal := ""
 	if hidden := tapdesk.CheckVisibleText("The reason", reason); hidden != nil {
 		refusal = tapdesk.ErrorMessage(hidden)
-	} else if reason == "" || utf8.RuneCountInString(reason) > 2000 || !printable(reason, true) {
+	} else if reason == "" || utf8.RuneCountInString(reason) > 2000 || !tapdesk.Printable(reason, true) {
 		refusal = "A denial needs a reason (up to 2,000 characters, no control characters) so the agent can tell the caller."
 	}
 	if refusal != "" {

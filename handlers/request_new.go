@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -19,9 +17,6 @@ import (
 	"github.com/tapdesk/tapdesk/store"
 	"github.com/tapdesk/tapdesk/views"
 )
-
-// startLayout is how the form's datetime-local field is read: UTC.
-const startLayout = "2006-01-02T15:04"
 
 // requestForm is GET /requests/new?user=.
 func (h *Handler) requestForm(c echo.Context) error {
@@ -34,7 +29,16 @@ func (h *Handler) requestForm(c echo.Context) error {
 	}
 	f := views.RequestForm{User: card.User, Policy: card.Policy, TAP: card.TAP,
 		Values: views.RequestValues{Lifetime: strconv.Itoa(card.Policy.DefaultLifetime), UsableOnce: true}}
-	return h.render(c, http.StatusOK, views.RequestFormPage(h.page(c, "New request"), f))
+	// A second request would be refused: show the open one, not a form to
+	// fill in vain.
+	if f.Open, err = h.store.OpenRequestFor(c.Request().Context(), card.User.ID); err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if f.Open != nil {
+		status = http.StatusConflict
+	}
+	return h.render(c, status, views.RequestFormPage(h.page(c, "New request"), f))
 }
 
 // eligible says whether the signed-in agent may file for the card's user.
@@ -60,17 +64,17 @@ func (h *Handler) fileRequest(c echo.Context) error {
 			Reason: tapdesk.ErrorMessage(err), TargetID: card.User.ID, TargetUPN: card.User.UPN})
 		return err
 	}
-	vals := views.RequestValues{
-		TicketRef:        strings.TrimSpace(c.FormValue("ticket_ref")),
-		Justification:    strings.TrimSpace(c.FormValue("justification")),
-		Verification:     c.FormValue("verification"),
-		VerificationNote: strings.TrimSpace(c.FormValue("verification_note")),
-		Lifetime:         strings.TrimSpace(c.FormValue("lifetime")),
-		UsableOnce:       c.FormValue("usable_once") != "",
-		StartAt:          strings.TrimSpace(c.FormValue("start_at")),
+	// Said before the fields are checked: no point fixing a doomed form.
+	// The store checks again in the filing transaction (two agents at once).
+	if open, err := h.store.OpenRequestFor(ctx, card.User.ID); err != nil {
+		return err
+	} else if open != nil {
+		return h.refuseSecondRequest(c, card, tapdesk.SecondOpenRequest(open))
 	}
 	now := h.now().UTC()
-	r, verr := h.validateRequest(vals, card.Policy, now)
+	// PostForm, not Form: the fields come from the body only (FormValue
+	// above has parsed it).
+	vals, r, verr := tapdesk.ParseRequestForm(c.Request().PostForm, card.Policy, now)
 	if verr != nil {
 		f := views.RequestForm{User: card.User, Policy: card.Policy, TAP: card.TAP, Values: vals, Message: tapdesk.ErrorMessage(verr)}
 		if e, ok := verr.(*tapdesk.Error); ok {
@@ -115,6 +119,9 @@ func (h *Handler) fileRequest(c echo.Context) error {
 		ev.Details[k] = v
 	}
 	if err := h.store.FileRequest(ctx, r, ev, append(outbox, notices...)); err != nil {
+		if tapdesk.ErrorCode(err) == tapdesk.ECONFLICT {
+			return h.refuseSecondRequest(c, card, err)
+		}
 		return err
 	}
 	for _, why := range unnotified {
@@ -130,78 +137,22 @@ func (h *Handler) fileRequest(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/requests/"+r.ID)
 }
 
-// validateRequest checks every field and says what to fix next to it.
-func (h *Handler) validateRequest(v views.RequestValues, pol *tapdesk.TAPPolicy, now time.Time) (*tapdesk.Request, error) {
-	var ve tapdesk.ValidationError
-	r := &tapdesk.Request{TicketRef: v.TicketRef, Justification: v.Justification,
-		VerificationMethod: v.Verification, VerificationNote: v.VerificationNote, UsableOnce: v.UsableOnce || pol.UsableOnce}
-
-	// Invisible and text-direction characters are refused first: what the
-	// approver reads must be what was typed.
-	switch hidden := tapdesk.CheckVisibleText("The ticket reference", v.TicketRef); {
-	case v.TicketRef == "":
-		ve.Add("ticket_ref", "Enter the ticket this request belongs to.")
-	case hidden != nil:
-		ve.Add("ticket_ref", tapdesk.ErrorMessage(hidden))
-	case utf8.RuneCountInString(v.TicketRef) > 64 || !printable(v.TicketRef, false):
-		ve.Add("ticket_ref", "A ticket reference is at most 64 characters on one line.")
+// refuseSecondRequest answers a filing for a target who already has an open
+// request (the store refused it in the filing transaction): 409, with the
+// open request linked.
+func (h *Handler) refuseSecondRequest(c echo.Context, card views.UserCard, err error) error {
+	open, lerr := h.store.OpenRequestFor(c.Request().Context(), card.User.ID)
+	if lerr != nil {
+		return lerr
 	}
-	switch hidden := tapdesk.CheckVisibleText("The justification", v.Justification); {
-	case hidden != nil:
-		ve.Add("justification", tapdesk.ErrorMessage(hidden))
-	case utf8.RuneCountInString(v.Justification) < 10:
-		ve.Add("justification", "Say in a sentence why the user needs a pass (at least 10 characters).")
-	case utf8.RuneCountInString(v.Justification) > 2000 || !printable(v.Justification, true):
-		ve.Add("justification", "The justification is at most 2,000 characters of text.")
+	if open == nil { // closed in between: the refusal still stands as said
+		return err
 	}
-	known := false
-	for _, m := range tapdesk.VerificationMethods {
-		known = known || m.Value == v.Verification
-	}
-	if !known {
-		ve.Add("verification", "Choose how you verified the caller.")
-	}
-	switch hidden := tapdesk.CheckVisibleText("The verification note", v.VerificationNote); {
-	case hidden != nil:
-		ve.Add("verification_note", tapdesk.ErrorMessage(hidden))
-	case utf8.RuneCountInString(v.VerificationNote) < 5:
-		ve.Add("verification_note", "Note what you checked (the number you called back, who confirmed, the ID you saw).")
-	case utf8.RuneCountInString(v.VerificationNote) > 2000 || !printable(v.VerificationNote, true):
-		ve.Add("verification_note", "The note is at most 2,000 characters of text.")
-	}
-	lt, err := strconv.Atoi(v.Lifetime)
-	switch {
-	case err != nil:
-		ve.Add("lifetime", fmt.Sprintf("Enter the lifetime as a whole number of minutes between %d and %d.", pol.MinLifetime, pol.MaxLifetime))
-	case lt < pol.MinLifetime || lt > pol.MaxLifetime:
-		ve.Add("lifetime", fmt.Sprintf("The tenant's policy allows lifetimes from %d to %d minutes; %d is outside that.", pol.MinLifetime, pol.MaxLifetime, lt))
-	default:
-		r.LifetimeMinutes = lt
-	}
-	if v.StartAt != "" {
-		start, err := time.ParseInLocation(startLayout, v.StartAt, time.UTC)
-		switch {
-		case err != nil:
-			ve.Add("start_at", "Enter the start as date and time in UTC, like 2026-11-23T14:30, or leave it empty.")
-		case start.Before(now.Add(-5 * time.Minute)):
-			ve.Add("start_at", "The start is in the past. Leave it empty to make the pass usable at once.")
-		case start.After(now.Add(30 * 24 * time.Hour)):
-			ve.Add("start_at", "The start can be at most 30 days ahead.")
-		default:
-			r.StartAt = &start
-		}
-	}
-	return r, ve.Err()
-}
-
-// printable refuses control characters (newlines only where allowed).
-func printable(s string, multiline bool) bool {
-	for _, r := range s {
-		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t')) {
-			return false
-		}
-	}
-	return utf8.ValidString(s)
+	h.audit(c, tapdesk.Event{Activity: tapdesk.ActRequestRefused, Category: tapdesk.CatRequest, Result: tapdesk.ResultFailure,
+		Reason: tapdesk.ErrorMessage(err), TargetID: card.User.ID, TargetUPN: card.User.UPN,
+		Details: map[string]string{"open_request": open.ID}})
+	f := views.RequestForm{User: card.User, Policy: card.Policy, TAP: card.TAP, Open: open}
+	return h.render(c, http.StatusConflict, views.RequestFormPage(h.page(c, "New request"), f))
 }
 
 // newRequestID is random (not sequential) so ids cannot be guessed.

@@ -3,7 +3,6 @@ package handlers
 import (
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -11,18 +10,24 @@ import (
 	"github.com/tapdesk/tapdesk/views"
 )
 
-// userSearch is GET /users?q=.
+// userSearch is GET /users?q=. A term of the wrong shape (too long, control
+// characters) gets 400 and never reaches Graph.
 func (h *Handler) userSearch(c echo.Context) error {
-	q := strings.TrimSpace(c.QueryParam("q"))
-	s := views.UserSearch{Query: q}
+	raw := c.QueryParam("q")
+	s := views.UserSearch{Query: strings.TrimSpace(raw)}
+	q, err := tapdesk.ParseSearchTerm(raw)
 	switch {
+	case err != nil:
+		s.Message = tapdesk.ErrorMessage(err)
+		status := http.StatusOK // too short: still typing
+		if tapdesk.ErrorCode(err) == tapdesk.EMALFORMED {
+			status = http.StatusBadRequest
+			s.Query = "" // a 10 KB term is not echoed back into the page
+		}
+		return h.render(c, status, views.UserSearchPage(h.page(c, "Find user"), s))
 	case q == "":
-	case utf8.RuneCountInString(q) < 2:
-		s.Message = "Type at least two characters of the name or UPN."
-	case len(q) > 256 || strings.ContainsAny(q, "\x00\r\n"):
-		s.Message = "That search is too long or has characters no name or UPN contains."
 	default:
-		users, err := h.dir.SearchUsers(c.Request().Context(), q, 25)
+		users, err := h.dir.SearchUsers(c.Request().Context(), string(q), 25)
 		if err != nil {
 			return err
 		}
@@ -45,17 +50,21 @@ func (h *Handler) userCard(c echo.Context) error {
 	if err := h.eligible(c, card); err != nil {
 		card.Ineligible = tapdesk.ErrorMessage(err)
 	}
+	if card.Open, err = h.store.OpenRequestFor(c.Request().Context(), card.User.ID); err != nil {
+		return err
+	}
 	return h.render(c, http.StatusOK, views.UserCardPage(h.page(c, card.User.DisplayName), card))
 }
 
 // lookUp loads a user with the tenant policy, methods and any existing pass.
+// Only an object id or a UPN shape is looked up (tapdesk.ParseUserKey).
 func (h *Handler) lookUp(c echo.Context, idOrUPN string) (views.UserCard, error) {
 	ctx := c.Request().Context()
-	idOrUPN = strings.TrimSpace(idOrUPN)
-	if idOrUPN == "" || len(idOrUPN) > 256 || strings.ContainsAny(idOrUPN, "/\\?\x00\r\n") {
-		return views.UserCard{}, tapdesk.Errorf(tapdesk.EINVALID, "That is not a user principal name or object id.")
+	key, err := tapdesk.ParseUserKey(idOrUPN)
+	if err != nil {
+		return views.UserCard{}, err
 	}
-	u, err := h.dir.User(ctx, idOrUPN)
+	u, err := h.dir.User(ctx, key.String())
 	if err != nil {
 		return views.UserCard{}, err
 	}

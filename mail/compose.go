@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
@@ -137,11 +136,11 @@ func decided(it Item, r *tapdesk.Request, base string) Message {
 
 // newToken returns 256 random bits, URL-safe.
 func newToken() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
 	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
+	return tapdesk.EncodeLinkToken(b), nil
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -153,7 +153,7 @@ func TestVerifyReplaysRequests(t *testing.T) {
 		{"approved request set to failed", `UPDATE requests SET state = 'failed' WHERE id = 'sound'`,
 			"request sound is failed but its events leave it approved"},
 		{"a request with no events", `CREATE TEMP TABLE ghost AS SELECT * FROM requests WHERE id = 'sound';
-			UPDATE ghost SET id = 'ghost'; INSERT INTO requests SELECT * FROM ghost`,
+			UPDATE ghost SET id = 'ghost', target_id = 'ghost-target'; INSERT INTO requests SELECT * FROM ghost`,
 			`request ghost is approved but its trail holds no "File request" event`},
 	}
 	for _, tc := range cases {

@@ -18,10 +18,20 @@ type Mail struct {
 }
 
 // FileRequest stores a new pending request, its audit event and the mail to
-// its approvers in one transaction.
+// its approvers in one transaction. A target with an open request already
+// gets a conflict (tapdesk.SecondOpenRequest) and nothing is written: the
+// check and the insert share the transaction, which holds the write lock
+// from its start, and a unique index backs it.
 func (db *DB) FileRequest(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event, mail []Mail) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `
+		open, err := openRequestFor(ctx, tx, r.TargetID)
+		if err != nil {
+			return err
+		}
+		if open != nil {
+			return tapdesk.SecondOpenRequest(open)
+		}
+		_, err = tx.ExecContext(ctx, `
 			INSERT INTO requests (id, correlation_id, state,
 				requester_tid, requester_oid, requester_upn, requester_name,
 				target_id, target_upn, target_name,
@@ -43,6 +53,33 @@ func (db *DB) FileRequest(ctx context.Context, r *tapdesk.Request, ev tapdesk.Ev
 		}
 		return db.enqueue(ctx, tx, r, ev, mail)
 	})
+}
+
+// OpenRequestFor returns the target's open (pending or approved) request,
+// or nil when there is none.
+func (db *DB) OpenRequestFor(ctx context.Context, targetID string) (*tapdesk.Request, error) {
+	return openRequestFor(ctx, db.db, targetID)
+}
+
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func openRequestFor(ctx context.Context, q rowQuerier, targetID string) (*tapdesk.Request, error) {
+	placeholders := strings.TrimSuffix(strings.Repeat("?, ", len(tapdesk.OpenStates)), ", ")
+	args := []any{targetID}
+	for _, s := range tapdesk.OpenStates {
+		args = append(args, string(s))
+	}
+	r, err := scanRequest(q.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM requests
+		WHERE target_id = ? AND state IN (`+placeholders+`) ORDER BY created_at, id LIMIT 1`, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open request for %s: %w", targetID, err)
+	}
+	return r, nil
 }
 
 const requestColumns = `id, correlation_id, state,

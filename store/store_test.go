@@ -40,11 +40,13 @@ func openDB(t *testing.T) (*store.DB, string) {
 	return db, path
 }
 
+// newRequest is a pending request for a target of its own: a target has at
+// most one open request.
 func newRequest(id string, approvals int) *tapdesk.Request {
 	start := t0.Add(time.Hour)
 	return &tapdesk.Request{
 		ID: id, CorrelationID: "corr-" + id, State: tapdesk.StatePending,
-		Requester: agent, TargetID: "target", TargetUPN: "target@x", TargetName: "Target Person",
+		Requester: agent, TargetID: "target-" + id, TargetUPN: "target@x", TargetName: "Target Person",
 		TicketRef: "INC-1", Justification: "locked out", VerificationMethod: tapdesk.VerifyCallback,
 		VerificationNote: "called +1 555", LifetimeMinutes: 60, UsableOnce: true, StartAt: &start,
 		ApprovalsRequired: approvals, CreatedAt: t0, UpdatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour),

@@ -398,9 +398,24 @@ func runFlow(ctx context.Context, r *crashRig, l *flowLog, agent, approver *cras
 	// File. A kill can land after the commit but before the answer: the
 	// request then exists without the flow knowing it, and expires later.
 	var id string
+	followed := false
+	// A target has at most one open request: one whose filing answer a
+	// kill swallowed, or one an interrupted issue still holds. The form
+	// page then links to it instead, and the flow follows it, as an agent
+	// would.
+	openRequest := func() bool {
+		href, ok := agent.find(`[data-testid="open-request-link"]`).Attr("href")
+		if ok && agent.status == http.StatusConflict {
+			id, followed = strings.TrimPrefix(href, "/requests/"), true
+		}
+		return ok
+	}
 	err := retry(ctx, func() error {
 		if err := agent.do(http.MethodGet, "/requests/new?user="+url.QueryEscape(upn), nil); err != nil {
 			return err
+		}
+		if openRequest() {
+			return nil
 		}
 		if err := agent.submit(`form[action="/requests"]`, url.Values{
 			"ticket_ref": {"INC-CRASH"}, "justification": {"Crash test flow"},
@@ -408,6 +423,9 @@ func runFlow(ctx context.Context, r *crashRig, l *flowLog, agent, approver *cras
 			"lifetime": {"60"}, "usable_once": {"on"},
 		}); err != nil {
 			return err
+		}
+		if openRequest() {
+			return nil
 		}
 		if !strings.HasPrefix(agent.url.Path, "/requests/") || agent.status != http.StatusOK {
 			return fmt.Errorf("filing for %s landed on %s (%d):\n%s", upn, agent.url, agent.status, agent.body)
@@ -420,7 +438,17 @@ func runFlow(ctx context.Context, r *crashRig, l *flowLog, agent, approver *cras
 	}
 	l.mu.Lock()
 	l.filed[id] = upn
+	stranded := l.stranded[id]
 	l.mu.Unlock()
+	if followed {
+		l.count("followed the open request")
+	}
+	if stranded {
+		// Held by an interrupted issue until its lease runs out: nothing
+		// to do for this target yet.
+		time.Sleep(100 * time.Millisecond)
+		return nil
+	}
 
 	for range 20 {
 		var state string

@@ -109,7 +109,9 @@ func TestDatabaseWriteSkipsApproval(t *testing.T) {
 	})
 
 	t.Run("approval forged in the approvals table", func(t *testing.T) {
-		req := fileRequestFor(t, agent.with(t), "nina.newhire@contoso.example", "Approved by a forged approvals row")
+		// Nina's request above stays approved (one open request per
+		// target): someone else here.
+		req := fileRequestFor(t, agent.with(t), "lukas.becker@contoso.example", "Approved by a forged approvals row")
 		id := strings.TrimPrefix(req, "/requests/")
 		write(t, raw, `INSERT INTO approvals (request_id, approver_tid, approver_oid, approver_upn, approver_name, decision, reason, created_at)
 			SELECT ?, approver_tid, approver_oid, approver_upn, approver_name, decision, '', created_at FROM approvals WHERE request_id = ?`,
@@ -119,7 +121,7 @@ func TestDatabaseWriteSkipsApproval(t *testing.T) {
 	})
 
 	t.Run("approval event copied from another request", func(t *testing.T) {
-		req := fileRequestFor(t, agent.with(t), "nina.newhire@contoso.example", "Approved by a copied audit event")
+		req := fileRequestFor(t, agent.with(t), "sofia.garcia@contoso.example", "Approved by a copied audit event")
 		id := strings.TrimPrefix(req, "/requests/")
 		// The sound request's approval event, appended as this request's,
 		// with its mac (nobody without the key can compute a right one).

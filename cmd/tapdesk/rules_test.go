@@ -127,11 +127,11 @@ func TestAttacks(t *testing.T) {
 	t.Run("expired link", func(t *testing.T) {
 		approver := approver.with(t)
 		now := time.Now()
-		if err := d.app.db.CreateLink(context.Background(), "expired-token-0123456789abcdefghijklmnop", id, "stale-recipient@contoso.example",
+		if err := d.app.db.CreateLink(context.Background(), "expired-token-0123456789abcdefghijklmnopqrA", id, "stale-recipient@contoso.example",
 			now.Add(-2*time.Hour), now.Add(-time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		approver.get("/approve/expired-token-0123456789abcdefghijklmnop").status(http.StatusConflict).contains("expired")
+		approver.get("/approve/expired-token-0123456789abcdefghijklmnopqrA").status(http.StatusConflict).contains("expired")
 		mustAudit(t, d, "Refuse approval link", "failure", "expired")
 	})
 
