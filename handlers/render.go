@@ -44,6 +44,12 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case tapdesk.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case tapdesk.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case tapdesk.EUNSUPPORTED:
+		return http.StatusUnsupportedMediaType
+	case tapdesk.ETIMEOUT:
+		return http.StatusRequestTimeout
 	}
 	return http.StatusInternalServerError
 }
@@ -58,6 +64,8 @@ var titles = map[int]string{
 	http.StatusServiceUnavailable:    "Try again shortly",
 	http.StatusMethodNotAllowed:      "Not allowed",
 	http.StatusRequestEntityTooLarge: "Too large",
+	http.StatusUnsupportedMediaType:  "Not a form",
+	http.StatusRequestTimeout:        "Too slow",
 	http.StatusInternalServerError:   "Something failed",
 }
 
