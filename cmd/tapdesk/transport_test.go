@@ -320,7 +320,10 @@ func TestServeChecksServiceRootShapes(t *testing.T) {
 		t.Run(c.value, func(t *testing.T) {
 			env := validServeEnv(t)
 			env[c.setting] = c.value
-			err := run(context.Background(), []string{"serve"}, envFrom(env), io.Discard, io.Discard)
+			// A serve that accepts the setting runs until this ends.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := run(ctx, []string{"serve"}, envFrom(env), io.Discard, io.Discard)
 			if err == nil {
 				t.Fatalf("serve started with %s=%s", c.setting, c.value)
 			}
