@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/entra/fakegraph"
 )
 
 // hostileBodySize is what filled the temp folder before bodies were bounded.
@@ -348,4 +349,29 @@ func TestServeChecksServiceRootShapes(t *testing.T) {
 			t.Errorf("refusal: %v", err)
 		}
 	})
+}
+
+// TestSlowRevealOutlivesWriteTimeout: the write timeout cuts off clients
+// that stop reading, not pages that waited on Graph. A reveal whose create
+// takes longer than the write timeout (1 s here) still shows its pass: a
+// pass issued, recorded as revealed and then lost on the way out would
+// leave the agent with nothing to read to the caller.
+func TestSlowRevealOutlivesWriteTimeout(t *testing.T) {
+	const writeTimeout = time.Second
+	d := startTestDemoWith(t, func(o *demoOptions) { o.WriteTimeout = writeTimeout; o.SweepInterval = time.Hour })
+	agent, approver := d.browser(t), d.browser(t)
+	agent.signIn("/", "agent")
+	approver.signIn("/", "approver")
+	path, _ := approvedFor(t, agent, approver, "nina.newhire@contoso.example")
+	d.fake.SetFault(createTAP, fakegraph.Fault{Delay: 3 * writeTimeout, Times: 1})
+	start := time.Now()
+	agent.get(path).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
+	took := time.Since(start)
+	if pass, ok := agent.doc().Find(`[data-testid="pass"]`).Attr("data-pass"); !ok || pass == "" {
+		t.Fatalf("the slow reveal shows no pass:\n%s", agent.body)
+	}
+	if took < writeTimeout {
+		t.Fatalf("the reveal took %v, not longer than the write timeout %v: the test proves nothing", took, writeTimeout)
+	}
+	t.Logf("reveal answered after %v with a write timeout of %v", took.Round(time.Millisecond), writeTimeout)
 }
