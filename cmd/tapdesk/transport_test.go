@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -374,4 +375,88 @@ func TestSlowRevealOutlivesWriteTimeout(t *testing.T) {
 		t.Fatalf("the reveal took %v, not longer than the write timeout %v: the test proves nothing", took, writeTimeout)
 	}
 	t.Logf("reveal answered after %v with a write timeout of %v", took.Round(time.Millisecond), writeTimeout)
+}
+
+// TestExportWriteTimeout: with a 1 s write timeout, an auditor who reads a
+// large export steadily (pausing under the timeout) gets all of it, though
+// it takes many times the timeout; a client that opens the export and stops
+// reading is cut off instead of holding the stream open.
+func TestExportWriteTimeout(t *testing.T) {
+	const writeTimeout, events = time.Second, 30_000
+	db := filepath.Join(t.TempDir(), "tapdesk.db")
+	if _, _, err := runCLI(t, nil, "migrate", "--db", db); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, err := runCLI(t, map[string]string{"TAPDESK_AUDIT_KEY": demoAuditKey}, "audit", "seed", "--db", db, "--events", fmt.Sprint(events)); err != nil {
+		t.Fatalf("seed: %v\n%s", err, errOut)
+	}
+	d := startTestDemoWith(t, func(o *demoOptions) { o.DBPath = db; o.WriteTimeout = writeTimeout; o.SweepInterval = time.Hour })
+	auditor := d.browser(t)
+	auditor.signIn("/audit", "auditor")
+	exportURL := d.baseURL + "/audit/export?format=jsonl"
+
+	t.Run("a steady reader gets it all", func(t *testing.T) {
+		res, err := auditor.client.Get(exportURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		start := time.Now()
+		lines, buf := 0, make([]byte, 256<<10)
+		for {
+			n, err := io.ReadFull(res.Body, buf)
+			lines += strings.Count(string(buf[:n]), "\n")
+			if err != nil {
+				if err != io.EOF && err != io.ErrUnexpectedEOF {
+					t.Logf("reading the export: %v", err)
+				}
+				break
+			}
+			// A slow link (5 MB/s), pausing far less than the timeout (the
+			// kernel wakes a blocked write only once a share of its send
+			// buffer, megabytes on loopback, has drained).
+			time.Sleep(writeTimeout / 20)
+		}
+		took := time.Since(start)
+		t.Logf("%d lines in %v", lines, took.Round(time.Millisecond))
+		if lines < events {
+			for _, l := range strings.Split(d.logs.String(), "\n") {
+				if strings.Contains(l, "export") || strings.Contains(l, "ERROR") {
+					t.Log(l)
+				}
+			}
+			t.Errorf("the export stopped after %d lines of at least %d (%v)", lines, events, took)
+		}
+		if took < 2*writeTimeout {
+			t.Errorf("the export took only %v: the test proves nothing", took)
+		}
+	})
+	t.Run("a reader that stops is cut off", func(t *testing.T) {
+		u, _ := url.Parse(exportURL)
+		var cookies []string
+		for _, c := range auditor.client.Jar.Cookies(u) {
+			cookies = append(cookies, c.Name+"="+c.Value)
+		}
+		conn, err := net.Dial("tcp", u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nCookie: %s\r\n\r\n", u.RequestURI(), u.Host, strings.Join(cookies, "; "))
+		first := make([]byte, 4096)
+		if _, err := io.ReadFull(conn, first); err != nil || !strings.HasPrefix(string(first), "HTTP/1.1 200") {
+			t.Fatalf("export did not start: %v %.60q", err, first)
+		}
+		time.Sleep(5 * writeTimeout) // the client stops reading
+		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		rest, _ := io.ReadAll(conn)
+		got := strings.Count(string(first)+string(rest), "\n")
+		t.Logf("after a %v stall the client got %d lines of %d", 5*writeTimeout, got, events)
+		if got >= events {
+			t.Errorf("the stalled client still got the whole export (%d lines)", got)
+		}
+		if !strings.Contains(d.logs.String(), "audit export interrupted") {
+			t.Error("the server did not cut the export off")
+		}
+	})
 }
