@@ -16,6 +16,9 @@ const (
 	EUNAUTHORIZED = "unauthorized" // not signed in, or sign-in too old
 	EUNAVAILABLE  = "unavailable"  // a dependency (Graph, SMTP) refused or timed out
 	ELIMITED      = "limited"      // too many in too short a time; the message says when to try again
+	ETOOLARGE     = "too_large"    // a request body over MaxFormBytes
+	EUNSUPPORTED  = "unsupported"  // a request body in an encoding tapdesk does not read
+	ETIMEOUT      = "timeout"      // a request body that did not arrive in time
 )
 
 // Error is a domain error: a code for the program and a sentence for people.

@@ -71,8 +71,12 @@ type Config struct {
 	// SessionLifetime after its sign-in however active (defaults 30m, 8h).
 	SessionIdleTimeout time.Duration
 	SessionLifetime    time.Duration
-	Logger             *slog.Logger
-	Now                tapdesk.Clock
+	// WriteTimeout is how long one write of a response may stall (a client
+	// that stops reading) before the connection is cut; 0 leaves the
+	// server's own deadline alone.
+	WriteTimeout time.Duration
+	Logger       *slog.Logger
+	Now          tapdesk.Clock
 
 	// RateLimits limit the pace of sign-in, search, filing, links, reveal
 	// and the audit exports (ratelimit.go); nil: tapdesk.DefaultRateLimits.

@@ -31,6 +31,9 @@ const (
 	ctxPrincipal    = "tapdesk.principal"
 	ctxNonce        = "tapdesk.nonce"
 	ctxCSRF         = "csrf"
+	// ctxSession marks that the session is loaded: refusals made before
+	// (limitBody's) render their page without one.
+	ctxSession = "tapdesk.session"
 )
 
 func init() {
@@ -51,6 +54,7 @@ func principal(c echo.Context) tapdesk.Principal {
 // audited, and the request goes on anonymous (GETs are sent to sign in).
 func (h *Handler) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		c.Set(ctxSession, true)
 		ctx := c.Request().Context()
 		p, ok := h.sessions.Get(ctx, sessPrincipal).(tapdesk.Principal)
 		if !ok {
@@ -90,6 +94,7 @@ func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		hd.Set("Permissions-Policy", permissionsPolicy)
 		if h.cfg.SecureCookies {
 			hd.Set("Strict-Transport-Security", "max-age=63072000")
 		}
@@ -99,6 +104,14 @@ func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		return next(c)
 	}
 }
+
+// permissionsPolicy turns off every powerful browser feature tapdesk has no
+// use for, so a script that slipped in could not reach them either. Only
+// writing to the clipboard stays, for the reveal page's Copy button.
+const permissionsPolicy = "accelerometer=(), autoplay=(), camera=(), display-capture=(), encrypted-media=(), fullscreen=(), " +
+	"geolocation=(), gyroscope=(), hid=(), idle-detection=(), magnetometer=(), microphone=(), midi=(), payment=(), " +
+	"picture-in-picture=(), publickey-credentials-get=(), screen-wake-lock=(), serial=(), usb=(), web-share=(), " +
+	"xr-spatial-tracking=(), clipboard-read=(), clipboard-write=(self)"
 
 // csrf protects every unsafe method with a token carried in forms
 // (double-submit cookie, echo's middleware); a refusal is audited.
@@ -193,7 +206,11 @@ func (h *Handler) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
 
 // page is the layout data of the current request.
 func (h *Handler) page(c echo.Context, title string) views.Page {
-	return views.Page{Title: title, User: principal(c), Demo: h.cfg.Demo, Flash: h.sessions.PopString(c.Request().Context(), "flash")}
+	p := views.Page{Title: title, User: principal(c), Demo: h.cfg.Demo}
+	if loaded, _ := c.Get(ctxSession).(bool); loaded {
+		p.Flash = h.sessions.PopString(c.Request().Context(), "flash")
+	}
+	return p
 }
 
 // flash shows a one-line message on the next page.

@@ -48,6 +48,12 @@ func statusOf(code string) int {
 		return http.StatusServiceUnavailable
 	case tapdesk.ELIMITED:
 		return http.StatusTooManyRequests
+	case tapdesk.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case tapdesk.EUNSUPPORTED:
+		return http.StatusUnsupportedMediaType
+	case tapdesk.ETIMEOUT:
+		return http.StatusRequestTimeout
 	}
 	return http.StatusInternalServerError
 }
@@ -63,6 +69,8 @@ var titles = map[int]string{
 	http.StatusTooManyRequests:       "Too many at once",
 	http.StatusMethodNotAllowed:      "Not allowed",
 	http.StatusRequestEntityTooLarge: "Too large",
+	http.StatusUnsupportedMediaType:  "Not a form",
+	http.StatusRequestTimeout:        "Too slow",
 	http.StatusInternalServerError:   "Something failed",
 }
 

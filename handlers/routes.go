@@ -12,7 +12,11 @@ import (
 // Routes is the whole URL surface (DESIGN.md), in one place.
 func (h *Handler) Routes(e *echo.Echo) {
 	e.HTTPErrorHandler = h.errorHandler
-	e.Use(h.requestLog, h.recoverer, h.securityHeaders, echo.WrapMiddleware(h.sessions.LoadAndSave), h.loadPrincipal, h.csrf())
+	// limitBody comes before anything that may read a body (sessions,
+	// CSRF, handlers); only logging, recovery and headers precede it, so
+	// its refusals are logged and carry the security headers.
+	e.Use(h.requestLog, h.recoverer, h.writeDeadline, h.securityHeaders, h.limitBody,
+		echo.WrapMiddleware(h.sessions.LoadAndSave), h.loadPrincipal, h.csrf())
 
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)

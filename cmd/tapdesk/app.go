@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +53,11 @@ type appConfig struct {
 	AuditKey     string
 	AuditOldKeys []string // keys before a rotation: verify only
 	MailInterval time.Duration
+	// ReadTimeout bounds reading a whole request, body included (a body
+	// trickled in byte by byte is cut off); WriteTimeout how long one write
+	// of a response may stall (0: the defaults below).
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
 	Settings     map[string]string // for the start-up audit event, no secrets
 	Logger       *slog.Logger
 
@@ -61,6 +67,16 @@ type appConfig struct {
 	// RateLimits pace the limited actions (nil: tapdesk.DefaultRateLimits).
 	RateLimits tapdesk.RateLimits
 }
+
+// Transport defaults: a form of at most tapdesk.MaxFormBytes arrives in well
+// under a second on any connection a person uses; a stalled write is a client
+// that has gone or stopped reading.
+const (
+	defaultReadTimeout   = 30 * time.Second
+	defaultWriteTimeout  = time.Minute
+	maxReadHeaderTimeout = 10 * time.Second
+	idleTimeout          = 2 * time.Minute
+)
 
 // app is a wired portal: database, web handlers, mail worker.
 type app struct {
@@ -79,6 +95,8 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, defaultReadTimeout)
+	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, defaultWriteTimeout)
 	db, err := store.Open(ctx, cfg.DBPath)
 	if err != nil {
 		return nil, err
@@ -118,14 +136,21 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 			NotifyUser: cfg.NotifyUser, NotifyManager: cfg.NotifyManager, SecurityEmails: cfg.SecurityEmails,
 			RevealMaxAge: cfg.RevealMaxAge, RevealMFA: cfg.RevealMFA,
 			SessionIdleTimeout: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
-			RateLimits: cfg.RateLimits, Logger: log, Now: cfg.Now,
+			RateLimits: cfg.RateLimits, WriteTimeout: cfg.WriteTimeout, Logger: log, Now: cfg.Now,
 		},
 	})
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = clientIP(cfg.TrustedProxies)
-	e.Server.ReadHeaderTimeout = 10 * time.Second
-	e.Server.IdleTimeout = 2 * time.Minute
+	// Every request is bounded: its headers in size and time, its body (at
+	// most tapdesk.MaxFormBytes, handlers.limitBody) in time, and each write
+	// of its answer (the handlers push the write deadline on as they write,
+	// so slow pages and long exports are not cut off).
+	e.Server.ReadHeaderTimeout = min(maxReadHeaderTimeout, cfg.ReadTimeout)
+	e.Server.ReadTimeout = cfg.ReadTimeout
+	e.Server.WriteTimeout = cfg.WriteTimeout
+	e.Server.IdleTimeout = idleTimeout
+	e.Server.MaxHeaderBytes = tapdesk.MaxHeaderBytes
 	a.handler.Routes(e)
 	a.echo = e
 

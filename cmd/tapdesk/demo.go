@@ -54,6 +54,10 @@ type demoOptions struct {
 	// production's limits).
 	TrustedProxies []*net.IPNet
 	RateLimits     tapdesk.RateLimits
+	// ReadTimeout and WriteTimeout bound each request as serve's settings
+	// do (0: serve's defaults).
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
 	// Now is the clock of the portal and the demo identity provider
 	// (default time.Now); tests move it to age sign-ins and sessions.
 	Now tapdesk.Clock
@@ -83,6 +87,10 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 	}()
 	log := o.Logger
 	if d.ln, err = listen(o.Addr); err != nil {
+		return nil, err
+	}
+	d.cleanups = append(d.cleanups, func() { d.ln.Close() }) // serving closes it too; twice is harmless
+	if err := demoOnLoopback(o.Addr, d.ln.Addr()); err != nil {
 		return nil, err
 	}
 	d.baseURL = "http://" + d.ln.Addr().String()
@@ -158,6 +166,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		RevealMaxAge: 15 * time.Minute, RevealMFA: true, Now: o.Now,
 		TrustedProxies: o.TrustedProxies, RateLimits: o.RateLimits,
 		SessionKey: randomHex(32), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
+		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
 		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": d.dbPath},
 	}
 	if d.app, err = newApp(ctx, cfg, dir, sender); err != nil {
@@ -165,6 +174,20 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 	}
 	d.app.handler.DemoRoutes(d.app.echo, d.idp.Handler(), d.mailbox)
 	return d, nil
+}
+
+// demoOnLoopback refuses a demo bound beyond loopback. The demo signs
+// people in over plain http with a persona picker anyone may use, and its
+// address is also the sign-in redirect and issuer URL, which "0.0.0.0" or
+// "[::]" cannot be: a browser elsewhere could neither sign in nor be kept
+// off. Loopback (127.0.0.1, [::1], localhost) is the demo's whole world.
+func demoOnLoopback(asked string, bound net.Addr) error {
+	if tcp, ok := bound.(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("tapdesk demo listens on this machine's loopback only, and %s is not loopback: "+
+		"its sign-in runs over plain http with a persona picker anyone could use, and its address doubles as the sign-in redirect URL. "+
+		"Use --addr 127.0.0.1:PORT (or localhost:PORT); to serve other machines, run tapdesk serve behind https", asked)
 }
 
 // mailbox lists the captured messages for the demo mailbox page.

@@ -31,6 +31,8 @@ func serveSettings() *settings {
 	s.str("log-level", "info", "debug, info, warn or error")
 	s.str("trusted-proxies", "", "comma-separated address ranges (CIDR) of the reverse proxies whose X-Forwarded-For / X-Real-IP name the client; from anyone else those headers are ignored")
 	s.str("rate-limits", "", "changes to the default rate limits, e.g. file.person=5/10m,search.address=off (defaults: "+tapdesk.DefaultRateLimits().String()+")")
+	s.str("read-timeout", "30s", "a request (headers and form) must arrive within this; a body trickled in slowly is cut off")
+	s.str("write-timeout", "1m", "a client that stops reading an answer for this long is cut off (long pages and exports are not)")
 
 	s.required("oidc-issuer", "OIDC issuer, e.g. https://login.microsoftonline.com/{tenant-id}/v2.0")
 	s.required("oidc-client-id", "application (client) id of the sign-in app registration")
@@ -183,6 +185,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	proxies, limits, netProblems := networkSettings(s.listOf("trusted-proxies"), s.get("rate-limits"))
 	problems = append(problems, netProblems...)
+	readTimeout := s.duration("read-timeout", &problems)
+	writeTimeout := s.duration("write-timeout", &problems)
+	for _, k := range []string{"read-timeout", "write-timeout"} {
+		if d, err := time.ParseDuration(s.get(k)); err == nil && d == 0 {
+			problems = append(problems, fmt.Sprintf("%s: must be longer than 0, like 30s", s.by[k].env))
+		}
+	}
+	for _, root := range []struct{ flag, service, example string }{
+		{"graph-base-url", "Graph", entra.DefaultGraphBaseURL}, {"authority-host", "token authority", entra.DefaultAuthorityHost},
+	} {
+		if p := tapdesk.ServiceRootProblem(s.get(root.flag), root.service, root.example); p != "" {
+			problems = append(problems, s.by[root.flag].env+": "+p)
+		}
+	}
 	if len(problems) > 0 {
 		return &configError{problems}
 	}
@@ -226,6 +242,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		NotifyUser: notifyUser, NotifyManager: notifyManager, SecurityEmails: s.listOf("security-emails"),
 		AuditKey: s.get("audit-key"), AuditOldKeys: s.listOf("audit-old-keys"),
 		TrustedProxies: proxies, RateLimits: limits,
+		ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
 		Settings: s.describe(), Logger: log,
 	}
 	ln, err := listen(s.get("addr"))

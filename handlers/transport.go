@@ -1,0 +1,88 @@
+package handlers
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tapdesk/tapdesk"
+)
+
+// limitBody runs before anything can read a request's body (sessions, CSRF,
+// handlers). It refuses a declared length over tapdesk.MaxFormBytes and any
+// encoding but a urlencoded form without reading a byte, then reads the body
+// whole into memory, cut at the limit: an undeclared length cannot grow past
+// it, and nothing downstream can parse multipart and leave a temporary file
+// behind. A body still trickling in when the server's read timeout ends is
+// refused too.
+func (h *Handler) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if err := tapdesk.CheckFormBody(r.Method, r.Header.Get(echo.HeaderContentType), r.ContentLength); err != nil {
+			// Whatever the client still sends is not wanted: close the
+			// connection after this answer rather than drain it.
+			c.Response().Header().Set(echo.HeaderConnection, "close")
+			return err
+		}
+		if r.Body == nil || r.Body == http.NoBody {
+			return next(c)
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, tapdesk.MaxFormBytes))
+		if err != nil {
+			c.Response().Header().Set(echo.HeaderConnection, "close")
+			var tooLarge *http.MaxBytesError
+			var netErr net.Error
+			switch {
+			case errors.As(err, &tooLarge):
+				return tapdesk.BodyTooLarge()
+			case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+				return tapdesk.BodyTooSlow()
+			}
+			return tapdesk.Errorf(tapdesk.EINVALID, "What you sent arrived incomplete, so it was not read. Send the form again.")
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		return next(c)
+	}
+}
+
+// writeDeadline makes the server's write timeout count from each write
+// rather than from the start of the request: it still cuts off a client
+// that stops reading, but a page that waited on Graph (a reveal, whose pass
+// must not be lost on the way out) or a long audit export is never cut off
+// for taking its time.
+func (h *Handler) writeDeadline(next echo.HandlerFunc) echo.HandlerFunc {
+	if h.cfg.WriteTimeout <= 0 {
+		return next
+	}
+	return func(c echo.Context) error {
+		res := c.Response()
+		res.Writer = &deadlineWriter{ResponseWriter: res.Writer, rc: http.NewResponseController(res.Writer), timeout: h.cfg.WriteTimeout}
+		return next(c)
+	}
+}
+
+// deadlineWriter pushes the connection's write deadline forward before
+// every write, through http.ResponseController.
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (w *deadlineWriter) extend() { _ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout)) }
+
+func (w *deadlineWriter) WriteHeader(code int) { w.extend(); w.ResponseWriter.WriteHeader(code) }
+
+func (w *deadlineWriter) Write(p []byte) (int, error) { w.extend(); return w.ResponseWriter.Write(p) }
+
+// Flush keeps streaming (the audit export) working through the wrapper.
+func (w *deadlineWriter) Flush() { w.extend(); _ = w.rc.Flush() }
+
+// Unwrap lets http.ResponseController reach the connection underneath.
+func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

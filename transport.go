@@ -1,0 +1,92 @@
+package tapdesk
+
+import (
+	"fmt"
+	"mime"
+	"net/url"
+	"strings"
+)
+
+// MaxFormBytes bounds every request body. tapdesk's largest form (a request
+// with its justification and verification note) is a few kilobytes; 64 KB is
+// ample for it and small enough to hold in memory, so no body ever reaches
+// the disk.
+const MaxFormBytes = 64 << 10
+
+// MaxHeaderBytes bounds a request's header block (request line, cookies,
+// the sign-in callback's query): tapdesk's own cookies and an Entra
+// authorization code fit many times over.
+const MaxHeaderBytes = 32 << 10
+
+// FormContentType is the only body encoding tapdesk accepts: what its own
+// forms and an OAuth client's token request send. Multipart is refused
+// outright, since parsing it spills file parts to temporary files.
+const FormContentType = "application/x-www-form-urlencoded"
+
+// BodyTooLarge is the refusal of a body over MaxFormBytes.
+func BodyTooLarge() error {
+	return Errorf(ETOOLARGE, "What you sent is larger than the %d KB a tapdesk form can hold, so it was not read. Shorten the text and send the form again.", MaxFormBytes>>10)
+}
+
+// BodyTooSlow is the refusal of a body that did not arrive within the read
+// timeout (a connection trickling it byte by byte).
+func BodyTooSlow() error {
+	return Errorf(ETIMEOUT, "What you sent took too long to arrive, so it was not read. Check your connection and send the form again.")
+}
+
+// CheckFormBody checks what a request declares about its body before any of
+// it is read: POSTs (and any request that carries a body at all, as a GET
+// with one could still be parsed) must be form-encoded, and a declared length
+// must fit MaxFormBytes. contentLength is -1 when not declared (chunked).
+func CheckFormBody(method, contentType string, contentLength int64) error {
+	if contentLength > MaxFormBytes {
+		return BodyTooLarge()
+	}
+	if method != "POST" && method != "PUT" && method != "PATCH" && contentLength == 0 {
+		return nil
+	}
+	media, _, err := mime.ParseMediaType(contentType)
+	if err != nil || media != FormContentType {
+		sent := "without a content type"
+		if shown := strings.TrimSpace(contentType); shown != "" {
+			if media != "" {
+				shown = media
+			}
+			if len(shown) > 64 {
+				shown = shown[:64] + "…"
+			}
+			sent = fmt.Sprintf("as %q", shown)
+		}
+		return Errorf(EUNSUPPORTED, "tapdesk takes forms sent as %s only, the way its pages send them (no file uploads); this request was sent %s, so it was not read.", FormContentType, sent)
+	}
+	return nil
+}
+
+// ServiceRootProblem says what is wrong with the root URL of a Microsoft
+// service given in a setting (the Graph base URL, the token authority; service
+// names it in the sentence), ""
+// if nothing is. tapdesk adds the version and every path itself, so the
+// setting names the host alone: a root with /v1.0 starts fine and then fails
+// every call with an answer that reads like bad credentials.
+func ServiceRootProblem(raw, service, example string) string {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.Opaque != "" {
+		return fmt.Sprintf("%q is not an https URL like %s", raw, example)
+	}
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return fmt.Sprintf("%q must be the %s host alone, like %s, without a user name, query or fragment", raw, service, example)
+	}
+	path := strings.Trim(u.EscapedPath(), "/")
+	if path == "" {
+		return ""
+	}
+	first, _, _ := strings.Cut(path, "/")
+	if strings.EqualFold(first, "v1.0") || strings.EqualFold(first, "beta") {
+		return fmt.Sprintf("%q must be the %s host without a version, like %s; leave off /%s (tapdesk adds the version itself)", raw, service, example, path)
+	}
+	return fmt.Sprintf("%q must be the %s host alone, like %s; leave off /%s (tapdesk adds every path itself)", raw, service, example, path)
+}
