@@ -37,7 +37,7 @@ var hostileUserKeys = []string{
 // form's ?user= and the filing form's user field. Each gets 400 with a
 // sentence, and Graph hears nothing of it.
 func TestHostileUserLookup(t *testing.T) {
-	d := startTestDemo(t)
+	d := startTestDemoWith(t, manyActions) // 21 hostile filings, more than the filing limit lets through
 	agent := d.browser(t)
 	agent.signIn("/", "agent")
 	csrf := csrfOf(agent)

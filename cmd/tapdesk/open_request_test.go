@@ -17,7 +17,7 @@ import (
 // it. While it is open the card and the form show it instead of a form;
 // once it is denied, cancelled or expired, filing works again.
 func TestOneOpenRequestPerTarget(t *testing.T) {
-	d := startTestDemoWith(t, func(o *demoOptions) { o.SweepInterval = time.Hour })
+	d := startTestDemoWith(t, func(o *demoOptions) { o.SweepInterval = time.Hour; manyActions(o) })
 	agent := d.browser(t)
 	agent.signIn("/", "agent")
 	approver := d.browser(t)
