@@ -444,7 +444,11 @@ func TestRouteWalk(t *testing.T) {
 					}
 					a := walkSend(t, clients[p.key], stats, d.baseURL, r.method, path, form)
 					oddSent++
-					if p.key == "" && expect(r.aud, p) == toSignIn {
+					// A guarded route sends anonymous people to sign in
+					// whatever the parameter. Link routes may refuse a token
+					// of the wrong shape first, and a flood limit may answer
+					// 429 to this many odd requests: both are fine here.
+					if p.key == "" && expect(r.aud, p) == toSignIn && r.aud != approvalLinkHolder && a.status != http.StatusTooManyRequests {
 						checkRefusal(t, r.method, path, toSignIn, a)
 					}
 				}
@@ -481,8 +485,7 @@ func checkRefusal(t *testing.T, method, path string, want outcome, a walkAnswer)
 		if path == "/" {
 			wantLoc = "/auth/login" // the dashboard's own redirect: next defaults to /
 		}
-		if a.status != http.StatusSeeOther || (a.location != wantLoc && !strings.HasPrefix(path, "/approve/")) ||
-			!strings.HasPrefix(a.location, "/auth/login") {
+		if a.status != http.StatusSeeOther || a.location != wantLoc {
 			t.Errorf("anonymous GET %s: %d to %q, want 303 to %q", path, a.status, a.location, wantLoc)
 		}
 	case refused:
