@@ -181,9 +181,9 @@ func (s *walkStats) add(status int) {
 	s.statuses[status]++
 }
 
-// rawClient is b's cookie jar without following redirects, so the walk
+// noRedirectClient is b's cookie jar without following redirects, so the walk
 // sees each answer as sent.
-func rawClient(b *browser) *http.Client {
+func noRedirectClient(b *browser) *http.Client {
 	return &http.Client{Jar: b.client.Jar, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
@@ -327,7 +327,7 @@ func TestRouteWalk(t *testing.T) {
 		} else if p.key != "" {
 			b.signIn("/", p.key)
 		}
-		clients[p.key] = rawClient(b)
+		clients[p.key] = noRedirectClient(b)
 		walkSend(t, clients[p.key], stats, d.baseURL, http.MethodGet, "/healthz", nil)
 		if tokens[p.key] = csrfCookie(b); tokens[p.key] == "" {
 			t.Fatalf("%s has no CSRF cookie", p.name())
