@@ -557,4 +557,3 @@ func collectStrings(v any, out []string) []string {
 	}
 	return out
 }
-
