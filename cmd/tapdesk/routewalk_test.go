@@ -30,7 +30,7 @@ const (
 	itsRevokers        audience = "its-requester, approvers, admins"
 	approvalLinkHolder audience = "link-token (approver signed in)"
 	disputeLinkHolder  audience = "link-token (anyone holding it)"
-	demoOnly           audience = "demo-only" // mounted by `tapdesk demo` alone
+	demoOnly           audience = "demo-only" // mounted by `tapdesk demo` alone (serve answers 404: TestServeStarts)
 )
 
 // routeAudiences is the expected audience of every route, keyed by "METHOD
@@ -456,8 +456,8 @@ func TestRouteWalk(t *testing.T) {
 		})
 	}
 
-	// The walk left the server in one piece: the request's trail verifies
-	// and the log holds no panic.
+	// No handler panicked along the way (the recoverer would have hidden
+	// it behind a 500, which the walk already fails on, but say so).
 	if strings.Contains(d.logs.String(), "panic") {
 		t.Errorf("the server logged a panic during the walk")
 	}
