@@ -165,7 +165,9 @@ func auditPath(c echo.Context) string {
 }
 
 // require lets only signed-in people through, holding one of the roles if
-// any are given. Anonymous GETs go to sign-in and come back.
+// any are given. Anonymous GETs go to sign-in and come back; anything else
+// anonymous is forbidden (403): a cookie session has no authentication
+// scheme to challenge with, which a 401 must name (RFC 9110, 15.5.2).
 func (h *Handler) require(roles ...tapdesk.Role) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -174,7 +176,7 @@ func (h *Handler) require(roles ...tapdesk.Role) echo.MiddlewareFunc {
 				if c.Request().Method == http.MethodGet {
 					return c.Redirect(http.StatusSeeOther, "/auth/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 				}
-				return tapdesk.Errorf(tapdesk.EUNAUTHORIZED, "Your session has ended. Sign in again and repeat what you were doing.")
+				return tapdesk.Errorf(tapdesk.EFORBIDDEN, "You are not signed in, or your session has ended. Sign in again and repeat what you were doing.")
 			}
 			if len(roles) == 0 {
 				return next(c)

@@ -189,7 +189,7 @@ func TestSessionTimeouts(t *testing.T) {
 		}
 		clock.advance(30 * time.Minute)
 		csrf := csrfOf(agent)
-		agent.post("/requests", url.Values{"_csrf": {csrf}}).status(http.StatusUnauthorized).
+		agent.post("/requests", url.Values{"_csrf": {csrf}}).status(http.StatusForbidden).
 			contains("signed out after 30 minutes without activity")
 		if signedIn(agent) {
 			t.Fatal("still signed in after 30 idle minutes")
