@@ -107,11 +107,13 @@ func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 
 // permissionsPolicy turns off every powerful browser feature tapdesk has no
 // use for, so a script that slipped in could not reach them either. Only
-// writing to the clipboard stays, for the reveal page's Copy button.
+// the clipboard stays, for the reveal page: writing for its Copy button, and
+// reading so it can empty the clipboard a minute later only if it still
+// holds the pass.
 const permissionsPolicy = "accelerometer=(), autoplay=(), camera=(), display-capture=(), encrypted-media=(), fullscreen=(), " +
 	"geolocation=(), gyroscope=(), hid=(), idle-detection=(), magnetometer=(), microphone=(), midi=(), payment=(), " +
 	"picture-in-picture=(), publickey-credentials-get=(), screen-wake-lock=(), serial=(), usb=(), web-share=(), " +
-	"xr-spatial-tracking=(), clipboard-read=(), clipboard-write=(self)"
+	"xr-spatial-tracking=(), clipboard-read=(self), clipboard-write=(self)"
 
 // csrf protects every unsafe method with a token carried in forms
 // (double-submit cookie, echo's middleware); a refusal is audited.

@@ -267,7 +267,7 @@ func TestPermissionsPolicyOnEveryResponse(t *testing.T) {
 		}
 		res.Body.Close()
 		pp := res.Header.Get("Permissions-Policy")
-		for _, want := range []string{"camera=()", "microphone=()", "geolocation=()", "payment=()", "usb=()", "clipboard-read=()", "clipboard-write=(self)"} {
+		for _, want := range []string{"camera=()", "microphone=()", "geolocation=()", "payment=()", "usb=()", "clipboard-read=(self)", "clipboard-write=(self)"} {
 			if !strings.Contains(pp, want) {
 				t.Errorf("%s %s (%d): Permissions-Policy %q lacks %s", probe.method, probe.path, res.StatusCode, pp, want)
 			}
