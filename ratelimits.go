@@ -16,7 +16,7 @@ const (
 	RateSignIn   RateAction = "sign-in"   // GET /auth/login: starting a sign-in
 	RateCallback RateAction = "callback"  // GET /auth/callback: coming back from the identity provider
 	RateSearch   RateAction = "search"    // GET /users?q=: searching the directory
-	RateUserCard RateAction = "user-card" // GET /users/:user: reading a user card from Graph
+	RateUserCard RateAction = "user-card" // GET /users/:user and /requests/new: reading a user from Graph
 	RateFile     RateAction = "file"      // POST /requests: filing a request (mails every approver)
 	RateLink     RateAction = "link"      // /approve/:token, /dispute/:token: following a mailed link
 	RateReveal   RateAction = "reveal"    // POST /requests/:id/reveal: issuing and revealing a pass

@@ -32,7 +32,8 @@ func (h *Handler) Routes(e *echo.Echo) {
 	// The search page without a query is only the form.
 	e.GET("/users", h.userSearch, req, h.limitWhen(tapdesk.RateSearch, func(c echo.Context) bool { return c.QueryParam("q") != "" }))
 	e.GET("/users/:user", h.userCard, req, h.limit(tapdesk.RateUserCard))
-	e.GET("/requests/new", h.requestForm, req)
+	// The form looks the user up in Graph as the user card does.
+	e.GET("/requests/new", h.requestForm, req, h.limit(tapdesk.RateUserCard))
 	e.POST("/requests", h.fileRequest, req, h.limit(tapdesk.RateFile))
 
 	signed := h.require()
