@@ -29,31 +29,26 @@ func (h *Handler) render(c echo.Context, status int, comp templ.Component) error
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
-// statusOf maps a domain error code to an HTTP status, in one place.
+// statuses maps each domain error code to its HTTP status, in one place.
+var statuses = map[string]int{
+	tapdesk.EINVALID:      http.StatusUnprocessableEntity,
+	tapdesk.EMALFORMED:    http.StatusBadRequest,
+	tapdesk.ENOTFOUND:     http.StatusNotFound,
+	tapdesk.EFORBIDDEN:    http.StatusForbidden,
+	tapdesk.EUNAUTHORIZED: http.StatusUnauthorized,
+	tapdesk.ECONFLICT:     http.StatusConflict,
+	tapdesk.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	tapdesk.ELIMITED:      http.StatusTooManyRequests,
+	tapdesk.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	tapdesk.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	tapdesk.ETIMEOUT:      http.StatusRequestTimeout,
+}
+
+// statusOf is the HTTP status of a domain error code; an unknown code (an
+// internal error) is a 500.
 func statusOf(code string) int {
-	switch code {
-	case tapdesk.EINVALID:
-		return http.StatusUnprocessableEntity
-	case tapdesk.EMALFORMED:
-		return http.StatusBadRequest
-	case tapdesk.ENOTFOUND:
-		return http.StatusNotFound
-	case tapdesk.EFORBIDDEN:
-		return http.StatusForbidden
-	case tapdesk.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case tapdesk.ECONFLICT:
-		return http.StatusConflict
-	case tapdesk.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	case tapdesk.ELIMITED:
-		return http.StatusTooManyRequests
-	case tapdesk.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case tapdesk.EUNSUPPORTED:
-		return http.StatusUnsupportedMediaType
-	case tapdesk.ETIMEOUT:
-		return http.StatusRequestTimeout
+	if s, ok := statuses[code]; ok {
+		return s
 	}
 	return http.StatusInternalServerError
 }
