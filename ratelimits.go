@@ -55,7 +55,7 @@ func (l RateLimit) String() string {
 	if l.Off() {
 		return "off"
 	}
-	return strconv.Itoa(l.Count) + "/" + shortDuration(l.Window)
+	return strconv.Itoa(l.Count) + "/" + ShortDuration(l.Window)
 }
 
 // rateWords are what each action is called in the sentences people read:
@@ -99,6 +99,23 @@ func DefaultRateLimits() RateLimits {
 		{RateVerify, PerAddress, 20, 10 * time.Minute},
 	}
 }
+
+// The in-memory limiter's bounds. Person keys need none: only the tenant's
+// people sign in. Address keys do, since anyone can send from ever new
+// addresses (an IPv6 /48 holds 65,536 /64s).
+const (
+	// RateMaxAddressKeys bounds the address buckets held at once: about 200
+	// bytes each, so some 20 MB at most.
+	RateMaxAddressKeys = 100_000
+	// RateOverflowShare is how many addresses' worth of a limit the
+	// addresses arriving while the map is full share: a flood from fresh
+	// addresses is held to one bucket, yet newcomers are paced, not locked out.
+	RateOverflowShare = 100
+	// RateSweepStep is how many held buckets each check looks at to drop
+	// the idle ones: a bounded cost per request instead of a sweep of the
+	// whole map under the lock.
+	RateSweepStep = 16
+)
 
 // RateLimits is every limit, one per action and scope.
 type RateLimits []RateLimit
@@ -323,8 +340,8 @@ func waitWords(d time.Duration) string {
 	return strconv.Itoa(int((d+time.Hour-1)/time.Hour)) + " hours"
 }
 
-// shortDuration writes 10m rather than Go's 10m0s.
-func shortDuration(d time.Duration) string {
+// ShortDuration writes 10m rather than Go's 10m0s.
+func ShortDuration(d time.Duration) string {
 	switch {
 	case d%time.Hour == 0:
 		return strconv.Itoa(int(d/time.Hour)) + "h"

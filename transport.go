@@ -5,6 +5,7 @@ import (
 	"mime"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // MaxFormBytes bounds every request body. tapdesk's largest form (a request
@@ -17,6 +18,23 @@ const MaxFormBytes = 64 << 10
 // the sign-in callback's query): tapdesk's own cookies and an Entra
 // authorization code fit many times over.
 const MaxHeaderBytes = 32 << 10
+
+// Transport bounds of every connection: a form of at most MaxFormBytes
+// arrives in well under a second on any connection a person uses, and a
+// stalled write is a client that has gone or stopped reading.
+const (
+	// DefaultReadTimeout bounds reading a whole request, body included
+	// (TAPDESK_READ_TIMEOUT).
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultWriteTimeout bounds one stalled write of an answer
+	// (TAPDESK_WRITE_TIMEOUT).
+	DefaultWriteTimeout = time.Minute
+	// MaxReadHeaderTimeout bounds reading the headers (or the read timeout,
+	// if shorter).
+	MaxReadHeaderTimeout = 10 * time.Second
+	// IdleTimeout closes a kept-alive connection nobody uses.
+	IdleTimeout = 2 * time.Minute
+)
 
 // FormContentType is the only body encoding tapdesk accepts: what its own
 // forms and an OAuth client's token request send. Multipart is refused

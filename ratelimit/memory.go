@@ -14,17 +14,6 @@ import (
 	"github.com/tapdesk/tapdesk"
 )
 
-// DefaultMaxKeys bounds the memory of a Memory limiter: about 200 bytes a
-// key, so some 20 MB at most.
-const DefaultMaxKeys = 100_000
-
-// sweepEvery is how often (on the clock passed in) idle keys are dropped.
-const sweepEvery = time.Minute
-
-// overflowKey is shared by the keys that arrive while the map is full of
-// keys still in use, so a flood from ever new addresses stays limited.
-const overflowKey = "\x00overflow"
-
 type bucketKey struct {
 	limit string
 	key   string
@@ -34,6 +23,13 @@ type bucket struct {
 	lim       *rate.Limiter
 	window    time.Duration
 	lastAudit time.Time
+	key       bucketKey
+	at        int // index in its table's order, for removal in O(1)
+}
+
+func newBucket(l tapdesk.RateLimit, count int, k bucketKey) *bucket {
+	every := rate.Every(l.Window / time.Duration(count))
+	return &bucket{lim: rate.NewLimiter(every, count), window: l.Window, key: k}
 }
 
 // idle reports whether dropping the bucket changes nothing: it is full
@@ -42,21 +38,66 @@ func (b *bucket) idle(now time.Time) bool {
 	return b.lim.TokensAt(now) >= float64(b.lim.Burst()) && (b.lastAudit.IsZero() || now.Sub(b.lastAudit) >= b.window)
 }
 
-// Memory is an in-process limiter. Time is what the caller passes, so the
-// handlers' clock (and tests' clocks) rule it.
-type Memory struct {
-	mu        sync.Mutex
-	buckets   map[bucketKey]*bucket
-	maxKeys   int
-	lastSweep time.Time
+// table holds buckets by key, and in a slice that a cursor walks to drop
+// idle ones a few at a time.
+type table struct {
+	by     map[bucketKey]*bucket
+	order  []*bucket
+	cursor int
 }
 
-// NewMemory returns a limiter holding at most maxKeys keys (0: DefaultMaxKeys).
-func NewMemory(maxKeys int) *Memory {
-	if maxKeys <= 0 {
-		maxKeys = DefaultMaxKeys
+func newTable() table { return table{by: map[bucketKey]*bucket{}} }
+
+func (t *table) add(b *bucket) {
+	b.at = len(t.order)
+	t.order = append(t.order, b)
+	t.by[b.key] = b
+}
+
+// sweep looks at up to n buckets from the cursor on and drops the idle ones.
+func (t *table) sweep(now time.Time, n int) {
+	for ; n > 0 && len(t.order) > 0; n-- {
+		if t.cursor >= len(t.order) {
+			t.cursor = 0
+		}
+		b := t.order[t.cursor]
+		if !b.idle(now) {
+			t.cursor++
+			continue
+		}
+		// The last bucket takes the dropped one's place, and is looked at next.
+		last := t.order[len(t.order)-1]
+		last.at = b.at
+		t.order[b.at] = last
+		t.order[len(t.order)-1] = nil
+		t.order = t.order[:len(t.order)-1]
+		delete(t.by, b.key)
 	}
-	return &Memory{buckets: map[bucketKey]*bucket{}, maxKeys: maxKeys}
+}
+
+// Memory is an in-process limiter. Time is what the caller passes, so the
+// handlers' clock (and tests' clocks) rule it.
+//
+// People's buckets are never capped: only the tenant's people sign in.
+// Addresses' are, at maxAddresses; addresses arriving while that many are
+// in use share one overflow bucket per limit, RateOverflowShare times as
+// wide as one address's, so a flood from fresh addresses is held to it
+// while newcomers are paced rather than locked out.
+type Memory struct {
+	mu           sync.Mutex
+	persons      table
+	addresses    table
+	overflow     map[string]*bucket // by limit
+	maxAddresses int
+}
+
+// NewMemory returns a limiter holding at most maxAddresses address keys
+// (0: tapdesk.RateMaxAddressKeys).
+func NewMemory(maxAddresses int) *Memory {
+	if maxAddresses <= 0 {
+		maxAddresses = tapdesk.RateMaxAddressKeys
+	}
+	return &Memory{persons: newTable(), addresses: newTable(), overflow: map[string]*bucket{}, maxAddresses: maxAddresses}
 }
 
 // Take spends one token of every check at now, or none of them: if any
@@ -65,15 +106,14 @@ func NewMemory(maxKeys int) *Memory {
 func (m *Memory) Take(_ context.Context, now time.Time, checks ...tapdesk.RateCheck) (*tapdesk.RateRefusal, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if now.Sub(m.lastSweep) >= sweepEvery || now.Before(m.lastSweep) {
-		m.sweep(now)
-	}
+	m.persons.sweep(now, tapdesk.RateSweepStep)
+	m.addresses.sweep(now, tapdesk.RateSweepStep)
 	bs := make([]*bucket, len(checks))
 	for i, ch := range checks {
 		if ch.Limit.Off() {
 			continue
 		}
-		b := m.bucket(ch, now)
+		b := m.bucket(ch)
 		bs[i] = b
 		if tokens := b.lim.TokensAt(now); tokens < 1 {
 			wait := time.Duration((1 - tokens) / float64(b.lim.Limit()) * float64(time.Second))
@@ -92,39 +132,32 @@ func (m *Memory) Take(_ context.Context, now time.Time, checks ...tapdesk.RateCh
 	return nil, nil
 }
 
-// Len is the number of keys held (for tests of the memory bound).
-func (m *Memory) Len() int {
+// Len is the number of keys held, people's and addresses' (for tests of
+// the memory bound).
+func (m *Memory) Len() (persons, addresses int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.buckets)
+	return len(m.persons.by), len(m.addresses.by)
 }
 
-func (m *Memory) bucket(ch tapdesk.RateCheck, now time.Time) *bucket {
+func (m *Memory) bucket(ch tapdesk.RateCheck) *bucket {
 	k := bucketKey{limit: ch.Limit.Name() + "=" + ch.Limit.String(), key: ch.Key}
-	if b, ok := m.buckets[k]; ok {
+	t := &m.addresses
+	if ch.Limit.Scope == tapdesk.PerPerson {
+		t = &m.persons
+	}
+	if b, ok := t.by[k]; ok {
 		return b
 	}
-	if len(m.buckets) >= m.maxKeys {
-		m.sweep(now)
-		if len(m.buckets) >= m.maxKeys {
-			k.key = overflowKey
-			if b, ok := m.buckets[k]; ok {
-				return b
-			}
+	if t == &m.addresses && len(t.by) >= m.maxAddresses {
+		b, ok := m.overflow[k.limit]
+		if !ok {
+			b = newBucket(ch.Limit, ch.Limit.Count*tapdesk.RateOverflowShare, bucketKey{limit: k.limit})
+			m.overflow[k.limit] = b
 		}
+		return b
 	}
-	every := rate.Every(ch.Limit.Window / time.Duration(ch.Limit.Count))
-	b := &bucket{lim: rate.NewLimiter(every, ch.Limit.Count), window: ch.Limit.Window}
-	m.buckets[k] = b
+	b := newBucket(ch.Limit, ch.Limit.Count, k)
+	t.add(b)
 	return b
-}
-
-// sweep drops idle buckets: a full bucket is the same as a new one.
-func (m *Memory) sweep(now time.Time) {
-	m.lastSweep = now
-	for k, b := range m.buckets {
-		if b.idle(now) {
-			delete(m.buckets, k)
-		}
-	}
 }

@@ -80,29 +80,80 @@ func TestMemoryAllOrNothing(t *testing.T) {
 	}
 }
 
-// Memory stays bounded: idle keys (full buckets) are swept, and while the
-// map is full of busy keys newcomers share one overflow bucket.
-func TestMemoryBounded(t *testing.T) {
-	m := NewMemory(100)
-	for i := range 100 {
-		take(t, m, t0, tapdesk.RateCheck{Limit: site, Key: strconv.Itoa(i)})
-	}
-	if m.Len() != 100 {
-		t.Fatalf("%d keys", m.Len())
-	}
-	// All 100 are busy: the next 1000 new addresses share one bucket of 7.
-	refused := 0
-	for i := range 1000 {
-		if take(t, m, t0, tapdesk.RateCheck{Limit: site, Key: "new" + strconv.Itoa(i)}) != nil {
-			refused++
+// fillAddresses holds n busy address buckets: each has spent a token.
+func fillAddresses(tb testing.TB, m *Memory, n int) {
+	for i := range n {
+		if r, _ := m.Take(context.Background(), t0, tapdesk.RateCheck{Limit: site, Key: "busy" + strconv.Itoa(i)}); r != nil {
+			tb.Fatalf("filling: %+v", r)
 		}
 	}
-	if m.Len() != 101 || refused != 1000-7 {
-		t.Fatalf("%d keys, %d refused", m.Len(), refused)
+}
+
+// Memory stays bounded: while the address map is full of busy keys,
+// newcomers share one overflow bucket per limit, 100 addresses wide: a
+// flood from fresh addresses (an IPv6 /48 has 65,536 /64s) is held to it,
+// yet a new address is paced, not locked out. Idle keys are dropped a few
+// per check.
+func TestMemoryBounded(t *testing.T) {
+	m := NewMemory(100)
+	fillAddresses(t, m, 100)
+	if _, n := m.Len(); n != 100 {
+		t.Fatalf("%d address keys", n)
 	}
-	// After the window every bucket is full again and the sweep drops them.
-	take(t, m, t0.Add(11*time.Minute), tapdesk.RateCheck{Limit: site, Key: "later"})
-	if m.Len() != 1 {
-		t.Fatalf("%d keys after the idle ones expired, want 1", m.Len())
+	allowed := 0
+	for i := range 1000 {
+		if take(t, m, t0, tapdesk.RateCheck{Limit: site, Key: "new" + strconv.Itoa(i)}) == nil {
+			allowed++
+		}
+	}
+	if want := site.Count * tapdesk.RateOverflowShare; allowed != want {
+		t.Fatalf("%d of 1000 new addresses let in while the map was full, want the overflow's %d", allowed, want)
+	}
+	if _, n := m.Len(); n != 100 {
+		t.Fatalf("%d address keys past the cap of 100", n)
+	}
+	// The overflow refills at 100 addresses' pace: one more every 857ms.
+	if r := take(t, m, t0.Add(time.Second), tapdesk.RateCheck{Limit: site, Key: "newcomer"}); r != nil {
+		t.Fatalf("a new address a second later is still locked out: %+v", r)
+	}
+	// After the window every bucket is full again; each check drops a few
+	// idle ones until only the one in use is left.
+	later := t0.Add(11 * time.Minute)
+	for range 100/tapdesk.RateSweepStep + 2 {
+		take(t, m, later, tapdesk.RateCheck{Limit: site, Key: "later"})
+	}
+	if _, n := m.Len(); n != 1 {
+		t.Fatalf("%d address keys after the idle ones expired, want 1", n)
+	}
+}
+
+// People never overflow: a map full of addresses leaves every signed-in
+// person their own bucket.
+func TestMemoryPersonsKeepTheirOwnBuckets(t *testing.T) {
+	m := NewMemory(100)
+	fillAddresses(t, m, 100)
+	for _, who := range []string{"alex", "sam", "kim"} {
+		for i := range filing.Count {
+			if r := take(t, m, t0, tapdesk.RateCheck{Limit: filing, Key: who}); r != nil {
+				t.Fatalf("%s's take %d refused while the address map is full: %+v", who, i+1, r)
+			}
+		}
+		if r := take(t, m, t0, tapdesk.RateCheck{Limit: filing, Key: who}); r == nil || r.Key != who {
+			t.Fatalf("%s's sixth: %+v", who, r)
+		}
+	}
+	if p, _ := m.Len(); p != 3 {
+		t.Fatalf("%d person keys, want 3", p)
+	}
+}
+
+// The cost of a new address while the map holds RateMaxAddressKeys busy
+// ones: constant, not a sweep of the whole map per newcomer.
+func BenchmarkTakeNewAddressWhenFull(b *testing.B) {
+	m := NewMemory(0)
+	fillAddresses(b, m, tapdesk.RateMaxAddressKeys)
+	b.ResetTimer()
+	for i := range b.N {
+		m.Take(context.Background(), t0, tapdesk.RateCheck{Limit: site, Key: "flood" + strconv.Itoa(i)})
 	}
 }

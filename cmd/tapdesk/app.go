@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -55,28 +56,21 @@ type appConfig struct {
 	MailInterval time.Duration
 	// ReadTimeout bounds reading a whole request, body included (a body
 	// trickled in byte by byte is cut off); WriteTimeout how long one write
-	// of a response may stall (0: the defaults below).
+	// of a response may stall (0: tapdesk.DefaultReadTimeout and
+	// DefaultWriteTimeout).
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	Settings     map[string]string // for the start-up audit event, no secrets
 	Logger       *slog.Logger
 
-	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
-	// X-Real-IP name the client; from anyone else they are ignored.
+	// TrustedProxies are the reverse proxies whose ClientIPHeader names the
+	// client; from anyone else it is ignored. ClientIPHeader is
+	// X-Forwarded-For (default) or X-Real-IP: only that one is read.
 	TrustedProxies []*net.IPNet
+	ClientIPHeader string
 	// RateLimits pace the limited actions (nil: tapdesk.DefaultRateLimits).
 	RateLimits tapdesk.RateLimits
 }
-
-// Transport defaults: a form of at most tapdesk.MaxFormBytes arrives in well
-// under a second on any connection a person uses; a stalled write is a client
-// that has gone or stopped reading.
-const (
-	defaultReadTimeout   = 30 * time.Second
-	defaultWriteTimeout  = time.Minute
-	maxReadHeaderTimeout = 10 * time.Second
-	idleTimeout          = 2 * time.Minute
-)
 
 // app is a wired portal: database, web handlers, mail worker.
 type app struct {
@@ -95,8 +89,8 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, defaultReadTimeout)
-	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, defaultWriteTimeout)
+	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, tapdesk.DefaultReadTimeout)
+	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, tapdesk.DefaultWriteTimeout)
 	db, err := store.Open(ctx, cfg.DBPath)
 	if err != nil {
 		return nil, err
@@ -141,15 +135,16 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	})
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.IPExtractor = clientIP(cfg.TrustedProxies)
+	e.IPExtractor = clientIP(cfg.TrustedProxies, cfg.ClientIPHeader)
+	e.Pre(warnForwarding(cfg.TrustedProxies, cfg.ClientIPHeader, log))
 	// Every request is bounded: its headers in size and time, its body (at
 	// most tapdesk.MaxFormBytes, handlers.limitBody) in time, and each write
 	// of its answer (the handlers push the write deadline on as they write,
 	// so slow pages and long exports are not cut off).
-	e.Server.ReadHeaderTimeout = min(maxReadHeaderTimeout, cfg.ReadTimeout)
+	e.Server.ReadHeaderTimeout = min(tapdesk.MaxReadHeaderTimeout, cfg.ReadTimeout)
 	e.Server.ReadTimeout = cfg.ReadTimeout
 	e.Server.WriteTimeout = cfg.WriteTimeout
-	e.Server.IdleTimeout = idleTimeout
+	e.Server.IdleTimeout = tapdesk.IdleTimeout
 	e.Server.MaxHeaderBytes = tapdesk.MaxHeaderBytes
 	a.handler.Routes(e)
 	a.echo = e
@@ -269,25 +264,56 @@ func (a *app) close() {
 	a.stop = nil
 }
 
-// clientIP is the address audit events and per-address limits use: the
-// direct peer, unless it is one of the trusted proxies; then the client
-// its X-Forwarded-For (or, without one, X-Real-IP) names. Echo's default
-// would believe those headers from anyone, and it trusts loopback, private
-// and link-local peers unless told not to: here only the listed ranges are.
-func clientIP(trusted []*net.IPNet) echo.IPExtractor {
-	if len(trusted) == 0 {
-		return echo.ExtractIPDirect()
-	}
-	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
-	for _, n := range trusted {
-		opts = append(opts, echo.TrustIPRange(n))
-	}
-	fromXFF, fromRealIP := echo.ExtractIPFromXFFHeader(opts...), echo.ExtractIPFromRealIPHeader(opts...)
+// clientIP is the address audit events and per-address limits use
+// (tapdesk.ClientAddress): the direct peer, unless it is one of the trusted
+// proxies; then the client that header (X-Forwarded-For unless set to
+// X-Real-IP) names. Echo's own extractors trust loopback and private peers,
+// read whichever header is there and give up on an address with a port.
+func clientIP(trusted []*net.IPNet, header string) echo.IPExtractor {
+	header = cmp.Or(header, tapdesk.HeaderXForwardedFor)
 	return func(r *http.Request) string {
-		if r.Header.Get(echo.HeaderXForwardedFor) != "" {
-			return fromXFF(r)
+		return tapdesk.ClientAddress(r.RemoteAddr, header, r.Header.Values(header), trusted)
+	}
+}
+
+// warnForwarding logs, once, the sign of a proxy left out of
+// TAPDESK_TRUSTED_PROXIES (forwarding headers from a peer not trusted), and
+// once that of a trusted proxy setting the other header than the one read:
+// either way every client behind it shares its address and per-address
+// limits. It looks at every request, since not all of them ask for the
+// client's address.
+func warnForwarding(trusted []*net.IPNet, header string, log *slog.Logger) echo.MiddlewareFunc {
+	header = cmp.Or(header, tapdesk.HeaderXForwardedFor)
+	var untrustedOnce, missingOnce sync.Once
+	check := func(r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		ip := net.ParseIP(host)
+		if err != nil || ip == nil {
+			return
 		}
-		return fromRealIP(r)
+		if !tapdesk.Trusted(ip, trusted) {
+			for _, h := range tapdesk.ForwardingHeaders {
+				if r.Header.Get(h) != "" {
+					untrustedOnce.Do(func() { log.Warn(tapdesk.UntrustedForwardingWarning(h, ip.String())) })
+					return
+				}
+			}
+			return
+		}
+		if r.Header.Get(header) != "" {
+			return
+		}
+		for _, h := range []string{tapdesk.HeaderXForwardedFor, tapdesk.HeaderXRealIP} {
+			if h != header && r.Header.Get(h) != "" {
+				missingOnce.Do(func() { log.Warn(tapdesk.MissingClientHeaderWarning(h, header, ip.String())) })
+			}
+		}
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			check(c.Request())
+			return next(c)
+		}
 	}
 }
 

@@ -54,6 +54,8 @@ type demoOptions struct {
 	// production's limits).
 	TrustedProxies []*net.IPNet
 	RateLimits     tapdesk.RateLimits
+	// ClientIPHeader as TAPDESK_CLIENT_IP_HEADER (empty: X-Forwarded-For).
+	ClientIPHeader string
 	// ReadTimeout and WriteTimeout bound each request as serve's settings
 	// do (0: serve's defaults).
 	ReadTimeout  time.Duration
@@ -164,7 +166,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		NotifyUser: true, NotifyManager: !o.ManagerNoticesOff, SecurityEmails: []string{demoSecurityEmail},
 		// Issuing and sessions keep production's limits, so the demo shows them.
 		RevealMaxAge: 15 * time.Minute, RevealMFA: true, Now: o.Now,
-		TrustedProxies: o.TrustedProxies, RateLimits: o.RateLimits,
+		TrustedProxies: o.TrustedProxies, ClientIPHeader: o.ClientIPHeader, RateLimits: o.RateLimits,
 		SessionKey: randomHex(32), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
 		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
 		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": d.dbPath},

@@ -78,6 +78,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	db := fs.String("db", "", "SQLite file to keep data in (default: a fresh file in a temp folder)")
 	verbose := fs.Bool("v", false, "log every request")
 	proxyList := fs.String("trusted-proxies", getenv("TAPDESK_TRUSTED_PROXIES"), "address ranges of reverse proxies in front of the demo, as for serve (env TAPDESK_TRUSTED_PROXIES)")
+	ipHeader := fs.String("client-ip-header", getenv("TAPDESK_CLIENT_IP_HEADER"), "the header the trusted proxies name the client in, X-Forwarded-For (default) or X-Real-IP, as for serve (env TAPDESK_CLIENT_IP_HEADER)")
 	rateLimits := fs.String("rate-limits", getenv("TAPDESK_RATE_LIMITS"), "changes to the default rate limits, as for serve (env TAPDESK_RATE_LIMITS)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -88,7 +89,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 			proxies = append(proxies, p)
 		}
 	}
-	trusted, limits, problems := networkSettings(proxies, *rateLimits)
+	trusted, header, limits, problems := networkSettings(proxies, *ipHeader, *rateLimits)
 	if len(problems) > 0 {
 		return &configError{problems}
 	}
@@ -97,7 +98,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	d, err := startDemo(ctx, demoOptions{Addr: *addr, DBPath: *db, Logger: log, TrustedProxies: trusted, RateLimits: limits})
+	d, err := startDemo(ctx, demoOptions{Addr: *addr, DBPath: *db, Logger: log, TrustedProxies: trusted, ClientIPHeader: header, RateLimits: limits})
 	if err != nil {
 		return err
 	}

@@ -452,7 +452,7 @@ func TestClientIP(t *testing.T) {
 		{"listed proxy", "10.1.2.3:5000", "203.0.113.5", "", true, "203.0.113.5"},
 		{"listed proxy, client forged a hop", "10.1.2.3:5000", "198.51.100.1, 203.0.113.5", "", true, "203.0.113.5"},
 		{"two listed proxies", "10.1.2.3:5000", "203.0.113.5, 10.1.9.9", "", true, "203.0.113.5"},
-		{"listed proxy with X-Real-IP", "10.1.2.3:5000", "", "203.0.113.5", true, "203.0.113.5"},
+		{"listed proxy with X-Real-IP, X-Forwarded-For read", "10.1.2.3:5000", "", "203.0.113.5", true, "10.1.2.3"},
 		{"listed IPv6 proxy", "[2001:db8::1]:5000", "2001:db8:aa::7", "", true, "2001:db8:aa::7"},
 		{"garbage from a listed proxy", "10.1.2.3:5000", "not-an-ip", "", true, "10.1.2.3"},
 	} {
@@ -469,7 +469,7 @@ func TestClientIP(t *testing.T) {
 			if c.trusted {
 				trusted = proxies
 			}
-			if got := clientIP(trusted)(r); got != c.want {
+			if got := clientIP(trusted, "")(r); got != c.want {
 				t.Errorf("got %s, want %s", got, c.want)
 			}
 		})

@@ -29,10 +29,11 @@ func serveSettings() *settings {
 	s.required("base-url", "public https URL of the portal, used in email links")
 	s.str("db", "tapdesk.db", "SQLite database file")
 	s.str("log-level", "info", "debug, info, warn or error")
-	s.str("trusted-proxies", "", "comma-separated address ranges (CIDR) of the reverse proxies whose X-Forwarded-For / X-Real-IP name the client; from anyone else those headers are ignored")
+	s.str("trusted-proxies", "", "comma-separated address ranges (CIDR) of the reverse proxies whose client-ip-header names the client; from anyone else it is ignored (empty: every client behind a proxy shares its address and rate limits)")
+	s.str("client-ip-header", tapdesk.HeaderXForwardedFor, "the header the trusted proxies name the client in: "+tapdesk.HeaderXForwardedFor+" (read from the right, past the trusted proxies) or "+tapdesk.HeaderXRealIP+"; only this one is read")
 	s.str("rate-limits", "", "changes to the default rate limits, e.g. file.person=5/10m,search.address=off (defaults: "+tapdesk.DefaultRateLimits().String()+")")
-	s.str("read-timeout", "30s", "a request (headers and form) must arrive within this; a body trickled in slowly is cut off")
-	s.str("write-timeout", "1m", "a client that stops reading an answer for this long is cut off (long pages and exports are not)")
+	s.str("read-timeout", tapdesk.ShortDuration(tapdesk.DefaultReadTimeout), "a request (headers and form) must arrive within this; a body trickled in slowly is cut off")
+	s.str("write-timeout", tapdesk.ShortDuration(tapdesk.DefaultWriteTimeout), "a client that stops reading an answer for this long is cut off (long pages and exports are not)")
 
 	s.required("oidc-issuer", "OIDC issuer, e.g. https://login.microsoftonline.com/{tenant-id}/v2.0")
 	s.required("oidc-client-id", "application (client) id of the sign-in app registration")
@@ -183,7 +184,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if idle > lifetime && lifetime > 0 {
 		problems = append(problems, "TAPDESK_SESSION_IDLE_TIMEOUT: must not be longer than TAPDESK_SESSION_LIFETIME")
 	}
-	proxies, limits, netProblems := networkSettings(s.listOf("trusted-proxies"), s.get("rate-limits"))
+	proxies, ipHeader, limits, netProblems := networkSettings(s.listOf("trusted-proxies"), s.get("client-ip-header"), s.get("rate-limits"))
 	problems = append(problems, netProblems...)
 	readTimeout := s.duration("read-timeout", &problems)
 	writeTimeout := s.duration("write-timeout", &problems)
@@ -241,7 +242,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		SessionIdleTimeout: idle, SessionLifetime: lifetime, SessionKey: s.get("session-key"),
 		NotifyUser: notifyUser, NotifyManager: notifyManager, SecurityEmails: s.listOf("security-emails"),
 		AuditKey: s.get("audit-key"), AuditOldKeys: s.listOf("audit-old-keys"),
-		TrustedProxies: proxies, RateLimits: limits,
+		TrustedProxies: proxies, ClientIPHeader: ipHeader, RateLimits: limits,
 		ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
 		Settings: s.describe(), Logger: log,
 	}
@@ -259,19 +260,23 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return a.serve(ctx, ln)
 }
 
-// networkSettings reads TAPDESK_TRUSTED_PROXIES and TAPDESK_RATE_LIMITS,
-// which serve and demo share.
-func networkSettings(proxyList []string, rateLimits string) ([]*net.IPNet, tapdesk.RateLimits, []string) {
+// networkSettings reads TAPDESK_TRUSTED_PROXIES, TAPDESK_CLIENT_IP_HEADER
+// and TAPDESK_RATE_LIMITS, which serve and demo share.
+func networkSettings(proxyList []string, ipHeader, rateLimits string) ([]*net.IPNet, string, tapdesk.RateLimits, []string) {
 	var problems []string
 	proxies, err := tapdesk.ParseTrustedProxies(proxyList)
 	if err != nil {
 		problems = append(problems, "TAPDESK_TRUSTED_PROXIES: "+tapdesk.ErrorMessage(err))
 	}
+	header, err := tapdesk.ParseClientIPHeader(ipHeader)
+	if err != nil {
+		problems = append(problems, "TAPDESK_CLIENT_IP_HEADER: "+tapdesk.ErrorMessage(err))
+	}
 	limits, err := tapdesk.ParseRateLimits(rateLimits, tapdesk.DefaultRateLimits())
 	if err != nil {
 		problems = append(problems, "TAPDESK_RATE_LIMITS: "+tapdesk.ErrorMessage(err))
 	}
-	return proxies, limits, problems
+	return proxies, header, limits, problems
 }
 
 // auditKeyProblems refuses the public demo key (anyone could forge a trail

@@ -1,0 +1,110 @@
+package tapdesk
+
+import (
+	"fmt"
+	"net"
+	"strings"
+)
+
+// The headers a reverse proxy names the client in. TAPDESK_CLIENT_IP_HEADER
+// says which one the trusted proxies set; only that one is read, since a
+// proxy that sets the other passes the client's own copy of it through.
+const (
+	HeaderXForwardedFor = "X-Forwarded-For"
+	HeaderXRealIP       = "X-Real-IP"
+)
+
+// ForwardingHeaders are the headers that say a request came through a proxy.
+var ForwardingHeaders = []string{HeaderXForwardedFor, HeaderXRealIP, "Forwarded"}
+
+// ParseClientIPHeader reads TAPDESK_CLIENT_IP_HEADER (empty: X-Forwarded-For).
+func ParseClientIPHeader(s string) (string, error) {
+	switch s = strings.TrimSpace(s); {
+	case s == "" || strings.EqualFold(s, HeaderXForwardedFor):
+		return HeaderXForwardedFor, nil
+	case strings.EqualFold(s, HeaderXRealIP):
+		return HeaderXRealIP, nil
+	}
+	return "", Errorf(EINVALID, "%q is not %s or %s: name the header your reverse proxies set to the client's address", s, HeaderXForwardedFor, HeaderXRealIP)
+}
+
+// ClientAddress is the address a request counts as coming from, for audit
+// events and per-address limits. peer is the connection's own address; values
+// are the request's values of header (X-Forwarded-For or X-Real-IP).
+//
+// From a peer that is not a trusted proxy the headers are ignored. Through
+// X-Forwarded-For each proxy appends the address it was reached from, so the
+// list is walked from the right past the trusted proxies: the first address
+// that is not one is the client, and anything to its left is whatever the
+// client sent. An entry that is not an address (a proxy writing garbage)
+// stops the walk at the last hop believed. Addresses may carry a port, as
+// some load balancers write them.
+func ClientAddress(peer, header string, values []string, trusted []*net.IPNet) string {
+	peerIP := parseHostIP(peer)
+	if peerIP == nil {
+		return peer
+	}
+	hop := peerIP
+	if !Trusted(hop, trusted) {
+		return hop.String()
+	}
+	if header == HeaderXRealIP {
+		if len(values) == 0 {
+			return hop.String()
+		}
+		// The proxy replaces a client's X-Real-IP; were both kept, its own is last.
+		if ip := parseHostIP(values[len(values)-1]); ip != nil {
+			return ip.String()
+		}
+		return hop.String()
+	}
+	entries := strings.Split(strings.Join(values, ","), ",")
+	for i := len(entries) - 1; i >= 0; i-- {
+		ip := parseHostIP(entries[i])
+		if ip == nil {
+			break
+		}
+		hop = ip
+		if !Trusted(hop, trusted) {
+			break
+		}
+	}
+	return hop.String()
+}
+
+// Trusted reports whether ip is in one of the ranges.
+func Trusted(ip net.IP, ranges []*net.IPNet) bool {
+	for _, n := range ranges {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseHostIP reads an address, bare or bracketed, with or without a port.
+func parseHostIP(s string) net.IP {
+	s = strings.TrimSpace(s)
+	if ip := net.ParseIP(s); ip != nil {
+		return ip
+	}
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		return net.ParseIP(host)
+	}
+	return net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+}
+
+// UntrustedForwardingWarning is logged once when a forwarding header arrives
+// from a peer that is not a trusted proxy: if tapdesk is behind that peer,
+// every client shares its address, and its per-address limits.
+func UntrustedForwardingWarning(header, peer string) string {
+	return fmt.Sprintf("%s arrived from %s, which is not in TAPDESK_TRUSTED_PROXIES; "+
+		"if it is your reverse proxy, every client behind it shares its address and rate limits (one client can use up sign-in.address for everyone): add it to TAPDESK_TRUSTED_PROXIES", header, peer)
+}
+
+// MissingClientHeaderWarning is logged once when a trusted proxy sends the
+// other forwarding header but not the one TAPDESK_CLIENT_IP_HEADER names.
+func MissingClientHeaderWarning(got, want, peer string) string {
+	return fmt.Sprintf("trusted proxy %s sent %s but not %s, which TAPDESK_CLIENT_IP_HEADER names; "+
+		"every client behind it shares its address and rate limits: if the proxy sets %s, set TAPDESK_CLIENT_IP_HEADER=%s", peer, got, want, got, got)
+}
