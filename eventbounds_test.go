@@ -207,27 +207,94 @@ func TestRefusalTally(t *testing.T) {
 				written++
 			}
 		}
-		if written != tapdesk.MaxRefusalSources {
-			t.Errorf("%d written one by one, want %d", written, tapdesk.MaxRefusalSources)
+		if written != tapdesk.MaxRefusalFirsts {
+			t.Errorf("%d written one by one, want %d", written, tapdesk.MaxRefusalFirsts)
 		}
 		due := tally.Close(t0.Add(tapdesk.RefusalWindow), false)
-		if len(due) != 1 || due[0].Details["counted"] != strconv.Itoa(sent-tapdesk.MaxRefusalSources) || !strings.Contains(due[0].Reason, "beyond the 1000") {
+		if len(due) != 1 || due[0].Details["counted"] != strconv.Itoa(sent-tapdesk.MaxRefusalFirsts) || !strings.Contains(due[0].Reason, "beyond the 100 a minute") {
 			t.Fatalf("overflow count: %+v", due)
 		}
-		// Closed windows make room again.
+		// A new window makes room again.
 		if write, _ := tally.Note(refusal(t0.Add(tapdesk.RefusalWindow), "192.0.2.1")); !write {
 			t.Error("a new address after the window was not written")
 		}
 	})
 
-	t.Run("signed-in refusals are not tallied", func(t *testing.T) {
-		ev := refusal(t0, "203.0.113.9")
-		ev.Actor = tapdesk.Actor{ObjectID: "oid", UPN: "alex.agent@contoso.example"}
-		if tapdesk.Tallied(ev) {
-			t.Error("a signed-in refusal is tallied")
+	t.Run("an IPv6 /64 is one source", func(t *testing.T) {
+		tally := tapdesk.NewRefusalTally()
+		written := 0
+		for i := range 2000 {
+			if write, _ := tally.Note(refusal(t0, fmt.Sprintf("2001:db8:1:2::%x", i+1))); write {
+				written++
+			}
 		}
-		if !tapdesk.Tallied(refusal(t0, "203.0.113.9")) {
-			t.Error("an anonymous CSRF refusal is not tallied")
+		due := tally.Close(t0.Add(tapdesk.RefusalWindow), false)
+		if written != 1 || len(due) != 1 || due[0].Details["in_window"] != "2000" || due[0].ActorIP != "2001:db8:1:2::/64" {
+			t.Fatalf("%d written, counts %+v", written, due)
+		}
+	})
+
+	t.Run("signed-in refusals are counted per person", func(t *testing.T) {
+		tally := tapdesk.NewRefusalTally()
+		alex := tapdesk.Actor{ObjectID: "oid-alex", UPN: "alex.agent@contoso.example"}
+		written := 0
+		for i := range 500 {
+			ev := refusal(t0, "203.0.113.9")
+			ev.Actor, ev.RequestID = alex, fmt.Sprintf("r%d", i) // a different request each time
+			if !tapdesk.Tallied(ev) {
+				t.Fatal("a signed-in access refusal is not tallied")
+			}
+			if write, _ := tally.Note(ev); write {
+				written++
+			}
+		}
+		// Another person is counted apart, and not held back by the cap.
+		other := refusal(t0, "203.0.113.9")
+		other.Actor = tapdesk.Actor{ObjectID: "oid-sam"}
+		if write, _ := tally.Note(other); !write {
+			t.Error("another person's first refusal was not written")
+		}
+		due := tally.Close(t0.Add(tapdesk.RefusalWindow), false)
+		if written != 1 || len(due) != 1 || due[0].Actor != alex || due[0].Details["in_window"] != "500" ||
+			!strings.HasPrefix(due[0].Reason, "Refused 499 more times for alex.agent@contoso.example between") {
+			t.Fatalf("%d written, counts %+v", written, due)
+		}
+	})
+
+	t.Run("held events come out with the next note or close", func(t *testing.T) {
+		tally := tapdesk.NewRefusalTally()
+		lost := refusal(t0, "203.0.113.9")
+		if dropped := tally.Hold([]tapdesk.Event{lost}); dropped != 0 {
+			t.Fatalf("dropped %d", dropped)
+		}
+		if _, due := tally.Note(refusal(t0, "198.51.100.7")); len(due) != 1 || due[0].ActorIP != "203.0.113.9" || len(due[0].ActorAgent) > 1024 {
+			t.Fatalf("due %+v", due)
+		}
+		tally.Hold([]tapdesk.Event{lost})
+		if due := tally.Close(t0, false); len(due) != 1 {
+			t.Fatalf("due %+v", due)
+		}
+	})
+
+	t.Run("what is tallied", func(t *testing.T) {
+		signedIn := tapdesk.Actor{ObjectID: "oid", UPN: "alex.agent@contoso.example"}
+		for _, tc := range []struct {
+			activity tapdesk.Activity
+			actor    tapdesk.Actor
+			want     bool
+		}{
+			{tapdesk.ActAccessRefused, tapdesk.Actor{}, true},
+			{tapdesk.ActAccessRefused, signedIn, true},
+			{tapdesk.ActRateLimited, tapdesk.Actor{}, true},
+			{tapdesk.ActRateLimited, signedIn, false},
+			{tapdesk.ActLinkRefused, tapdesk.Actor{}, true},
+			{tapdesk.ActSignIn, tapdesk.Actor{}, false},
+		} {
+			ev := refusal(t0, "203.0.113.9")
+			ev.Activity, ev.Actor = tc.activity, tc.actor
+			if got := tapdesk.Tallied(ev); got != tc.want {
+				t.Errorf("%s by %q: tallied %v, want %v", tc.activity, tc.actor.UPN, got, tc.want)
+			}
 		}
 	})
 }

@@ -11,20 +11,38 @@ import (
 )
 
 // Anyone can be refused without signing in (a forged sign-in callback, a
-// cross-site form post, a guessed link), as often as they like. Writing
-// each refusal would let a flood bury the audit trail, so anonymous
-// refusals of one kind from one address are counted per window: the first
-// is written as it happens, the repeats in its window become one event with
-// their count when the window closes. Signed-in refusals are written one by
-// one: they name who did it, and rate limits hold a person back.
+// cross-site form post, a guessed link, a body of the wrong kind), as often
+// as they like, and a signed-in person can be refused a page or a form as
+// often as they like too. Writing each refusal would let a flood bury the
+// audit trail, so refusals are counted per window: the first of a kind from
+// one source is written as it happens, the repeats in its window become one
+// event with their count when the window closes. The source of an anonymous
+// refusal is its AddressKey (an IPv4 address, or an IPv6 /64, so a host
+// cannot open a window per address it takes); of a signed-in one, the person,
+// whom its events still name.
 const (
 	// RefusalWindow is how long after the first refusal repeats are counted.
 	RefusalWindow = time.Minute
+	// MaxRefusalFirsts bounds how many anonymous refusals are written on
+	// their own in a window, across every address: past it, refusals from
+	// addresses without an open window are counted per kind in one overflow
+	// window, so a flood from many addresses writes MaxRefusalFirsts events
+	// and one count a minute.
+	MaxRefusalFirsts = 100
 	// MaxRefusalSources bounds the windows open at once, so a flood from
 	// many addresses cannot grow memory: refusals from further addresses
-	// are counted per kind in one overflow window, and none is written on
-	// its own.
+	// go to the overflow window too.
 	MaxRefusalSources = 1000
+	// MaxHeldEvents bounds the events held after a failed write (the
+	// database busy or down) to be written by the next refusal or sweep.
+	MaxHeldEvents = 1000
+	// AuditWriteTimeout bounds the write of a standalone event. The write
+	// does not end when the client hangs up: a refusal's event, and the
+	// counts the tally hands over with it, would be lost.
+	AuditWriteTimeout = 10 * time.Second
+	// MaxRefusedContentTypeChars is as much of a refused body's content
+	// type as its event keeps: enough to tell multipart or text/plain.
+	MaxRefusedContentTypeChars = 128
 	// maxRefusalReasons distinct reasons of the repeats are named in the
 	// count's event; maxRefusalReasonChars bounds each while it is held.
 	maxRefusalReasons     = 3
@@ -32,20 +50,20 @@ const (
 )
 
 // Tallied reports whether ev is counted per window rather than written each
-// time: an anonymous refusal, or an anonymous "This wasn't me" link opened
-// (mail scanners and reloads open them repeatedly).
+// time: a refusal of access (anonymous or signed in), or an anonymous
+// refused sign-in, link, rate limit, or "This wasn't me" link opened (mail
+// scanners and reloads open them repeatedly).
 func Tallied(ev Event) bool {
-	if ev.Actor.ObjectID != "" {
-		return false
-	}
 	switch ev.Activity {
-	case ActSignInRefused, ActAccessRefused, ActLinkRefused, ActDisputeRefused, ActDisputeOpened:
+	case ActAccessRefused:
 		return true
+	case ActSignInRefused, ActLinkRefused, ActDisputeRefused, ActDisputeOpened, ActRateLimited:
+		return ev.Actor.ObjectID == ""
 	}
 	return false
 }
 
-// RefusalTally counts tallied events per kind, address and request. It is
+// RefusalTally counts tallied events per kind, source and request. It is
 // safe for concurrent use.
 type RefusalTally struct {
 	mu       sync.Mutex
@@ -54,20 +72,26 @@ type RefusalTally struct {
 	// nextClose is no later than the first window closes, so a tally at
 	// MaxRefusalSources looks for closed windows only when one may be.
 	nextClose time.Time
+	// firsts anonymous refusals were written on their own since
+	// firstsSince (MaxRefusalFirsts per RefusalWindow).
+	firsts      int
+	firstsSince time.Time
+	// held are events whose write failed, to be handed out again.
+	held []Event
 }
 
 type refusalKey struct {
-	activity           Activity
-	address, requestID string
+	activity          Activity
+	source, requestID string
 }
 
 type refusalWindow struct {
-	like     Event     // what the repeats share: kind, actor, address, request
+	like     Event     // what the repeats share: kind, actor, source, request
 	opened   time.Time // the window runs RefusalWindow from here
 	count    int       // repeats counted (the first is not one)
 	from, to time.Time // first and last repeat
 	reasons  []string  // distinct reasons of the repeats, at most maxRefusalReasons
-	overflow bool      // the window of addresses past MaxRefusalSources
+	overflow bool      // the window of addresses past the caps
 }
 
 // NewRefusalTally returns an empty tally.
@@ -75,17 +99,50 @@ func NewRefusalTally() *RefusalTally {
 	return &RefusalTally{windows: map[refusalKey]*refusalWindow{}, overflow: map[Activity]*refusalWindow{}}
 }
 
-// Note counts the tallied event ev at ev.Time. write says whether ev opens
-// a window and is to be written as it is; due are the count events of
-// windows that closed by ev.Time, to be written too.
-func (t *RefusalTally) Note(ev Event) (write bool, due []Event) {
-	now := ev.Time
-	like := Event{Activity: ev.Activity, Category: ev.Category, Result: ev.Result, Actor: ev.Actor, ActorIP: ev.ActorIP,
-		RequestID: ev.RequestID, CorrelationID: ev.CorrelationID, TargetID: ev.TargetID, TargetUPN: ev.TargetUPN}
-	like = BoundEvent(like) // held for a minute: no more than the event would store
-	key := refusalKey{like.Activity, like.ActorIP, like.RequestID}
+// Hold keeps events whose write failed, so that the next Note or Close
+// hands them out again. It returns how many it could not keep (past
+// MaxHeldEvents), for the caller to log.
+func (t *RefusalTally) Hold(evs []Event) (dropped int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for _, ev := range evs {
+		if len(t.held) >= MaxHeldEvents {
+			dropped++
+			continue
+		}
+		t.held = append(t.held, BoundEvent(ev))
+	}
+	return dropped
+}
+
+// takeHeld hands out the held events (first in due) and forgets them.
+func (t *RefusalTally) takeHeld() []Event {
+	due := t.held
+	t.held = nil
+	return due
+}
+
+// Note counts the tallied event ev at ev.Time. write says whether ev opens
+// a window and is to be written as it is; due are the count events of
+// windows that closed by ev.Time, and events held after a failed write, to
+// be written too.
+func (t *RefusalTally) Note(ev Event) (write bool, due []Event) {
+	now := ev.Time
+	anonymous := ev.Actor.ObjectID == ""
+	like := Event{Activity: ev.Activity, Category: ev.Category, Result: ev.Result, Actor: ev.Actor, ActorIP: AddressKey(ev.ActorIP),
+		RequestID: ev.RequestID, CorrelationID: ev.CorrelationID, TargetID: ev.TargetID, TargetUPN: ev.TargetUPN}
+	key := refusalKey{activity: like.Activity, source: like.ActorIP, requestID: like.RequestID}
+	if !anonymous {
+		// One window per person and kind, whatever they were refused: a
+		// person looping over requests or pages opens no new ones. The
+		// count names them; the firsts name what they were refused.
+		like.ActorIP, like.RequestID, like.CorrelationID, like.TargetID, like.TargetUPN = ev.ActorIP, "", "", "", ""
+		key = refusalKey{activity: like.Activity, source: "person " + ev.Actor.ObjectID}
+	}
+	like = BoundEvent(like) // held for a minute: no more than the event would store
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	due = t.takeHeld()
 	w := t.windows[key]
 	if w != nil && !now.Before(w.opened.Add(RefusalWindow)) {
 		due = appendCount(due, w, now)
@@ -95,12 +152,18 @@ func (t *RefusalTally) Note(ev Event) (write bool, due []Event) {
 	if w == nil && len(t.windows) >= MaxRefusalSources && !now.Before(t.nextClose) {
 		due = append(due, t.closeLocked(now, false)...)
 	}
+	if w == nil && anonymous && !now.Before(t.firstsSince.Add(RefusalWindow)) {
+		t.firsts, t.firstsSince = 0, now
+	}
 	switch {
 	case w != nil:
-	case len(t.windows) < MaxRefusalSources:
+	case !anonymous || (len(t.windows) < MaxRefusalSources && t.firsts < MaxRefusalFirsts):
 		t.windows[key] = &refusalWindow{like: like, opened: now}
 		if c := now.Add(RefusalWindow); len(t.windows) == 1 || c.Before(t.nextClose) {
 			t.nextClose = c
+		}
+		if anonymous {
+			t.firsts++
 		}
 		return true, due
 	default:
@@ -129,7 +192,7 @@ func (t *RefusalTally) Note(ev Event) (write bool, due []Event) {
 func (t *RefusalTally) Close(now time.Time, all bool) []Event {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.closeLocked(now, all)
+	return append(t.takeHeld(), t.closeLocked(now, all)...)
 }
 
 func (t *RefusalTally) closeLocked(now time.Time, all bool) []Event {
@@ -163,7 +226,7 @@ func compareRefusalKeys(a, b refusalKey) int {
 	if c := strings.Compare(string(a.activity), string(b.activity)); c != 0 {
 		return c
 	}
-	if c := strings.Compare(a.address, b.address); c != 0 {
+	if c := strings.Compare(a.source, b.source); c != 0 {
 		return c
 	}
 	return strings.Compare(a.requestID, b.requestID)
@@ -176,7 +239,7 @@ func appendCount(due []Event, w *refusalWindow, now time.Time) []Event {
 	}
 	ev := w.like
 	ev.Time = now
-	ev.Reason = RefusalCountSentence(w.like.Result, w.count, w.like.ActorIP, w.overflow, w.from, w.to)
+	ev.Reason = RefusalCountSentence(w.like, w.count, w.overflow, w.from, w.to)
 	total := w.count
 	if !w.overflow {
 		total++ // the first, written on its own
@@ -190,24 +253,32 @@ func appendCount(due []Event, w *refusalWindow, now time.Time) []Event {
 		"reasons_counted": strings.Join(w.reasons, " | "),
 	}
 	if w.overflow {
-		ev.Details["addresses"] = fmt.Sprintf("beyond the %d tapdesk counts one by one", MaxRefusalSources)
+		ev.Details["addresses"] = fmt.Sprintf("beyond the %d a minute written on their own (or the %d counted at once)", MaxRefusalFirsts, MaxRefusalSources)
 	}
 	return append(due, ev)
 }
 
-// RefusalCountSentence is the reason of the event that counts repeats: n
-// repeats from address (or from addresses past MaxRefusalSources) between
-// from and to.
-func RefusalCountSentence(r Result, n int, address string, overflow bool, from, to time.Time) string {
+// RefusalCountSentence is the reason of the event that counts the n
+// repeats like stands for (from its address, or by its person; or from
+// addresses past the caps) between from and to.
+func RefusalCountSentence(like Event, n int, overflow bool, from, to time.Time) string {
 	verb := "Refused"
-	if r == ResultSuccess {
+	if like.Result == ResultSuccess {
 		verb = "Repeated"
 	}
 	span := fmt.Sprintf("between %s and %s", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
-	if overflow {
-		return fmt.Sprintf("%s %d times from addresses beyond the %d counted one by one, %s (anonymous, so counted rather than written one by one).",
-			verb, n, MaxRefusalSources, span)
+	switch {
+	case overflow:
+		return fmt.Sprintf("%s %d times from addresses beyond the %d a minute written on their own, %s (anonymous, so counted rather than written one by one).",
+			verb, n, MaxRefusalFirsts, span)
+	case like.Actor.ObjectID != "":
+		who := like.Actor.UPN
+		if who == "" {
+			who = like.Actor.ObjectID
+		}
+		return fmt.Sprintf("%s %d more times for %s %s (counted per person rather than written one by one; the first in the window is its own event).",
+			verb, n, who, span)
 	}
 	return fmt.Sprintf("%s %d more times from %s %s (anonymous, so counted rather than written one by one; the first in the window is its own event).",
-		verb, n, address, span)
+		verb, n, like.ActorIP, span)
 }

@@ -25,7 +25,10 @@ func (h *Handler) approvalLink(c echo.Context) error {
 	token := c.Param("token")
 	if !tapdesk.ValidLinkToken(token) {
 		// Not a token tapdesk mails: no lookup, and not carried through
-		// sign-in as a place to come back to.
+		// sign-in as a place to come back to. An altered token is audited
+		// (counted, when anonymous, like every anonymous refusal).
+		h.audit(c, tapdesk.Event{Activity: tapdesk.ActLinkRefused, Category: tapdesk.CatApproval, Result: tapdesk.ResultFailure,
+			Reason: "approval link token of the wrong shape (altered or mistyped): not looked up", Details: map[string]string{"path": auditPath(c)}})
 		return tapdesk.ErrLinkUnknown
 	}
 	here := "/approve/" + token

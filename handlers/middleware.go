@@ -226,41 +226,58 @@ func (h *Handler) flash(c echo.Context, msg string) {
 // the actor, IP and user agent of this request. A failure is logged: it
 // must not turn a refusal into a 500.
 //
-// Anonymous refusals are counted per window (tapdesk.Tallied): only the
-// first of a window is written here, with the counts of windows it closed.
+// Refusals are counted per window (tapdesk.Tallied): only the first of a
+// window is written here, with the counts of windows it closed. The write
+// outlives the request: a client that hangs up at once must not take the
+// event, or the counts the tally has handed over, with it. Events whose
+// write fails anyway are held by the tally for the next write or sweep.
 func (h *Handler) audit(c echo.Context, ev tapdesk.Event) {
 	ev = h.stamp(c, ev)
-	ctx := c.Request().Context()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), tapdesk.AuditWriteTimeout)
+	defer cancel()
+	evs := []tapdesk.Event{ev}
 	if tapdesk.Tallied(ev) {
 		write, due := h.refusals.Note(ev)
-		h.appendEvents(ctx, due)
-		if !write {
-			return
+		evs = due
+		if write {
+			evs = append(evs, ev)
 		}
 	}
-	h.appendEvents(ctx, []tapdesk.Event{ev})
+	if failed := h.appendEvents(ctx, evs); len(failed) > 0 {
+		h.hold(failed)
+	}
 }
 
-func (h *Handler) appendEvents(ctx context.Context, evs []tapdesk.Event) {
+// appendEvents writes evs one by one and returns those it could not write.
+func (h *Handler) appendEvents(ctx context.Context, evs []tapdesk.Event) (failed []tapdesk.Event) {
 	for _, ev := range evs {
 		if err := h.store.AppendEvent(ctx, ev); err != nil {
-			h.log.Error("audit event not written", "activity", ev.Activity, "err", err)
+			h.log.Error("audit event not written; held to be written again", "activity", ev.Activity, "err", err)
+			failed = append(failed, ev)
 		}
+	}
+	return failed
+}
+
+func (h *Handler) hold(evs []tapdesk.Event) {
+	if dropped := h.refusals.Hold(evs); dropped > 0 {
+		h.log.Error("audit events lost: too many held after failed writes", "lost", dropped, "held_at_most", tapdesk.MaxHeldEvents)
 	}
 }
 
-// FlushRefusals writes the counts of anonymous refusals whose window closed
-// by now (the sweep calls it), or of every window (all, when tapdesk
-// stops). It returns how many count events it wrote.
+// FlushRefusals writes the counts of refusals whose window closed by now
+// (the sweep calls it), or of every window (all, when tapdesk stops), and
+// any events held after a failed write. It returns how many it wrote; what
+// it could not write is held again.
 func (h *Handler) FlushRefusals(ctx context.Context, now time.Time, all bool) (int, error) {
-	n := 0
-	for _, ev := range h.refusals.Close(now, all) {
+	due := h.refusals.Close(now, all)
+	for i, ev := range due {
 		if err := h.store.AppendEvent(ctx, ev); err != nil {
-			return n, fmt.Errorf("write the count of refusals: %w", err)
+			h.hold(due[i:])
+			return i, fmt.Errorf("write the count of refusals: %w", err)
 		}
-		n++
 	}
-	return n, nil
+	return len(due), nil
 }
 
 // stamp fills in who did it, from where, and when.

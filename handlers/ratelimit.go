@@ -20,8 +20,11 @@ type Limiter interface {
 
 // limit holds an action to its per-person and per-address limits. It runs
 // after require, so the person is known where there is one. Over a limit:
-// 429 with Retry-After and a page saying when to try again; the first
-// refusal of a window is audited, the rest of the flood is not.
+// 429 with Retry-After and a page saying when to try again. A signed-in
+// person's first refusal of a limit's window is audited, the rest of their
+// flood is not; anonymous refusals all go to the refusal tally, which
+// writes the first from an address and counts the rest, and caps how many
+// addresses are written on their own (an attacker has many keys).
 func (h *Handler) limit(action tapdesk.RateAction) echo.MiddlewareFunc {
 	return h.limitWhen(action, nil)
 }
@@ -49,7 +52,7 @@ func (h *Handler) limitWhen(action tapdesk.RateAction, counts func(echo.Context)
 				return next(c)
 			}
 			sentence := refused.Sentence(now)
-			if refused.FirstInWindow {
+			if refused.FirstInWindow || principal(c).IsZero() {
 				h.audit(c, tapdesk.Event{Activity: tapdesk.ActRateLimited, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
 					Reason: sentence, Details: map[string]string{"limit": refused.Limit.Name() + "=" + refused.Limit.String(),
 						"key": refused.Key, "path": auditPath(c), "method": c.Request().Method,

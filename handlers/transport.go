@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -28,7 +29,7 @@ func (h *Handler) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 			// Whatever the client still sends is not wanted: close the
 			// connection after this answer rather than drain it.
 			c.Response().Header().Set(echo.HeaderConnection, "close")
-			return err
+			return h.bodyRefused(c, err)
 		}
 		if r.Body == nil || r.Body == http.NoBody {
 			return next(c)
@@ -40,15 +41,30 @@ func (h *Handler) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 			var netErr net.Error
 			switch {
 			case errors.As(err, &tooLarge):
-				return tapdesk.BodyTooLarge()
+				return h.bodyRefused(c, tapdesk.BodyTooLarge())
 			case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-				return tapdesk.BodyTooSlow()
+				return h.bodyRefused(c, tapdesk.BodyTooSlow())
 			}
 			return tapdesk.Errorf(tapdesk.EINVALID, "What you sent arrived incomplete, so it was not read. Send the form again.")
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		return next(c)
 	}
+}
+
+// bodyRefused audits a body refused unread (too large, not a form, too
+// slow) and returns the refusal. A cross-site text/plain or multipart post
+// is a CSRF attempt, so it is recorded like one; the sessions are not
+// loaded yet, so the event names the address only, and the tally counts
+// these refusals as it counts every anonymous one.
+func (h *Handler) bodyRefused(c echo.Context, err error) error {
+	r := c.Request()
+	h.audit(c, tapdesk.Event{Activity: tapdesk.ActAccessRefused, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
+		Reason: "body refused unread: " + tapdesk.ErrorMessage(err),
+		Details: map[string]string{"path": auditPath(c), "method": r.Method, "status": strconv.Itoa(statusOf(tapdesk.ErrorCode(err))),
+			"content_type":   tapdesk.BoundText(r.Header.Get(echo.HeaderContentType), tapdesk.MaxRefusedContentTypeChars),
+			"content_length": strconv.FormatInt(r.ContentLength, 10)}})
+	return err
 }
 
 // writeDeadline makes the server's write timeout count from each write
