@@ -35,12 +35,17 @@ function revealedPass(secret) {
   let pass = out.textContent.trim();
   // Groups of four, as the spelling below is grouped: the margins are
   // styling, so selecting the pass still copies it whole.
-  out.replaceChildren(...(pass.match(/.{1,4}/gu) || []).map((g) => {
+  // Split without a regular expression: the engine keeps the last string
+  // a RegExp matched (RegExp.input) for any script to read.
+  const chars = Array.from(pass);
+  const groups = [];
+  for (let i = 0; i < chars.length; i += 4) {
     const span = document.createElement("span");
     span.className = "group";
-    span.textContent = g;
-    return span;
-  }));
+    span.textContent = chars.slice(i, i + 4).join("");
+    groups.push(span);
+  }
+  out.replaceChildren(...groups);
 
   // pendingCheck empties the clipboard if it still holds the pass copied
   // last (see clipboardCheck); null when nothing is copied or once forget
