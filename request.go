@@ -1,6 +1,7 @@
 package tapdesk
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -192,8 +193,38 @@ func (s State) Open() bool { return s == StatePending || s == StateApproved }
 var OpenStates = []State{StatePending, StateApproved}
 
 // SecondOpenRequest is the refusal of a filing for a target who already has
-// an open request; the page links to it.
+// an open request, as the audit trail records it. People read the sentence
+// of NoticeOfOpenRequest, written for who they are.
 func SecondOpenRequest(open *Request) *Error {
-	return Errorf(ECONFLICT, "%s already has an open request (%s, filed by %s on %s UTC). Follow it, or cancel it before filing another.",
-		open.TargetName, strings.ToLower(open.State.Label()), open.Requester.Name, open.CreatedAt.UTC().Format("2 Jan 2006 15:04"))
+	return Errorf(ECONFLICT, "%s already has an open request (%s, filed by %s on %s UTC); a second cannot be filed while it is open.",
+		open.TargetName, strings.ToLower(open.State.Label()), open.Requester.Name, openedOn(open))
 }
+
+// OpenRequestNotice is what a person coming to file for a target reads
+// about the target's open request.
+type OpenRequestNotice struct {
+	Request  *Request
+	Sentence string
+	// Linked is whether the reader may open the request (CanView), so the
+	// page links to it; a link others cannot follow only misleads them.
+	Linked bool
+}
+
+// NoticeOfOpenRequest words the open request for p. Its requester is told
+// to follow or cancel it (only they can cancel). Anyone else is told whom
+// to ask: the requester is named, since a helpdesk coordinates by name, but
+// cancelling it is not theirs to do.
+func NoticeOfOpenRequest(open *Request, p Principal) OpenRequestNotice {
+	n := OpenRequestNotice{Request: open, Linked: CanView(open, p)}
+	state := strings.ToLower(open.State.Label())
+	if open.IsRequester(p) {
+		n.Sentence = fmt.Sprintf("You already have an open request for %s (%s, filed on %s UTC). Follow it, or cancel it before filing another.",
+			open.TargetName, state, openedOn(open))
+	} else {
+		n.Sentence = fmt.Sprintf("%s already has an open request (%s, filed by %s on %s UTC). Ask %s or an approver about it; a second cannot be filed while it is open.",
+			open.TargetName, state, open.Requester.Name, openedOn(open), open.Requester.Name)
+	}
+	return n
+}
+
+func openedOn(r *Request) string { return r.CreatedAt.UTC().Format("2 Jan 2006 15:04") }

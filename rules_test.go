@@ -172,3 +172,32 @@ func TestErrors(t *testing.T) {
 		t.Errorf("validation error: %+v", ve.Err())
 	}
 }
+
+// TestNoticeOfOpenRequest: the link shows only to those who may open the
+// request, and only its requester is told to cancel it.
+func TestNoticeOfOpenRequest(t *testing.T) {
+	r := request(tapdesk.StateApproved)
+	r.TargetName, r.Requester.Name, r.CreatedAt = "Nina Newhire", "Alex Agent", now
+	cases := []struct {
+		name       string
+		p          tapdesk.Principal
+		linked     bool
+		wantPrefix string
+	}{
+		{"requester", requester, true, "You already have an open request for Nina Newhire (approved, filed on 23 Nov 2026 10:00 UTC). Follow it, or cancel it"},
+		{"other agent", stranger, false, "Nina Newhire already has an open request (approved, filed by Alex Agent on 23 Nov 2026 10:00 UTC). Ask Alex Agent or an approver"},
+		{"approver", approver, true, "Nina Newhire already has an open request (approved, filed by Alex Agent"},
+		{"auditor", auditor, true, "Nina Newhire already has an open request (approved, filed by Alex Agent"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := tapdesk.NoticeOfOpenRequest(r, tc.p)
+			if n.Linked != tc.linked || n.Linked != tapdesk.CanView(r, tc.p) {
+				t.Errorf("linked %v, want %v", n.Linked, tc.linked)
+			}
+			if len(n.Sentence) < len(tc.wantPrefix) || n.Sentence[:len(tc.wantPrefix)] != tc.wantPrefix {
+				t.Errorf("sentence %q, want it to start %q", n.Sentence, tc.wantPrefix)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package tapdesk
 
 import (
+	"net/url"
 	"strings"
 	"unicode/utf8"
 )
@@ -46,6 +47,18 @@ func ParseUserKey(s string) (UserKey, error) {
 		return UserKey{}, Errorf(EMALFORMED, userKeyRefusal)
 	}
 	return UserKey{key: s}, nil
+}
+
+// UserKeyFromPath unescapes a user key taken from an escaped URL path: a
+// guest's UPN (x_y.example#EXT#@tenant) is written with %23 for '#', or the
+// browser would cut it off as a fragment. The result still goes through
+// ParseUserKey.
+func UserKeyFromPath(escaped string) (string, error) {
+	s, err := url.PathUnescape(escaped)
+	if err != nil {
+		return "", Errorf(EMALFORMED, userKeyRefusal)
+	}
+	return s, nil
 }
 
 // String is the key as Graph addresses the user.

@@ -1075,3 +1075,29 @@ func TestPrivilegedGroups(t *testing.T) {
 		t.Errorf("non-member counted as privileged: %q", u.PrivilegeReason())
 	}
 }
+
+// TestUserIDSentAsChecked: a user id with spaces around it or in upper case
+// passes the check, and Graph must then be sent the checked (trimmed,
+// lower-cased) id, not what the caller gave: else the call addresses
+// "/users/%20ID%20" and finds no one.
+func TestUserIDSentAsChecked(t *testing.T) {
+	e := setup(t)
+	given := "  " + strings.ToUpper(nina) + "\t"
+	t.Run("methods", func(t *testing.T) {
+		ms, err := e.client.Methods(ctx(t), given)
+		if err != nil || len(ms) == 0 {
+			t.Fatalf("methods of %q: %d, %v", given, len(ms), err)
+		}
+	})
+	t.Run("passes", func(t *testing.T) {
+		taps, err := e.client.TAPs(ctx(t), given)
+		if err != nil || len(taps) != 1 {
+			t.Fatalf("passes of %q: %d, %v", given, len(taps), err)
+		}
+	})
+	t.Run("manager", func(t *testing.T) {
+		if _, err := e.client.Manager(ctx(t), given); err != nil {
+			t.Fatalf("manager of %q: %v", given, err)
+		}
+	})
+}

@@ -21,7 +21,8 @@ var managerSelect = []string{"id", "displayName", "userPrincipalName", "mail", "
 // rather than a user; its mail is used the same way.
 func (c *Client) Manager(ctx context.Context, userID string) (*tapdesk.DirectoryUser, error) {
 	ctx = withExchange(ctx)
-	if err := requireUserID(userID); err != nil {
+	userID, err := requireUserID(userID)
+	if err != nil {
 		return nil, err
 	}
 	o, err := c.graph.Users().ByUserId(userID).Manager().Get(ctx, &users.ItemManagerRequestBuilderGetRequestConfiguration{

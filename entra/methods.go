@@ -24,7 +24,8 @@ const tapConfigurationID = "TemporaryAccessPass"
 // @odata.type.
 func (c *Client) Methods(ctx context.Context, userID string) ([]tapdesk.AuthMethod, error) {
 	ctx = withExchange(ctx)
-	if err := requireUserID(userID); err != nil {
+	userID, err := requireUserID(userID)
+	if err != nil {
 		return nil, err
 	}
 	resp, err := c.graph.Users().ByUserId(userID).Authentication().Methods().Get(ctx, nil)
@@ -87,7 +88,8 @@ func (c *Client) TAPPolicy(ctx context.Context) (*tapdesk.TAPPolicy, error) {
 // either, and the agent may try again too. To tell that pass from one the user
 // already had, CreateTAP lists the user's passes before it creates.
 func (c *Client) CreateTAP(ctx context.Context, userID string, spec tapdesk.TAPSpec) (*tapdesk.IssuedTAP, error) {
-	if err := requireUserID(userID); err != nil {
+	userID, err := requireUserID(userID)
+	if err != nil {
 		return nil, err
 	}
 	prior, err := c.listTAPs(withExchange(ctx), userID)
@@ -269,7 +271,8 @@ func (c *Client) listTAPs(ctx context.Context, userID string) ([]tapdesk.TAPInfo
 // GraphNotFound error whose Code is not Request_ResourceNotFound.
 func (c *Client) TAP(ctx context.Context, userID, methodID string) (*tapdesk.TAPInfo, error) {
 	ctx = withExchange(ctx)
-	if err := requireUserID(userID); err != nil {
+	userID, err := requireUserID(userID)
+	if err != nil {
 		return nil, err
 	}
 	if err := requireID("pass method id", methodID); err != nil {
@@ -291,7 +294,8 @@ func (c *Client) TAP(ctx context.Context, userID, methodID string) (*tapdesk.TAP
 // the pass itself.
 func (c *Client) TAPs(ctx context.Context, userID string) ([]tapdesk.TAPInfo, error) {
 	ctx = withExchange(ctx)
-	if err := requireUserID(userID); err != nil {
+	userID, err := requireUserID(userID)
+	if err != nil {
 		return nil, err
 	}
 	return c.listTAPs(ctx, userID)
@@ -302,13 +306,14 @@ func (c *Client) TAPs(ctx context.Context, userID string) ([]tapdesk.TAPInfo, er
 // is not Request_ResourceNotFound (that one means the user is gone).
 func (c *Client) DeleteTAP(ctx context.Context, userID, methodID string) error {
 	ctx = withExchange(ctx)
-	if err := requireUserID(userID); err != nil {
+	userID, err := requireUserID(userID)
+	if err != nil {
 		return err
 	}
 	if err := requireID("pass method id", methodID); err != nil {
 		return err
 	}
-	err := c.graph.Users().ByUserId(userID).Authentication().TemporaryAccessPassMethods().
+	err = c.graph.Users().ByUserId(userID).Authentication().TemporaryAccessPassMethods().
 		ByTemporaryAccessPassAuthenticationMethodId(methodID).Delete(ctx, nil)
 	return graphError(ctx, "delete TAP", err)
 }

@@ -227,12 +227,14 @@ func (c *Client) memberships(ctx context.Context, userID string) (membership, er
 
 // requireUserID refuses a user id that is neither an object id nor a UPN:
 // ids come from Graph, but one that is not a user key would address another
-// endpoint under /users/.
-func requireUserID(id string) error {
-	if _, err := tapdesk.ParseUserKey(id); err != nil {
-		return fmt.Errorf("entra: %q is not a user id or UPN: %w", id, err)
+// endpoint under /users/. It returns the key as checked (trimmed, an object
+// id lower-cased), which is what Graph must be sent.
+func requireUserID(id string) (string, error) {
+	key, err := tapdesk.ParseUserKey(id)
+	if err != nil {
+		return "", fmt.Errorf("entra: %q is not a user id or UPN: %w", id, err)
 	}
-	return nil
+	return key.String(), nil
 }
 
 // requireID refuses an empty id: the SDK would silently build /users//...

@@ -41,7 +41,11 @@ func (h *Handler) userSearch(c echo.Context) error {
 
 // userCard is GET /users/{upn or id}.
 func (h *Handler) userCard(c echo.Context) error {
-	card, err := h.lookUp(c, c.Param("user"))
+	key, err := userKeyParam(c)
+	if err != nil {
+		return err
+	}
+	card, err := h.lookUp(c, key)
 	if err != nil {
 		return err
 	}
@@ -54,6 +58,19 @@ func (h *Handler) userCard(c echo.Context) error {
 		return err
 	}
 	return h.render(c, http.StatusOK, views.UserCardPage(h.page(c, card.User.DisplayName), card))
+}
+
+// userKeyParam is the user key of the path, unescaped. echo routes on the
+// escaped path when the client escaped more than Go would (a guest's
+// x_y.example%23EXT%23%40tenant, as encodeURIComponent writes it: URL.RawPath
+// is set) and then hands the parameter over still escaped; else it comes
+// decoded already, and decoding it again would turn %2523 into '#'.
+func userKeyParam(c echo.Context) (string, error) {
+	key := c.Param("user")
+	if c.Request().URL.RawPath == "" {
+		return key, nil
+	}
+	return tapdesk.UserKeyFromPath(key)
 }
 
 // lookUp loads a user with the tenant policy, methods and any existing pass.

@@ -35,34 +35,49 @@ function revealedPass(secret) {
   let pass = out.textContent.trim();
   // Groups of four, as the spelling below is grouped: the margins are
   // styling, so selecting the pass still copies it whole.
-  out.replaceChildren(...(pass.match(/.{1,4}/gu) || []).map((g) => {
+  // Split without a regular expression: the engine keeps the last string
+  // a RegExp matched (RegExp.input) for any script to read.
+  const chars = Array.from(pass);
+  const groups = [];
+  for (let i = 0; i < chars.length; i += 4) {
     const span = document.createElement("span");
     span.className = "group";
-    span.textContent = g;
-    return span;
-  }));
+    span.textContent = chars.slice(i, i + 4).join("");
+    groups.push(span);
+  }
+  out.replaceChildren(...groups);
 
-  // inClipboard is the pass while the clipboard may still hold it.
-  let inClipboard = "";
-  // clearClipboard empties the clipboard if it still holds the pass.
-  // Checking needs the clipboard-read permission. If reading is refused,
-  // the clipboard is left alone: the agent may have copied something else
-  // since, and wiping that unasked loses their work (password managers make
-  // the same choice); the pass itself stops working when its lifetime ends.
-  // A page without focus can neither read nor write the clipboard: it tries
-  // again when focus returns.
-  async function clearClipboard() {
-    const held = inClipboard;
-    if (!held) return;
-    try {
-      if ((await navigator.clipboard.readText()) === held) await navigator.clipboard.writeText("");
-    } catch {
-      if (!document.hasFocus()) {
-        window.addEventListener("focus", clearClipboard, { once: true });
-        return;
+  // pendingCheck empties the clipboard if it still holds the pass copied
+  // last (see clipboardCheck); null when nothing is copied or once forget
+  // has started it. The pass it compares with lives in its closure only.
+  let pendingCheck = null;
+  const clearClipboard = () => { if (pendingCheck) pendingCheck(); };
+
+  // clipboardCheck returns a check that empties the clipboard if it still
+  // holds held. Checking needs the clipboard-read permission. If reading is
+  // refused, the clipboard is left alone: the agent may have copied
+  // something else since, and wiping that unasked loses their work
+  // (password managers make the same choice); the pass itself stops working
+  // when its lifetime ends. A page without focus can neither read nor write
+  // the clipboard: the check runs again when focus returns. Once it has
+  // resolved it lets go of held, so nothing in the script keeps the pass.
+  function clipboardCheck(held) {
+    const check = async () => {
+      const compared = held;
+      if (!compared) return;
+      try {
+        if ((await navigator.clipboard.readText()) === compared) await navigator.clipboard.writeText("");
+      } catch {
+        if (!document.hasFocus()) {
+          window.addEventListener("focus", check, { once: true });
+          return;
+        }
       }
-    }
-    if (inClipboard === held) inClipboard = "";
+      held = "";
+      window.removeEventListener("focus", check);
+      if (pendingCheck === check) pendingCheck = null;
+    };
+    return check;
   }
 
   // The Copy button is rendered hidden: without this script it could not
@@ -79,7 +94,7 @@ function revealedPass(secret) {
         copied.hidden = true;
         return; // nothing was copied; the pass can still be selected and copied by hand
       }
-      inClipboard = pass;
+      pendingCheck = clipboardCheck(pass);
       copied.hidden = false;
       clearTimeout(holdTimer);
       holdTimer = setTimeout(clearClipboard, holdMs);
@@ -87,10 +102,17 @@ function revealedPass(secret) {
   }
 
   // forget removes the pass, its spelling and the Copy button from the page
-  // and shows the notice saying why.
+  // and shows the notice saying why. It starts the clipboard check and
+  // drops it: the check keeps the pass only until it resolves. The removed
+  // nodes are emptied too, as the variables above still reach them.
   const forget = (notice) => {
+    const check = pendingCheck;
+    pendingCheck = null;
+    if (check) check();
     if (!pass) return;
     pass = "";
+    out.replaceChildren();
+    secret.replaceChildren();
     secret.remove();
     document.querySelector(`[data-testid="${notice}"]`).hidden = false;
   };
@@ -98,10 +120,7 @@ function revealedPass(secret) {
   // pagehide also fires when the page goes into the back-forward cache: the
   // page restored by Back has no pass. Emptying the clipboard here is best
   // effort: the browser may end the page before the check completes.
-  window.addEventListener("pagehide", () => {
-    forget("pass-left");
-    clearClipboard();
-  });
+  window.addEventListener("pagehide", () => forget("pass-left"));
   // Leaving for another page: start the check as the navigation starts,
   // while the page still runs; by pagehide it is often too late.
   window.addEventListener("beforeunload", clearClipboard);

@@ -135,7 +135,7 @@ func RequestFormPage(p Page, f RequestForm) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if f.Open != nil {
-				templ_7745c5c3_Err = OpenRequestNotice(f.Open).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = OpenRequestNotice(tapdesk.NoticeOfOpenRequest(f.Open, p.User)).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -67,7 +67,7 @@ func TestOneOpenRequestPerTarget(t *testing.T) {
 		if won == nil || refused == nil {
 			t.Fatalf("two filings at once got %d and %d, want one 303 and one 409", answers[0].status, answers[1].status)
 		}
-		if !strings.Contains(refused.body, `href="`+won.location+`"`) || !strings.Contains(refused.body, "already has an open request") {
+		if !strings.Contains(refused.body, `href="`+won.location+`"`) || !strings.Contains(refused.body, "You already have an open request for Nina Newhire") {
 			t.Fatalf("the refusal does not link to %s with a sentence:\n%s", won.location, refused.body)
 		}
 		return won.location
@@ -121,5 +121,76 @@ func TestOneOpenRequestPerTarget(t *testing.T) {
 			t.Fatal("no new request offered once the open one closed")
 		}
 		fileTwiceAtOnce(t)
+	})
+}
+
+// TestOpenRequestNoticeByReader: the notice of an open request is worded
+// for who reads it. Its requester is told to follow or cancel it, with a
+// link. Another agent may neither open it (CanView) nor cancel it, so they
+// get no link (no id to try) and are told whom to ask, on the card, on the
+// form page and when a filing is refused.
+func TestOpenRequestNoticeByReader(t *testing.T) {
+	d := startTestDemoWith(t, manyActions)
+	alex := d.browser(t)
+	alex.signIn("/", "agent")
+	sam := d.browser(t)
+	sam.signIn("/", "agent2")
+	nina := d.userID(t, "nina.newhire@contoso.example")
+
+	alex.post("/requests", validForm(csrfOf(alex), nina)).status(http.StatusOK)
+	openPath := alex.path()
+	if !strings.HasPrefix(openPath, "/requests/") {
+		t.Fatalf("filing landed on %s", openPath)
+	}
+	id := strings.TrimPrefix(openPath, "/requests/")
+
+	// Each page where the notice shows, as the reader reaches it.
+	pages := []struct {
+		name   string
+		status int
+		open   func(b *browser) *browser
+	}{
+		{"card", http.StatusOK, func(b *browser) *browser { return b.get("/users/" + nina) }},
+		{"form", http.StatusConflict, func(b *browser) *browser { return b.get("/requests/new?user=" + nina) }},
+		{"filing", http.StatusConflict, func(b *browser) *browser { return b.post("/requests", validForm(csrfOf(b), nina)) }},
+	}
+	for _, pg := range pages {
+		t.Run("requester/"+pg.name, func(t *testing.T) {
+			alex := alex.with(t)
+			pg.open(alex).status(pg.status)
+			msg := alex.text(`[data-testid="open-request"]`)
+			if !strings.Contains(msg, "You already have an open request for Nina Newhire (pending") || !strings.Contains(msg, "cancel it") {
+				t.Errorf("the requester reads %q", msg)
+			}
+			if href, _ := alex.doc().Find(`[data-testid="open-request-link"]`).Attr("href"); href != openPath {
+				t.Errorf("the requester's link goes to %q, want %q", href, openPath)
+			}
+		})
+		t.Run("other agent/"+pg.name, func(t *testing.T) {
+			sam := sam.with(t)
+			pg.open(sam).status(pg.status)
+			msg := sam.text(`[data-testid="open-request"]`)
+			if !strings.Contains(msg, "Nina Newhire already has an open request (pending, filed by Alex Agent on ") ||
+				!strings.Contains(msg, "Ask Alex Agent or an approver about it") {
+				t.Errorf("another agent reads %q", msg)
+			}
+			if strings.Contains(msg, "cancel") {
+				t.Errorf("another agent is told to cancel a request only its requester may cancel: %q", msg)
+			}
+			if n := sam.doc().Find(`[data-testid="open-request-link"]`).Length(); n != 0 {
+				t.Error("another agent gets a link to a request they may not open")
+			}
+			if strings.Contains(sam.body, id) {
+				t.Error("the page gives another agent the open request's id")
+			}
+		})
+	}
+	// What the link would have led to: the other agent may not open it.
+	t.Run("other agent cannot open it", func(t *testing.T) {
+		sam := sam.with(t)
+		sam.get(openPath)
+		if s := sam.last.StatusCode; s != http.StatusForbidden && s != http.StatusNotFound {
+			t.Fatalf("another agent opening the request got %d", s)
+		}
 	})
 }

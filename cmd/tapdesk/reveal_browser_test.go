@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/heapprofiler"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -232,6 +234,9 @@ func TestRevealPassInTheBrowser(t *testing.T) {
 			revealInBrowser(t, tab, d.baseURL, path)
 			pass := get(t, tab, chromedp.Evaluate[string](`document.querySelector('[data-testid="pass"]').textContent`))
 			do(t, tab, chromedp.Click(`button.copy`), chromedp.WaitVisible(`[data-testid="copied"]`))
+			if !heapHolds(t, tab, pass) {
+				t.Fatal("a heap snapshot of the page does not show the pass it shows: the check below would prove nothing")
+			}
 			get(t, tab, chromedp.Evaluate[bool](`dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true }))`))
 			do(t, tab, chromedp.WaitVisible(`[data-testid="pass-left"]`))
 			if body := pageHTML(t, tab); strings.Contains(body, pass) || strings.Contains(body, `data-testid="spelled"`) {
@@ -240,8 +245,42 @@ func TestRevealPassInTheBrowser(t *testing.T) {
 			if !clipboardEmptied(t, tab) {
 				t.Error("after pagehide the clipboard still holds the pass")
 			}
+			// The script's own memory: nothing it can reach holds the pass.
+			if heapHolds(t, tab, pass) {
+				t.Error("after pagehide the page's heap still holds the pass")
+			}
 		})
 	})
+}
+
+// heapHolds takes a heap snapshot of the page in tab (the browser collects
+// garbage first, so it holds what the page can still reach) and says
+// whether s is among its strings.
+func heapHolds(t *testing.T, tab context.Context, s string) bool {
+	t.Helper()
+	listen, stop := context.WithCancel(tab)
+	defer stop()
+	var mu sync.Mutex
+	var snapshot strings.Builder
+	if err := chromedp.Listen(listen, func(ev any) {
+		if c, ok := ev.(*heapprofiler.EventAddHeapSnapshotChunk); ok {
+			mu.Lock()
+			snapshot.WriteString(c.Chunk)
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Listen delivers the chunks before the command's reply.
+	if _, err := chromedp.Call(tab, heapprofiler.TakeHeapSnapshot, heapprofiler.TakeHeapSnapshotParams{}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if snapshot.Len() == 0 {
+		t.Fatal("the heap snapshot came back empty")
+	}
+	return strings.Contains(snapshot.String(), s)
 }
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
