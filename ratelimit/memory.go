@@ -82,7 +82,10 @@ func (t *table) sweep(now time.Time, n int) {
 // Addresses' are, at maxAddresses; addresses arriving while that many are
 // in use share one overflow bucket per limit, RateOverflowShare times as
 // wide as one address's, so a flood from fresh addresses is held to it
-// while newcomers are paced rather than locked out.
+// while newcomers are paced rather than locked out. The overflow is for
+// anonymous requests only: a check set with a person check skips an
+// address that has no bucket of its own, so a flood that drains the
+// overflow cannot lock out signed-in staff; their own bucket governs.
 type Memory struct {
 	mu           sync.Mutex
 	persons      table
@@ -108,12 +111,21 @@ func (m *Memory) Take(_ context.Context, now time.Time, checks ...tapdesk.RateCh
 	defer m.mu.Unlock()
 	m.persons.sweep(now, tapdesk.RateSweepStep)
 	m.addresses.sweep(now, tapdesk.RateSweepStep)
+	signedIn := false
+	for _, ch := range checks {
+		if ch.Limit.Scope == tapdesk.PerPerson {
+			signedIn = true
+		}
+	}
 	bs := make([]*bucket, len(checks))
 	for i, ch := range checks {
 		if ch.Limit.Off() {
 			continue
 		}
-		b := m.bucket(ch)
+		b := m.bucket(ch, signedIn)
+		if b == nil {
+			continue
+		}
 		bs[i] = b
 		if tokens := b.lim.TokensAt(now); tokens < 1 {
 			wait := time.Duration((1 - tokens) / float64(b.lim.Limit()) * float64(time.Second))
@@ -140,7 +152,10 @@ func (m *Memory) Len() (persons, addresses int) {
 	return len(m.persons.by), len(m.addresses.by)
 }
 
-func (m *Memory) bucket(ch tapdesk.RateCheck) *bucket {
+// bucket returns the check's bucket, adding it if there is room. An
+// address with no room goes to the overflow, or, for a signed-in person
+// (signedIn), to no bucket at all (nil): the person's own limit governs.
+func (m *Memory) bucket(ch tapdesk.RateCheck, signedIn bool) *bucket {
 	k := bucketKey{limit: ch.Limit.Name() + "=" + ch.Limit.String(), key: ch.Key}
 	t := &m.addresses
 	if ch.Limit.Scope == tapdesk.PerPerson {
@@ -150,6 +165,9 @@ func (m *Memory) bucket(ch tapdesk.RateCheck) *bucket {
 		return b
 	}
 	if t == &m.addresses && len(t.by) >= m.maxAddresses {
+		if signedIn {
+			return nil
+		}
 		b, ok := m.overflow[k.limit]
 		if !ok {
 			b = newBucket(ch.Limit, ch.Limit.Count*tapdesk.RateOverflowShare, bucketKey{limit: k.limit})

@@ -127,23 +127,38 @@ func TestMemoryBounded(t *testing.T) {
 	}
 }
 
-// People never overflow: a map full of addresses leaves every signed-in
-// person their own bucket.
+// People never overflow: with the address map full of busy keys and the
+// overflow drained by a flood from fresh addresses, signed-in staff from an
+// office whose address lost its bucket are still let in, held only to their
+// own limit. The handler sends person and address together, so this does.
 func TestMemoryPersonsKeepTheirOwnBuckets(t *testing.T) {
 	m := NewMemory(100)
 	fillAddresses(t, m, 100)
+	for i := 0; ; i++ {
+		if r := take(t, m, t0, tapdesk.RateCheck{Limit: site, Key: "flood" + strconv.Itoa(i)}); r != nil {
+			break
+		}
+	}
+	office := tapdesk.RateCheck{Limit: site, Key: "2001:db8:5::/64"}
+	if r := take(t, m, t0, office); r == nil {
+		t.Fatal("the overflow is not drained: an anonymous request from a new address was let in")
+	}
 	for _, who := range []string{"alex", "sam", "kim"} {
+		person := tapdesk.RateCheck{Limit: filing, Key: who}
 		for i := range filing.Count {
-			if r := take(t, m, t0, tapdesk.RateCheck{Limit: filing, Key: who}); r != nil {
+			if r := take(t, m, t0, person, office); r != nil {
 				t.Fatalf("%s's take %d refused while the address map is full: %+v", who, i+1, r)
 			}
 		}
-		if r := take(t, m, t0, tapdesk.RateCheck{Limit: filing, Key: who}); r == nil || r.Key != who {
+		if r := take(t, m, t0, person, office); r == nil || r.Key != who {
 			t.Fatalf("%s's sixth: %+v", who, r)
 		}
 	}
-	if p, _ := m.Len(); p != 3 {
-		t.Fatalf("%d person keys, want 3", p)
+	if p, n := m.Len(); p != 3 || n != 100 {
+		t.Fatalf("%d person keys, %d address keys, want 3 and 100", p, n)
+	}
+	if r := take(t, m, t0, office); r == nil {
+		t.Fatal("anonymous requests from the office address skipped the drained overflow")
 	}
 }
 
