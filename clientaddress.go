@@ -94,12 +94,26 @@ func parseHostIP(s string) net.IP {
 	return net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
 }
 
-// UntrustedForwardingWarning is logged once when a forwarding header arrives
+// UntrustedForwardingWarning is logged once per peer when a forwarding header arrives
 // from a peer that is not a trusted proxy: if tapdesk is behind that peer,
 // every client shares its address, and its per-address limits.
 func UntrustedForwardingWarning(header, peer string) string {
 	return fmt.Sprintf("%s arrived from %s, which is not in TAPDESK_TRUSTED_PROXIES; "+
 		"if it is your reverse proxy, every client behind it shares its address and rate limits (one client can use up sign-in.address for everyone): add it to TAPDESK_TRUSTED_PROXIES", header, peer)
+}
+
+// UntrustedForwardingPeers is how many peers not trusted get their own
+// UntrustedForwardingWarning: enough that an internet scanner sending
+// forwarding headers cannot use up the warning a proxy left out of
+// TAPDESK_TRUSTED_PROXIES would give, few enough that a flood of scanners
+// cannot fill the log.
+const UntrustedForwardingPeers = 16
+
+// UntrustedForwardingMoreWarning is logged once, when a forwarding header
+// arrives from one more peer not trusted than UntrustedForwardingPeers.
+func UntrustedForwardingMoreWarning(peer string) string {
+	return fmt.Sprintf("forwarding headers keep arriving from peers not in TAPDESK_TRUSTED_PROXIES (%s and more, past the first %d named above); "+
+		"no more are named until tapdesk restarts", peer, UntrustedForwardingPeers)
 }
 
 // MissingClientHeaderWarning is logged once when a trusted proxy sends the

@@ -276,15 +276,37 @@ func clientIP(trusted []*net.IPNet, header string) echo.IPExtractor {
 	}
 }
 
-// warnForwarding logs, once, the sign of a proxy left out of
-// TAPDESK_TRUSTED_PROXIES (forwarding headers from a peer not trusted), and
-// once that of a trusted proxy setting the other header than the one read:
-// either way every client behind it shares its address and per-address
-// limits. It looks at every request, since not all of them ask for the
-// client's address.
+// warnForwarding logs, once per peer, the sign of a proxy left out of
+// TAPDESK_TRUSTED_PROXIES (forwarding headers from a peer not trusted):
+// once per process would let the first scanner sending X-Forwarded-For use
+// the warning up. The first tapdesk.UntrustedForwardingPeers peers are
+// named, then one line says more came. It logs once the sign of a trusted
+// proxy setting the other header than the one read. Either way every
+// client behind the proxy shares its address and per-address limits. It
+// looks at every request, since not all of them ask for the client's
+// address.
 func warnForwarding(trusted []*net.IPNet, header string, log *slog.Logger) echo.MiddlewareFunc {
 	header = cmp.Or(header, tapdesk.HeaderXForwardedFor)
-	var untrustedOnce, missingOnce sync.Once
+	var missingOnce sync.Once
+	var untrusted struct {
+		sync.Mutex
+		peers map[string]bool
+		more  bool
+	}
+	untrusted.peers = map[string]bool{}
+	warnUntrusted := func(h, peer string) {
+		untrusted.Lock()
+		defer untrusted.Unlock()
+		switch {
+		case untrusted.peers[peer] || untrusted.more:
+		case len(untrusted.peers) < tapdesk.UntrustedForwardingPeers:
+			untrusted.peers[peer] = true
+			log.Warn(tapdesk.UntrustedForwardingWarning(h, peer))
+		default:
+			untrusted.more = true
+			log.Warn(tapdesk.UntrustedForwardingMoreWarning(peer))
+		}
+	}
 	check := func(r *http.Request) {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		ip := net.ParseIP(host)
@@ -294,7 +316,7 @@ func warnForwarding(trusted []*net.IPNet, header string, log *slog.Logger) echo.
 		if !tapdesk.Trusted(ip, trusted) {
 			for _, h := range tapdesk.ForwardingHeaders {
 				if r.Header.Get(h) != "" {
-					untrustedOnce.Do(func() { log.Warn(tapdesk.UntrustedForwardingWarning(h, ip.String())) })
+					warnUntrusted(h, ip.String())
 					return
 				}
 			}

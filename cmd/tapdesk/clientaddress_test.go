@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -103,6 +104,46 @@ func TestUntrustedForwardingWarnsOnce(t *testing.T) {
 	if n := strings.Count(d.logs.String(), want); n != 1 {
 		t.Fatalf("warning logged %d times, want once:\n%s", n, d.logs)
 	}
+}
+
+// The attack on the warning: an internet scanner sending X-Forwarded-For
+// first does not use it up, so the reverse proxy left out of
+// TAPDESK_TRUSTED_PROXIES, seen later, is still named; each peer once. A
+// flood of scanners names the first few peers, then says once that more
+// came. Peers are loopback addresses the test dials from.
+func TestUntrustedForwardingWarnsOncePerPeer(t *testing.T) {
+	d := startTestDemo(t)
+	from := func(ip string) *browser {
+		b := d.browser(t)
+		dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		b.client.Transport = &http.Transport{DialContext: dialer.DialContext}
+		return b
+	}
+	warning := func(peer string) string {
+		return "X-Forwarded-For arrived from " + peer + ", which is not in TAPDESK_TRUSTED_PROXIES"
+	}
+	scanner, proxy := from("127.0.0.2"), from("127.0.0.3")
+	for i := range 2 {
+		rawGet(t, scanner, "/", http.Header{"X-Forwarded-For": {fmt.Sprintf("198.51.100.%d", i+1)}})
+	}
+	for i := range 2 {
+		rawGet(t, proxy, "/", http.Header{"X-Forwarded-For": {fmt.Sprintf("203.0.113.%d", i+1)}})
+	}
+	for _, peer := range []string{"127.0.0.2", "127.0.0.3"} {
+		if n := strings.Count(d.logs.String(), warning(peer)); n != 1 {
+			t.Fatalf("warning for %s logged %d times, want once:\n%s", peer, n, d.logs)
+		}
+	}
+	// A flood of scanners: 30 more peers.
+	for i := range 30 {
+		rawGet(t, from(fmt.Sprintf("127.0.1.%d", i+1)), "/", http.Header{"X-Forwarded-For": {"198.51.100.9"}})
+	}
+	named := strings.Count(d.logs.String(), "which is not in TAPDESK_TRUSTED_PROXIES")
+	more := strings.Count(d.logs.String(), "forwarding headers keep arriving from peers not in TAPDESK_TRUSTED_PROXIES")
+	if named != tapdesk.UntrustedForwardingPeers || more != 1 {
+		t.Fatalf("%d peers named and %d lines saying more came, want %d and 1:\n%s", named, more, tapdesk.UntrustedForwardingPeers, d.logs)
+	}
+	t.Logf("forwarding headers from 32 peers not trusted: %d named, %d line saying more came", named, more)
 }
 
 // A trusted proxy that sets X-Real-IP while tapdesk reads X-Forwarded-For:
