@@ -16,6 +16,7 @@ import (
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/handlers"
 	"github.com/tapdesk/tapdesk/mail"
+	"github.com/tapdesk/tapdesk/ratelimit"
 	"github.com/tapdesk/tapdesk/signin"
 	"github.com/tapdesk/tapdesk/store"
 )
@@ -70,6 +71,9 @@ type appConfig struct {
 	ClientIPHeader string
 	// RateLimits pace the limited actions (nil: tapdesk.DefaultRateLimits).
 	RateLimits tapdesk.RateLimits
+	// RateMaxAddressKeys bounds the limiter's address buckets (0:
+	// tapdesk.RateMaxAddressKeys); tests lower it to fill it quickly.
+	RateMaxAddressKeys int
 }
 
 // app is a wired portal: database, web handlers, mail worker.
@@ -124,6 +128,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 
 	a.handler = handlers.New(handlers.Deps{
 		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick,
+		Limiter: ratelimit.NewMemory(cfg.RateMaxAddressKeys),
 		Config: handlers.Config{
 			Demo: cfg.Demo, SecureCookies: cfg.SecureCookies, ApproverEmails: cfg.ApproverEmails,
 			DecisionTTL: cfg.DecisionTTL, ApproverMaxAge: cfg.ApproverMaxAge, ApproverMFA: cfg.ApproverMFA,

@@ -54,6 +54,8 @@ type demoOptions struct {
 	// production's limits).
 	TrustedProxies []*net.IPNet
 	RateLimits     tapdesk.RateLimits
+	// RateMaxAddressKeys bounds the address buckets (0: production's).
+	RateMaxAddressKeys int
 	// ClientIPHeader as TAPDESK_CLIENT_IP_HEADER (empty: X-Forwarded-For).
 	ClientIPHeader string
 	// ReadTimeout and WriteTimeout bound each request as serve's settings
@@ -167,7 +169,8 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		// Issuing and sessions keep production's limits, so the demo shows them.
 		RevealMaxAge: 15 * time.Minute, RevealMFA: true, Now: o.Now,
 		TrustedProxies: o.TrustedProxies, ClientIPHeader: o.ClientIPHeader, RateLimits: o.RateLimits,
-		SessionKey: randomHex(32), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
+		RateMaxAddressKeys: o.RateMaxAddressKeys,
+		SessionKey:         randomHex(32), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
 		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
 		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": d.dbPath},
 	}
