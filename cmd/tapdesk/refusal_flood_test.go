@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -340,4 +341,52 @@ func TestHeldAuditEventsWaitForTheSweep(t *testing.T) {
 	}
 	t.Logf("%d refusals while down + 1 after: that one wrote 1 event, the sweep %d; the refused event dropped after %d tries (%d sweeps)",
 		down+1, down, tapdesk.MaxEventWriteTries, sweeps)
+}
+
+// TestProbedRequestsAreNamed: a signed-in agent walking 30 requests that
+// are not theirs to see gets "no such request" each time; the first
+// refusal is its own event and the count names every request probed, and
+// their targets, rather than folding the walk into one number.
+func TestProbedRequestsAreNamed(t *testing.T) {
+	clock := &testClock{now: time.Now()}
+	d := startTestDemoWith(t, func(o *demoOptions) { o.Now = clock.Now })
+	raw := attacker(t, d)
+	agent := d.browser(t)
+	agent.signIn("/", "agent")
+	path := fileRequestFor(t, agent, "marco.rossi@contoso.example", "Engineer lost laptop and phone at once")
+	first := strings.TrimPrefix(path, "/requests/")
+	const probed = 30
+	ids := []string{first}
+	for i := 1; i < probed; i++ {
+		id := fmt.Sprintf("%s%02d", first[:24], i)
+		ids = append(ids, id)
+		write(t, raw, `CREATE TEMP TABLE copy AS SELECT * FROM requests WHERE id = ?`, first)
+		write(t, raw, `UPDATE copy SET id = ?, correlation_id = ?, target_id = ?, target_upn = ?`,
+			id, fmt.Sprintf("corr-%d", i), fmt.Sprintf("target-%d", i), fmt.Sprintf("user%d@contoso.example", i))
+		write(t, raw, `INSERT INTO requests SELECT * FROM copy`)
+		write(t, raw, `DROP TABLE copy`)
+	}
+	other := d.browser(t)
+	other.signIn("/", "agent2")
+	_, after := floodWindow(t, d, raw, clock, probed, func(i int) {
+		if status := rawGet(t, other, "/requests/"+ids[i], nil).StatusCode; status != http.StatusNotFound {
+			t.Fatalf("probe %d: status %d, want 404", i, status)
+		}
+	})
+	if len(after) != 2 || after[0].ev.RequestID != ids[0] || after[1].ev.Details["in_window"] != fmt.Sprint(probed) {
+		t.Fatalf("%d events, want the first refusal and one count: %s", len(after), summary(after))
+	}
+	count := after[1].ev
+	named := strings.Fields(count.Details["requests"] + " " + count.Details["requests_2"])
+	if got := named; !slices.Equal(got, ids) {
+		t.Errorf("the count names %d of the %d requests probed: %v", len(got), probed, count.Details)
+	}
+	if targets := strings.Fields(count.Details["targets"]); len(targets) != tapdesk.MaxRefusalTargets || count.Details["targets_left_out"] != fmt.Sprint(probed-tapdesk.MaxRefusalTargets) {
+		t.Errorf("targets: %v", count.Details)
+	}
+	if count.ActorIP != "127.0.0.1" || count.Details["addresses"] != "127.0.0.1" {
+		t.Errorf("ActorIP %q, addresses %q", count.ActorIP, count.Details["addresses"])
+	}
+	t.Logf("probed %d requests: %d events; the count names %d requests (%d chars over requests, requests_2)",
+		probed, len(after), len(named), len(count.Details["requests"])+len(count.Details["requests_2"]))
 }
