@@ -2,6 +2,7 @@ package tapdesk_test
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -229,8 +230,13 @@ func TestRefusalTally(t *testing.T) {
 			}
 		}
 		due := tally.Close(t0.Add(tapdesk.RefusalWindow), false)
-		if written != 1 || len(due) != 1 || due[0].Details["in_window"] != "2000" || due[0].ActorIP != "2001:db8:1:2::/64" {
+		if written != 1 || len(due) != 1 || due[0].Details["in_window"] != "2000" || due[0].Details["source"] != "2001:db8:1:2::/64" {
 			t.Fatalf("%d written, counts %+v", written, due)
+		}
+		// ActorIP is an address or nothing: these came from 2000.
+		if ev := due[0]; ev.ActorIP != "" || !strings.HasPrefix(ev.Details["addresses"], "2001:db8:1:2::1 2001:db8:1:2::2 ") ||
+			ev.Details["addresses_left_out"] != strconv.Itoa(2000-tapdesk.MaxRefusalAddresses) || !strings.Contains(ev.Reason, "from 2001:db8:1:2::/64") {
+			t.Errorf("count event: ActorIP %q, reason %q, details %v", ev.ActorIP, ev.Reason, ev.Details)
 		}
 	})
 
@@ -259,20 +265,66 @@ func TestRefusalTally(t *testing.T) {
 			!strings.HasPrefix(due[0].Reason, "Refused 499 more times for alex.agent@contoso.example between") {
 			t.Fatalf("%d written, counts %+v", written, due)
 		}
+		if got := tapdesk.BoundEvent(due[0]); got.Details["requests_left_out"] != strconv.Itoa(500-tapdesk.MaxRefusalRequests) ||
+			len(strings.Fields(got.Details["requests"]+" "+got.Details["requests_2"])) != tapdesk.MaxRefusalRequests || got.ActorIP != "203.0.113.9" {
+			t.Errorf("count event: %+v", got)
+		}
 	})
 
-	t.Run("held events come out with the next note or close", func(t *testing.T) {
+	t.Run("a person probing requests from several addresses: the count names them all", func(t *testing.T) {
 		tally := tapdesk.NewRefusalTally()
-		lost := refusal(t0, "203.0.113.9")
-		if dropped := tally.Hold([]tapdesk.Event{lost}); dropped != 0 {
-			t.Fatalf("dropped %d", dropped)
+		alex := tapdesk.Actor{ObjectID: "oid-alex", UPN: "alex.agent@contoso.example"}
+		var ids, targets []string
+		for i := range 30 {
+			ev := refusal(t0.Add(time.Duration(i)*time.Second), []string{"203.0.113.9", "2001:db8:5::7"}[i%2])
+			// Request ids as tapdesk makes them (36 characters): 30 of them pass one detail's 1,024.
+			ev.Actor, ev.RequestID, ev.TargetUPN = alex, fmt.Sprintf("00000000-0000-4000-8000-%012d", i), fmt.Sprintf("user%d@contoso.example", i%25)
+			ids = append(ids, ev.RequestID)
+			if i%25 < tapdesk.MaxRefusalTargets && !slices.Contains(targets, ev.TargetUPN) {
+				targets = append(targets, ev.TargetUPN)
+			}
+			tally.Note(ev)
 		}
-		if _, due := tally.Note(refusal(t0, "198.51.100.7")); len(due) != 1 || due[0].ActorIP != "203.0.113.9" || len(due[0].ActorAgent) > 1024 {
-			t.Fatalf("due %+v", due)
+		due := tally.Close(t0.Add(time.Hour), false)
+		if len(due) != 1 {
+			t.Fatalf("%d counts", len(due))
 		}
-		tally.Hold([]tapdesk.Event{lost})
-		if due := tally.Close(t0, false); len(due) != 1 {
-			t.Fatalf("due %+v", due)
+		ev := tapdesk.BoundEvent(due[0]) // as it is stored
+		if got := strings.Fields(ev.Details["requests"] + " " + ev.Details["requests_2"]); !slices.Equal(got, ids) || ev.Details["requests_left_out"] != "" {
+			t.Errorf("requests named %d of 30: %v", len(got), ev.Details)
+		}
+		if got := strings.Fields(ev.Details["targets"]); !slices.Equal(got, targets) || ev.Details["targets_left_out"] != "5" {
+			t.Errorf("targets %v, want %v; %v", got, targets, ev.Details)
+		}
+		if ev.ActorIP != "" || ev.Details["addresses"] != "203.0.113.9 2001:db8:5::7" || ev.Details["source"] != "" {
+			t.Errorf("ActorIP %q, addresses %q", ev.ActorIP, ev.Details["addresses"])
+		}
+		for k, v := range ev.Details {
+			if len(v) > tapdesk.MaxEventDetailValueChars || strings.Contains(v, "…") {
+				t.Errorf("detail %s cut: %q", k, v)
+			}
+		}
+	})
+
+	t.Run("held events wait for the sweep, and are dropped after their tries", func(t *testing.T) {
+		tally := tapdesk.NewRefusalTally()
+		failed := refusal(t0, "203.0.113.9")
+		if dropped := tally.Hold([]tapdesk.HeldEvent{{Event: failed, Tries: 1}}); len(dropped) != 0 {
+			t.Fatalf("dropped %v", dropped)
+		}
+		// A refusal writes its own event, not the backlog.
+		if write, due := tally.Note(refusal(t0, "198.51.100.7")); !write || len(due) != 0 {
+			t.Fatalf("a refusal was handed the backlog: %+v", due)
+		}
+		held, lost := tally.TakeHeld()
+		if len(held) != 1 || held[0].Tries != 1 || held[0].Event.ActorIP != "203.0.113.9" || len(held[0].Event.ActorAgent) > 1024 || lost != 0 {
+			t.Fatalf("held %+v, lost %d", held, lost)
+		}
+		if held, _ := tally.TakeHeld(); len(held) != 0 {
+			t.Fatalf("held twice: %+v", held)
+		}
+		if dropped := tally.Hold([]tapdesk.HeldEvent{{Event: failed, Tries: tapdesk.MaxEventWriteTries}}); len(dropped) != 1 {
+			t.Fatalf("an event tried %d times was held again", tapdesk.MaxEventWriteTries)
 		}
 	})
 
@@ -286,7 +338,7 @@ func TestRefusalTally(t *testing.T) {
 			{tapdesk.ActAccessRefused, tapdesk.Actor{}, true},
 			{tapdesk.ActAccessRefused, signedIn, true},
 			{tapdesk.ActRateLimited, tapdesk.Actor{}, true},
-			{tapdesk.ActRateLimited, signedIn, false},
+			{tapdesk.ActRateLimited, signedIn, true},
 			{tapdesk.ActLinkRefused, tapdesk.Actor{}, true},
 			{tapdesk.ActSignIn, tapdesk.Actor{}, false},
 		} {

@@ -34,8 +34,23 @@ const (
 	// go to the overflow window too.
 	MaxRefusalSources = 1000
 	// MaxHeldEvents bounds the events held after a failed write (the
-	// database busy or down) to be written by the next refusal or sweep.
+	// database busy or down) to be written by the sweep. Only the sweep
+	// writes them, in one batch: a refusal writes no more than its own
+	// event and its own window's count.
 	MaxHeldEvents = 1000
+	// MaxEventWriteTries is how many failed writes an event is held
+	// through before it is dropped (and its activity logged), so an event
+	// the store always refuses is not held forever.
+	MaxEventWriteTries = 5
+	// MaxRefusalRequests distinct requests refused to one person in a
+	// window are named in its count (the first's included), so a person
+	// walking others' requests leaves which ones; the rest are counted.
+	MaxRefusalRequests = 50
+	// MaxRefusalTargets distinct targets of those requests are named.
+	MaxRefusalTargets = 20
+	// MaxRefusalAddresses distinct addresses a window's refusals came
+	// from are named in its count.
+	MaxRefusalAddresses = 20
 	// AuditWriteTimeout bounds the write of a standalone event. The write
 	// does not end when the client hangs up: a refusal's event, and the
 	// counts the tally hands over with it, would be lost.
@@ -50,14 +65,15 @@ const (
 )
 
 // Tallied reports whether ev is counted per window rather than written each
-// time: a refusal of access (anonymous or signed in), or an anonymous
-// refused sign-in, link, rate limit, or "This wasn't me" link opened (mail
+// time: a refusal of access or a rate limit (anonymous or signed in: a
+// shared address's bucket refuses many people, each counted apart), or an
+// anonymous refused sign-in, link, or "This wasn't me" link opened (mail
 // scanners and reloads open them repeatedly).
 func Tallied(ev Event) bool {
 	switch ev.Activity {
-	case ActAccessRefused:
+	case ActAccessRefused, ActRateLimited:
 		return true
-	case ActSignInRefused, ActLinkRefused, ActDisputeRefused, ActDisputeOpened, ActRateLimited:
+	case ActSignInRefused, ActLinkRefused, ActDisputeRefused, ActDisputeOpened:
 		return ev.Actor.ObjectID == ""
 	}
 	return false
@@ -76,8 +92,18 @@ type RefusalTally struct {
 	// firstsSince (MaxRefusalFirsts per RefusalWindow).
 	firsts      int
 	firstsSince time.Time
-	// held are events whose write failed, to be handed out again.
-	held []Event
+	// held are events whose write failed (or counts closed to make room),
+	// for the sweep to write.
+	held []HeldEvent
+	// lost counts events not held since the last sweep (past MaxHeldEvents).
+	lost int
+}
+
+// HeldEvent is an event whose write failed, and how many writes of it
+// have failed.
+type HeldEvent struct {
+	Event Event
+	Tries int
 }
 
 type refusalKey struct {
@@ -92,6 +118,34 @@ type refusalWindow struct {
 	from, to time.Time // first and last repeat
 	reasons  []string  // distinct reasons of the repeats, at most maxRefusalReasons
 	overflow bool      // the window of addresses past the caps
+	source   string    // AddressKey of an anonymous window
+	// Distinct requests, targets and addresses of the window's refusals
+	// (the first's included), bounded, with how many more there were.
+	requests, targets, addresses          []string
+	requestsOut, targetsOut, addressesOut int
+}
+
+// addDistinct adds v to list unless it is there or empty; past limit it
+// counts v in *out (a value seen again past the limit is counted again:
+// the count says how many refusals were not named, at most).
+func addDistinct(list []string, v string, limit int, out *int) []string {
+	if v == "" || slices.Contains(list, v) {
+		return list
+	}
+	if len(list) >= limit {
+		*out++
+		return list
+	}
+	return append(list, v)
+}
+
+func (w *refusalWindow) name(ev Event) {
+	if w.overflow {
+		return
+	}
+	w.requests = addDistinct(w.requests, BoundText(ev.RequestID, MaxEventFieldChars), MaxRefusalRequests, &w.requestsOut)
+	w.targets = addDistinct(w.targets, BoundText(ev.TargetUPN, MaxEventFieldChars), MaxRefusalTargets, &w.targetsOut)
+	w.addresses = addDistinct(w.addresses, BoundText(ev.ActorIP, MaxEventFieldChars), MaxRefusalAddresses, &w.addressesOut)
 }
 
 // NewRefusalTally returns an empty tally.
@@ -99,50 +153,60 @@ func NewRefusalTally() *RefusalTally {
 	return &RefusalTally{windows: map[refusalKey]*refusalWindow{}, overflow: map[Activity]*refusalWindow{}}
 }
 
-// Hold keeps events whose write failed, so that the next Note or Close
-// hands them out again. It returns how many it could not keep (past
-// MaxHeldEvents), for the caller to log.
-func (t *RefusalTally) Hold(evs []Event) (dropped int) {
+// Hold keeps events for the sweep to write (TakeHeld); their Tries say how
+// many writes of each failed. It returns those it dropped, for the caller
+// to log: tried MaxEventWriteTries times, or past MaxHeldEvents.
+func (t *RefusalTally) Hold(evs []HeldEvent) (dropped []HeldEvent) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, ev := range evs {
-		if len(t.held) >= MaxHeldEvents {
-			dropped++
+	return t.holdLocked(evs)
+}
+
+func (t *RefusalTally) holdLocked(evs []HeldEvent) (dropped []HeldEvent) {
+	for _, h := range evs {
+		if h.Tries >= MaxEventWriteTries || len(t.held) >= MaxHeldEvents {
+			dropped = append(dropped, h)
 			continue
 		}
-		t.held = append(t.held, BoundEvent(ev))
+		h.Event = BoundEvent(h.Event)
+		t.held = append(t.held, h)
 	}
 	return dropped
 }
 
-// takeHeld hands out the held events (first in due) and forgets them.
-func (t *RefusalTally) takeHeld() []Event {
-	due := t.held
-	t.held = nil
-	return due
+// TakeHeld hands out the held events, and how many were lost since the
+// last call (past MaxHeldEvents when the tally closed windows to make
+// room), and forgets them.
+func (t *RefusalTally) TakeHeld() (held []HeldEvent, lost int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	held, lost = t.held, t.lost
+	t.held, t.lost = nil, 0
+	return held, lost
 }
 
 // Note counts the tallied event ev at ev.Time. write says whether ev opens
-// a window and is to be written as it is; due are the count events of
-// windows that closed by ev.Time, and events held after a failed write, to
-// be written too.
+// a window and is to be written as it is; due are the counts of ev's own
+// window and kind that closed by ev.Time, to be written too. Counts of
+// other windows closed to make room are held for the sweep.
 func (t *RefusalTally) Note(ev Event) (write bool, due []Event) {
 	now := ev.Time
 	anonymous := ev.Actor.ObjectID == ""
-	like := Event{Activity: ev.Activity, Category: ev.Category, Result: ev.Result, Actor: ev.Actor, ActorIP: AddressKey(ev.ActorIP),
+	source := AddressKey(ev.ActorIP)
+	like := Event{Activity: ev.Activity, Category: ev.Category, Result: ev.Result, Actor: ev.Actor,
 		RequestID: ev.RequestID, CorrelationID: ev.CorrelationID, TargetID: ev.TargetID, TargetUPN: ev.TargetUPN}
-	key := refusalKey{activity: like.Activity, source: like.ActorIP, requestID: like.RequestID}
+	key := refusalKey{activity: like.Activity, source: source, requestID: like.RequestID}
 	if !anonymous {
 		// One window per person and kind, whatever they were refused: a
 		// person looping over requests or pages opens no new ones. The
-		// count names them; the firsts name what they were refused.
-		like.ActorIP, like.RequestID, like.CorrelationID, like.TargetID, like.TargetUPN = ev.ActorIP, "", "", "", ""
+		// count names them, and the requests, targets and addresses.
+		like.RequestID, like.CorrelationID, like.TargetID, like.TargetUPN = "", "", "", ""
 		key = refusalKey{activity: like.Activity, source: "person " + ev.Actor.ObjectID}
+		source = ""
 	}
 	like = BoundEvent(like) // held for a minute: no more than the event would store
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	due = t.takeHeld()
 	w := t.windows[key]
 	if w != nil && !now.Before(w.opened.Add(RefusalWindow)) {
 		due = appendCount(due, w, now)
@@ -150,7 +214,9 @@ func (t *RefusalTally) Note(ev Event) (write bool, due []Event) {
 		w = nil
 	}
 	if w == nil && len(t.windows) >= MaxRefusalSources && !now.Before(t.nextClose) {
-		due = append(due, t.closeLocked(now, false)...)
+		for _, ev := range t.closeLocked(now, false) {
+			t.lost += len(t.holdLocked([]HeldEvent{{Event: ev}}))
+		}
 	}
 	if w == nil && anonymous && !now.Before(t.firstsSince.Add(RefusalWindow)) {
 		t.firsts, t.firstsSince = 0, now
@@ -158,7 +224,9 @@ func (t *RefusalTally) Note(ev Event) (write bool, due []Event) {
 	switch {
 	case w != nil:
 	case !anonymous || (len(t.windows) < MaxRefusalSources && t.firsts < MaxRefusalFirsts):
-		t.windows[key] = &refusalWindow{like: like, opened: now}
+		w = &refusalWindow{like: like, opened: now, source: source}
+		w.name(ev)
+		t.windows[key] = w
 		if c := now.Add(RefusalWindow); len(t.windows) == 1 || c.Before(t.nextClose) {
 			t.nextClose = c
 		}
@@ -181,6 +249,7 @@ func (t *RefusalTally) Note(ev Event) (write bool, due []Event) {
 	}
 	w.count++
 	w.to = now
+	w.name(ev)
 	if r := BoundText(ev.Reason, maxRefusalReasonChars); len(w.reasons) < maxRefusalReasons && !slices.Contains(w.reasons, r) {
 		w.reasons = append(w.reasons, r)
 	}
@@ -192,7 +261,7 @@ func (t *RefusalTally) Note(ev Event) (write bool, due []Event) {
 func (t *RefusalTally) Close(now time.Time, all bool) []Event {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return append(t.takeHeld(), t.closeLocked(now, all)...)
+	return t.closeLocked(now, all)
 }
 
 func (t *RefusalTally) closeLocked(now time.Time, all bool) []Event {
@@ -239,7 +308,9 @@ func appendCount(due []Event, w *refusalWindow, now time.Time) []Event {
 	}
 	ev := w.like
 	ev.Time = now
-	ev.Reason = RefusalCountSentence(w.like, w.count, w.overflow, w.from, w.to)
+	named := w.like
+	named.ActorIP = w.source
+	ev.Reason = RefusalCountSentence(named, w.count, w.overflow, w.from, w.to)
 	total := w.count
 	if !w.overflow {
 		total++ // the first, written on its own
@@ -254,13 +325,58 @@ func appendCount(due []Event, w *refusalWindow, now time.Time) []Event {
 	}
 	if w.overflow {
 		ev.Details["addresses"] = fmt.Sprintf("beyond the %d a minute written on their own (or the %d counted at once)", MaxRefusalFirsts, MaxRefusalSources)
+		return append(due, ev)
 	}
+	// ActorIP is an address a filter can match: the one address the
+	// window's refusals came from, or none when they came from several
+	// (all of them are in addresses). An anonymous window's /64 is source.
+	ev.ActorIP = ""
+	if len(w.addresses) == 1 && w.addressesOut == 0 {
+		ev.ActorIP = w.addresses[0]
+	}
+	if w.source != "" {
+		ev.Details["source"] = w.source
+	}
+	listDetails(ev.Details, "addresses", w.addresses, w.addressesOut)
+	listDetails(ev.Details, "requests", w.requests, w.requestsOut)
+	listDetails(ev.Details, "targets", w.targets, w.targetsOut)
 	return append(due, ev)
 }
 
+// listDetails names list in details under key, split across key, key_2,
+// ... so that no value passes MaxEventDetailValueChars (BoundEvent would
+// cut it), and how many more there were under key_left_out.
+func listDetails(details map[string]string, key string, list []string, leftOut int) {
+	if len(list) == 0 {
+		return
+	}
+	part, value := 1, ""
+	put := func() {
+		k := key
+		if part > 1 {
+			k = fmt.Sprintf("%s_%d", key, part)
+		}
+		details[k] = value
+		part, value = part+1, ""
+	}
+	for _, v := range list {
+		if value != "" && len(value)+1+len(v) > MaxEventDetailValueChars {
+			put()
+		}
+		if value != "" {
+			value += " "
+		}
+		value += v
+	}
+	put()
+	if leftOut > 0 {
+		details[key+"_left_out"] = strconv.Itoa(leftOut)
+	}
+}
+
 // RefusalCountSentence is the reason of the event that counts the n
-// repeats like stands for (from its address, or by its person; or from
-// addresses past the caps) between from and to.
+// repeats like stands for (from its ActorIP, an AddressKey, or by its
+// person; or from addresses past the caps) between from and to.
 func RefusalCountSentence(like Event, n int, overflow bool, from, to time.Time) string {
 	verb := "Refused"
 	if like.Result == ResultSuccess {

@@ -227,10 +227,11 @@ func (h *Handler) flash(c echo.Context, msg string) {
 // must not turn a refusal into a 500.
 //
 // Refusals are counted per window (tapdesk.Tallied): only the first of a
-// window is written here, with the counts of windows it closed. The write
-// outlives the request: a client that hangs up at once must not take the
-// event, or the counts the tally has handed over, with it. Events whose
-// write fails anyway are held by the tally for the next write or sweep.
+// window is written here, with the count of its own window if that closed.
+// The write outlives the request: a client that hangs up at once must not
+// take the event, or the count the tally has handed over, with it. Events
+// whose write fails anyway are held for the sweep (FlushRefusals): a
+// refusal never writes a backlog.
 func (h *Handler) audit(c echo.Context, ev tapdesk.Event) {
 	ev = h.stamp(c, ev)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), tapdesk.AuditWriteTimeout)
@@ -243,41 +244,69 @@ func (h *Handler) audit(c echo.Context, ev tapdesk.Event) {
 			evs = append(evs, ev)
 		}
 	}
-	if failed := h.appendEvents(ctx, evs); len(failed) > 0 {
-		h.hold(failed)
-	}
-}
-
-// appendEvents writes evs one by one and returns those it could not write.
-func (h *Handler) appendEvents(ctx context.Context, evs []tapdesk.Event) (failed []tapdesk.Event) {
+	var failed []tapdesk.HeldEvent
 	for _, ev := range evs {
 		if err := h.store.AppendEvent(ctx, ev); err != nil {
-			h.log.Error("audit event not written; held to be written again", "activity", ev.Activity, "err", err)
-			failed = append(failed, ev)
+			h.log.Error("audit event not written; held for the sweep to write", "activity", ev.Activity, "err", err)
+			failed = append(failed, tapdesk.HeldEvent{Event: ev, Tries: 1})
 		}
 	}
-	return failed
+	h.hold(failed)
 }
 
-func (h *Handler) hold(evs []tapdesk.Event) {
-	if dropped := h.refusals.Hold(evs); dropped > 0 {
-		h.log.Error("audit events lost: too many held after failed writes", "lost", dropped, "held_at_most", tapdesk.MaxHeldEvents)
+func (h *Handler) hold(evs []tapdesk.HeldEvent) {
+	h.logDropped(h.refusals.Hold(evs), 0)
+}
+
+// logDropped logs the events dropped unwritten, by activity (never their
+// content), and lost, how many were not held at all.
+func (h *Handler) logDropped(dropped []tapdesk.HeldEvent, lost int) {
+	for _, d := range dropped {
+		if d.Tries >= tapdesk.MaxEventWriteTries {
+			h.log.Error("audit event lost: its write failed too often", "activity", d.Event.Activity, "tries", d.Tries)
+		} else {
+			lost++
+		}
+	}
+	if lost > 0 {
+		h.log.Error("audit events lost: too many held after failed writes", "lost", lost, "held_at_most", tapdesk.MaxHeldEvents)
 	}
 }
 
-// FlushRefusals writes the counts of refusals whose window closed by now
-// (the sweep calls it), or of every window (all, when tapdesk stops), and
-// any events held after a failed write. It returns how many it wrote; what
-// it could not write is held again.
+// eventsAppender is a store that writes many events in one transaction.
+type eventsAppender interface {
+	AppendEvents(ctx context.Context, n int, batch int, next func(i int) tapdesk.Event) error
+}
+
+// FlushRefusals writes the events held after failed writes and the counts
+// of refusals whose window closed by now (the sweep calls it), or of every
+// window (all, when tapdesk stops). It writes them in one transaction if
+// the store can; if that fails, one by one up to the first failure, whose
+// event counts a try, and holds the rest for the next sweep (a store that
+// is down costs one or two failed writes a sweep, not one per event). It
+// returns how many it wrote.
 func (h *Handler) FlushRefusals(ctx context.Context, now time.Time, all bool) (int, error) {
-	due := h.refusals.Close(now, all)
-	for i, ev := range due {
-		if err := h.store.AppendEvent(ctx, ev); err != nil {
-			h.hold(due[i:])
-			return i, fmt.Errorf("write the count of refusals: %w", err)
+	held, lost := h.refusals.TakeHeld()
+	h.logDropped(nil, lost)
+	for _, ev := range h.refusals.Close(now, all) {
+		held = append(held, tapdesk.HeldEvent{Event: ev})
+	}
+	if len(held) == 0 {
+		return 0, nil
+	}
+	if batch, ok := h.store.(eventsAppender); ok && len(held) > 1 {
+		if err := batch.AppendEvents(ctx, len(held), len(held), func(i int) tapdesk.Event { return held[i].Event }); err == nil {
+			return len(held), nil
 		}
 	}
-	return len(due), nil
+	for i := range held {
+		if err := h.store.AppendEvent(ctx, held[i].Event); err != nil {
+			held[i].Tries++
+			h.hold(held[i:])
+			return i, fmt.Errorf("write the held audit events and counts of refusals: %w", err)
+		}
+	}
+	return len(held), nil
 }
 
 // stamp fills in who did it, from where, and when.

@@ -21,10 +21,11 @@ type Limiter interface {
 // limit holds an action to its per-person and per-address limits. It runs
 // after require, so the person is known where there is one. Over a limit:
 // 429 with Retry-After and a page saying when to try again. A signed-in
-// person's first refusal of a limit's window is audited, the rest of their
-// flood is not; anonymous refusals all go to the refusal tally, which
-// writes the first from an address and counts the rest, and caps how many
-// addresses are written on their own (an attacker has many keys).
+// Every refusal goes to the refusal tally, which writes a person's first
+// of a window and counts the rest (per person, not per bucket: a shared
+// address's bucket refuses many people), writes the first from an address
+// and counts the rest, and caps how many addresses are written on their
+// own (an attacker has many keys).
 func (h *Handler) limit(action tapdesk.RateAction) echo.MiddlewareFunc {
 	return h.limitWhen(action, nil)
 }
@@ -52,12 +53,10 @@ func (h *Handler) limitWhen(action tapdesk.RateAction, counts func(echo.Context)
 				return next(c)
 			}
 			sentence := refused.Sentence(now)
-			if refused.FirstInWindow || principal(c).IsZero() {
-				h.audit(c, tapdesk.Event{Activity: tapdesk.ActRateLimited, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
-					Reason: sentence, Details: map[string]string{"limit": refused.Limit.Name() + "=" + refused.Limit.String(),
-						"key": refused.Key, "path": auditPath(c), "method": c.Request().Method,
-						"retry_at": refused.RetryAt.UTC().Format(time.RFC3339)}})
-			}
+			h.audit(c, tapdesk.Event{Activity: tapdesk.ActRateLimited, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
+				Reason: sentence, Details: map[string]string{"limit": refused.Limit.Name() + "=" + refused.Limit.String(),
+					"key": refused.Key, "path": auditPath(c), "method": c.Request().Method,
+					"retry_at": refused.RetryAt.UTC().Format(time.RFC3339)}})
 			c.Response().Header().Set("Retry-After", strconv.Itoa(refused.RetryAfterSeconds(now)))
 			return tapdesk.Errorf(tapdesk.ELIMITED, "%s", sentence)
 		}

@@ -241,7 +241,10 @@ func TestSearchFloodFromOneAddress(t *testing.T) {
 
 // Two people behind one address share the address's limit: with it set
 // to 20 searches a minute, 15 from each means the second person is turned
-// away after 5, with a sentence about the address, not about them.
+// away after 5, with a sentence about the address, not about them. Each
+// person the shared address's limit refuses is audited (the first of
+// their window), not only the first person the address's bucket refused;
+// the repeats are counted per person.
 func TestTwoPeopleFromOneAddress(t *testing.T) {
 	limits, err := tapdesk.ParseRateLimits("search.address=20/1m", tapdesk.DefaultRateLimits())
 	if err != nil {
@@ -272,12 +275,27 @@ func TestTwoPeopleFromOneAddress(t *testing.T) {
 	}
 	second.get("/users?q=nina").status(http.StatusTooManyRequests).
 		contains("20 directory searches have been made from your network address in the last minute.")
-	evs := rateEvents(t, d)
-	if len(evs) != 1 || evs[0].Details["limit"] != "search.address=20/1m" || evs[0].Details["key"] != "127.0.0.1" ||
-		evs[0].Actor.UPN != "sam.second@contoso.example" {
-		t.Fatalf("want one event naming the address, got %+v", evs)
+	// The first person, now refused by the same bucket, three times.
+	if ok, again := count3(t, first); ok != 0 || again != 3 {
+		t.Fatalf("first person after the address's limit: %d answered, %d refused", ok, again)
 	}
-	t.Logf("two people, one address: sent 30, answered %d, 429 %d, events %d", 15+ok, limited, len(evs))
+	evs := rateEvents(t, d)
+	if len(evs) != 2 || evs[0].Details["limit"] != "search.address=20/1m" || evs[0].Details["key"] != "127.0.0.1" ||
+		evs[1].Actor.UPN != "sam.second@contoso.example" || evs[0].Actor.UPN != "alex.agent@contoso.example" { // newest first
+		t.Fatalf("want one event per person refused, naming the address, got %+v", evs)
+	}
+	clock.set(clock.Now().Add(tapdesk.RefusalWindow + time.Second))
+	d.app.sweepOnce(context.Background(), nil)
+	counted := map[string]string{}
+	for _, ev := range rateEvents(t, d) {
+		if n, ok := ev.Details["in_window"]; ok {
+			counted[ev.Actor.UPN] = n
+		}
+	}
+	if len(counted) != 2 || counted["sam.second@contoso.example"] != "11" || counted["alex.agent@contoso.example"] != "3" {
+		t.Fatalf("counts per person: %v", counted)
+	}
+	t.Logf("two people, one address: sent 34, answered %d, 429 %d, events %d", 15+ok, limited+4, len(rateEvents(t, d)))
 }
 
 // Anonymous sign-in starts from one address stop at 30 a minute, and a
@@ -309,8 +327,10 @@ func TestSignInFloodWithRotatingForgedAddress(t *testing.T) {
 }
 
 // A limit gives back one filing per 2 minutes and is whole again after its
-// 10-minute window, on the portal's clock; a second flood in the new
-// window is audited again (once).
+// 10-minute window, on the portal's clock. Its refusals are audited like
+// every refusal, the first of a person's refusal minute on its own: the
+// refusal 2 minutes later is a new minute's, and so is the one in the new
+// window.
 func TestFilingLimitResetsAfterWindow(t *testing.T) {
 	d, clock := startClockedDemo(t)
 	agent := d.browser(t)
@@ -346,8 +366,8 @@ func TestFilingLimitResetsAfterWindow(t *testing.T) {
 	if s := file(7); s != http.StatusTooManyRequests {
 		t.Fatalf("second filing after 2 minutes: status %d, want 429", s)
 	}
-	if n := len(rateEvents(t, d)); n != 1 {
-		t.Fatalf("%d refusal events within one window, want 1", n)
+	if n := len(rateEvents(t, d)); n != 2 {
+		t.Fatalf("%d refusal events, want 2 (one a refusal minute)", n)
 	}
 
 	clock.advance(10 * time.Minute)
@@ -359,8 +379,8 @@ func TestFilingLimitResetsAfterWindow(t *testing.T) {
 	if s := file(15); s != http.StatusTooManyRequests {
 		t.Fatalf("new window, sixth filing: status %d, want 429", s)
 	}
-	if n := len(rateEvents(t, d)); n != 2 {
-		t.Fatalf("%d refusal events over two windows, want 2", n)
+	if n := len(rateEvents(t, d)); n != 3 {
+		t.Fatalf("%d refusal events over two windows, want 3", n)
 	}
 }
 
@@ -503,4 +523,19 @@ func TestLinkGuessingFromOneAddress(t *testing.T) {
 		t.Fatalf("want one event, without the token, got %+v", evs)
 	}
 	t.Logf("link guessing: sent 100, answered %d, 429 %d, events %d", answered, limited, len(rateEvents(t, d)))
+}
+
+// count3 searches three times as b and returns how many were answered and
+// how many refused for the rate.
+func count3(t *testing.T, b *browser) (ok, limited int) {
+	t.Helper()
+	for range 3 {
+		switch res := rawGet(t, b, "/users?q=nina", nil); res.StatusCode {
+		case http.StatusOK:
+			ok++
+		case http.StatusTooManyRequests:
+			limited++
+		}
+	}
+	return ok, limited
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,7 +133,8 @@ func TestRefusalsFromManyAddresses(t *testing.T) {
 
 	t.Run("2000 addresses in one /64", func(t *testing.T) {
 		during, after := floodWindow(t, d, raw, clock, sent, func(i int) { post(fmt.Sprintf("2001:db8:1:2::%x", i+1)) })
-		if len(during) != 1 || len(after) != 2 || after[1].ev.Details["in_window"] != fmt.Sprint(sent) || after[1].ev.ActorIP != "2001:db8:1:2::/64" {
+		if len(during) != 1 || len(after) != 2 || after[1].ev.Details["in_window"] != fmt.Sprint(sent) ||
+			after[1].ev.Details["source"] != "2001:db8:1:2::/64" || after[1].ev.ActorIP != "" {
 			t.Fatalf("%d events during the window, %d after, want 1 and 2 counting %d from the /64: %s", len(during), len(after), sent, summary(after))
 		}
 		t.Logf("sent %d from one /64: %d events; %s", sent, len(after), after[1].ev.Reason)
@@ -271,4 +273,120 @@ func TestUnreadBodiesAreAudited(t *testing.T) {
 		t.Fatalf("text/plain post: %s", summary(after))
 	}
 	t.Logf("sent %d multipart posts: %d events; %s", sent, 2, first.Reason)
+}
+
+// TestHeldAuditEventsWaitForTheSweep: while the audit store refuses writes
+// (a trigger stands in for a database that is down), 20 refusals from 20
+// addresses are held. When it recovers, the next refusal (an attacker's
+// anonymous post) writes its own event only, not the backlog; the sweep
+// writes the backlog once, in a batch, with no duplicates. An event the
+// store always refuses is dropped after MaxEventWriteTries tries.
+func TestHeldAuditEventsWaitForTheSweep(t *testing.T) {
+	clock := &testClock{now: time.Now()}
+	proxies, err := tapdesk.ParseTrustedProxies([]string{"127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startTestDemoWith(t, func(o *demoOptions) { o.Now, o.TrustedProxies = clock.Now, proxies })
+	raw := attacker(t, d)
+	write(t, raw, `CREATE TABLE audit_down (down INTEGER NOT NULL)`)
+	write(t, raw, `INSERT INTO audit_down VALUES (1)`)
+	write(t, raw, `CREATE TRIGGER audit_down BEFORE INSERT ON audit_events WHEN (SELECT down FROM audit_down) = 1
+		BEGIN SELECT RAISE(ABORT, 'audit store down'); END`)
+	// The refusal from this address is one the store never takes.
+	write(t, raw, `CREATE TRIGGER audit_poison BEFORE INSERT ON audit_events WHEN CAST(NEW.record AS TEXT) LIKE '%198.51.100.66%'
+		BEGIN SELECT RAISE(ABORT, 'refused'); END`)
+	c := rawClient()
+	post := func(from string) {
+		if status, _ := send(t, c, http.MethodPost, d.baseURL+"/auth/logout", http.Header{"X-Forwarded-For": {from}}, url.Values{}); status != http.StatusForbidden {
+			t.Fatalf("status %d, want 403", status)
+		}
+	}
+	before := headSeq(t, raw)
+	const down = 20
+	for i := range down {
+		post(fmt.Sprintf("203.0.113.%d", i+1))
+	}
+	post("198.51.100.66")
+	if evs := eventsAfter(t, raw, d, before); len(evs) != 0 {
+		t.Fatalf("written while down: %s", summary(evs))
+	}
+	write(t, raw, `UPDATE audit_down SET down = 0`)
+	post("192.0.2.1")
+	if evs := eventsAfter(t, raw, d, before); len(evs) != 1 || evs[0].ev.ActorIP != "192.0.2.1" {
+		t.Fatalf("a refusal wrote %d events, want its own only: %s", len(evs), summary(evs))
+	}
+	sweeps := 0
+	sweep := func() {
+		sweeps++
+		d.app.sweepOnce(context.Background(), nil)
+	}
+	sweep()
+	evs := eventsAfter(t, raw, d, before)
+	seen := map[string]int{}
+	for _, e := range evs {
+		seen[e.ev.ActorIP]++
+	}
+	if len(evs) != down+1 || len(seen) != down+1 || seen["198.51.100.66"] != 0 {
+		t.Fatalf("after the sweep: %d events from %d addresses, want %d, each once: %v", len(evs), len(seen), down+1, seen)
+	}
+	// The poisoned event failed once at its refusal and once per sweep.
+	for range tapdesk.MaxEventWriteTries - 2 {
+		sweep()
+	}
+	write(t, raw, `DROP TRIGGER audit_poison`)
+	sweep()
+	if after := eventsAfter(t, raw, d, before); len(after) != len(evs) {
+		t.Fatalf("the event the store refused was not dropped after %d tries: %s", tapdesk.MaxEventWriteTries, summary(after[len(evs):]))
+	}
+	t.Logf("%d refusals while down + 1 after: that one wrote 1 event, the sweep %d; the refused event dropped after %d tries (%d sweeps)",
+		down+1, down, tapdesk.MaxEventWriteTries, sweeps)
+}
+
+// TestProbedRequestsAreNamed: a signed-in agent walking 30 requests that
+// are not theirs to see gets "no such request" each time; the first
+// refusal is its own event and the count names every request probed, and
+// their targets, rather than folding the walk into one number.
+func TestProbedRequestsAreNamed(t *testing.T) {
+	clock := &testClock{now: time.Now()}
+	d := startTestDemoWith(t, func(o *demoOptions) { o.Now = clock.Now })
+	raw := attacker(t, d)
+	agent := d.browser(t)
+	agent.signIn("/", "agent")
+	path := fileRequestFor(t, agent, "marco.rossi@contoso.example", "Engineer lost laptop and phone at once")
+	first := strings.TrimPrefix(path, "/requests/")
+	const probed = 30
+	ids := []string{first}
+	for i := 1; i < probed; i++ {
+		id := fmt.Sprintf("%s%02d", first[:24], i)
+		ids = append(ids, id)
+		write(t, raw, `CREATE TEMP TABLE copy AS SELECT * FROM requests WHERE id = ?`, first)
+		write(t, raw, `UPDATE copy SET id = ?, correlation_id = ?, target_id = ?, target_upn = ?`,
+			id, fmt.Sprintf("corr-%d", i), fmt.Sprintf("target-%d", i), fmt.Sprintf("user%d@contoso.example", i))
+		write(t, raw, `INSERT INTO requests SELECT * FROM copy`)
+		write(t, raw, `DROP TABLE copy`)
+	}
+	other := d.browser(t)
+	other.signIn("/", "agent2")
+	_, after := floodWindow(t, d, raw, clock, probed, func(i int) {
+		if status := rawGet(t, other, "/requests/"+ids[i], nil).StatusCode; status != http.StatusNotFound {
+			t.Fatalf("probe %d: status %d, want 404", i, status)
+		}
+	})
+	if len(after) != 2 || after[0].ev.RequestID != ids[0] || after[1].ev.Details["in_window"] != fmt.Sprint(probed) {
+		t.Fatalf("%d events, want the first refusal and one count: %s", len(after), summary(after))
+	}
+	count := after[1].ev
+	named := strings.Fields(count.Details["requests"] + " " + count.Details["requests_2"])
+	if got := named; !slices.Equal(got, ids) {
+		t.Errorf("the count names %d of the %d requests probed: %v", len(got), probed, count.Details)
+	}
+	if targets := strings.Fields(count.Details["targets"]); len(targets) != tapdesk.MaxRefusalTargets || count.Details["targets_left_out"] != fmt.Sprint(probed-tapdesk.MaxRefusalTargets) {
+		t.Errorf("targets: %v", count.Details)
+	}
+	if count.ActorIP != "127.0.0.1" || count.Details["addresses"] != "127.0.0.1" {
+		t.Errorf("ActorIP %q, addresses %q", count.ActorIP, count.Details["addresses"])
+	}
+	t.Logf("probed %d requests: %d events; the count names %d requests (%d chars over requests, requests_2)",
+		probed, len(after), len(named), len(count.Details["requests"])+len(count.Details["requests_2"]))
 }
