@@ -65,19 +65,9 @@ func TestForgedForwardedForBehindRealIPProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := startTestDemoWith(t, func(o *demoOptions) { o.TrustedProxies, o.ClientIPHeader = proxies, tapdesk.HeaderXRealIP })
-	anon := d.browser(t)
-	ok, limited := 0, 0
-	for i := range 40 {
-		h := http.Header{"X-Forwarded-For": {fmt.Sprintf("6.6.6.%d", i+1)}, "X-Real-Ip": {"203.0.113.7"}}
-		switch res := rawGet(t, anon, "/auth/login?next=/", h); res.StatusCode {
-		case http.StatusFound, http.StatusSeeOther:
-			ok++
-		case http.StatusTooManyRequests:
-			limited++
-		default:
-			t.Fatalf("sign-in start answered %d", res.StatusCode)
-		}
-	}
+	ok, limited := signInStarts(t, d, 40, func(i int) http.Header {
+		return http.Header{"X-Forwarded-For": {fmt.Sprintf("6.6.6.%d", i+1)}, "X-Real-Ip": {"203.0.113.7"}}
+	})
 	if ok != 30 || limited != 10 {
 		t.Fatalf("%d sign-ins started and %d refused, want 30 and 10", ok, limited)
 	}

@@ -303,19 +303,9 @@ func TestTwoPeopleFromOneAddress(t *testing.T) {
 // address (no proxy is trusted).
 func TestSignInFloodWithRotatingForgedAddress(t *testing.T) {
 	d, _ := startClockedDemo(t)
-	anon := d.browser(t)
-	ok, limited := 0, 0
-	for i := range 50 {
-		h := http.Header{"X-Forwarded-For": {fmt.Sprintf("198.51.100.%d", i+1)}, "X-Real-Ip": {fmt.Sprintf("203.0.113.%d", i+1)}}
-		switch res := rawGet(t, anon, "/auth/login?next=/", h); res.StatusCode {
-		case http.StatusFound, http.StatusSeeOther:
-			ok++
-		case http.StatusTooManyRequests:
-			limited++
-		default:
-			t.Fatalf("sign-in start answered %d", res.StatusCode)
-		}
-	}
+	ok, limited := signInStarts(t, d, 50, func(i int) http.Header {
+		return http.Header{"X-Forwarded-For": {fmt.Sprintf("198.51.100.%d", i+1)}, "X-Real-Ip": {fmt.Sprintf("203.0.113.%d", i+1)}}
+	})
 	if ok != 30 || limited != 20 {
 		t.Fatalf("%d sign-ins started and %d refused, want 30 and 20", ok, limited)
 	}
@@ -535,6 +525,24 @@ func count3(t *testing.T, b *browser) (ok, limited int) {
 			ok++
 		case http.StatusTooManyRequests:
 			limited++
+		}
+	}
+	return ok, limited
+}
+
+// signInStarts starts n anonymous sign-ins, each with the headers of its
+// number, and counts those started and those refused over a limit.
+func signInStarts(t *testing.T, d *testDemo, n int, headers func(i int) http.Header) (ok, limited int) {
+	t.Helper()
+	anon := d.browser(t)
+	for i := range n {
+		switch res := rawGet(t, anon, "/auth/login?next=/", headers(i)); res.StatusCode {
+		case http.StatusFound, http.StatusSeeOther:
+			ok++
+		case http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Fatalf("sign-in start answered %d", res.StatusCode)
 		}
 	}
 	return ok, limited
