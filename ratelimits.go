@@ -233,9 +233,6 @@ type RateRefusal struct {
 	Limit   RateLimit
 	Key     string
 	RetryAt time.Time
-	// FirstInWindow is true for the first refusal of this limit and key in
-	// a window: only that one is audited, so a flood writes one event.
-	FirstInWindow bool
 }
 
 // Sentence is what the refused person reads: what they did, and when they

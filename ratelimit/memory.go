@@ -20,22 +20,20 @@ type bucketKey struct {
 }
 
 type bucket struct {
-	lim       *rate.Limiter
-	window    time.Duration
-	lastAudit time.Time
-	key       bucketKey
-	at        int // index in its table's order, for removal in O(1)
+	lim *rate.Limiter
+	key bucketKey
+	at  int // index in its table's order, for removal in O(1)
 }
 
 func newBucket(l tapdesk.RateLimit, count int, k bucketKey) *bucket {
 	every := rate.Every(l.Window / time.Duration(count))
-	return &bucket{lim: rate.NewLimiter(every, count), window: l.Window, key: k}
+	return &bucket{lim: rate.NewLimiter(every, count), key: k}
 }
 
 // idle reports whether dropping the bucket changes nothing: it is full
-// again, and no refusal in the last window is waiting to be audited again.
+// again, as a new one would be.
 func (b *bucket) idle(now time.Time) bool {
-	return b.lim.TokensAt(now) >= float64(b.lim.Burst()) && (b.lastAudit.IsZero() || now.Sub(b.lastAudit) >= b.window)
+	return b.lim.TokensAt(now) >= float64(b.lim.Burst())
 }
 
 // table holds buckets by key, and in a slice that a cursor walks to drop
@@ -129,11 +127,7 @@ func (m *Memory) Take(_ context.Context, now time.Time, checks ...tapdesk.RateCh
 		bs[i] = b
 		if tokens := b.lim.TokensAt(now); tokens < 1 {
 			wait := time.Duration((1 - tokens) / float64(b.lim.Limit()) * float64(time.Second))
-			first := b.lastAudit.IsZero() || now.Sub(b.lastAudit) >= b.window
-			if first {
-				b.lastAudit = now
-			}
-			return &tapdesk.RateRefusal{Limit: ch.Limit, Key: ch.Key, RetryAt: now.Add(wait), FirstInWindow: first}, nil
+			return &tapdesk.RateRefusal{Limit: ch.Limit, Key: ch.Key, RetryAt: now.Add(wait)}, nil
 		}
 	}
 	for _, b := range bs {
