@@ -227,6 +227,17 @@ type RateCheck struct {
 	Key   string
 }
 
+// Checks are the limits one action spends a token of: the person's own
+// (when signed in; first, so it is the one named when both are hit) and
+// the client address's.
+func (ls RateLimits) Checks(a RateAction, personID, clientIP string) []RateCheck {
+	address := RateCheck{Limit: ls.For(a, PerAddress), Key: AddressKey(clientIP)}
+	if personID == "" {
+		return []RateCheck{address}
+	}
+	return []RateCheck{{Limit: ls.For(a, PerPerson), Key: personID}, address}
+}
+
 // RateRefusal is a refused action: the limit it hit, for which key, and
 // when one more will be allowed.
 type RateRefusal struct {

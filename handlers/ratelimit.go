@@ -20,12 +20,12 @@ type Limiter interface {
 
 // limit holds an action to its per-person and per-address limits. It runs
 // after require, so the person is known where there is one. Over a limit:
-// 429 with Retry-After and a page saying when to try again. A signed-in
-// Every refusal goes to the refusal tally, which writes a person's first
-// of a window and counts the rest (per person, not per bucket: a shared
-// address's bucket refuses many people), writes the first from an address
-// and counts the rest, and caps how many addresses are written on their
-// own (an attacker has many keys).
+// 429 with Retry-After and a page saying when to try again. Every refusal
+// goes to the refusal tally, which writes a person's first of a window and
+// counts the rest (per person, not per bucket: a shared address's bucket
+// refuses many people), writes the first from an address and counts the
+// rest, and caps how many addresses are written on their own (an attacker
+// has many keys).
 func (h *Handler) limit(action tapdesk.RateAction) echo.MiddlewareFunc {
 	return h.limitWhen(action, nil)
 }
@@ -37,12 +37,8 @@ func (h *Handler) limitWhen(action tapdesk.RateAction, counts func(echo.Context)
 			if counts != nil && !counts(c) {
 				return next(c)
 			}
-			checks := []tapdesk.RateCheck{{Limit: h.cfg.RateLimits.For(action, tapdesk.PerAddress), Key: tapdesk.AddressKey(c.RealIP())}}
-			if p := principal(c); !p.IsZero() {
-				// The person's own limit first: it is the one to name when both are hit.
-				checks = append([]tapdesk.RateCheck{{Limit: h.cfg.RateLimits.For(action, tapdesk.PerPerson), Key: p.ObjectID}}, checks...)
-			}
 			now := h.now()
+			checks := h.cfg.RateLimits.Checks(action, principal(c).ObjectID, c.RealIP())
 			refused, err := h.limiter.Take(c.Request().Context(), now, checks...)
 			if err != nil {
 				// A limiter that cannot count must not lock everyone out.
