@@ -46,6 +46,11 @@ func BodyTooLarge() error {
 	return Errorf(ETOOLARGE, "What you sent is larger than the %d KB a tapdesk form can hold, so it was not read. Shorten the text and send the form again.", MaxFormBytes>>10)
 }
 
+// BodyIncomplete is the refusal of a body that broke off before its end.
+func BodyIncomplete() error {
+	return Errorf(EINVALID, "What you sent arrived incomplete, so it was not read. Send the form again.")
+}
+
 // BodyTooSlow is the refusal of a body that did not arrive within the read
 // timeout (a connection trickling it byte by byte).
 func BodyTooSlow() error {

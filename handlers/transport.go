@@ -45,7 +45,7 @@ func (h *Handler) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 			case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 				return h.bodyRefused(c, tapdesk.BodyTooSlow())
 			}
-			return tapdesk.Errorf(tapdesk.EINVALID, "What you sent arrived incomplete, so it was not read. Send the form again.")
+			return tapdesk.BodyIncomplete()
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		return next(c)
