@@ -236,28 +236,26 @@ func (a *app) sweepOnce(ctx context.Context, escalateTo []string) {
 	now := a.cfg.Now()
 	// Stale claims first: settling one may expire it, or free it for
 	// expiry, in the same sweep.
-	settled, err := a.handler.SettleClaims(ctx, now)
-	if err != nil && ctx.Err() == nil {
-		a.cfg.Logger.Error("settling interrupted issues", "err", err)
+	jobs := []struct {
+		name, failed string
+		run          func() (int, error)
+	}{
+		{"claims_settled", "settling interrupted issues", func() (int, error) { return a.handler.SettleClaims(ctx, now) }},
+		{"expired", "expiry sweep", func() (int, error) { return a.db.ExpireDue(ctx, now) }},
+		{"escalated", "escalation sweep", func() (int, error) { return a.db.EscalateDue(ctx, now, escalateTo) }},
+		{"passes_removed", "closing the loop", func() (int, error) { return a.handler.CloseLoop(ctx, now) }},
+		{"refusal_counts", "writing the counts of refusals", func() (int, error) { return a.handler.FlushRefusals(ctx, now, false) }},
 	}
-	expired, err := a.db.ExpireDue(ctx, now)
-	if err != nil && ctx.Err() == nil {
-		a.cfg.Logger.Error("expiry sweep", "err", err)
+	done, total := make([]any, 0, 2*len(jobs)), 0
+	for _, j := range jobs {
+		n, err := j.run()
+		if err != nil && ctx.Err() == nil {
+			a.cfg.Logger.Error(j.failed, "err", err)
+		}
+		done, total = append(done, j.name, n), total+n
 	}
-	escalated, err := a.db.EscalateDue(ctx, now, escalateTo)
-	if err != nil && ctx.Err() == nil {
-		a.cfg.Logger.Error("escalation sweep", "err", err)
-	}
-	removed, err := a.handler.CloseLoop(ctx, now)
-	if err != nil && ctx.Err() == nil {
-		a.cfg.Logger.Error("closing the loop", "err", err)
-	}
-	counted, err := a.handler.FlushRefusals(ctx, now, false)
-	if err != nil && ctx.Err() == nil {
-		a.cfg.Logger.Error("writing the counts of refusals", "err", err)
-	}
-	if settled+expired+escalated+removed+counted > 0 {
-		a.cfg.Logger.Info("sweep", "claims_settled", settled, "expired", expired, "escalated", escalated, "passes_removed", removed, "refusal_counts", counted)
+	if total > 0 {
+		a.cfg.Logger.Info("sweep", done...)
 		a.worker.Kick()
 	}
 }
