@@ -121,31 +121,35 @@ type refusalWindow struct {
 	source   string    // AddressKey of an anonymous window
 	// Distinct requests, targets and addresses of the window's refusals
 	// (the first's included), bounded, with how many more there were.
-	requests, targets, addresses          []string
-	requestsOut, targetsOut, addressesOut int
+	requests, targets, addresses namedList
 }
 
-// addDistinct adds v to list unless it is there or empty; past limit it
-// counts v in *out (a value seen again past the limit is counted again:
-// the count says how many refusals were not named, at most).
-func addDistinct(list []string, v string, limit int, out *int) []string {
-	if v == "" || slices.Contains(list, v) {
-		return list
+// namedList holds distinct values up to a limit, and counts the rest.
+type namedList struct {
+	names   []string
+	leftOut int
+}
+
+// add adds v unless it is there or empty; past limit it counts v as left
+// out (a value seen again past the limit is counted again: the count says
+// how many refusals were not named, at most).
+func (l *namedList) add(v string, limit int) {
+	switch {
+	case v == "" || slices.Contains(l.names, v):
+	case len(l.names) >= limit:
+		l.leftOut++
+	default:
+		l.names = append(l.names, v)
 	}
-	if len(list) >= limit {
-		*out++
-		return list
-	}
-	return append(list, v)
 }
 
 func (w *refusalWindow) name(ev Event) {
 	if w.overflow {
 		return
 	}
-	w.requests = addDistinct(w.requests, BoundText(ev.RequestID, MaxEventFieldChars), MaxRefusalRequests, &w.requestsOut)
-	w.targets = addDistinct(w.targets, BoundText(ev.TargetUPN, MaxEventFieldChars), MaxRefusalTargets, &w.targetsOut)
-	w.addresses = addDistinct(w.addresses, BoundText(ev.ActorIP, MaxEventFieldChars), MaxRefusalAddresses, &w.addressesOut)
+	w.requests.add(BoundText(ev.RequestID, MaxEventFieldChars), MaxRefusalRequests)
+	w.targets.add(BoundText(ev.TargetUPN, MaxEventFieldChars), MaxRefusalTargets)
+	w.addresses.add(BoundText(ev.ActorIP, MaxEventFieldChars), MaxRefusalAddresses)
 }
 
 // NewRefusalTally returns an empty tally.
@@ -331,23 +335,23 @@ func appendCount(due []Event, w *refusalWindow, now time.Time) []Event {
 	// window's refusals came from, or none when they came from several
 	// (all of them are in addresses). An anonymous window's /64 is source.
 	ev.ActorIP = ""
-	if len(w.addresses) == 1 && w.addressesOut == 0 {
-		ev.ActorIP = w.addresses[0]
+	if len(w.addresses.names) == 1 && w.addresses.leftOut == 0 {
+		ev.ActorIP = w.addresses.names[0]
 	}
 	if w.source != "" {
 		ev.Details["source"] = w.source
 	}
-	listDetails(ev.Details, "addresses", w.addresses, w.addressesOut)
-	listDetails(ev.Details, "requests", w.requests, w.requestsOut)
-	listDetails(ev.Details, "targets", w.targets, w.targetsOut)
+	listDetails(ev.Details, "addresses", w.addresses)
+	listDetails(ev.Details, "requests", w.requests)
+	listDetails(ev.Details, "targets", w.targets)
 	return append(due, ev)
 }
 
-// listDetails names list in details under key, split across key, key_2,
+// listDetails names l in details under key, split across key, key_2,
 // ... so that no value passes MaxEventDetailValueChars (BoundEvent would
 // cut it), and how many more there were under key_left_out.
-func listDetails(details map[string]string, key string, list []string, leftOut int) {
-	if len(list) == 0 {
+func listDetails(details map[string]string, key string, l namedList) {
+	if len(l.names) == 0 {
 		return
 	}
 	part, value := 1, ""
@@ -359,7 +363,7 @@ func listDetails(details map[string]string, key string, list []string, leftOut i
 		details[k] = value
 		part, value = part+1, ""
 	}
-	for _, v := range list {
+	for _, v := range l.names {
 		if value != "" && len(value)+1+len(v) > MaxEventDetailValueChars {
 			put()
 		}
@@ -369,8 +373,8 @@ func listDetails(details map[string]string, key string, list []string, leftOut i
 		value += v
 	}
 	put()
-	if leftOut > 0 {
-		details[key+"_left_out"] = strconv.Itoa(leftOut)
+	if l.leftOut > 0 {
+		details[key+"_left_out"] = strconv.Itoa(l.leftOut)
 	}
 }
 
