@@ -17,6 +17,36 @@ const (
 // ForwardingHeaders are the headers that say a request came through a proxy.
 var ForwardingHeaders = []string{HeaderXForwardedFor, HeaderXRealIP, "Forwarded"}
 
+// ParseTrustedProxies reads TAPDESK_TRUSTED_PROXIES: the address ranges of
+// the reverse proxies whose X-Forwarded-For and X-Real-IP are believed. A
+// bare address is a range of one.
+func ParseTrustedProxies(entries []string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	var bad []string
+	for _, e := range entries {
+		if !strings.Contains(e, "/") {
+			if ip := net.ParseIP(e); ip != nil {
+				bits := 128
+				if ip.To4() != nil {
+					ip, bits = ip.To4(), 32
+				}
+				out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+				continue
+			}
+		}
+		_, n, err := net.ParseCIDR(e)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%q", e))
+			continue
+		}
+		out = append(out, n)
+	}
+	if len(bad) > 0 {
+		return nil, Errorf(EINVALID, "%s is not an address range like 10.0.0.0/8, 2001:db8::/32 or an address like 192.0.2.7 (separate entries with commas)", strings.Join(bad, ", "))
+	}
+	return out, nil
+}
+
 // ParseClientIPHeader reads TAPDESK_CLIENT_IP_HEADER (empty: X-Forwarded-For).
 func ParseClientIPHeader(s string) (string, error) {
 	switch s = strings.TrimSpace(s); {
