@@ -60,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout)
+	case "config-reference":
+		return runConfigReference(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "tapdesk", version())
 		return nil

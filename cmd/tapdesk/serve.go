@@ -25,22 +25,26 @@ import (
 // variable, default, and whether serve refuses to start without it.
 func serveSettings() *settings {
 	s := newSettings("serve")
+	s.section("Server")
 	s.str("addr", ":8080", "address to listen on")
 	s.required("base-url", "public https URL of the portal, used in email links")
 	s.str("db", "tapdesk.db", "SQLite database file")
 	s.str("log-level", "info", "debug, info, warn or error")
+	s.section("Clients, proxies and limits")
 	s.str("trusted-proxies", "", "comma-separated address ranges (CIDR) of the reverse proxies whose client-ip-header names the client; from anyone else it is ignored (empty: every client behind a proxy shares its address and rate limits)")
 	s.str("client-ip-header", tapdesk.HeaderXForwardedFor, "the header the trusted proxies name the client in: "+tapdesk.HeaderXForwardedFor+" (read from the right, past the trusted proxies) or "+tapdesk.HeaderXRealIP+"; only this one is read")
 	s.str("rate-limits", "", "changes to the default rate limits, e.g. file.person=5/10m,search.address=off (defaults: "+tapdesk.DefaultRateLimits().String()+")")
 	s.str("read-timeout", tapdesk.ShortDuration(tapdesk.DefaultReadTimeout), "a request (headers and form) must arrive within this; a body trickled in slowly is cut off")
 	s.str("write-timeout", tapdesk.ShortDuration(tapdesk.DefaultWriteTimeout), "a client that stops reading an answer for this long is cut off (long pages and exports are not)")
 
+	s.section("Sign-in (the sign-in app)")
 	s.required("oidc-issuer", "OIDC issuer, e.g. https://login.microsoftonline.com/{tenant-id}/v2.0")
 	s.required("oidc-client-id", "application (client) id of the sign-in app registration")
 	s.secret("oidc-client-secret", "client secret of the sign-in app registration", true)
 	s.str("oidc-redirect-url", "", "redirect URL registered for sign-in (default {base-url}/auth/callback)")
 	s.str("role-groups", "", "group object ids mapped to roles: GROUPID=Tap.Approver,GROUPID=Tap.Requester (app roles need no mapping)")
 
+	s.section("Microsoft Graph (the Graph app)")
 	s.required("graph-tenant-id", "directory (tenant) id tapdesk manages")
 	s.required("graph-client-id", "application id of the Graph app registration")
 	s.secret("graph-client-secret", "client secret of the Graph app registration (or use a certificate)", false)
@@ -51,6 +55,7 @@ func serveSettings() *settings {
 	s.str("graph-base-url", "", "Microsoft Graph root, overriding the cloud's (e.g. https://graph.microsoft.us)")
 	s.str("authority-host", "", "Entra token authority, overriding the cloud's (e.g. https://login.microsoftonline.us)")
 
+	s.section("Mail")
 	s.str("mail-transport", "smtp", "how mail goes out: smtp, or graph (Graph sendMail; the Graph app needs Mail.Send)")
 	s.str("mail-from", "", "sender address; with graph, a mailbox of the tenant, e.g. tapdesk@contoso.com (with smtp, TAPDESK_SMTP_FROM wins)")
 
@@ -61,6 +66,7 @@ func serveSettings() *settings {
 	s.str("smtp-from", "", "sender address, e.g. tapdesk <tapdesk@example.com> (or TAPDESK_MAIL_FROM)")
 	s.str("smtp-tls", "starttls", "starttls (mandatory), tls (implicit) or none (loopback only)")
 
+	s.section("Approvals and notices")
 	s.required("approver-emails", "comma-separated addresses that receive approval requests")
 	s.str("escalation-emails", "", "comma-separated addresses reminded when half a request's decision time has passed without a decision (default: the approvers)")
 	s.str("decision-ttl", "24h", "how long a request waits for a decision, and an approval for its issue")
@@ -72,9 +78,11 @@ func serveSettings() *settings {
 	s.str("security-emails", "", "comma-separated addresses alerted, with the agent and approvers, when a request is disputed (\"This wasn't me\")")
 	s.str("reveal-max-age", "15m", "agents must have signed in this recently to issue and reveal a pass (0 disables)")
 	s.str("reveal-mfa", "true", "agents must have signed in with MFA (amr claim) to issue and reveal a pass")
+	s.section("Sessions")
 	s.str("session-idle-timeout", "30m", "a session unused this long ends")
 	s.str("session-lifetime", "8h", "a session ends this long after its sign-in, however active")
 
+	s.section("Keys")
 	s.secret("session-key", "at least 32 characters; seals session data at rest", true)
 	s.secret("audit-key", "at least 32 characters; keys the audit trail's hash chain (not stored in the database)", true)
 	s.secret("audit-old-keys", "comma-separated audit keys used before a rotation; they only verify the events they signed", false)

@@ -18,6 +18,7 @@ type setting struct {
 	usage    string
 	secret   bool
 	required bool
+	group    string // the heading it is listed under in docs/CONFIGURATION.md
 	value    string
 	set      bool
 }
@@ -25,9 +26,10 @@ type setting struct {
 // settings parses flags, then fills everything not given on the command
 // line from the environment. Flags win over the environment.
 type settings struct {
-	fs   *flag.FlagSet
-	list []*setting
-	by   map[string]*setting
+	fs    *flag.FlagSet
+	list  []*setting
+	by    map[string]*setting
+	group string // given to the settings added next
 }
 
 func newSettings(name string) *settings {
@@ -35,7 +37,12 @@ func newSettings(name string) *settings {
 	return &settings{fs: fs, by: map[string]*setting{}}
 }
 
+// section names the group the settings declared after it belong to, for
+// the configuration reference; it changes nothing else.
+func (s *settings) section(name string) { s.group = name }
+
 func (s *settings) add(st *setting) {
+	st.group = s.group
 	st.env = "TAPDESK_" + strings.ToUpper(strings.ReplaceAll(st.flag, "-", "_"))
 	usage := st.usage + " (env " + st.env
 	if st.secret {
