@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/tapdesk/tapdesk"
@@ -147,11 +148,11 @@ func rateLimitReference(b *bytes.Buffer) error {
 			limits.For(l.Action, tapdesk.PerPerson), limits.For(l.Action, tapdesk.PerAddress))
 	}
 	fmt.Fprintf(b, "\nThe limits are counted in memory, per instance: behind a load balancer each instance\n"+
-		"counts on its own. Signed-in people each keep their own count; at most %d addresses are\n"+
+		"counts on its own. Signed-in people each keep their own count; at most %s addresses are\n"+
 		"held at once, and addresses arriving while that many are in use share one count per limit,\n"+
 		"%d times an address's, so a flood from fresh addresses is held to it while a newcomer is\n"+
 		"paced rather than locked out. `tapdesk demo` keeps these limits.\n\n",
-		tapdesk.RateMaxAddressKeys, tapdesk.RateOverflowShare)
+		thousands(tapdesk.RateMaxAddressKeys), tapdesk.RateOverflowShare)
 	return nil
 }
 
@@ -186,6 +187,15 @@ func commandReference(b *bytes.Buffer) error {
 		fmt.Fprintf(b, "### %s\n\n```\n%s\n```\n\n", c.title, text)
 	}
 	return nil
+}
+
+// thousands writes 100000 as 100,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // cell makes text safe inside a markdown table cell.
