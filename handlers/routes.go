@@ -1,12 +1,9 @@
 package handlers
 
 import (
-	"net/http"
-
 	"github.com/labstack/echo/v4"
 
 	"github.com/tapdesk/tapdesk"
-	"github.com/tapdesk/tapdesk/static"
 )
 
 // Routes is the whole URL surface (DESIGN.md), in one place.
@@ -15,13 +12,16 @@ func (h *Handler) Routes(e *echo.Echo) {
 	// limitBody comes before anything that may read a body (sessions,
 	// CSRF, handlers); only logging, recovery and headers precede it, so
 	// its refusals are logged and carry the security headers.
-	e.Use(h.requestLog, h.recoverer, h.writeDeadline, h.securityHeaders, h.limitBody,
-		echo.WrapMiddleware(h.sessions.LoadAndSave), h.loadPrincipal, h.csrf())
+	e.Use(h.requestLog, h.recoverer, h.writeDeadline, h.securityHeaders, h.limitBody)
+	// Probes and static files (sessionless) skip the session, the
+	// signed-in person and CSRF: with a session cookie, each would
+	// otherwise read (and write) the session store.
+	e.Use(unless(sessionless, echo.WrapMiddleware(h.sessions.LoadAndSave), h.loadPrincipal, h.csrf())...)
 
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
-	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", static.Handler())))
-	e.GET("/favicon.ico", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/static/favicon.svg") })
+	e.GET("/static/*", h.staticFile)
+	e.GET("/favicon.ico", h.favicon)
 
 	e.GET("/", h.dashboard)
 	e.GET("/auth/login", h.login, h.limit(tapdesk.RateSignIn))
