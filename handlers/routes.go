@@ -1,12 +1,9 @@
 package handlers
 
 import (
-	"net/http"
-
 	"github.com/labstack/echo/v4"
 
 	"github.com/tapdesk/tapdesk"
-	"github.com/tapdesk/tapdesk/static"
 )
 
 // Routes is the whole URL surface (DESIGN.md), in one place.
@@ -15,13 +12,18 @@ func (h *Handler) Routes(e *echo.Echo) {
 	// limitBody comes before anything that may read a body (sessions,
 	// CSRF, handlers); only logging, recovery and headers precede it, so
 	// its refusals are logged and carry the security headers.
-	e.Use(h.requestLog, h.recoverer, h.writeDeadline, h.securityHeaders, h.limitBody,
-		echo.WrapMiddleware(h.sessions.LoadAndSave), h.loadPrincipal, h.csrf())
+	e.Use(h.requestLog, h.recoverer, h.writeDeadline, h.securityHeaders, h.limitBody)
+	// Probes and static files (sessionless) skip the session, the
+	// signed-in person and CSRF: with a session cookie, each would
+	// otherwise read (and write) the session store. A skip list rather
+	// than a group: a route added later gets the session and CSRF unless
+	// it is named there.
+	e.Use(unless(sessionless, echo.WrapMiddleware(h.sessions.LoadAndSave), h.loadPrincipal, h.csrf())...)
 
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
-	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", static.Handler())))
-	e.GET("/favicon.ico", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/static/favicon.svg") })
+	e.GET("/static/*", h.staticFile)
+	e.GET("/favicon.ico", h.favicon)
 
 	e.GET("/", h.dashboard)
 	e.GET("/auth/login", h.login, h.limit(tapdesk.RateSignIn))
@@ -54,4 +56,33 @@ func (h *Handler) Routes(e *echo.Echo) {
 	e.GET("/audit", h.auditList, audit)
 	e.GET("/audit/export", h.auditExport, audit, h.limit(tapdesk.RateExport))
 	e.GET("/audit/verify", h.auditVerify, audit, h.limit(tapdesk.RateVerify))
+}
+
+// sessionless says whether the matched route is one that answers the same
+// to everyone and is asked for far more often than pages: probes and
+// static files. They never touch the session store, the signed-in person
+// or the CSRF cookie (see Routes).
+func sessionless(c echo.Context) bool {
+	switch c.Path() {
+	case "/healthz", "/readyz", "/static/*", "/favicon.ico":
+		return true
+	}
+	return false
+}
+
+// unless runs each middleware except on requests skip picks (echo applies
+// global middleware per request, after routing, so c.Path() is known).
+func unless(skip func(echo.Context) bool, mws ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
+	out := make([]echo.MiddlewareFunc, len(mws))
+	for i, mw := range mws {
+		out[i] = func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				if skip(c) {
+					return next(c)
+				}
+				return mw(next)(c)
+			}
+		}
+	}
+	return out
 }
