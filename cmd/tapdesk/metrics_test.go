@@ -252,6 +252,11 @@ func TestServeMetricsListener(t *testing.T) {
 		if res.Body.Close(); res.StatusCode != http.StatusNotFound {
 			t.Errorf("the portal answers /metrics with %d", res.StatusCode)
 		}
+		// Server-Timing is the demo's: production does not tell clients
+		// how long its Graph calls take.
+		if st := res.Header.Get("Server-Timing"); st != "" {
+			t.Errorf("serve sends Server-Timing %q", st)
+		}
 	})
 	t.Run("on when set", func(t *testing.T) {
 		env := validServeEnv(t)
