@@ -23,6 +23,10 @@ const (
 	StateDisputed State = "disputed"
 )
 
+// AllStates lists every state, for reports that show the empty ones too.
+var AllStates = []State{StatePending, StateApproved, StateIssued, StateDenied, StateExpired,
+	StateCancelled, StateFailed, StateRevoked, StateDisputed}
+
 // transitions is the whole state machine: from -> allowed next states.
 // Stores enforce it with UPDATE ... WHERE state = from.
 var transitions = map[State][]State{

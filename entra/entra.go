@@ -30,6 +30,7 @@ import (
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/metrics"
 )
 
 // Defaults: the global Azure cloud. National clouds set both URLs.
@@ -85,6 +86,9 @@ type Config struct {
 	MaxRetries    int
 	MaxRetryWait  time.Duration
 	MaxRetryTotal time.Duration
+	// Metrics counts every HTTP exchange with Graph and the token
+	// authority, and the waits for throttling (nil: not counted).
+	Metrics *metrics.Metrics
 }
 
 // Client is a tapdesk.Directory backed by Microsoft Graph. It is safe for
@@ -167,7 +171,7 @@ func New(cfg Config) (*Client, error) {
 			timeout = cfg.HTTPClient.Timeout
 		}
 	}
-	logged := &loggingTransport{next: base, logger: logger}
+	logged := &loggingTransport{next: base, logger: logger, metrics: cfg.Metrics}
 
 	clientOpts := azcore.ClientOptions{
 		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: authority + "/"},
@@ -209,7 +213,7 @@ func New(cfg Config) (*Client, error) {
 	retry := &retryTransport{next: logged,
 		maxRetries: cmp.Or(cfg.MaxRetries, DefaultMaxRetries),
 		maxWait:    cmp.Or(cfg.MaxRetryWait, DefaultMaxRetryWait),
-		maxTotal:   cmp.Or(cfg.MaxRetryTotal, DefaultMaxRetryTotal)}
+		maxTotal:   cmp.Or(cfg.MaxRetryTotal, DefaultMaxRetryTotal), metrics: cfg.Metrics}
 	if cfg.MaxRetries < 0 {
 		retry.maxRetries = 0
 	}

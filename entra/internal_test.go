@@ -2,6 +2,7 @@ package entra
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,11 +17,45 @@ func TestPathTemplate(t *testing.T) {
 		"/v1.0/users": "/v1.0/users",
 		"/5f1d3c2a-7b4e-4c1a-9e8f-0a1b2c3d4e5f/oauth2/v2.0/token":                                           "/{id}/oauth2/v2.0/token",
 		"/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass": "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass",
+		"/v1.0/users/alex@contoso.example/manager":                                                          "/v1.0/users/{id}/manager",
+		"/v1.0/users/5F1D3C2A-7B4E-4C1A-9E8F-0A1B2C3D4E5F/transitiveMemberOf":                               "/v1.0/users/{id}/transitiveMemberOf",
+		"/v1.0/users('alex%40contoso.example')":                                                             "/v1.0/users({id})",
+		"/v1.0/users%28%27alex%40contoso.example%27%29":                                                     "/v1.0/users({id})",
+		"/v1.0/users('o''brien@contoso.example')":                                                           "/v1.0/users({id})",
+		"/v1.0/servicePrincipals(appId='5f1d3c2a-7b4e-4c1a-9e8f-0a1b2c3d4e5f')":                             "/v1.0/servicePrincipals(appId={id})",
+		"/v1.0/servicePrincipals(alex@contoso.example='x')":                                                 "/v1.0/servicePrincipals({id})",
+		"/v1.0/servicePrincipals/5f1d3c2a-7b4e-4c1a-9e8f-0a1b2c3d4e5f/appRoleAssignedTo":                    "/v1.0/servicePrincipals/{id}/appRoleAssignedTo",
+		"/v1.0/users?$filter=startswith(displayName,'Nina')":                                                "/v1.0/users",
+		"/v1.0/users/$count":                            "/v1.0/users/$count",
+		"/v1.0/alex@contoso.example('x')":               "/v1.0/{id}",
+		"/v1.0/users/%zz":                               "/v1.0/users/{id}",
+		"/v1.0/users/nina.k%40contoso.example/sendMail": "/v1.0/users/{id}/sendMail",
 	} {
 		if got := pathTemplate(in); got != want {
 			t.Errorf("pathTemplate(%s) = %s, want %s", in, got, want)
 		}
 	}
+}
+
+// FuzzPathTemplate holds the template to its promise whatever the path: it
+// keeps none of an id, a UPN or a mail address.
+func FuzzPathTemplate(f *testing.F) {
+	for _, s := range []string{"/v1.0/users/alex@contoso.example", "/v1.0/users('x')", "/v1.0/servicePrincipals(appId='x')",
+		"/5f1d3c2a-7b4e-4c1a-9e8f-0a1b2c3d4e5f/oauth2/v2.0/token", "/v1.0/users%28%27a%40b%27%29/manager"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		got := pathTemplate(path)
+		for _, seg := range strings.Split(got, "/") {
+			name, key, _ := strings.Cut(seg, "(")
+			if seg != "" && seg != "{id}" && !pathSegments[name] {
+				t.Fatalf("pathTemplate(%q) = %q keeps segment %q", path, got, seg)
+			}
+			if key != "" && key != "{id})" && !(strings.HasSuffix(key, "={id})") && keySegmentNames[strings.TrimSuffix(key, "={id})")]) {
+				t.Fatalf("pathTemplate(%q) = %q keeps key %q", path, got, key)
+			}
+		}
+	})
 }
 
 func TestParseRetryAfter(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/tapdesk/tapdesk/metrics"
 )
 
 // Retry bounds. A person is usually waiting on a page, so tapdesk waits for
@@ -49,6 +51,7 @@ type retryTransport struct {
 	maxRetries int
 	maxWait    time.Duration
 	maxTotal   time.Duration
+	metrics    *metrics.Metrics
 }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -87,15 +90,24 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
+		// The wait counts as Graph's time, whether it ends or ctx does.
+		endpoint, slept := pathTemplate(req.URL.EscapedPath()), time.Now()
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
+			t.waited(ctx, endpoint, time.Since(slept))
 			return nil, ctx.Err()
 		case <-timer.C:
 		}
+		t.waited(ctx, endpoint, time.Since(slept))
 		waited += wait
 	}
+}
+
+func (t *retryTransport) waited(ctx context.Context, endpoint string, d time.Duration) {
+	t.metrics.GraphWaited(endpoint, d)
+	metrics.AddGraphTime(ctx, d)
 }
 
 // retriable reports whether Graph certainly did not act on a request that

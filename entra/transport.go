@@ -2,11 +2,17 @@ package entra
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tapdesk/tapdesk/metrics"
 )
 
 // loggingTransport writes one line per HTTP exchange with Graph or the token
@@ -14,19 +20,30 @@ import (
 // its own line. It never reads bodies (the create response holds the pass,
 // the token request the client secret) and never logs query strings or ids
 // (a $filter holds what the agent typed, a path holds a UPN).
+//
+// It also counts each exchange in the metrics, by the same path template,
+// and adds its time to the incoming request's Graph time (Server-Timing).
 type loggingTransport struct {
-	next   http.RoundTripper
-	logger *slog.Logger
+	next    http.RoundTripper
+	logger  *slog.Logger
+	metrics *metrics.Metrics
 }
 
 func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	resp, err := t.next.RoundTrip(req)
+	took := time.Since(start)
+	endpoint := pathTemplate(req.URL.EscapedPath())
+	metrics.AddGraphTime(req.Context(), took)
+	t.metrics.ObserveGraph(endpoint, req.Method, outcome(resp, err), took)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		t.metrics.GraphThrottled(endpoint)
+	}
 	attrs := []slog.Attr{
 		slog.String("method", req.Method),
 		slog.String("host", req.URL.Host),
-		slog.String("path", pathTemplate(req.URL.EscapedPath())),
-		slog.Duration("duration", time.Since(start)),
+		slog.String("path", endpoint),
+		slog.Duration("duration", took),
 	}
 	if a := req.Header.Get("Retry-Attempt"); a != "" {
 		attrs = append(attrs, slog.String("attempt", a))
@@ -49,6 +66,24 @@ func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	t.logger.LogAttrs(req.Context(), level, "graph call", attrs...)
 	return resp, err
+}
+
+// outcome is the metric label of one exchange: its status class (429 on
+// its own: throttling is watched apart from other refusals), or the kind
+// of error when there was no answer.
+func outcome(resp *http.Response, err error) string {
+	var netErr net.Error
+	switch {
+	case err == nil && resp.StatusCode == http.StatusTooManyRequests:
+		return "429"
+	case err == nil:
+		return strconv.Itoa(resp.StatusCode/100) + "xx"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "timeout"
+	}
+	return "error"
 }
 
 // answer is what the transport saw of one HTTP response.
@@ -113,24 +148,55 @@ func lastAnswer(ctx context.Context) answer {
 }
 
 // pathSegments are the literal parts of the URLs tapdesk calls; anything
-// else in a path is an id, a UPN or a tenant and is logged as {id}.
+// else in a path is an id, a UPN or a tenant and is written as {id}. An
+// allowlist, not a pattern for ids: a segment nobody listed can never reach
+// a log line or a metric label, whatever it holds.
 var pathSegments = map[string]bool{
 	"v1.0": true, "beta": true,
 	"users": true, "authentication": true, "methods": true, "temporaryAccessPassMethods": true,
-	"memberOf": true, "transitiveMemberOf": true, "sendMail": true,
+	"memberOf": true, "transitiveMemberOf": true, "sendMail": true, "manager": true,
+	"servicePrincipals": true, "appRoleAssignedTo": true,
 	"policies": true, "authenticationMethodsPolicy": true, "authenticationMethodConfigurations": true,
 	"TemporaryAccessPass": true,
-	"oauth2":              true, "v2.0": true, "token": true, ".well-known": true, "openid-configuration": true,
+	"$count":              true, "$ref": true, "$value": true, "$metadata": true,
+	"oauth2": true, "v2.0": true, "token": true, ".well-known": true, "openid-configuration": true,
 }
 
-// pathTemplate turns /v1.0/users/alex@contoso.example/authentication/methods
-// into /v1.0/users/{id}/authentication/methods.
+// keySegmentNames are the property names Graph addresses an entity by in
+// the key form servicePrincipals(appId='...').
+var keySegmentNames = map[string]bool{"appId": true, "id": true, "userPrincipalName": true}
+
+// pathTemplate turns a request path into the endpoint it calls, for log
+// lines and metric labels: /v1.0/users/alex@contoso.example/authentication/methods
+// becomes /v1.0/users/{id}/authentication/methods, /v1.0/users('alex@contoso.example')
+// becomes /v1.0/users({id}), /v1.0/servicePrincipals(appId='...') becomes
+// /v1.0/servicePrincipals(appId={id}). The query ($filter holds what an
+// agent typed) is never part of it.
 func pathTemplate(escapedPath string) string {
-	segs := strings.Split(escapedPath, "/")
+	path, _, _ := strings.Cut(escapedPath, "?")
+	segs := strings.Split(path, "/")
 	for i, s := range segs {
-		if s != "" && !pathSegments[s] {
-			segs[i] = "{id}"
+		if s == "" || pathSegments[s] {
+			continue
 		}
+		segs[i] = keySegmentTemplate(s)
 	}
 	return strings.Join(segs, "/")
+}
+
+// keySegmentTemplate is the template of one segment that is not a literal:
+// name('key') or name(prop='key') for a listed name (and prop), else {id}.
+func keySegmentTemplate(escaped string) string {
+	s, err := url.PathUnescape(escaped)
+	if err != nil {
+		return "{id}"
+	}
+	name, key, ok := strings.Cut(s, "(")
+	if !ok || !pathSegments[name] || !strings.HasSuffix(key, ")") {
+		return "{id}"
+	}
+	if prop, _, ok := strings.Cut(key, "="); ok && keySegmentNames[prop] {
+		return name + "(" + prop + "={id})"
+	}
+	return name + "({id})"
 }

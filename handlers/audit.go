@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/metrics"
 	"github.com/tapdesk/tapdesk/store"
 	"github.com/tapdesk/tapdesk/views"
 )
@@ -118,7 +119,13 @@ func (h *Handler) auditVerify(c echo.Context) error {
 	start := time.Now()
 	rep, err := h.store.VerifyChain(c.Request().Context())
 	if err != nil {
+		h.metrics.AuditVerified(metrics.VerifyError)
 		return err
+	}
+	if rep.Break != nil || len(rep.Unexplained) > 0 {
+		h.metrics.AuditVerified(metrics.VerifyBroken)
+	} else {
+		h.metrics.AuditVerified(metrics.VerifyOK)
 	}
 	v := views.AuditVerify{Checked: rep.Checked, FirstSeq: rep.FirstSeq, LastSeq: rep.LastSeq,
 		CheckpointSeq: rep.CheckpointSeq, HeadMAC: rep.HeadMAC, Took: time.Since(start).Round(time.Millisecond).String()}

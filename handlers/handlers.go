@@ -13,6 +13,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/metrics"
 	"github.com/tapdesk/tapdesk/ratelimit"
 	"github.com/tapdesk/tapdesk/signin"
 	"github.com/tapdesk/tapdesk/store"
@@ -97,6 +98,7 @@ type Handler struct {
 	// refusals counts anonymous refusals per window (audit.go's
 	// writeEvent); the sweep writes the counts of closed windows.
 	refusals *tapdesk.RefusalTally
+	metrics  *metrics.Metrics
 }
 
 // Deps are the parts a Handler is built from.
@@ -109,12 +111,14 @@ type Deps struct {
 	Config    Config
 
 	Limiter Limiter // nil: one in memory (ratelimit.Memory)
+	// Metrics counts requests, refusals and audit checks (nil: not counted).
+	Metrics *metrics.Metrics
 }
 
 // New builds the handler set.
 func New(d Deps) *Handler {
 	h := &Handler{store: d.Store, dir: d.Directory, auth: d.Auth, sessions: d.Sessions, kickMail: d.KickMail, limiter: d.Limiter, cfg: d.Config,
-		refusals: tapdesk.NewRefusalTally()}
+		refusals: tapdesk.NewRefusalTally(), metrics: d.Metrics}
 	h.log = d.Config.Logger
 	if h.log == nil {
 		h.log = slog.Default()

@@ -48,6 +48,7 @@ func (h *Handler) limitWhen(action tapdesk.RateAction, counts func(echo.Context)
 			if refused == nil {
 				return next(c)
 			}
+			h.metrics.RateLimited(string(refused.Limit.Action), string(refused.Limit.Scope))
 			sentence := refused.Sentence(now)
 			h.audit(c, tapdesk.Event{Activity: tapdesk.ActRateLimited, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
 				Reason: sentence, Details: map[string]string{"limit": refused.Limit.Name() + "=" + refused.Limit.String(),

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tapdesk/tapdesk/metrics"
 )
 
 // Worker defaults.
@@ -37,6 +39,8 @@ type WorkerOptions struct {
 	Backoff func(attempt int) time.Duration
 	Now     func() time.Time // time.Now
 	Logger  *slog.Logger     // slog.Default()
+	// Metrics counts sends and failed attempts (nil: not counted).
+	Metrics *metrics.Metrics
 }
 
 // DefaultBackoff waits 30s after the first failure and doubles each time up
@@ -66,6 +70,7 @@ type Worker struct {
 	backoff     func(int) time.Duration
 	now         func() time.Time
 	log         *slog.Logger
+	metrics     *metrics.Metrics
 	kick        chan struct{}
 }
 
@@ -81,6 +86,7 @@ func NewWorker(outbox Outbox, composer Composer, sender Sender, opts WorkerOptio
 		backoff:     opts.Backoff,
 		now:         opts.Now,
 		log:         opts.Logger,
+		metrics:     opts.Metrics,
 		kick:        make(chan struct{}, 1),
 	}
 	if w.interval <= 0 {
@@ -198,6 +204,7 @@ func (w *Worker) attempt(ctx context.Context, it Item) (attemptResult, error) {
 	now := w.now()
 
 	if sendErr == nil {
+		w.metrics.MailSent()
 		if err := w.outbox.MarkMailSent(storeCtx, it.ID, now); err != nil {
 			// It went out; the store may offer it again, and then the
 			// recipient gets it twice. Better than losing it.
@@ -218,6 +225,9 @@ func (w *Worker) attempt(ctx context.Context, it Item) (attemptResult, error) {
 	var retryAt time.Time
 	if n < w.maxAttempts && !errors.Is(sendErr, ErrPermanent) {
 		retryAt = now.Add(w.backoff(n))
+		w.metrics.MailFailed(metrics.MailTemporary)
+	} else {
+		w.metrics.MailFailed(metrics.MailPermanent)
 	}
 	if err := w.outbox.MarkMailFailed(storeCtx, it.ID, now, retryAt, reason); err != nil {
 		log.ErrorContext(ctx, "mail failure not recorded", "result", "failed", "err", reason, "store_err", err)

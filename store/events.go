@@ -136,6 +136,11 @@ func (a *appender) append(ctx context.Context, ev tapdesk.Event) error {
 	}
 	a.head, a.prev = r.seq, r.mac
 	a.db.written.Store(a.tx, r.seq) // noted as seen once the transaction commits
+	if a.db.AuditCommitted != nil {
+		// One transaction runs on one goroutine: its map needs no lock.
+		cats, _ := a.db.appended.LoadOrStore(a.tx, map[tapdesk.Category]int{})
+		cats.(map[tapdesk.Category]int)[ev.Category]++
+	}
 	return nil
 }
 

@@ -429,3 +429,22 @@ func (db *DB) ReleaseIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.E
 	}
 	return err
 }
+
+// RequestCountsByState counts the requests in each state (metrics).
+func (db *DB) RequestCountsByState(ctx context.Context) (map[tapdesk.State]int, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM requests GROUP BY state`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	counts := map[tapdesk.State]int{}
+	for rows.Next() {
+		var s tapdesk.State
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		counts[s] = n
+	}
+	return counts, rows.Err()
+}

@@ -40,6 +40,12 @@ type DB struct {
 	// for a walk to see.
 	seenHead atomic.Int64
 	written  sync.Map // *sql.Tx -> the last event appended in it, noted on commit
+
+	// AuditCommitted, when set, hears how many audit events of each
+	// category a transaction committed (the metrics count them); events a
+	// rollback took back are not reported.
+	AuditCommitted func(category tapdesk.Category, n int)
+	appended       sync.Map // *sql.Tx -> map[tapdesk.Category]int, while AuditCommitted is set
 }
 
 // sawHead notes a committed audit head.
@@ -169,6 +175,7 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	defer tx.Rollback()
 	defer db.written.Delete(tx)
+	defer db.appended.Delete(tx)
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -177,6 +184,11 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	if head, ok := db.written.Load(tx); ok {
 		db.sawHead(head.(int64))
+	}
+	if cats, ok := db.appended.Load(tx); ok {
+		for c, n := range cats.(map[tapdesk.Category]int) {
+			db.AuditCommitted(c, n)
+		}
 	}
 	return nil
 }

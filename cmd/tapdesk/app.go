@@ -16,6 +16,7 @@ import (
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/handlers"
 	"github.com/tapdesk/tapdesk/mail"
+	"github.com/tapdesk/tapdesk/metrics"
 	"github.com/tapdesk/tapdesk/ratelimit"
 	"github.com/tapdesk/tapdesk/signin"
 	"github.com/tapdesk/tapdesk/store"
@@ -74,6 +75,9 @@ type appConfig struct {
 	// RateMaxAddressKeys bounds the limiter's address buckets (0:
 	// tapdesk.RateMaxAddressKeys); tests lower it to fill it quickly.
 	RateMaxAddressKeys int
+	// Metrics is the registry the parts count in (nil: a new one); serve
+	// and demo make it first, since the Graph client counts in it too.
+	Metrics *metrics.Metrics
 }
 
 // app is a wired portal: database, web handlers, mail worker.
@@ -83,7 +87,10 @@ type app struct {
 	echo    *echo.Echo
 	handler *handlers.Handler
 	worker  *mail.Worker
-	stop    []func()
+	metrics *metrics.Metrics
+	// metricsLn, when set before serve, serves /metrics alongside.
+	metricsLn net.Listener
+	stop      []func()
 }
 
 // newApp wires the portal. dir and sender are the two edges that differ
@@ -103,7 +110,11 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 		log.Warn("a database file was readable by other users; restricted to its owner", "file", f.Path, "was", fmt.Sprintf("%04o", f.Was), "now", "0600")
 	}
 	db.Now = cfg.Now
-	a := &app{cfg: cfg, db: db}
+	if cfg.Metrics == nil {
+		cfg.Metrics = newMetrics()
+	}
+	a := &app{cfg: cfg, db: db, metrics: cfg.Metrics}
+	countFromStore(a.metrics, db)
 	if err := db.SetAuditKey(cfg.AuditKey, cfg.AuditOldKeys...); err != nil {
 		db.Close()
 		return nil, err
@@ -124,11 +135,11 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	a.stop = append(a.stop, stopCleanup)
 
 	composer := &mail.RequestComposer{Store: db, BaseURL: cfg.BaseURL, LinkTTL: cfg.LinkTTL, Now: cfg.Now}
-	a.worker = mail.NewWorker(db, composer, sender, mail.WorkerOptions{Interval: cfg.MailInterval, Logger: log, Now: cfg.Now})
+	a.worker = mail.NewWorker(db, composer, sender, mail.WorkerOptions{Interval: cfg.MailInterval, Logger: log, Now: cfg.Now, Metrics: a.metrics})
 
 	a.handler = handlers.New(handlers.Deps{
 		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick,
-		Limiter: ratelimit.NewMemory(cfg.RateMaxAddressKeys),
+		Limiter: ratelimit.NewMemory(cfg.RateMaxAddressKeys), Metrics: a.metrics,
 		Config: handlers.Config{
 			Demo: cfg.Demo, SecureCookies: cfg.SecureCookies, ApproverEmails: cfg.ApproverEmails,
 			DecisionTTL: cfg.DecisionTTL, ApproverMaxAge: cfg.ApproverMaxAge, ApproverMFA: cfg.ApproverMFA,
@@ -178,6 +189,17 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		defer close(sweepDone)
 		a.sweep(ctx)
 	}()
+	metricsDone := make(chan struct{})
+	var metricsSrv *http.Server
+	if a.metricsLn != nil {
+		metricsSrv = metricsServer(a.metrics)
+		go func() {
+			defer close(metricsDone)
+			serveMetrics(metricsSrv, a.metricsLn, a.cfg.Logger)
+		}()
+	} else {
+		close(metricsDone)
+	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- a.echo.Server.Serve(ln) }()
 	var err error
@@ -191,6 +213,14 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	if serr := a.echo.Shutdown(shutCtx); serr != nil && err == nil {
 		err = serr
 	}
+	// Metrics are served to the end of the portal's shutdown, so the last
+	// scrape sees the requests that finished during it.
+	if metricsSrv != nil {
+		if serr := metricsSrv.Shutdown(shutCtx); serr != nil {
+			a.cfg.Logger.Error("stopping the metrics listener", "err", serr)
+		}
+	}
+	<-metricsDone
 	<-workerDone
 	<-sweepDone
 	// Refusals counted in windows still open are written before the
@@ -252,6 +282,9 @@ func (a *app) sweepOnce(ctx context.Context, escalateTo []string) {
 		if err != nil && ctx.Err() == nil {
 			a.cfg.Logger.Error(j.failed, "err", err)
 		}
+		if ctx.Err() == nil {
+			a.metrics.SweepRan(j.name, n, err, now)
+		}
 		done, total = append(done, j.name, n), total+n
 	}
 	if total > 0 {
@@ -261,6 +294,9 @@ func (a *app) sweepOnce(ctx context.Context, escalateTo []string) {
 }
 
 func (a *app) close() {
+	if a.metricsLn != nil {
+		a.metricsLn.Close() // serving closes it too; twice is harmless
+	}
 	for i := len(a.stop) - 1; i >= 0; i-- {
 		a.stop[i]()
 	}

@@ -65,6 +65,8 @@ type demoOptions struct {
 	// Now is the clock of the portal and the demo identity provider
 	// (default time.Now); tests move it to age sign-ins and sessions.
 	Now tapdesk.Clock
+	// MetricsAddr is where /metrics is served ("" or "off": nowhere).
+	MetricsAddr string
 }
 
 // demoEnv is the whole product on loopback: the portal, a fake Graph over
@@ -72,14 +74,16 @@ type demoOptions struct {
 // paths run: msgraph-sdk-go speaks HTTP to the fake, go-oidc verifies
 // signed tokens, mail goes over SMTP.
 type demoEnv struct {
-	app      *app
-	ln       net.Listener
-	fake     *fakegraph.Server
-	capture  *mail.Capture
-	idp      *demoidp.Provider
-	baseURL  string
-	dbPath   string
-	cleanups []func()
+	app     *app
+	ln      net.Listener
+	fake    *fakegraph.Server
+	capture *mail.Capture
+	idp     *demoidp.Provider
+	baseURL string
+	dbPath  string
+	// metricsURL is the scrape URL ("" when metrics are off).
+	metricsURL string
+	cleanups   []func()
 }
 
 func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
@@ -108,6 +112,16 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		d.dbPath = filepath.Join(dir, "tapdesk.db")
 	}
 
+	metricsLn, err := listenMetrics(o.MetricsAddr)
+	if err != nil {
+		return nil, err
+	}
+	if metricsLn != nil {
+		d.cleanups = append(d.cleanups, func() { metricsLn.Close() })
+		d.metricsURL = "http://" + metricsLn.Addr().String() + "/metrics"
+	}
+	m := newMetrics()
+
 	tenant := fakegraph.SampleTenant()
 	if d.fake, err = fakegraph.NewServer(tenant, fakegraph.WithLogger(log.With("component", "fakegraph"))); err != nil {
 		return nil, err
@@ -116,7 +130,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 	dir, err := entra.New(entra.Config{
 		TenantID: tenant.ID, ClientID: tenant.ClientID, ClientSecret: tenant.ClientSecret,
 		GraphBaseURL: d.fake.URL(), AuthorityHost: d.fake.URL(), HTTPClient: d.fake.Client(), Logger: log,
-		SignInClientID: fakegraph.SampleSignInClientID, RoleGroups: o.RoleGroups,
+		SignInClientID: fakegraph.SampleSignInClientID, RoleGroups: o.RoleGroups, Metrics: m,
 	})
 	if err != nil {
 		return nil, err
@@ -171,12 +185,13 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		TrustedProxies: o.TrustedProxies, ClientIPHeader: o.ClientIPHeader, RateLimits: o.RateLimits,
 		RateMaxAddressKeys: o.RateMaxAddressKeys,
 		SessionKey:         randomHex(32), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
-		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, Metrics: m,
 		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": d.dbPath},
 	}
 	if d.app, err = newApp(ctx, cfg, dir, sender); err != nil {
 		return nil, err
 	}
+	d.app.metricsLn = metricsLn
 	d.app.handler.DemoRoutes(d.app.echo, d.idp.Handler(), d.mailbox)
 	return d, nil
 }
@@ -225,7 +240,11 @@ func (d *demoEnv) printWelcome(w io.Writer) {
 	fmt.Fprintf(w, "\ntapdesk DEMO is running at %s\n\n", d.baseURL)
 	fmt.Fprintf(w, "  database:      %s\n", d.dbPath)
 	fmt.Fprintf(w, "  fake Graph:    %s/v1.0 (sample tenant contoso.example)\n", d.fake.URL())
-	fmt.Fprintf(w, "  demo mailbox:  %s/demo/mailbox (SMTP capture on %s)\n\n", d.baseURL, d.capture.Addr())
+	fmt.Fprintf(w, "  demo mailbox:  %s/demo/mailbox (SMTP capture on %s)\n", d.baseURL, d.capture.Addr())
+	if d.metricsURL != "" {
+		fmt.Fprintf(w, "  metrics:       %s (Prometheus)\n", d.metricsURL)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Personas (pick one on the demo sign-in page):")
 	for _, p := range d.idp.Personas() {
 		fmt.Fprintf(w, "  %-10s %-16s %-34s %s\n", p.Key, p.Name, p.UPN, strings.Join(p.Roles, ", "))

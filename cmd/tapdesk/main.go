@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -82,6 +83,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	proxyList := fs.String("trusted-proxies", getenv("TAPDESK_TRUSTED_PROXIES"), "address ranges of reverse proxies in front of the demo, as for serve (env TAPDESK_TRUSTED_PROXIES)")
 	ipHeader := fs.String("client-ip-header", getenv("TAPDESK_CLIENT_IP_HEADER"), "the header the trusted proxies name the client in, X-Forwarded-For (default) or X-Real-IP, as for serve (env TAPDESK_CLIENT_IP_HEADER)")
 	rateLimits := fs.String("rate-limits", getenv("TAPDESK_RATE_LIMITS"), "changes to the default rate limits, as for serve (env TAPDESK_RATE_LIMITS)")
+	metricsAddr := fs.String("metrics-addr", cmp.Or(getenv("TAPDESK_METRICS_ADDR"), defaultDemoMetricsAddr), "address to serve Prometheus /metrics on, or off (env TAPDESK_METRICS_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -100,13 +102,18 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	d, err := startDemo(ctx, demoOptions{Addr: *addr, DBPath: *db, Logger: log, TrustedProxies: trusted, ClientIPHeader: header, RateLimits: limits})
+	d, err := startDemo(ctx, demoOptions{Addr: *addr, DBPath: *db, Logger: log, TrustedProxies: trusted, ClientIPHeader: header, RateLimits: limits,
+		MetricsAddr: *metricsAddr})
 	if err != nil {
 		return err
 	}
 	d.printWelcome(stdout)
 	return d.run(ctx)
 }
+
+// defaultDemoMetricsAddr is the demo's metrics address: loopback, on the
+// port commonly used for an application's own exporter.
+const defaultDemoMetricsAddr = "127.0.0.1:9464"
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	s := newSettings("migrate")

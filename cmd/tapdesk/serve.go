@@ -35,6 +35,7 @@ func serveSettings() *settings {
 	s.str("client-ip-header", tapdesk.HeaderXForwardedFor, "the header the trusted proxies name the client in: "+tapdesk.HeaderXForwardedFor+" (read from the right, past the trusted proxies) or "+tapdesk.HeaderXRealIP+"; only this one is read")
 	s.str("rate-limits", "", "changes to the default rate limits, e.g. file.person=5/10m,search.address=off (defaults: "+tapdesk.DefaultRateLimits().String()+")")
 	s.str("read-timeout", tapdesk.ShortDuration(tapdesk.DefaultReadTimeout), "a request (headers and form) must arrive within this; a body trickled in slowly is cut off")
+	s.str("metrics-addr", "", "address to serve Prometheus /metrics on, apart from the portal, e.g. 127.0.0.1:9464 (empty or off: no metrics listener)")
 	s.str("write-timeout", tapdesk.ShortDuration(tapdesk.DefaultWriteTimeout), "a client that stops reading an answer for this long is cut off (long pages and exports are not)")
 
 	s.section("Sign-in (the sign-in app)")
@@ -216,7 +217,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if redirect == "" {
 		redirect = base + "/auth/callback"
 	}
+	m := newMetrics()
 	dir, err := entra.New(entra.Config{
+		Metrics:  m,
 		TenantID: s.get("graph-tenant-id"), ClientID: s.get("graph-client-id"), ClientSecret: s.get("graph-client-secret"),
 		Certificate: cert, CertificatePassword: s.get("graph-certificate-password"),
 		Cloud: s.get("graph-cloud"), GraphBaseURL: s.get("graph-base-url"), AuthorityHost: s.get("authority-host"), Logger: log,
@@ -252,16 +255,28 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		AuditKey: s.get("audit-key"), AuditOldKeys: s.listOf("audit-old-keys"),
 		TrustedProxies: proxies, ClientIPHeader: ipHeader, RateLimits: limits,
 		ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
-		Settings: s.describe(), Logger: log,
+		Settings: s.describe(), Logger: log, Metrics: m,
 	}
 	ln, err := listen(s.get("addr"))
 	if err != nil {
 		return err
 	}
-	a, err := newApp(ctx, cfg, dir, sender)
+	metricsLn, err := listenMetrics(s.get("metrics-addr"))
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	a, err := newApp(ctx, cfg, dir, sender)
+	if err != nil {
+		ln.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
+		return err
+	}
+	a.metricsLn = metricsLn
+	if metricsLn != nil {
+		log.Info("metrics serving", "addr", metricsLn.Addr().String(), "path", "/metrics")
 	}
 	log.Info("tapdesk serving", "addr", ln.Addr().String(), "base_url", base, "version", version(),
 		"graph", dir.Endpoints().GraphBaseURL, "mail_transport", transport)

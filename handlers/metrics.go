@@ -1,0 +1,67 @@
+package handlers
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tapdesk/tapdesk/metrics"
+)
+
+// observe counts every request by route template, method and status, times
+// it, and keeps the in-flight gauge. It is the outermost middleware, so it
+// sees the status the error handler chose (it runs the error handler
+// itself, as echo would after it) and the time of everything else.
+//
+// In the demo it also answers Server-Timing: app (server time until the
+// answer starts) and graph (time spent on Graph calls for this request,
+// added up by entra's transport through the request's context), which the
+// benchmarks read to report tapdesk's own time apart from Graph's.
+func (h *Handler) observe(routes func() map[string]bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			done := h.metrics.HTTPStarted()
+			defer done()
+			res := c.Response()
+			if h.cfg.Demo {
+				ctx, graph := metrics.WithGraphTime(c.Request().Context())
+				c.SetRequest(c.Request().WithContext(ctx))
+				res.Before(func() {
+					res.Header().Set("Server-Timing", serverTiming(time.Since(start), graph.Total()))
+				})
+			}
+			if err := next(c); err != nil {
+				c.Error(err)
+			}
+			route := c.Path()
+			if !routes()[c.Request().Method+" "+route] {
+				// 404s and 405s: the path is not a label, or anyone could
+				// mint series (and a path may hold a UPN).
+				route = metrics.RouteUnmatched
+			}
+			h.metrics.ObserveHTTP(route, c.Request().Method, res.Status, time.Since(start))
+			return nil
+		}
+	}
+}
+
+// serverTiming is the Server-Timing header value, in milliseconds.
+func serverTiming(app, graph time.Duration) string {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d.Microseconds())/1000) }
+	return "app;dur=" + ms(app) + ", graph;dur=" + ms(graph)
+}
+
+// routeSet lists e's routes as "METHOD /template" once, at the first
+// request: every route (the demo's too) is registered before serving.
+func routeSet(e *echo.Echo) func() map[string]bool {
+	return sync.OnceValue(func() map[string]bool {
+		set := map[string]bool{}
+		for _, r := range e.Routes() {
+			set[r.Method+" "+r.Path] = true
+		}
+		return set
+	})
+}
