@@ -15,7 +15,9 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/tapdesk/tapdesk/entra/fakegraph"
 	"github.com/tapdesk/tapdesk/store"
 )
 
@@ -80,8 +82,21 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	proxyList := fs.String("trusted-proxies", getenv("TAPDESK_TRUSTED_PROXIES"), "address ranges of reverse proxies in front of the demo, as for serve (env TAPDESK_TRUSTED_PROXIES)")
 	ipHeader := fs.String("client-ip-header", getenv("TAPDESK_CLIENT_IP_HEADER"), "the header the trusted proxies name the client in, X-Forwarded-For (default) or X-Real-IP, as for serve (env TAPDESK_CLIENT_IP_HEADER)")
 	rateLimits := fs.String("rate-limits", getenv("TAPDESK_RATE_LIMITS"), "changes to the default rate limits, as for serve (env TAPDESK_RATE_LIMITS)")
+	tenantFile := fs.String("tenant", "", "tenant JSON for the fake Graph in the format of entra/fakegraph/sample_tenant.json (default: the built-in sample tenant); the personas' users must be in it")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var tenant *fakegraph.Tenant
+	if *tenantFile != "" {
+		f, err := os.Open(*tenantFile)
+		if err != nil {
+			return err
+		}
+		tenant, err = fakegraph.LoadTenant(f, time.Now())
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", *tenantFile, err)
+		}
 	}
 	var proxies []string
 	for _, p := range strings.Split(*proxyList, ",") {
@@ -98,7 +113,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	d, err := startDemo(ctx, demoOptions{Addr: *addr, DBPath: *db, Logger: log, TrustedProxies: trusted, ClientIPHeader: header, RateLimits: limits})
+	d, err := startDemo(ctx, demoOptions{Addr: *addr, DBPath: *db, Logger: log, TrustedProxies: trusted, ClientIPHeader: header, RateLimits: limits, Tenant: tenant})
 	if err != nil {
 		return err
 	}
