@@ -232,7 +232,7 @@ func table(rs []result) string {
 		if r.HWM == 0 {
 			return "—"
 		}
-		return mb(r.RSSLoad) + " / **" + mb(r.HWM) + "**" + mark(r.HWM <= 120<<20)
+		return mb(r.RSSLoad) + " / **" + mb(r.HWM) + "**" + mark(max(r.HWM, r.RSSLoad) <= 120<<20)
 	})
 	row("RSS idle after the load", "", func(r result) string {
 		if r.RSSAfter == 0 {
