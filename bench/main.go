@@ -167,9 +167,12 @@ the rate limits off), and measures in one run:
   and after the quiet spell.
 
 ` + "`scripts/bench --base COMMIT`" + ` measures that commit's build too, in the same
-run. The machine is shared and noisy: read the figures as ratios within one
+run (a base without the demo's ` + "`--tenant`" + ` flag gets that flag alone patched in).
+The machine is shared and noisy: read the figures as ratios within one
 run. The process measured includes the demo's fake Graph, identity
-provider and mail capture.`
+provider and mail capture. All flows share five sessions (two agents, three
+approvers), as a shift of agents working many requests would. PostgreSQL is
+not measured: tapdesk runs on SQLite only so far.`
 
 // measure runs everything against one tapdesk build. A failure stops that
 // build's run and is reported in its column.

@@ -141,10 +141,30 @@ func rps(w wrkResult) string {
 	if w.Non2xx > 0 {
 		s += fmt.Sprintf(" (%d non-2xx)", w.Non2xx)
 	}
-	if w.Errors != "" {
-		s += " (socket errors)"
+	if e := socketErrors(w.Errors); e != "" {
+		s += " (" + e + ")"
 	}
 	return s
+}
+
+// socketErrors shortens wrk's "Socket errors: connect 0, read 0, write 0,
+// timeout 48" to the kinds that happened: "timeout 48".
+func socketErrors(line string) string {
+	_, rest, ok := strings.Cut(line, ":")
+	if !ok {
+		return ""
+	}
+	var seen []string
+	for _, part := range strings.Split(rest, ",") {
+		f := strings.Fields(part)
+		if len(f) == 2 && f[1] != "0" {
+			seen = append(seen, f[0]+" "+f[1])
+		}
+	}
+	if len(seen) == 0 {
+		return ""
+	}
+	return "socket errors: " + strings.Join(seen, ", ")
 }
 
 func thousands(f float64) string {
@@ -215,7 +235,7 @@ func table(rs []result) string {
 			if !ok || st.N == 0 {
 				return "—"
 			}
-			src := "client"
+			src := "client, Graph included"
 			if st.Server {
 				src = "server − Graph"
 			}

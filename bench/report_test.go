@@ -77,6 +77,7 @@ Transfer/sec:      5.00MB
 func TestTableAndDoc(t *testing.T) {
 	r := result{Label: "after (abc1234)", Concurrent: 50, Flows: 200, FlowWall: 3 * time.Second, Listed: 20, Idle: 10 * time.Second,
 		Echo: wrkResult{RPS: 60000}, Dashboard: wrkResult{RPS: 31000}, CSS: wrkResult{RPS: 23000}, CSSCookie: wrkResult{RPS: 1300, Non2xx: 4},
+		Hlz:     wrkResult{RPS: 20000, Errors: "  Socket errors: connect 0, read 2, write 0, timeout 48"},
 		Steps:   map[string]stepStat{stepReveal: {N: 200, P50: 5 * time.Millisecond, P99: 25 * time.Millisecond, Server: true}},
 		RSSIdle: 40 << 20, HWM: 130 << 20, WALMax: 10 << 20}
 	tab := table([]result{r, {Label: "before", Err: "boom"}})
@@ -84,6 +85,7 @@ func TestTableAndDoc(t *testing.T) {
 		"| figure | goal | after (abc1234) | before |",
 		"| dashboard ÷ echo | ≥ 0.5 | **0.517** ✔ | — |",
 		"1,300/s (4 non-2xx)",
+		"| `/healthz` |  | 20,000/s (socket errors: read 2, timeout 48) | — |",
 		"| issue and reveal (POST) p50 / p99 ms | p99 ≤ 20 ms | 5.0 / **25.0** (server − Graph, n=200) ✗ | — |",
 		"**40.0 MB** ✔", "**130.0 MB** ✗",
 		"| WAL idle after the load | truncated | 0.0 MB (after 10s) ✔ | — |",
