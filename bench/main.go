@@ -204,8 +204,21 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 		return fail(err)
 	}
 	db := filepath.Join(dir, "tapdesk.db")
-	srv, err := startChild(ctx, "tapdesk demo", addr, "/healthz", t.bin,
-		"demo", "--addr", addr, "--db", db, "--tenant", tenantPath, "--rate-limits", benchLimits)
+	args := []string{"demo", "--addr", addr, "--db", db, "--tenant", tenantPath, "--rate-limits", benchLimits}
+	help, _ := exec.CommandContext(ctx, t.bin, "demo", "--help").CombinedOutput()
+	if !strings.Contains(string(help), "-tenant") {
+		return fail(errors.New("this build's demo has no --tenant flag, so it cannot load the benchmark's users (scripts/bench --base patches it into older commits where it applies)"))
+	}
+	if strings.Contains(string(help), "-metrics-addr") {
+		// The demo's metrics listener stays on, as in a demo, but on a free
+		// port: the default one may be held by another demo.
+		metricsAddr, err := freeAddr()
+		if err != nil {
+			return fail(err)
+		}
+		args = append(args, "--metrics-addr", metricsAddr)
+	}
+	srv, err := startChild(ctx, "tapdesk demo", addr, "/healthz", t.bin, args...)
 	if err != nil {
 		return fail(err)
 	}

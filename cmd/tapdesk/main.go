@@ -78,11 +78,11 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	db := fs.String("db", "", "SQLite file to keep data in (default: a fresh file in a temp folder)")
+	tenantFile := fs.String("tenant", "", "tenant JSON for the fake Graph in the format of entra/fakegraph/sample_tenant.json (default: the built-in sample tenant); the personas' users must be in it")
 	verbose := fs.Bool("v", false, "log every request")
 	proxyList := fs.String("trusted-proxies", getenv("TAPDESK_TRUSTED_PROXIES"), "address ranges of reverse proxies in front of the demo, as for serve (env TAPDESK_TRUSTED_PROXIES)")
 	ipHeader := fs.String("client-ip-header", getenv("TAPDESK_CLIENT_IP_HEADER"), "the header the trusted proxies name the client in, X-Forwarded-For (default) or X-Real-IP, as for serve (env TAPDESK_CLIENT_IP_HEADER)")
 	rateLimits := fs.String("rate-limits", getenv("TAPDESK_RATE_LIMITS"), "changes to the default rate limits, as for serve (env TAPDESK_RATE_LIMITS)")
-	tenantFile := fs.String("tenant", "", "tenant JSON for the fake Graph in the format of entra/fakegraph/sample_tenant.json (default: the built-in sample tenant); the personas' users must be in it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
