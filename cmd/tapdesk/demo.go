@@ -62,6 +62,9 @@ type demoOptions struct {
 	// do (0: serve's defaults).
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
+	// Tenant is the fake Graph's directory (nil: the built-in sample
+	// tenant). The benchmark gives one with many more users.
+	Tenant *fakegraph.Tenant
 	// Now is the clock of the portal and the demo identity provider
 	// (default time.Now); tests move it to age sign-ins and sessions.
 	Now tapdesk.Clock
@@ -122,7 +125,10 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 	}
 	m := newMetrics()
 
-	tenant := fakegraph.SampleTenant()
+	tenant := o.Tenant
+	if tenant == nil {
+		tenant = fakegraph.SampleTenant()
+	}
 	if d.fake, err = fakegraph.NewServer(tenant, fakegraph.WithLogger(log.With("component", "fakegraph"))); err != nil {
 		return nil, err
 	}

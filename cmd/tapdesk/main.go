@@ -16,7 +16,9 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/tapdesk/tapdesk/entra/fakegraph"
 	"github.com/tapdesk/tapdesk/store"
 )
 
@@ -79,6 +81,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	db := fs.String("db", "", "SQLite file to keep data in (default: a fresh file in a temp folder)")
+	tenantFile := fs.String("tenant", "", "tenant JSON for the fake Graph in the format of entra/fakegraph/sample_tenant.json (default: the built-in sample tenant); the personas' users must be in it")
 	verbose := fs.Bool("v", false, "log every request")
 	proxyList := fs.String("trusted-proxies", getenv("TAPDESK_TRUSTED_PROXIES"), "address ranges of reverse proxies in front of the demo, as for serve (env TAPDESK_TRUSTED_PROXIES)")
 	ipHeader := fs.String("client-ip-header", getenv("TAPDESK_CLIENT_IP_HEADER"), "the header the trusted proxies name the client in, X-Forwarded-For (default) or X-Real-IP, as for serve (env TAPDESK_CLIENT_IP_HEADER)")
@@ -86,6 +89,18 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	metricsAddr := fs.String("metrics-addr", cmp.Or(getenv("TAPDESK_METRICS_ADDR"), defaultDemoMetricsAddr), "address to serve Prometheus /metrics on, or off (env TAPDESK_METRICS_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var tenant *fakegraph.Tenant
+	if *tenantFile != "" {
+		f, err := os.Open(*tenantFile)
+		if err != nil {
+			return err
+		}
+		tenant, err = fakegraph.LoadTenant(f, time.Now())
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", *tenantFile, err)
+		}
 	}
 	var proxies []string
 	for _, p := range strings.Split(*proxyList, ",") {
@@ -103,7 +118,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	d, err := startDemo(ctx, demoOptions{Addr: *addr, DBPath: *db, Logger: log, TrustedProxies: trusted, ClientIPHeader: header, RateLimits: limits,
-		MetricsAddr: *metricsAddr})
+		MetricsAddr: *metricsAddr, Tenant: tenant})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,417 @@
+// Command bench measures tapdesk under load on loopback, as issue 10 asks:
+// the agent's dashboard against a bare echo handler with wrk, static files
+// and /healthz, concurrent full flows (file → approve → issue and reveal)
+// timed per step, the server's memory from /proc and its SQLite WAL size.
+// It starts every server itself as a child process and stops them; it is
+// run by scripts/bench, which builds the binaries. Figures are reported,
+// never asserted.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"github.com/tapdesk/tapdesk/entra/fakegraph"
+)
+
+// benchLimits turns off the rate limits the load would run into: the
+// benchmark measures speed, not the limiter's refusals.
+const benchLimits = "sign-in=off,callback=off,search=off,user-card=off,file=off,link=off,reveal=off"
+
+type config struct {
+	bins       []target
+	echo, wrk  string
+	duration   time.Duration
+	concurrent int
+	flows      int
+	listed     int
+	idle       time.Duration
+	settle     time.Duration
+	doc        string
+	command    string
+	notes      []string
+}
+
+type target struct{ label, bin string }
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ", ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	var bins, notes listFlag
+	c := config{}
+	fs.Var(&bins, "bin", "LABEL=PATH of a tapdesk binary to measure (repeat to compare builds in one run)")
+	fs.StringVar(&c.echo, "echo", "", "the bare echo reference binary (bench/echoref)")
+	fs.StringVar(&c.wrk, "wrk", "wrk", "wrk binary")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each wrk run")
+	fs.IntVar(&c.concurrent, "concurrent", 50, "full flows at once")
+	fs.IntVar(&c.flows, "flows", 200, "full flows in all")
+	fs.IntVar(&c.listed, "listed", 20, "requests on the agent's dashboard during the wrk runs")
+	fs.DurationVar(&c.idle, "idle", 10*time.Second, "idle time after the load before memory and WAL are read again")
+	fs.DurationVar(&c.settle, "settle", 2*time.Second, "wait after start before idle memory is read")
+	fs.StringVar(&c.doc, "doc", "", "markdown file to write the table into (docs/BENCHMARKS.md); empty: print only")
+	fs.StringVar(&c.command, "command", "scripts/bench", "the command shown with the table")
+	fs.Var(&notes, "note", "a line printed under the table (repeatable)")
+	quick := fs.Bool("quick", false, "tiny counts and 1 s runs, to check the harness itself")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *quick {
+		c.duration, c.concurrent, c.flows, c.listed, c.idle, c.settle = time.Second, 4, 8, 3, time.Second, 500*time.Millisecond
+	}
+	c.notes = notes
+	for _, b := range bins {
+		label, path, ok := strings.Cut(b, "=")
+		if !ok || label == "" || path == "" {
+			return fmt.Errorf("--bin %q: want LABEL=PATH", b)
+		}
+		c.bins = append(c.bins, target{label, path})
+	}
+	if len(c.bins) == 0 || c.echo == "" {
+		return errors.New("give --bin LABEL=PATH (one or more) and --echo PATH")
+	}
+	if c.duration < time.Second {
+		return errors.New("--duration is at least 1s (wrk counts whole seconds)")
+	}
+	if _, err := exec.LookPath(c.wrk); err != nil {
+		return fmt.Errorf("wrk not found (%v); scripts/bench installs it", err)
+	}
+
+	work, err := os.MkdirTemp("", "tapdesk-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	users := benchUsers(c.listed + c.flows)
+	tenantPath := filepath.Join(work, "tenant.json")
+	if err := writeTenant(tenantPath, users); err != nil {
+		return err
+	}
+
+	m := describeMachine()
+	var rs []result
+	failed := false
+	for i, t := range c.bins {
+		fmt.Fprintf(os.Stderr, "== %s (%s)\n", t.label, t.bin)
+		dir := filepath.Join(work, strconv.Itoa(i))
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return err
+		}
+		r := measure(ctx, c, t, dir, tenantPath, users)
+		if r.Err != "" || r.FlowsFailed > 0 {
+			failed = true
+		}
+		rs = append(rs, r)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	body := section(m, c.command, rs, c.notes)
+	fmt.Println(body)
+	if failed {
+		return errors.New("some measurements did not complete (see above); docs not updated")
+	}
+	if c.doc != "" {
+		if err := writeDoc(c.doc, docIntro, body); err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "wrote", c.doc)
+	}
+	return nil
+}
+
+const docIntro = `` + "`scripts/bench`" + ` builds tapdesk and a bare labstack/echo server answering
+"hello" (` + "`bench/echoref`" + `), starts each as a child process on loopback
+(` + "`tapdesk demo`" + ` on SQLite with a generated tenant of extra ordinary users and
+the rate limits off), and measures in one run:
+
+- requests/s with ` + "`wrk -t2 -c50`" + `: the echo reference, the agent's dashboard
+  listing 20 requests (filed through the UI first) with the agent's session
+  cookie, the stylesheet with and without that cookie, ` + "`/healthz`" + `;
+- full flows at 50 at once, each filed (search, card, form, POST), approved
+  by one of three approvers and issued and revealed by the agent who filed
+  it, every response timed: the server's own time minus its Graph time
+  from the ` + "`Server-Timing`" + ` header where the server sends one, else the
+  client-observed time (the table says which; the fake Graph runs in the
+  same process);
+- the server's VmRSS after start, sampled under load and VmHWM, and again
+  after a quiet spell; the ` + "`-wal`" + ` file's size sampled every 50 ms under load
+  and after the quiet spell.
+
+` + "`scripts/bench --base COMMIT`" + ` measures that commit's build too, in the same
+run (a base without the demo's ` + "`--tenant`" + ` flag gets that flag alone patched in).
+The machine is shared and noisy: read the figures as ratios within one
+run. The process measured includes the demo's fake Graph, identity
+provider and mail capture. All flows share five sessions (two agents, three
+approvers), as a shift of agents working many requests would. PostgreSQL is
+not measured: tapdesk runs on SQLite only so far.`
+
+// measure runs everything against one tapdesk build. A failure stops that
+// build's run and is reported in its column.
+func measure(ctx context.Context, c config, t target, dir, tenantPath string, users []benchUser) (r result) {
+	r = result{Label: t.label, Concurrent: c.concurrent, Idle: c.idle, Steps: map[string]stepStat{}}
+	fail := func(err error) result {
+		r.Err = err.Error()
+		fmt.Fprintln(os.Stderr, "  failed:", err)
+		return r
+	}
+	logf := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", a...) }
+
+	addr, err := freeAddr()
+	if err != nil {
+		return fail(err)
+	}
+	echo, err := startChild(ctx, "echo reference", addr, "/", c.echo, "--addr", addr)
+	if err != nil {
+		return fail(err)
+	}
+	r.Echo, err = runWrk(ctx, c.wrk, echo.base+"/", "", c.duration)
+	echo.stop()
+	if err != nil {
+		return fail(err)
+	}
+	logf("echo: %.0f/s", r.Echo.RPS)
+
+	if addr, err = freeAddr(); err != nil {
+		return fail(err)
+	}
+	db := filepath.Join(dir, "tapdesk.db")
+	args := []string{"demo", "--addr", addr, "--db", db, "--tenant", tenantPath, "--rate-limits", benchLimits}
+	help, _ := exec.CommandContext(ctx, t.bin, "demo", "--help").CombinedOutput()
+	if !strings.Contains(string(help), "-tenant") {
+		return fail(errors.New("this build's demo has no --tenant flag, so it cannot load the benchmark's users (scripts/bench --base patches it into older commits where it applies)"))
+	}
+	if strings.Contains(string(help), "-metrics-addr") {
+		// The demo's metrics listener stays on, as in a demo, but on a free
+		// port: the default one may be held by another demo.
+		metricsAddr, err := freeAddr()
+		if err != nil {
+			return fail(err)
+		}
+		args = append(args, "--metrics-addr", metricsAddr)
+	}
+	srv, err := startChild(ctx, "tapdesk demo", addr, "/healthz", t.bin, args...)
+	if err != nil {
+		return fail(err)
+	}
+	defer srv.stop()
+	time.Sleep(c.settle)
+	idle, err := readMemory(srv.pid())
+	if err != nil {
+		return fail(err)
+	}
+	r.RSSIdle = idle.rss
+	logf("idle RSS %s", mb(r.RSSIdle))
+	samples := startSampler(srv.pid(), db+"-wal", 50*time.Millisecond)
+	finished := false
+	defer func() {
+		if !finished {
+			samples.finish()
+		}
+	}()
+
+	transport := &http.Transport{MaxIdleConns: 200, MaxIdleConnsPerHost: 200, IdleConnTimeout: time.Minute}
+	defer transport.CloseIdleConnections()
+	agent := newBrowser(srv.base, transport)
+	if err := agent.signIn(ctx, "agent"); err != nil {
+		return fail(err)
+	}
+	for _, u := range users[:c.listed] {
+		if _, err := fileRequest(ctx, nil, agent, u); err != nil {
+			return fail(fmt.Errorf("seeding the dashboard: %w", err))
+		}
+	}
+	dash, err := agent.get(ctx, "/")
+	if err != nil || dash.status != http.StatusOK {
+		return fail(fmt.Errorf("dashboard: %d %v", dash.status, err))
+	}
+	for _, u := range users[:c.listed] {
+		if strings.Contains(dash.body, u.Name) {
+			r.Listed++
+		}
+	}
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(dash.body))
+	if err != nil {
+		return fail(err)
+	}
+	css, ok := doc.Find(`link[rel="stylesheet"]`).Attr("href")
+	if !ok {
+		return fail(errors.New("the dashboard links no stylesheet"))
+	}
+	cookie := agent.cookieHeader()
+	for _, w := range []struct {
+		name, path, cookie string
+		into               *wrkResult
+	}{
+		{"dashboard", "/", cookie, &r.Dashboard},
+		{"css", css, "", &r.CSS},
+		{"css+cookie", css, cookie, &r.CSSCookie},
+		{"healthz", "/healthz", "", &r.Hlz},
+	} {
+		if *w.into, err = runWrk(ctx, c.wrk, agent.abs(w.path), w.cookie, c.duration); err != nil {
+			return fail(err)
+		}
+		logf("%s: %.0f/s, %d non-2xx", w.name, w.into.RPS, w.into.Non2xx)
+	}
+
+	agents := []*browser{agent, newBrowser(srv.base, transport)}
+	approvers := []*browser{newBrowser(srv.base, transport), newBrowser(srv.base, transport), newBrowser(srv.base, transport)}
+	for i, b := range []*browser{agents[1], approvers[0], approvers[1], approvers[2]} {
+		if err := b.signIn(ctx, []string{"agent2", "approver", "approver2", "approver3"}[i]); err != nil {
+			return fail(err)
+		}
+	}
+	start := time.Now()
+	rec := runFlows(ctx, c.concurrent, agents, approvers, users[c.listed:c.listed+c.flows])
+	r.FlowWall = time.Since(start)
+	r.Flows = c.flows
+	r.FlowsFailed = c.flows - len(rec.pages[stepReveal])
+	r.Failures = rec.first
+	for _, step := range flowSteps {
+		r.Steps[step] = summarise(rec.pages[step])
+	}
+	logf("%d flows in %s, %d failed", r.Flows, r.FlowWall.Round(time.Millisecond), r.FlowsFailed)
+
+	r.RSSLoad, r.WALMax, _ = samples.finish()
+	finished = true
+	peak, err := readMemory(srv.pid())
+	if err != nil {
+		return fail(err)
+	}
+	r.HWM = peak.hwm
+	select {
+	case <-time.After(c.idle):
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	after, err := readMemory(srv.pid())
+	if err != nil {
+		return fail(err)
+	}
+	r.RSSAfter, r.WALAfter = after.rss, fileSize(db+"-wal")
+	logf("RSS peak %s, after idle %s; WAL max %s, after idle %s", mb(r.HWM), mb(r.RSSAfter), mb(r.WALMax), mb(r.WALAfter))
+	return r
+}
+
+// benchUser is one of the generated ordinary users requested for.
+type benchUser struct {
+	ID, Local, UPN, Name string
+}
+
+func benchUsers(n int) []benchUser {
+	us := make([]benchUser, n)
+	for i := range us {
+		local := fmt.Sprintf("bench%04d", i)
+		us[i] = benchUser{
+			ID:    fmt.Sprintf("b3c00000-0000-4000-8000-%012d", i),
+			Local: local, UPN: local + "@contoso.example", Name: fmt.Sprintf("Bench User %04d", i),
+		}
+	}
+	return us
+}
+
+// writeTenant writes the built-in sample tenant plus users, each an
+// ordinary member in the pass policy's scope shaped like the sample's
+// Priya Patel (a password, a phone and the Authenticator app).
+func writeTenant(path string, users []benchUser) error {
+	raw, err := json.Marshal(fakegraph.SampleTenant())
+	if err != nil {
+		return err
+	}
+	var t map[string]any
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return err
+	}
+	list, _ := t["users"].([]any)
+	var model map[string]any
+	for _, u := range list {
+		if um, ok := u.(map[string]any); ok && um["userPrincipalName"] == "priya.patel@contoso.example" {
+			model = um
+		}
+	}
+	if model == nil {
+		return errors.New("the sample tenant has no priya.patel@contoso.example to model users on")
+	}
+	for i, u := range users {
+		var nu map[string]any
+		b, _ := json.Marshal(model)
+		_ = json.Unmarshal(b, &nu)
+		nu["id"], nu["userPrincipalName"], nu["mail"], nu["displayName"] = u.ID, u.UPN, u.UPN, u.Name
+		nu["givenName"], nu["surname"] = "Bench", fmt.Sprintf("User %04d", i)
+		methods, _ := nu["methods"].([]any)
+		for j, m := range methods {
+			if mm, ok := m.(map[string]any); ok && mm["kind"] != "password" {
+				mm["id"] = fmt.Sprintf("b3c1%04d-0000-4000-8000-%012d", j, i)
+			}
+		}
+		list = append(list, nu)
+	}
+	t["users"] = list
+	out, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	if _, err := fakegraph.LoadTenant(strings.NewReader(string(out)), time.Now()); err != nil {
+		return fmt.Errorf("generated tenant: %w", err)
+	}
+	return os.WriteFile(path, out, 0o600)
+}
+
+func describeMachine() machine {
+	m := machine{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Cores: runtime.NumCPU(), Go: runtime.Version()}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(raw), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				m.MemGB = kb / (1 << 20)
+			}
+		}
+	}
+	if raw, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(raw))
+	}
+	if raw, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(raw)); len(f) >= 3 {
+			m.Load = strings.Join(f[:3], " ")
+		}
+	}
+	return m
+}

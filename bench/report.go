@@ -1,0 +1,329 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// serverTiming is the server's account of one response: total time in
+// the app and the part of it spent waiting on Graph, in milliseconds.
+type serverTiming struct {
+	app, graph       float64
+	hasApp, hasGraph bool
+}
+
+// parseServerTiming reads Server-Timing header values
+// ("graph;dur=3.1, app;dur=5.2"). Unknown metrics, descriptions and
+// malformed entries are skipped: the header is informative, not a contract.
+func parseServerTiming(values []string) serverTiming {
+	var st serverTiming
+	for _, v := range values {
+		for _, entry := range splitOutsideQuotes(v, ',') {
+			params := splitOutsideQuotes(entry, ';')
+			name := strings.ToLower(strings.TrimSpace(params[0]))
+			for _, p := range params[1:] {
+				k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+				if !ok || !strings.EqualFold(strings.TrimSpace(k), "dur") {
+					continue
+				}
+				d, err := strconv.ParseFloat(strings.Trim(strings.TrimSpace(val), `"`), 64)
+				if err != nil || d < 0 || math.IsNaN(d) || math.IsInf(d, 0) {
+					continue
+				}
+				switch name {
+				case "app":
+					st.app, st.hasApp = d, true
+				case "graph":
+					st.graph, st.hasGraph = d, true
+				}
+			}
+		}
+	}
+	return st
+}
+
+// splitOutsideQuotes splits s at sep where sep is not inside "…".
+func splitOutsideQuotes(s string, sep byte) []string {
+	var out []string
+	quoted, start := false, 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\' && quoted:
+			i++
+		case s[i] == '"':
+			quoted = !quoted
+		case s[i] == sep && !quoted:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// stepStat summarises one step's responses.
+type stepStat struct {
+	N        int
+	P50, P99 time.Duration
+	// Server is true when every response carried Server-Timing: the
+	// figures are then app minus graph; otherwise client-observed latency.
+	Server bool
+}
+
+func summarise(pages []page) stepStat {
+	if len(pages) == 0 {
+		return stepStat{}
+	}
+	server := true
+	for _, p := range pages {
+		server = server && p.timing.hasApp
+	}
+	ds := make([]time.Duration, len(pages))
+	for i, p := range pages {
+		if server {
+			ms := p.timing.app
+			if p.timing.hasGraph {
+				ms -= p.timing.graph
+			}
+			ds[i] = time.Duration(max(ms, 0) * float64(time.Millisecond))
+		} else {
+			ds[i] = p.took
+		}
+	}
+	slices.Sort(ds)
+	return stepStat{N: len(ds), P50: percentile(ds, 50), P99: percentile(ds, 99), Server: server}
+}
+
+// percentile is the nearest-rank percentile of sorted ds.
+func percentile(sorted []time.Duration, pct float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(pct / 100 * float64(len(sorted))))
+	return sorted[min(max(rank, 1), len(sorted))-1]
+}
+
+// result is one build's run.
+type result struct {
+	Label                                string
+	Echo, Dashboard, CSS, CSSCookie, Hlz wrkResult
+	Listed                               int // requests on the agent's dashboard
+	Steps                                map[string]stepStat
+	Flows, FlowsFailed                   int
+	Concurrent                           int
+	FlowWall                             time.Duration
+	Failures                             []string
+	RSSIdle, RSSLoad, HWM, RSSAfter      int64
+	WALMax, WALAfter                     int64
+	Idle                                 time.Duration
+	Err                                  string // the run stopped early
+}
+
+type machine struct {
+	Date, CPU, Kernel, Go, Load string
+	Cores                       int
+	MemGB                       float64
+}
+
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
+
+func rps(w wrkResult) string {
+	if w.RPS == 0 {
+		return "—"
+	}
+	s := fmt.Sprintf("%s/s", thousands(w.RPS))
+	if w.Non2xx > 0 {
+		s += fmt.Sprintf(" (%d non-2xx)", w.Non2xx)
+	}
+	if e := socketErrors(w.Errors); e != "" {
+		s += " (" + e + ")"
+	}
+	return s
+}
+
+// socketErrors shortens wrk's "Socket errors: connect 0, read 0, write 0,
+// timeout 48" to the kinds that happened: "timeout 48".
+func socketErrors(line string) string {
+	_, rest, ok := strings.Cut(line, ":")
+	if !ok {
+		return ""
+	}
+	var seen []string
+	for _, part := range strings.Split(rest, ",") {
+		f := strings.Fields(part)
+		if len(f) == 2 && f[1] != "0" {
+			seen = append(seen, f[0]+" "+f[1])
+		}
+	}
+	if len(seen) == 0 {
+		return ""
+	}
+	return "socket errors: " + strings.Join(seen, ", ")
+}
+
+func thousands(f float64) string {
+	s := strconv.FormatInt(int64(math.Round(f)), 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func mark(ok bool) string {
+	if ok {
+		return " ✔"
+	}
+	return " ✗"
+}
+
+// table renders the results side by side in markdown, one column each.
+func table(rs []result) string {
+	var b strings.Builder
+	b.WriteString("| figure | goal |")
+	for _, r := range rs {
+		b.WriteString(" " + r.Label + " |")
+	}
+	b.WriteString("\n|---|---|")
+	for range rs {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	row := func(name, goal string, cell func(r result) string) {
+		b.WriteString("| " + name + " | " + goal + " |")
+		for _, r := range rs {
+			b.WriteString(" " + cell(r) + " |")
+		}
+		b.WriteString("\n")
+	}
+	row("bare echo \"hello\" (`wrk -t2 -c50`)", "—", func(r result) string { return rps(r.Echo) })
+	row("agent dashboard, session cookie", "", func(r result) string {
+		if r.Dashboard.RPS == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%s, %d listed", rps(r.Dashboard), r.Listed)
+	})
+	row("dashboard ÷ echo", "≥ 0.5", func(r result) string {
+		if r.Echo.RPS == 0 || r.Dashboard.RPS == 0 {
+			return "—"
+		}
+		ratio := r.Dashboard.RPS / r.Echo.RPS
+		return fmt.Sprintf("**%.3f**%s", ratio, mark(ratio >= 0.5))
+	})
+	row("static CSS, no cookie", "", func(r result) string { return rps(r.CSS) })
+	row("static CSS, session cookie", "", func(r result) string { return rps(r.CSSCookie) })
+	row("`/healthz`", "", func(r result) string { return rps(r.Hlz) })
+	row("full flows (file → approve → issue and reveal)", "", func(r result) string {
+		if r.Flows == 0 {
+			return "—"
+		}
+		s := fmt.Sprintf("%d at %d concurrent in %.1f s", r.Flows, r.Concurrent, r.FlowWall.Seconds())
+		if r.FlowsFailed > 0 {
+			s += fmt.Sprintf(", **%d failed**", r.FlowsFailed)
+		}
+		return s
+	})
+	for _, step := range flowSteps {
+		goal := "p99 ≤ 20 ms"
+		row(step+" p50 / p99 ms", goal, func(r result) string {
+			st, ok := r.Steps[step]
+			if !ok || st.N == 0 {
+				return "—"
+			}
+			src := "client, Graph included"
+			if st.Server {
+				src = "server − Graph"
+			}
+			return fmt.Sprintf("%s / **%s** (%s, n=%d)%s", ms(st.P50), ms(st.P99), src, st.N, mark(st.P99 <= 20*time.Millisecond))
+		})
+	}
+	row("RSS idle after start (VmRSS)", "≤ 48 MB", func(r result) string {
+		if r.RSSIdle == 0 {
+			return "—"
+		}
+		return "**" + mb(r.RSSIdle) + "**" + mark(r.RSSIdle <= 48<<20)
+	})
+	row("RSS under load: max VmRSS sampled / VmHWM", "≤ 120 MB", func(r result) string {
+		if r.HWM == 0 {
+			return "—"
+		}
+		return mb(r.RSSLoad) + " / **" + mb(r.HWM) + "**" + mark(max(r.HWM, r.RSSLoad) <= 120<<20)
+	})
+	row("RSS idle after the load", "", func(r result) string {
+		if r.RSSAfter == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%s (after %s)", mb(r.RSSAfter), r.Idle)
+	})
+	row("WAL max sampled under load", "≤ 64 MB", func(r result) string {
+		if r.HWM == 0 {
+			return "—"
+		}
+		return "**" + mb(r.WALMax) + "**" + mark(r.WALMax <= 64<<20)
+	})
+	row("WAL idle after the load", "truncated", func(r result) string {
+		if r.HWM == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%s (after %s)%s", mb(r.WALAfter), r.Idle, mark(r.WALAfter == 0))
+	})
+	return b.String()
+}
+
+// section is the dated block written into docs/BENCHMARKS.md.
+func section(m machine, command string, rs []result, notes []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Run of %s on %d cores (%s), %.0f GB, Linux %s, %s; load average at start %s.\n\n",
+		m.Date, m.Cores, m.CPU, m.MemGB, m.Kernel, m.Go, m.Load)
+	fmt.Fprintf(&b, "```sh\n%s\n```\n\n", command)
+	b.WriteString(table(rs))
+	for _, r := range rs {
+		if r.Err != "" {
+			fmt.Fprintf(&b, "\n%s stopped early: %s\n", r.Label, r.Err)
+		}
+		if len(r.Failures) > 0 {
+			fmt.Fprintf(&b, "\n%s, first failures:\n", r.Label)
+			for _, f := range r.Failures {
+				fmt.Fprintf(&b, "- %s\n", f)
+			}
+		}
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n")
+		for _, n := range notes {
+			b.WriteString(n + "\n")
+		}
+	}
+	return b.String()
+}
+
+const (
+	markBegin = "<!-- scripts/bench: begin (generated, replaced by each run) -->"
+	markEnd   = "<!-- scripts/bench: end -->"
+	heading   = "## Load: pages, full flow, memory and WAL (`scripts/bench`)"
+)
+
+// updateDoc puts body between the markers of the benchmark section of doc,
+// adding the section at the end the first time; the rest is kept as it is.
+func updateDoc(doc, intro, body string) string {
+	block := markBegin + "\n" + body + markEnd
+	i, j := strings.Index(doc, markBegin), strings.Index(doc, markEnd)
+	if i >= 0 && j > i {
+		return doc[:i] + block + doc[j+len(markEnd):]
+	}
+	doc = strings.TrimRight(doc, "\n")
+	return doc + "\n\n" + heading + "\n\n" + intro + "\n\n" + block + "\n"
+}
+
+func writeDoc(path, intro, body string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return os.WriteFile(path, []byte(updateDoc(string(raw), intro, body)), 0o644)
+}
