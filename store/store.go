@@ -24,6 +24,20 @@ import (
 	"github.com/tapdesk/tapdesk/migrations"
 )
 
+// MaxWALBytes is the size the write-ahead log is cut back to when a
+// checkpoint resets it (journal_size_limit), and the most it should hold
+// between checkpoints under load.
+const MaxWALBytes = 64 << 20
+
+// busyTimeout is how long a statement waits for a lock another connection
+// holds (the one writer) before it fails.
+const busyTimeout = 10 * time.Second
+
+// IdleConns is how many connections the pool keeps open between queries:
+// enough for the page views one instance serves at once (SQLite reads in
+// WAL mode run in parallel), each holding its own page cache.
+const IdleConns = 16
+
 // DB is tapdesk's database.
 type DB struct {
 	db   *sql.DB
@@ -83,13 +97,23 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// A checkpoint that resets the write-ahead log cuts its file back to
+	// this size, so one burst of writes does not leave it large for good.
+	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", MaxWALBytes))
 	q.Set("_txlock", "immediate")
 	sqldb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	// database/sql keeps 2 idle connections by default: under concurrent
+	// page views the rest were closed after each query and opened again
+	// for the next, each opening running the pragmas, parsing the schema
+	// and starting with a cold page cache (a sixth of a page view's time
+	// under load). Open connections are not capped: a transaction may
+	// query outside itself, and a cap could leave it waiting on itself.
+	sqldb.SetMaxIdleConns(IdleConns)
 	db := &DB{db: sqldb, path: path, Now: time.Now, tightened: tightened}
 	if err := db.migrate(ctx); err != nil {
 		sqldb.Close()
