@@ -54,6 +54,29 @@ type DB struct {
 	// for a walk to see.
 	seenHead atomic.Int64
 	written  sync.Map // *sql.Tx -> the last event appended in it, noted on commit
+
+	// statements holds the prepared statements of the hot read paths, by
+	// their SQL (a fixed, small set: the SQL comes from code, values are
+	// arguments). SQLite's parser costs a page view about as much as
+	// running its query does.
+	statements sync.Map // string -> *sql.Stmt
+}
+
+// prepared returns the statement for query, prepared once for the pool
+// (database/sql prepares it again on each connection as it is used there).
+func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := db.statements.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.statements.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
 }
 
 // sawHead notes a committed audit head.
@@ -146,7 +169,13 @@ func createFile(ctx context.Context, path string) error {
 }
 
 // Close closes the database.
-func (db *DB) Close() error { return db.db.Close() }
+func (db *DB) Close() error {
+	db.statements.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
+	return db.db.Close()
+}
 
 // SQL is the underlying handle, for the session store.
 func (db *DB) SQL() *sql.DB { return db.db }
