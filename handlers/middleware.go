@@ -70,8 +70,12 @@ func (h *Handler) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 			h.flash(c, sentence)
 			return next(c)
 		}
-		times.LastSeen = now
-		h.sessions.Put(ctx, sessTimes, times)
+		// Only a stale record of activity is written again, so a page that
+		// only reads writes nothing (tapdesk.SessionActivityStep).
+		if tapdesk.SessionActivityDue(times.LastSeen, now, h.cfg.SessionIdleTimeout) {
+			times.LastSeen = now
+			h.sessions.Put(ctx, sessTimes, times)
+		}
 		c.Set(ctxPrincipal, p)
 		return next(c)
 	}

@@ -23,6 +23,13 @@ import (
 type sealedStore struct {
 	inner scs.Store
 	aead  cipher.AEAD
+	// forgetIdle (0: never) cuts a row's expiry to this long after it is
+	// written, as scs's IdleTimeout would: a session that sees no request
+	// is forgotten after the idle timeout, not kept until its lifetime
+	// ends. Every request that records activity writes the row, so the row
+	// outlives the session's idle deadline (loadPrincipal's, which counts
+	// from the activity recorded, never later than the write).
+	forgetIdle time.Duration
 }
 
 // newSealedStore wraps inner; sessionKey is tapdesk's session secret.
@@ -97,6 +104,9 @@ func (s *sealedStore) CommitCtx(ctx context.Context, token string, b []byte, exp
 	sealed, err := s.seal(token, b)
 	if err != nil {
 		return err
+	}
+	if idleEnd := time.Now().Add(s.forgetIdle).UTC(); s.forgetIdle > 0 && idleEnd.Before(expiry) {
+		expiry = idleEnd
 	}
 	if c, ok := s.inner.(scs.CtxStore); ok {
 		return c.CommitCtx(ctx, storeKey(token), sealed, expiry)

@@ -27,15 +27,20 @@ const (
 // copy of the database neither hands out sessions nor reveals sign-in state
 // (PKCE verifiers, identities, ID tokens).
 //
-// idle and lifetime (0: the defaults) are also enforced, against the
-// handler's clock and with an audit event, by loadPrincipal; here they make
-// the store forget the rows.
+// idle and lifetime (0: the defaults) are enforced, against the handler's
+// clock and with an audit event, by loadPrincipal; here they make the store
+// forget the rows. scs's own IdleTimeout stays off: with it scs rewrites
+// every session on every request to push its idle deadline on, so a page
+// that only reads would still write. loadPrincipal records activity at most
+// once a step (tapdesk.SessionActivityStep) instead, and each write of a
+// row keeps it for idle from then on (sealedStore.forgetIdle).
 func NewSessions(db *sql.DB, secure bool, sessionKey string, idle, lifetime time.Duration) (*scs.SessionManager, func()) {
 	st := sqlite3store.NewWithCleanupInterval(db, 10*time.Minute)
 	sm := scs.New()
-	sm.Store = newSealedStore(st, sessionKey)
+	sealed := newSealedStore(st, sessionKey)
+	sealed.forgetIdle = cmp.Or(idle, DefaultSessionIdleTimeout)
+	sm.Store = sealed
 	sm.Lifetime = cmp.Or(lifetime, DefaultSessionLifetime)
-	sm.IdleTimeout = cmp.Or(idle, DefaultSessionIdleTimeout)
 	sm.Cookie.Name = "tapdesk_session"
 	if secure {
 		sm.Cookie.Name = "__Host-tapdesk_session"

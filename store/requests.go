@@ -208,7 +208,11 @@ func (db *DB) Requests(ctx context.Context, f RequestFilter) ([]*tapdesk.Request
 // requestsWhere loads, in one query, the requests matching cond (which may
 // end in ORDER BY and LIMIT), without their approvals.
 func (db *DB) requestsWhere(ctx context.Context, cond string, args ...any) ([]*tapdesk.Request, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE `+cond, args...)
+	st, err := db.prepared(ctx, `SELECT `+requestColumns+` FROM requests WHERE `+cond)
+	if err != nil {
+		return nil, fmt.Errorf("list requests: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list requests: %w", err)
 	}

@@ -24,6 +24,20 @@ import (
 	"github.com/tapdesk/tapdesk/migrations"
 )
 
+// MaxWALBytes is the size the write-ahead log is cut back to when a
+// checkpoint resets it (journal_size_limit), and the most it should hold
+// between checkpoints under load.
+const MaxWALBytes = 64 << 20
+
+// busyTimeout is how long a statement waits for a lock another connection
+// holds (the one writer) before it fails.
+const busyTimeout = 10 * time.Second
+
+// IdleConns is how many connections the pool keeps open between queries:
+// enough for the page views one instance serves at once (SQLite reads in
+// WAL mode run in parallel), each holding its own page cache.
+const IdleConns = 16
+
 // DB is tapdesk's database.
 type DB struct {
 	db   *sql.DB
@@ -46,6 +60,29 @@ type DB struct {
 	// rollback took back are not reported.
 	AuditCommitted func(category tapdesk.Category, n int)
 	appended       sync.Map // *sql.Tx -> map[tapdesk.Category]int, while AuditCommitted is set
+
+	// statements holds the prepared statements of the hot read paths, by
+	// their SQL (a fixed, small set: the SQL comes from code, values are
+	// arguments). SQLite's parser costs a page view about as much as
+	// running its query does.
+	statements sync.Map // string -> *sql.Stmt
+}
+
+// prepared returns the statement for query, prepared once for the pool
+// (database/sql prepares it again on each connection as it is used there).
+func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := db.statements.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.statements.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
 }
 
 // sawHead notes a committed audit head.
@@ -89,13 +126,23 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// A checkpoint that resets the write-ahead log cuts its file back to
+	// this size, so one burst of writes does not leave it large for good.
+	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", MaxWALBytes))
 	q.Set("_txlock", "immediate")
 	sqldb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	// database/sql keeps 2 idle connections by default: under concurrent
+	// page views the rest were closed after each query and opened again
+	// for the next, each opening running the pragmas, parsing the schema
+	// and starting with a cold page cache (a sixth of a page view's time
+	// under load). Open connections are not capped: a transaction may
+	// query outside itself, and a cap could leave it waiting on itself.
+	sqldb.SetMaxIdleConns(IdleConns)
 	db := &DB{db: sqldb, path: path, Now: time.Now, tightened: tightened}
 	if err := db.migrate(ctx); err != nil {
 		sqldb.Close()
@@ -128,7 +175,13 @@ func createFile(ctx context.Context, path string) error {
 }
 
 // Close closes the database.
-func (db *DB) Close() error { return db.db.Close() }
+func (db *DB) Close() error {
+	db.statements.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
+	return db.db.Close()
+}
 
 // SQL is the underlying handle, for the session store.
 func (db *DB) SQL() *sql.DB { return db.db }

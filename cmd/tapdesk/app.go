@@ -275,6 +275,10 @@ func (a *app) sweepOnce(ctx context.Context, escalateTo []string) {
 		{"escalated", "escalation sweep", func() (int, error) { return a.db.EscalateDue(ctx, now, escalateTo) }},
 		{"passes_removed", "closing the loop", func() (int, error) { return a.handler.CloseLoop(ctx, now) }},
 		{"refusal_counts", "writing the counts of refusals", func() (int, error) { return a.handler.FlushRefusals(ctx, now, false) }},
+		// Last, so the log the other jobs wrote goes too. Every sweep (a
+		// minute by default) is soon enough to give the space back after a
+		// burst; SQLite's own checkpoints keep the log bounded meanwhile.
+		{"wal_checkpoint", "checkpointing the write-ahead log", func() (int, error) { _, err := a.db.CheckpointWAL(ctx); return 0, err }},
 	}
 	done, total := make([]any, 0, 2*len(jobs)), 0
 	for _, j := range jobs {

@@ -53,13 +53,13 @@ type testDemo struct {
 var dualPersona = demoidp.Persona{Key: "dual", Name: "Priya Patel", UPN: "priya.patel@contoso.example",
 	Email: "priya.patel@contoso.example", Roles: []string{"Tap.Requester", "Tap.Approver"}}
 
-func startTestDemo(t *testing.T) *testDemo {
+func startTestDemo(t testing.TB) *testDemo {
 	t.Helper()
 	return startTestDemoWith(t, nil)
 }
 
 // startTestDemoWith lets a test change the demo's options first.
-func startTestDemoWith(t *testing.T, change func(*demoOptions)) *testDemo {
+func startTestDemoWith(t testing.TB, change func(*demoOptions)) *testDemo {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -103,14 +103,14 @@ func (d *testDemo) userID(t *testing.T, upn string) string {
 
 // browser is one person's browser: a cookie jar, following redirects.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	base   string
 	client *http.Client
 	last   *http.Response
 	body   string
 }
 
-func (d *testDemo) browser(t *testing.T) *browser {
+func (d *testDemo) browser(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, base: d.baseURL, client: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
 }

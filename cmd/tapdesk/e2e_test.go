@@ -23,7 +23,7 @@ var approveLink = regexp.MustCompile(`http://[^\s]+/approve/([A-Za-z0-9_-]+)`)
 
 // fileRequestFor signs nothing in: b must be a signed-in requester. It walks
 // search -> card -> form -> submit and returns the request page path.
-func fileRequestFor(t *testing.T, b *browser, upn, justification string) string {
+func fileRequestFor(t testing.TB, b *browser, upn, justification string) string {
 	t.Helper()
 	b.get("/users?q=" + url.QueryEscape(upn[:4])).status(http.StatusOK)
 	href := ""

@@ -1,0 +1,28 @@
+package tapdesk
+
+import "time"
+
+// MaxSessionActivityStep is the most a session's last activity may lag the
+// last request before it is written again.
+//
+// Recording every request's time would make every page, even one that only
+// reads, a write to the database: pages would queue behind SQLite's one
+// writer and the write-ahead log would grow with page views. Recording it
+// only when it is older than a step costs at most one write per session per
+// step. The price is that an idle session ends up to one step before the
+// idle timeout counted from its very last request, never after: the safe
+// side for a helpdesk PC left signed in.
+const MaxSessionActivityStep = time.Minute
+
+// SessionActivityStep is how stale a session's recorded last activity may
+// grow before a request records it again: a minute, or a tenth of a short
+// idle timeout, so the early end stays a small part of it.
+func SessionActivityStep(idle time.Duration) time.Duration {
+	return min(MaxSessionActivityStep, idle/10)
+}
+
+// SessionActivityDue says whether a request at now should record it as the
+// session's last activity, last being the activity recorded so far.
+func SessionActivityDue(last, now time.Time, idle time.Duration) bool {
+	return now.Sub(last) >= SessionActivityStep(idle) || now.Before(last)
+}
