@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"time"
 
@@ -77,6 +78,10 @@ type Config struct {
 	WriteTimeout time.Duration
 	Logger       *slog.Logger
 	Now          tapdesk.Clock
+
+	// TrustedProxies are the reverse proxies whose X-Request-Id is taken
+	// as the request's id (from anyone else a new one is made).
+	TrustedProxies []*net.IPNet
 
 	// RateLimits limit the pace of sign-in, search, filing, links, reveal
 	// and the audit exports (ratelimit.go); nil: tapdesk.DefaultRateLimits.

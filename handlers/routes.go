@@ -15,7 +15,7 @@ func (h *Handler) Routes(e *echo.Echo) {
 	// limitBody comes before anything that may read a body (sessions,
 	// CSRF, handlers); only logging, recovery and headers precede it, so
 	// its refusals are logged and carry the security headers.
-	e.Use(h.requestLog, h.recoverer, h.writeDeadline, h.securityHeaders, h.limitBody,
+	e.Use(h.requestID, h.requestLog, h.recoverer, h.writeDeadline, h.securityHeaders, h.limitBody,
 		echo.WrapMiddleware(h.sessions.LoadAndSave), h.loadPrincipal, h.csrf())
 
 	e.GET("/healthz", h.healthz)

@@ -136,6 +136,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 			RevealMaxAge: cfg.RevealMaxAge, RevealMFA: cfg.RevealMFA,
 			SessionIdleTimeout: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
 			RateLimits: cfg.RateLimits, WriteTimeout: cfg.WriteTimeout, Logger: log, Now: cfg.Now,
+			TrustedProxies: cfg.TrustedProxies,
 		},
 	})
 	e := echo.New()
