@@ -102,6 +102,8 @@ type Handler struct {
 	// refusals counts anonymous refusals per window (audit.go's
 	// writeEvent); the sweep writes the counts of closed windows.
 	refusals *tapdesk.RefusalTally
+	// ready answers /readyz (health.go).
+	ready *readiness
 }
 
 // Deps are the parts a Handler is built from.
@@ -114,6 +116,9 @@ type Deps struct {
 	Config    Config
 
 	Limiter Limiter // nil: one in memory (ratelimit.Memory)
+	// ReadyChecks are the dependencies /readyz checks after the database
+	// (the Graph token, the mail relay).
+	ReadyChecks []ReadyCheck
 }
 
 // New builds the handler set.
@@ -146,5 +151,6 @@ func New(d Deps) *Handler {
 	if h.cfg.SessionLifetime == 0 {
 		h.cfg.SessionLifetime = DefaultSessionLifetime
 	}
+	h.ready = &readiness{checks: append([]ReadyCheck{{Name: "database", Check: h.databaseCheck}}, d.ReadyChecks...), log: h.log}
 	return h
 }

@@ -127,7 +127,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	a.worker = mail.NewWorker(db, composer, sender, mail.WorkerOptions{Interval: cfg.MailInterval, Logger: log, Now: cfg.Now})
 
 	a.handler = handlers.New(handlers.Deps{
-		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick,
+		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick, ReadyChecks: readyChecks(dir, sender),
 		Limiter: ratelimit.NewMemory(cfg.RateMaxAddressKeys),
 		Config: handlers.Config{
 			Demo: cfg.Demo, SecureCookies: cfg.SecureCookies, ApproverEmails: cfg.ApproverEmails,
@@ -266,6 +266,28 @@ func (a *app) close() {
 		a.stop[i]()
 	}
 	a.stop = nil
+}
+
+// readyChecks are what /readyz checks besides the database: that a Graph
+// token can be had, and that the SMTP relay takes connections. Mail sent
+// through Graph needs nothing the token check does not cover.
+func readyChecks(dir tapdesk.Directory, sender mail.Sender) []handlers.ReadyCheck {
+	var checks []handlers.ReadyCheck
+	if g, ok := dir.(interface{ CheckToken(context.Context) error }); ok {
+		checks = append(checks, handlers.ReadyCheck{Name: "graph token", Check: func(ctx context.Context) (string, error) {
+			return "", g.CheckToken(ctx)
+		}})
+	}
+	if m, ok := sender.(interface{ Check(context.Context) error }); ok {
+		checks = append(checks, handlers.ReadyCheck{Name: "smtp", Check: func(ctx context.Context) (string, error) {
+			return "", m.Check(ctx)
+		}})
+	} else {
+		checks = append(checks, handlers.ReadyCheck{Name: "mail", Check: func(context.Context) (string, error) {
+			return "through Graph sendMail: see graph token", nil
+		}})
+	}
+	return checks
 }
 
 // clientIP is the address audit events and per-address limits use
