@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/store"
 )
 
@@ -80,6 +81,9 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	proxyList := fs.String("trusted-proxies", getenv("TAPDESK_TRUSTED_PROXIES"), "address ranges of reverse proxies in front of the demo, as for serve (env TAPDESK_TRUSTED_PROXIES)")
 	ipHeader := fs.String("client-ip-header", getenv("TAPDESK_CLIENT_IP_HEADER"), "the header the trusted proxies name the client in, X-Forwarded-For (default) or X-Real-IP, as for serve (env TAPDESK_CLIENT_IP_HEADER)")
 	rateLimits := fs.String("rate-limits", getenv("TAPDESK_RATE_LIMITS"), "changes to the default rate limits, as for serve (env TAPDESK_RATE_LIMITS)")
+	logFormat := fs.String("log-format", getenv("TAPDESK_LOG_FORMAT"), "text (default) or json (env TAPDESK_LOG_FORMAT)")
+	sweepEvery := fs.String("sweep-interval", getenv("TAPDESK_SWEEP_INTERVAL"), "how often the background jobs run, as for serve (env TAPDESK_SWEEP_INTERVAL, default 1m)")
+	graceText := fs.String("shutdown-grace", getenv("TAPDESK_SHUTDOWN_GRACE"), "how long requests in flight may finish on Ctrl+C or SIGTERM, as for serve (env TAPDESK_SHUTDOWN_GRACE, default 30s)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,6 +94,12 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		}
 	}
 	trusted, header, limits, problems := networkSettings(proxies, *ipHeader, *rateLimits)
+	grace, sweep, opsProblems := opsSettings(*graceText, *sweepEvery)
+	problems = append(problems, opsProblems...)
+	format, err := tapdesk.ParseLogFormat(*logFormat, tapdesk.LogFormatText)
+	if err != nil {
+		problems = append(problems, "TAPDESK_LOG_FORMAT: "+tapdesk.ErrorMessage(err))
+	}
 	if len(problems) > 0 {
 		return &configError{problems}
 	}
@@ -97,8 +107,9 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if *verbose {
 		level = slog.LevelInfo
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	d, err := startDemo(ctx, demoOptions{Addr: *addr, DBPath: *db, Logger: log, TrustedProxies: trusted, ClientIPHeader: header, RateLimits: limits})
+	log := newLogger(stderr, format, level)
+	d, err := startDemo(ctx, demoOptions{Addr: *addr, DBPath: *db, Logger: log, TrustedProxies: trusted, ClientIPHeader: header, RateLimits: limits,
+		SweepInterval: sweep, ShutdownGrace: grace})
 	if err != nil {
 		return err
 	}
