@@ -161,6 +161,13 @@ func TestGracefulShutdown(t *testing.T) {
 		seen := map[tapdesk.Activity]bool{}
 		for _, ev := range evs {
 			seen[ev.Activity] = true
+			// Events written in the reveal's transactions carry its request
+			// id, which its log line names.
+			if ev.Activity == tapdesk.ActReveal && (ev.HTTPRequestID == "" ||
+				!strings.Contains(r.logs.String(), `"route":"/requests/:id/reveal","status":200`) ||
+				!strings.Contains(r.logs.String(), `"request_id":"`+ev.HTTPRequestID+`"`)) {
+				t.Errorf("reveal event's request id %q is not in the log", ev.HTTPRequestID)
+			}
 		}
 		for _, a := range []tapdesk.Activity{tapdesk.ActIssueStart, tapdesk.ActReveal} {
 			if !seen[a] {
