@@ -89,6 +89,9 @@ type Event struct {
 	CorrelationID string
 	TAPMethodID   string
 	Details       map[string]string
+	// HTTPRequestID is the id of the web request that wrote the event (its
+	// X-Request-Id and log line), empty for events tapdesk wrote on its own.
+	HTTPRequestID string
 }
 
 // ForRequest fills the request fields of the event from r.

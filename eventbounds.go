@@ -76,7 +76,7 @@ func BoundEvent(ev Event) Event {
 	ev.Actor.TenantID, ev.Actor.ObjectID, ev.Actor.UPN, ev.Actor.Name = f(ev.Actor.TenantID), f(ev.Actor.ObjectID), f(ev.Actor.UPN), f(ev.Actor.Name)
 	ev.ActorIP, ev.ActorAgent = f(ev.ActorIP), BoundText(ev.ActorAgent, MaxEventAgentChars)
 	ev.TargetID, ev.TargetUPN, ev.RequestID = f(ev.TargetID), f(ev.TargetUPN), f(ev.RequestID)
-	ev.CorrelationID, ev.TAPMethodID = f(ev.CorrelationID), f(ev.TAPMethodID)
+	ev.CorrelationID, ev.TAPMethodID, ev.HTTPRequestID = f(ev.CorrelationID), f(ev.TAPMethodID), f(ev.HTTPRequestID)
 	ev.Details = boundDetails(ev.Details)
 	return ev
 }

@@ -201,3 +201,31 @@ func FuzzLinkToken(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRequestID: an X-Request-Id is taken whole or not at all, and
+// what is taken is bounded and holds nothing that could break a log line,
+// a CSV cell or a header.
+func FuzzParseRequestID(f *testing.F) {
+	for _, s := range []string{"", "a", "7f9c2b1e-3d4a-4e5f-8a9b-0c1d2e3f4a5b", "abc\ndef", "abc\r\nX-Evil: 1", "a b", "a\"b", "a,b",
+		"a\x00", "ü", "%0a", "req:1/2+3=@", strings.Repeat("a", tapdesk.MaxRequestIDLength), strings.Repeat("a", tapdesk.MaxRequestIDLength+1),
+		strings.Repeat("x", 10240)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, ok := tapdesk.ParseRequestID(s)
+		if !ok {
+			if id != "" {
+				t.Fatalf("refused %q but returned %q", s, id)
+			}
+			return
+		}
+		if id != s || id == "" || len(id) > tapdesk.MaxRequestIDLength || strings.ContainsAny(id, " \t\r\n\",;'<>\\%") {
+			t.Fatalf("accepted %q as %q", s, id)
+		}
+		for _, r := range id {
+			if r > unicode.MaxASCII || !unicode.IsPrint(r) {
+				t.Fatalf("accepted %q with %q", s, r)
+			}
+		}
+	})
+}

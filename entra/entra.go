@@ -101,6 +101,9 @@ type Client struct {
 	privilegedGroups []string
 	// roles reads who holds tapdesk roles (approles.go).
 	roles *tapdeskRoleSource
+	// cred and scope get Graph tokens; CheckToken asks for one directly.
+	cred  azcore.TokenCredential
+	scope string
 }
 
 // Endpoints are the Graph root and token authority this client uses.
@@ -236,6 +239,8 @@ func New(cfg Config) (*Client, error) {
 		endpoints:        Endpoints{GraphBaseURL: graphBase, AuthorityHost: authority},
 		privilegedGroups: lowerAll(cfg.PrivilegedGroups),
 		roles:            newTapdeskRoleSource(cfg.SignInClientID, cfg.RoleGroups),
+		cred:             cred,
+		scope:            graphBase + "/.default",
 	}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"time"
 
@@ -79,6 +80,10 @@ type Config struct {
 	Logger       *slog.Logger
 	Now          tapdesk.Clock
 
+	// TrustedProxies are the reverse proxies whose X-Request-Id is taken
+	// as the request's id (from anyone else a new one is made).
+	TrustedProxies []*net.IPNet
+
 	// RateLimits limit the pace of sign-in, search, filing, links, reveal
 	// and the audit exports (ratelimit.go); nil: tapdesk.DefaultRateLimits.
 	RateLimits tapdesk.RateLimits
@@ -99,6 +104,8 @@ type Handler struct {
 	// writeEvent); the sweep writes the counts of closed windows.
 	refusals *tapdesk.RefusalTally
 	metrics  *metrics.Metrics
+	// ready answers /readyz (health.go).
+	ready *readiness
 }
 
 // Deps are the parts a Handler is built from.
@@ -113,6 +120,9 @@ type Deps struct {
 	Limiter Limiter // nil: one in memory (ratelimit.Memory)
 	// Metrics counts requests, refusals and audit checks (nil: not counted).
 	Metrics *metrics.Metrics
+	// ReadyChecks are the dependencies /readyz checks after the database
+	// (the Graph token, the mail relay).
+	ReadyChecks []ReadyCheck
 }
 
 // New builds the handler set.
@@ -145,5 +155,6 @@ func New(d Deps) *Handler {
 	if h.cfg.SessionLifetime == 0 {
 		h.cfg.SessionLifetime = DefaultSessionLifetime
 	}
+	h.ready = &readiness{checks: append([]ReadyCheck{{Name: "database", Check: h.databaseCheck}}, d.ReadyChecks...), log: h.log}
 	return h
 }

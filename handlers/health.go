@@ -2,22 +2,188 @@ package handlers
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/tapdesk/tapdesk"
 )
 
-// healthz says the process is alive.
+// healthz says the process is alive. It checks nothing else: a liveness
+// probe that failed when Graph did would have the orchestrator restart
+// every instance for someone else's outage.
 func (h *Handler) healthz(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
 
-// readyz says the process can serve: the database answers.
-func (h *Handler) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-	defer cancel()
-	if err := h.store.Ping(ctx); err != nil {
-		h.log.Warn("not ready", "err", err)
-		return c.String(http.StatusServiceUnavailable, "database unavailable\n")
+// ReadyCheck is one dependency /readyz reports on besides the database.
+// Check returns a short note for a dependency that is fine ("" for none),
+// or why it is not; the reason is shown to whoever can reach /readyz, so
+// checks must not put secrets in it.
+type ReadyCheck struct {
+	Name  string
+	Check func(ctx context.Context) (note string, err error)
+}
+
+// schemaReporter is a store that knows its schema version and the newest
+// this binary knows.
+type schemaReporter interface {
+	SchemaVersion(ctx context.Context) (current, known int64, err error)
+}
+
+// readyState is one dependency's state, as /readyz shows it.
+type readyState struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// readyReport is the state of every dependency at one moment.
+type readyReport struct {
+	Ready     bool         `json:"ready"`
+	CheckedAt time.Time    `json:"checked_at"`
+	Checks    []readyState `json:"checks"`
+}
+
+// readiness checks the dependencies and keeps the answer briefly
+// (tapdesk.ReadyCacheOK, ReadyCacheFailed); probes arriving while a check
+// runs wait for it instead of starting their own.
+type readiness struct {
+	checks []ReadyCheck
+	log    *slog.Logger
+	flight singleflight.Group
+	mu     sync.Mutex
+	last   *readyReport
+	until  time.Time
+}
+
+func (rd *readiness) report() readyReport {
+	rd.mu.Lock()
+	if rd.last != nil && time.Now().Before(rd.until) {
+		r := *rd.last
+		rd.mu.Unlock()
+		return r
 	}
-	return c.String(http.StatusOK, "ready\n")
+	rd.mu.Unlock()
+	v, _, _ := rd.flight.Do("ready", func() (any, error) {
+		r := rd.run()
+		keep := tapdesk.ReadyCacheOK
+		if !r.Ready {
+			keep = tapdesk.ReadyCacheFailed
+		}
+		rd.mu.Lock()
+		rd.last, rd.until = &r, time.Now().Add(keep)
+		rd.mu.Unlock()
+		return r, nil
+	})
+	return v.(readyReport)
+}
+
+// run checks every dependency at once, each within
+// tapdesk.ReadyCheckTimeout. The probe that asked may hang up; the check
+// goes on for the probes waiting on it.
+func (rd *readiness) run() readyReport {
+	ctx, cancel := context.WithTimeout(context.Background(), tapdesk.ReadyCheckTimeout)
+	defer cancel()
+	r := readyReport{Ready: true, CheckedAt: time.Now().UTC(), Checks: make([]readyState, len(rd.checks))}
+	var wg sync.WaitGroup
+	for i, chk := range rd.checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			note, err := chk.Check(ctx)
+			r.Checks[i] = readyState{Name: chk.Name, OK: err == nil, Detail: note}
+			if err != nil {
+				r.Checks[i].Detail = readyReason(err)
+				rd.log.Warn("not ready", "dependency", chk.Name, "reason", r.Checks[i].Detail)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, s := range r.Checks {
+		r.Ready = r.Ready && s.OK
+	}
+	return r
+}
+
+// maxReadyReason bounds a reason on /readyz: one line someone reads.
+const maxReadyReason = 200
+
+// readyReason is a failed check's reason in one short line. A Graph
+// refusal is named by its status and code (the authority's message can be
+// long); anything else by its text, cut short.
+func readyReason(err error) string {
+	var ge *tapdesk.GraphError
+	if errors.As(err, &ge) {
+		s := ge.Code
+		if ge.Status != 0 {
+			s = fmt.Sprintf("%s (status %d)", ge.Code, ge.Status)
+		}
+		if ge.Message != "" {
+			s += ": " + ge.Message
+		}
+		err = errors.New(s)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "no answer within " + tapdesk.ReadyCheckTimeout.String()
+	}
+	return tapdesk.BoundText(strings.Join(strings.Fields(err.Error()), " "), maxReadyReason)
+}
+
+// databaseCheck: the database answers, and its schema is the one this
+// binary knows (an older one means migrations did not run, a newer one a
+// newer tapdesk migrated it).
+func (h *Handler) databaseCheck(ctx context.Context) (string, error) {
+	if err := h.store.Ping(ctx); err != nil {
+		return "", err
+	}
+	sr, ok := h.store.(schemaReporter)
+	if !ok {
+		return "", nil
+	}
+	cur, known, err := sr.SchemaVersion(ctx)
+	if err != nil {
+		return "", err
+	}
+	if cur != known {
+		return "", fmt.Errorf("schema %d, but this tapdesk runs on schema %d", cur, known)
+	}
+	return fmt.Sprintf("schema %d", cur), nil
+}
+
+// readyz lists each dependency with its state: 200 when all are fine, 503
+// otherwise, as text or (Accept: application/json) as JSON.
+func (h *Handler) readyz(c echo.Context) error {
+	r := h.ready.report()
+	status := http.StatusOK
+	if !r.Ready {
+		status = http.StatusServiceUnavailable
+	}
+	if strings.Contains(c.Request().Header.Get(echo.HeaderAccept), echo.MIMEApplicationJSON) {
+		return c.JSON(status, r)
+	}
+	var b strings.Builder
+	if r.Ready {
+		b.WriteString("ready\n")
+	} else {
+		b.WriteString("not ready\n")
+	}
+	for _, s := range r.Checks {
+		b.WriteString(s.Name + ": ")
+		switch {
+		case !s.OK:
+			b.WriteString("failing: " + s.Detail)
+		case s.Detail != "":
+			b.WriteString("ok (" + s.Detail + ")")
+		default:
+			b.WriteString("ok")
+		}
+		b.WriteByte('\n')
+	}
+	return c.String(status, b.String())
 }

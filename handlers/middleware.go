@@ -7,6 +7,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -326,8 +327,56 @@ func (h *Handler) stamp(c echo.Context, ev tapdesk.Event) tapdesk.Event {
 	return ev
 }
 
+// requestID names the request: the X-Request-Id a trusted proxy sent, if
+// it is a sane one (tapdesk.ParseRequestID), or a new random one. The id
+// goes back in the answer's X-Request-Id, into the request log line and,
+// through the request's context, into every audit event the request
+// writes. From anyone else the header is ignored: a client must not be
+// able to give its events the id of someone else's request.
+func (h *Handler) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		id, ok := "", false
+		if h.trustedPeer(r.RemoteAddr) {
+			id, ok = tapdesk.ParseRequestID(r.Header.Get(tapdesk.HeaderXRequestID))
+		}
+		if !ok {
+			id = newHTTPRequestID()
+		}
+		c.Response().Header().Set(tapdesk.HeaderXRequestID, id)
+		c.Set(ctxRequestID, id)
+		c.SetRequest(r.WithContext(tapdesk.WithRequestID(r.Context(), id)))
+		return next(c)
+	}
+}
+
+// ctxRequestID holds the request's id in the echo context.
+const ctxRequestID = "tapdesk.request_id"
+
+// trustedPeer says whether the direct peer is one of the trusted proxies.
+func (h *Handler) trustedPeer(remoteAddr string) bool {
+	if len(h.cfg.TrustedProxies) == 0 {
+		return false
+	}
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && tapdesk.Trusted(ip, h.cfg.TrustedProxies)
+}
+
+// newHTTPRequestID is 96 random bits, 16 characters: short enough to read out
+// on a call, too many to collide or guess.
+func newHTTPRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
 // requestLog logs one line per request with the route template, never the
-// raw path or query (approval tokens live in paths).
+// raw path or query (approval and dispute tokens live in paths, and sign-in
+// callbacks carry codes in queries), and the request's id.
 func (h *Handler) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -341,8 +390,10 @@ func (h *Handler) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 				status = statusOf(tapdesk.ErrorCode(err))
 			}
 		}
+		id, _ := c.Get(ctxRequestID).(string)
 		h.log.Info("http", "method", c.Request().Method, "route", c.Path(), "status", status,
-			"duration_ms", time.Since(start).Milliseconds(), "user", principal(c).UPN)
+			"duration_ms", time.Since(start).Milliseconds(), "bytes", c.Response().Size,
+			"request_id", id, "client", c.RealIP(), "user", principal(c).UPN)
 		return err
 	}
 }

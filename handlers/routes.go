@@ -12,7 +12,7 @@ func (h *Handler) Routes(e *echo.Echo) {
 	// limitBody comes before anything that may read a body (sessions,
 	// CSRF, handlers); only logging, recovery and headers precede it, so
 	// its refusals are logged and carry the security headers.
-	e.Use(h.observe(routeSet(e)))
+	e.Use(h.requestID, h.observe(routeSet(e)))
 	e.Use(h.requestLog, h.recoverer, h.writeDeadline, h.securityHeaders, h.limitBody)
 	// Probes and static files (sessionless) skip the session, the
 	// signed-in person and CSRF: with a session cookie, each would

@@ -136,6 +136,7 @@ func isLoopback(host string) bool {
 // would mostly be a connection the relay has already timed out.
 // It is safe for concurrent use.
 type SMTPSender struct {
+	cfg      SMTPConfig // normalised; Check dials with it
 	client   *gomail.Client
 	from     string
 	idDomain string // right-hand side of Message-IDs
@@ -178,6 +179,7 @@ func NewSMTPSender(cfg SMTPConfig) (*SMTPSender, error) {
 	}
 	from, _ := netmail.ParseAddress(cfg.From) // checked in normalize
 	return &SMTPSender{
+		cfg:      cfg,
 		client:   client,
 		from:     cfg.From,
 		idDomain: from.Address[strings.LastIndexByte(from.Address, '@')+1:],

@@ -109,6 +109,11 @@ func (a *appender) close() {
 func (a *appender) append(ctx context.Context, ev tapdesk.Event) error {
 	// Every event passes here: bound what it holds before it is signed, so
 	// the mac covers exactly what is stored.
+	if ev.HTTPRequestID == "" {
+		// Events written while serving a web request carry its id, so the
+		// request's log line and its events can be joined.
+		ev.HTTPRequestID = tapdesk.RequestIDFrom(ctx)
+	}
 	ev = tapdesk.BoundEvent(ev)
 	if ev.Time.IsZero() {
 		ev.Time = a.db.Now()
@@ -127,7 +132,7 @@ func (a *appender) append(ctx context.Context, ev tapdesk.Event) error {
 	fields := [numRecordFields]string{
 		ts(ev.Time), string(ev.Activity), string(ev.Category), string(ev.Result), ev.Reason,
 		ev.Actor.TenantID, ev.Actor.ObjectID, ev.Actor.UPN, ev.Actor.Name, ev.ActorIP, ev.ActorAgent,
-		ev.TargetID, ev.TargetUPN, ev.RequestID, ev.CorrelationID, ev.TAPMethodID, details}
+		ev.TargetID, ev.TargetUPN, ev.RequestID, ev.CorrelationID, ev.TAPMethodID, details, ev.HTTPRequestID}
 	a.record = appendRecord(a.record[:0], &fields)
 	r := chainRow{seq: a.head + 1, record: string(a.record), keyID: a.h.id}
 	r.mac = string(a.h.mac(a.prev, r.seq, r.keyID, r.record))
@@ -229,6 +234,7 @@ func decodeEvent(seq int64, record string) (tapdesk.Event, error) {
 			return ev, fmt.Errorf("event %d details: %w", ev.Seq, err)
 		}
 	}
+	ev.HTTPRequestID = f[17]
 	return ev, nil
 }
 

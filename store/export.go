@@ -24,7 +24,7 @@ const (
 var ExportHeader = []string{"seq", "activityDateTime", "activityDisplayName", "category", "result", "resultReason",
 	"initiatedByTenantId", "initiatedByUserId", "initiatedByUserPrincipalName", "initiatedByDisplayName",
 	"initiatedByIpAddress", "initiatedByUserAgent", "targetId", "targetUserPrincipalName",
-	"requestId", "correlationId", "tapMethodId", "additionalDetails", "mac", "macKeyId"}
+	"requestId", "correlationId", "tapMethodId", "additionalDetails", "httpRequestId", "mac", "macKeyId"}
 
 // ExportEvents writes the events f selects to w, oldest first, as CSV
 // (UTF-8 with a byte-order mark, RFC 4180 quoting, spreadsheet formulas
@@ -142,7 +142,7 @@ func NeutraliseCell(s string) string {
 
 // jsonlEncoder writes one JSON object per line in the shape of Graph's
 // directoryAudit, plus tapdesk's own fields (seq, requestId, tapMethodId,
-// mac, macKeyId). It appends bytes by hand: encoding/json on a map per row would
+// httpRequestId, mac, macKeyId). It appends bytes by hand: encoding/json on a map per row would
 // cost more than the database read.
 type jsonlEncoder struct {
 	w   *bufio.Writer
@@ -185,6 +185,7 @@ func (e *jsonlEncoder) row(r *exportRow) error {
 	} else {
 		b = appendJSONString(b, d) // not JSON (written by hand?): kept as text
 	}
+	b = appendJSONField(b, "httpRequestId", f[17])
 	b = appendJSONField(b, "mac", r.mac)
 	b = appendJSONField(b, "macKeyId", r.keyID)
 	b = append(b, "}\n"...)

@@ -21,7 +21,7 @@ var awkward = []tapdesk.Event{
 	{Activity: tapdesk.ActSignIn, Category: tapdesk.CatSignIn, Actor: tapdesk.Actor{UPN: "zoë.örn@x", Name: "Zoë \"Z\" Örn, Jr."},
 		ActorAgent: "Mozilla/5.0 (line\nbreak)", Details: map[string]string{"note": "=HYPERLINK(\"http://evil\")"}},
 	{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest, Actor: agent, Reason: "=1+2",
-		TargetUPN: "+cmd@x", TargetID: "-2", RequestID: "req-1", CorrelationID: "corr-1"},
+		TargetUPN: "+cmd@x", TargetID: "-2", RequestID: "req-1", CorrelationID: "corr-1", HTTPRequestID: "web-7Kq2"},
 	{Activity: tapdesk.ActDeny, Category: tapdesk.CatApproval, Actor: approver, Result: tapdesk.ResultFailure,
 		Reason: "@SUM(A1)", RequestID: "req-1", CorrelationID: "corr-1", Details: map[string]string{"why": "tab\there, <b>&amp;</b>\u2028"}},
 	{Activity: tapdesk.ActReveal, Category: tapdesk.CatMethod, Actor: agent, RequestID: "req-2", TargetUPN: "nina@x",
@@ -79,6 +79,7 @@ func TestExportCSV(t *testing.T) {
 	}{
 		{2, "resultReason", "'=1+2"}, {2, "targetUserPrincipalName", "'+cmd@x"}, {2, "targetId", "'-2"},
 		{3, "resultReason", "'@SUM(A1)"}, {4, "initiatedByIpAddress", "'\t192.0.2.1"}, {2, "requestId", "req-1"},
+		{2, "httpRequestId", "web-7Kq2"}, {3, "httpRequestId", ""},
 	} {
 		if got := rows[c.row][col[c.col]]; got != c.want {
 			t.Errorf("row %d %s = %q, want %q", c.row, c.col, got, c.want)
@@ -109,6 +110,7 @@ type jsonlEvent struct {
 	CorrelationID     string
 	TapMethodID       string
 	AdditionalDetails map[string]string
+	HTTPRequestID     string
 	Mac               string
 	MacKeyID          string
 }
@@ -131,7 +133,7 @@ func TestExportJSONL(t *testing.T) {
 		want := awkward[i]
 		if ev.Seq != int64(i+1) || ev.ActivityDisplayName != string(want.Activity) || ev.InitiatedBy.User.UserPrincipalName != want.Actor.UPN ||
 			ev.InitiatedBy.User.DisplayName != want.Actor.Name || ev.InitiatedBy.User.UserAgent != want.ActorAgent ||
-			ev.ResultReason != want.Reason || ev.TapMethodID != want.TAPMethodID || len(ev.Mac) != 64 || ev.MacKeyID != store.AuditKeyID(testAuditKey) ||
+			ev.ResultReason != want.Reason || ev.TapMethodID != want.TAPMethodID || ev.HTTPRequestID != want.HTTPRequestID || len(ev.Mac) != 64 || ev.MacKeyID != store.AuditKeyID(testAuditKey) ||
 			ev.ActivityDateTime != t0.Add(time.Duration(i)*time.Second).Format("2006-01-02T15:04:05.000000Z") {
 			t.Errorf("line %d: %+v", i+1, ev)
 		}

@@ -12,7 +12,10 @@ import (
 // strings, in recordFields order. The record is exactly what the chain's mac
 // covers, so no field can change without the chain noticing; the columns
 // that filters use (time, activity, actor, target, result, request id) are
-// generated from it by SQLite, never written on their own. Reading three
+// generated from it by SQLite, never written on their own. Records written
+// before events carried the web request's id have 17 fields and still
+// parse (and verify: the mac covers the stored text, whatever its length);
+// new ones have 18. Reading three
 // columns instead of nineteen is also what lets verify and export run at
 // hundreds of thousands of events a second.
 
@@ -20,9 +23,14 @@ import (
 // these names).
 var recordFields = [numRecordFields]string{"time", "activity", "category", "result", "reason",
 	"actor_tid", "actor_oid", "actor_upn", "actor_name", "actor_ip", "actor_agent",
-	"target_id", "target_upn", "request_id", "correlation_id", "tap_method_id", "details"}
+	"target_id", "target_upn", "request_id", "correlation_id", "tap_method_id", "details", "http_request_id"}
 
-const numRecordFields = 17
+const (
+	numRecordFields = 18
+	// oldRecordFields is the length of records written before
+	// http_request_id: the last field then reads as "".
+	oldRecordFields = 17
+)
 
 // appendRecord encodes fields as the record's JSON array.
 func appendRecord(b []byte, fields *[numRecordFields]string) []byte {
@@ -36,7 +44,7 @@ func appendRecord(b []byte, fields *[numRecordFields]string) []byte {
 	return append(b, ']')
 }
 
-var errRecord = errors.New("audit record is not a JSON array of 17 strings")
+var errRecord = errors.New("audit record is not a JSON array of 17 or 18 strings")
 
 // parseRecord decodes a record into fields. Strings without escapes are
 // sliced from s without copying.
@@ -46,6 +54,7 @@ func parseRecord(s string, fields *[numRecordFields]string) error {
 		return errRecord
 	}
 	i++
+	*fields = [numRecordFields]string{}
 	for n := range numRecordFields {
 		i = skipSpace(s, i)
 		v, next, err := parseJSONString(s, i)
@@ -56,6 +65,10 @@ func parseRecord(s string, fields *[numRecordFields]string) error {
 		i = skipSpace(s, next)
 		if i >= len(s) {
 			return errRecord
+		}
+		if n == oldRecordFields-1 && s[i] == ']' {
+			i++
+			break
 		}
 		want := byte(',')
 		if n == numRecordFields-1 {

@@ -34,7 +34,10 @@ type appConfig struct {
 	// EscalationEmails are reminded of undecided requests (default: approvers).
 	EscalationEmails []string
 	// SweepInterval is how often expiry and escalation run (default 1m).
-	SweepInterval  time.Duration
+	SweepInterval time.Duration
+	// ShutdownGrace is how long requests in flight may finish once tapdesk
+	// is told to stop (0: tapdesk.DefaultShutdownGrace).
+	ShutdownGrace  time.Duration
 	DecisionTTL    time.Duration
 	LinkTTL        time.Duration
 	ApproverMaxAge time.Duration
@@ -138,7 +141,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	a.worker = mail.NewWorker(db, composer, sender, mail.WorkerOptions{Interval: cfg.MailInterval, Logger: log, Now: cfg.Now, Metrics: a.metrics})
 
 	a.handler = handlers.New(handlers.Deps{
-		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick,
+		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick, ReadyChecks: readyChecks(dir, sender),
 		Limiter: ratelimit.NewMemory(cfg.RateMaxAddressKeys), Metrics: a.metrics,
 		Config: handlers.Config{
 			Demo: cfg.Demo, SecureCookies: cfg.SecureCookies, ApproverEmails: cfg.ApproverEmails,
@@ -147,6 +150,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 			RevealMaxAge: cfg.RevealMaxAge, RevealMFA: cfg.RevealMFA,
 			SessionIdleTimeout: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
 			RateLimits: cfg.RateLimits, WriteTimeout: cfg.WriteTimeout, Logger: log, Now: cfg.Now,
+			TrustedProxies: cfg.TrustedProxies,
 		},
 	})
 	e := echo.New()
@@ -173,21 +177,29 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	return a, nil
 }
 
-// serve runs the portal on ln until ctx ends, then shuts down gracefully.
+// serve runs the portal on ln until ctx ends, then shuts down gracefully:
+// it stops accepting, lets requests in flight finish (an issue and reveal
+// under way completes and is recorded) for up to cfg.ShutdownGrace, then
+// stops the mail worker and the sweep, writes the refusal counts and
+// closes the database. Requests still running when the grace is up are
+// cut; an issue cut short is settled by the next start's sweep (its claim
+// outlives the process).
 func (a *app) serve(ctx context.Context, ln net.Listener) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The workers outlive ctx until the requests in flight are done: mail
+	// they queue still goes out, and the sweep does not race them.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
 	workerDone := make(chan struct{})
 	go func() {
 		defer close(workerDone)
-		if err := a.worker.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		if err := a.worker.Run(workCtx); err != nil && !errors.Is(err, context.Canceled) {
 			a.cfg.Logger.Error("mail worker stopped", "err", err)
 		}
 	}()
 	sweepDone := make(chan struct{})
 	go func() {
 		defer close(sweepDone)
-		a.sweep(ctx)
+		a.sweep(workCtx)
 	}()
 	metricsDone := make(chan struct{})
 	var metricsSrv *http.Server
@@ -206,12 +218,15 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case <-ctx.Done():
 	case err = <-srvErr:
-		cancel()
 	}
-	shutCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	grace := cmp.Or(a.cfg.ShutdownGrace, tapdesk.DefaultShutdownGrace)
+	a.cfg.Logger.Info("stopping: no new connections; waiting for requests in flight", "grace", grace.String())
+	shutCtx, done := context.WithTimeout(context.Background(), grace)
 	defer done()
-	if serr := a.echo.Shutdown(shutCtx); serr != nil && err == nil {
-		err = serr
+	if serr := a.echo.Server.Shutdown(shutCtx); serr != nil {
+		// The grace is up: cut what is still running rather than hang.
+		a.cfg.Logger.Warn("stopping: the shutdown grace passed with requests still running; they are cut", "grace", grace.String(), "err", serr)
+		a.echo.Server.Close()
 	}
 	// Metrics are served to the end of the portal's shutdown, so the last
 	// scrape sees the requests that finished during it.
@@ -221,6 +236,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	<-metricsDone
+	stopWork()
 	<-workerDone
 	<-sweepDone
 	// Refusals counted in windows still open are written before the
@@ -232,6 +248,9 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
+	if err == nil {
+		a.cfg.Logger.Info("stopped")
+	}
 	return err
 }
 
@@ -241,10 +260,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 // until ctx ends. The work and its audit events live in the store and the
 // handlers; this is only the clock.
 func (a *app) sweep(ctx context.Context) {
-	every := a.cfg.SweepInterval
-	if every <= 0 {
-		every = time.Minute
-	}
+	every := cmp.Or(a.cfg.SweepInterval, tapdesk.DefaultSweepInterval)
 	to := a.cfg.EscalationEmails
 	if len(to) == 0 {
 		to = a.cfg.ApproverEmails
@@ -305,6 +321,28 @@ func (a *app) close() {
 		a.stop[i]()
 	}
 	a.stop = nil
+}
+
+// readyChecks are what /readyz checks besides the database: that a Graph
+// token can be had, and that the SMTP relay takes connections. Mail sent
+// through Graph needs nothing the token check does not cover.
+func readyChecks(dir tapdesk.Directory, sender mail.Sender) []handlers.ReadyCheck {
+	var checks []handlers.ReadyCheck
+	if g, ok := dir.(interface{ CheckToken(context.Context) error }); ok {
+		checks = append(checks, handlers.ReadyCheck{Name: "graph token", Check: func(ctx context.Context) (string, error) {
+			return "", g.CheckToken(ctx)
+		}})
+	}
+	if m, ok := sender.(interface{ Check(context.Context) error }); ok {
+		checks = append(checks, handlers.ReadyCheck{Name: "smtp", Check: func(ctx context.Context) (string, error) {
+			return "", m.Check(ctx)
+		}})
+	} else {
+		checks = append(checks, handlers.ReadyCheck{Name: "mail", Check: func(context.Context) (string, error) {
+			return "through Graph sendMail: see graph token", nil
+		}})
+	}
+	return checks
 }
 
 // clientIP is the address audit events and per-address limits use

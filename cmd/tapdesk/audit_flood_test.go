@@ -359,7 +359,7 @@ func TestRefusalCountsSurviveShutdown(t *testing.T) {
 		if err := rows.Scan(&record); err != nil {
 			t.Fatal(err)
 		}
-		if err := json.Unmarshal([]byte(record), &fields); err != nil || len(fields) != 17 {
+		if err := json.Unmarshal([]byte(record), &fields); err != nil || len(fields) != 18 {
 			t.Fatalf("record %q: %v", record, err)
 		}
 		d := map[string]string{}

@@ -40,6 +40,8 @@ type demoOptions struct {
 	// SweepInterval how often expiry and escalation run (default 1m).
 	DecisionTTL   time.Duration
 	SweepInterval time.Duration
+	// ShutdownGrace as TAPDESK_SHUTDOWN_GRACE (0: serve's default).
+	ShutdownGrace time.Duration
 	// ApproverMaxAge is how recent an approver's sign-in must be (default
 	// 15m, as in production).
 	ApproverMaxAge time.Duration
@@ -183,7 +185,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		OIDC: signin.Config{Issuer: issuer, TenantID: tenant.ID, ClientID: fakegraph.SampleSignInClientID, ClientSecret: clientSecret,
 			RedirectURL: d.baseURL + "/auth/callback", GroupRoles: o.RoleGroups, PostLogoutRedirectURL: d.baseURL, Now: o.Now},
 		ApproverEmails: approvers, DecisionTTL: cmp.Or(o.DecisionTTL, 24*time.Hour), LinkTTL: 24 * time.Hour,
-		SweepInterval:  o.SweepInterval,
+		SweepInterval: o.SweepInterval, ShutdownGrace: o.ShutdownGrace,
 		ApproverMaxAge: cmp.Or(o.ApproverMaxAge, 15*time.Minute), ApproverMFA: true,
 		NotifyUser: true, NotifyManager: !o.ManagerNoticesOff, SecurityEmails: []string{demoSecurityEmail},
 		// Issuing and sessions keep production's limits, so the demo shows them.

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/entra/fakegraph"
 	"github.com/tapdesk/tapdesk/store"
 )
@@ -87,6 +88,9 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	ipHeader := fs.String("client-ip-header", getenv("TAPDESK_CLIENT_IP_HEADER"), "the header the trusted proxies name the client in, X-Forwarded-For (default) or X-Real-IP, as for serve (env TAPDESK_CLIENT_IP_HEADER)")
 	rateLimits := fs.String("rate-limits", getenv("TAPDESK_RATE_LIMITS"), "changes to the default rate limits, as for serve (env TAPDESK_RATE_LIMITS)")
 	metricsAddr := fs.String("metrics-addr", cmp.Or(getenv("TAPDESK_METRICS_ADDR"), defaultDemoMetricsAddr), "address to serve Prometheus /metrics on, or off (env TAPDESK_METRICS_ADDR)")
+	logFormat := fs.String("log-format", getenv("TAPDESK_LOG_FORMAT"), "text (default) or json (env TAPDESK_LOG_FORMAT)")
+	sweepEvery := fs.String("sweep-interval", getenv("TAPDESK_SWEEP_INTERVAL"), "how often the background jobs run, as for serve (env TAPDESK_SWEEP_INTERVAL, default 1m)")
+	graceText := fs.String("shutdown-grace", getenv("TAPDESK_SHUTDOWN_GRACE"), "how long requests in flight may finish on Ctrl+C or SIGTERM, as for serve (env TAPDESK_SHUTDOWN_GRACE, default 30s)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -109,6 +113,12 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		}
 	}
 	trusted, header, limits, problems := networkSettings(proxies, *ipHeader, *rateLimits)
+	grace, sweep, opsProblems := opsSettings(*graceText, *sweepEvery)
+	problems = append(problems, opsProblems...)
+	format, err := tapdesk.ParseLogFormat(*logFormat, tapdesk.LogFormatText)
+	if err != nil {
+		problems = append(problems, "TAPDESK_LOG_FORMAT: "+tapdesk.ErrorMessage(err))
+	}
 	if len(problems) > 0 {
 		return &configError{problems}
 	}
@@ -116,9 +126,9 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if *verbose {
 		level = slog.LevelInfo
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(stderr, format, level)
 	d, err := startDemo(ctx, demoOptions{Addr: *addr, DBPath: *db, Logger: log, TrustedProxies: trusted, ClientIPHeader: header, RateLimits: limits,
-		MetricsAddr: *metricsAddr, Tenant: tenant})
+		MetricsAddr: *metricsAddr, Tenant: tenant, SweepInterval: sweep, ShutdownGrace: grace})
 	if err != nil {
 		return err
 	}

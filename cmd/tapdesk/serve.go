@@ -30,12 +30,16 @@ func serveSettings() *settings {
 	s.required("base-url", "public https URL of the portal, used in email links")
 	s.str("db", "tapdesk.db", "SQLite database file")
 	s.str("log-level", "info", "debug, info, warn or error")
+	s.str("log-format", tapdesk.LogFormatJSON, "json (one object a line, for a log collector) or text")
+	s.str("shutdown-grace", tapdesk.ShortDuration(tapdesk.DefaultShutdownGrace), "on SIGTERM, how long requests in flight may finish before they are cut")
+	s.str("sweep-interval", tapdesk.ShortDuration(tapdesk.DefaultSweepInterval), "how often the background jobs run (expiry, escalation, closing the loop), "+
+		tapdesk.ShortDuration(tapdesk.MinSweepInterval)+" to "+tapdesk.ShortDuration(tapdesk.MaxSweepInterval))
+	s.str("metrics-addr", "", "address to serve Prometheus /metrics on, apart from the portal, e.g. 127.0.0.1:9464 (empty or off: no metrics listener)")
 	s.section("Clients, proxies and limits")
 	s.str("trusted-proxies", "", "comma-separated address ranges (CIDR) of the reverse proxies whose client-ip-header names the client; from anyone else it is ignored (empty: every client behind a proxy shares its address and rate limits)")
 	s.str("client-ip-header", tapdesk.HeaderXForwardedFor, "the header the trusted proxies name the client in: "+tapdesk.HeaderXForwardedFor+" (read from the right, past the trusted proxies) or "+tapdesk.HeaderXRealIP+"; only this one is read")
 	s.str("rate-limits", "", "changes to the default rate limits, e.g. file.person=5/10m,search.address=off (defaults: "+tapdesk.DefaultRateLimits().String()+")")
 	s.str("read-timeout", tapdesk.ShortDuration(tapdesk.DefaultReadTimeout), "a request (headers and form) must arrive within this; a body trickled in slowly is cut off")
-	s.str("metrics-addr", "", "address to serve Prometheus /metrics on, apart from the portal, e.g. 127.0.0.1:9464 (empty or off: no metrics listener)")
 	s.str("write-timeout", tapdesk.ShortDuration(tapdesk.DefaultWriteTimeout), "a client that stops reading an answer for this long is cut off (long pages and exports are not)")
 
 	s.section("Sign-in (the sign-in app)")
@@ -101,7 +105,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := level.UnmarshalText([]byte(s.get("log-level"))); err != nil {
 		problems = append(problems, "TAPDESK_LOG_LEVEL: use debug, info, warn or error")
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	format, err := tapdesk.ParseLogFormat(s.get("log-format"), tapdesk.LogFormatJSON)
+	if err != nil {
+		problems = append(problems, "TAPDESK_LOG_FORMAT: "+tapdesk.ErrorMessage(err))
+	}
+	log := newLogger(stderr, format, level)
+	grace, sweepEvery, opsProblems := opsSettings(s.get("shutdown-grace"), s.get("sweep-interval"))
+	problems = append(problems, opsProblems...)
 
 	base := strings.TrimRight(s.get("base-url"), "/")
 	if u, err := url.Parse(base); base != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
@@ -255,6 +265,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		AuditKey: s.get("audit-key"), AuditOldKeys: s.listOf("audit-old-keys"),
 		TrustedProxies: proxies, ClientIPHeader: ipHeader, RateLimits: limits,
 		ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
+		ShutdownGrace: grace, SweepInterval: sweepEvery,
 		Settings: s.describe(), Logger: log, Metrics: m,
 	}
 	ln, err := listen(s.get("addr"))
@@ -281,6 +292,39 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("tapdesk serving", "addr", ln.Addr().String(), "base_url", base, "version", version(),
 		"graph", dir.Endpoints().GraphBaseURL, "mail_transport", transport)
 	return a.serve(ctx, ln)
+}
+
+// newLogger logs in format (tapdesk.LogFormatJSON or LogFormatText).
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == tapdesk.LogFormatText {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// opsSettings reads TAPDESK_SHUTDOWN_GRACE and TAPDESK_SWEEP_INTERVAL,
+// which serve and demo share ("" takes the default).
+func opsSettings(graceText, sweepText string) (grace, sweep time.Duration, problems []string) {
+	grace, sweep = tapdesk.DefaultShutdownGrace, tapdesk.DefaultSweepInterval
+	if graceText != "" {
+		d, err := time.ParseDuration(graceText)
+		if err != nil || d <= 0 {
+			problems = append(problems, fmt.Sprintf("TAPDESK_SHUTDOWN_GRACE: %q is not a duration longer than 0, like 30s", graceText))
+		}
+		grace = d
+	}
+	if sweepText != "" {
+		d, err := time.ParseDuration(sweepText)
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("TAPDESK_SWEEP_INTERVAL: %q is not a duration like 1m or 30s", sweepText))
+		case tapdesk.SweepIntervalProblem(d) != "":
+			problems = append(problems, "TAPDESK_SWEEP_INTERVAL: "+tapdesk.SweepIntervalProblem(d))
+		}
+		sweep = d
+	}
+	return grace, sweep, problems
 }
 
 // networkSettings reads TAPDESK_TRUSTED_PROXIES, TAPDESK_CLIENT_IP_HEADER

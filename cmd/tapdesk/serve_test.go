@@ -81,9 +81,24 @@ func TestServeRefusesMalformedSettings(t *testing.T) {
 // TestServeStarts starts production wiring with a complete configuration
 // (nothing is contacted until someone signs in) and probes it.
 func TestServeStarts(t *testing.T) {
-	addr, _ := startServe(t, validServeEnv(t))
-	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/": http.StatusSeeOther, "/demo/mailbox": 404, "/demo/idp/authorize": 404} {
+	env := validServeEnv(t)
+	// Nothing answers there: readiness must say so without reaching out.
+	env["TAPDESK_AUTHORITY_HOST"] = "https://127.0.0.1:1"
+	addr, _ := startServe(t, env)
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// Graph's authority and the mail relay are out of reach: not ready,
+	// and each is named, while the process is alive.
+	res, err := client.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "database: ok (schema ") ||
+		!strings.Contains(string(body), "graph token: failing: ") || !strings.Contains(string(body), "smtp: failing: ") {
+		t.Errorf("GET /readyz: %d\n%s", res.StatusCode, body)
+	}
+	for path, want := range map[string]int{"/healthz": 200, "/": http.StatusSeeOther, "/demo/mailbox": 404, "/demo/idp/authorize": 404} {
 		res, err := client.Get("http://" + addr + path)
 		if err != nil {
 			t.Fatal(err)
@@ -93,7 +108,7 @@ func TestServeStarts(t *testing.T) {
 			t.Errorf("GET %s: %d, want %d", path, res.StatusCode, want)
 		}
 	}
-	res, err := client.Get("http://" + addr + "/healthz")
+	res, err = client.Get("http://" + addr + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/tapdesk/tapdesk/entra/fakegraph"
+)
+
+// tokenRequests is the fake authority's token endpoint, as its request
+// log names it.
+const tokenRequests = "POST /*/oauth2/v2.0/token"
+
+// readyz asks the demo for its readiness, as text or JSON.
+func readyz(t *testing.T, d *testDemo, accept string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, d.baseURL+"/readyz", nil)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+// fakeControl calls the fake Graph's control endpoints over HTTP, as an
+// operator running it alone would.
+func fakeControl(t *testing.T, d *testDemo, method, path string, body any) []byte {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		raw, _ := json.Marshal(body)
+		rd = strings.NewReader(string(raw))
+	}
+	req, _ := http.NewRequest(method, d.fake.URL()+path, rd)
+	res, err := d.fake.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if res.StatusCode >= 300 {
+		t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, out)
+	}
+	return out
+}
+
+// countTokenRequests counts the token requests the fake received, from
+// its /_fake/requests log.
+func countTokenRequests(t *testing.T, d *testDemo) int {
+	t.Helper()
+	var reqs []fakegraph.RecordedRequest
+	if err := json.Unmarshal(fakeControl(t, d, http.MethodGet, "/_fake/requests", nil), &reqs); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range reqs {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/oauth2/v2.0/token") {
+			n++
+		}
+	}
+	return n
+}
+
+// /readyz names each dependency and its state, says which one fails, and
+// spares the dependencies a storm of probes.
+func TestReadyz(t *testing.T) {
+	t.Run("all fine: each dependency listed, as text and JSON", func(t *testing.T) {
+		d := startTestDemo(t)
+		status, body := readyz(t, d, "")
+		if status != http.StatusOK || !strings.HasPrefix(body, "ready\n") {
+			t.Fatalf("%d:\n%s", status, body)
+		}
+		for _, line := range []string{"database: ok (schema ", "graph token: ok\n", "smtp: ok\n"} {
+			if !strings.Contains(body, line) {
+				t.Errorf("no %q in:\n%s", line, body)
+			}
+		}
+		status, body = readyz(t, d, "application/json")
+		var r struct {
+			Ready  bool
+			Checks []struct {
+				Name   string
+				OK     bool
+				Detail string
+			}
+		}
+		if err := json.Unmarshal([]byte(body), &r); err != nil || status != http.StatusOK || !r.Ready || len(r.Checks) != 3 || r.Checks[0].Name != "database" {
+			t.Fatalf("%d %v:\n%s", status, err, body)
+		}
+	})
+
+	t.Run("graph token refused: said so, and a burst of probes makes one token request", func(t *testing.T) {
+		d := startTestDemo(t)
+		fakeControl(t, d, http.MethodPost, "/_fake/faults", map[string]any{"pattern": tokenRequests, "status": 401,
+			"body": `{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys are expired.","error_codes":[7000222]}`})
+		fakeControl(t, d, http.MethodDelete, "/_fake/requests", nil)
+		const probes = 12
+		var wg sync.WaitGroup
+		bodies := make([]string, probes)
+		statuses := make([]int, probes)
+		for i := range probes {
+			wg.Add(1)
+			go func() { defer wg.Done(); statuses[i], bodies[i] = readyz(t, d, "") }()
+		}
+		wg.Wait()
+		for i := range probes {
+			if statuses[i] != http.StatusServiceUnavailable || !strings.Contains(bodies[i], "graph token: failing: ") ||
+				!strings.Contains(bodies[i], "database: ok") || !strings.Contains(bodies[i], "smtp: ok") {
+				t.Fatalf("probe %d: %d\n%s", i, statuses[i], bodies[i])
+			}
+		}
+		t.Logf("readyz:\n%s", bodies[0])
+		if !strings.Contains(bodies[0], "401") || strings.Contains(bodies[0], d.fake.Tenant().ClientSecret) {
+			t.Errorf("reason: %s", bodies[0])
+		}
+		// One more, just after: the answer is still the kept one.
+		readyz(t, d, "")
+		if n := countTokenRequests(t, d); n != 1 {
+			t.Errorf("%d probes made %d token requests, want 1", probes+1, n)
+		}
+	})
+
+	t.Run("mail relay down: said so", func(t *testing.T) {
+		d := startTestDemo(t)
+		d.capture.Close()
+		status, body := readyz(t, d, "")
+		if status != http.StatusServiceUnavailable || !strings.Contains(body, "smtp: failing: connect to ") || !strings.Contains(body, "graph token: ok") {
+			t.Fatalf("%d:\n%s", status, body)
+		}
+	})
+
+	t.Run("database behind the binary's schema: said so", func(t *testing.T) {
+		d := startTestDemo(t)
+		raw, err := sql.Open("sqlite", d.dbPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		if _, err := raw.ExecContext(context.Background(),
+			`DELETE FROM goose_db_version WHERE version_id = (SELECT MAX(version_id) FROM goose_db_version)`); err != nil {
+			t.Fatal(err)
+		}
+		status, body := readyz(t, d, "")
+		if status != http.StatusServiceUnavailable || !strings.Contains(body, "database: failing: schema ") || !strings.Contains(body, "but this tapdesk runs on schema") {
+			t.Fatalf("%d:\n%s", status, body)
+		}
+	})
+
+	t.Run("database closed: said so; liveness unaffected", func(t *testing.T) {
+		d := startTestDemo(t)
+		d.app.db.Close()
+		status, body := readyz(t, d, "")
+		t.Logf("readyz:\n%s", body)
+		if status != http.StatusServiceUnavailable || !strings.Contains(body, "database: failing: ") {
+			t.Fatalf("%d:\n%s", status, body)
+		}
+		res, err := http.Get(d.baseURL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("healthz %d with the database closed", res.StatusCode)
+		}
+	})
+}

@@ -1,0 +1,115 @@
+package tapdesk
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// HeaderXRequestID carries a request's id: a trusted proxy may set it, and
+// tapdesk answers with the id it used, so a support call and the proxy's
+// log find the same line.
+const HeaderXRequestID = "X-Request-Id"
+
+// MaxRequestIDLength bounds an id taken from a proxy. Proxies use UUIDs (36)
+// or 32 hex characters; 128 leaves room for a prefix without letting a
+// header fill log lines and audit events.
+const MaxRequestIDLength = 128
+
+// ParseRequestID reads the X-Request-Id a trusted proxy sent. It accepts
+// only a bounded run of characters that are safe in a log line, a CSV cell
+// and a header without quoting: letters, digits and - _ . : / + = @. An id
+// that is anything else is refused whole (never trimmed or cleaned), so a
+// forged line break or escape never reaches a log.
+func ParseRequestID(s string) (string, bool) {
+	if s == "" || len(s) > MaxRequestIDLength {
+		return "", false
+	}
+	for i := 0; i < len(s); i++ {
+		if !requestIDChar(s[i]) {
+			return "", false
+		}
+	}
+	return s, true
+}
+
+func requestIDChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-_.:/+=@", c) >= 0
+}
+
+// requestIDKey is the context key of the id of the request being served.
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying the id of the web request it serves;
+// the audit events written for that request record it.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestIDFrom is the id of the web request ctx serves ("" outside one:
+// the sweep, the mail worker, the command line).
+func RequestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// Readiness results are cached so that a load balancer probing every
+// second from several nodes costs one token request and one SMTP dial per
+// window, not one per probe: Entra throttles token requests, and a probe
+// storm must not become one. A failure is kept shorter, so a recovered
+// dependency is seen soon.
+const (
+	ReadyCacheOK     = 10 * time.Second
+	ReadyCacheFailed = 2 * time.Second
+	// ReadyCheckTimeout bounds one dependency's check, below the usual
+	// probe timeouts (Kubernetes: 1s default, commonly raised to 5s+).
+	ReadyCheckTimeout = 4 * time.Second
+)
+
+// Bounds of TAPDESK_SWEEP_INTERVAL: sweeping more often than every few
+// seconds only loads the database and Graph (closing the loop reads every
+// issued pass's user); less often than hourly leaves expired requests
+// looking open and escalations late.
+const (
+	MinSweepInterval     = 5 * time.Second
+	MaxSweepInterval     = time.Hour
+	DefaultSweepInterval = time.Minute
+)
+
+// SweepIntervalProblem says what is wrong with a sweep interval ("" if
+// nothing).
+func SweepIntervalProblem(d time.Duration) string {
+	if d < MinSweepInterval || d > MaxSweepInterval {
+		return fmt.Sprintf("%s is outside %s to %s: background jobs (expiry, escalation, closing the loop) run at this pace",
+			ShortDuration(d), ShortDuration(MinSweepInterval), ShortDuration(MaxSweepInterval))
+	}
+	return ""
+}
+
+// DefaultShutdownGrace is how long a stopping tapdesk lets requests in
+// flight finish (TAPDESK_SHUTDOWN_GRACE). An issue and reveal waits on
+// Graph, whose calls are bounded at well under this; Kubernetes' default
+// termination grace is 30s too, so the process is not killed first.
+const DefaultShutdownGrace = 30 * time.Second
+
+// Log formats of TAPDESK_LOG_FORMAT.
+const (
+	LogFormatJSON = "json"
+	LogFormatText = "text"
+)
+
+// ParseLogFormat reads TAPDESK_LOG_FORMAT (empty: def).
+func ParseLogFormat(s, def string) (string, error) {
+	switch s = strings.ToLower(strings.TrimSpace(s)); s {
+	case "":
+		return def, nil
+	case LogFormatJSON, LogFormatText:
+		return s, nil
+	}
+	return "", Errorf(EINVALID, "%q is not json or text", s)
+}
