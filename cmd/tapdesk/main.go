@@ -27,6 +27,7 @@ Usage:
   tapdesk serve   [flags]                               production (tapdesk serve --help)
   tapdesk migrate --db PATH                             apply schema migrations and exit
   tapdesk audit   verify|export|prune|seed [flags]      the audit trail (tapdesk audit help)
+  tapdesk db      backup --to FILE [--db PATH]          a checked copy of the live database (tapdesk db help)
   tapdesk version
 `
 
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, args[1:], getenv, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], getenv, stdout, stderr)
+	case "db":
+		return runDB(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout)
 	case "version", "--version":
