@@ -28,7 +28,8 @@ Usage:
   tapdesk migrate --db PATH                             apply schema migrations and exit
   tapdesk audit   verify|export|prune|seed [flags]      the audit trail (tapdesk audit help)
   tapdesk db      backup --to FILE [--db PATH]          a checked copy of the live database (tapdesk db help)
-  tapdesk version
+  tapdesk healthcheck [--addr :8080 | --url URL]        exit 0 when the running tapdesk answers /healthz (for HEALTHCHECK)
+  tapdesk version                                       version, commit, build date and Go version
 `
 
 func main() {
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDB(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout)
+	case "healthcheck":
+		return runHealthcheck(ctx, args[1:], getenv, stdout)
 	case "version", "--version":
 		fmt.Fprint(stdout, currentBuild())
 		return nil
