@@ -164,7 +164,14 @@ var settingName = regexp.MustCompile(`\bTAPDESK_[A-Z0-9_]*[A-Z0-9]\b`)
 func TestDeployFilesNameRealSettings(t *testing.T) {
 	bin, _ := releaseBinary(t)
 	known, _ := knownSettings(t, bin)
-	for _, name := range []string{"Dockerfile", "tapdesk.service", "tapdesk.env", "Caddyfile", "nginx.conf"} {
+	files, err := filepath.Glob("*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, ".go") {
+			continue
+		}
 		for _, s := range settingName.FindAllString(read(t, name), -1) {
 			if !known[s] && s != "TAPDESK_RELEASE_BIN" {
 				t.Errorf("%s names %s, which tapdesk does not read", name, s)
@@ -193,6 +200,7 @@ func keyValues(text string) map[string][]string {
 // credential it loads handed to a *_FILE setting, and enough time to stop.
 func TestSystemdUnit(t *testing.T) {
 	unit := keyValues(read(t, "tapdesk.service"))
+	checkCredentials(t, "tapdesk.service", unit)
 	for k, want := range map[string]string{
 		"DynamicUser": "yes", "StateDirectory": "tapdesk", "ProtectSystem": "strict", "ProtectHome": "yes",
 		"PrivateTmp": "yes", "NoNewPrivileges": "yes", "CapabilityBoundingSet": "", "SystemCallFilter": "@system-service",
@@ -202,30 +210,10 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("%s=%v, want %q", k, got, want)
 		}
 	}
-	env := map[string]string{}
-	for _, e := range unit["Environment"] {
-		k, v, _ := strings.Cut(e, "=")
-		env[k] = v
-	}
+	db := unitEnv(unit)["TAPDESK_DB"]
 	// ProtectSystem=strict leaves only the state directory writable.
-	if db := env["TAPDESK_DB"]; !strings.HasPrefix(db, "/var/lib/"+unit["StateDirectory"][0]+"/") {
+	if !strings.HasPrefix(db, "/var/lib/"+unit["StateDirectory"][0]+"/") {
 		t.Errorf("TAPDESK_DB=%q is outside the state directory /var/lib/%s, which is all the unit may write", db, unit["StateDirectory"][0])
-	}
-	used := map[string]bool{}
-	for _, v := range env {
-		if name, ok := strings.CutPrefix(v, "%d/"); ok {
-			used[name] = true
-		}
-	}
-	for _, c := range unit["LoadCredential"] {
-		name, _, _ := strings.Cut(c, ":")
-		if !used[name] {
-			t.Errorf("credential %s is loaded but no *_FILE setting reads it", name)
-		}
-		delete(used, name)
-	}
-	for name := range used {
-		t.Errorf("a setting reads %%d/%s, which no LoadCredential provides", name)
 	}
 	stop, err := time.ParseDuration(unit["TimeoutStopSec"][0])
 	if err != nil {
@@ -233,6 +221,59 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	if grace := shutdownGrace(t); stop <= grace {
 		t.Errorf("TimeoutStopSec=%s is not longer than tapdesk's shutdown grace %s: systemd would kill requests in flight", stop, grace)
+	}
+}
+
+// The backup unit reads the database tapdesk.service writes, as the same
+// dynamic user, and verifies the chain with the same key.
+func TestBackupUnit(t *testing.T) {
+	serve := keyValues(read(t, "tapdesk.service"))
+	backup := keyValues(read(t, "tapdesk-backup.service"))
+	checkCredentials(t, "tapdesk-backup.service", backup)
+	if db, want := unitEnv(backup)["TAPDESK_DB"], unitEnv(serve)["TAPDESK_DB"]; db != want {
+		t.Errorf("the backup reads TAPDESK_DB=%q, tapdesk writes %q", db, want)
+	}
+	// A dynamic user is named after its unit unless User= says otherwise:
+	// the backup must name tapdesk.service's to share its files.
+	if u := backup["User"]; len(u) != 1 || u[0] != "tapdesk" || len(serve["User"]) != 0 {
+		t.Errorf("the backup runs as User=%v, tapdesk.service as %v: they must be the same dynamic user", u, serve["User"])
+	}
+	if dirs := backup["StateDirectory"]; len(dirs) != 1 || !strings.Contains(" "+dirs[0]+" ", " "+serve["StateDirectory"][0]+" ") {
+		t.Errorf("the backup's StateDirectory=%v lacks tapdesk's %v", dirs, serve["StateDirectory"])
+	}
+	if start := backup["ExecStart"]; len(start) != 1 || !strings.Contains(start[0], "tapdesk db backup --to ") {
+		t.Errorf("the backup unit runs %v", start)
+	}
+}
+
+func unitEnv(unit map[string][]string) map[string]string {
+	env := map[string]string{}
+	for _, e := range unit["Environment"] {
+		k, v, _ := strings.Cut(e, "=")
+		env[k] = v
+	}
+	return env
+}
+
+// checkCredentials: each credential a unit loads is read by a *_FILE
+// setting, and each %d/NAME a setting names is loaded.
+func checkCredentials(t *testing.T, name string, unit map[string][]string) {
+	t.Helper()
+	used := map[string]bool{}
+	for _, v := range unitEnv(unit) {
+		if cred, ok := strings.CutPrefix(v, "%d/"); ok {
+			used[cred] = true
+		}
+	}
+	for _, c := range unit["LoadCredential"] {
+		cred, _, _ := strings.Cut(c, ":")
+		if !used[cred] {
+			t.Errorf("%s loads credential %s but no *_FILE setting reads it", name, cred)
+		}
+		delete(used, cred)
+	}
+	for cred := range used {
+		t.Errorf("%s: a setting reads %%d/%s, which no LoadCredential provides", name, cred)
 	}
 }
 
