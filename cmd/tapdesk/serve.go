@@ -255,7 +255,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ln.Close()
 		return err
 	}
-	log.Info("tapdesk serving", "addr", ln.Addr().String(), "base_url", base, "version", version(),
+	log.Info("tapdesk serving", "addr", ln.Addr().String(), "base_url", base, "version", version(), "commit", currentBuild().Commit,
 		"graph", dir.Endpoints().GraphBaseURL, "mail_transport", transport)
 	return a.serve(ctx, ln)
 }
