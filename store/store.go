@@ -123,16 +123,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err := createFile(ctx, path); err != nil {
 		return nil, err
 	}
-	q := url.Values{}
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
-	q.Add("_pragma", "synchronous(NORMAL)")
-	// A checkpoint that resets the write-ahead log cuts its file back to
-	// this size, so one burst of writes does not leave it large for good.
-	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", MaxWALBytes))
-	q.Set("_txlock", "immediate")
-	sqldb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	sqldb, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -149,6 +140,38 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// OpenExisting opens the database at path as it is: no migrations, no
+// change to its files. It is for tools that must not alter a database a
+// running tapdesk holds, such as a backup taken with a newer binary
+// before an upgrade.
+func OpenExisting(ctx context.Context, path string) (*DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no database at %s: %w", path, pathReason(err))
+	}
+	sqldb, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := sqldb.PingContext(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	return &DB{db: sqldb, path: path, Now: time.Now}, nil
+}
+
+func dsn(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "synchronous(NORMAL)")
+	// A checkpoint that resets the write-ahead log cuts its file back to
+	// this size, so one burst of writes does not leave it large for good.
+	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", MaxWALBytes))
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
 }
 
 // createFile gives a new database 16 KiB pages. The audit trail is read in

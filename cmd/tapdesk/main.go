@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -32,7 +31,9 @@ Usage:
   tapdesk serve   [flags]                               production (tapdesk serve --help)
   tapdesk migrate --db PATH                             apply schema migrations and exit
   tapdesk audit   verify|export|prune|seed [flags]      the audit trail (tapdesk audit help)
-  tapdesk version
+  tapdesk db      backup --to FILE [--db PATH]          a checked copy of the live database (tapdesk db help)
+  tapdesk healthcheck [--addr :8080 | --url URL]        exit 0 when the running tapdesk answers /healthz (for HEALTHCHECK)
+  tapdesk version                                       version, commit, build date and Go version
 `
 
 func main() {
@@ -62,12 +63,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, args[1:], getenv, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], getenv, stdout, stderr)
+	case "db":
+		return runDB(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout)
 	case "config-reference":
 		return runConfigReference(args[1:], stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, args[1:], getenv, stdout)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "tapdesk", version())
+		fmt.Fprint(stdout, currentBuild())
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -160,11 +165,4 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	fmt.Fprintf(stdout, "database %s is at schema version %d (this tapdesk knows up to %d)\n", s.get("db"), cur, known)
 	return nil
-}
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "devel"
 }

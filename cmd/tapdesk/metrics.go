@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"time"
 
 	"github.com/tapdesk/tapdesk"
@@ -16,20 +15,8 @@ import (
 
 // newMetrics builds the app's registry with this binary's build info.
 func newMetrics() *metrics.Metrics {
-	return metrics.New(metrics.Build{Version: version(), Commit: buildCommit()})
-}
-
-// buildCommit is the VCS revision the binary was built from ("unknown" when
-// the build did not record one, e.g. go test).
-func buildCommit() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				return s.Value
-			}
-		}
-	}
-	return "unknown"
+	b := currentBuild()
+	return metrics.New(metrics.Build{Version: b.Version, Commit: b.Commit})
 }
 
 // countFromStore registers the gauges read from the database at scrape time.

@@ -289,7 +289,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if metricsLn != nil {
 		log.Info("metrics serving", "addr", metricsLn.Addr().String(), "path", "/metrics")
 	}
-	log.Info("tapdesk serving", "addr", ln.Addr().String(), "base_url", base, "version", version(),
+	log.Info("tapdesk serving", "addr", ln.Addr().String(), "base_url", base, "version", version(), "commit", currentBuild().Commit,
 		"graph", dir.Endpoints().GraphBaseURL, "mail_transport", transport)
 	return a.serve(ctx, ln)
 }
