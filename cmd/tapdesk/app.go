@@ -93,7 +93,10 @@ type app struct {
 	metrics *metrics.Metrics
 	// metricsLn, when set before serve, serves /metrics alongside.
 	metricsLn net.Listener
-	stop      []func()
+	// firstSweep is closed once the sweep that runs at start has finished,
+	// so tests that count what the sweep writes can wait for it.
+	firstSweep chan struct{}
+	stop       []func()
 }
 
 // newApp wires the portal. dir and sender are the two edges that differ
@@ -116,7 +119,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	if cfg.Metrics == nil {
 		cfg.Metrics = newMetrics()
 	}
-	a := &app{cfg: cfg, db: db, metrics: cfg.Metrics}
+	a := &app{cfg: cfg, db: db, metrics: cfg.Metrics, firstSweep: make(chan struct{})}
 	countFromStore(a.metrics, db)
 	if err := db.SetAuditKey(cfg.AuditKey, cfg.AuditOldKeys...); err != nil {
 		db.Close()
@@ -267,8 +270,13 @@ func (a *app) sweep(ctx context.Context) {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	first := true
 	for {
 		a.sweepOnce(ctx, to)
+		if first {
+			close(a.firstSweep)
+			first = false
+		}
 		select {
 		case <-ctx.Done():
 			return
