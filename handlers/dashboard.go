@@ -19,12 +19,12 @@ func (h *Handler) dashboard(c echo.Context) error {
 	var d views.Dashboard
 	var err error
 	if p.Has(tapdesk.RoleRequester) {
-		if d.Mine, err = h.store.Requests(ctx, store.RequestFilter{RequesterOID: p.ObjectID, Limit: 25}); err != nil {
+		if d.Mine, err = h.store.Requests(ctx, store.RequestFilter{RequesterOID: p.ObjectID, Limit: 25, Summary: true}); err != nil {
 			return err
 		}
 	}
 	if p.Has(tapdesk.RoleApprover) {
-		pending, err := h.store.Requests(ctx, store.RequestFilter{States: []tapdesk.State{tapdesk.StatePending}, Limit: 200, WithApprovals: true})
+		pending, err := h.store.Requests(ctx, store.RequestFilter{States: []tapdesk.State{tapdesk.StatePending}, Limit: 200, WithApprovals: true, Summary: true})
 		if err != nil {
 			return err
 		}
@@ -36,7 +36,7 @@ func (h *Handler) dashboard(c echo.Context) error {
 		}
 	}
 	if p.Has(tapdesk.RoleAuditor) || p.Has(tapdesk.RoleAdmin) {
-		if d.Recent, err = h.store.Requests(ctx, store.RequestFilter{Limit: 25}); err != nil {
+		if d.Recent, err = h.store.Requests(ctx, store.RequestFilter{Limit: 25, Summary: true}); err != nil {
 			return err
 		}
 	}

@@ -496,3 +496,37 @@ func TestAppendBoundsEvents(t *testing.T) {
 		t.Fatalf("verify: %v %+v", err, rep)
 	}
 }
+
+// A summary list carries every field a request list shows and
+// tapdesk.CheckDecide reads, equal to the full read's, with the approvals.
+func TestRequestSummaries(t *testing.T) {
+	db, _ := openDB(t)
+	ctx := context.Background()
+	r := newRequest("rs1", 2)
+	fileRequest(t, db, r)
+	ev := tapdesk.Event{Activity: tapdesk.ActApprove, Category: tapdesk.CatApproval, Actor: approver}
+	if _, err := db.Decide(ctx, r, tapdesk.Approval{RequestID: r.ID, Approver: approver, Decision: tapdesk.DecisionApprove, CreatedAt: t0}, ev, nil); err != nil {
+		t.Fatal(err)
+	}
+	full, err := db.Request(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := db.Requests(ctx, store.RequestFilter{States: []tapdesk.State{tapdesk.StatePending}, WithApprovals: true, Summary: true})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("summary list: %d %v", len(list), err)
+	}
+	s := list[0]
+	if s.ID != full.ID || s.State != full.State || s.TargetID != full.TargetID || s.TargetUPN != full.TargetUPN ||
+		s.TargetName != full.TargetName || s.TicketRef != full.TicketRef || s.Requester.TenantID != full.Requester.TenantID ||
+		s.Requester.ObjectID != full.Requester.ObjectID || s.Requester.Name != full.Requester.Name ||
+		!s.CreatedAt.Equal(full.CreatedAt) || !s.ExpiresAt.Equal(full.ExpiresAt) || len(s.Approvals) != 1 {
+		t.Errorf("summary %+v differs from the full read %+v", s, full)
+	}
+	for _, a := range []tapdesk.Actor{second, approver, agent} {
+		who := tapdesk.Principal{TenantID: a.TenantID, ObjectID: a.ObjectID, Roles: []tapdesk.Role{tapdesk.RoleApprover}}
+		if a, b := tapdesk.CheckDecide(s, who, t0), tapdesk.CheckDecide(full, who, t0); tapdesk.ErrorCode(a) != tapdesk.ErrorCode(b) {
+			t.Errorf("CheckDecide for %s: summary %v, full %v", who.ObjectID, a, b)
+		}
+	}
+}
