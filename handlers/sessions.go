@@ -2,12 +2,12 @@ package handlers
 
 import (
 	"cmp"
-	"database/sql"
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
-	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/tapdesk/tapdesk"
@@ -34,10 +34,12 @@ const (
 // that only reads would still write. loadPrincipal records activity at most
 // once a step (tapdesk.SessionActivityStep) instead, and each write of a
 // row keeps it for idle from then on (sealedStore.forgetIdle).
-func NewSessions(db *sql.DB, secure bool, sessionKey string, idle, lifetime time.Duration) (*scs.SessionManager, func()) {
-	st := sqlite3store.NewWithCleanupInterval(db, 10*time.Minute)
+//
+// rows (store.SessionRows) keeps the rows; expired ones are deleted every
+// sessionCleanupInterval until the returned stop is called.
+func NewSessions(rows SessionRows, log *slog.Logger, secure bool, sessionKey string, idle, lifetime time.Duration) (*scs.SessionManager, func()) {
 	sm := scs.New()
-	sealed := newSealedStore(st, sessionKey)
+	sealed := newSealedStore(rows, sessionKey)
 	sealed.forgetIdle = cmp.Or(idle, DefaultSessionIdleTimeout)
 	sm.Store = sealed
 	sm.Lifetime = cmp.Or(lifetime, DefaultSessionLifetime)
@@ -50,7 +52,39 @@ func NewSessions(db *sql.DB, secure bool, sessionKey string, idle, lifetime time
 	sm.Cookie.Secure = secure
 	sm.Cookie.SameSite = http.SameSiteLaxMode
 	sm.Cookie.Persist = false
-	return sm, st.StopCleanup
+	return sm, cleanExpiredSessions(rows, log)
+}
+
+// SessionRows is where sessions are kept (store.SessionRows).
+type SessionRows interface {
+	scs.CtxStore
+	DeleteExpired(ctx context.Context) error
+}
+
+// sessionCleanupInterval is how often expired session rows are deleted.
+const sessionCleanupInterval = 10 * time.Minute
+
+// cleanExpiredSessions deletes expired rows every sessionCleanupInterval
+// until the returned stop is called.
+func cleanExpiredSessions(rows SessionRows, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(sessionCleanupInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := rows.DeleteExpired(ctx); err != nil && ctx.Err() == nil {
+					log.Warn("delete expired sessions", "err", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // sessionTimes are when the session's sign-in happened and when it was last

@@ -137,7 +137,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 		a.close()
 		return nil, err
 	}
-	sessions, stopCleanup := handlers.NewSessions(db.SQL(), cfg.SecureCookies, cfg.SessionKey, cfg.SessionIdleTimeout, cfg.SessionLifetime)
+	sessions, stopCleanup := handlers.NewSessions(db.SessionRows(), log, cfg.SecureCookies, cfg.SessionKey, cfg.SessionIdleTimeout, cfg.SessionLifetime)
 	a.stop = append(a.stop, stopCleanup)
 
 	composer := &mail.RequestComposer{Store: db, BaseURL: cfg.BaseURL, LinkTTL: cfg.LinkTTL, Now: cfg.Now}

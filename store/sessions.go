@@ -1,0 +1,75 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// SessionRows is the server-side session store (an scs.CtxStore) on the
+// sessions table, in scs's sqlite3store layout: the rows it wrote stay
+// readable, and back. Unlike sqlite3store it runs prepared statements, which
+// spares the parse of its query on every request; its SQL is kept here, in
+// one place, so that another database needs only this file redone.
+type SessionRows struct{ db *DB }
+
+// SessionRows returns the session store on db.
+func (db *DB) SessionRows() *SessionRows { return &SessionRows{db: db} }
+
+// sessionExpiry is how an expiry is written: sqlite3store's format, read
+// back by julianday().
+const sessionExpiry = "2006-01-02T15:04:05.999"
+
+// FindCtx returns the data of an unexpired session row.
+func (s *SessionRows) FindCtx(ctx context.Context, key string) ([]byte, bool, error) {
+	st, err := s.db.prepared(ctx, `SELECT data FROM sessions WHERE token = ? AND julianday('now') < expiry`)
+	if err != nil {
+		return nil, false, err
+	}
+	var b []byte
+	err = st.QueryRowContext(ctx, key).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return b, true, nil
+}
+
+// CommitCtx writes a session row, replacing the one under key.
+func (s *SessionRows) CommitCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
+	st, err := s.db.prepared(ctx, `REPLACE INTO sessions (token, data, expiry) VALUES (?, ?, julianday(?))`)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, key, b, expiry.UTC().Format(sessionExpiry))
+	return err
+}
+
+// DeleteCtx removes a session row.
+func (s *SessionRows) DeleteCtx(ctx context.Context, key string) error {
+	st, err := s.db.prepared(ctx, `DELETE FROM sessions WHERE token = ?`)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, key)
+	return err
+}
+
+// DeleteExpired removes the rows whose session has expired.
+func (s *SessionRows) DeleteExpired(ctx context.Context) error {
+	_, err := s.db.db.ExecContext(ctx, `DELETE FROM sessions WHERE expiry < julianday('now')`)
+	return err
+}
+
+func (s *SessionRows) Find(key string) ([]byte, bool, error) {
+	return s.FindCtx(context.Background(), key)
+}
+
+func (s *SessionRows) Commit(key string, b []byte, expiry time.Time) error {
+	return s.CommitCtx(context.Background(), key, b, expiry)
+}
+
+func (s *SessionRows) Delete(key string) error { return s.DeleteCtx(context.Background(), key) }
