@@ -1,0 +1,88 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/signin"
+)
+
+// sessionCodec encodes session data as JSON with each value's type named,
+// so it decodes to the same Go types. scs's gob codec builds its decoder
+// afresh for every session it reads, which cost more than the rest of a
+// page's session work. Data without the JSON prefix (written by the gob
+// codec before) still decodes, and a value of a type not listed here is
+// written by gob as before, so no session is lost either way.
+type sessionCodec struct{ gob scs.GobCodec }
+
+// sessionJSONPrefix marks data written by sessionCodec; scs's gob data
+// starts with the type definition of its record, never with this.
+var sessionJSONPrefix = []byte("!tapdesk-session-json-v1\n")
+
+// sessionRecord is the JSON form of a session.
+type sessionRecord struct {
+	Deadline time.Time               `json:"deadline"`
+	Values   map[string]sessionValue `json:"values"`
+}
+
+// sessionValue holds one session value: exactly one field is set.
+type sessionValue struct {
+	String    *string            `json:"string,omitempty"`
+	Principal *tapdesk.Principal `json:"principal,omitempty"`
+	Times     *sessionTimes      `json:"times,omitempty"`
+	Pending   *signin.Pending    `json:"pending,omitempty"`
+}
+
+func (c sessionCodec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
+	rec := sessionRecord{Deadline: deadline, Values: make(map[string]sessionValue, len(values))}
+	for k, v := range values {
+		var sv sessionValue
+		switch v := v.(type) {
+		case string:
+			sv.String = &v
+		case tapdesk.Principal:
+			sv.Principal = &v
+		case sessionTimes:
+			sv.Times = &v
+		case signin.Pending:
+			sv.Pending = &v
+		default:
+			return c.gob.Encode(deadline, values)
+		}
+		rec.Values[k] = sv
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	return append(sessionJSONPrefix[:len(sessionJSONPrefix):len(sessionJSONPrefix)], b...), nil
+}
+
+func (c sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
+	rest, ok := bytes.CutPrefix(b, sessionJSONPrefix)
+	if !ok {
+		return c.gob.Decode(b)
+	}
+	var rec sessionRecord
+	if err := json.Unmarshal(rest, &rec); err != nil {
+		return time.Time{}, nil, err
+	}
+	values := make(map[string]any, len(rec.Values))
+	for k, sv := range rec.Values {
+		switch {
+		case sv.String != nil:
+			values[k] = *sv.String
+		case sv.Principal != nil:
+			values[k] = *sv.Principal
+		case sv.Times != nil:
+			values[k] = *sv.Times
+		case sv.Pending != nil:
+			values[k] = *sv.Pending
+		}
+	}
+	return rec.Deadline, values, nil
+}
