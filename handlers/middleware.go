@@ -38,7 +38,8 @@ const (
 )
 
 func init() {
-	// scs gob-encodes session values.
+	// Sessions written by gob (before sessionCodec, or of a type it does not
+	// know) still decode.
 	gob.Register(tapdesk.Principal{})
 	gob.Register(signin.Pending{})
 	gob.Register(sessionTimes{})
