@@ -366,3 +366,18 @@ func TestDockerfile(t *testing.T) {
 		t.Errorf("the HEALTHCHECK runs tapdesk healthcheck, which %s does not list:\n%s", bin, usage)
 	}
 }
+
+// The nginx sample loads on the nginx the distributions ship (Debian 12:
+// 1.22, Ubuntu 24.04: 1.24): the "http2" directive only exists from 1.25.1,
+// so HTTP/2 is switched on with the listen parameter.
+func TestNginxLoadsOnDistributionVersions(t *testing.T) {
+	for _, line := range strings.Split(read(t, "nginx.conf"), "\n") {
+		f := strings.Fields(strings.TrimSpace(line))
+		if len(f) > 0 && (f[0] == "http2" || f[0] == "http2;") {
+			t.Errorf("nginx.conf uses %q, which nginx before 1.25.1 refuses", strings.TrimSpace(line))
+		}
+	}
+	if !strings.Contains(read(t, "nginx.conf"), "listen 443 ssl http2;") {
+		t.Error("nginx.conf does not switch HTTP/2 on with the listen parameter")
+	}
+}

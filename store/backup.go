@@ -2,11 +2,14 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/pressly/goose/v3"
 
@@ -30,58 +33,102 @@ type BackupReport struct {
 // snapshot, so writers carry on while it runs and the copy holds exactly
 // the transactions committed before it started. The copy is one file (no
 // -wal), owner-only like the database, and an existing file is never
-// overwritten. A copy that fails the integrity or schema check is removed;
-// one whose audit trail does not check out is kept (it is as good as the live
+// overwritten. The copy is written and checked under a partial name beside
+// to (to + ".partial-" and random hex) and linked to its name only once it
+// is checked and on disk, so a backup killed part-way (SIGKILL, out of
+// memory, power loss) leaves no truncated file that looks like a good
+// backup; the leftover partial is what the backup timer's cleanup deletes.
+// A copy that fails the integrity or schema check is removed; one whose
+// audit trail does not check out is kept at to (it is as good as the live
 // database, which has the same fault) and the error says so.
 func (db *DB) Backup(ctx context.Context, to string) (BackupReport, error) {
 	rep := BackupReport{Path: to}
-	f, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, ownerOnly)
-	switch {
-	case errors.Is(err, fs.ErrExist):
-		return rep, fmt.Errorf("%s already exists: a backup never overwrites a file; name a new one", to)
-	case err != nil:
+	exists := fmt.Errorf("%s already exists: a backup never overwrites a file; name a new one", to)
+	if _, err := os.Lstat(to); err == nil {
+		return rep, exists
+	}
+	partial, err := createPartial(to)
+	if err != nil {
 		return rep, fmt.Errorf("cannot create the backup %s: %w", to, pathReason(err))
 	}
-	f.Close()
-	keep := false
-	defer func() {
-		if !keep {
-			os.Remove(to)
-		}
-	}()
+	defer os.Remove(partial)
 	// VACUUM INTO accepts an existing empty file, so the copy keeps the
 	// owner-only mode it was created with.
-	if _, err := db.db.ExecContext(ctx, `VACUUM INTO ?`, to); err != nil {
-		return rep, fmt.Errorf("copy the database to %s: %w", to, err)
+	if _, err := db.db.ExecContext(ctx, `VACUUM INTO ?`, partial); err != nil {
+		return rep, fmt.Errorf("copy the database to %s: %w", partial, err)
 	}
-	ro, err := checkBackup(ctx, db, to, &rep)
+	ro, err := checkBackup(ctx, db, partial, &rep)
 	if err != nil {
 		return rep, err
 	}
 	defer ro.Close()
 	// SQLite does not sync the file VACUUM INTO writes.
-	if err := syncFile(to); err != nil {
-		return rep, fmt.Errorf("write the backup %s to disk: %w", to, err)
+	if err := syncFile(partial); err != nil {
+		return rep, fmt.Errorf("write the backup %s to disk: %w", partial, err)
 	}
-	fi, err := os.Stat(to)
+	fi, err := os.Stat(partial)
 	if err != nil {
 		return rep, err
 	}
 	rep.Bytes = fi.Size()
-	keep = true
-	if db.keys == nil {
-		return rep, nil
+	var chainErr error
+	if db.keys != nil {
+		backup := &DB{db: ro, path: partial, Now: db.Now, keys: db.keys}
+		chain, err := backup.VerifyChain(ctx)
+		if err != nil {
+			return rep, fmt.Errorf("verify the backup's audit trail: %w", err)
+		}
+		rep.Chain = &chain
+		if chain.Break != nil {
+			chainErr = fmt.Errorf("the backup's audit trail does not check out at event %d (%s): %s; the live trail has the same fault (run tapdesk audit verify); the copy is kept", chain.Break.Seq, chain.Break.Kind, chain.Break.Detail)
+		}
 	}
-	backup := &DB{db: ro, path: to, Now: db.Now, keys: db.keys}
-	chain, err := backup.VerifyChain(ctx)
+	// A link never replaces an existing file, so a file that appeared at
+	// to meanwhile is kept.
+	if err := os.Link(partial, to); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return rep, exists
+		}
+		return rep, fmt.Errorf("name the backup %s: %w", to, pathReason(err))
+	}
+	if err := os.Remove(partial); err != nil {
+		return rep, fmt.Errorf("remove the partial backup %s: %w", partial, err)
+	}
+	if err := syncDir(filepath.Dir(to)); err != nil {
+		return rep, fmt.Errorf("write the backup's name %s to disk: %w", to, err)
+	}
+	return rep, chainErr
+}
+
+// createPartial creates an empty owner-only file with a new name beside to.
+func createPartial(to string) (string, error) {
+	for {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		name := to + ".partial-" + hex.EncodeToString(b[:])
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, ownerOnly)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return name, f.Close()
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
 	if err != nil {
-		return rep, fmt.Errorf("verify the backup's audit trail: %w", err)
+		return err
 	}
-	rep.Chain = &chain
-	if chain.Break != nil {
-		return rep, fmt.Errorf("the backup's audit trail does not check out at event %d (%s): %s; the live trail has the same fault (run tapdesk audit verify); the copy is kept", chain.Break.Seq, chain.Break.Kind, chain.Break.Detail)
+	if err := d.Sync(); err != nil {
+		d.Close()
+		return err
 	}
-	return rep, nil
+	return d.Close()
 }
 
 // checkBackup checks the copy against db and returns it opened read-only.

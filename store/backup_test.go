@@ -5,12 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/store"
@@ -180,5 +183,66 @@ func TestBackupKeepsCopyOfBrokenTrail(t *testing.T) {
 	var n int
 	if err := c.QueryRow(`SELECT COUNT(*) FROM audit_events`).Scan(&n); err != nil || n != 5 {
 		t.Fatalf("kept copy holds %d events, %v", n, err)
+	}
+}
+
+// TestBackupKilledMidwayLeavesNoBackup kills a process in the middle of a
+// backup (as SIGKILL, the OOM killer or a power cut would): nothing is left
+// under the backup's name, so no truncated file passes for a good backup.
+func TestBackupKilledMidwayLeavesNoBackup(t *testing.T) {
+	if env := os.Getenv("TAPDESK_TEST_BACKUP_CHILD"); env != "" {
+		from, to, _ := strings.Cut(env, "|")
+		db, err := store.Open(context.Background(), from)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		_, err = db.Backup(context.Background(), to)
+		fmt.Fprintln(os.Stderr, "backup finished:", err)
+		os.Exit(3)
+	}
+	ctx := context.Background()
+	from := filepath.Join(t.TempDir(), "tapdesk.db")
+	db, err := store.Open(ctx, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Enough data that copying and checking it takes a while.
+	exec(t, db, `CREATE TABLE ballast (b BLOB)`)
+	exec(t, db, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)
+		INSERT INTO ballast SELECT randomblob(16384) FROM n`)
+	db.Close()
+	dir := t.TempDir()
+	to := filepath.Join(dir, "backup.db")
+	cmd := osexec.Command(os.Args[0], "-test.run=^TestBackupKilledMidwayLeavesNoBackup$")
+	cmd.Env = append(os.Environ(), "TAPDESK_TEST_BACKUP_CHILD="+from+"|"+to)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it as soon as the backup has started writing.
+	for {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) > 0 {
+			break
+		}
+		if cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if strings.Contains(stderr.String(), "backup finished") {
+		t.Fatalf("the backup finished before it was killed: %s", stderr.String())
+	}
+	if _, err := os.Lstat(to); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a killed backup left %s (%v)", to, err)
 	}
 }

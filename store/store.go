@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"sync"
@@ -217,7 +218,13 @@ func (db *DB) provider() (*goose.Provider, error) {
 }
 
 func (db *DB) migrate(ctx context.Context) error {
-	p, err := db.provider()
+	return db.migrateWith(ctx, migrations.FS)
+}
+
+// migrateWith applies the migrations in fsys; tests pass an older set to
+// act as an older tapdesk.
+func (db *DB) migrateWith(ctx context.Context, fsys fs.FS) error {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.db, fsys)
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}

@@ -352,7 +352,8 @@ func readCheckpoints(ctx context.Context, q querier) (map[int64]checkpoint, erro
 	return out, rows.Err()
 }
 
-// auditTableSQL is audit_events as migrations 00003 and 00007 (key_id)
+// auditTableSQL is audit_events as migrations 00003, 00007 (key_id) and
+// 00010 (http_request_id)
 // define it, whitespace collapsed. The mac covers the record; the filter columns are generated
 // from it. Someone who redefines a generated column (say, to hide one
 // actor's events from filtered exports) changes no record, so verify
@@ -365,7 +366,8 @@ const auditTableSQL = `CREATE TABLE "audit_events" ( seq INTEGER PRIMARY KEY, re
 	`actor_upn TEXT GENERATED ALWAYS AS (json_extract(record, '$[7]')) VIRTUAL, ` +
 	`target_id TEXT GENERATED ALWAYS AS (json_extract(record, '$[11]')) VIRTUAL, ` +
 	`target_upn TEXT GENERATED ALWAYS AS (json_extract(record, '$[12]')) VIRTUAL, ` +
-	`request_id TEXT GENERATED ALWAYS AS (json_extract(record, '$[13]')) VIRTUAL , key_id TEXT NOT NULL DEFAULT '')`
+	`request_id TEXT GENERATED ALWAYS AS (json_extract(record, '$[13]')) VIRTUAL , key_id TEXT NOT NULL DEFAULT '', ` +
+	`http_request_id TEXT GENERATED ALWAYS AS (json_extract(record, '$[17]')) VIRTUAL)`
 
 func checkSchema(ctx context.Context, q querier) (*ChainBreak, error) {
 	rows, err := q.QueryContext(ctx, `SELECT type, name, COALESCE(sql, '') FROM sqlite_schema
@@ -383,7 +385,7 @@ func checkSchema(ctx context.Context, q querier) (*ChainBreak, error) {
 			continue
 		}
 		return &ChainBreak{Seq: 0, Kind: BreakSchema, Detail: fmt.Sprintf(
-			"the audit_events %s %q is not the one tapdesk created: filters and exports may not show what was signed. Compare it with migrations/00003_audit_record.sql and 00007_audit_key_id.sql", typ, name)}, nil
+			"the audit_events %s %q is not the one tapdesk created: filters and exports may not show what was signed. Compare it with migrations/00003_audit_record.sql, 00007_audit_key_id.sql and 00010_audit_http_request_id.sql", typ, name)}, nil
 	}
 	return nil, rows.Err()
 }

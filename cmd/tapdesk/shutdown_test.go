@@ -84,17 +84,31 @@ func startRevealThenTerm(t *testing.T, r *crashRig, agent *crashBrowser, upn str
 	return revealed, exited, func() string { return cmd.ProcessState.String() }
 }
 
-// refusesConnections waits until the child stops accepting connections.
+// refusesConnections waits until the child says it is stopping (it closes
+// its listener right after), then until a new connection is refused while
+// the child is still running its requests in flight. No count of tries: a
+// busy machine may take its time over either.
 func refusesConnections(t *testing.T, r *crashRig, exited chan struct{}) {
 	t.Helper()
-	for i := 0; ; i++ {
+	for !strings.Contains(r.logs.String(), "stopping: no new connections") {
+		select {
+		case <-exited:
+			t.Fatalf("tapdesk exited without saying it was stopping:\n%s", tail(r.logs.String(), 4000))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	for {
 		conn, err := net.DialTimeout("tcp", r.addr, time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		select {
+		case <-exited:
+			t.Fatal("tapdesk accepted connections until it exited, with a request still in flight")
+		default:
+		}
 		if err != nil {
 			return
-		}
-		conn.Close()
-		if i > 200 {
-			t.Fatal("tapdesk still accepts connections long after SIGTERM")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
