@@ -167,8 +167,26 @@ func (m *Metrics) ObserveHTTP(route, method string, status int, took time.Durati
 	if m == nil {
 		return
 	}
+	method = methodLabel(method)
 	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.httpDuration.WithLabelValues(route, method).Observe(took.Seconds())
+}
+
+// MethodOther is the method label of a request whose method is not one of
+// the standard ones.
+const MethodOther = "other"
+
+// methodLabel is method if it is a standard HTTP method, else MethodOther:
+// Go's server accepts any token as a method, so a raw method label would
+// let anyone mint series (curl -X AAAA1), growing memory here and in
+// Prometheus.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return MethodOther
 }
 
 // ObserveGraph counts one HTTP request to Graph or the token authority.
