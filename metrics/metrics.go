@@ -107,11 +107,11 @@ func New(b Build) *Metrics {
 		Help: "Checks of the audit trail's hash chain from the portal, by result: ok, broken or error."}, []string{"result"})
 
 	m.sweepRuns = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tapdesk_sweep_runs_total",
-		Help: "Runs of the background jobs, by job and outcome (ok, failed)."}, []string{"job", "outcome"})
+		Help: "Runs of the background jobs, by task and outcome (ok, failed)."}, []string{"task", "outcome"})
 	m.sweepItems = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tapdesk_sweep_items_total",
-		Help: "Items the background jobs acted on (requests expired, escalated, ...), by job."}, []string{"job"})
+		Help: "Items the background jobs acted on (requests expired, escalated, ...), by task."}, []string{"task"})
 	m.sweepLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tapdesk_sweep_last_success_timestamp_seconds",
-		Help: "Unix time of the last run of each background job that did not fail."}, []string{"job"})
+		Help: "Unix time of the last run of each background job that did not fail, by task."}, []string{"task"})
 
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tapdesk_rate_limited_total",
 		Help: "Requests refused by a rate limit, by action and scope (person or address)."}, []string{"action", "scope"})
@@ -248,9 +248,9 @@ func (m *Metrics) AuditVerified(result string) {
 	m.auditVerify.WithLabelValues(result).Inc()
 }
 
-// SweepRan counts one run of a background job that acted on items; a run
-// without err also sets the job's last success time.
-func (m *Metrics) SweepRan(job string, items int, err error, at time.Time) {
+// SweepRan counts one run of a background task that acted on items; a run
+// without err also sets the task's last success time.
+func (m *Metrics) SweepRan(task string, items int, err error, at time.Time) {
 	if m == nil {
 		return
 	}
@@ -258,10 +258,10 @@ func (m *Metrics) SweepRan(job string, items int, err error, at time.Time) {
 	if err != nil {
 		outcome = SweepFailed
 	} else {
-		m.sweepLastSuccess.WithLabelValues(job).Set(float64(at.UnixNano()) / 1e9)
+		m.sweepLastSuccess.WithLabelValues(task).Set(float64(at.UnixNano()) / 1e9)
 	}
-	m.sweepRuns.WithLabelValues(job, outcome).Inc()
-	m.sweepItems.WithLabelValues(job).Add(float64(items))
+	m.sweepRuns.WithLabelValues(task, outcome).Inc()
+	m.sweepItems.WithLabelValues(task).Add(float64(items))
 }
 
 // RateLimited counts a refusal by the limit of action and scope.
