@@ -25,12 +25,14 @@ import (
 // appConfig is everything the running portal needs, from serve's settings
 // or demo's embedded defaults.
 type appConfig struct {
-	BaseURL        string
-	DBPath         string
-	Demo           bool
-	SecureCookies  bool
-	OIDC           signin.Config
-	ApproverEmails []string
+	// ReadyCacheOK and ReadyCacheFailed as handlers.Config (0: defaults).
+	ReadyCacheOK, ReadyCacheFailed time.Duration
+	BaseURL                        string
+	DBPath                         string
+	Demo                           bool
+	SecureCookies                  bool
+	OIDC                           signin.Config
+	ApproverEmails                 []string
 	// EscalationEmails are reminded of undecided requests (default: approvers).
 	EscalationEmails []string
 	// SweepInterval is how often expiry and escalation run (default 1m).
@@ -153,7 +155,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 			RevealMaxAge: cfg.RevealMaxAge, RevealMFA: cfg.RevealMFA,
 			SessionIdleTimeout: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
 			RateLimits: cfg.RateLimits, WriteTimeout: cfg.WriteTimeout, Logger: log, Now: cfg.Now,
-			TrustedProxies: cfg.TrustedProxies,
+			TrustedProxies: cfg.TrustedProxies, ReadyCacheOK: cfg.ReadyCacheOK, ReadyCacheFailed: cfg.ReadyCacheFailed,
 		},
 	})
 	e := echo.New()
