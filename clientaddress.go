@@ -3,6 +3,7 @@ package tapdesk
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 )
 
@@ -151,4 +152,30 @@ func UntrustedForwardingMoreWarning(peer string) string {
 func MissingClientHeaderWarning(got, want, peer string) string {
 	return fmt.Sprintf("trusted proxy %s sent %s but not %s, which TAPDESK_CLIENT_IP_HEADER names; "+
 		"every client behind it shares its address and rate limits: if the proxy sets %s, set TAPDESK_CLIENT_IP_HEADER=%s", peer, got, want, got, got)
+}
+
+// ReadyDetailsAllowed says whether a /readyz caller may read why each
+// dependency is failing (and the ok notes): only someone on this machine,
+// not through a proxy. The reasons name the Entra app and tenant (AADSTS
+// texts), the mail relay's host and port and the schema version, which are
+// a map for an attacker; probes and dashboards need only each dependency's
+// name and ok or failing, and the log has the reasons. The direct peer
+// (remoteAddr, never a header) must be loopback, and no forwarding header
+// may be present: a reverse proxy on the same machine connects from
+// loopback on behalf of anyone, and says so in these headers.
+func ReadyDetailsAllowed(remoteAddr string, header http.Header) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return false
+	}
+	for _, h := range ForwardingHeaders {
+		if _, ok := header[http.CanonicalHeaderKey(h)]; ok {
+			return false
+		}
+	}
+	return true
 }

@@ -4,6 +4,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"log/slog"
@@ -83,6 +84,10 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Request-Id is taken
 	// as the request's id (from anyone else a new one is made).
 	TrustedProxies []*net.IPNet
+	// ReadyCacheOK and ReadyCacheFailed are how long /readyz keeps a
+	// passing and a failing answer (0: tapdesk.ReadyCacheOK,
+	// ReadyCacheFailed); tests keep answers longer than they run.
+	ReadyCacheOK, ReadyCacheFailed time.Duration
 
 	// RateLimits limit the pace of sign-in, search, filing, links, reveal
 	// and the audit exports (ratelimit.go); nil: tapdesk.DefaultRateLimits.
@@ -155,6 +160,7 @@ func New(d Deps) *Handler {
 	if h.cfg.SessionLifetime == 0 {
 		h.cfg.SessionLifetime = DefaultSessionLifetime
 	}
-	h.ready = &readiness{checks: append([]ReadyCheck{{Name: "database", Check: h.databaseCheck}}, d.ReadyChecks...), log: h.log}
+	h.ready = &readiness{checks: append([]ReadyCheck{{Name: "database", Check: h.databaseCheck}}, d.ReadyChecks...), log: h.log,
+		keepOK: cmp.Or(d.Config.ReadyCacheOK, tapdesk.ReadyCacheOK), keepFailed: cmp.Or(d.Config.ReadyCacheFailed, tapdesk.ReadyCacheFailed)}
 	return h
 }

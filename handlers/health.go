@@ -23,8 +23,9 @@ func (h *Handler) healthz(c echo.Context) error { return c.String(http.StatusOK,
 
 // ReadyCheck is one dependency /readyz reports on besides the database.
 // Check returns a short note for a dependency that is fine ("" for none),
-// or why it is not; the reason is shown to whoever can reach /readyz, so
-// checks must not put secrets in it.
+// or why it is not; the reason is logged and shown only to a caller
+// tapdesk.ReadyDetailsAllowed admits, yet checks must not put secrets in
+// it.
 type ReadyCheck struct {
 	Name  string
 	Check func(ctx context.Context) (note string, err error)
@@ -51,15 +52,18 @@ type readyReport struct {
 }
 
 // readiness checks the dependencies and keeps the answer briefly
-// (tapdesk.ReadyCacheOK, ReadyCacheFailed); probes arriving while a check
+// (keepOK, keepFailed: tapdesk.ReadyCacheOK, ReadyCacheFailed); probes arriving while a check
 // runs wait for it instead of starting their own.
 type readiness struct {
 	checks []ReadyCheck
 	log    *slog.Logger
-	flight singleflight.Group
-	mu     sync.Mutex
-	last   *readyReport
-	until  time.Time
+	// keepOK and keepFailed are how long a passing and a failing answer
+	// are kept.
+	keepOK, keepFailed time.Duration
+	flight             singleflight.Group
+	mu                 sync.Mutex
+	last               *readyReport
+	until              time.Time
 }
 
 func (rd *readiness) report() readyReport {
@@ -72,9 +76,9 @@ func (rd *readiness) report() readyReport {
 	rd.mu.Unlock()
 	v, _, _ := rd.flight.Do("ready", func() (any, error) {
 		r := rd.run()
-		keep := tapdesk.ReadyCacheOK
+		keep := rd.keepOK
 		if !r.Ready {
-			keep = tapdesk.ReadyCacheFailed
+			keep = rd.keepFailed
 		}
 		rd.mu.Lock()
 		rd.last, rd.until = &r, time.Now().Add(keep)
@@ -157,9 +161,18 @@ func (h *Handler) databaseCheck(ctx context.Context) (string, error) {
 }
 
 // readyz lists each dependency with its state: 200 when all are fine, 503
-// otherwise, as text or (Accept: application/json) as JSON.
+// otherwise, as text or (Accept: application/json) as JSON. The notes and
+// reasons go only to a caller tapdesk.ReadyDetailsAllowed lets see them;
+// the log always has the reasons.
 func (h *Handler) readyz(c echo.Context) error {
 	r := h.ready.report()
+	if !tapdesk.ReadyDetailsAllowed(c.Request().RemoteAddr, c.Request().Header) {
+		checks := make([]readyState, len(r.Checks))
+		for i, s := range r.Checks {
+			checks[i] = readyState{Name: s.Name, OK: s.OK}
+		}
+		r.Checks = checks
+	}
 	status := http.StatusOK
 	if !r.Ready {
 		status = http.StatusServiceUnavailable
@@ -176,6 +189,8 @@ func (h *Handler) readyz(c echo.Context) error {
 	for _, s := range r.Checks {
 		b.WriteString(s.Name + ": ")
 		switch {
+		case !s.OK && s.Detail == "":
+			b.WriteString("failing")
 		case !s.OK:
 			b.WriteString("failing: " + s.Detail)
 		case s.Detail != "":

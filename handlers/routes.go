@@ -25,6 +25,12 @@ func (h *Handler) Routes(e *echo.Echo) {
 	e.GET("/readyz", h.readyz)
 	e.GET("/static/*", h.staticFile)
 	e.GET("/favicon.ico", h.favicon)
+	// echo routes HEAD apart from GET: probes and caches checking a file
+	// ask with HEAD (the server drops the body).
+	e.HEAD("/healthz", h.healthz)
+	e.HEAD("/readyz", h.readyz)
+	e.HEAD("/static/*", h.staticFile)
+	e.HEAD("/favicon.ico", h.favicon)
 
 	e.GET("/", h.dashboard)
 	e.GET("/auth/login", h.login, h.limit(tapdesk.RateSignIn))

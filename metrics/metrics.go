@@ -107,11 +107,11 @@ func New(b Build) *Metrics {
 		Help: "Checks of the audit trail's hash chain from the portal, by result: ok, broken or error."}, []string{"result"})
 
 	m.sweepRuns = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tapdesk_sweep_runs_total",
-		Help: "Runs of the background jobs, by job and outcome (ok, failed)."}, []string{"job", "outcome"})
+		Help: "Runs of the background jobs, by task and outcome (ok, failed)."}, []string{"task", "outcome"})
 	m.sweepItems = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tapdesk_sweep_items_total",
-		Help: "Items the background jobs acted on (requests expired, escalated, ...), by job."}, []string{"job"})
+		Help: "Items the background jobs acted on (requests expired, escalated, ...), by task."}, []string{"task"})
 	m.sweepLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tapdesk_sweep_last_success_timestamp_seconds",
-		Help: "Unix time of the last run of each background job that did not fail."}, []string{"job"})
+		Help: "Unix time of the last run of each background job that did not fail, by task."}, []string{"task"})
 
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tapdesk_rate_limited_total",
 		Help: "Requests refused by a rate limit, by action and scope (person or address)."}, []string{"action", "scope"})
@@ -167,8 +167,26 @@ func (m *Metrics) ObserveHTTP(route, method string, status int, took time.Durati
 	if m == nil {
 		return
 	}
+	method = methodLabel(method)
 	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.httpDuration.WithLabelValues(route, method).Observe(took.Seconds())
+}
+
+// MethodOther is the method label of a request whose method is not one of
+// the standard ones.
+const MethodOther = "other"
+
+// methodLabel is method if it is a standard HTTP method, else MethodOther:
+// Go's server accepts any token as a method, so a raw method label would
+// let anyone mint series (curl -X AAAA1), growing memory here and in
+// Prometheus.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return MethodOther
 }
 
 // ObserveGraph counts one HTTP request to Graph or the token authority.
@@ -230,9 +248,9 @@ func (m *Metrics) AuditVerified(result string) {
 	m.auditVerify.WithLabelValues(result).Inc()
 }
 
-// SweepRan counts one run of a background job that acted on items; a run
-// without err also sets the job's last success time.
-func (m *Metrics) SweepRan(job string, items int, err error, at time.Time) {
+// SweepRan counts one run of a background task that acted on items; a run
+// without err also sets the task's last success time.
+func (m *Metrics) SweepRan(task string, items int, err error, at time.Time) {
 	if m == nil {
 		return
 	}
@@ -240,10 +258,10 @@ func (m *Metrics) SweepRan(job string, items int, err error, at time.Time) {
 	if err != nil {
 		outcome = SweepFailed
 	} else {
-		m.sweepLastSuccess.WithLabelValues(job).Set(float64(at.UnixNano()) / 1e9)
+		m.sweepLastSuccess.WithLabelValues(task).Set(float64(at.UnixNano()) / 1e9)
 	}
-	m.sweepRuns.WithLabelValues(job, outcome).Inc()
-	m.sweepItems.WithLabelValues(job).Add(float64(items))
+	m.sweepRuns.WithLabelValues(task, outcome).Inc()
+	m.sweepItems.WithLabelValues(task).Add(float64(items))
 }
 
 // RateLimited counts a refusal by the limit of action and scope.

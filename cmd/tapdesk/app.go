@@ -25,12 +25,14 @@ import (
 // appConfig is everything the running portal needs, from serve's settings
 // or demo's embedded defaults.
 type appConfig struct {
-	BaseURL        string
-	DBPath         string
-	Demo           bool
-	SecureCookies  bool
-	OIDC           signin.Config
-	ApproverEmails []string
+	// ReadyCacheOK and ReadyCacheFailed as handlers.Config (0: defaults).
+	ReadyCacheOK, ReadyCacheFailed time.Duration
+	BaseURL                        string
+	DBPath                         string
+	Demo                           bool
+	SecureCookies                  bool
+	OIDC                           signin.Config
+	ApproverEmails                 []string
 	// EscalationEmails are reminded of undecided requests (default: approvers).
 	EscalationEmails []string
 	// SweepInterval is how often expiry and escalation run (default 1m).
@@ -153,7 +155,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 			RevealMaxAge: cfg.RevealMaxAge, RevealMFA: cfg.RevealMFA,
 			SessionIdleTimeout: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
 			RateLimits: cfg.RateLimits, WriteTimeout: cfg.WriteTimeout, Logger: log, Now: cfg.Now,
-			TrustedProxies: cfg.TrustedProxies,
+			TrustedProxies: cfg.TrustedProxies, ReadyCacheOK: cfg.ReadyCacheOK, ReadyCacheFailed: cfg.ReadyCacheFailed,
 		},
 	})
 	e := echo.New()
@@ -233,10 +235,15 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	}
 	// Metrics are served to the end of the portal's shutdown, so the last
 	// scrape sees the requests that finished during it.
+	// Its own short deadline: after a grace cut shutCtx has expired, and
+	// reusing it would cut the last scrape and log an error every time.
 	if metricsSrv != nil {
-		if serr := metricsSrv.Shutdown(shutCtx); serr != nil {
-			a.cfg.Logger.Error("stopping the metrics listener", "err", serr)
+		metricsCtx, metricsDone := context.WithTimeout(context.Background(), metricsShutdownWait)
+		if serr := metricsSrv.Shutdown(metricsCtx); serr != nil {
+			a.cfg.Logger.Warn("stopping the metrics listener: a scrape outlasted its wait; it is cut", "wait", metricsShutdownWait.String(), "err", serr)
+			metricsSrv.Close()
 		}
+		metricsDone()
 	}
 	<-metricsDone
 	stopWork()
@@ -256,6 +263,10 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	}
 	return err
 }
+
+// metricsShutdownWait is how long a scrape running at shutdown may take to
+// finish: a scrape takes milliseconds.
+const metricsShutdownWait = 2 * time.Second
 
 // sweep settles issues interrupted past their claim's lease, expires
 // requests whose time is up, escalates undecided ones and removes passes

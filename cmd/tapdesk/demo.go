@@ -72,6 +72,9 @@ type demoOptions struct {
 	Now tapdesk.Clock
 	// MetricsAddr is where /metrics is served ("" or "off": nowhere).
 	MetricsAddr string
+	// ReadyCacheOK and ReadyCacheFailed are how long /readyz keeps its
+	// answers (0: production's); tests keep them longer than they run.
+	ReadyCacheOK, ReadyCacheFailed time.Duration
 }
 
 // demoEnv is the whole product on loopback: the portal, a fake Graph over
@@ -186,6 +189,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 			RedirectURL: d.baseURL + "/auth/callback", GroupRoles: o.RoleGroups, PostLogoutRedirectURL: d.baseURL, Now: o.Now},
 		ApproverEmails: approvers, DecisionTTL: cmp.Or(o.DecisionTTL, 24*time.Hour), LinkTTL: 24 * time.Hour,
 		SweepInterval: o.SweepInterval, ShutdownGrace: o.ShutdownGrace,
+		ReadyCacheOK: o.ReadyCacheOK, ReadyCacheFailed: o.ReadyCacheFailed,
 		ApproverMaxAge: cmp.Or(o.ApproverMaxAge, 15*time.Minute), ApproverMFA: true,
 		NotifyUser: true, NotifyManager: !o.ManagerNoticesOff, SecurityEmails: []string{demoSecurityEmail},
 		// Issuing and sessions keep production's limits, so the demo shows them.

@@ -183,8 +183,8 @@ func TestMetricsAfterAFlow(t *testing.T) {
 		{"tapdesk_audit_events_total", map[string]string{"category": string(tapdesk.CatAccess)}, 1},
 		{"tapdesk_audit_verify_total", map[string]string{"result": "ok"}, 1},
 		{"tapdesk_rate_limited_total", map[string]string{"action": "search", "scope": "person"}, 1},
-		{"tapdesk_sweep_runs_total", map[string]string{"job": "expired", "outcome": "ok"}, 1},
-		{"tapdesk_sweep_last_success_timestamp_seconds", map[string]string{"job": "expired"}, 1},
+		{"tapdesk_sweep_runs_total", map[string]string{"task": "expired", "outcome": "ok"}, 1},
+		{"tapdesk_sweep_last_success_timestamp_seconds", map[string]string{"task": "expired"}, 1},
 		{"tapdesk_build_info", nil, 1},
 		{"go_goroutines", nil, 1},
 		{"process_resident_memory_bytes", nil, 1},
@@ -312,4 +312,38 @@ func listeningSockets(t *testing.T) int {
 		}
 	}
 	return n
+}
+
+// TestMetricsMadeUpMethods: Go's server takes any token as a method, so a
+// raw method label would let anyone mint series; made-up methods all count
+// as method="other".
+func TestMetricsMadeUpMethods(t *testing.T) {
+	d := startTestDemoWith(t, func(o *demoOptions) { o.MetricsAddr = "127.0.0.1:0" })
+	made := []string{"AAAA1", "XYZ3", "BREW"}
+	for i, m := range made {
+		path := []string{"/", "/nope", "/healthz"}[i]
+		req, err := http.NewRequest(m, d.baseURL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	body, families := scrape(t, d.metricsURL)
+	for _, name := range []string{"tapdesk_http_requests_total", "tapdesk_http_request_duration_seconds"} {
+		for _, m := range made {
+			if _, found := sample(families, name, map[string]string{"method": m}); found {
+				t.Errorf("%s has a series for method %q", name, m)
+			}
+		}
+		if v, _ := sample(families, name, map[string]string{"method": "other"}); v < float64(len(made)) {
+			t.Errorf("%s{method=other} = %v, want at least %d", name, v, len(made))
+		}
+	}
+	if t.Failed() {
+		t.Logf("scrape:\n%s", body)
+	}
 }

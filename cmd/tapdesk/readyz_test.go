@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 
@@ -19,12 +21,16 @@ import (
 // log names it.
 const tokenRequests = "POST /*/oauth2/v2.0/token"
 
-// readyz asks the demo for its readiness, as text or JSON.
-func readyz(t *testing.T, d *testDemo, accept string) (int, string) {
+// readyz asks the demo for its readiness, as text or JSON, with the given
+// headers (name, value pairs).
+func readyz(t *testing.T, d *testDemo, accept string, header ...string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, d.baseURL+"/readyz", nil)
 	if accept != "" {
 		req.Header.Set("Accept", accept)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -102,8 +108,12 @@ func TestReadyz(t *testing.T) {
 		}
 	})
 
+	// Answers are kept longer than a subtest runs, so counting token
+	// requests does not depend on the machine's speed.
+	keep := func(o *demoOptions) { o.ReadyCacheOK, o.ReadyCacheFailed = time.Minute, time.Minute }
+
 	t.Run("graph token refused: said so, and a burst of probes makes one token request", func(t *testing.T) {
-		d := startTestDemo(t)
+		d := startTestDemoWith(t, keep)
 		fakeControl(t, d, http.MethodPost, "/_fake/faults", map[string]any{"pattern": tokenRequests, "status": 401,
 			"body": `{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys are expired.","error_codes":[7000222]}`})
 		fakeControl(t, d, http.MethodDelete, "/_fake/requests", nil)
@@ -131,14 +141,47 @@ func TestReadyz(t *testing.T) {
 		if n := countTokenRequests(t, d); n != 1 {
 			t.Errorf("%d probes made %d token requests, want 1", probes+1, n)
 		}
+		// Through a proxy (a forwarding header), even from this machine:
+		// names and states only, not Entra's refusal.
+		for _, h := range []string{"X-Forwarded-For", "X-Real-IP", "Forwarded"} {
+			status, body := readyz(t, d, "", h, "203.0.113.9")
+			if status != http.StatusServiceUnavailable || !strings.Contains(body, "graph token: failing\n") || !strings.Contains(body, "database: ok\n") {
+				t.Errorf("proxied (%s): %d\n%s", h, status, body)
+			}
+			for _, secret := range []string{"invalid_client", "AADSTS", "401", "schema"} {
+				if strings.Contains(body, secret) {
+					t.Errorf("proxied (%s) probe reads %q:\n%s", h, secret, body)
+				}
+			}
+			_, js := readyz(t, d, "application/json", h, "203.0.113.9")
+			if strings.Contains(js, "AADSTS") || strings.Contains(js, "invalid_client") || strings.Contains(js, "detail") {
+				t.Errorf("proxied (%s) JSON has details:\n%s", h, js)
+			}
+		}
+		// The log has the reason, once for the one failing check, not once
+		// a probe.
+		var warned []string
+		for _, line := range strings.Split(d.logs.String(), "\n") {
+			if strings.Contains(line, "level=WARN") && strings.Contains(line, "not ready") && strings.Contains(line, "graph token") {
+				warned = append(warned, line)
+			}
+		}
+		if len(warned) != 1 || !strings.Contains(warned[0], "AADSTS7000222") {
+			t.Errorf("the log warns %d times of the failing token (want once, with the reason):\n%s", len(warned), strings.Join(warned, "\n"))
+		}
 	})
 
 	t.Run("mail relay down: said so", func(t *testing.T) {
-		d := startTestDemo(t)
+		d := startTestDemoWith(t, keep)
 		d.capture.Close()
 		status, body := readyz(t, d, "")
 		if status != http.StatusServiceUnavailable || !strings.Contains(body, "smtp: failing: connect to ") || !strings.Contains(body, "graph token: ok") {
 			t.Fatalf("%d:\n%s", status, body)
+		}
+		port := strconv.Itoa(d.capture.Port())
+		status, body = readyz(t, d, "", "X-Forwarded-For", "203.0.113.9")
+		if status != http.StatusServiceUnavailable || !strings.Contains(body, "smtp: failing\n") || strings.Contains(body, port) || strings.Contains(body, d.capture.Host()) {
+			t.Fatalf("proxied: %d (the relay is %s:%s):\n%s", status, d.capture.Host(), port, body)
 		}
 	})
 

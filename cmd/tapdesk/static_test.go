@@ -15,7 +15,13 @@ import (
 // given headers (name, value pairs).
 func plainGet(t *testing.T, url string, header ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	return plainDo(t, http.MethodGet, url, header...)
+}
+
+// plainDo is plainGet with another method.
+func plainDo(t *testing.T, method, url string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +32,7 @@ func plainGet(t *testing.T, url string, header ...string) (*http.Response, []byt
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	res, err := c.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
@@ -144,5 +150,42 @@ func TestStaticFilesAreKeptAndCompressed(t *testing.T) {
 	}
 	if res, _ := plainGet(t, d.baseURL+"/static/app.css", "If-None-Match", old.Header.Get("ETag")); res.StatusCode != http.StatusNotModified {
 		t.Errorf("/static/app.css revalidated: %d, want 304", res.StatusCode)
+	}
+}
+
+// TestStaticAndProbesAnswerHEAD: probes, static files and the icon answer
+// HEAD as GET, without a body (echo routes HEAD apart from GET), and
+// without the session (no cookie set).
+func TestStaticAndProbesAnswerHEAD(t *testing.T) {
+	d := startTestDemo(t)
+	agent := d.browser(t)
+	agent.signIn("/", "agent")
+	css, _ := pageAssets(t, agent)
+
+	for path, want := range map[string]int{
+		"/healthz": 200, "/readyz": 200, css: 200, "/static/favicon.svg": 200,
+		"/favicon.ico": http.StatusMovedPermanently,
+	} {
+		t.Run(path, func(t *testing.T) {
+			get, _ := plainGet(t, d.baseURL+path, "Accept-Encoding", "gzip")
+			head, body := plainDo(t, http.MethodHead, d.baseURL+path, "Accept-Encoding", "gzip")
+			if head.StatusCode != want || get.StatusCode != want {
+				t.Fatalf("HEAD %d, GET %d, want %d", head.StatusCode, get.StatusCode, want)
+			}
+			if len(body) != 0 {
+				t.Errorf("HEAD answered with a body of %d bytes", len(body))
+			}
+			for _, h := range []string{"Content-Type", "Cache-Control", "ETag", "Content-Encoding", "Location"} {
+				if head.Header.Get(h) != get.Header.Get(h) {
+					t.Errorf("%s: HEAD %q, GET %q", h, head.Header.Get(h), get.Header.Get(h))
+				}
+			}
+			if sc := head.Header.Values("Set-Cookie"); len(sc) > 0 {
+				t.Errorf("HEAD sets cookies %q (the session was used)", sc)
+			}
+		})
+	}
+	if head, _ := plainDo(t, http.MethodHead, d.baseURL+css); head.Header.Get("ETag") == "" || !strings.HasPrefix(head.Header.Get("Content-Type"), "text/css") {
+		t.Errorf("HEAD %s: %v", css, head.Header)
 	}
 }
