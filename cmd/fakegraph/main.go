@@ -61,14 +61,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready f
 
 	tenant := fakegraph.SampleTenant()
 	if *tenantFile != "" {
-		f, err := os.Open(*tenantFile)
-		if err != nil {
+		var err error
+		if tenant, err = fakegraph.LoadTenantFile(*tenantFile, time.Now()); err != nil {
 			return err
-		}
-		tenant, err = fakegraph.LoadTenant(f, time.Now())
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", *tenantFile, err)
 		}
 	}
 	level := slog.LevelInfo

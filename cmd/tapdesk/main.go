@@ -101,14 +101,9 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	var tenant *fakegraph.Tenant
 	if *tenantFile != "" {
-		f, err := os.Open(*tenantFile)
-		if err != nil {
+		var err error
+		if tenant, err = fakegraph.LoadTenantFile(*tenantFile, time.Now()); err != nil {
 			return err
-		}
-		tenant, err = fakegraph.LoadTenant(f, time.Now())
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", *tenantFile, err)
 		}
 	}
 	var proxies []string

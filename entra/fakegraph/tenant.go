@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -201,6 +202,21 @@ func SampleTenantAt(now time.Time) *Tenant {
 		panic("fakegraph: embedded sample tenant: " + err.Error())
 	}
 	return t
+}
+
+// LoadTenantFile reads the tenant file at path (LoadTenant); its errors
+// name the file.
+func LoadTenantFile(path string, now time.Time) (*Tenant, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	t, err := LoadTenant(f, now)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
 }
 
 // LoadTenant reads a tenant from JSON in the format of sample_tenant.json.
