@@ -13,7 +13,7 @@ import (
 // connection of its own: it changes when any other connection commits.
 func dataVersion(t *testing.T, d *testDemo) func() int64 {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+d.dbPath)
+	db, err := sql.Open("sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
