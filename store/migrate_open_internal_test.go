@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,14 +14,7 @@ import (
 // still get decided or expire) and still refuses a third.
 func TestMigrationKeepsLegacyOpenDuplicates(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "tapdesk.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.SetAuditKey(strings.Repeat("k", 32)); err != nil {
-		t.Fatal(err)
-	}
+	db := keyedTestDB(t)
 	p, err := db.provider()
 	if err != nil {
 		t.Fatal(err)

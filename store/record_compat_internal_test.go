@@ -3,8 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"database/sql"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,41 +14,14 @@ import (
 // verifies, lists and exports, with that id empty.
 func TestRecordsBeforeRequestIDsStillVerify(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "tapdesk.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.SetAuditKey(strings.Repeat("k", 32)); err != nil {
-		t.Fatal(err)
-	}
+	db := keyedTestDB(t)
 	ev := tapdesk.Event{Activity: tapdesk.ActSignIn, Category: tapdesk.CatSignIn, Actor: tapdesk.Actor{UPN: "old@x"}}
 	if err := db.AppendEvent(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
 	// What an older tapdesk wrote: the same record without the last field,
 	// signed as it was then.
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		a, err := db.newAppender(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer a.close()
-		for range 2 {
-			rec := `["2026-11-20T10:00:00.000000Z","Sign in","SignIn","success","","","","older@x","","","","","","","","","{}"]`
-			seq := a.head + 1
-			mac := string(a.h.mac(a.prev, seq, a.h.id, rec))
-			if _, err := a.stmt.ExecContext(ctx, seq, rec, mac, a.h.id); err != nil {
-				return err
-			}
-			a.head, a.prev = seq, mac
-			a.db.written.Store(a.tx, seq)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	appendOlderRecords(t, db, 2)
 	if err := db.AppendEvent(tapdesk.WithRequestID(ctx, "req-Zx81"), ev); err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/tapdesk/tapdesk"
@@ -17,21 +15,14 @@ import (
 // end and refused a real request as tampering.
 func TestRolledBackAppendsAreNotSeen(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "tapdesk.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.SetAuditKey(strings.Repeat("k", 32)); err != nil {
-		t.Fatal(err)
-	}
+	db := keyedTestDB(t)
 	filed := tapdesk.Event{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest, RequestID: "r1",
 		Actor: tapdesk.Actor{TenantID: "t", ObjectID: "agent"}, Details: map[string]string{"approvals_required": "1"}}
 	if err := db.AppendEvent(ctx, filed); err != nil {
 		t.Fatal(err)
 	}
 	conflict := errors.New("the request moved meanwhile")
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		for range 2 {
 			if err := db.appendEvent(ctx, tx, tapdesk.Event{Activity: tapdesk.ActMailQueued, Category: tapdesk.CatMail, RequestID: "r1"}); err != nil {
 				return err

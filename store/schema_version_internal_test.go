@@ -69,37 +69,12 @@ func TestOlderTapdeskRefusesEighteenFieldRecords(t *testing.T) {
 // event that has one, NULL for a 17-field record written before.
 func TestHTTPRequestIDColumn(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "tapdesk.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.SetAuditKey(strings.Repeat("k", 32)); err != nil {
-		t.Fatal(err)
-	}
+	db := keyedTestDB(t)
 	ev := tapdesk.Event{Activity: tapdesk.ActSignIn, Category: tapdesk.CatSignIn, Actor: tapdesk.Actor{UPN: "new@x"}}
 	if err := db.AppendEvent(tapdesk.WithRequestID(ctx, "req-Q7"), ev); err != nil {
 		t.Fatal(err)
 	}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		a, err := db.newAppender(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer a.close()
-		rec := `["2026-11-20T10:00:00.000000Z","Sign in","SignIn","success","","","","older@x","","","","","","","","","{}"]`
-		seq := a.head + 1
-		mac := string(a.h.mac(a.prev, seq, a.h.id, rec))
-		if _, err := a.stmt.ExecContext(ctx, seq, rec, mac, a.h.id); err != nil {
-			return err
-		}
-		a.head, a.prev = seq, mac
-		a.db.written.Store(a.tx, seq)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	appendOlderRecords(t, db, 1)
 	rows, err := db.db.QueryContext(ctx, `SELECT actor_upn, http_request_id FROM audit_events ORDER BY seq`)
 	if err != nil {
 		t.Fatal(err)
