@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/tapdesk/tapdesk"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -43,6 +44,9 @@ type BackupReport struct {
 // database, which has the same fault) and the error says so.
 func (db *DB) Backup(ctx context.Context, to string) (BackupReport, error) {
 	rep := BackupReport{Path: to}
+	if db.dialect != sqliteDialect {
+		return rep, tapdesk.Errorf(tapdesk.EINVALID, "tapdesk db backup copies a SQLite database; back up PostgreSQL with its own tools (pg_dump, or base backups with WAL archiving), then check a restored copy with tapdesk audit verify")
+	}
 	exists := fmt.Errorf("%s already exists: a backup never overwrites a file; name a new one", to)
 	if _, err := os.Lstat(to); err == nil {
 		return rep, exists
@@ -73,7 +77,7 @@ func (db *DB) Backup(ctx context.Context, to string) (BackupReport, error) {
 	rep.Bytes = fi.Size()
 	var chainErr error
 	if db.keys != nil {
-		backup := &DB{db: ro, path: partial, Now: db.Now, keys: db.keys}
+		backup := &DB{db: ro, dialect: sqliteDialect, path: partial, Now: db.Now, keys: db.keys}
 		chain, err := backup.VerifyChain(ctx)
 		if err != nil {
 			return rep, fmt.Errorf("verify the backup's audit trail: %w", err)
@@ -152,7 +156,7 @@ func checkBackup(ctx context.Context, db *DB, path string, rep *BackupReport) (*
 	if integrity != "ok" {
 		return nil, fmt.Errorf("the backup %s fails SQLite's integrity check: %s", path, integrity)
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, ro, migrations.FS)
+	p, err := goose.NewProvider(goose.DialectSQLite3, ro, migrations.SQLite)
 	if err != nil {
 		return nil, err
 	}

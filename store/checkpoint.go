@@ -22,6 +22,9 @@ const checkpointWait = 100 * time.Millisecond
 // load has passed. truncated is false when readers or a writer were in the
 // way (not an error: the sweep will try again).
 func (db *DB) CheckpointWAL(ctx context.Context) (truncated bool, err error) {
+	if db.dialect != sqliteDialect {
+		return false, nil // PostgreSQL manages its own write-ahead log
+	}
 	conn, err := db.db.Conn(ctx)
 	if err != nil {
 		return false, fmt.Errorf("checkpoint the write-ahead log: %w", err)

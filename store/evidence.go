@@ -44,7 +44,7 @@ func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []t
 	// committed before it, so the snapshot must reach it.
 	seen := db.seenHead.Load()
 	// A plain BEGIN is deferred: one read snapshot, no write lock.
-	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+	if _, err := conn.ExecContext(ctx, db.dialect.snapshot); err != nil {
 		return nil, nil, fmt.Errorf("begin read: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
@@ -63,7 +63,7 @@ func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []t
 		case err == nil:
 			anchored = true
 		case errors.Is(err, sql.ErrNoRows):
-			checkpoints, err := readCheckpoints(ctx, conn)
+			checkpoints, err := db.readCheckpoints(ctx, conn)
 			if err != nil {
 				return nil, nil, err
 			}

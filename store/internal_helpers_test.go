@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"github.com/tapdesk/tapdesk/internal/pgtest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ import (
 // audit key set, for the package's internal tests.
 func keyedTestDB(t *testing.T) *DB {
 	t.Helper()
-	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "tapdesk.db"))
+	db, err := Open(context.Background(), pgtest.DSN(t, filepath.Join(t.TempDir(), "tapdesk.db")))
 	if err != nil {
 		t.Fatal(err)
 	}

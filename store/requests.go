@@ -203,7 +203,7 @@ func (db *DB) Requests(ctx context.Context, f RequestFilter) ([]*tapdesk.Request
 		conds = append(conds, "tap_expires_at > ?")
 		args = append(args, ts(f.TAPValidAt))
 	}
-	where := "1"
+	where := "TRUE"
 	if len(conds) > 0 {
 		where = strings.Join(conds, " AND ")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"github.com/tapdesk/tapdesk/internal/pgtest"
 	"testing"
 
 	"github.com/tapdesk/tapdesk"
@@ -14,30 +15,32 @@ import (
 // noted as seen, so the next issue-time walk called the trail cut off the
 // end and refused a real request as tampering.
 func TestRolledBackAppendsAreNotSeen(t *testing.T) {
-	ctx := context.Background()
-	db := keyedTestDB(t)
-	filed := tapdesk.Event{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest, RequestID: "r1",
-		Actor: tapdesk.Actor{TenantID: "t", ObjectID: "agent"}, Details: map[string]string{"approvals_required": "1"}}
-	if err := db.AppendEvent(ctx, filed); err != nil {
-		t.Fatal(err)
-	}
-	conflict := errors.New("the request moved meanwhile")
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		for range 2 {
-			if err := db.appendEvent(ctx, tx, tapdesk.Event{Activity: tapdesk.ActMailQueued, Category: tapdesk.CatMail, RequestID: "r1"}); err != nil {
-				return err
-			}
+	pgtest.Backends(t, func(t *testing.T) {
+		ctx := context.Background()
+		db := keyedTestDB(t)
+		filed := tapdesk.Event{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest, RequestID: "r1",
+			Actor: tapdesk.Actor{TenantID: "t", ObjectID: "agent"}, Details: map[string]string{"approvals_required": "1"}}
+		if err := db.AppendEvent(ctx, filed); err != nil {
+			t.Fatal(err)
 		}
-		return conflict
+		conflict := errors.New("the request moved meanwhile")
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			for range 2 {
+				if err := db.appendEvent(ctx, tx, tapdesk.Event{Activity: tapdesk.ActMailQueued, Category: tapdesk.CatMail, RequestID: "r1"}); err != nil {
+					return err
+				}
+			}
+			return conflict
+		})
+		if !errors.Is(err, conflict) {
+			t.Fatalf("inTx = %v", err)
+		}
+		events, unverified, err := db.RequestEvidence(ctx, "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(unverified) != 0 || len(events) != 1 {
+			t.Fatalf("after a rolled-back transaction: events %d, unverified %v", len(events), unverified)
+		}
 	})
-	if !errors.Is(err, conflict) {
-		t.Fatalf("inTx = %v", err)
-	}
-	events, unverified, err := db.RequestEvidence(ctx, "r1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(unverified) != 0 || len(events) != 1 {
-		t.Fatalf("after a rolled-back transaction: events %d, unverified %v", len(events), unverified)
-	}
 }

@@ -22,7 +22,7 @@ const recordFieldsVersion = 9
 func migrationsUpTo(t *testing.T, last int) fs.FS {
 	t.Helper()
 	old := fstest.MapFS{}
-	names, err := fs.Glob(migrations.FS, "*.sql")
+	names, err := fs.Glob(migrations.SQLite, "*.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func migrationsUpTo(t *testing.T, last int) fs.FS {
 		if v > last {
 			continue
 		}
-		b, err := fs.ReadFile(migrations.FS, name)
+		b, err := fs.ReadFile(migrations.SQLite, name)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,22 +8,18 @@ import (
 )
 
 // SessionRows is the server-side session store (an scs.CtxStore) on the
-// sessions table, in scs's sqlite3store layout: the rows it wrote stay
-// readable, and back. Unlike sqlite3store it runs prepared statements, which
-// spares the parse of its query on every request; its SQL is kept here, in
-// one place, so that another database needs only this file redone.
+// sessions table; on SQLite in scs's sqlite3store layout, so the rows it
+// wrote stay readable, and back. Unlike sqlite3store it runs prepared
+// statements, which spares the parse of its query on every request. Its
+// SQL differs between the databases, so it is in the dialect.
 type SessionRows struct{ db *DB }
 
 // SessionRows returns the session store on db.
 func (db *DB) SessionRows() *SessionRows { return &SessionRows{db: db} }
 
-// sessionExpiry is how an expiry is written: sqlite3store's format, read
-// back by julianday().
-const sessionExpiry = "2006-01-02T15:04:05.999"
-
 // FindCtx returns the data of an unexpired session row.
 func (s *SessionRows) FindCtx(ctx context.Context, key string) ([]byte, bool, error) {
-	st, err := s.db.prepared(ctx, `SELECT data FROM sessions WHERE token = ? AND julianday('now') < expiry`)
+	st, err := s.db.prepared(ctx, s.db.dialect.sessionFind)
 	if err != nil {
 		return nil, false, err
 	}
@@ -40,11 +36,11 @@ func (s *SessionRows) FindCtx(ctx context.Context, key string) ([]byte, bool, er
 
 // CommitCtx writes a session row, replacing the one under key.
 func (s *SessionRows) CommitCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
-	st, err := s.db.prepared(ctx, `REPLACE INTO sessions (token, data, expiry) VALUES (?, ?, julianday(?))`)
+	st, err := s.db.prepared(ctx, s.db.dialect.sessionCommit)
 	if err != nil {
 		return err
 	}
-	_, err = st.ExecContext(ctx, key, b, expiry.UTC().Format(sessionExpiry))
+	_, err = st.ExecContext(ctx, key, b, s.db.dialect.sessionExpiry(expiry))
 	return err
 }
 
@@ -60,7 +56,7 @@ func (s *SessionRows) DeleteCtx(ctx context.Context, key string) error {
 
 // DeleteExpired removes the rows whose session has expired.
 func (s *SessionRows) DeleteExpired(ctx context.Context) error {
-	_, err := s.db.db.ExecContext(ctx, `DELETE FROM sessions WHERE expiry < julianday('now')`)
+	_, err := s.db.db.ExecContext(ctx, s.db.dialect.sessionDeleteExpired)
 	return err
 }
 

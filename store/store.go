@@ -1,6 +1,7 @@
 // Package store keeps tapdesk's data in SQL: requests, approvals, approval
 // links, the mail outbox, audit events and sessions. SQLite (modernc, no cgo)
-// is the embedded default; the SQL is kept portable for PostgreSQL.
+// is the embedded default; PostgreSQL (pgx) serves several instances at
+// once. The queries are shared; what differs sits in dialect.go.
 //
 // Public methods open the transaction; private (ctx, tx, ...) functions do
 // the work, so a state change, its audit event and its mail commit together.
@@ -19,10 +20,10 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/tapdesk/tapdesk"
-	"github.com/tapdesk/tapdesk/migrations"
 )
 
 // MaxWALBytes is the size the write-ahead log is cut back to when a
@@ -41,9 +42,10 @@ const IdleConns = 16
 
 // DB is tapdesk's database.
 type DB struct {
-	db   *sql.DB
-	path string
-	Now  tapdesk.Clock
+	db      *sql.DB
+	dialect *dialect
+	path    string // a file path, or a PostgreSQL URL without its password
+	Now     tapdesk.Clock
 
 	keys *auditKeys // nil until SetAuditKey
 
@@ -110,10 +112,14 @@ func (db *DB) SetAuditKey(key string, old ...string) error {
 	return nil
 }
 
-// Open opens (creating if needed) the SQLite database at path and applies
-// the embedded migrations. It refuses a database written by a newer tapdesk.
-// The database files are made owner-only (see restrictFiles).
+// Open opens the database at dsn, a SQLite file path (created if needed)
+// or a postgres:// URL, and applies the embedded migrations. It refuses a
+// database written by a newer tapdesk. SQLite's files are made owner-only
+// (see restrictFiles).
 func Open(ctx context.Context, path string) (*DB, error) {
+	if IsPostgresURL(path) {
+		return openPostgresDB(ctx, path)
+	}
 	// Pragmas go in the DSN so every pooled connection gets them.
 	// _txlock=immediate takes the write lock at BEGIN, so concurrent writers
 	// queue on busy_timeout instead of failing on lock upgrade.
@@ -135,7 +141,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// under load). Open connections are not capped: a transaction may
 	// query outside itself, and a cap could leave it waiting on itself.
 	sqldb.SetMaxIdleConns(IdleConns)
-	db := &DB{db: sqldb, path: path, Now: time.Now, tightened: tightened}
+	db := &DB{db: sqldb, dialect: sqliteDialect, path: path, Now: time.Now, tightened: tightened}
 	if err := db.migrate(ctx); err != nil {
 		sqldb.Close()
 		return nil, err
@@ -148,6 +154,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // running tapdesk holds, such as a backup taken with a newer binary
 // before an upgrade.
 func OpenExisting(ctx context.Context, path string) (*DB, error) {
+	if IsPostgresURL(path) {
+		return openPostgresDB(ctx, path, withoutMigrations)
+	}
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no database at %s: %w", path, pathReason(err))
 	}
@@ -159,8 +168,44 @@ func OpenExisting(ctx context.Context, path string) (*DB, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	return &DB{db: sqldb, path: path, Now: time.Now}, nil
+	return &DB{db: sqldb, dialect: sqliteDialect, path: path, Now: time.Now}, nil
 }
+
+const withoutMigrations = true
+
+// openPostgresDB opens the PostgreSQL database at url and, unless told
+// not to, applies the migrations.
+func openPostgresDB(ctx context.Context, url string, noMigrations ...bool) (*DB, error) {
+	sqldb, err := openPostgres(url)
+	if err != nil {
+		return nil, err
+	}
+	sqldb.SetMaxIdleConns(IdleConns)
+	db := &DB{db: sqldb, dialect: postgresDialect, path: redactURL(url), Now: time.Now}
+	if err := sqldb.PingContext(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("open database %s: %w", db.path, err)
+	}
+	if len(noMigrations) == 0 {
+		if err := db.migrate(ctx); err != nil {
+			sqldb.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+// redactURL is url without its password, for messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "the PostgreSQL database"
+	}
+	return u.Redacted()
+}
+
+// Backend names the database kind, as people read it: SQLite or PostgreSQL.
+func (db *DB) Backend() string { return db.dialect.name }
 
 func dsn(path string) string {
 	q := url.Values{}
@@ -214,17 +259,33 @@ func (db *DB) SQL() *sql.DB { return db.db }
 func (db *DB) Ping(ctx context.Context) error { return db.db.PingContext(ctx) }
 
 func (db *DB) provider() (*goose.Provider, error) {
-	return goose.NewProvider(goose.DialectSQLite3, db.db, migrations.FS)
+	return db.providerOf(db.dialect.migrations)
+}
+
+// providerOf applies the migrations in fsys. On PostgreSQL it holds a
+// session advisory lock while it does, so instances starting together
+// take turns: the first migrates, the others find nothing left to do.
+// (SQLite's one writer serialises them already.)
+func (db *DB) providerOf(fsys fs.FS) (*goose.Provider, error) {
+	var opts []goose.ProviderOption
+	if db.dialect == postgresDialect {
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	return goose.NewProvider(db.dialect.goose, db.db, fsys, opts...)
 }
 
 func (db *DB) migrate(ctx context.Context) error {
-	return db.migrateWith(ctx, migrations.FS)
+	return db.migrateWith(ctx, db.dialect.migrations)
 }
 
 // migrateWith applies the migrations in fsys; tests pass an older set to
 // act as an older tapdesk.
 func (db *DB) migrateWith(ctx context.Context, fsys fs.FS) error {
-	p, err := goose.NewProvider(goose.DialectSQLite3, db.db, fsys)
+	p, err := db.providerOf(fsys)
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
@@ -259,6 +320,11 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	defer tx.Rollback()
 	defer db.written.Delete(tx)
 	defer db.appended.Delete(tx)
+	if db.dialect.writeLock != "" {
+		if _, err := tx.ExecContext(ctx, db.dialect.writeLock); err != nil {
+			return fmt.Errorf("begin: take the write lock: %w", err)
+		}
+	}
 	if err := fn(tx); err != nil {
 		return err
 	}

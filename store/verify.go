@@ -68,6 +68,7 @@ const (
 
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // VerifyChain walks the whole audit trail with the audit key and reports
@@ -89,7 +90,7 @@ func (db *DB) VerifyChain(ctx context.Context, recorded ...Head) (VerifyReport, 
 	defer conn.Close()
 	// The DSN makes database/sql transactions IMMEDIATE (a write lock); a
 	// plain BEGIN is deferred and takes only a read snapshot.
-	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+	if _, err := conn.ExecContext(ctx, db.dialect.snapshot); err != nil {
 		return VerifyReport{}, fmt.Errorf("begin read: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
@@ -121,10 +122,10 @@ func (db *DB) verifyChain(ctx context.Context, q querier, recorded *Head) (rep V
 	if db.keys == nil {
 		return rep, ErrNoAuditKey
 	}
-	if rep.Break, err = checkSchema(ctx, q); rep.Break != nil || err != nil {
+	if rep.Break, err = db.checkSchema(ctx, q); rep.Break != nil || err != nil {
 		return rep, err
 	}
-	checkpoints, err := readCheckpoints(ctx, q)
+	checkpoints, err := db.readCheckpoints(ctx, q)
 	if err != nil {
 		return rep, err
 	}
@@ -325,8 +326,8 @@ type checkpoint struct {
 // readCheckpoints maps "pruned through seq" to each prune checkpoint. A
 // checkpoint's details are covered by its own mac, so a forged one fails
 // when the walk reaches it.
-func readCheckpoints(ctx context.Context, q querier) (map[int64]checkpoint, error) {
-	rows, err := q.QueryContext(ctx, `SELECT seq, record ->> 16 FROM audit_events WHERE activity = ? ORDER BY seq`,
+func (db *DB) readCheckpoints(ctx context.Context, q querier) (map[int64]checkpoint, error) {
+	rows, err := q.QueryContext(ctx, `SELECT seq, `+db.dialect.recordField(16)+` FROM audit_events WHERE activity = ? ORDER BY seq`,
 		string(tapdesk.ActAuditPruned))
 	if err != nil {
 		return nil, fmt.Errorf("read prune checkpoints: %w", err)
@@ -358,7 +359,7 @@ func readCheckpoints(ctx context.Context, q querier) (map[int64]checkpoint, erro
 // from it. Someone who redefines a generated column (say, to hide one
 // actor's events from filtered exports) changes no record, so verify
 // compares the definition itself.
-const auditTableSQL = `CREATE TABLE "audit_events" ( seq INTEGER PRIMARY KEY, record TEXT NOT NULL, mac TEXT NOT NULL, ` +
+const sqliteAuditTableSQL = `CREATE TABLE "audit_events" ( seq INTEGER PRIMARY KEY, record TEXT NOT NULL, mac TEXT NOT NULL, ` +
 	`time TEXT GENERATED ALWAYS AS (json_extract(record, '$[0]')) VIRTUAL, ` +
 	`activity TEXT GENERATED ALWAYS AS (json_extract(record, '$[1]')) VIRTUAL, ` +
 	`result TEXT GENERATED ALWAYS AS (json_extract(record, '$[3]')) VIRTUAL, ` +
@@ -369,23 +370,27 @@ const auditTableSQL = `CREATE TABLE "audit_events" ( seq INTEGER PRIMARY KEY, re
 	`request_id TEXT GENERATED ALWAYS AS (json_extract(record, '$[13]')) VIRTUAL , key_id TEXT NOT NULL DEFAULT '', ` +
 	`http_request_id TEXT GENERATED ALWAYS AS (json_extract(record, '$[17]')) VIRTUAL)`
 
-func checkSchema(ctx context.Context, q querier) (*ChainBreak, error) {
-	rows, err := q.QueryContext(ctx, `SELECT type, name, COALESCE(sql, '') FROM sqlite_schema
-		WHERE tbl_name = 'audit_events' AND type IN ('table', 'trigger', 'view')`)
+// postgresAuditTableSQL is audit_events as migrations/postgres/00010
+// defines it, as postgresAuditTable describes it from the catalog.
+const postgresAuditTableSQL = `seq bigint NOT NULL, record text NOT NULL, mac text NOT NULL, key_id text NOT NULL ''::text, ` +
+	`time text GENERATED ((record)::jsonb ->> 0), activity text GENERATED ((record)::jsonb ->> 1), ` +
+	`result text GENERATED ((record)::jsonb ->> 3), actor_oid text GENERATED ((record)::jsonb ->> 6), ` +
+	`actor_upn text GENERATED ((record)::jsonb ->> 7), target_id text GENERATED ((record)::jsonb ->> 11), ` +
+	`target_upn text GENERATED ((record)::jsonb ->> 12), request_id text GENERATED ((record)::jsonb ->> 13), ` +
+	`http_request_id text GENERATED ((record)::jsonb ->> 17)`
+
+func (db *DB) checkSchema(ctx context.Context, q querier) (*ChainBreak, error) {
+	objects, err := db.dialect.auditTable(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("read audit table definition: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var typ, name, sql string
-		if err := rows.Scan(&typ, &name, &sql); err != nil {
-			return nil, err
-		}
-		if typ == "table" && strings.Join(strings.Fields(sql), " ") == auditTableSQL {
+	for _, o := range objects {
+		if o.kind == "table" && strings.Join(strings.Fields(o.definition), " ") == db.dialect.auditTableWant {
 			continue
 		}
 		return &ChainBreak{Seq: 0, Kind: BreakSchema, Detail: fmt.Sprintf(
-			"the audit_events %s %q is not the one tapdesk created: filters and exports may not show what was signed. Compare it with migrations/00003_audit_record.sql, 00007_audit_key_id.sql and 00010_audit_http_request_id.sql", typ, name)}, nil
+			"the audit_events %s %q is not the one tapdesk created: filters and exports may not show what was signed. Compare it with the audit_events table in migrations/%s",
+			o.kind, o.name, db.dialect.auditTableSource)}, nil
 	}
-	return nil, rows.Err()
+	return nil, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tapdesk/tapdesk/internal/pgtest"
 	"slices"
 	"strings"
 	"testing"
@@ -50,118 +51,130 @@ func issueRefused(t *testing.T, db *store.DB, id, want string) {
 // sets the request back to approved: every event left of the request
 // still checks out against the one before it, but the numbers have a gap.
 func TestEvidenceDisputeCutFromTheMiddle(t *testing.T) {
-	db, _ := openDB(t)
-	r, dispute := approvedThenDisputed(t, db)
-	exec(t, db, `DELETE FROM audit_events WHERE seq = ?`, dispute)
-	exec(t, db, `UPDATE requests SET state = 'approved' WHERE id = ?`, r.ID)
-	issueRefused(t, db, r.ID, fmt.Sprintf("event %d, in the audit trail since request r1 was filed, is missing", dispute))
+	pgtest.Backends(t, func(t *testing.T) {
+		db, _ := openDB(t)
+		r, dispute := approvedThenDisputed(t, db)
+		exec(t, db, `DELETE FROM audit_events WHERE seq = ?`, dispute)
+		exec(t, db, `UPDATE requests SET state = 'approved' WHERE id = ?`, r.ID)
+		issueRefused(t, db, r.ID, fmt.Sprintf("event %d, in the audit trail since request r1 was filed, is missing", dispute))
+	})
 }
 
 // An event of another request (or none) inside the window was changed:
 // the trail since filing no longer holds, so nothing is issued on it.
 func TestEvidenceBadMacInWindow(t *testing.T) {
-	db, _ := openDB(t)
-	r := newRequest("r1", 1)
-	fileRequest(t, db, r)
-	seed(t, db, 3) // events 2..4, no request
-	approve(t, db, r, approver)
-	if evs, bad := evidence(t, db, r.ID); len(bad) != 0 || len(evs) != 2 {
-		t.Fatalf("untouched: %v %v", activities(evs), bad)
-	}
-	exec(t, db, `UPDATE audit_events SET record = json_set(record, '$[12]', 'someone-else@x') WHERE seq = 3`)
-	issueRefused(t, db, r.ID, "event 3, in the audit trail since request r1 was filed, is missing or does not check out")
-	// Events before the filing are not the request's window.
-	db2, _ := openDB(t)
-	seed(t, db2, 3)
-	exec(t, db2, `UPDATE audit_events SET record = json_set(record, '$[12]', 'someone-else@x') WHERE seq = 2`)
-	r2 := newRequest("r2", 1)
-	fileRequest(t, db2, r2)
-	approve(t, db2, r2, approver)
-	if evs, bad := evidence(t, db2, r2.ID); len(bad) != 0 || len(evs) != 2 {
-		t.Fatalf("a change before filing is verify's business: %v %v", activities(evs), bad)
-	}
+	pgtest.Backends(t, func(t *testing.T) {
+		db, _ := openDB(t)
+		r := newRequest("r1", 1)
+		fileRequest(t, db, r)
+		seed(t, db, 3) // events 2..4, no request
+		approve(t, db, r, approver)
+		if evs, bad := evidence(t, db, r.ID); len(bad) != 0 || len(evs) != 2 {
+			t.Fatalf("untouched: %v %v", activities(evs), bad)
+		}
+		exec(t, db, `UPDATE audit_events SET record = `+jsonSet(t, 12, `'someone-else@x'`)+` WHERE seq = 3`)
+		issueRefused(t, db, r.ID, "event 3, in the audit trail since request r1 was filed, is missing or does not check out")
+		// Events before the filing are not the request's window.
+		db2, _ := openDB(t)
+		seed(t, db2, 3)
+		exec(t, db2, `UPDATE audit_events SET record = `+jsonSet(t, 12, `'someone-else@x'`)+` WHERE seq = 2`)
+		r2 := newRequest("r2", 1)
+		fileRequest(t, db2, r2)
+		approve(t, db2, r2, approver)
+		if evs, bad := evidence(t, db2, r2.ID); len(bad) != 0 || len(evs) != 2 {
+			t.Fatalf("a change before filing is verify's business: %v %v", activities(evs), bad)
+		}
+	})
 }
 
 // A prune checkpoint stands in for the events before the filing; a
 // request filed after a prune is issued as usual.
 func TestEvidenceAfterPrune(t *testing.T) {
-	db, _ := openDB(t)
-	seed(t, db, 3)
-	if _, err := db.PruneEvents(context.Background(), t0.Add(10*time.Minute), agent); err != nil {
-		t.Fatal(err)
-	}
-	r := newRequest("r1", 1)
-	fileRequest(t, db, r)
-	approve(t, db, r, approver)
-	evs, bad := evidence(t, db, r.ID)
-	if _, err := tapdesk.CheckIssueEvidence(mustRequest(t, db, r.ID), evs, bad); err != nil || len(evs) != 2 {
-		t.Fatalf("after a prune: %v %v %v", err, activities(evs), bad)
-	}
+	pgtest.Backends(t, func(t *testing.T) {
+		db, _ := openDB(t)
+		seed(t, db, 3)
+		if _, err := db.PruneEvents(context.Background(), t0.Add(10*time.Minute), agent); err != nil {
+			t.Fatal(err)
+		}
+		r := newRequest("r1", 1)
+		fileRequest(t, db, r)
+		approve(t, db, r, approver)
+		evs, bad := evidence(t, db, r.ID)
+		if _, err := tapdesk.CheckIssueEvidence(mustRequest(t, db, r.ID), evs, bad); err != nil || len(evs) != 2 {
+			t.Fatalf("after a prune: %v %v %v", err, activities(evs), bad)
+		}
+	})
 }
 
 // Someone holding the retired key (and write access to the database)
 // approves a request filed after the rotation: the approval checks out
 // with that key, but the trail had moved on from it.
 func TestEvidenceRetiredKeyApproval(t *testing.T) {
-	ctx := context.Background()
-	path, db := rotated(t)
-	r := newRequest("r1", 1)
-	fileRequest(t, db, r)
-	// The attacker runs tapdesk's own code with the retired key A.
-	back := reopen(t, path, keyA, keyB)
-	approve(t, back, mustRequest(t, back, r.ID), approver)
-	if got := mustRequest(t, db, r.ID); got.State != tapdesk.StateApproved {
-		t.Fatalf("the forged approval did not take: %s", got.State)
-	}
-	issueRefused(t, db, r.ID, "event 12, in the audit trail since request r1 was filed, is missing or does not check out")
+	pgtest.Backends(t, func(t *testing.T) {
+		ctx := context.Background()
+		path, db := rotated(t)
+		r := newRequest("r1", 1)
+		fileRequest(t, db, r)
+		// The attacker runs tapdesk's own code with the retired key A.
+		back := reopen(t, path, keyA, keyB)
+		approve(t, back, mustRequest(t, back, r.ID), approver)
+		if got := mustRequest(t, db, r.ID); got.State != tapdesk.StateApproved {
+			t.Fatalf("the forged approval did not take: %s", got.State)
+		}
+		issueRefused(t, db, r.ID, "event 12, in the audit trail since request r1 was filed, is missing or does not check out")
 
-	// Tapdesk with the current key writes nothing onto the forged head, and
-	// does not start on it.
-	var mismatch *store.KeyMismatchError
-	err := db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActSignIn})
-	if !errors.As(err, &mismatch) || !mismatch.Retired || !strings.Contains(err.Error(), "retired") {
-		t.Fatalf("appended onto an event under a retired key: %v", err)
-	}
-	if err := db.CheckAuditKey(ctx); !errors.As(err, &mismatch) || !mismatch.Retired {
-		t.Fatalf("started on an event under a retired key: %v", err)
-	}
-	if n := len(keyIDs(t, db)); n != 12 {
-		t.Fatalf("%d events", n)
-	}
+		// Tapdesk with the current key writes nothing onto the forged head, and
+		// does not start on it.
+		var mismatch *store.KeyMismatchError
+		err := db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActSignIn})
+		if !errors.As(err, &mismatch) || !mismatch.Retired || !strings.Contains(err.Error(), "retired") {
+			t.Fatalf("appended onto an event under a retired key: %v", err)
+		}
+		if err := db.CheckAuditKey(ctx); !errors.As(err, &mismatch) || !mismatch.Retired {
+			t.Fatalf("started on an event under a retired key: %v", err)
+		}
+		if n := len(keyIDs(t, db)); n != 12 {
+			t.Fatalf("%d events", n)
+		}
+	})
 }
 
 // The first events after a rotation chain onto the old key's head.
 func TestAppendAfterRotation(t *testing.T) {
-	path, db := rotated(t)
-	db.Close()
-	c := reopen(t, path, keyC, keyB, keyA)
-	if err := c.CheckAuditKey(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	seed(t, c, 2)
-	if ids := keyIDs(t, c); !slices.Equal(ids[9:], []string{store.AuditKeyID(keyB), store.AuditKeyID(keyC), store.AuditKeyID(keyC)}) {
-		t.Fatalf("%v", ids)
-	}
+	pgtest.Backends(t, func(t *testing.T) {
+		path, db := rotated(t)
+		db.Close()
+		c := reopen(t, path, keyC, keyB, keyA)
+		if err := c.CheckAuditKey(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		seed(t, c, 2)
+		if ids := keyIDs(t, c); !slices.Equal(ids[9:], []string{store.AuditKeyID(keyB), store.AuditKeyID(keyC), store.AuditKeyID(keyC)}) {
+			t.Fatalf("%v", ids)
+		}
+	})
 }
 
 // The dispute is the newest event: cutting it off the end leaves no gap,
 // but this tapdesk has seen a longer trail (it wrote after the dispute).
 func TestEvidenceDisputeCutOffTheEnd(t *testing.T) {
-	db, _ := openDB(t)
-	seed(t, db, 2)
-	r := newRequest("r1", 1)
-	fileRequest(t, db, r)
-	approve(t, db, r, approver)
-	r = mustRequest(t, db, r.ID)
-	ev := tapdesk.Event{Activity: tapdesk.ActDispute, Category: tapdesk.CatRequest, Actor: tapdesk.Actor{Name: "target@x"}}
-	if err := db.Transition(context.Background(), r, store.Change{From: tapdesk.StateApproved, To: tapdesk.StateDisputed}, nil, ev); err != nil {
-		t.Fatal(err)
-	}
-	// The mail about it is sent (an event written onto the dispute).
-	if err := db.AppendEvent(context.Background(), tapdesk.Event{Activity: tapdesk.ActMailSent, RequestID: r.ID}); err != nil {
-		t.Fatal(err)
-	}
-	exec(t, db, `DELETE FROM audit_events WHERE seq >= (SELECT seq FROM audit_events WHERE activity = ?)`, string(tapdesk.ActDispute))
-	exec(t, db, `UPDATE requests SET state = 'approved' WHERE id = ?`, r.ID)
-	issueRefused(t, db, r.ID, "event 5, in the audit trail since request r1 was filed, is missing")
+	pgtest.Backends(t, func(t *testing.T) {
+		db, _ := openDB(t)
+		seed(t, db, 2)
+		r := newRequest("r1", 1)
+		fileRequest(t, db, r)
+		approve(t, db, r, approver)
+		r = mustRequest(t, db, r.ID)
+		ev := tapdesk.Event{Activity: tapdesk.ActDispute, Category: tapdesk.CatRequest, Actor: tapdesk.Actor{Name: "target@x"}}
+		if err := db.Transition(context.Background(), r, store.Change{From: tapdesk.StateApproved, To: tapdesk.StateDisputed}, nil, ev); err != nil {
+			t.Fatal(err)
+		}
+		// The mail about it is sent (an event written onto the dispute).
+		if err := db.AppendEvent(context.Background(), tapdesk.Event{Activity: tapdesk.ActMailSent, RequestID: r.ID}); err != nil {
+			t.Fatal(err)
+		}
+		exec(t, db, `DELETE FROM audit_events WHERE seq >= (SELECT seq FROM audit_events WHERE activity = ?)`, string(tapdesk.ActDispute))
+		exec(t, db, `UPDATE requests SET state = 'approved' WHERE id = ?`, r.ID)
+		issueRefused(t, db, r.ID, "event 5, in the audit trail since request r1 was filed, is missing")
+	})
 }

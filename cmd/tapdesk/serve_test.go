@@ -130,7 +130,7 @@ func TestVersionAndMigrate(t *testing.T) {
 	}
 	// The newest migration's number (numbers may have gaps while branches
 	// that each add one are merged).
-	names, _ := fs.Glob(migrations.FS, "*.sql")
+	names, _ := fs.Glob(migrations.SQLite, "*.sql")
 	newest := 0
 	for _, name := range names {
 		v, _ := strconv.Atoi(strings.SplitN(name, "_", 2)[0])

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,4 +75,32 @@ func URL(t testing.TB) string {
 	})
 	u.Path = "/" + name
 	return u.String()
+}
+
+// Backends runs fn as two subtests, "sqlite" and "postgres", so one test
+// body covers both databases; inside, DSN (or OnPostgres) tells which one
+// the subtest is for. The postgres subtest skips (fails under CI=true)
+// without a server.
+func Backends(t *testing.T, fn func(t *testing.T)) {
+	t.Helper()
+	t.Run("sqlite", fn)
+	t.Run("postgres", func(t *testing.T) {
+		Require(t)
+		fn(t)
+	})
+}
+
+// OnPostgres reports whether t runs under Backends' postgres subtest.
+func OnPostgres(t testing.TB) bool {
+	return strings.Contains(t.Name()+"/", "/postgres/")
+}
+
+// DSN is where t's database goes: a fresh PostgreSQL database under
+// Backends' postgres subtest, the SQLite file sqlitePath otherwise.
+func DSN(t testing.TB, sqlitePath string) string {
+	t.Helper()
+	if OnPostgres(t) {
+		return URL(t)
+	}
+	return sqlitePath
 }

@@ -1,0 +1,164 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/tapdesk/tapdesk/migrations"
+)
+
+// dialect is everything that differs between the two databases tapdesk
+// runs on. The queries themselves are shared: they are written with ?
+// placeholders (the PostgreSQL connector rebinds them, see postgres.go),
+// TEXT timestamps and standard SQL.
+type dialect struct {
+	name       string // "SQLite" or "PostgreSQL", as people read it
+	goose      goose.Dialect
+	migrations fs.FS
+
+	// writeLock runs first in every write transaction. SQLite has one
+	// writer per database and takes it at BEGIN (_txlock=immediate), so it
+	// needs nothing. On PostgreSQL, several instances write at once: a
+	// transaction-scoped advisory lock makes their write transactions take
+	// turns, as SQLite's do. That is what keeps the audit chain whole
+	// (each append reads the head and writes head+1 inside the caller's
+	// transaction, so the state change and its event commit together) and
+	// what keeps a transaction's reads (has this approver approved? how
+	// many approvals are there?) true until it commits.
+	writeLock string
+
+	// snapshot begins a read-only transaction on a dedicated connection
+	// that sees one consistent state for all its statements, without
+	// blocking writers: verify, export and the evidence replay read in it.
+	snapshot string
+
+	// The session store's statements (see SessionRows).
+	sessionFind, sessionCommit, sessionDeleteExpired string
+	sessionExpiry                                    func(time.Time) any
+
+	// recordField is the SQL for field i of an audit record (a JSON array
+	// kept as the exact signed text).
+	recordField func(i int) string
+
+	// auditTable returns the definition of the audit_events table as the
+	// database reports it, for verify to compare with auditTableSQL.
+	auditTable     func(ctx context.Context, q querier) ([]tableObject, error)
+	auditTableWant string
+	// auditTableSource names the migrations that define it, for the
+	// sentence verify prints when the definition differs.
+	auditTableSource string
+}
+
+// tableObject is one thing a database says defines or hooks a table.
+type tableObject struct{ kind, name, definition string }
+
+// writeLockKey is the advisory lock all of tapdesk's write transactions
+// take on PostgreSQL ("tapdesk" in ASCII, so another application sharing
+// the database is unlikely to pick it by chance).
+const writeLockKey = 0x74617064657368
+
+var sqliteDialect = &dialect{
+	name:       "SQLite",
+	goose:      goose.DialectSQLite3,
+	migrations: migrations.SQLite,
+	snapshot:   "BEGIN", // deferred: a read snapshot, no write lock
+	// scs's sqlite3store layout: expiry is a julian day number.
+	sessionFind:          `SELECT data FROM sessions WHERE token = ? AND julianday('now') < expiry`,
+	sessionCommit:        `REPLACE INTO sessions (token, data, expiry) VALUES (?, ?, julianday(?))`,
+	sessionDeleteExpired: `DELETE FROM sessions WHERE expiry < julianday('now')`,
+	sessionExpiry:        func(t time.Time) any { return t.UTC().Format("2006-01-02T15:04:05.999") },
+	recordField:          func(i int) string { return fmt.Sprintf("record ->> %d", i) },
+	auditTable:           sqliteAuditTable,
+	auditTableWant:       sqliteAuditTableSQL,
+	auditTableSource:     "sqlite/00003_audit_record.sql, 00007_audit_key_id.sql and 00010_audit_http_request_id.sql",
+}
+
+var postgresDialect = &dialect{
+	name:                 "PostgreSQL",
+	goose:                goose.DialectPostgres,
+	migrations:           migrations.Postgres,
+	writeLock:            fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", writeLockKey),
+	snapshot:             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	sessionFind:          `SELECT data FROM sessions WHERE token = ? AND expiry > now()`,
+	sessionCommit:        `INSERT INTO sessions (token, data, expiry) VALUES (?, ?, ?) ON CONFLICT (token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry`,
+	sessionDeleteExpired: `DELETE FROM sessions WHERE expiry < now()`,
+	sessionExpiry:        func(t time.Time) any { return t.UTC() },
+	recordField:          func(i int) string { return fmt.Sprintf("record::jsonb ->> %d", i) },
+	auditTable:           postgresAuditTable,
+	auditTableWant:       postgresAuditTableSQL,
+	auditTableSource:     "postgres/00010_baseline.sql",
+}
+
+// sqliteAuditTable reads the audit table's entry, and any trigger or view
+// on it, from SQLite's schema table.
+func sqliteAuditTable(ctx context.Context, q querier) ([]tableObject, error) {
+	rows, err := q.QueryContext(ctx, `SELECT type, name, COALESCE(sql, '') FROM sqlite_schema
+		WHERE tbl_name = 'audit_events' AND type IN ('table', 'trigger', 'view')`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []tableObject
+	for rows.Next() {
+		var o tableObject
+		if err := rows.Scan(&o.kind, &o.name, &o.definition); err != nil {
+			return nil, err
+		}
+		o.definition = strings.Join(strings.Fields(o.definition), " ")
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// postgresAuditTable describes audit_events as PostgreSQL's catalog has it:
+// the relation the store's queries resolve (a view or a table in another
+// schema earlier in search_path would be what they read), its columns with
+// their types, defaults and generation expressions, and anything that
+// could change what a query of it returns or what a write leaves: triggers,
+// rules and row-level security.
+func postgresAuditTable(ctx context.Context, q querier) ([]tableObject, error) {
+	var out []tableObject
+	var kind, columns string
+	var rowSecurity bool
+	err := q.QueryRowContext(ctx, `
+		SELECT c.relkind::text, c.relrowsecurity,
+			(SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+				|| CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+				|| CASE a.attgenerated WHEN 's' THEN ' GENERATED ' ELSE '' END
+				|| COALESCE(' ' || pg_get_expr(d.adbin, d.adrelid), ''), ', ' ORDER BY a.attnum)
+			 FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+			 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
+		FROM pg_class c WHERE c.oid = to_regclass('audit_events')`).Scan(&kind, &rowSecurity, &columns)
+	if err != nil {
+		return nil, err
+	}
+	name := "audit_events"
+	if kind != "r" {
+		return []tableObject{{kind: "relation of kind " + kind, name: name}}, nil
+	}
+	out = append(out, tableObject{kind: "table", name: name, definition: columns})
+	if rowSecurity {
+		out = append(out, tableObject{kind: "row-level security", name: name})
+	}
+	rows, err := q.QueryContext(ctx, `
+		SELECT 'trigger', tgname FROM pg_trigger WHERE tgrelid = to_regclass('audit_events') AND NOT tgisinternal
+		UNION ALL SELECT 'rule', rulename FROM pg_rewrite WHERE ev_class = to_regclass('audit_events')
+		UNION ALL SELECT 'policy', polname FROM pg_policy WHERE polrelid = to_regclass('audit_events')`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var o tableObject
+		if err := rows.Scan(&o.kind, &o.name); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// IsPostgresURL reports whether dsn names a PostgreSQL database rather
+// than a SQLite file.
+func IsPostgresURL(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// openPostgres opens a pool on the PostgreSQL database at url through pgx's
+// database/sql driver, behind a connector that rebinds the store's ?
+// placeholders to PostgreSQL's $1, $2, ... (the one place the two SQL
+// texts differ in form).
+func openPostgres(url string) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		// pgx's parse errors leave the password out.
+		return nil, fmt.Errorf("the PostgreSQL URL does not parse: %w", err)
+	}
+	return sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg), &rebound{}}), nil
+}
+
+type rebindConnector struct {
+	driver.Connector
+	rebound *rebound
+}
+
+func (c rebindConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rebindConn{conn.(*stdlib.Conn), c.rebound}, nil
+}
+
+// rebindConn is pgx's connection with each query's placeholders rebound.
+type rebindConn struct {
+	*stdlib.Conn
+	rebound *rebound
+}
+
+// rebound caches rebind's answers: the store's SQL is a small fixed set
+// (values are always arguments), so this stays small.
+type rebound struct{ sync.Map } // string -> string
+
+func (r *rebound) of(query string) string {
+	if !strings.Contains(query, "?") {
+		return query
+	}
+	if q, ok := r.Load(query); ok {
+		return q.(string)
+	}
+	q := rebind(query)
+	r.Store(query, q)
+	return q
+}
+
+func (c rebindConn) Prepare(query string) (driver.Stmt, error) {
+	return c.Conn.Prepare(c.rebound.of(query))
+}
+
+func (c rebindConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	return c.Conn.PrepareContext(ctx, c.rebound.of(query))
+}
+
+func (c rebindConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	return c.Conn.ExecContext(ctx, c.rebound.of(query), args)
+}
+
+func (c rebindConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	return c.Conn.QueryContext(ctx, c.rebound.of(query), args)
+}
+
+// rebind turns each ? outside quotes and comments into $1, $2, ... in order.
+func rebind(query string) string {
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		switch c := query[i]; c {
+		case '\'', '"':
+			j := strings.IndexByte(query[i+1:], c)
+			if j < 0 {
+				b.WriteString(query[i:])
+				i = len(query)
+				continue
+			}
+			b.WriteString(query[i : i+j+2])
+			i += j + 1
+		case '-':
+			if i+1 < len(query) && query[i+1] == '-' {
+				j := strings.IndexByte(query[i:], '\n')
+				if j < 0 {
+					j = len(query) - i
+				}
+				b.WriteString(query[i : i+j])
+				i += j - 1
+				continue
+			}
+			b.WriteByte(c)
+		case '?':
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
