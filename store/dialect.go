@@ -37,6 +37,11 @@ type dialect struct {
 	// blocking writers: verify, export and the evidence replay read in it.
 	snapshot string
 
+	// skipLocked ends the subquery that picks mail to claim: on
+	// PostgreSQL, rows another instance's claim has locked are passed over
+	// rather than waited for. SQLite has one writer and no row locks.
+	skipLocked string
+
 	// The session store's statements (see SessionRows).
 	sessionFind, sessionCommit, sessionDeleteExpired string
 	sessionExpiry                                    func(time.Time) any
@@ -84,6 +89,7 @@ var postgresDialect = &dialect{
 	migrations:           migrations.Postgres,
 	writeLock:            fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", writeLockKey),
 	snapshot:             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	skipLocked:           "FOR UPDATE SKIP LOCKED",
 	sessionFind:          `SELECT data FROM sessions WHERE token = ? AND expiry > now()`,
 	sessionCommit:        `INSERT INTO sessions (token, data, expiry) VALUES (?, ?, ?) ON CONFLICT (token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry`,
 	sessionDeleteExpired: `DELETE FROM sessions WHERE expiry < now()`,

@@ -1,10 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/tapdesk/tapdesk"
@@ -40,42 +41,39 @@ func (db *DB) enqueue(ctx context.Context, tx *sql.Tx, r *tapdesk.Request, cause
 }
 
 // DueMail claims up to limit outbox items that are due, leasing them so a
-// second worker (or instance) does not send them too.
+// second worker (or instance) does not send them too. The claim is one
+// statement: it leases exactly the rows it returns, so two instances
+// polling at once never get the same mail. On PostgreSQL it skips rows
+// another instance is claiming this instant (SKIP LOCKED) instead of
+// waiting for them, and it does not take the write lock the other writes
+// take turns on: polling for mail never holds up a page.
 func (db *DB) DueMail(ctx context.Context, now time.Time, limit int) ([]mail.Item, error) {
-	var items []mail.Item
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `
-			SELECT id, kind, request_id, recipient, attempts, created_at FROM outbox
+	rows, err := db.db.QueryContext(ctx, `
+		UPDATE outbox SET lease_until = ? WHERE id IN (
+			SELECT id FROM outbox
 			WHERE sent_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= ?
 			  AND (lease_until IS NULL OR lease_until < ?)
-			ORDER BY id LIMIT ?`, ts(now), ts(now), limit)
-		if err != nil {
-			return fmt.Errorf("due mail: %w", err)
+			ORDER BY id LIMIT ? `+db.dialect.skipLocked+`)
+		RETURNING id, kind, request_id, recipient, attempts, created_at`,
+		ts(now.Add(mailLease)), ts(now), ts(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("due mail: %w", err)
+	}
+	defer rows.Close()
+	var items []mail.Item
+	for rows.Next() {
+		var it mail.Item
+		if err := rows.Scan(&it.ID, &it.Kind, &it.RequestID, &it.To, &it.Attempts, timeCol{&it.CreatedAt}); err != nil {
+			return nil, fmt.Errorf("scan outbox: %w", err)
 		}
-		for rows.Next() {
-			var it mail.Item
-			if err := rows.Scan(&it.ID, &it.Kind, &it.RequestID, &it.To, &it.Attempts, timeCol{&it.CreatedAt}); err != nil {
-				rows.Close()
-				return fmt.Errorf("scan outbox: %w", err)
-			}
-			items = append(items, it)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(items) == 0 {
-			return nil
-		}
-		ids := make([]any, 0, len(items)+1)
-		ids = append(ids, ts(now.Add(mailLease)))
-		for _, it := range items {
-			ids = append(ids, it.ID)
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE outbox SET lease_until = ? WHERE id IN (?`+strings.Repeat(", ?", len(items)-1)+`)`, ids...)
-		return err
-	})
-	return items, err
+		items = append(items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("due mail: %w", err)
+	}
+	// RETURNING's order is not the subquery's: send the oldest first.
+	slices.SortFunc(items, func(a, b mail.Item) int { return cmp.Compare(a.ID, b.ID) })
+	return items, nil
 }
 
 // MarkMailSent records a delivered message and its audit event.
