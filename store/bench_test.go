@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"github.com/tapdesk/tapdesk/internal/pgtest"
 	"io"
 	"path/filepath"
 	"testing"
@@ -15,7 +16,7 @@ import (
 // benchDB opens a database seeded with n synthetic events.
 func benchDB(b *testing.B, n int) *store.DB {
 	b.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+	db, err := store.Open(context.Background(), pgtest.DSN(b, filepath.Join(b.TempDir(), "bench.db")))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,16 +41,18 @@ func benchEvent(i int) tapdesk.Event {
 
 // BenchmarkVerify reports events verified per second.
 func BenchmarkVerify(b *testing.B) {
-	const n = 100_000
-	db := benchDB(b, n)
-	b.ResetTimer()
-	for range b.N {
-		rep, err := db.VerifyChain(context.Background())
-		if err != nil || rep.Break != nil || rep.Checked != n {
-			b.Fatalf("%+v %v", rep, err)
+	pgtest.BenchBackends(b, func(b *testing.B) {
+		const n = 100_000
+		db := benchDB(b, n)
+		b.ResetTimer()
+		for range b.N {
+			rep, err := db.VerifyChain(context.Background())
+			if err != nil || rep.Break != nil || rep.Checked != n {
+				b.Fatalf("%+v %v", rep, err)
+			}
 		}
-	}
-	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
 }
 
 // BenchmarkVerifyReplay is verify while it replays requests: "none" has
@@ -105,25 +108,29 @@ func BenchmarkExport(b *testing.B) {
 // BenchmarkAppendEvent is the single writer's throughput with one event per
 // transaction, as the portal writes them (each commits on its own).
 func BenchmarkAppendEvent(b *testing.B) {
-	db := benchDB(b, 1000)
-	ctx := context.Background()
-	b.ResetTimer()
-	for i := range b.N {
-		if err := db.AppendEvent(ctx, benchEvent(i)); err != nil {
-			b.Fatal(err)
+	pgtest.BenchBackends(b, func(b *testing.B) {
+		db := benchDB(b, 1000)
+		ctx := context.Background()
+		b.ResetTimer()
+		for i := range b.N {
+			if err := db.AppendEvent(ctx, benchEvent(i)); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
 }
 
 // BenchmarkAppendEventsBatched is audit seed's path: 10,000 per transaction.
 func BenchmarkAppendEventsBatched(b *testing.B) {
-	db := benchDB(b, 0)
-	b.ResetTimer()
-	if err := db.AppendEvents(context.Background(), b.N, 10_000, benchEvent); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	pgtest.BenchBackends(b, func(b *testing.B) {
+		db := benchDB(b, 0)
+		b.ResetTimer()
+		if err := db.AppendEvents(context.Background(), b.N, 10_000, benchEvent); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
 }
 
 // BenchmarkRequestEvidence is the issue-time recount of a request filed at

@@ -104,3 +104,13 @@ func DSN(t testing.TB, sqlitePath string) string {
 	}
 	return sqlitePath
 }
+
+// BenchBackends is Backends for benchmarks.
+func BenchBackends(b *testing.B, fn func(b *testing.B)) {
+	b.Helper()
+	b.Run("sqlite", fn)
+	b.Run("postgres", func(b *testing.B) {
+		Require(b)
+		fn(b)
+	})
+}
