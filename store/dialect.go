@@ -84,10 +84,13 @@ var sqliteDialect = &dialect{
 }
 
 var postgresDialect = &dialect{
-	name:                 "PostgreSQL",
-	goose:                goose.DialectPostgres,
-	migrations:           migrations.Postgres,
-	writeLock:            fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", writeLockKey),
+	name:       "PostgreSQL",
+	goose:      goose.DialectPostgres,
+	migrations: migrations.Postgres,
+	// The same statement queues the notification that tells the other
+	// instances of the change (delivered on commit, dropped on rollback;
+	// see ListenForChanges): no round trip of its own.
+	writeLock:            fmt.Sprintf("SELECT pg_advisory_xact_lock(%d), pg_notify('%s', '')", writeLockKey, changesChannel),
 	snapshot:             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 	skipLocked:           "FOR UPDATE SKIP LOCKED",
 	sessionFind:          `SELECT data FROM sessions WHERE token = ? AND expiry > now()`,

@@ -45,6 +45,7 @@ type DB struct {
 	db      *sql.DB
 	dialect *dialect
 	path    string // a file path, or a PostgreSQL URL without its password
+	url     string // the PostgreSQL URL as given, for connections of its own
 	Now     tapdesk.Clock
 
 	keys *auditKeys // nil until SetAuditKey
@@ -181,7 +182,7 @@ func openPostgresDB(ctx context.Context, url string, noMigrations ...bool) (*DB,
 		return nil, err
 	}
 	sqldb.SetMaxIdleConns(IdleConns)
-	db := &DB{db: sqldb, dialect: postgresDialect, path: redactURL(url), Now: time.Now}
+	db := &DB{db: sqldb, dialect: postgresDialect, path: redactURL(url), url: url, Now: time.Now}
 	if err := sqldb.PingContext(ctx); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("open database %s: %w", db.path, err)
