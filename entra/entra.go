@@ -64,8 +64,9 @@ type Config struct {
 	// https://login.microsoftonline.com).
 	AuthorityHost string
 	// HTTPClient, when set, supplies the transport (and timeout) for both
-	// token requests and Graph calls, e.g. one that trusts a test CA. The
-	// SDK's middleware (retry, gzip, redirects) is layered on top of it.
+	// token requests and Graph calls, e.g. one that trusts a test CA
+	// (default: NewTransport(nil)). The SDK's middleware (retry, gzip,
+	// redirects) is layered on top of it.
 	HTTPClient *http.Client
 	// Logger receives one line per HTTP call (default slog.Default()).
 	Logger *slog.Logger
@@ -164,7 +165,7 @@ func New(cfg Config) (*Client, error) {
 
 	// One transport at the bottom of both stacks, so token and Graph calls
 	// share connections, trust and the per-call log line.
-	var base http.RoundTripper = khttp.GetDefaultTransport()
+	var base http.RoundTripper = NewTransport(nil)
 	timeout := defaultTimeout
 	if cfg.HTTPClient != nil {
 		if cfg.HTTPClient.Transport != nil {

@@ -2,6 +2,7 @@ package entra
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -199,4 +200,29 @@ func keySegmentTemplate(escaped string) string {
 		return name + "(" + prop + "={id})"
 	}
 	return name + "({id})"
+}
+
+// idleConnsPerHost is how many idle connections to one host (Graph, the
+// token authority) the transport keeps. Over HTTP/2 one connection carries
+// every call; over HTTP/1.1 (a proxy or gateway that does not speak h2)
+// each call in flight needs its own, and net/http's default of 2 idle made
+// every burst of concurrent page views open, and TLS-handshake, almost all
+// of its connections again.
+const idleConnsPerHost = 64
+
+// NewTransport is the transport tapdesk calls Graph and the token authority
+// through: HTTP/2 wherever the server offers it, as Graph does, and an idle
+// pool sized for concurrent requests where it does not. tlsConfig, when
+// set, replaces the TLS settings (a private CA for a fake or a
+// TLS-inspecting proxy); nil keeps the system's trust.
+func NewTransport(tlsConfig *tls.Config) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// A transport with its own TLS settings only tries h2 when asked to.
+	t.ForceAttemptHTTP2 = true
+	t.MaxIdleConns = 2 * idleConnsPerHost // Graph and the authority
+	t.MaxIdleConnsPerHost = idleConnsPerHost
+	if tlsConfig != nil {
+		t.TLSClientConfig = tlsConfig.Clone()
+	}
+	return t
 }

@@ -76,8 +76,12 @@ func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
 	}
 	a := &appender{db: db, tx: tx}
 	var headKey, prevKey string
-	err := tx.QueryRowContext(ctx, `SELECT h.seq, h.mac, h.key_id, COALESCE(p.key_id, '') FROM audit_events h
-		LEFT JOIN audit_events p ON p.seq = h.seq - 1 ORDER BY h.seq DESC LIMIT 1`).Scan(&a.head, &a.prev, &headKey, &prevKey)
+	head, err := db.statement(ctx, tx, `SELECT h.seq, h.mac, h.key_id, COALESCE(p.key_id, '') FROM audit_events h
+		LEFT JOIN audit_events p ON p.seq = h.seq - 1 ORDER BY h.seq DESC LIMIT 1`)
+	if err != nil {
+		return nil, fmt.Errorf("read audit chain head: %w", err)
+	}
+	err = head.QueryRowContext(ctx).Scan(&a.head, &a.prev, &headKey, &prevKey)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("read audit chain head: %w", err)
 	}
@@ -93,7 +97,7 @@ func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
 	if db.keys.retiredHead(headKey, prevKey) {
 		return nil, &KeyMismatchError{Path: db.path, Seq: a.head, KeyID: headKey, Retired: true}
 	}
-	a.stmt, err = tx.PrepareContext(ctx, `INSERT INTO audit_events (seq, record, mac, key_id) VALUES (?, ?, ?, ?)`)
+	a.stmt, err = db.statement(ctx, tx, `INSERT INTO audit_events (seq, record, mac, key_id) VALUES (?, ?, ?, ?)`)
 	if err != nil {
 		return nil, fmt.Errorf("prepare audit append: %w", err)
 	}

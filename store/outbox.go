@@ -79,7 +79,11 @@ func (db *DB) DueMail(ctx context.Context, now time.Time, limit int) ([]mail.Ite
 // MarkMailSent records a delivered message and its audit event.
 func (db *DB) MarkMailSent(ctx context.Context, id int64, now time.Time) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET sent_at = ?, attempts = attempts + 1, lease_until = NULL, last_error = '' WHERE id = ?`, ts(now), id); err != nil {
+		st, err := db.statement(ctx, tx, `UPDATE outbox SET sent_at = ?, attempts = attempts + 1, lease_until = NULL, last_error = '' WHERE id = ?`)
+		if err != nil {
+			return fmt.Errorf("mark mail sent: %w", err)
+		}
+		if _, err := st.ExecContext(ctx, ts(now), id); err != nil {
 			return fmt.Errorf("mark mail sent: %w", err)
 		}
 		return db.mailEvent(ctx, tx, id, now, tapdesk.ActMailSent, tapdesk.ResultSuccess, "")
@@ -107,11 +111,17 @@ func (db *DB) MarkMailFailed(ctx context.Context, id int64, now, retryAt time.Ti
 
 func (db *DB) mailEvent(ctx context.Context, tx *sql.Tx, id int64, now time.Time, act tapdesk.Activity, res tapdesk.Result, reason string) error {
 	var kind, requestID, to string
-	if err := tx.QueryRowContext(ctx, `SELECT kind, request_id, recipient FROM outbox WHERE id = ?`, id).Scan(&kind, &requestID, &to); err != nil {
+	item, err := db.statement(ctx, tx, `SELECT kind, request_id, recipient FROM outbox WHERE id = ?`)
+	if err == nil {
+		err = item.QueryRowContext(ctx, id).Scan(&kind, &requestID, &to)
+	}
+	if err != nil {
 		return fmt.Errorf("load outbox item %d: %w", id, err)
 	}
 	var corr, target, targetUPN string
-	_ = tx.QueryRowContext(ctx, `SELECT correlation_id, target_id, target_upn FROM requests WHERE id = ?`, requestID).Scan(&corr, &target, &targetUPN)
+	if req, err := db.statement(ctx, tx, `SELECT correlation_id, target_id, target_upn FROM requests WHERE id = ?`); err == nil {
+		_ = req.QueryRowContext(ctx, requestID).Scan(&corr, &target, &targetUPN)
+	}
 	return db.appendEvent(ctx, tx, tapdesk.Event{
 		Time: now, Activity: act, Category: tapdesk.CatMail, Result: res, Reason: reason,
 		RequestID: requestID, CorrelationID: corr, TargetID: target, TargetUPN: targetUPN,

@@ -24,7 +24,7 @@ type Mail struct {
 // from its start, and a unique index backs it.
 func (db *DB) FileRequest(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event, mail []Mail) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		open, err := openRequestFor(ctx, tx, r.TargetID)
+		open, err := db.openRequestFor(ctx, tx, r.TargetID)
 		if err != nil {
 			return err
 		}
@@ -58,21 +58,22 @@ func (db *DB) FileRequest(ctx context.Context, r *tapdesk.Request, ev tapdesk.Ev
 // OpenRequestFor returns the target's open (pending or approved) request,
 // or nil when there is none.
 func (db *DB) OpenRequestFor(ctx context.Context, targetID string) (*tapdesk.Request, error) {
-	return openRequestFor(ctx, db.db, targetID)
+	return db.openRequestFor(ctx, nil, targetID)
 }
 
-type rowQuerier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func openRequestFor(ctx context.Context, q rowQuerier, targetID string) (*tapdesk.Request, error) {
+// openRequestFor is OpenRequestFor within tx (nil: outside any).
+func (db *DB) openRequestFor(ctx context.Context, tx *sql.Tx, targetID string) (*tapdesk.Request, error) {
 	placeholders := strings.TrimSuffix(strings.Repeat("?, ", len(tapdesk.OpenStates)), ", ")
 	args := []any{targetID}
 	for _, s := range tapdesk.OpenStates {
 		args = append(args, string(s))
 	}
-	r, err := scanRequest(q.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM requests
-		WHERE target_id = ? AND state IN (`+placeholders+`) ORDER BY created_at, id LIMIT 1`, args...))
+	st, err := db.statement(ctx, tx, `SELECT `+requestColumns+` FROM requests
+		WHERE target_id = ? AND state IN (`+placeholders+`) ORDER BY created_at, id LIMIT 1`)
+	if err != nil {
+		return nil, fmt.Errorf("open request for %s: %w", targetID, err)
+	}
+	r, err := scanRequest(st.QueryRowContext(ctx, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -128,7 +129,11 @@ func scanSummary(s rowScanner) (*tapdesk.Request, error) {
 
 // Request loads one request with its approvals. A missing one is ENOTFOUND.
 func (db *DB) Request(ctx context.Context, id string) (*tapdesk.Request, error) {
-	r, err := scanRequest(db.db.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE id = ?`, id))
+	st, err := db.prepared(ctx, `SELECT `+requestColumns+` FROM requests WHERE id = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("load request: %w", err)
+	}
+	r, err := scanRequest(st.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, tapdesk.Errorf(tapdesk.ENOTFOUND, "There is no request %q.", id)
 	}

@@ -89,6 +89,17 @@ func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// statement is prepared(query) bound to tx (nil: the statement itself).
+// The transaction's connection prepares it once and keeps it, so a write
+// transaction does not parse its SQL again while it holds the write lock.
+func (db *DB) statement(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	st, err := db.prepared(ctx, query)
+	if err != nil || tx == nil {
+		return st, err
+	}
+	return tx.StmtContext(ctx, st), nil
+}
+
 // sawHead notes a committed audit head.
 func (db *DB) sawHead(seq int64) {
 	for {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,9 +139,11 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		return nil, err
 	}
 	d.cleanups = append(d.cleanups, d.fake.Close)
+	// serve's transport, trusting the fake's certificate.
+	graphClient := &http.Client{Transport: entra.NewTransport(d.fake.ClientTLSConfig())}
 	dir, err := entra.New(entra.Config{
 		TenantID: tenant.ID, ClientID: tenant.ClientID, ClientSecret: tenant.ClientSecret,
-		GraphBaseURL: d.fake.URL(), AuthorityHost: d.fake.URL(), HTTPClient: d.fake.Client(), Logger: log,
+		GraphBaseURL: d.fake.URL(), AuthorityHost: d.fake.URL(), HTTPClient: graphClient, Logger: log,
 		SignInClientID: fakegraph.SampleSignInClientID, RoleGroups: o.RoleGroups, Metrics: m,
 	})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -33,6 +34,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,8 +44,12 @@ type Server struct {
 	now    func() time.Time
 	addr   string
 	logger *slog.Logger
+	http1  bool // WithHTTP1Only
 
 	srv *httptest.Server
+	// connections counts the connections clients opened, for tests that
+	// check a client keeps its connections instead of handshaking anew.
+	connections atomic.Int64
 
 	mu       sync.Mutex
 	tokens   map[string]time.Time // access token -> expiry (wall clock: azidentity uses it)
@@ -61,6 +67,11 @@ func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = n
 
 // WithAddr listens on addr (host:port) instead of a free loopback port.
 func WithAddr(addr string) Option { return func(s *Server) { s.addr = addr } }
+
+// WithHTTP1Only serves HTTP/1.1 alone, as a proxy or gateway in front of
+// Graph that does not speak HTTP/2 would; by default the fake offers h2
+// (with HTTP/1.1 as the fallback), as Graph does.
+func WithHTTP1Only() Option { return func(s *Server) { s.http1 = true } }
 
 // WithLogger logs every request the fake answers, at debug level.
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.logger = l } }
@@ -112,7 +123,20 @@ func (s *Server) Start() error {
 		srv.Close()
 		return fmt.Errorf("fakegraph: certificate: %w", err)
 	}
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	// Graph offers HTTP/2, where one connection carries every call; a fake
+	// on HTTP/1.1 alone made its clients open (and TLS-handshake) a
+	// connection for each concurrent call, CPU that a real deployment does
+	// not spend on its own machine.
+	srv.EnableHTTP2 = !s.http1
+	if s.http1 {
+		srv.TLS.NextProtos = []string{"http/1.1"}
+	}
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.connections.Add(1)
+		}
+	}
 	// TLS handshake noise from clients that hang up is not interesting.
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
@@ -126,6 +150,17 @@ func (s *Server) URL() string { return s.srv.URL }
 
 // Client returns an HTTP client that trusts the server's certificate.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// ClientTLSConfig is a client TLS configuration that trusts the server's
+// certificate, for a transport of one's own.
+func (s *Server) ClientTLSConfig() *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AddCert(s.srv.Certificate())
+	return &tls.Config{RootCAs: pool}
+}
+
+// Connections is how many connections clients have opened to the server.
+func (s *Server) Connections() int64 { return s.connections.Load() }
 
 // CertificatePEM is the server's certificate, which is its own CA, for
 // SSL_CERT_FILE.
