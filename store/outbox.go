@@ -48,6 +48,10 @@ func (db *DB) enqueue(ctx context.Context, tx *sql.Tx, r *tapdesk.Request, cause
 // waiting for them, and it does not take the write lock the other writes
 // take turns on: polling for mail never holds up a page.
 func (db *DB) DueMail(ctx context.Context, now time.Time, limit int) ([]mail.Item, error) {
+	if err := db.lockWrites(ctx); err != nil {
+		return nil, err
+	}
+	defer db.unlockWrites()
 	rows, err := db.db.QueryContext(ctx, `
 		UPDATE outbox SET lease_until = ? WHERE id IN (
 			SELECT id FROM outbox

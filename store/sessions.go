@@ -40,6 +40,10 @@ func (s *SessionRows) CommitCtx(ctx context.Context, key string, b []byte, expir
 	if err != nil {
 		return err
 	}
+	if err := s.db.lockWrites(ctx); err != nil {
+		return err
+	}
+	defer s.db.unlockWrites()
 	_, err = st.ExecContext(ctx, key, b, s.db.dialect.sessionExpiry(expiry))
 	return err
 }
@@ -50,12 +54,20 @@ func (s *SessionRows) DeleteCtx(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	if err := s.db.lockWrites(ctx); err != nil {
+		return err
+	}
+	defer s.db.unlockWrites()
 	_, err = st.ExecContext(ctx, key)
 	return err
 }
 
 // DeleteExpired removes the rows whose session has expired.
 func (s *SessionRows) DeleteExpired(ctx context.Context) error {
+	if err := s.db.lockWrites(ctx); err != nil {
+		return err
+	}
+	defer s.db.unlockWrites()
 	_, err := s.db.db.ExecContext(ctx, s.db.dialect.sessionDeleteExpired)
 	return err
 }

@@ -48,6 +48,11 @@ type DB struct {
 	url     string // the PostgreSQL URL as given, for connections of its own
 	Now     tapdesk.Clock
 
+	// writeTurn lets this process's writers take turns on SQLite (see
+	// lockWrites); nil (PostgreSQL, OpenExisting) leaves the waiting to
+	// the database.
+	writeTurn chan struct{}
+
 	keys *auditKeys // nil until SetAuditKey
 
 	tightened []FileTightened // files Open restricted to their owner
@@ -153,7 +158,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// under load). Open connections are not capped: a transaction may
 	// query outside itself, and a cap could leave it waiting on itself.
 	sqldb.SetMaxIdleConns(IdleConns)
-	db := &DB{db: sqldb, dialect: sqliteDialect, path: path, Now: time.Now, tightened: tightened}
+	db := &DB{db: sqldb, dialect: sqliteDialect, path: path, Now: time.Now, tightened: tightened, writeTurn: make(chan struct{}, 1)}
 	if err := db.migrate(ctx); err != nil {
 		sqldb.Close()
 		return nil, err
@@ -325,6 +330,10 @@ func (db *DB) SchemaVersion(ctx context.Context) (current, known int64, err erro
 
 // inTx runs fn in one transaction, committing if it returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := db.lockWrites(ctx); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer db.unlockWrites()
 	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -417,4 +426,31 @@ func (c timeCol) Scan(v any) error {
 // conflict is the error when a conditional update found the row changed.
 func conflict(format string, args ...any) error {
 	return tapdesk.Errorf(tapdesk.ECONFLICT, format, args...)
+}
+
+// lockWrites waits for this process's turn to write on SQLite. SQLite lets
+// one writer in at a time and makes the others poll: its busy handler
+// sleeps 1, 2, 5 … up to 100 ms between tries, so under a burst a writer
+// sleeps past the moment the lock frees, a newcomer may take it first, and
+// an unlucky one ran past busy_timeout (10 s) into a 500. Queued here, the
+// writers of one process go in order, each as soon as the previous one
+// commits; SQLite's polling is left to writers of other processes
+// (tapdesk CLI commands on the same file). PostgreSQL queues waiters on
+// its advisory lock itself.
+func (db *DB) lockWrites(ctx context.Context) error {
+	if db.writeTurn == nil {
+		return nil
+	}
+	select {
+	case db.writeTurn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (db *DB) unlockWrites() {
+	if db.writeTurn != nil {
+		<-db.writeTurn
+	}
 }
