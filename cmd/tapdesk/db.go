@@ -165,7 +165,7 @@ func dbCopy(ctx context.Context, args []string, getenv func(string) string, stdo
 	} else {
 		fmt.Fprintf(stdout, "The copy's audit trail holds: %d events checked, head %d:%s (the source's head).\n", rep.Chain.Checked, rep.Chain.LastSeq, rep.Chain.HeadMAC)
 	}
-	fmt.Fprintln(stdout, "The SQLite file was not changed. Start tapdesk with TAPDESK_DB set to the PostgreSQL URL and the same audit keys.")
+	fmt.Fprintln(stdout, "The SQLite file was not changed. Start tapdesk with TAPDESK_DB set to the PostgreSQL URL and the same audit and session keys.")
 	if n := len(rep.Chain.Unexplained); n > 0 {
 		fmt.Fprintf(stdout, "But %d request(s) are not what their events say (changed outside tapdesk, in the source as in the copy); run tapdesk audit verify.\n", n)
 		return &exitError{code: 1, msg: fmt.Sprintf("tapdesk db copy: the copy was written, but %d request(s) do not match the audit trail", n)}
