@@ -115,16 +115,16 @@ func Copy(ctx context.Context, from, to *DB) (CopyReport, error) {
 	if rep.Chain.Break != nil {
 		return rep, copyChainError(ctx, from, to, src, rep.Chain.Break)
 	}
+	// Fresh statistics, committed with the rows, so the first queries on
+	// the copy are planned for its real size rather than for empty tables.
+	if _, err := dst.ExecContext(ctx, "ANALYZE "+quoteTables(copiedTables)); err != nil {
+		return rep, fmt.Errorf("analyse the copied tables: %w; nothing was copied", err)
+	}
 	if _, err := dst.ExecContext(ctx, "COMMIT"); err != nil {
 		return rep, fmt.Errorf("commit the copy into %s: %w", to.path, err)
 	}
 	committed = true
 	to.sawHead(rep.Chain.LastSeq)
-	// Fresh statistics, so the first queries on the copy are planned
-	// for its real size rather than for empty tables.
-	if _, err := dst.ExecContext(ctx, "ANALYZE "+quoteTables(copiedTables)); err != nil {
-		return rep, fmt.Errorf("the copy committed, but analysing its tables failed (autovacuum will): %w", err)
-	}
 	return rep, nil
 }
 
