@@ -87,7 +87,7 @@ func openAudit(ctx context.Context, s *settings, args []string, getenv func(stri
 		return nil, &configError{problems}
 	}
 	path := s.get("db")
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(path); err != nil && !store.IsPostgresURL(path) {
 		return nil, fmt.Errorf("tapdesk audit: no database at %s (use --db)", path)
 	}
 	db, err := store.Open(ctx, path)

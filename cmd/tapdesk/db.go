@@ -5,28 +5,44 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/tapdesk/tapdesk/store"
 )
 
 const dbUsage = `Usage:
   tapdesk db backup --to FILE [--db PATH]   a consistent copy of the live database, then checked
+  tapdesk db copy --from FILE --to URL      move a SQLite installation into an empty PostgreSQL database
 
-The copy is taken while tapdesk runs (VACUUM INTO reads one snapshot; nobody
-waits), written owner-only to a file that must not exist yet, and checked:
-SQLite's integrity check, the schema version and, when TAPDESK_AUDIT_KEY (or
-_FILE) is set, the audit trail's hash chain. The database is not migrated,
-so a newer tapdesk can take the backup before an upgrade.
+backup: the copy is taken while tapdesk runs (VACUUM INTO reads one snapshot;
+nobody waits), written owner-only to a file that must not exist yet, and
+checked: SQLite's integrity check, the schema version and, when
+TAPDESK_AUDIT_KEY (or _FILE) is set, the audit trail's hash chain. The
+database is not migrated, so a newer tapdesk can take the backup before an
+upgrade.
+
+copy: every table of the SQLite file (--from, default TAPDESK_DB) goes into
+the PostgreSQL database at --to (postgres://USER@HOST/DB; put the password in
+PGPASSWORD or ~/.pgpass rather than on the command line), which must hold no
+tapdesk data: it is given the schema, written in one transaction and checked
+before it commits (row counts, and the audit chain walked with
+TAPDESK_AUDIT_KEY and TAPDESK_AUDIT_OLD_KEYS), so it ends up with a checked
+copy or with nothing. The file is read in one snapshot and not changed; it
+must be at this tapdesk's schema (tapdesk migrate first). Sessions are
+copied, so people stay signed in. Stop tapdesk on the file before copying:
+what it writes after the snapshot stays in the file only.
 `
 
 func runDB(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, dbUsage)
-		return errors.New("tapdesk db: name a command: backup")
+		return errors.New("tapdesk db: name a command: backup or copy")
 	}
 	switch args[0] {
 	case "backup":
 		return dbBackup(ctx, args[1:], getenv, stdout, stderr)
+	case "copy":
+		return dbCopy(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, dbUsage)
 		return nil
@@ -83,6 +99,76 @@ func dbBackup(ctx context.Context, args []string, getenv func(string) string, st
 			fmt.Fprintf(stdout, "  But %d request(s) are not what their events say (changed outside tapdesk); run tapdesk audit verify on the live database.\n", n)
 			return &exitError{code: 1, msg: fmt.Sprintf("tapdesk db backup: the copy was written, but %d request(s) do not match the audit trail", n)}
 		}
+	}
+	return nil
+}
+
+func dbCopy(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	s := newSettings("db copy")
+	s.fs.SetOutput(stderr)
+	s.secret("audit-key", "at least 32 characters; the audit trail's key: the copy's hash chain is verified with it before it commits", true)
+	s.secret("audit-old-keys", "comma-separated audit keys used before a rotation, to verify the events they signed", false)
+	from := s.fs.String("from", getenv("TAPDESK_DB"), "the SQLite file to copy (default TAPDESK_DB) [required]")
+	to := s.fs.String("to", "", "the PostgreSQL database to copy into, postgres://USER@HOST/DB; it must hold no tapdesk data [required]")
+	problems, err := s.load(args, getenv)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *from == "":
+		problems = append(problems, "--from is not set: the SQLite file to copy, e.g. --from /var/lib/tapdesk/tapdesk.db")
+	case strings.Contains(*from, "://"):
+		problems = append(problems, "--from is a URL: it names the SQLite file to copy (e.g. /var/lib/tapdesk/tapdesk.db); the copy goes from SQLite into PostgreSQL")
+	}
+	// The URL is never repeated: it may carry a password.
+	switch {
+	case *to == "":
+		problems = append(problems, "--to is not set: the PostgreSQL database to copy into, e.g. --to postgres://tapdesk@db.example.internal/tapdesk")
+	case !store.IsPostgresURL(*to):
+		problems = append(problems, "--to is not a PostgreSQL URL: it must start with postgres:// or postgresql:// (to copy a SQLite file to another file, use tapdesk db backup)")
+	}
+	if k := s.get("audit-key"); k != "" && len(k) < store.MinAuditKeyLength {
+		problems = append(problems, fmt.Sprintf("TAPDESK_AUDIT_KEY: must be at least %d characters", store.MinAuditKeyLength))
+	}
+	problems = append(problems, oldAuditKeyProblems(s)...)
+	if len(problems) > 0 {
+		return &configError{problems}
+	}
+	src, err := store.OpenExisting(ctx, *from)
+	if err != nil {
+		return &exitError{code: 1, msg: fmt.Sprintf("tapdesk db copy: %v (--from names the SQLite file to copy)", err)}
+	}
+	defer src.Close()
+	dst, err := store.OpenExisting(ctx, *to)
+	if err != nil {
+		// store names the database without its password.
+		return &exitError{code: 1, msg: fmt.Sprintf("tapdesk db copy: cannot reach the PostgreSQL database: %v", err)}
+	}
+	defer dst.Close()
+	if err := dst.SetAuditKey(s.get("audit-key"), s.listOf("audit-old-keys")...); err != nil {
+		return err
+	}
+	rep, err := store.Copy(ctx, src, dst)
+	if err != nil {
+		return &exitError{code: 1, msg: "tapdesk db copy: " + err.Error()}
+	}
+	fmt.Fprintf(stdout, "Copied %s into %s (schema version %d), in one transaction:\n", rep.From, rep.To, rep.SchemaVersion)
+	for _, t := range rep.Tables {
+		note := ""
+		if t.Table == "sessions" {
+			note = " (people signed in stay signed in)"
+		}
+		fmt.Fprintf(stdout, "  %-15s %9d rows%s\n", t.Table, t.Rows, note)
+	}
+	if rep.Chain.Checked == 0 {
+		fmt.Fprintln(stdout, "The audit trail is empty.")
+	} else {
+		fmt.Fprintf(stdout, "The copy's audit trail holds: %d events checked, head %d:%s (the source's head).\n", rep.Chain.Checked, rep.Chain.LastSeq, rep.Chain.HeadMAC)
+	}
+	fmt.Fprintln(stdout, "The SQLite file was not changed. Start tapdesk with TAPDESK_DB set to the PostgreSQL URL and the same audit and session keys.")
+	if n := len(rep.Chain.Unexplained); n > 0 {
+		fmt.Fprintf(stdout, "But %d request(s) are not what their events say (changed outside tapdesk, in the source as in the copy); run tapdesk audit verify.\n", n)
+		return &exitError{code: 1, msg: fmt.Sprintf("tapdesk db copy: the copy was written, but %d request(s) do not match the audit trail", n)}
 	}
 	return nil
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"database/sql"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tapdesk/tapdesk/internal/pgtest"
 )
 
 // The backup command: with the audit key the copy's chain is walked and its
@@ -78,5 +81,106 @@ func TestDBBackupCLI(t *testing.T) {
 	var after int64
 	if err := raw.QueryRow(`SELECT MAX(version_id) FROM goose_db_version`).Scan(&after); err != nil || after != newest-1 {
 		t.Fatalf("the backup migrated the live database to %d (%v)", after, err)
+	}
+}
+
+// The copy command moves a SQLite installation into PostgreSQL: it prints
+// the counts and the head, which audit verify then finds on the copy, and
+// tapdesk carries on there; it never prints the URL's password, and it
+// refuses what it cannot copy whole, each with a sentence saying why.
+func TestDBCopyCLI(t *testing.T) {
+	pgtest.Require(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "tapdesk.db")
+	env := map[string]string{"TAPDESK_AUDIT_KEY": cliKey}
+	if _, err := runMigrateFor(t, db); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, env, "audit", "seed", "--db", db, "--events", "200"); err != nil {
+		t.Fatal(err)
+	}
+	live, _, err := runCLI(t, env, "audit", "verify", "--db", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := regexp.MustCompile(`Head: (200:[0-9a-f]{64})`).FindStringSubmatch(live)
+	if head == nil {
+		t.Fatalf("verify printed no head: %q", live)
+	}
+
+	// The test cluster trusts local connections, so a password in the URL
+	// is accepted and ignored: enough to see it is never printed.
+	u, err := url.Parse(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), "pw-never-printed")
+	target := u.String()
+	out, errOut, err := runCLI(t, env, "db", "copy", "--from", db, "--to", target)
+	if err != nil || !strings.Contains(out, "head "+head[1]) || !regexp.MustCompile(`audit_events +200 rows`).MatchString(out) {
+		t.Fatalf("copy: %q %q %v", out, errOut, err)
+	}
+	if strings.Contains(out+errOut, "pw-never-printed") {
+		t.Fatalf("the copy printed the URL's password: %q %q", out, errOut)
+	}
+	t.Log(out)
+	if out, _, err := runCLI(t, env, "audit", "verify", "--db", target, "--head", head[1]); exitCode(err) != 0 || !strings.Contains(out, "200 events checked") {
+		t.Fatalf("verify the copy: %q %v", out, err)
+	}
+	if _, _, err := runCLI(t, env, "audit", "seed", "--db", target, "--events", "5"); err != nil {
+		t.Fatalf("carry on on the copy: %v", err)
+	}
+	if out, _, err := runCLI(t, env, "audit", "verify", "--db", target, "--head", head[1]); exitCode(err) != 0 || !strings.Contains(out, "205 events checked") {
+		t.Fatalf("verify the copy after carrying on: %q %v", out, err)
+	}
+
+	other := filepath.Join(dir, "notes.db")
+	raw, err := sql.Open("sqlite", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`CREATE TABLE notes (body TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	older := filepath.Join(dir, "older.db")
+	if _, err := runMigrateFor(t, older); err != nil {
+		t.Fatal(err)
+	}
+	raw, err = sql.Open("sqlite", older)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`DELETE FROM goose_db_version WHERE version_id = (SELECT MAX(version_id) FROM goose_db_version)`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	unreachable := "postgres://tapdesk:pw-never-printed@127.0.0.1:1/tapdesk?connect_timeout=5"
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"no key", nil, []string{"--from", db, "--to", pgtest.URL(t)}, "TAPDESK_AUDIT_KEY (--audit-key or TAPDESK_AUDIT_KEY_FILE) is not set"},
+		{"no --to", env, []string{"--from", db}, "--to is not set"},
+		{"--to a file", env, []string{"--from", db, "--to", filepath.Join(dir, "x.db")}, "--to is not a PostgreSQL URL"},
+		{"--from a URL", env, []string{"--from", target, "--to", pgtest.URL(t)}, "--from is a URL"},
+		{"the source missing", env, []string{"--from", filepath.Join(dir, "missing.db"), "--to", pgtest.URL(t)}, "no database at"},
+		{"the source not tapdesk's", env, []string{"--from", other, "--to", pgtest.URL(t)}, "is not a tapdesk database"},
+		{"the source's schema older", env, []string{"--from", older, "--to", pgtest.URL(t)}, "bring it up to date first (tapdesk migrate --db"},
+		{"the target holding data", env, []string{"--from", db, "--to", target}, "already holds tapdesk data"},
+		{"the target unreachable", env, []string{"--from", db, "--to", unreachable}, "cannot reach the PostgreSQL database"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, err := runCLI(t, tc.env, append([]string{"db", "copy"}, tc.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("db copy %v: %v, want %q", tc.args, err, tc.want)
+			}
+			if strings.Contains(out+errOut+err.Error(), "pw-never-printed") {
+				t.Fatalf("the password was printed: %v", err)
+			}
+			t.Log(err)
+		})
 	}
 }

@@ -32,6 +32,7 @@ Usage:
   tapdesk migrate --db PATH                             apply schema migrations and exit
   tapdesk audit   verify|export|prune|seed [flags]      the audit trail (tapdesk audit help)
   tapdesk db      backup --to FILE [--db PATH]          a checked copy of the live database (tapdesk db help)
+  tapdesk db      copy --from FILE --to URL             move a SQLite installation into an empty PostgreSQL database
   tapdesk healthcheck [--addr :8080 | --url URL]        exit 0 when the running tapdesk answers /healthz (for HEALTHCHECK)
   tapdesk version                                       version, commit, build date and Go version
 `
