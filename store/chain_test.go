@@ -262,6 +262,30 @@ func TestPrune(t *testing.T) {
 	})
 }
 
+// Pruning every event (all older than the cut) keeps the chain's numbering:
+// the checkpoint follows the last event removed, it does not restart at 1.
+func TestPruneEverything(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		db, _ := openDB(t)
+		seed(t, db, 5)
+		res, err := db.PruneEvents(context.Background(), t0.Add(time.Hour), agent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Removed != 5 || res.ThroughSeq != 5 || res.CheckpointSeq != 6 {
+			t.Fatalf("prune %+v", res)
+		}
+		rep := verify(t, db)
+		if rep.Break != nil || rep.FirstSeq != 6 || rep.LastSeq != 6 || rep.CheckpointSeq != 6 {
+			t.Fatalf("after pruning everything: %+v %+v", rep, rep.Break)
+		}
+		seed(t, db, 1)
+		if rep := verify(t, db); rep.Break != nil || rep.LastSeq != 7 {
+			t.Fatalf("appended after: %+v %+v", rep, rep.Break)
+		}
+	})
+}
+
 func TestPruneCheckpointForged(t *testing.T) {
 	pgtest.Backends(t, func(t *testing.T) {
 		db, _ := openDB(t)

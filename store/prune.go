@@ -51,21 +51,32 @@ func (db *DB) PruneEvents(ctx context.Context, before time.Time, actor tapdesk.A
 		if err != nil {
 			return fmt.Errorf("read prune point: %w", err)
 		}
-		r, err := tx.ExecContext(ctx, `DELETE FROM audit_events WHERE seq <= ?`, through)
-		if err != nil {
-			return fmt.Errorf("prune audit events: %w", err)
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events WHERE seq <= ?`, through).Scan(&res.Removed); err != nil {
+			return fmt.Errorf("count events to prune: %w", err)
 		}
-		res.Removed, _ = r.RowsAffected()
 		res.ThroughSeq = through
 		res.CheckpointSeq = rep.LastSeq + 1
-		return db.appendEvent(ctx, tx, tapdesk.Event{
+		// The checkpoint is chained on before the events go: when every
+		// event is older than the cut, deleting first would leave no head
+		// to chain onto, and the trail would start again at 1.
+		if err := db.appendEvent(ctx, tx, tapdesk.Event{
 			Activity: tapdesk.ActAuditPruned, Category: tapdesk.CatAudit, Actor: actor,
 			Details: map[string]string{
 				checkpointThroughSeq: strconv.FormatInt(through, 10),
 				checkpointThroughMAC: mac,
 				"before":             ts(before),
 				"removed":            strconv.FormatInt(res.Removed, 10),
-			}})
+			}}); err != nil {
+			return err
+		}
+		r, err := tx.ExecContext(ctx, `DELETE FROM audit_events WHERE seq <= ?`, through)
+		if err != nil {
+			return fmt.Errorf("prune audit events: %w", err)
+		}
+		if n, _ := r.RowsAffected(); n != res.Removed {
+			return fmt.Errorf("prune audit events: %d removed, %d counted", n, res.Removed)
+		}
+		return nil
 	})
 	return res, err
 }
