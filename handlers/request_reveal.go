@@ -185,6 +185,18 @@ func (h *Handler) recount(c echo.Context, r *tapdesk.Request) error {
 	if err == nil {
 		return nil
 	}
+	// The trail is read after the request: a reveal that won the race (a
+	// second tab, or another instance) may have issued it in between, and
+	// its events then run ahead of r. That is no tampering: refuse as the
+	// request now stands. Nothing is issued either way.
+	if cur, lerr := h.store.Request(c.Request().Context(), r.ID); lerr == nil && (cur.State != r.State || !cur.UpdatedAt.Equal(r.UpdatedAt)) {
+		changed := tapdesk.CheckReveal(cur, principal(c), h.now())
+		if changed == nil {
+			changed = tapdesk.Errorf(tapdesk.ECONFLICT, "This request changed while you were issuing its pass. Open it again to see where it stands.")
+		}
+		h.refuse(c, cur, tapdesk.ActRevealRefused, changed)
+		return changed
+	}
 	h.log.Error("tampering: the audit trail does not back up a request being issued", "request", r.ID, "finding", finding)
 	h.audit(c, tapdesk.Event{Activity: tapdesk.ActTamperDetected, Category: tapdesk.CatAudit, Result: tapdesk.ResultFailure,
 		Reason: finding, Details: map[string]string{"check": "approvals recounted from the audit trail before issuing",

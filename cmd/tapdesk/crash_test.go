@@ -242,7 +242,8 @@ var errDown = errors.New("portal down")
 // ignores Secure (serve sets __Host- cookies, the test talks plain http on
 // loopback) and keeps cookies per host.
 type crashBrowser struct {
-	r       *crashRig
+	base    string // where paths are sent: the child, or a proxy before several
+	idpURL  string // the identity provider, whose picker means "sign in again"
 	persona string
 	client  *http.Client
 	body    string
@@ -281,14 +282,18 @@ func (j *looseJar) Cookies(u *url.URL) []*http.Cookie {
 }
 
 func (r *crashRig) browser(persona string) *crashBrowser {
-	return &crashBrowser{r: r, persona: persona, client: &http.Client{
+	return newCrashBrowser(r.base, r.idpURL, persona)
+}
+
+func newCrashBrowser(base, idpURL, persona string) *crashBrowser {
+	return &crashBrowser{base: base, idpURL: idpURL, persona: persona, client: &http.Client{
 		Jar: &looseJar{cookies: map[string]map[string]*http.Cookie{}}, Timeout: 90 * time.Second}}
 }
 
 func (b *crashBrowser) do(method, path string, form url.Values) error {
 	target := path
 	if !strings.HasPrefix(path, "http") {
-		target = b.r.base + path
+		target = b.base + path
 	}
 	var body io.Reader
 	if form != nil {
@@ -312,7 +317,7 @@ func (b *crashBrowser) do(method, path string, form url.Values) error {
 		return fmt.Errorf("%s %s: %d:\n%s", method, path, b.status, b.body)
 	}
 	// A session lost with a killed process sends the person to sign in.
-	if strings.HasPrefix(b.url.String(), b.r.idpURL) {
+	if strings.HasPrefix(b.url.String(), b.idpURL) {
 		return b.pickPersona()
 	}
 	return nil

@@ -631,6 +631,7 @@ func (s *Server) createTAP(w http.ResponseWriter, r *http.Request, id string) {
 
 	pass := generatePass(p.DefaultLength)
 	// One pass per user: a new one silently replaces the old.
+	u.TAPsCreated++
 	u.TAP = &TAP{
 		ID:                newGUID(),
 		CreatedDateTime:   now,

@@ -89,6 +89,11 @@ type User struct {
 	Methods               []*Method `json:"methods,omitempty"`
 	// TAP is the user's Temporary Access Pass; Graph keeps at most one.
 	TAP *TAP `json:"-"`
+	// TAPsCreated counts the passes created for the user since the fake
+	// started (replaced and deleted ones included): the fake's own record,
+	// which tests read to see that a request caused at most one create,
+	// however many instances served it. Graph keeps no such count.
+	TAPsCreated int `json:"-"`
 	// OtherMails are the user's additional addresses; tapdesk mails its
 	// notices there when Mail is empty.
 	OtherMails []string `json:"otherMails,omitempty"`
