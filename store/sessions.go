@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"time"
 )
 
@@ -38,6 +39,37 @@ func (s *SessionRows) FindCtx(ctx context.Context, key string) ([]byte, bool, er
 	return b, true, nil
 }
 
+// FindExpiryCtx is FindCtx that also returns when the row expires, so a
+// cache of the row can stop using it then, as the query would.
+func (s *SessionRows) FindExpiryCtx(ctx context.Context, key string) ([]byte, time.Time, bool, error) {
+	st, err := s.db.prepared(ctx, `SELECT data, expiry FROM sessions WHERE token = ? AND julianday('now') < expiry`)
+	if err != nil {
+		return nil, time.Time{}, false, err
+	}
+	var b []byte
+	var jd float64
+	err = st.QueryRowContext(ctx, key).Scan(&b, &jd)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, time.Time{}, false, nil
+	}
+	if err != nil {
+		return nil, time.Time{}, false, err
+	}
+	return b, julianTime(jd), true, nil
+}
+
+// julianTime is the time of a julian day number, rounded down to the
+// millisecond the expiry was written with.
+func julianTime(jd float64) time.Time {
+	const unixEpoch = 2440587.5 // julian day of 1970-01-01T00:00Z
+	ms := math.Floor((jd - unixEpoch) * 86400 * 1000)
+	return time.UnixMilli(int64(ms)).UTC()
+}
+
+// Generation is the database's count of committed writes (DB.Generation),
+// which every session write advances.
+func (s *SessionRows) Generation() (uint64, bool) { return s.db.Generation() }
+
 // CommitCtx writes a session row, replacing the one under key.
 func (s *SessionRows) CommitCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
 	st, err := s.db.prepared(ctx, `REPLACE INTO sessions (token, data, expiry) VALUES (?, ?, julianday(?))`)
@@ -45,6 +77,7 @@ func (s *SessionRows) CommitCtx(ctx context.Context, key string, b []byte, expir
 		return err
 	}
 	_, err = st.ExecContext(ctx, key, b, expiry.UTC().Format(sessionExpiry))
+	s.db.changed() // also after a failure: the write may have landed
 	return err
 }
 
@@ -55,12 +88,14 @@ func (s *SessionRows) DeleteCtx(ctx context.Context, key string) error {
 		return err
 	}
 	_, err = st.ExecContext(ctx, key)
+	s.db.changed()
 	return err
 }
 
 // DeleteExpired removes the rows whose session has expired.
 func (s *SessionRows) DeleteExpired(ctx context.Context) error {
 	_, err := s.db.db.ExecContext(ctx, `DELETE FROM sessions WHERE expiry < julianday('now')`)
+	s.db.changed()
 	return err
 }
 

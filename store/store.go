@@ -67,6 +67,8 @@ type DB struct {
 	// arguments). SQLite's parser costs a page view about as much as
 	// running its query does.
 	statements sync.Map // string -> *sql.Stmt
+
+	changes changeCount // committed writes, for caches (changes.go)
 }
 
 // prepared returns the statement for query, prepared once for the pool
@@ -136,6 +138,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// query outside itself, and a cap could leave it waiting on itself.
 	sqldb.SetMaxIdleConns(IdleConns)
 	db := &DB{db: sqldb, path: path, Now: time.Now, tightened: tightened}
+	db.changes.sole = true // one instance per SQLite file: its writes all pass here
 	if err := db.migrate(ctx); err != nil {
 		sqldb.Close()
 		return nil, err
@@ -259,10 +262,13 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	defer tx.Rollback()
 	defer db.written.Delete(tx)
 	defer db.appended.Delete(tx)
+	defer db.changes.quiet.Delete(tx)
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	db.committed(tx) // caches read again (changes.go); also after a failure: it may have landed
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	if head, ok := db.written.Load(tx); ok {
