@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -123,4 +126,87 @@ func TestDashboardCacheShowsEveryChangeAtOnce(t *testing.T) {
 	if row := dashboardRows(t, auditor, "recent")[req2]; !strings.Contains(row, "Expired") {
 		t.Errorf("the auditor's row after the sweep: %q", row)
 	}
+}
+
+// Sessions are kept read between requests (handlers' sessionRowCache), yet
+// an ended session ends on the very next request: after sign-out, and
+// after its row is deleted by something other than this instance's own
+// session code (another instance, an operator) once that is noted
+// (NoteExternalChange, which the PostgreSQL change feed calls). A copy of
+// the cookie, used before the end so its session is kept read, shows it.
+func TestSessionCacheEndsSessionsAtOnce(t *testing.T) {
+	d := startTestDemo(t)
+	base, _ := url.Parse(d.baseURL)
+	signedIn := func(b *browser) bool {
+		t.Helper()
+		b.get("/").status(http.StatusOK)
+		return b.doc().Find(`form[action="/auth/logout"]`).Length() == 1
+	}
+	// copyOf is a second browser holding b's cookies, as a second tab or a
+	// stolen cookie would.
+	copyOf := func(b *browser) *browser {
+		c := d.browser(t)
+		c.client.Jar.SetCookies(base, b.client.Jar.Cookies(base))
+		return c
+	}
+
+	t.Run("sign-out", func(t *testing.T) {
+		agent := d.browser(t)
+		agent.signIn("/", "agent")
+		tab := copyOf(agent)
+		for range 3 {
+			if !signedIn(tab) {
+				t.Fatal("the copied cookie is not signed in before sign-out")
+			}
+		}
+		// Sign out without following the way to the provider and back: the
+		// next request this instance serves is the tab's.
+		noFollow := *agent.client
+		noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		res, err := noFollow.PostForm(d.baseURL+"/auth/logout", url.Values{"_csrf": {csrfOf(agent.get("/"))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-out answered %d", res.StatusCode)
+		}
+		if signedIn(tab) {
+			t.Fatal("the session is still signed in on the request after sign-out")
+		}
+	})
+
+	t.Run("row deleted elsewhere", func(t *testing.T) {
+		agent := d.browser(t)
+		agent.signIn("/", "agent2")
+		for range 3 {
+			if !signedIn(agent) {
+				t.Fatal("not signed in")
+			}
+		}
+		var name string
+		for _, c := range agent.client.Jar.Cookies(base) {
+			if strings.HasSuffix(c.Name, "tapdesk_session") {
+				name = c.Value
+			}
+		}
+		if name == "" {
+			t.Fatal("no session cookie")
+		}
+		// The row's key is the token's hash (handlers' storeKey): delete
+		// it as an operator or another instance would, past this one's
+		// session code, and note the change as the change feed does.
+		sum := sha256.Sum256([]byte(name))
+		res, err := d.app.db.SQL().ExecContext(context.Background(), `DELETE FROM sessions WHERE token = ?`, hex.EncodeToString(sum[:]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			t.Fatalf("deleted %d session rows, want 1", n)
+		}
+		d.app.db.NoteExternalChange()
+		if signedIn(agent) {
+			t.Fatal("the session is still signed in after its row was deleted and the change noted")
+		}
+	})
 }
