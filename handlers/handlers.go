@@ -122,6 +122,8 @@ type Handler struct {
 	// is written out before render returns, so its buffer serves the next
 	// page instead of being grown from nothing (5 to 50 kB) and dropped.
 	buffers sync.Pool
+	// fixedHeaders are the security headers' values (securityHeaders).
+	fixedHeaders securityHeaderValues
 }
 
 // Deps are the parts a Handler is built from.
@@ -144,7 +146,8 @@ type Deps struct {
 // New builds the handler set.
 func New(d Deps) *Handler {
 	h := &Handler{store: d.Store, dir: d.Directory, auth: d.Auth, sessions: d.Sessions, kickMail: d.KickMail, limiter: d.Limiter, cfg: d.Config,
-		refusals: tapdesk.NewRefusalTally(), metrics: d.Metrics, lists: newDashboardCache(dashboardCacheEntries, dashboardCacheBytes)}
+		refusals: tapdesk.NewRefusalTally(), metrics: d.Metrics, lists: newDashboardCache(dashboardCacheEntries, dashboardCacheBytes),
+		fixedHeaders: newSecurityHeaderValues()}
 	h.log = d.Config.Logger
 	if h.log == nil {
 		h.log = slog.Default()
