@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -44,6 +45,10 @@ type Store interface {
 	ExportEvents(ctx context.Context, w io.Writer, format string, f store.EventFilter) (int64, error)
 	VerifyChain(ctx context.Context, recorded ...store.Head) (store.VerifyReport, error)
 	Ping(ctx context.Context) error
+	// Generation is the count of committed writes, and whether it sees
+	// every write (store.DB.Generation): caches of what was read are
+	// used only while it is unchanged and trusted.
+	Generation() (n uint64, trusted bool)
 }
 
 // Authenticator is the OIDC relying party.
@@ -111,6 +116,14 @@ type Handler struct {
 	metrics  *metrics.Metrics
 	// ready answers /readyz (health.go).
 	ready *readiness
+	// lists keeps rendered dashboard lists (dashboard_cache.go).
+	lists *dashboardCache
+	// buffers holds the buffers pages are rendered into (render): a page
+	// is written out before render returns, so its buffer serves the next
+	// page instead of being grown from nothing (5 to 50 kB) and dropped.
+	buffers sync.Pool
+	// fixedHeaders are the security headers' values (securityHeaders).
+	fixedHeaders securityHeaderValues
 }
 
 // Deps are the parts a Handler is built from.
@@ -133,7 +146,8 @@ type Deps struct {
 // New builds the handler set.
 func New(d Deps) *Handler {
 	h := &Handler{store: d.Store, dir: d.Directory, auth: d.Auth, sessions: d.Sessions, kickMail: d.KickMail, limiter: d.Limiter, cfg: d.Config,
-		refusals: tapdesk.NewRefusalTally(), metrics: d.Metrics}
+		refusals: tapdesk.NewRefusalTally(), metrics: d.Metrics, lists: newDashboardCache(dashboardCacheEntries, dashboardCacheBytes),
+		fixedHeaders: newSecurityHeaderValues()}
 	h.log = d.Config.Logger
 	if h.log == nil {
 		h.log = slog.Default()

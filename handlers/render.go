@@ -22,11 +22,26 @@ func (h *Handler) render(c echo.Context, status int, comp templ.Component) error
 	if t, ok := c.Get(ctxCSRF).(string); ok {
 		ctx = views.WithCSRF(ctx, t)
 	}
-	var buf bytes.Buffer
-	if err := comp.Render(ctx, &buf); err != nil {
+	buf, _ := h.buffers.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = bytes.NewBuffer(make([]byte, 0, 16<<10))
+	}
+	defer h.putBuffer(buf)
+	if err := comp.Render(ctx, buf); err != nil {
 		return err
 	}
 	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// putBuffer keeps buf for the next page (Handler.buffers) unless an
+// unusually large page (a long audit list) grew it: that memory is given
+// back instead.
+func (h *Handler) putBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > 256<<10 {
+		return
+	}
+	buf.Reset()
+	h.buffers.Put(buf)
 }
 
 // statuses maps each domain error code to its HTTP status, in one place.

@@ -17,7 +17,12 @@ import (
 // page's session work. Data without the JSON prefix (written by the gob
 // codec before) still decodes, and a value of a type not listed here is
 // written by gob as before, so no session is lost either way.
-type sessionCodec struct{ gob scs.GobCodec }
+//
+// decoded, when set, keeps what recent data decoded to (session_cache.go).
+type sessionCodec struct {
+	gob     scs.GobCodec
+	decoded *sessionDecodeCache
+}
 
 // sessionJSONPrefix marks data written by sessionCodec; scs's gob data
 // starts with the type definition of its record, never with this.
@@ -67,6 +72,11 @@ func (c sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
 	if !ok {
 		return c.gob.Decode(b)
 	}
+	if c.decoded != nil {
+		if deadline, values, ok := c.decoded.get(b); ok {
+			return deadline, values, nil
+		}
+	}
 	var rec sessionRecord
 	if err := json.Unmarshal(rest, &rec); err != nil {
 		return time.Time{}, nil, err
@@ -83,6 +93,9 @@ func (c sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
 		case sv.Pending != nil:
 			values[k] = *sv.Pending
 		}
+	}
+	if c.decoded != nil {
+		c.decoded.put(b, rec.Deadline, values)
 	}
 	return rec.Deadline, values, nil
 }

@@ -30,6 +30,10 @@ type sealedStore struct {
 	// outlives the session's idle deadline (loadPrincipal's, which counts
 	// from the activity recorded, never later than the write).
 	forgetIdle time.Duration
+	// rows and cache: when inner can say when a row expires and count
+	// writes (cachedRows), unsealed rows are kept (session_cache.go).
+	rows  cachedRows
+	cache *sessionRowCache
 }
 
 // newSealedStore wraps inner; sessionKey is tapdesk's session secret.
@@ -45,7 +49,11 @@ func newSealedStore(inner scs.Store, sessionKey string) *sealedStore {
 	if err != nil {
 		panic(err)
 	}
-	return &sealedStore{inner: inner, aead: aead}
+	st := &sealedStore{inner: inner, aead: aead}
+	if rows, ok := inner.(cachedRows); ok {
+		st.rows, st.cache = rows, newSessionRowCache(sessionCacheEntries)
+	}
+	return st
 }
 
 // storeKey is the row key for a session token.
@@ -83,6 +91,11 @@ func (s *sealedStore) open(token string, sealed []byte) ([]byte, bool) {
 }
 
 func (s *sealedStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	if s.rows != nil {
+		if gen, trusted := s.rows.Generation(); trusted {
+			return s.findCached(ctx, token, gen)
+		}
+	}
 	var (
 		sealed []byte
 		found  bool
@@ -100,6 +113,26 @@ func (s *sealedStore) FindCtx(ctx context.Context, token string) ([]byte, bool, 
 	return plain, ok, nil
 }
 
+// findCached finds the row of token in the cache if it was read under gen
+// (the write count read before anything else), else in the database,
+// keeping what it read there under gen: a write that lands meanwhile has
+// advanced the count past gen, so the row is not served again.
+func (s *sealedStore) findCached(ctx context.Context, token string, gen uint64) ([]byte, bool, error) {
+	key := storeKey(token)
+	if plain, ok := s.cache.get(key, gen, time.Now()); ok {
+		return plain, true, nil
+	}
+	sealed, expiry, found, err := s.rows.FindExpiryCtx(ctx, key)
+	if err != nil || !found {
+		return nil, false, err
+	}
+	plain, ok := s.open(token, sealed)
+	if ok {
+		s.cache.put(key, sessionRow{gen: gen, expiry: expiry, plain: plain})
+	}
+	return plain, ok, nil
+}
+
 func (s *sealedStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	sealed, err := s.seal(token, b)
 	if err != nil {
@@ -108,6 +141,9 @@ func (s *sealedStore) CommitCtx(ctx context.Context, token string, b []byte, exp
 	if idleEnd := time.Now().Add(s.forgetIdle).UTC(); s.forgetIdle > 0 && idleEnd.Before(expiry) {
 		expiry = idleEnd
 	}
+	if s.cache != nil {
+		defer s.cache.forget(storeKey(token))
+	}
 	if c, ok := s.inner.(scs.CtxStore); ok {
 		return c.CommitCtx(ctx, storeKey(token), sealed, expiry)
 	}
@@ -115,6 +151,9 @@ func (s *sealedStore) CommitCtx(ctx context.Context, token string, b []byte, exp
 }
 
 func (s *sealedStore) DeleteCtx(ctx context.Context, token string) error {
+	if s.cache != nil {
+		defer s.cache.forget(storeKey(token))
+	}
 	if c, ok := s.inner.(scs.CtxStore); ok {
 		return c.DeleteCtx(ctx, storeKey(token))
 	}

@@ -42,7 +42,7 @@ func NewSessions(rows SessionRows, log *slog.Logger, secure bool, sessionKey str
 	sealed := newSealedStore(rows, sessionKey)
 	sealed.forgetIdle = cmp.Or(idle, DefaultSessionIdleTimeout)
 	sm.Store = sealed
-	sm.Codec = sessionCodec{}
+	sm.Codec = sessionCodec{decoded: newSessionDecodeCache(sessionCacheEntries)}
 	sm.Lifetime = cmp.Or(lifetime, DefaultSessionLifetime)
 	sm.Cookie.Name = "tapdesk_session"
 	if secure {

@@ -32,6 +32,12 @@ type dialect struct {
 	// many approvals are there?) true until it commits.
 	writeLock string
 
+	// notifyChange runs last in a write transaction that changed what
+	// caches hold, to tell the other instances (see ListenForChanges;
+	// PostgreSQL delivers it on commit and drops it on rollback). Empty on
+	// SQLite: one instance, whose own writes advance its change count.
+	notifyChange string
+
 	// snapshot begins a read-only transaction on a dedicated connection
 	// that sees one consistent state for all its statements, without
 	// blocking writers: verify, export and the evidence replay read in it.
@@ -43,8 +49,8 @@ type dialect struct {
 	skipLocked string
 
 	// The session store's statements (see SessionRows).
-	sessionFind, sessionCommit, sessionDeleteExpired string
-	sessionExpiry                                    func(time.Time) any
+	sessionFind, sessionFindExpiry, sessionCommit, sessionDelete, sessionDeleteExpired string
+	sessionExpiry                                                                      func(time.Time) any
 
 	// recordField is the SQL for field i of an audit record (a JSON array
 	// kept as the exact signed text).
@@ -62,6 +68,9 @@ type dialect struct {
 // tableObject is one thing a database says defines or hooks a table.
 type tableObject struct{ kind, name, definition string }
 
+// notifyChange is the statement that notifies the other instances.
+const notifyChange = "SELECT pg_notify('" + changesChannel + "', '')"
+
 // writeLockKey is the advisory lock all of tapdesk's write transactions
 // take on PostgreSQL ("tapdesk" in ASCII, so another application sharing
 // the database is unlikely to pick it by chance).
@@ -74,7 +83,9 @@ var sqliteDialect = &dialect{
 	snapshot:   "BEGIN", // deferred: a read snapshot, no write lock
 	// scs's sqlite3store layout: expiry is a julian day number.
 	sessionFind:          `SELECT data FROM sessions WHERE token = ? AND julianday('now') < expiry`,
+	sessionFindExpiry:    `SELECT data, expiry FROM sessions WHERE token = ? AND julianday('now') < expiry`,
 	sessionCommit:        `REPLACE INTO sessions (token, data, expiry) VALUES (?, ?, julianday(?))`,
+	sessionDelete:        `DELETE FROM sessions WHERE token = ?`,
 	sessionDeleteExpired: `DELETE FROM sessions WHERE expiry < julianday('now')`,
 	sessionExpiry:        func(t time.Time) any { return t.UTC().Format("2006-01-02T15:04:05.999") },
 	recordField:          func(i int) string { return fmt.Sprintf("record ->> %d", i) },
@@ -84,18 +95,22 @@ var sqliteDialect = &dialect{
 }
 
 var postgresDialect = &dialect{
-	name:       "PostgreSQL",
-	goose:      goose.DialectPostgres,
-	migrations: migrations.Postgres,
-	// The same statement queues the notification that tells the other
-	// instances of the change (delivered on commit, dropped on rollback;
-	// see ListenForChanges): no round trip of its own.
-	writeLock:            fmt.Sprintf("SELECT pg_advisory_xact_lock(%d), pg_notify('%s', '')", writeLockKey, changesChannel),
-	snapshot:             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-	skipLocked:           "FOR UPDATE SKIP LOCKED",
-	sessionFind:          `SELECT data FROM sessions WHERE token = ? AND expiry > now()`,
-	sessionCommit:        `INSERT INTO sessions (token, data, expiry) VALUES (?, ?, ?) ON CONFLICT (token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry`,
-	sessionDeleteExpired: `DELETE FROM sessions WHERE expiry < now()`,
+	name:              "PostgreSQL",
+	goose:             goose.DialectPostgres,
+	migrations:        migrations.Postgres,
+	writeLock:         fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", writeLockKey),
+	notifyChange:      notifyChange,
+	snapshot:          "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	skipLocked:        "FOR UPDATE SKIP LOCKED",
+	sessionFind:       `SELECT data FROM sessions WHERE token = ? AND expiry > now()`,
+	sessionFindExpiry: `SELECT data, expiry FROM sessions WHERE token = ? AND expiry > now()`,
+	// Session writes happen outside write transactions; each also tells
+	// the other instances, whose session caches must not keep a row that
+	// was signed out here.
+	sessionCommit: `WITH w AS (INSERT INTO sessions (token, data, expiry) VALUES (?, ?, ?)
+		ON CONFLICT (token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry RETURNING 1) ` + notifyChange,
+	sessionDelete:        `WITH w AS (DELETE FROM sessions WHERE token = ? RETURNING 1) ` + notifyChange,
+	sessionDeleteExpired: `WITH w AS (DELETE FROM sessions WHERE expiry < now() RETURNING 1) ` + notifyChange,
 	sessionExpiry:        func(t time.Time) any { return t.UTC() },
 	recordField:          func(i int) string { return fmt.Sprintf("record::jsonb ->> %d", i) },
 	auditTable:           postgresAuditTable,

@@ -15,7 +15,10 @@ import (
 // AppendEvent writes one audit event on its own (sign-in, refusals: events
 // that record no state change of their own).
 func (db *DB) AppendEvent(ctx context.Context, ev tapdesk.Event) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error { return db.appendEvent(ctx, tx, ev) })
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		db.quiet(tx) // an audit event alone changes nothing a cache holds
+		return db.appendEvent(ctx, tx, ev)
+	})
 }
 
 // appendEvent is the one place events are written, always inside the
@@ -37,6 +40,7 @@ func (db *DB) AppendEvents(ctx context.Context, n int, batch int, next func(i in
 	}
 	for i := 0; i < n; {
 		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			db.quiet(tx)
 			a, err := db.newAppender(ctx, tx)
 			if err != nil {
 				return err

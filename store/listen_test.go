@@ -38,10 +38,34 @@ func TestListenForChanges(t *testing.T) {
 		}
 		waitFor("the listener to connect", func() bool { return changes.Load() >= 1 })
 		before := changes.Load()
+		fileRequest(t, db, newRequest("heard", 1))
+		waitFor("the write to be heard", func() bool { return changes.Load() > before })
+
+		// A session signed out on one instance must not stay in another's
+		// session cache: session writes notify too.
+		before = changes.Load()
+		if err := db.SessionRows().CommitCtx(ctx, "token-hash", []byte("data"), t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor("the session write to be heard", func() bool { return changes.Load() > before })
+		before = changes.Load()
+		if err := db.SessionRows().DeleteCtx(ctx, "token-hash"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor("the sign-out to be heard", func() bool { return changes.Load() > before })
+
+		// Writes that touch nothing a cache holds (audit events alone)
+		// stay quiet: the others' caches are not emptied by each one.
+		before = changes.Load()
 		if err := db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActSignIn, Category: tapdesk.CatSignIn, Actor: agent}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor("the write to be heard", func() bool { return changes.Load() > before })
+		fileRequest(t, db, newRequest("heard-2", 1)) // a marker after it
+		waitFor("the marker", func() bool { return changes.Load() > before })
+		time.Sleep(500 * time.Millisecond) // notices arrive in commit order; let any second one land
+		if got := changes.Load() - before; got != 1 {
+			t.Errorf("%d notices for an audit event and a request; want 1", got)
+		}
 
 		// Cut the listener's connection: it reports the loss, connects
 		// again and counts that as a change.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"math"
 	"time"
 )
 
@@ -34,6 +36,43 @@ func (s *SessionRows) FindCtx(ctx context.Context, key string) ([]byte, bool, er
 	return b, true, nil
 }
 
+// FindExpiryCtx is FindCtx that also returns when the row expires, so a
+// cache of the row can stop using it then, as the query would.
+func (s *SessionRows) FindExpiryCtx(ctx context.Context, key string) ([]byte, time.Time, bool, error) {
+	st, err := s.db.prepared(ctx, s.db.dialect.sessionFindExpiry)
+	if err != nil {
+		return nil, time.Time{}, false, err
+	}
+	var b []byte
+	var expiry any
+	err = st.QueryRowContext(ctx, key).Scan(&b, &expiry)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, time.Time{}, false, nil
+	}
+	if err != nil {
+		return nil, time.Time{}, false, err
+	}
+	switch e := expiry.(type) {
+	case float64: // SQLite: a julian day number
+		return b, julianTime(e), true, nil
+	case time.Time: // PostgreSQL: a timestamp
+		return b, e.UTC(), true, nil
+	}
+	return nil, time.Time{}, false, fmt.Errorf("session expiry: unexpected %T", expiry)
+}
+
+// julianTime is the time of a julian day number, rounded down to the
+// millisecond the expiry was written with.
+func julianTime(jd float64) time.Time {
+	const unixEpoch = 2440587.5 // julian day of 1970-01-01T00:00Z
+	ms := math.Floor((jd - unixEpoch) * 86400 * 1000)
+	return time.UnixMilli(int64(ms)).UTC()
+}
+
+// Generation is the database's count of committed writes (DB.Generation),
+// which every session write advances.
+func (s *SessionRows) Generation() (uint64, bool) { return s.db.Generation() }
+
 // CommitCtx writes a session row, replacing the one under key.
 func (s *SessionRows) CommitCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
 	st, err := s.db.prepared(ctx, s.db.dialect.sessionCommit)
@@ -45,12 +84,13 @@ func (s *SessionRows) CommitCtx(ctx context.Context, key string, b []byte, expir
 	}
 	defer s.db.unlockWrites()
 	_, err = st.ExecContext(ctx, key, b, s.db.dialect.sessionExpiry(expiry))
+	s.db.changed() // also after a failure: the write may have landed
 	return err
 }
 
 // DeleteCtx removes a session row.
 func (s *SessionRows) DeleteCtx(ctx context.Context, key string) error {
-	st, err := s.db.prepared(ctx, `DELETE FROM sessions WHERE token = ?`)
+	st, err := s.db.prepared(ctx, s.db.dialect.sessionDelete)
 	if err != nil {
 		return err
 	}
@@ -59,6 +99,7 @@ func (s *SessionRows) DeleteCtx(ctx context.Context, key string) error {
 	}
 	defer s.db.unlockWrites()
 	_, err = st.ExecContext(ctx, key)
+	s.db.changed()
 	return err
 }
 
@@ -69,6 +110,7 @@ func (s *SessionRows) DeleteExpired(ctx context.Context) error {
 	}
 	defer s.db.unlockWrites()
 	_, err := s.db.db.ExecContext(ctx, s.db.dialect.sessionDeleteExpired)
+	s.db.changed()
 	return err
 }
 

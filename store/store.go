@@ -75,6 +75,8 @@ type DB struct {
 	// arguments). SQLite's parser costs a page view about as much as
 	// running its query does.
 	statements sync.Map // string -> *sql.Stmt
+
+	changes changeCount // committed writes, for caches (changes.go)
 }
 
 // prepared returns the statement for query, prepared once for the pool
@@ -159,6 +161,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// query outside itself, and a cap could leave it waiting on itself.
 	sqldb.SetMaxIdleConns(IdleConns)
 	db := &DB{db: sqldb, dialect: sqliteDialect, path: path, Now: time.Now, tightened: tightened, writeTurn: make(chan struct{}, 1)}
+	db.changes.sole = true // one instance per SQLite file: its writes all pass here
 	if err := db.migrate(ctx); err != nil {
 		sqldb.Close()
 		return nil, err
@@ -346,10 +349,18 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 			return fmt.Errorf("begin: take the write lock: %w", err)
 		}
 	}
+	defer db.changes.quiet.Delete(tx)
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if _, quiet := db.changes.quiet.Load(tx); !quiet && db.dialect.notifyChange != "" {
+		if _, err := tx.ExecContext(ctx, db.dialect.notifyChange); err != nil {
+			return fmt.Errorf("notify the other instances: %w", err)
+		}
+	}
+	err = tx.Commit()
+	db.committed(tx) // caches read again (changes.go); also after a failure: it may have landed
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	if head, ok := db.written.Load(tx); ok {

@@ -133,6 +133,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 		return nil, err
 	}
 	a.stop = append(a.stop, func() { db.Close() })
+	a.stop = append(a.stop, listenForChanges(ctx, db, log))
 
 	auth, err := signin.New(cfg.OIDC)
 	if err != nil {
@@ -446,4 +447,24 @@ func listen(addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("cannot listen on %s (is another tapdesk running? use --addr): %w", addr, err)
 	}
 	return ln, nil
+}
+
+// listenForChanges keeps db's change count moving with the other
+// instances' commits (PostgreSQL; nothing to do on SQLite), so the
+// dashboard and session caches never serve what another instance changed;
+// while the feed is down they read through. It returns the function that
+// stops it.
+func listenForChanges(ctx context.Context, db *store.DB, log *slog.Logger) func() {
+	ctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := db.ListenForChanges(ctx,
+			func() { db.SetChangeFeed(true); db.NoteExternalChange() },
+			func() { db.SetChangeFeed(false) })
+		if err != nil {
+			log.Error("the change listener stopped: caches read through the database", "err", err)
+		}
+	}()
+	return func() { stop(); <-done }
 }

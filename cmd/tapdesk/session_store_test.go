@@ -175,6 +175,10 @@ func TestSwappedSessionRowsOpenForNobody(t *testing.T) {
 	}
 	write(t, raw, `UPDATE sessions SET data = ? WHERE token = ?`, rows[keys[1]], keys[0])
 	write(t, raw, `UPDATE sessions SET data = ? WHERE token = ?`, rows[keys[0]], keys[1])
+	// Sessions kept read (handlers' sessionRowCache) would not even look
+	// at the altered rows; note the change, as for any write made past
+	// tapdesk, so they are read.
+	d.app.db.NoteExternalChange()
 
 	mustBeAnonymous(t, agent, "the agent after the swap")
 	mustBeAnonymous(t, approver, "the approver after the swap")
@@ -187,6 +191,7 @@ func TestSwappedSessionRowsOpenForNobody(t *testing.T) {
 	approver2.signIn("/", "approver")
 	agentKey, approverKey := storedKey(t, raw, sessionCookie(t, agent2)), storedKey(t, raw, sessionCookie(t, approver2))
 	write(t, raw, `UPDATE sessions SET data = (SELECT data FROM sessions WHERE token = ?) WHERE token = ?`, approverKey, agentKey)
+	d.app.db.NoteExternalChange()
 	mustBeAnonymous(t, agent2, "the agent holding the approver's data")
 	approver2.get("/").status(http.StatusOK)
 	if who := approver2.text(`[data-testid="whoami"]`); who != "Avery Approver" {

@@ -1,0 +1,115 @@
+package handlers
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/tapdesk/tapdesk"
+)
+
+// Bounds of the dashboard cache: an entry per person who opened the
+// dashboard lately, the least recently used dropped first. A helpdesk's
+// shift is tens of people; an entry is a few kB (an approver's list of 200
+// pending requests about 100 kB), so the byte bound is what holds when
+// lists are long.
+const (
+	dashboardCacheEntries = 512
+	dashboardCacheBytes   = 16 << 20
+)
+
+// dashboardCache keeps each person's rendered dashboard lists with the
+// database's count of committed writes they were read under
+// (store.DB.Generation). An entry serves only while that count is
+// unchanged, so any committed write (a request filed, decided, cancelled,
+// expired by the sweep, a session written) makes every person's next
+// dashboard read again: coarse, but nothing that changes a list can be
+// missed, and between writes (most of the time) a reload costs nothing.
+type dashboardCache struct {
+	mu      sync.Mutex // guards entries and bytes
+	entries *simplelru.LRU[string, dashboardEntry]
+	bytes   int
+	maxByte int
+}
+
+// dashboardEntry is one person's rendered lists.
+type dashboardEntry struct {
+	gen   uint64    // the database's write count when the lists were read
+	built time.Time // when they were read, by the handler's clock
+	until time.Time // when time alone changes them (a deadline); zero: never
+	html  string
+}
+
+func newDashboardCache(entries, maxBytes int) *dashboardCache {
+	c := &dashboardCache{maxByte: maxBytes}
+	// The LRU calls back from inside its own calls, made with c.mu held.
+	c.entries, _ = simplelru.NewLRU(entries, func(_ string, e dashboardEntry) { c.bytes -= len(e.html) })
+	return c
+}
+
+// get returns the lists kept for key, if they were read under gen and time
+// has not changed them by now.
+func (c *dashboardCache) get(key string, gen uint64, now time.Time) (string, bool) {
+	c.mu.Lock()
+	e, ok := c.entries.Get(key)
+	c.mu.Unlock()
+	if !ok || e.gen != gen || now.Before(e.built) || (!e.until.IsZero() && !now.Before(e.until)) {
+		return "", false
+	}
+	return e.html, true
+}
+
+// put keeps e for key, replacing what was there, and drops the least
+// recently used entries while the total is over the byte bound.
+func (c *dashboardCache) put(key string, e dashboardEntry) {
+	if len(e.html) > c.maxByte {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.entries.Peek(key); ok {
+		if old.gen > e.gen {
+			return // a read under a newer count got here first
+		}
+		c.bytes -= len(old.html) // replacing does not call back
+	}
+	c.entries.Add(key, e)
+	c.bytes += len(e.html)
+	for c.bytes > c.maxByte {
+		if _, _, ok := c.entries.RemoveOldest(); !ok {
+			break
+		}
+	}
+}
+
+// len is how many people's lists are kept, and their size.
+func (c *dashboardCache) len() (entries, bytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.entries.Len(), c.bytes
+}
+
+// viewerKey names everything about p that the lists depend on: identity
+// and roles (which lists, whose requests, which they may decide), and the
+// display fields for good measure. Each field is length-prefixed, so no
+// choice of values makes two people's keys equal.
+func viewerKey(p tapdesk.Principal) string {
+	var b strings.Builder
+	field := func(s string) {
+		b.WriteString(strconv.Itoa(len(s)))
+		b.WriteByte(':')
+		b.WriteString(s)
+	}
+	field(p.TenantID)
+	field(p.ObjectID)
+	field(p.UPN)
+	field(p.Email)
+	field(p.Name)
+	for _, r := range p.Roles {
+		field(string(r))
+	}
+	return b.String()
+}

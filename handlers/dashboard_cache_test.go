@@ -1,0 +1,153 @@
+package handlers
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapdesk/tapdesk"
+)
+
+func TestDashboardCache(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+	t.Run("an entry serves only under its count and before its deadline", func(t *testing.T) {
+		c := newDashboardCache(8, 1<<20)
+		c.put("a", dashboardEntry{gen: 5, built: now, until: now.Add(time.Minute), html: "lists"})
+		if html, ok := c.get("a", 5, now.Add(59*time.Second)); !ok || html != "lists" {
+			t.Fatalf("fresh entry: %q %v", html, ok)
+		}
+		for name, at := range map[string]struct {
+			gen uint64
+			now time.Time
+		}{
+			"after a write":         {6, now},
+			"at its deadline":       {5, now.Add(time.Minute)},
+			"with the clock behind": {5, now.Add(-time.Second)},
+		} {
+			if _, ok := c.get("a", at.gen, at.now); ok {
+				t.Errorf("%s: the entry still serves", name)
+			}
+		}
+		if _, ok := c.get("b", 5, now); ok {
+			t.Error("another key is served a's entry")
+		}
+	})
+
+	t.Run("a read under an older count does not replace a newer one", func(t *testing.T) {
+		c := newDashboardCache(8, 1<<20)
+		c.put("a", dashboardEntry{gen: 7, built: now, html: "new"})
+		c.put("a", dashboardEntry{gen: 6, built: now, html: "old"})
+		if html, ok := c.get("a", 7, now); !ok || html != "new" {
+			t.Fatalf("got %q %v", html, ok)
+		}
+	})
+
+	t.Run("the entry bound holds", func(t *testing.T) {
+		c := newDashboardCache(16, 1<<20)
+		for i := range 100 {
+			c.put(fmt.Sprint("viewer ", i), dashboardEntry{gen: 1, built: now, html: "x"})
+		}
+		if n, _ := c.len(); n != 16 {
+			t.Fatalf("%d entries kept, want 16", n)
+		}
+		if _, ok := c.get("viewer 99", 1, now); !ok {
+			t.Error("the latest entry was dropped")
+		}
+	})
+
+	t.Run("the byte bound holds, replacing included", func(t *testing.T) {
+		c := newDashboardCache(1000, 100<<10)
+		page := strings.Repeat("x", 30<<10)
+		for i := range 50 {
+			c.put(fmt.Sprint("viewer ", i%7), dashboardEntry{gen: uint64(i), built: now, html: page})
+			if n, size := c.len(); size > 100<<10 || size != n*len(page) {
+				t.Fatalf("after %d puts: %d entries, %d bytes", i+1, n, size)
+			}
+		}
+		c.put("huge", dashboardEntry{gen: 99, built: now, html: strings.Repeat("x", 200<<10)})
+		if _, ok := c.get("huge", 99, now); ok {
+			t.Error("an entry larger than the whole bound was kept")
+		}
+	})
+}
+
+// Two people whose fields would run together into the same text still
+// have different keys, and every field the lists depend on is in the key.
+func TestViewerKey(t *testing.T) {
+	base := tapdesk.Principal{TenantID: "t", ObjectID: "o", UPN: "u", Email: "e", Name: "n", Roles: []tapdesk.Role{tapdesk.RoleRequester}}
+	seen := map[string]string{viewerKey(base): "base"}
+	for name, p := range map[string]tapdesk.Principal{
+		"tenant":     {TenantID: "t2", ObjectID: "o", UPN: "u", Email: "e", Name: "n", Roles: base.Roles},
+		"object":     {TenantID: "t", ObjectID: "o2", UPN: "u", Email: "e", Name: "n", Roles: base.Roles},
+		"run-on":     {TenantID: "to", ObjectID: "", UPN: "u", Email: "e", Name: "n", Roles: base.Roles},
+		"roles":      {TenantID: "t", ObjectID: "o", UPN: "u", Email: "e", Name: "n", Roles: []tapdesk.Role{tapdesk.RoleApprover}},
+		"more roles": {TenantID: "t", ObjectID: "o", UPN: "u", Email: "e", Name: "n", Roles: []tapdesk.Role{tapdesk.RoleRequester, tapdesk.RoleAuditor}},
+		"upn":        {TenantID: "t", ObjectID: "o", UPN: "u2", Email: "e", Name: "n", Roles: base.Roles},
+	} {
+		k := viewerKey(p)
+		if other, ok := seen[k]; ok {
+			t.Errorf("%s has the key of %s", name, other)
+		}
+		seen[k] = name
+	}
+}
+
+func TestSessionCaches(t *testing.T) {
+	now := time.Now()
+	t.Run("a row serves only under its count and before its expiry", func(t *testing.T) {
+		c := newSessionRowCache(4)
+		c.put("k", sessionRow{gen: 3, expiry: now.Add(time.Minute), plain: []byte("data")})
+		if b, ok := c.get("k", 3, now); !ok || string(b) != "data" {
+			t.Fatalf("got %q %v", b, ok)
+		}
+		if _, ok := c.get("k", 4, now); ok {
+			t.Error("served after a write")
+		}
+		if _, ok := c.get("k", 3, now.Add(time.Minute)); ok {
+			t.Error("served at its expiry")
+		}
+		c.forget("k")
+		if _, ok := c.get("k", 3, now); ok {
+			t.Error("served after forget")
+		}
+		for i := range 10 {
+			c.put(fmt.Sprint(i), sessionRow{gen: 3, expiry: now.Add(time.Minute)})
+		}
+		if n := c.len(); n != 4 {
+			t.Errorf("%d rows kept, want 4", n)
+		}
+	})
+
+	t.Run("decoded data is the caller's own and bounded", func(t *testing.T) {
+		codec := sessionCodec{decoded: newSessionDecodeCache(4)}
+		p := tapdesk.Principal{TenantID: "t", ObjectID: "o", Roles: []tapdesk.Role{tapdesk.RoleRequester}}
+		b, err := codec.Encode(now, map[string]any{sessPrincipal: p, "flash": "hello"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, first, err := codec.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delete(first, "flash") // as scs's PopString does
+		first[sessPrincipal] = tapdesk.Principal{ObjectID: "someone else"}
+		_, second, err := codec.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if second["flash"] != "hello" || second[sessPrincipal].(tapdesk.Principal).ObjectID != "o" {
+			t.Fatalf("a change to one decoded copy reached the next: %v", second)
+		}
+		for i := range 10 {
+			b, _ := codec.Encode(now, map[string]any{"flash": fmt.Sprint(i)})
+			if _, _, err := codec.Decode(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := codec.decoded.len(); n != 4 {
+			t.Errorf("%d decoded sessions kept, want 4", n)
+		}
+	})
+}

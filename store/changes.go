@@ -1,0 +1,69 @@
+package store
+
+import (
+	"database/sql"
+	"sync"
+	"sync/atomic"
+)
+
+// changeCount counts the writes committed to the database, so that caches
+// of what was read from it (the dashboard's lists, decoded sessions) can
+// tell at once whether anything may have changed since they read it: a
+// cache entry remembers the count it was built under and is used only
+// while the count is still the same.
+//
+// Every write this process commits advances it (inTx, and the session
+// rows). Writes by another process do not pass through here: on a database
+// that several instances share, each must hear of the others' commits (the
+// PostgreSQL change feed, LISTEN/NOTIFY) and call NoteExternalChange for
+// each, and must say through SetChangeFeed whether that feed is up. Until
+// it says so, the count is not trusted and the caches read through.
+type changeCount struct {
+	n atomic.Uint64
+	// sole: no other process writes this database (SQLite, one instance),
+	// so the count sees every write.
+	sole bool
+	// feed: another process may write, and the change feed that reports
+	// its commits is connected.
+	feed atomic.Bool
+	// quiet holds the transactions that write nothing a cache holds (the
+	// mail outbox, audit events alone): the worker polls the outbox every
+	// few seconds, and would otherwise empty every cache each time.
+	quiet sync.Map // *sql.Tx -> struct{}
+}
+
+// Generation is the count of committed writes, and whether it can be
+// trusted to move on every write that may change what a reader sees (true
+// for a database only this process writes, or one whose change feed is
+// up). A cache keyed by it is stale as soon as the count differs.
+func (db *DB) Generation() (n uint64, trusted bool) {
+	return db.changes.n.Load(), db.changes.sole || db.changes.feed.Load()
+}
+
+// NoteExternalChange advances the count for a write another instance
+// committed (as its change notice arrives), so caches read again.
+func (db *DB) NoteExternalChange() { db.changes.n.Add(1) }
+
+// SetChangeFeed says whether the feed of other instances' commits is up.
+// While it is down the count misses writes and caches must not trust it;
+// on reconnecting, call NoteExternalChange as well: commits made while it
+// was down were not heard.
+func (db *DB) SetChangeFeed(up bool) {
+	db.changes.n.Add(1)
+	db.changes.feed.Store(up)
+}
+
+// changed notes a write this process committed.
+func (db *DB) changed() { db.changes.n.Add(1) }
+
+// committed notes that tx was committed, unless it was marked quiet.
+func (db *DB) committed(tx *sql.Tx) {
+	if _, quiet := db.changes.quiet.Load(tx); !quiet {
+		db.changed()
+	}
+}
+
+// quiet marks tx as one that writes nothing the caches hold: no request,
+// approval or session; only the outbox and audit events. Anything not
+// marked advances the count, so a new kind of write is safe by default.
+func (db *DB) quiet(tx *sql.Tx) { db.changes.quiet.Store(tx, struct{}{}) }
