@@ -8,12 +8,16 @@
 package main
 
 import (
+	"database/sql"
+	"net/url"
+
 	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	_ "github.com/jackc/pgx/v5/stdlib"
 	"net/http"
 	"os"
 	"os/exec"
@@ -46,9 +50,12 @@ type config struct {
 	doc        string
 	command    string
 	notes      []string
+	postgres   string // admin URL; empty: SQLite only
 }
 
-type target struct{ label, bin string }
+// target is one build to measure, on SQLite or, with postgres set (an
+// admin URL), on a fresh PostgreSQL database.
+type target struct{ label, bin, postgres string }
 
 type listFlag []string
 
@@ -79,6 +86,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&c.settle, "settle", 2*time.Second, "wait after start before idle memory is read")
 	fs.StringVar(&c.doc, "doc", "", "markdown file to write the table into (docs/BENCHMARKS.md); empty: print only")
 	fs.StringVar(&c.command, "command", "scripts/bench", "the command shown with the table")
+	fs.StringVar(&c.postgres, "postgres", "", "admin URL of a PostgreSQL server: each build is also measured on a fresh database there (scripts/bench --postgres starts one)")
 	fs.Var(&notes, "note", "a line printed under the table (repeatable)")
 	quick := fs.Bool("quick", false, "tiny counts and 1 s runs, to check the harness itself")
 	if err := fs.Parse(args); err != nil {
@@ -93,7 +101,7 @@ func run(ctx context.Context, args []string) error {
 		if !ok || label == "" || path == "" {
 			return fmt.Errorf("--bin %q: want LABEL=PATH", b)
 		}
-		c.bins = append(c.bins, target{label, path})
+		c.bins = append(c.bins, target{label, path, ""})
 	}
 	if len(c.bins) == 0 || c.echo == "" {
 		return errors.New("give --bin LABEL=PATH (one or more) and --echo PATH")
@@ -119,7 +127,15 @@ func run(ctx context.Context, args []string) error {
 	m := describeMachine()
 	var rs []result
 	failed := false
-	for i, t := range c.bins {
+	var runs []target
+	for _, t := range c.bins {
+		if c.postgres == "" {
+			runs = append(runs, t)
+			continue
+		}
+		runs = append(runs, target{t.label + " on SQLite", t.bin, ""}, target{t.label + " on PostgreSQL", t.bin, c.postgres})
+	}
+	for i, t := range runs {
 		fmt.Fprintf(os.Stderr, "== %s (%s)\n", t.label, t.bin)
 		dir := filepath.Join(work, strconv.Itoa(i))
 		if err := os.Mkdir(dir, 0o700); err != nil {
@@ -171,8 +187,11 @@ run (a base without the demo's ` + "`--tenant`" + ` flag gets that flag alone pa
 The machine is shared and noisy: read the figures as ratios within one
 run. The process measured includes the demo's fake Graph, identity
 provider and mail capture. All flows share five sessions (two agents, three
-approvers), as a shift of agents working many requests would. PostgreSQL is
-not measured: tapdesk runs on SQLite only so far.`
+approvers), as a shift of agents working many requests would. With
+` + "`--postgres`" + ` each build is measured a second time on a fresh PostgreSQL
+database (a throwaway cluster from ` + "`scripts/pg-dev`" + ` on a Unix socket, fsync
+off; the server's own memory is not counted in the RSS rows, and there is no
+` + "`-wal`" + ` file to sample).`
 
 // measure runs everything against one tapdesk build. A failure stops that
 // build's run and is reported in its column.
@@ -204,7 +223,13 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 		return fail(err)
 	}
 	db := filepath.Join(dir, "tapdesk.db")
-	args := []string{"demo", "--addr", addr, "--db", db, "--tenant", tenantPath, "--rate-limits", benchLimits}
+	dsn := db
+	if t.postgres != "" {
+		if dsn, err = freshDatabase(ctx, t.postgres, fmt.Sprintf("tapdesk_bench_%d_%d", os.Getpid(), time.Now().UnixNano())); err != nil {
+			return fail(err)
+		}
+	}
+	args := []string{"demo", "--addr", addr, "--db", dsn, "--tenant", tenantPath, "--rate-limits", benchLimits}
 	help, _ := exec.CommandContext(ctx, t.bin, "demo", "--help").CombinedOutput()
 	if !strings.Contains(string(help), "-tenant") {
 		return fail(errors.New("this build's demo has no --tenant flag, so it cannot load the benchmark's users (scripts/bench --base patches it into older commits where it applies)"))
@@ -414,4 +439,23 @@ func describeMachine() machine {
 		}
 	}
 	return m
+}
+
+// freshDatabase creates the empty database name on the PostgreSQL server at
+// admin and returns its URL.
+func freshDatabase(ctx context.Context, admin, name string) (string, error) {
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", fmt.Errorf("--postgres: %w", err)
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", fmt.Errorf("create the benchmark's database: %w", err)
+	}
+	u.Path = "/" + name
+	return u.String(), nil
 }
