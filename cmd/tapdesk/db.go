@@ -6,17 +6,21 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/store"
 )
 
 const dbUsage = `Usage:
-  tapdesk db backup --to FILE [--db PATH]   a consistent copy of the live database, then checked
+  tapdesk db backup --to FILE [--db PATH]   a consistent copy of the live SQLite database, then checked
 
 The copy is taken while tapdesk runs (VACUUM INTO reads one snapshot; nobody
 waits), written owner-only to a file that must not exist yet, and checked:
 SQLite's integrity check, the schema version and, when TAPDESK_AUDIT_KEY (or
 _FILE) is set, the audit trail's hash chain. The database is not migrated,
 so a newer tapdesk can take the backup before an upgrade.
+
+On PostgreSQL, back up with pg_dump (or base backups with WAL archiving) and
+check a restored copy with tapdesk audit verify; see PostgreSQL in the README.
 `
 
 func runDB(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -38,7 +42,7 @@ func runDB(ctx context.Context, args []string, getenv func(string) string, stdou
 func dbBackup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	s := newSettings("db backup")
 	s.fs.SetOutput(stderr)
-	s.str("db", "tapdesk.db", "SQLite database file")
+	s.database()
 	s.secret("audit-key", "the audit trail's key; when set, the copy's hash chain is verified", false)
 	s.secret("audit-old-keys", "comma-separated audit keys used before a rotation", false)
 	to := s.fs.String("to", "", "the backup file to write; it must not exist [required]")
@@ -68,10 +72,10 @@ func dbBackup(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	rep, err := db.Backup(ctx, *to)
 	if err != nil {
-		return &exitError{code: 1, msg: "tapdesk db backup: " + err.Error()}
+		return &exitError{code: 1, msg: "tapdesk db backup: " + tapdesk.ErrorMessage(err)}
 	}
 	fmt.Fprintf(stdout, "Backed up %s to %s: %d bytes, schema version %d, %d audit events; SQLite's integrity check passes.\n",
-		s.get("db"), rep.Path, rep.Bytes, rep.SchemaVersion, rep.Events)
+		store.DisplayDSN(s.get("db")), rep.Path, rep.Bytes, rep.SchemaVersion, rep.Events)
 	switch {
 	case rep.Chain == nil:
 		fmt.Fprintln(stdout, "  The audit chain was not checked: TAPDESK_AUDIT_KEY is not set.")
