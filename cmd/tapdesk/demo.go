@@ -33,11 +33,11 @@ const demoSecurityEmail = "security@contoso.example"
 
 // demoOptions are the few knobs of `tapdesk demo`.
 type demoOptions struct {
-	Addr         string
-	DBPath       string // a SQLite file or a postgres:// URL; empty: a fresh file in a temp folder
+	Addr   string
+	DBPath string // a SQLite file or a postgres:// URL; empty: a fresh file in a temp folder
 	// SessionKey seals sessions (empty: a random one). Two demos on one
 	// database given the same key honour each other's sessions.
-	SessionKey string
+	SessionKey   string
 	Logger       *slog.Logger
 	MailInterval time.Duration
 	// DecisionTTL is how long a request waits for a decision (default 24h);

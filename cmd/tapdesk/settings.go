@@ -24,8 +24,8 @@ type setting struct {
 	// shown is the value as describe reports it (nil: as it is); a
 	// database URL drops its password.
 	shown func(string) string
-	value    string
-	set      bool
+	value string
+	set   bool
 }
 
 // settings parses flags, then fills everything not given on the command
