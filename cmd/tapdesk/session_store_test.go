@@ -217,7 +217,9 @@ func storedKey(t *testing.T, raw *sql.DB, token string) string {
 // The honest path: sign-in gives a new token (the one before it, which held
 // the sign-in in progress, no longer works: no fixation), browsing keeps
 // the session, and sign-out ends it for good.
-func TestSessionTokenRenewedAndEnded(t *testing.T) { pgtest.Backends(t, testSessionTokenRenewedAndEnded) }
+func TestSessionTokenRenewedAndEnded(t *testing.T) {
+	pgtest.Backends(t, testSessionTokenRenewedAndEnded)
+}
 
 func testSessionTokenRenewedAndEnded(t *testing.T) {
 	d := startTestDemo(t)
