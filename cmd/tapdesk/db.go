@@ -72,7 +72,11 @@ func dbBackup(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	rep, err := db.Backup(ctx, *to)
 	if err != nil {
-		return &exitError{code: 1, msg: "tapdesk db backup: " + tapdesk.ErrorMessage(err)}
+		msg := err.Error()
+		if tapdesk.ErrorCode(err) != tapdesk.EINTERNAL {
+			msg = tapdesk.ErrorMessage(err) // the sentence, without "tapdesk: invalid:"
+		}
+		return &exitError{code: 1, msg: "tapdesk db backup: " + msg}
 	}
 	fmt.Fprintf(stdout, "Backed up %s to %s: %d bytes, schema version %d, %d audit events; SQLite's integrity check passes.\n",
 		store.DisplayDSN(s.get("db")), rep.Path, rep.Bytes, rep.SchemaVersion, rep.Events)
