@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -19,6 +20,10 @@ func IsPostgresURL(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
+// defaultConnectTimeout bounds each connection attempt when the URL sets
+// no connect_timeout.
+const defaultConnectTimeout = 15 * time.Second
+
 // openPostgres opens a pool on the PostgreSQL database at url through pgx's
 // database/sql driver, behind a connector that rebinds the store's ?
 // placeholders to PostgreSQL's $1, $2, ... (the one place the two SQL
@@ -28,6 +33,12 @@ func openPostgres(url string) (*sql.DB, error) {
 	if err != nil {
 		// pgx's parse errors leave the password out.
 		return nil, fmt.Errorf("the PostgreSQL URL does not parse: %w", err)
+	}
+	// Without a connect_timeout in the URL, pgx waits on a host that drops
+	// packets for as long as the kernel does: minutes of a start that says
+	// nothing.
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = defaultConnectTimeout
 	}
 	return sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg), &rebound{}}), nil
 }

@@ -136,12 +136,18 @@ func (db *DB) SetAuditKey(key string, old ...string) error {
 // database written by a newer tapdesk. SQLite's files are made owner-only
 // (see restrictFiles).
 func Open(ctx context.Context, path string) (*DB, error) {
+	if p := dsnProblem(path); p != "" {
+		return nil, errors.New(p)
+	}
 	if IsPostgresURL(path) {
 		return openPostgresDB(ctx, path)
 	}
 	// Pragmas go in the DSN so every pooled connection gets them.
 	// _txlock=immediate takes the write lock at BEGIN, so concurrent writers
 	// queue on busy_timeout instead of failing on lock upgrade.
+	if p := sqliteFolderProblem(path); p != "" {
+		return nil, errors.New(p)
+	}
 	tightened, err := restrictFiles(path)
 	if err != nil {
 		return nil, err
@@ -174,6 +180,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // running tapdesk holds, such as a backup taken with a newer binary
 // before an upgrade.
 func OpenExisting(ctx context.Context, path string) (*DB, error) {
+	if p := dsnProblem(path); p != "" {
+		return nil, errors.New(p)
+	}
 	if IsPostgresURL(path) {
 		return openPostgresDB(ctx, path, withoutMigrations)
 	}
@@ -204,7 +213,7 @@ func openPostgresDB(ctx context.Context, url string, noMigrations ...bool) (*DB,
 	db := &DB{db: sqldb, dialect: postgresDialect, path: redactURL(url), url: url, Now: time.Now}
 	if err := sqldb.PingContext(ctx); err != nil {
 		sqldb.Close()
-		return nil, fmt.Errorf("open database %s: %w", db.path, err)
+		return nil, postgresOpenError(db.path, err)
 	}
 	if len(noMigrations) == 0 {
 		if err := db.migrate(ctx); err != nil {

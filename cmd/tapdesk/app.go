@@ -112,7 +112,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, tapdesk.DefaultWriteTimeout)
 	db, err := store.Open(ctx, cfg.DBPath)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("tapdesk cannot open its database (TAPDESK_DB, --db): %w", err)
 	}
 	for _, f := range db.FilesTightened() {
 		log.Warn("a database file was readable by other users; restricted to its owner", "file", f.Path, "was", fmt.Sprintf("%04o", f.Was), "now", "0600")

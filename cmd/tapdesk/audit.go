@@ -16,17 +16,17 @@ import (
 )
 
 const auditUsage = `Usage:
-  tapdesk audit verify --db PATH [--head SEQ:MAC] walk the hash chain and replay every request; exit 0 if all holds,
+  tapdesk audit verify --db DB [--head SEQ:MAC] walk the hash chain and replay every request; exit 0 if all holds,
                                                 1 naming the first bad event or each request its events do not explain
-  tapdesk audit export --db PATH --format csv|jsonl [--from T] [--to T] [--activity A]
+  tapdesk audit export --db DB --format csv|jsonl [--from T] [--to T] [--activity A]
                        [--actor UPN|ID] [--target UPN|ID] [--result success|failure] [--request ID] [-o FILE]
-  tapdesk audit prune  --db PATH --before DATE    remove older events, keeping a checkpoint the chain verifies from
-  tapdesk audit seed   --db PATH --events N       append N synthetic events (marked) for benchmarks and demos
+  tapdesk audit prune  --db DB --before DATE    remove older events, keeping a checkpoint the chain verifies from
+  tapdesk audit seed   --db DB --events N       append N synthetic events (marked) for benchmarks and demos
 
 Every audit command reads the chain's key from TAPDESK_AUDIT_KEY (or
 TAPDESK_AUDIT_KEY_FILE), and the keys before a rotation from
 TAPDESK_AUDIT_OLD_KEYS (or _FILE, comma-separated), as serve does. Times are UTC: 2026-11-23 or
-2026-11-23T14:30 or RFC 3339.
+2026-11-23T14:30 or RFC 3339. DB is a SQLite file or a postgres:// URL.
 `
 
 // exitError ends the process with a chosen code (audit verify exits 1 when
@@ -64,7 +64,7 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 func auditSettings(name string, stderr io.Writer) *settings {
 	s := newSettings("audit " + name)
 	s.fs.SetOutput(stderr)
-	s.str("db", "tapdesk.db", "SQLite database file")
+	s.database()
 	s.secret("audit-key", "at least 32 characters; the key the audit trail's hash chain was written with", true)
 	s.secret("audit-old-keys", "comma-separated audit keys used before a rotation, to verify the events they signed", false)
 	return s
@@ -87,12 +87,19 @@ func openAudit(ctx context.Context, s *settings, args []string, getenv func(stri
 		return nil, &configError{problems}
 	}
 	path := s.get("db")
-	if _, err := os.Stat(path); err != nil && !store.IsPostgresURL(path) {
-		return nil, fmt.Errorf("tapdesk audit: no database at %s (use --db)", path)
+	if err := store.CheckDSN(path); err != nil {
+		return nil, fmt.Errorf("tapdesk audit: %w", err)
+	}
+	// An audit command reads an installation's trail: a SQLite file that is
+	// not there is a mistyped path, not a new database to create.
+	if !store.IsPostgresURL(path) {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("tapdesk audit: no database at %s (use --db)", store.DisplayDSN(path))
+		}
 	}
 	db, err := store.Open(ctx, path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("tapdesk audit: %w", err)
 	}
 	for _, f := range db.FilesTightened() {
 		fmt.Fprintln(s.fs.Output(), "tapdesk audit:", f)

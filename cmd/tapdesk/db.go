@@ -7,11 +7,12 @@ import (
 	"io"
 	"strings"
 
+	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/store"
 )
 
 const dbUsage = `Usage:
-  tapdesk db backup --to FILE [--db PATH]   a consistent copy of the live database, then checked
+  tapdesk db backup --to FILE [--db PATH]   a consistent copy of the live SQLite database, then checked
   tapdesk db copy --from FILE --to URL      move a SQLite installation into an empty PostgreSQL database
 
 backup: the copy is taken while tapdesk runs (VACUUM INTO reads one snapshot;
@@ -31,6 +32,9 @@ copy or with nothing. The file is read in one snapshot and not changed; it
 must be at this tapdesk's schema (tapdesk migrate first). Sessions are
 copied, so people stay signed in. Stop tapdesk on the file before copying:
 what it writes after the snapshot stays in the file only.
+
+On PostgreSQL, back up with pg_dump (or base backups with WAL archiving) and
+check a restored copy with tapdesk audit verify; see PostgreSQL in the README.
 `
 
 func runDB(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -54,7 +58,7 @@ func runDB(ctx context.Context, args []string, getenv func(string) string, stdou
 func dbBackup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	s := newSettings("db backup")
 	s.fs.SetOutput(stderr)
-	s.str("db", "tapdesk.db", "SQLite database file")
+	s.database()
 	s.secret("audit-key", "the audit trail's key; when set, the copy's hash chain is verified", false)
 	s.secret("audit-old-keys", "comma-separated audit keys used before a rotation", false)
 	to := s.fs.String("to", "", "the backup file to write; it must not exist [required]")
@@ -84,10 +88,14 @@ func dbBackup(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	rep, err := db.Backup(ctx, *to)
 	if err != nil {
-		return &exitError{code: 1, msg: "tapdesk db backup: " + err.Error()}
+		msg := err.Error()
+		if tapdesk.ErrorCode(err) != tapdesk.EINTERNAL {
+			msg = tapdesk.ErrorMessage(err) // the sentence, without "tapdesk: invalid:"
+		}
+		return &exitError{code: 1, msg: "tapdesk db backup: " + msg}
 	}
 	fmt.Fprintf(stdout, "Backed up %s to %s: %d bytes, schema version %d, %d audit events; SQLite's integrity check passes.\n",
-		s.get("db"), rep.Path, rep.Bytes, rep.SchemaVersion, rep.Events)
+		store.DisplayDSN(s.get("db")), rep.Path, rep.Bytes, rep.SchemaVersion, rep.Events)
 	switch {
 	case rep.Chain == nil:
 		fmt.Fprintln(stdout, "  The audit chain was not checked: TAPDESK_AUDIT_KEY is not set.")

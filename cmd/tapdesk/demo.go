@@ -21,6 +21,7 @@ import (
 	"github.com/tapdesk/tapdesk/mail"
 	"github.com/tapdesk/tapdesk/signin"
 	"github.com/tapdesk/tapdesk/signin/demoidp"
+	"github.com/tapdesk/tapdesk/store"
 	"github.com/tapdesk/tapdesk/views"
 )
 
@@ -33,8 +34,11 @@ const demoSecurityEmail = "security@contoso.example"
 
 // demoOptions are the few knobs of `tapdesk demo`.
 type demoOptions struct {
-	Addr         string
-	DBPath       string // empty: a fresh file in a temp folder
+	Addr   string
+	DBPath string // a SQLite file or a postgres:// URL; empty: a fresh file in a temp folder
+	// SessionKey seals sessions (empty: a random one). Two demos on one
+	// database given the same key honour each other's sessions.
+	SessionKey   string
 	Logger       *slog.Logger
 	MailInterval time.Duration
 	// DecisionTTL is how long a request waits for a decision (default 24h);
@@ -199,9 +203,9 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		RevealMaxAge: 15 * time.Minute, RevealMFA: true, Now: o.Now,
 		TrustedProxies: o.TrustedProxies, ClientIPHeader: o.ClientIPHeader, RateLimits: o.RateLimits,
 		RateMaxAddressKeys: o.RateMaxAddressKeys,
-		SessionKey:         randomHex(32), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
+		SessionKey:         cmp.Or(o.SessionKey, randomHex(32)), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
 		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, Metrics: m,
-		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": d.dbPath},
+		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": store.DisplayDSN(d.dbPath)},
 	}
 	if d.app, err = newApp(ctx, cfg, dir, sender); err != nil {
 		return nil, err
@@ -253,7 +257,7 @@ func (d *demoEnv) close() {
 // printWelcome tells the newcomer where to go and who to be.
 func (d *demoEnv) printWelcome(w io.Writer) {
 	fmt.Fprintf(w, "\ntapdesk DEMO is running at %s\n\n", d.baseURL)
-	fmt.Fprintf(w, "  database:      %s\n", d.dbPath)
+	fmt.Fprintf(w, "  database:      %s (%s)\n", store.DisplayDSN(d.dbPath), d.app.db.Backend())
 	fmt.Fprintf(w, "  fake Graph:    %s/v1.0 (sample tenant contoso.example)\n", d.fake.URL())
 	fmt.Fprintf(w, "  demo mailbox:  %s/demo/mailbox (SMTP capture on %s)\n", d.baseURL, d.capture.Addr())
 	if d.metricsURL != "" {
@@ -267,7 +271,7 @@ func (d *demoEnv) printWelcome(w io.Writer) {
 	fmt.Fprintln(w, "\nTry: sign in as agent, find \"Nina\", file a request; sign out, open the approval")
 	fmt.Fprintln(w, "link from the demo mailbox as approver and approve; sign in as agent again and reveal.")
 	fmt.Fprintln(w, "\nThe audit trail is hash-chained with a public demo key; check it with:")
-	fmt.Fprintf(w, "  TAPDESK_AUDIT_KEY=%s go run ./cmd/tapdesk audit verify --db %s\n", demoAuditKey, d.dbPath)
+	fmt.Fprintf(w, "  TAPDESK_AUDIT_KEY=%s go run ./cmd/tapdesk audit verify --db '%s'\n", demoAuditKey, store.DisplayDSN(d.dbPath))
 	fmt.Fprintln(w, "Press Ctrl+C to stop.")
 }
 

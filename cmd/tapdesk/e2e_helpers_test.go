@@ -17,6 +17,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/tapdesk/tapdesk/entra/fakegraph"
+	"github.com/tapdesk/tapdesk/internal/pgtest"
 	"github.com/tapdesk/tapdesk/signin/demoidp"
 )
 
@@ -72,6 +73,11 @@ func startTestDemoWith(t testing.TB, change func(*demoOptions)) *testDemo {
 	dual.ObjectID = priya.ID
 	o := demoOptions{Addr: "127.0.0.1:0", DBPath: filepath.Join(t.TempDir(), "tapdesk.db"),
 		Logger: log, MailInterval: 50 * time.Millisecond, Personas: append(demoidp.DefaultPersonas(), dual)}
+	// Under pgtest.Backends' postgres subtest the demo runs on a fresh
+	// PostgreSQL database.
+	if pgtest.OnPostgres(t) {
+		o.DBPath = pgtest.URL(t)
+	}
 	if change != nil {
 		change(&o)
 	}

@@ -16,7 +16,9 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/tapdesk/tapdesk/internal/pgtest"
 	"github.com/tapdesk/tapdesk/mail"
+	"github.com/tapdesk/tapdesk/store"
 )
 
 var approveLink = regexp.MustCompile(`http://[^\s]+/approve/([A-Za-z0-9_-]+)`)
@@ -68,7 +70,9 @@ func waitMail(t *testing.T, c *mail.Capture, to, subject string) mail.Captured {
 	return mail.Captured{}
 }
 
-func TestEndToEnd(t *testing.T) {
+func TestEndToEnd(t *testing.T) { pgtest.Backends(t, testEndToEnd) }
+
+func testEndToEnd(t *testing.T) {
 	d := startTestDemo(t)
 	nina := d.userID(t, "nina.newhire@contoso.example")
 
@@ -167,6 +171,20 @@ func csrfOf(b *browser) string {
 // no log output and no captured email.
 func assertAbsent(t *testing.T, pass string, d *testDemo) {
 	t.Helper()
+	if store.IsPostgresURL(d.dbPath) {
+		if where := postgresHolds(t, d.dbPath, pass); where != "" {
+			t.Errorf("the pass is stored in %s", where)
+		}
+	} else {
+		assertAbsentFromFiles(t, pass, d)
+	}
+	assertAbsentFromLogsAndMail(t, pass, d)
+}
+
+// assertAbsentFromFiles checks the pass appears in no file of the SQLite
+// database's folder.
+func assertAbsentFromFiles(t *testing.T, pass string, d *testDemo) {
+	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(filepath.Dir(d.dbPath), "*"))
 	if len(files) == 0 {
 		t.Fatal("no database files found")
@@ -183,6 +201,10 @@ func assertAbsent(t *testing.T, pass string, d *testDemo) {
 			t.Errorf("the pass is stored in %s", f)
 		}
 	}
+}
+
+func assertAbsentFromLogsAndMail(t *testing.T, pass string, d *testDemo) {
+	t.Helper()
 	if strings.Contains(d.logs.String(), pass) {
 		t.Error("the pass appears in the logs")
 	}

@@ -27,14 +27,17 @@ verified requester, a recorded caller check, a second person's approval and
 an audit trail.
 
 Usage:
-  tapdesk demo    [--addr 127.0.0.1:8080] [--db PATH]   the whole product on a sample tenant
+  tapdesk demo    [--addr 127.0.0.1:8080] [--db DB]     the whole product on a sample tenant
   tapdesk serve   [flags]                               production (tapdesk serve --help)
-  tapdesk migrate --db PATH                             apply schema migrations and exit
+  tapdesk migrate --db DB                               apply schema migrations and exit
   tapdesk audit   verify|export|prune|seed [flags]      the audit trail (tapdesk audit help)
-  tapdesk db      backup --to FILE [--db PATH]          a checked copy of the live database (tapdesk db help)
+  tapdesk db      backup --to FILE [--db PATH]          a checked copy of the live SQLite database (tapdesk db help)
   tapdesk db      copy --from FILE --to URL             move a SQLite installation into an empty PostgreSQL database
   tapdesk healthcheck [--addr :8080 | --url URL]        exit 0 when the running tapdesk answers /healthz (for HEALTHCHECK)
   tapdesk version                                       version, commit, build date and Go version
+
+DB (--db, TAPDESK_DB) is a SQLite file (tapdesk.db, the default) or a PostgreSQL
+URL: postgres://user:password@host:5432/tapdesk?sslmode=verify-full.
 `
 
 func main() {
@@ -87,7 +90,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
-	db := fs.String("db", "", "SQLite file to keep data in (default: a fresh file in a temp folder)")
+	db := fs.String("db", "", "the database to keep data in: a SQLite file or a postgres:// URL (default: a fresh SQLite file in a temp folder)")
 	tenantFile := fs.String("tenant", "", "tenant JSON for the fake Graph in the format of entra/fakegraph/sample_tenant.json (default: the built-in sample tenant); the personas' users must be in it")
 	verbose := fs.Bool("v", false, "log every request")
 	proxyList := fs.String("trusted-proxies", getenv("TAPDESK_TRUSTED_PROXIES"), "address ranges of reverse proxies in front of the demo, as for serve (env TAPDESK_TRUSTED_PROXIES)")
@@ -143,13 +146,13 @@ const defaultDemoMetricsAddr = "127.0.0.1:9464"
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	s := newSettings("migrate")
-	s.str("db", "tapdesk.db", "SQLite database file")
+	s.database()
 	if err := s.parse(args, getenv); err != nil {
 		return err
 	}
 	db, err := store.Open(ctx, s.get("db"))
 	if err != nil {
-		return err
+		return fmt.Errorf("tapdesk migrate: %w", err)
 	}
 	defer db.Close()
 	for _, f := range db.FilesTightened() {
@@ -159,6 +162,6 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "database %s is at schema version %d (this tapdesk knows up to %d)\n", s.get("db"), cur, known)
+	fmt.Fprintf(stdout, "%s database %s is at schema version %d (this tapdesk knows up to %d)\n", db.Backend(), store.DisplayDSN(s.get("db")), cur, known)
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/tapdesk/tapdesk/entra/fakegraph"
+	"github.com/tapdesk/tapdesk/internal/pgtest"
 )
 
 // tokenRequests is the fake authority's token endpoint, as its request
@@ -80,7 +81,9 @@ func countTokenRequests(t *testing.T, d *testDemo) int {
 
 // /readyz names each dependency and its state, says which one fails, and
 // spares the dependencies a storm of probes.
-func TestReadyz(t *testing.T) {
+func TestReadyz(t *testing.T) { pgtest.Backends(t, testReadyz) }
+
+func testReadyz(t *testing.T) {
 	t.Run("all fine: each dependency listed, as text and JSON", func(t *testing.T) {
 		d := startTestDemo(t)
 		status, body := readyz(t, d, "")

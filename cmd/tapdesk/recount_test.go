@@ -15,7 +15,11 @@ import (
 // access to it (and not to the audit key) would.
 func attacker(t *testing.T, d *testDemo) *sql.DB {
 	t.Helper()
-	raw, err := sql.Open("sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)")
+	driver, dsn := "sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)"
+	if store.IsPostgresURL(d.dbPath) {
+		driver, dsn = "pgx", d.dbPath // pgx's driver takes $1 placeholders, not ?
+	}
+	raw, err := sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func serveSettings() *settings {
 	s.section("Server")
 	s.str("addr", ":8080", "address to listen on")
 	s.required("base-url", "public https URL of the portal, used in email links")
-	s.str("db", "tapdesk.db", "SQLite database file")
+	s.database()
 	s.str("log-level", "info", "debug, info, warn or error")
 	s.str("log-format", tapdesk.LogFormatJSON, "json (one object a line, for a log collector) or text")
 	s.str("shutdown-grace", tapdesk.ShortDuration(tapdesk.DefaultShutdownGrace), "on SIGTERM, how long requests in flight may finish before they are cut")
@@ -290,7 +290,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Info("metrics serving", "addr", metricsLn.Addr().String(), "path", "/metrics")
 	}
 	log.Info("tapdesk serving", "addr", ln.Addr().String(), "base_url", base, "version", version(), "commit", currentBuild().Commit,
-		"graph", dir.Endpoints().GraphBaseURL, "mail_transport", transport)
+		"graph", dir.Endpoints().GraphBaseURL, "mail_transport", transport,
+		"database", a.db.Backend(), "db", store.DisplayDSN(s.get("db")))
 	return a.serve(ctx, ln)
 }
 

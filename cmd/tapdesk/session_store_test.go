@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tapdesk/tapdesk/internal/pgtest"
 	"github.com/tapdesk/tapdesk/store"
 )
 
@@ -222,6 +223,10 @@ func storedKey(t *testing.T, raw *sql.DB, token string) string {
 // the sign-in in progress, no longer works: no fixation), browsing keeps
 // the session, and sign-out ends it for good.
 func TestSessionTokenRenewedAndEnded(t *testing.T) {
+	pgtest.Backends(t, testSessionTokenRenewedAndEnded)
+}
+
+func testSessionTokenRenewedAndEnded(t *testing.T) {
 	d := startTestDemo(t)
 	agent := d.browser(t)
 	agent.get("/") // starts sign-in: a session holds the PKCE verifier
@@ -344,5 +349,53 @@ func TestDatabaseFilesOwnerOnly(t *testing.T) {
 				t.Errorf("the export %s has mode %04o, want 0600", filepath.Base(out), fi.Mode().Perm())
 			}
 		}
+	})
+}
+
+// Sessions live in the database, so a person's requests may land on any
+// instance behind a load balancer: a session begun on one instance is
+// honoured by another on the same database (sharing the session key),
+// what is done there shows on the first, and signing out on either ends
+// it on both. An instance on another database does not know the session.
+func TestSessionsSharedAcrossInstances(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		dsn := pgtest.DSN(t, filepath.Join(t.TempDir(), "tapdesk.db"))
+		key := strings.Repeat("k", 32)
+		shared := func(o *demoOptions) { o.DBPath, o.SessionKey = dsn, key }
+		first := startTestDemoWith(t, shared)
+		second := startTestDemoWith(t, shared)
+
+		agent := first.browser(t)
+		agent.signIn("/", "agent")
+		token := sessionCookie(t, agent)
+		if token == "" {
+			t.Fatal("no session cookie after sign-in")
+		}
+
+		// The same browser's next request lands on the second instance.
+		there := browserWithCookie(t, second, token)
+		there.get("/").status(http.StatusOK)
+		if who := there.text(`[data-testid="whoami"]`); who != "Alex Agent" {
+			t.Fatalf("the second instance does not know the session (signed in as %q, at %s)", who, there.path())
+		}
+		reqPath := fileRequestFor(t, there, "nina.newhire@contoso.example", "New starter, first day, no methods yet")
+		agent.get(reqPath).status(http.StatusOK)
+		if got := agent.text(`[data-testid="state"]`); got != "Pending" {
+			t.Errorf("the request filed on the second instance is %q on the first", got)
+		}
+
+		// An instance on another database with the same key: a stranger.
+		elsewhere := startTestDemoWith(t, func(o *demoOptions) {
+			o.SessionKey = key
+			o.DBPath = filepath.Join(t.TempDir(), "other.db")
+			if pgtest.OnPostgres(t) {
+				o.DBPath = pgtest.URL(t)
+			}
+		})
+		mustBeAnonymous(t, browserWithCookie(t, elsewhere, token), "the session on another database")
+
+		// Signing out on the second ends the session on the first too.
+		there.get("/").submit(`form[action="/auth/logout"]`, nil)
+		mustBeAnonymous(t, browserWithCookie(t, first, token), "the session signed out on the other instance")
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/tapdesk/tapdesk/store"
 )
 
 // setting is one configuration value: a flag, the TAPDESK_* variable of the
@@ -19,8 +21,11 @@ type setting struct {
 	secret   bool
 	required bool
 	group    string // the heading it is listed under in docs/CONFIGURATION.md
-	value    string
-	set      bool
+	// shown is the value as describe reports it (nil: as it is); a
+	// database URL drops its password.
+	shown func(string) string
+	value string
+	set   bool
 }
 
 // settings parses flags, then fills everything not given on the command
@@ -66,6 +71,15 @@ func defaultNote(st *setting) string {
 
 func (s *settings) str(flagName, def, usage string) {
 	s.add(&setting{flag: flagName, def: def, usage: usage})
+}
+
+// dbUsage describes --db / TAPDESK_DB wherever a command takes it.
+const dbSettingUsage = "the database: a SQLite file, or a PostgreSQL URL postgres://user:password@host:5432/tapdesk?sslmode=verify-full (see PostgreSQL in the README)"
+
+// database declares the database setting; its value is reported without
+// a URL's password.
+func (s *settings) database() {
+	s.add(&setting{flag: "db", def: "tapdesk.db", usage: dbSettingUsage, shown: store.DisplayDSN})
 }
 
 func (s *settings) required(flagName, usage string) {
@@ -156,6 +170,8 @@ func (s *settings) describe() map[string]string {
 			out[st.env] = "(set)"
 		case st.secret:
 			out[st.env] = "(not set)"
+		case st.shown != nil:
+			out[st.env] = st.shown(st.value)
 		default:
 			out[st.env] = st.value
 		}
