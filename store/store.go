@@ -210,7 +210,7 @@ func openPostgresDB(ctx context.Context, url string, noMigrations ...bool) (*DB,
 		return nil, err
 	}
 	sqldb.SetMaxIdleConns(IdleConns)
-	db := &DB{db: sqldb, dialect: postgresDialect, path: redactURL(url), url: url, Now: time.Now}
+	db := &DB{db: sqldb, dialect: postgresDialect, path: DisplayDSN(url), url: url, Now: time.Now}
 	if err := sqldb.PingContext(ctx); err != nil {
 		sqldb.Close()
 		return nil, postgresOpenError(db.path, err)
@@ -222,15 +222,6 @@ func openPostgresDB(ctx context.Context, url string, noMigrations ...bool) (*DB,
 		}
 	}
 	return db, nil
-}
-
-// redactURL is url without its password, for messages.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "the PostgreSQL database"
-	}
-	return u.Redacted()
 }
 
 // Backend names the database kind, as people read it: SQLite or PostgreSQL.
