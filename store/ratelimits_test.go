@@ -295,3 +295,41 @@ func TestRateLimitRowsHoldNoKeys(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkRateLimiterTake is one limited request's checks (a person's and
+// an address's) from 8 goroutines at once: in memory, and shared through
+// SQLite and PostgreSQL. Each goroutine is a person of its own behind one
+// office address, so the person rows spread and the address row is hot.
+func BenchmarkRateLimiterTake(b *testing.B) {
+	person := tapdesk.RateLimit{Action: tapdesk.RateSearch, Scope: tapdesk.PerPerson, Count: 1_000_000, Window: time.Second}
+	address := tapdesk.RateLimit{Action: tapdesk.RateSearch, Scope: tapdesk.PerAddress, Count: 1_000_000, Window: time.Second}
+	run := func(b *testing.B, l handlersLimiter) {
+		var next atomic.Int64
+		b.SetParallelism(8)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			me := "person-" + string(rune('a'+next.Add(1)))
+			for pb.Next() {
+				if _, err := l.Take(context.Background(), time.Now(), tapdesk.RateCheck{Limit: person, Key: me},
+					tapdesk.RateCheck{Limit: address, Key: attackerAddr}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("memory", func(b *testing.B) { run(b, ratelimit.NewMemory(0)) })
+	shared := func(b *testing.B, dsn string) {
+		db, err := store.Open(context.Background(), dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		l, err := db.RateLimiter(testAuditKey)
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, l)
+	}
+	b.Run("sqlite", func(b *testing.B) { shared(b, b.TempDir()+"/bench.db") })
+	b.Run("postgres", func(b *testing.B) { shared(b, pgtest.URL(b)) })
+}
