@@ -74,10 +74,15 @@ const refundRate = `UPDATE rate_limits SET tat = tat - ? WHERE limit_name = ? AN
 //
 // A refused check set spends nothing once it returns; while it runs,
 // another check of the same key may find the action it gives back still
-// spent, and be refused: the limiter errs on the side of the limit.
+// spent, and be refused. The limiter errs on the side of the limit: a
+// refund that fails leaves the action spent, and the refusal stands (an
+// error would let the request through).
 func (l *RateLimiter) Take(ctx context.Context, now time.Time, checks ...tapdesk.RateCheck) (*tapdesk.RateRefusal, error) {
 	var spent []tapdesk.RateCheck
 	refund := func() error {
+		// Given back even when the client has hung up meanwhile.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refundTimeout)
+		defer cancel()
 		var errs []error
 		for _, ch := range spent {
 			if err := l.exec(ctx, refundRate, int64(ch.Limit.Interval()), ch.Limit.Name(), l.keyHash(ch.Key)); err != nil {
@@ -95,12 +100,16 @@ func (l *RateLimiter) Take(ctx context.Context, now time.Time, checks ...tapdesk
 			return nil, errors.Join(err, refund())
 		}
 		if !ok {
-			return &tapdesk.RateRefusal{Limit: ch.Limit, Key: ch.Key, RetryAt: ch.Limit.RetryAt(tat)}, refund()
+			_ = refund() // the refusal stands, given back or not (see above)
+			return &tapdesk.RateRefusal{Limit: ch.Limit, Key: ch.Key, RetryAt: ch.Limit.RetryAt(tat)}, nil
 		}
 		spent = append(spent, ch)
 	}
 	return nil, nil
 }
+
+// refundTimeout bounds giving back an action: one row's update.
+const refundTimeout = 5 * time.Second
 
 // spend runs spendRate for one check and returns the key's arrival time
 // and whether the action was let through.
