@@ -117,6 +117,40 @@ const (
 	RateSweepStep = 16
 )
 
+// Interval is how often a limit gives back one action: Window/Count.
+func (l RateLimit) Interval() time.Duration { return l.Window / time.Duration(l.Count) }
+
+// A limiter shared by several instances keeps each limit and key as one
+// time, the theoretical arrival time (TAT) of the generic cell rate
+// algorithm: the same token bucket as one kept in memory, in one number a
+// single SQL statement can test and move. A key never seen, or whose TAT
+// has passed, has its whole Count left.
+
+// Admits reports whether an action at now is let through by a limit
+// whose key's TAT is tat (zero: never seen), and the key's TAT afterwards.
+// It is let through when at most Count-1 intervals are spent ahead of now;
+// each action spends one.
+func (l RateLimit) Admits(tat, now time.Time) (next time.Time, ok bool) {
+	if tat.After(l.LatestTAT(now)) {
+		return tat, false
+	}
+	if tat.Before(now) {
+		tat = now
+	}
+	return tat.Add(l.Interval()), true
+}
+
+// LatestTAT is the last TAT at which an action at now is let through:
+// now plus Count-1 intervals.
+func (l RateLimit) LatestTAT(now time.Time) time.Time {
+	return now.Add(l.Window - l.Interval())
+}
+
+// RetryAt is when a key refused with TAT tat is let through again.
+func (l RateLimit) RetryAt(tat time.Time) time.Time {
+	return tat.Add(l.Interval() - l.Window)
+}
+
 // RateLimits is every limit, one per action and scope.
 type RateLimits []RateLimit
 

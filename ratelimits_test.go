@@ -122,3 +122,40 @@ func TestRateLimitsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// A key's arrival time lets Count through at once, then one every
+// Window/Count; a refusal names when the next one is let through.
+func TestRateAdmits(t *testing.T) {
+	l := RateLimit{Action: RateFile, Scope: PerPerson, Count: 5, Window: 10 * time.Minute}
+	now := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	var tat time.Time // never seen
+	for i := range l.Count {
+		next, ok := l.Admits(tat, now)
+		if !ok {
+			t.Fatalf("try %d of the first %d refused", i+1, l.Count)
+		}
+		tat = next
+	}
+	if tat != now.Add(l.Window) {
+		t.Fatalf("after the burst the arrival time is %s, want the window on", tat)
+	}
+	next, ok := l.Admits(tat, now)
+	if ok || next != tat {
+		t.Fatalf("the sixth at once: %v, %s", ok, next)
+	}
+	retry := l.RetryAt(tat)
+	if retry != now.Add(2*time.Minute) {
+		t.Fatalf("retry at %s, want one interval (2m) on", retry)
+	}
+	if _, ok := l.Admits(tat, retry.Add(-time.Nanosecond)); ok {
+		t.Fatal("let through before the retry time")
+	}
+	if next, ok := l.Admits(tat, retry); !ok || next != tat.Add(2*time.Minute) {
+		t.Fatalf("at the retry time: %v, %s", ok, next)
+	}
+	// Long idle: a stale arrival time counts from now, with the whole burst.
+	later := now.Add(time.Hour)
+	if next, ok := l.Admits(tat, later); !ok || next != later.Add(l.Interval()) {
+		t.Fatalf("after an hour: %v, %s", ok, next)
+	}
+}

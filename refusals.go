@@ -81,6 +81,18 @@ func Tallied(ev Event) bool {
 
 // RefusalTally counts tallied events per kind, source and request. It is
 // safe for concurrent use.
+//
+// Each instance keeps its own, even when several share one PostgreSQL
+// database (unlike the rate limits, which they count together). The tally
+// only decides which refusals are written one by one and which are counted;
+// it guards no limit, and no alarm reads it (alarms read
+// tapdesk_rate_limited_total, counted per refusal, which Prometheus sums
+// over instances). With N instances a source's refusals in a window give up
+// to N first events and N counts, each count saying what its instance saw:
+// nothing is lost, their in_window add up to the whole, and the bound on
+// what a flood writes grows with the instances the operator runs, not with
+// anything an attacker controls. Kept in the database, every refusal would
+// cost a write, which is what the tally is there to spare.
 type RefusalTally struct {
 	mu       sync.Mutex
 	windows  map[refusalKey]*refusalWindow

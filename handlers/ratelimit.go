@@ -11,7 +11,7 @@ import (
 )
 
 // Limiter keeps the pace of limited actions. ratelimit.Memory counts in
-// one process; a limiter shared by several instances can take its place.
+// one process; store.RateLimiter counts for every instance on one database.
 type Limiter interface {
 	// Take spends one token of every check at now, or none: it returns the
 	// first check over its limit, nil if all passed.

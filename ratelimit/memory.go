@@ -1,7 +1,8 @@
 // Package ratelimit keeps the pace of limited actions (tapdesk.RateLimits)
 // in memory, one token bucket (golang.org/x/time/rate) per limit and key.
-// It counts for one instance; several instances behind a load balancer each
-// count on their own until a shared limiter takes its place (issue 11).
+// It counts for one instance: tapdesk uses it on SQLite, where one instance
+// runs. On PostgreSQL, where several may run behind a load balancer, they
+// count together in the database instead (store.RateLimiter).
 package ratelimit
 
 import (

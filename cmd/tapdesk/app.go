@@ -98,7 +98,10 @@ type app struct {
 	// firstSweep is closed once the sweep that runs at start has finished,
 	// so tests that count what the sweep writes can wait for it.
 	firstSweep chan struct{}
-	stop       []func()
+	// sharedLimits says the rate limits are counted in the database, whose
+	// spent rows the sweep deletes.
+	sharedLimits bool
+	stop         []func()
 }
 
 // newApp wires the portal. dir and sender are the two edges that differ
@@ -146,9 +149,14 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	composer := &mail.RequestComposer{Store: db, BaseURL: cfg.BaseURL, LinkTTL: cfg.LinkTTL, Now: cfg.Now}
 	a.worker = mail.NewWorker(db, composer, sender, mail.WorkerOptions{Interval: cfg.MailInterval, Logger: log, Now: cfg.Now, Metrics: a.metrics})
 
+	limiter, err := a.rateLimiter()
+	if err != nil {
+		a.close()
+		return nil, err
+	}
 	a.handler = handlers.New(handlers.Deps{
 		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick, ReadyChecks: readyChecks(dir, sender),
-		Limiter: ratelimit.NewMemory(cfg.RateMaxAddressKeys), Metrics: a.metrics,
+		Limiter: limiter, Metrics: a.metrics,
 		Config: handlers.Config{
 			Demo: cfg.Demo, SecureCookies: cfg.SecureCookies, ApproverEmails: cfg.ApproverEmails,
 			DecisionTTL: cfg.DecisionTTL, ApproverMaxAge: cfg.ApproverMaxAge, ApproverMFA: cfg.ApproverMFA,
@@ -181,6 +189,21 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 		return nil, err
 	}
 	return a, nil
+}
+
+// rateLimiter is where the limits are counted. On PostgreSQL, several
+// instances may serve behind one load balancer: they count together in the
+// database, or an attacker alternating between them would get each one's
+// limit. On SQLite, the one instance counts in memory: a check there costs
+// microseconds, where a row would cost a write queued behind the one writer
+// (a hundred times slower; see BenchmarkRateLimiterTake).
+func (a *app) rateLimiter() (handlers.Limiter, error) {
+	if !store.IsPostgresURL(a.cfg.DBPath) {
+		return ratelimit.NewMemory(a.cfg.RateMaxAddressKeys), nil
+	}
+	a.sharedLimits = true
+	// The audit key: every instance of one installation has the same.
+	return a.db.RateLimiter(a.cfg.AuditKey)
 }
 
 // serve runs the portal on ln until ctx ends, then shuts down gracefully:
@@ -326,6 +349,17 @@ func (a *app) sweepOnce(ctx context.Context, escalateTo []string) {
 			a.metrics.SweepRan(j.name, n, err, now)
 		}
 		done, total = append(done, j.name, n), total+n
+	}
+	if a.sharedLimits {
+		// Housekeeping, counted in the metrics only: the rows it deletes
+		// are no news for the log and queue no mail.
+		n, err := a.db.SweepRateLimits(ctx, now)
+		if err != nil && ctx.Err() == nil {
+			a.cfg.Logger.Error("deleting spent rate limits", "err", err)
+		}
+		if ctx.Err() == nil {
+			a.metrics.SweepRan("rate_limits_swept", n, err, now)
+		}
 	}
 	if total > 0 {
 		a.cfg.Logger.Info("sweep", done...)

@@ -147,11 +147,13 @@ func rateLimitReference(b *bytes.Buffer) error {
 		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", l.Action, what,
 			limits.For(l.Action, tapdesk.PerPerson), limits.For(l.Action, tapdesk.PerAddress))
 	}
-	fmt.Fprintf(b, "\nThe limits are counted in memory, per instance: behind a load balancer each instance\n"+
-		"counts on its own. Signed-in people each keep their own count; at most %s addresses are\n"+
-		"held at once, and addresses arriving while that many are in use share one count per limit,\n"+
-		"%d times an address's, so a flood from fresh addresses is held to it while a newcomer is\n"+
-		"paced rather than locked out. `tapdesk demo` keeps these limits.\n\n",
+	fmt.Fprintf(b, "\nOn PostgreSQL the limits are counted in the database, so instances behind a load\n"+
+		"balancer count together; the sweep deletes the rows of limits that are whole again. On\n"+
+		"SQLite (one instance) they are counted in memory: signed-in people each keep their own\n"+
+		"count; at most %s addresses are held at once, and addresses arriving while that many are\n"+
+		"in use share one count per limit, %d times an address's, so a flood from fresh addresses\n"+
+		"is held to it while a newcomer is paced rather than locked out. `tapdesk demo` keeps\n"+
+		"these limits.\n\n",
 		thousands(tapdesk.RateMaxAddressKeys), tapdesk.RateOverflowShare)
 	return nil
 }
