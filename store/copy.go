@@ -20,6 +20,11 @@ var copiedTables = []string{
 	"requests", "approvals", "approval_links", "dispute_links", "outbox", "audit_events", "sessions",
 }
 
+// uncopiedTables are tables of the schema a copy leaves behind on purpose:
+// rate_limits holds only the pace of the last few minutes' limited actions
+// (a SQLite installation keeps those in memory and never writes the table).
+var uncopiedTables = []string{"rate_limits"}
+
 // CopyReport is what a copy wrote and found.
 type CopyReport struct {
 	From, To      string // the source file and the target (without its password)
@@ -164,7 +169,7 @@ func readCopySource(ctx context.Context, q querier, path string) (*copySource, e
 		return nil, fmt.Errorf("read the schema version of %s: %w", path, err)
 	}
 	for _, t := range tables {
-		if t != "goose_db_version" && !slices.Contains(copiedTables, t) {
+		if t != "goose_db_version" && !slices.Contains(copiedTables, t) && !slices.Contains(uncopiedTables, t) {
 			return nil, fmt.Errorf("%s holds a table %q that this copy does not know: copying without it would lose its rows, so nothing was copied. "+
 				"Copy with the tapdesk whose migrations made it", path, t)
 		}
