@@ -133,7 +133,11 @@ func run(ctx context.Context, args []string) error {
 			runs = append(runs, t)
 			continue
 		}
-		runs = append(runs, target{t.label + " on SQLite", t.bin, ""}, target{t.label + " on PostgreSQL", t.bin, c.postgres})
+		runs = append(runs, target{t.label + " on SQLite", t.bin, ""})
+		// A build from before PostgreSQL support runs on SQLite only.
+		if help, _ := exec.CommandContext(ctx, t.bin, "demo", "--help").CombinedOutput(); strings.Contains(string(help), "postgres") {
+			runs = append(runs, target{t.label + " on PostgreSQL", t.bin, c.postgres})
+		}
 	}
 	for i, t := range runs {
 		fmt.Fprintf(os.Stderr, "== %s (%s)\n", t.label, t.bin)
