@@ -33,6 +33,18 @@ func DisplayDSN(dsn string) string {
 		// The password may be anywhere in text that does not parse.
 		return "(a database URL that does not parse)"
 	}
+	// The driver also takes a password from the query string.
+	q := u.Query()
+	hidden := false
+	for k := range q {
+		if lk := strings.ToLower(k); lk == "password" || lk == "sslpassword" {
+			q[k] = []string{"xxxxx"}
+			hidden = true
+		}
+	}
+	if hidden {
+		u.RawQuery = q.Encode()
+	}
 	return u.Redacted()
 }
 

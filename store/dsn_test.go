@@ -21,6 +21,10 @@ func TestDisplayDSN(t *testing.T) {
 		"postgres:/tapdesk:" + pw + "@db/tapdesk":                    "(a database URL that is not shown: it may hold a password)",
 		"POSTGRES://tapdesk:" + pw + "@db/tapdesk":                   "(a database URL that is not shown: it may hold a password)",
 		"mysql://tapdesk:" + pw + "@db/tapdesk":                      "mysql://tapdesk:xxxxx@db/tapdesk",
+		// pgx takes the password from the query string too.
+		"postgres://tapdesk@db/tapdesk?password=" + pw + "&sslmode=verify-full": "postgres://tapdesk@db/tapdesk?password=xxxxx&sslmode=verify-full",
+		"postgres://db/tapdesk?user=tapdesk&Password=" + pw:                     "postgres://db/tapdesk?Password=xxxxx&user=tapdesk",
+		"postgres://db/tapdesk?sslpassword=" + pw:                               "postgres://db/tapdesk?sslpassword=xxxxx",
 	} {
 		got := store.DisplayDSN(dsn)
 		if got != want || strings.Contains(got, pw) {
