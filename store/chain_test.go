@@ -397,6 +397,21 @@ func TestChainTableRedefined(t *testing.T) {
 					t.Fatalf("policy: %+v", rep.Break)
 				}
 			})
+			for name, change := range map[string]string{
+				// emptied by crash recovery, not replicated
+				"unlogged": `ALTER TABLE audit_events SET UNLOGGED`,
+				// a child's rows show in every query of the parent
+				"inherited": `CREATE TABLE audit_more () INHERITS (audit_events)`,
+			} {
+				t.Run(name, func(t *testing.T) {
+					db, _ := openDB(t)
+					seed(t, db, 3)
+					exec(t, db, change)
+					if rep := verify(t, db); rep.Break == nil || rep.Break.Kind != store.BreakSchema {
+						t.Fatalf("%s: %+v", name, rep.Break)
+					}
+				})
+			}
 			t.Run("shadowed by a view", func(t *testing.T) {
 				db, dsn := openDB(t)
 				seed(t, db, 3)

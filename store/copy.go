@@ -125,6 +125,11 @@ func Copy(ctx context.Context, from, to *DB) (CopyReport, error) {
 	if _, err := dst.ExecContext(ctx, "ANALYZE "+quoteTables(copiedTables)); err != nil {
 		return rep, fmt.Errorf("analyse the copied tables: %w; nothing was copied", err)
 	}
+	// A tapdesk already serving on the target hears of the rows, so its
+	// caches do not keep showing the empty database.
+	if _, err := dst.ExecContext(ctx, to.dialect.notifyChange); err != nil {
+		return rep, fmt.Errorf("notify instances on %s: %w; nothing was copied", to.path, err)
+	}
 	if _, err := dst.ExecContext(ctx, "COMMIT"); err != nil {
 		return rep, fmt.Errorf("commit the copy into %s: %w", to.path, err)
 	}

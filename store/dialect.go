@@ -147,17 +147,18 @@ func sqliteAuditTable(ctx context.Context, q querier) ([]tableObject, error) {
 // rules and row-level security.
 func postgresAuditTable(ctx context.Context, q querier) ([]tableObject, error) {
 	var out []tableObject
-	var kind, columns string
-	var rowSecurity bool
+	var kind, persistence, columns string
+	var rowSecurity, partition, inherits bool
 	err := q.QueryRowContext(ctx, `
-		SELECT c.relkind::text, c.relrowsecurity,
+		SELECT c.relkind::text, c.relrowsecurity, c.relpersistence::text, c.relispartition,
+			EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = c.oid OR i.inhrelid = c.oid),
 			(SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
 				|| CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
 				|| CASE a.attgenerated WHEN 's' THEN ' GENERATED ' ELSE '' END
 				|| COALESCE(' ' || pg_get_expr(d.adbin, d.adrelid), ''), ', ' ORDER BY a.attnum)
 			 FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 			 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
-		FROM pg_class c WHERE c.oid = to_regclass('audit_events')`).Scan(&kind, &rowSecurity, &columns)
+		FROM pg_class c WHERE c.oid = to_regclass('audit_events')`).Scan(&kind, &rowSecurity, &persistence, &partition, &inherits, &columns)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +169,15 @@ func postgresAuditTable(ctx context.Context, q querier) ([]tableObject, error) {
 	out = append(out, tableObject{kind: "table", name: name, definition: columns})
 	if rowSecurity {
 		out = append(out, tableObject{kind: "row-level security", name: name})
+	}
+	// An unlogged table is emptied by crash recovery and not replicated:
+	// one crash or failover would wipe the trail.
+	if persistence != "p" {
+		out = append(out, tableObject{kind: "unlogged or temporary table", name: name})
+	}
+	// A child table's rows show in every query of audit_events.
+	if partition || inherits {
+		out = append(out, tableObject{kind: "table with inheritance", name: name})
 	}
 	rows, err := q.QueryContext(ctx, `
 		SELECT 'trigger', tgname FROM pg_trigger WHERE tgrelid = to_regclass('audit_events') AND NOT tgisinternal

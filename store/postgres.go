@@ -40,6 +40,16 @@ func openPostgres(url string) (*sql.DB, error) {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = defaultConnectTimeout
 	}
+	// A write transaction holds the lock all instances' writes take turns
+	// on: one stalled inside it (a frozen VM, a partitioned node) must not
+	// stop every instance's writes until TCP gives up on it, hours later.
+	// The server ends a session idle in a transaction, and a writer gives
+	// up waiting for the lock, after these (unless the URL sets them).
+	for k, v := range map[string]string{"idle_in_transaction_session_timeout": "60s", "lock_timeout": "30s"} {
+		if _, set := cfg.RuntimeParams[k]; !set {
+			cfg.RuntimeParams[k] = v
+		}
+	}
 	return sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg), &rebound{}}), nil
 }
 
