@@ -2,12 +2,18 @@ package store_test
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/url"
+	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/internal/pgtest"
+	"github.com/tapdesk/tapdesk/store"
 )
 
 // An instance hears of another instance's writes, and of the times it
@@ -76,6 +82,122 @@ func TestListenForChanges(t *testing.T) {
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// freezer forwards unix-socket connections to PostgreSQL; freeze() makes every
+// connection open at that moment stop carrying bytes without closing (a
+// network partition / dropped NAT entry / stalled middlebox). New connections work.
+type freezer struct {
+	mu     sync.Mutex
+	frozen map[net.Conn]bool
+	conns  []net.Conn
+}
+
+func (f *freezer) freeze() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.conns {
+		f.frozen[c] = true
+	}
+}
+
+func (f *freezer) pipe(dst, src, key net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		f.mu.Lock()
+		fz := f.frozen[key]
+		f.mu.Unlock()
+		if fz {
+			select {} // swallow: the peer never hears again, nothing is closed
+		}
+		if n > 0 {
+			dst.Write(buf[:n])
+		}
+		if err != nil {
+			if err != io.EOF {
+				dst.Close()
+			}
+			dst.Close()
+			return
+		}
+	}
+}
+
+// A listening connection that dies without closing (a partition, a dropped
+// NAT entry) must not leave the feed trusted: the caches would keep a
+// session another instance signed out. The listener's own ping stops
+// coming back, so it reports the feed lost and reconnects.
+func TestListenerNoticesASilentlyDeadConnection(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		if !pgtest.OnPostgres(t) {
+			t.Skip("one instance per SQLite file: no change feed")
+		}
+		db, dsn := openDB(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+
+		dir := t.TempDir()
+		ln, err := net.Listen("unix", filepath.Join(dir, ".s.PGSQL.5432"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		u, _ := url.Parse(dsn)
+		upstream := filepath.Join(u.Query().Get("host"), ".s.PGSQL.5432")
+		f := &freezer{frozen: map[net.Conn]bool{}}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				s, err := net.Dial("unix", upstream)
+				if err != nil {
+					c.Close()
+					continue
+				}
+				f.mu.Lock()
+				f.conns = append(f.conns, c)
+				f.mu.Unlock()
+				go f.pipe(s, c, c)
+				go f.pipe(c, s, c)
+			}
+		}()
+		q := u.Query()
+		q.Set("host", dir)
+		u.RawQuery = q.Encode()
+		other, err := store.OpenExisting(ctx, u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		other.SQL().SetMaxIdleConns(0) // only the listener's connection lives on
+		go other.ListenForChanges(ctx,
+			func() { other.SetChangeFeed(true); other.NoteExternalChange() },
+			func() { other.SetChangeFeed(false) })
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if _, ok := other.Generation(); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("feed never came up")
+			}
+		}
+		f.freeze()
+		gen, _ := other.Generation()
+		// Another instance signs a session out.
+		if err := db.SessionRows().CommitCtx(ctx, "tok", []byte("x"), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SessionRows().DeleteCtx(ctx, "tok"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Second)
+		if g, trusted := other.Generation(); trusted && g == gen {
+			t.Errorf("5s after a sign-out on another instance, this one's change count is unchanged (%d) and still trusted: its session cache keeps honouring the signed-out session until TCP keepalive (minutes to hours) notices", g)
 		}
 	})
 }
