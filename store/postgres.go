@@ -104,40 +104,98 @@ func (c rebindConn) QueryContext(ctx context.Context, query string, args []drive
 	return c.Conn.QueryContext(ctx, c.rebound.of(query), args)
 }
 
-// rebind turns each ? outside quotes and comments into $1, $2, ... in order.
+// rebind turns each ? outside string literals (also E'' with backslash
+// escapes and $tag$ bodies), quoted identifiers and comments into $1, $2,
+// ... in order. PostgreSQL's jsonb operators ?, ?| and ?& cannot be told
+// from a placeholder: the store's SQL uses jsonb_exists and its kin
+// instead.
 func rebind(query string) string {
 	var b strings.Builder
 	b.Grow(len(query) + 16)
 	n := 0
-	for i := 0; i < len(query); i++ {
-		switch c := query[i]; c {
-		case '\'', '"':
-			j := strings.IndexByte(query[i+1:], c)
-			if j < 0 {
-				b.WriteString(query[i:])
-				i = len(query)
-				continue
-			}
-			b.WriteString(query[i : i+j+2])
-			i += j + 1
-		case '-':
-			if i+1 < len(query) && query[i+1] == '-' {
-				j := strings.IndexByte(query[i:], '\n')
-				if j < 0 {
-					j = len(query) - i
-				}
-				b.WriteString(query[i : i+j])
-				i += j - 1
-				continue
-			}
-			b.WriteByte(c)
-		case '?':
+	for i := 0; i < len(query); {
+		if j := skipLiteral(query, i); j > i {
+			b.WriteString(query[i:j])
+			i = j
+			continue
+		}
+		if query[i] == '?' {
 			n++
 			b.WriteByte('$')
 			b.WriteString(strconv.Itoa(n))
-		default:
-			b.WriteByte(c)
+		} else {
+			b.WriteByte(query[i])
 		}
+		i++
 	}
 	return b.String()
+}
+
+// skipLiteral returns the end of the literal, quoted identifier or comment
+// that starts at i, or i when none does. An unterminated one runs to the
+// end of the query.
+func skipLiteral(q string, i int) int {
+	end := func(j int) int {
+		if j < 0 {
+			return len(q)
+		}
+		return j
+	}
+	switch c := q[i]; {
+	case c == '\'':
+		escapes := i > 0 && (q[i-1] == 'E' || q[i-1] == 'e') && (i == 1 || !isIdentByte(q[i-2]))
+		for j := i + 1; j < len(q); j++ {
+			switch {
+			case escapes && q[j] == '\\':
+				j++
+			case q[j] == '\'' && j+1 < len(q) && q[j+1] == '\'':
+				j++
+			case q[j] == '\'':
+				return j + 1
+			}
+		}
+		return len(q)
+	case c == '"':
+		if j := strings.IndexByte(q[i+1:], '"'); j >= 0 {
+			return i + 1 + j + 1
+		}
+		return len(q)
+	case c == '-' && strings.HasPrefix(q[i:], "--"):
+		return end(strings.IndexByte(q[i:], '\n') + i)
+	case c == '/' && strings.HasPrefix(q[i:], "/*"):
+		depth := 0
+		for j := i; j < len(q)-1; j++ {
+			switch q[j : j+2] {
+			case "/*":
+				depth++
+				j++
+			case "*/":
+				depth--
+				j++
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(q)
+	case c == '$' && (i == 0 || !isIdentByte(q[i-1])):
+		// $tag$ ... $tag$ (a tag does not start with a digit: $1 is a
+		// parameter).
+		j := i + 1
+		for j < len(q) && isIdentByte(q[j]) && !(j == i+1 && q[j] >= '0' && q[j] <= '9') {
+			j++
+		}
+		if j < len(q) && q[j] == '$' {
+			tag := q[i : j+1]
+			if k := strings.Index(q[j+1:], tag); k >= 0 {
+				return j + 1 + k + len(tag)
+			}
+			return len(q)
+		}
+	}
+	return i
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
 }
