@@ -152,6 +152,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := lockForMigration(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, pathReason(err))
+	}
+	defer unlock()
 	if err := createFile(ctx, path); err != nil {
 		return nil, err
 	}
@@ -284,8 +289,8 @@ func (db *DB) provider() (*goose.Provider, error) {
 
 // providerOf applies the migrations in fsys. On PostgreSQL it holds a
 // session advisory lock while it does, so instances starting together
-// take turns: the first migrates, the others find nothing left to do.
-// (SQLite's one writer serialises them already.)
+// take turns: the first migrates, the others find nothing left to do. On
+// SQLite, Open holds a lock on the file for the same (lockForMigration).
 func (db *DB) providerOf(fsys fs.FS) (*goose.Provider, error) {
 	var opts []goose.ProviderOption
 	if db.dialect == postgresDialect {

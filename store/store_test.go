@@ -561,3 +561,30 @@ func TestRequestSummaries(t *testing.T) {
 		}
 	})
 }
+
+// Two processes starting on one new SQLite file migrate it in turns: the
+// second finds nothing left to do instead of applying version 1 again.
+func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	for round := range 5 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("tapdesk-%d.db", round))
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				db, err := store.Open(context.Background(), path)
+				if err == nil {
+					db.Close()
+				}
+				errs[i] = err
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, opener %d: %v", round, i, err)
+			}
+		}
+	}
+}
