@@ -833,7 +833,9 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 		c0, l0 := counts()
 		_, err := e.client.CreateTAP(c, lukas, tapdesk.TAPSpec{})
 		wantGraphError(t, err, tapdesk.GraphUnavailable)
-		if c1, l1 := counts(); c1-c0 != 1 || l1-l0 != 2 {
+		// Under load the create may not reach Graph before the deadline; at
+		// most one may, and the look before and after happens either way.
+		if c1, l1 := counts(); c1-c0 > 1 || l1-l0 != 2 {
 			t.Errorf("%d creates and %d lists", c1-c0, l1-l0)
 		}
 		if after := e.fake.Tenant().CurrentTAP(lukas); before == nil || after == nil || after.ID != before.ID {
