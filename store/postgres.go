@@ -104,7 +104,7 @@ func (c rebindConn) QueryContext(ctx context.Context, query string, args []drive
 	return c.Conn.QueryContext(ctx, c.rebound.of(query), args)
 }
 
-// rebind turns each ? outside string literals (also E'' with backslash
+// rebind turns each ? outside string literals (also E” with backslash
 // escapes and $tag$ bodies), quoted identifiers and comments into $1, $2,
 // ... in order. PostgreSQL's jsonb operators ?, ?| and ?& cannot be told
 // from a placeholder: the store's SQL uses jsonb_exists and its kin

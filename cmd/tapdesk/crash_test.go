@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -88,20 +89,6 @@ func newCrashRig(t *testing.T) *crashRig {
 	dir := t.TempDir()
 	r.dbPath = filepath.Join(dir, "tapdesk.db")
 
-	var err error
-	if r.fake, err = fakegraph.NewServer(fakegraph.SampleTenant()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.fake.Close)
-	ca := filepath.Join(dir, "fakegraph-ca.pem")
-	if err := os.WriteFile(ca, r.fake.CertificatePEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if r.capture, err = mail.StartCapture(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.capture.Close() })
-
 	// The portal's port stays the same across restarts: the identity
 	// provider knows its redirect URL.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -111,46 +98,12 @@ func newCrashRig(t *testing.T) *crashRig {
 	r.addr = ln.Addr().String()
 	ln.Close()
 	r.base = "http://" + r.addr
-
-	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.idpURL = "http://" + idpLn.Addr().String()
-	if r.idp, err = demoidp.New(r.idpURL, demoidp.DefaultPersonas()); err != nil {
-		t.Fatal(err)
-	}
-	r.secret = randomHex(16)
-	r.idp.RegisterClient(fakegraph.SampleSignInClientID, r.secret, r.base+"/auth/callback")
-	idpSrv := &http.Server{Handler: r.idp.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go idpSrv.Serve(idpLn)
-	t.Cleanup(func() { idpSrv.Close() })
-
-	tenant := r.fake.Tenant()
-	vars := map[string]string{
-		crashChildEnv:   "1",
-		"SSL_CERT_FILE": ca,
-		"TAPDESK_ADDR":  r.addr, "TAPDESK_DB": r.dbPath,
-		"TAPDESK_BASE_URL":    "https://tapdesk.contoso.example",
-		"TAPDESK_OIDC_ISSUER": r.idpURL, "TAPDESK_OIDC_CLIENT_ID": fakegraph.SampleSignInClientID,
-		"TAPDESK_OIDC_CLIENT_SECRET": r.secret, "TAPDESK_OIDC_REDIRECT_URL": r.base + "/auth/callback",
-		"TAPDESK_GRAPH_TENANT_ID": tenant.ID, "TAPDESK_GRAPH_CLIENT_ID": tenant.ClientID,
-		"TAPDESK_GRAPH_CLIENT_SECRET": tenant.ClientSecret,
-		"TAPDESK_GRAPH_BASE_URL":      r.fake.URL(), "TAPDESK_AUTHORITY_HOST": r.fake.URL(),
-		"TAPDESK_SMTP_HOST": r.capture.Host(), "TAPDESK_SMTP_PORT": fmt.Sprint(r.capture.Port()),
-		"TAPDESK_SMTP_TLS": "none", "TAPDESK_SMTP_FROM": "tapdesk@contoso.example",
-		"TAPDESK_APPROVER_EMAILS": "avery.approver@contoso.example, blake.backup@contoso.example",
-		"TAPDESK_SESSION_KEY":     crashSessionKey, "TAPDESK_AUDIT_KEY": crashAuditKey,
-		"TAPDESK_LOG_LEVEL": "info",
-	}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TAPDESK_") && !strings.HasPrefix(kv, "SSL_CERT_") {
-			r.env = append(r.env, kv)
-		}
-	}
-	for k, v := range vars {
-		r.env = append(r.env, k+"="+v)
-	}
+	e := startChildEdges(t, fakegraph.SampleTenant(), dir, r.base)
+	r.fake, r.capture, r.idp, r.idpURL, r.secret = e.fake, e.capture, e.idp, e.idpURL, e.secret
+	r.env = e.env(r.dbPath, r.base, map[string]string{
+		"TAPDESK_ADDR":        r.addr,
+		"TAPDESK_SESSION_KEY": crashSessionKey, "TAPDESK_AUDIT_KEY": crashAuditKey,
+	})
 	t.Cleanup(func() { r.stop(syscall.SIGKILL) })
 	return r
 }
@@ -787,4 +740,80 @@ func messageIDOf(raw []byte) string {
 		}
 	}
 	return ""
+}
+
+// childEdges are what a `tapdesk serve` child talks to in these tests: the
+// fake Graph (its certificate in a file for SSL_CERT_FILE), the SMTP
+// capture and the demo identity provider, with tapdesk registered as a
+// client whose callback is on base.
+type childEdges struct {
+	tenant         *fakegraph.Tenant
+	fake           *fakegraph.Server
+	capture        *mail.Capture
+	idp            *demoidp.Provider
+	idpURL, secret string
+	ca             string
+}
+
+func startChildEdges(t *testing.T, tenant *fakegraph.Tenant, dir, base string) *childEdges {
+	t.Helper()
+	e := &childEdges{tenant: tenant}
+	var err error
+	if e.fake, err = fakegraph.NewServer(tenant); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.fake.Close)
+	e.ca = filepath.Join(dir, "fakegraph-ca.pem")
+	if err := os.WriteFile(e.ca, e.fake.CertificatePEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if e.capture, err = mail.StartCapture(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.capture.Close() })
+	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.idpURL = "http://" + idpLn.Addr().String()
+	if e.idp, err = demoidp.New(e.idpURL, demoidp.DefaultPersonas()); err != nil {
+		t.Fatal(err)
+	}
+	e.secret = randomHex(16)
+	e.idp.RegisterClient(fakegraph.SampleSignInClientID, e.secret, base+"/auth/callback")
+	idpSrv := &http.Server{Handler: e.idp.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go idpSrv.Serve(idpLn)
+	t.Cleanup(func() { idpSrv.Close() })
+	return e
+}
+
+// env is a serve child's environment on these edges, with its database
+// and the base people reach it at: this process's environment without its
+// TAPDESK_ and SSL_CERT_ variables, the settings every child needs, then
+// extra (which wins).
+func (e *childEdges) env(db, base string, extra map[string]string) []string {
+	vars := map[string]string{
+		crashChildEnv: "1", "SSL_CERT_FILE": e.ca,
+		"TAPDESK_DB": db, "TAPDESK_BASE_URL": "https://tapdesk.contoso.example",
+		"TAPDESK_OIDC_ISSUER": e.idpURL, "TAPDESK_OIDC_CLIENT_ID": fakegraph.SampleSignInClientID,
+		"TAPDESK_OIDC_CLIENT_SECRET": e.secret, "TAPDESK_OIDC_REDIRECT_URL": base + "/auth/callback",
+		"TAPDESK_GRAPH_TENANT_ID": e.tenant.ID, "TAPDESK_GRAPH_CLIENT_ID": e.tenant.ClientID,
+		"TAPDESK_GRAPH_CLIENT_SECRET": e.tenant.ClientSecret,
+		"TAPDESK_GRAPH_BASE_URL":      e.fake.URL(), "TAPDESK_AUTHORITY_HOST": e.fake.URL(),
+		"TAPDESK_SMTP_HOST": e.capture.Host(), "TAPDESK_SMTP_PORT": fmt.Sprint(e.capture.Port()),
+		"TAPDESK_SMTP_TLS": "none", "TAPDESK_SMTP_FROM": "tapdesk@contoso.example",
+		"TAPDESK_APPROVER_EMAILS": "avery.approver@contoso.example, blake.backup@contoso.example",
+		"TAPDESK_LOG_LEVEL":       "info",
+	}
+	maps.Copy(vars, extra)
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TAPDESK_") && !strings.HasPrefix(kv, "SSL_CERT_") {
+			env = append(env, kv)
+		}
+	}
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	return env
 }

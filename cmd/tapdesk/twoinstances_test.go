@@ -26,7 +26,6 @@ import (
 	"github.com/tapdesk/tapdesk/internal/pgtest"
 	"github.com/tapdesk/tapdesk/mail"
 	"github.com/tapdesk/tapdesk/signin"
-	"github.com/tapdesk/tapdesk/signin/demoidp"
 	"github.com/tapdesk/tapdesk/store"
 )
 
@@ -265,19 +264,6 @@ func newTwoInstanceRig(t *testing.T, db string) *twoInstanceRig {
 		}
 		g.targets = append(g.targets, upn)
 	}
-	if g.fake, err = fakegraph.NewServer(tenant); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.fake.Close)
-	ca := filepath.Join(dir, "fakegraph-ca.pem")
-	if err := os.WriteFile(ca, g.fake.CertificatePEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if g.capture, err = mail.StartCapture(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.capture.Close() })
-
 	for i := range g.inst {
 		g.inst[i] = &tapdeskInstance{name: fmt.Sprintf("instance %d", i+1), addr: freeAddr(t), logs: &syncBuffer{}}
 	}
@@ -295,33 +281,11 @@ func newTwoInstanceRig(t *testing.T, db string) *twoInstanceRig {
 	go proxySrv.Serve(proxyLn)
 	t.Cleanup(func() { proxySrv.Close() })
 
-	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.idpURL = "http://" + idpLn.Addr().String()
-	idp, err := demoidp.New(g.idpURL, demoidp.DefaultPersonas())
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.secret = randomHex(16)
 	// People come back from sign-in through the proxy, to either instance.
-	idp.RegisterClient(fakegraph.SampleSignInClientID, g.secret, g.base+"/auth/callback")
-	idpSrv := &http.Server{Handler: idp.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go idpSrv.Serve(idpLn)
-	t.Cleanup(func() { idpSrv.Close() })
-
-	vars := map[string]string{
-		crashChildEnv: "1", "SSL_CERT_FILE": ca,
-		"TAPDESK_DB": db, "TAPDESK_BASE_URL": "https://tapdesk.contoso.example",
-		"TAPDESK_OIDC_ISSUER": g.idpURL, "TAPDESK_OIDC_CLIENT_ID": fakegraph.SampleSignInClientID,
-		"TAPDESK_OIDC_CLIENT_SECRET": g.secret, "TAPDESK_OIDC_REDIRECT_URL": g.base + "/auth/callback",
-		"TAPDESK_GRAPH_TENANT_ID": tenant.ID, "TAPDESK_GRAPH_CLIENT_ID": tenant.ClientID,
-		"TAPDESK_GRAPH_CLIENT_SECRET": tenant.ClientSecret,
-		"TAPDESK_GRAPH_BASE_URL":      g.fake.URL(), "TAPDESK_AUTHORITY_HOST": g.fake.URL(),
-		"TAPDESK_SMTP_HOST": g.capture.Host(), "TAPDESK_SMTP_PORT": fmt.Sprint(g.capture.Port()),
-		"TAPDESK_SMTP_TLS": "none", "TAPDESK_SMTP_FROM": twoFrom,
-		"TAPDESK_APPROVER_EMAILS": twoAvery + ", " + twoBlake,
+	e := startChildEdges(t, tenant, dir, g.base)
+	g.fake, g.capture, g.idpURL, g.secret = e.fake, e.capture, e.idpURL, e.secret
+	g.env = e.env(db, g.base, map[string]string{
+		"TAPDESK_SMTP_FROM": twoFrom, "TAPDESK_APPROVER_EMAILS": twoAvery + ", " + twoBlake,
 		// Both instances share the keys: a session sealed by one opens on
 		// the other, and both sign one audit chain.
 		"TAPDESK_SESSION_KEY": twoSessionKey, "TAPDESK_AUDIT_KEY": twoAuditKey,
@@ -329,16 +293,7 @@ func newTwoInstanceRig(t *testing.T, db string) *twoInstanceRig {
 		"TAPDESK_SWEEP_INTERVAL":  tapdesk.ShortDuration(tapdesk.MinSweepInterval),
 		// A handful of personas do a hundred people's work.
 		"TAPDESK_RATE_LIMITS": "sign-in=off,callback=off,search=off,user-card=off,file=off,link=off,reveal=off",
-		"TAPDESK_LOG_LEVEL":   "info",
-	}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TAPDESK_") && !strings.HasPrefix(kv, "SSL_CERT_") {
-			g.env = append(g.env, kv)
-		}
-	}
-	for k, v := range vars {
-		g.env = append(g.env, k+"="+v)
-	}
+	})
 	t.Cleanup(func() {
 		for _, in := range g.inst {
 			g.stop(in, syscall.SIGKILL)
@@ -349,10 +304,9 @@ func newTwoInstanceRig(t *testing.T, db string) *twoInstanceRig {
 
 // startBoth starts the two instances together, as a deploy does. On
 // PostgreSQL both migrate the fresh database at once (under the advisory
-// lock). On SQLite the test migrates first, as `tapdesk migrate` before a
-// rollout would: goose reads the schema version outside the migration's
-// transaction, so two processes migrating one fresh file together fail
-// ("table requests already exists"); SQLite has no session lock for goose.
+// lock). On SQLite the test's own handle migrates first (store.Open holds
+// a lock on the file while it migrates, so a start together would be fine
+// too; this keeps the SQLite run's timing as it was).
 func (g *twoInstanceRig) startBoth() {
 	g.t.Helper()
 	g.store = g.openStore() // on SQLite this migrates
