@@ -111,35 +111,46 @@ func newCrashRig(t *testing.T) *crashRig {
 // start runs the child and waits until it answers /healthz.
 func (r *crashRig) start() {
 	r.t.Helper()
-	cmd := exec.Command(os.Args[0], "serve")
-	cmd.Env = r.env
-	cmd.Stdout = r.logs
-	cmd.Stderr = r.logs
-	if err := cmd.Start(); err != nil {
+	if err := startServeChild("tapdesk", r.env, r.logs, r.base, func(cmd *exec.Cmd, exited chan struct{}) {
+		r.mu.Lock()
+		r.cmd, r.exited = cmd, exited
+		r.mu.Unlock()
+	}); err != nil {
 		r.t.Fatal(err)
+	}
+}
+
+// startServeChild runs `tapdesk serve` (this test binary as a child) with
+// env, its output into logs. started hears of the process as soon as it
+// runs, so a kill can reach it; startServeChild returns once base answers
+// /healthz, or says why it did not.
+func startServeChild(name string, env []string, logs *syncBuffer, base string, started func(*exec.Cmd, chan struct{})) error {
+	cmd := exec.Command(os.Args[0], "serve")
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		return err
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	r.mu.Lock()
-	r.cmd, r.exited = cmd, exited
-	r.mu.Unlock()
+	started(cmd, exited)
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
-			r.t.Fatalf("tapdesk exited at start (%v):\n%s", cmd.ProcessState, tail(r.logs.String(), 4000))
+			return fmt.Errorf("%s exited at start (%v):\n%s", name, cmd.ProcessState, tail(logs.String(), 4000))
 		default:
 		}
-		if res, err := client.Get(r.base + "/healthz"); err == nil {
+		if res, err := client.Get(base + "/healthz"); err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	r.t.Fatalf("tapdesk did not become healthy:\n%s", tail(r.logs.String(), 4000))
+	return fmt.Errorf("%s did not become healthy:\n%s", name, tail(logs.String(), 4000))
 }
 
 // stop ends the child with sig and waits for it.

@@ -324,34 +324,12 @@ func (g *twoInstanceRig) startBoth() {
 
 // start runs one instance and waits until it answers /healthz.
 func (g *twoInstanceRig) start(in *tapdeskInstance) error {
-	cmd := exec.Command(os.Args[0], "serve")
-	cmd.Env = append(append([]string(nil), g.env...), "TAPDESK_ADDR="+in.addr)
-	cmd.Stdout, cmd.Stderr = in.logs, in.logs
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	in.mu.Lock()
-	in.cmd, in.exited = cmd, exited
-	in.mu.Unlock()
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return fmt.Errorf("%s exited at start (%v):\n%s", in.name, cmd.ProcessState, tail(in.logs.String(), 4000))
-		default:
-		}
-		if res, err := client.Get("http://" + in.addr + "/healthz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("%s did not become healthy:\n%s", in.name, tail(in.logs.String(), 4000))
+	env := append(append([]string(nil), g.env...), "TAPDESK_ADDR="+in.addr)
+	return startServeChild(in.name, env, in.logs, "http://"+in.addr, func(cmd *exec.Cmd, exited chan struct{}) {
+		in.mu.Lock()
+		in.cmd, in.exited = cmd, exited
+		in.mu.Unlock()
+	})
 }
 
 // stop ends an instance with sig and waits for it; after SIGTERM it must
