@@ -75,22 +75,24 @@ func (s *SessionRows) Generation() (uint64, bool) { return s.db.Generation() }
 
 // CommitCtx writes a session row, replacing the one under key.
 func (s *SessionRows) CommitCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
-	st, err := s.db.prepared(ctx, s.db.dialect.sessionCommit)
-	if err != nil {
-		return err
-	}
-	if err := s.db.lockWrites(ctx); err != nil {
-		return err
-	}
-	defer s.db.unlockWrites()
-	_, err = st.ExecContext(ctx, key, b, s.db.dialect.sessionExpiry(expiry))
-	s.db.changed() // also after a failure: the write may have landed
-	return err
+	return s.write(ctx, s.db.dialect.sessionCommit, key, b, s.db.dialect.sessionExpiry(expiry))
 }
 
 // DeleteCtx removes a session row.
 func (s *SessionRows) DeleteCtx(ctx context.Context, key string) error {
-	st, err := s.db.prepared(ctx, s.db.dialect.sessionDelete)
+	return s.write(ctx, s.db.dialect.sessionDelete, key)
+}
+
+// DeleteExpired removes the rows whose session has expired.
+func (s *SessionRows) DeleteExpired(ctx context.Context) error {
+	return s.write(ctx, s.db.dialect.sessionDeleteExpired)
+}
+
+// write runs one of the session statements (prepared once) in this
+// process's turn to write, and advances the change count, also after a
+// failure: the write may have landed.
+func (s *SessionRows) write(ctx context.Context, query string, args ...any) error {
+	st, err := s.db.prepared(ctx, query)
 	if err != nil {
 		return err
 	}
@@ -98,18 +100,7 @@ func (s *SessionRows) DeleteCtx(ctx context.Context, key string) error {
 		return err
 	}
 	defer s.db.unlockWrites()
-	_, err = st.ExecContext(ctx, key)
-	s.db.changed()
-	return err
-}
-
-// DeleteExpired removes the rows whose session has expired.
-func (s *SessionRows) DeleteExpired(ctx context.Context) error {
-	if err := s.db.lockWrites(ctx); err != nil {
-		return err
-	}
-	defer s.db.unlockWrites()
-	_, err := s.db.db.ExecContext(ctx, s.db.dialect.sessionDeleteExpired)
+	_, err = st.ExecContext(ctx, args...)
 	s.db.changed()
 	return err
 }
