@@ -2,7 +2,6 @@ package store
 
 import (
 	"database/sql"
-	"sync"
 	"sync/atomic"
 )
 
@@ -26,10 +25,6 @@ type changeCount struct {
 	// feed: another process may write, and the change feed that reports
 	// its commits is connected.
 	feed atomic.Bool
-	// quiet holds the transactions that write nothing a cache holds (the
-	// mail outbox, audit events alone): the worker polls the outbox every
-	// few seconds, and would otherwise empty every cache each time.
-	quiet sync.Map // *sql.Tx -> struct{}
 }
 
 // Generation is the count of committed writes, and whether it can be
@@ -56,14 +51,9 @@ func (db *DB) SetChangeFeed(up bool) {
 // changed notes a write this process committed.
 func (db *DB) changed() { db.changes.n.Add(1) }
 
-// committed notes that tx was committed, unless it was marked quiet.
-func (db *DB) committed(tx *sql.Tx) {
-	if _, quiet := db.changes.quiet.Load(tx); !quiet {
-		db.changed()
-	}
-}
-
 // quiet marks tx as one that writes nothing the caches hold: no request,
 // approval or session; only the outbox and audit events. Anything not
 // marked advances the count, so a new kind of write is safe by default.
-func (db *DB) quiet(tx *sql.Tx) { db.changes.quiet.Store(tx, struct{}{}) }
+// The mail worker polls the outbox every few seconds, and would otherwise
+// empty every cache each time.
+func (db *DB) quiet(tx *sql.Tx) { db.notesOf(tx).quiet = true }

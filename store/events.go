@@ -148,11 +148,13 @@ func (a *appender) append(ctx context.Context, ev tapdesk.Event) error {
 		return fmt.Errorf("append audit event: %w", err)
 	}
 	a.head, a.prev = r.seq, r.mac
-	a.db.written.Store(a.tx, r.seq) // noted as seen once the transaction commits
+	notes := a.db.notesOf(a.tx)
+	notes.head = r.seq // noted as seen once the transaction commits
 	if a.db.AuditCommitted != nil {
-		// One transaction runs on one goroutine: its map needs no lock.
-		cats, _ := a.db.appended.LoadOrStore(a.tx, map[tapdesk.Category]int{})
-		cats.(map[tapdesk.Category]int)[ev.Category]++
+		if notes.appended == nil {
+			notes.appended = map[tapdesk.Category]int{}
+		}
+		notes.appended[ev.Category]++
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ func appendOlderRecords(t *testing.T, db *DB, n int) {
 				return err
 			}
 			a.head, a.prev = seq, mac
-			a.db.written.Store(a.tx, seq)
+			a.db.notesOf(a.tx).head = seq
 		}
 		return nil
 	})

@@ -62,13 +62,15 @@ type DB struct {
 	// head below it means events were cut off the end, which leaves no gap
 	// for a walk to see.
 	seenHead atomic.Int64
-	written  sync.Map // *sql.Tx -> the last event appended in it, noted on commit
 
 	// AuditCommitted, when set, hears how many audit events of each
 	// category a transaction committed (the metrics count them); events a
 	// rollback took back are not reported.
 	AuditCommitted func(category tapdesk.Category, n int)
-	appended       sync.Map // *sql.Tx -> map[tapdesk.Category]int, while AuditCommitted is set
+
+	// txs holds what each write transaction in progress noted (*sql.Tx ->
+	// *txNotes), acted on once it commits.
+	txs sync.Map
 
 	// statements holds the prepared statements of the hot read paths, by
 	// their SQL (a fixed, small set: the SQL comes from code, values are
@@ -140,7 +142,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, errors.New(p)
 	}
 	if IsPostgresURL(path) {
-		return openPostgresDB(ctx, path)
+		return openPostgresDB(ctx, path, true)
 	}
 	// Pragmas go in the DSN so every pooled connection gets them.
 	// _txlock=immediate takes the write lock at BEGIN, so concurrent writers
@@ -189,7 +191,7 @@ func OpenExisting(ctx context.Context, path string) (*DB, error) {
 		return nil, errors.New(p)
 	}
 	if IsPostgresURL(path) {
-		return openPostgresDB(ctx, path, withoutMigrations)
+		return openPostgresDB(ctx, path, false)
 	}
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no database at %s: %w", path, pathReason(err))
@@ -205,11 +207,9 @@ func OpenExisting(ctx context.Context, path string) (*DB, error) {
 	return &DB{db: sqldb, dialect: sqliteDialect, path: path, Now: time.Now}, nil
 }
 
-const withoutMigrations = true
-
-// openPostgresDB opens the PostgreSQL database at url and, unless told
-// not to, applies the migrations.
-func openPostgresDB(ctx context.Context, url string, noMigrations ...bool) (*DB, error) {
+// openPostgresDB opens the PostgreSQL database at url and, when migrate is
+// set, applies the migrations.
+func openPostgresDB(ctx context.Context, url string, migrate bool) (*DB, error) {
 	sqldb, err := openPostgres(url)
 	if err != nil {
 		return nil, err
@@ -220,7 +220,7 @@ func openPostgresDB(ctx context.Context, url string, noMigrations ...bool) (*DB,
 		sqldb.Close()
 		return nil, postgresOpenError(db.path, err)
 	}
-	if len(noMigrations) == 0 {
+	if migrate {
 		if err := db.migrate(ctx); err != nil {
 			sqldb.Close()
 			return nil, err
@@ -347,36 +347,53 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	defer db.written.Delete(tx)
-	defer db.appended.Delete(tx)
+	notes := &txNotes{}
+	db.txs.Store(tx, notes)
+	defer db.txs.Delete(tx)
 	if db.dialect.writeLock != "" {
 		if _, err := tx.ExecContext(ctx, db.dialect.writeLock); err != nil {
 			return fmt.Errorf("begin: take the write lock: %w", err)
 		}
 	}
-	defer db.changes.quiet.Delete(tx)
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if _, quiet := db.changes.quiet.Load(tx); !quiet && db.dialect.notifyChange != "" {
+	if !notes.quiet && db.dialect.notifyChange != "" {
 		if _, err := tx.ExecContext(ctx, db.dialect.notifyChange); err != nil {
 			return fmt.Errorf("notify the other instances: %w", err)
 		}
 	}
 	err = tx.Commit()
-	db.committed(tx) // caches read again (changes.go); also after a failure: it may have landed
+	if !notes.quiet {
+		db.changed() // caches read again (changes.go); also after a failure: it may have landed
+	}
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if head, ok := db.written.Load(tx); ok {
-		db.sawHead(head.(int64))
+	if notes.head > 0 {
+		db.sawHead(notes.head)
 	}
-	if cats, ok := db.appended.Load(tx); ok {
-		for c, n := range cats.(map[tapdesk.Category]int) {
-			db.AuditCommitted(c, n)
-		}
+	for c, n := range notes.appended {
+		db.AuditCommitted(c, n)
 	}
 	return nil
+}
+
+// txNotes is what a write transaction noted while it ran. One transaction
+// runs on one goroutine, so its notes need no lock.
+type txNotes struct {
+	head     int64                    // the last audit event appended in it
+	appended map[tapdesk.Category]int // events by category, while AuditCommitted is set
+	quiet    bool                     // it wrote nothing a cache holds (see DB.quiet)
+}
+
+// notesOf returns tx's notes, or a throwaway set for a transaction inTx
+// did not begin.
+func (db *DB) notesOf(tx *sql.Tx) *txNotes {
+	if n, ok := db.txs.Load(tx); ok {
+		return n.(*txNotes)
+	}
+	return &txNotes{}
 }
 
 // timeFormat is fixed-width so that string order is time order.
