@@ -63,6 +63,7 @@ type Authenticator interface {
 // Config is what the handlers need to know about the deployment.
 type Config struct {
 	Demo           bool
+	ServerTiming   bool          // Server-Timing outside the demo too (benchmarks of serve)
 	SecureCookies  bool          // false only for the plain-http loopback demo
 	ApproverEmails []string      // who gets approval mail
 	DecisionTTL    time.Duration // pending or approved-but-unissued requests expire after this

@@ -15,7 +15,7 @@ import (
 // sees the status the error handler chose (it runs the error handler
 // itself, as echo would after it) and the time of everything else.
 //
-// In the demo it also answers Server-Timing: app (server time until the
+// In the demo (and with TAPDESK_SERVER_TIMING) it also answers Server-Timing: app (server time until the
 // answer starts) and graph (time spent on Graph calls for this request,
 // added up by entra's transport through the request's context), which the
 // benchmarks read to report tapdesk's own time apart from Graph's.
@@ -26,7 +26,7 @@ func (h *Handler) observe(routes func() map[string]bool) echo.MiddlewareFunc {
 			done := h.metrics.HTTPStarted()
 			defer done()
 			res := c.Response()
-			if h.cfg.Demo {
+			if h.cfg.Demo || h.cfg.ServerTiming {
 				ctx, graph := metrics.WithGraphTime(c.Request().Context())
 				c.SetRequest(c.Request().WithContext(ctx))
 				res.Before(func() {

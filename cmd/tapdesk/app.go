@@ -83,6 +83,8 @@ type appConfig struct {
 	// Metrics is the registry the parts count in (nil: a new one); serve
 	// and demo make it first, since the Graph client counts in it too.
 	Metrics *metrics.Metrics
+	// ServerTiming sends Server-Timing outside the demo too (TAPDESK_SERVER_TIMING).
+	ServerTiming bool
 }
 
 // app is a wired portal: database, web handlers, mail worker.
@@ -158,7 +160,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick, ReadyChecks: readyChecks(dir, sender),
 		Limiter: limiter, Metrics: a.metrics,
 		Config: handlers.Config{
-			Demo: cfg.Demo, SecureCookies: cfg.SecureCookies, ApproverEmails: cfg.ApproverEmails,
+			Demo: cfg.Demo, ServerTiming: cfg.ServerTiming, SecureCookies: cfg.SecureCookies, ApproverEmails: cfg.ApproverEmails,
 			DecisionTTL: cfg.DecisionTTL, ApproverMaxAge: cfg.ApproverMaxAge, ApproverMFA: cfg.ApproverMFA,
 			NotifyUser: cfg.NotifyUser, NotifyManager: cfg.NotifyManager, SecurityEmails: cfg.SecurityEmails,
 			RevealMaxAge: cfg.RevealMaxAge, RevealMFA: cfg.RevealMFA,

@@ -35,6 +35,7 @@ func serveSettings() *settings {
 	s.str("sweep-interval", tapdesk.ShortDuration(tapdesk.DefaultSweepInterval), "how often the background jobs run (expiry, escalation, closing the loop), "+
 		tapdesk.ShortDuration(tapdesk.MinSweepInterval)+" to "+tapdesk.ShortDuration(tapdesk.MaxSweepInterval))
 	s.str("metrics-addr", "", "address to serve Prometheus /metrics on, apart from the portal, e.g. 127.0.0.1:9464 (empty or off: no metrics listener)")
+	s.str("server-timing", "false", "answer each request with a Server-Timing header (tapdesk's time and its Graph time), as the demo does, for measuring; off in production, since it tells every client how long Graph took")
 	s.section("Clients, proxies and limits")
 	s.str("trusted-proxies", "", "comma-separated address ranges (CIDR) of the reverse proxies whose client-ip-header names the client; from anyone else it is ignored (empty: every client behind a proxy shares its address and rate limits)")
 	s.str("client-ip-header", tapdesk.HeaderXForwardedFor, "the header the trusted proxies name the client in: "+tapdesk.HeaderXForwardedFor+" (read from the right, past the trusted proxies) or "+tapdesk.HeaderXRealIP+"; only this one is read")
@@ -184,6 +185,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		problems = append(problems, "TAPDESK_NOTIFY_USER: must be true or false")
 	}
+	serverTiming, err := strconv.ParseBool(s.get("server-timing"))
+	if err != nil {
+		problems = append(problems, "TAPDESK_SERVER_TIMING: must be true or false")
+	}
 	notifyManager, err := strconv.ParseBool(s.get("notify-manager"))
 	if err != nil {
 		problems = append(problems, "TAPDESK_NOTIFY_MANAGER: must be true or false")
@@ -265,7 +270,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		AuditKey: s.get("audit-key"), AuditOldKeys: s.listOf("audit-old-keys"),
 		TrustedProxies: proxies, ClientIPHeader: ipHeader, RateLimits: limits,
 		ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
-		ShutdownGrace: grace, SweepInterval: sweepEvery,
+		ShutdownGrace: grace, SweepInterval: sweepEvery, ServerTiming: serverTiming,
 		Settings: s.describe(), Logger: log, Metrics: m,
 	}
 	ln, err := listen(s.get("addr"))
