@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 )
@@ -53,8 +55,40 @@ func (r *recorder) fail(step string, err error) {
 	r.mu.Unlock()
 }
 
-// timed runs one request of a step, records it, and checks its status.
-func timed(ctx context.Context, rec *recorder, b *browser, step, method, path string, form url.Values, want int) (page, error) {
+// pace is a person's think time before each step: a pause drawn
+// uniformly from [min, max] by a seeded generator of their own, so a run
+// is repeatable. The zero pace does not pause (the closed loop).
+type pace struct {
+	rng      *rand.Rand
+	min, max time.Duration
+}
+
+func (p *pace) think(ctx context.Context) {
+	if p == nil || p.max <= 0 {
+		return
+	}
+	d := p.min + time.Duration(p.rng.Int64N(int64(p.max-p.min)+1))
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// flowRun is one actor's context in a run: where the steps are recorded
+// (nil: untimed seeding) and how long they think before each.
+type flowRun struct {
+	rec  *recorder
+	pace *pace
+}
+
+// timed runs one request of a step, after the actor's think time, records
+// it, and checks its status.
+func timed(ctx context.Context, fr *flowRun, b *browser, step, method, path string, form url.Values, want int) (page, error) {
+	var rec *recorder
+	if fr != nil {
+		rec = fr.rec
+		fr.pace.think(ctx)
+	}
 	p, err := b.do(ctx, method, path, form)
 	if err == nil && p.status != want {
 		err = fmt.Errorf("%s %s: status %d, want %d: %s", method, path, p.status, want, snippet(p.body))
@@ -73,8 +107,12 @@ func timed(ctx context.Context, rec *recorder, b *browser, step, method, path st
 
 // fileRequest walks search → card → form → file as an agent does and
 // returns the request page's URL. rec may be nil (seeding, untimed).
-func fileRequest(ctx context.Context, rec *recorder, agent *browser, u benchUser) (string, error) {
-	p, err := timed(ctx, rec, agent, stepSearch, http.MethodGet, "/users?q="+url.QueryEscape(u.Local), nil, http.StatusOK)
+func fileRequest(ctx context.Context, fr *flowRun, agent *browser, u benchUser) (string, error) {
+	var rec *recorder
+	if fr != nil {
+		rec = fr.rec
+	}
+	p, err := timed(ctx, fr, agent, stepSearch, http.MethodGet, "/users?q="+url.QueryEscape(u.Local), nil, http.StatusOK)
 	if err != nil {
 		return "", err
 	}
@@ -95,7 +133,7 @@ func fileRequest(ctx context.Context, rec *recorder, agent *browser, u benchUser
 		}
 		return "", err
 	}
-	if p, err = timed(ctx, rec, agent, stepCard, http.MethodGet, card, nil, http.StatusOK); err != nil {
+	if p, err = timed(ctx, fr, agent, stepCard, http.MethodGet, card, nil, http.StatusOK); err != nil {
 		return "", err
 	}
 	doc, err = goquery.NewDocumentFromReader(strings.NewReader(p.body))
@@ -110,7 +148,7 @@ func fileRequest(ctx context.Context, rec *recorder, agent *browser, u benchUser
 		}
 		return "", err
 	}
-	if p, err = timed(ctx, rec, agent, stepForm, http.MethodGet, newHref, nil, http.StatusOK); err != nil {
+	if p, err = timed(ctx, fr, agent, stepForm, http.MethodGet, newHref, nil, http.StatusOK); err != nil {
 		return "", err
 	}
 	action, vals, err := formValues(p.body, `form[action="/requests"]`)
@@ -123,13 +161,13 @@ func fileRequest(ctx context.Context, rec *recorder, agent *browser, u benchUser
 	vals.Set("verification_note", "Called back on the number in the HR record")
 	vals.Set("lifetime", "60")
 	vals.Set("usable_once", "on")
-	if p, err = timed(ctx, rec, agent, stepFile, http.MethodPost, action, vals, http.StatusSeeOther); err != nil {
+	if p, err = timed(ctx, fr, agent, stepFile, http.MethodPost, action, vals, http.StatusSeeOther); err != nil {
 		return "", err
 	}
 	if !strings.Contains(p.location, "/requests/") {
 		return "", fmt.Errorf("filing for %s went to %q", u.UPN, p.location)
 	}
-	if _, err = timed(ctx, rec, agent, stepPage, http.MethodGet, p.location, nil, http.StatusOK); err != nil {
+	if _, err = timed(ctx, fr, agent, stepPage, http.MethodGet, p.location, nil, http.StatusOK); err != nil {
 		return "", err
 	}
 	return p.location, nil
@@ -137,12 +175,13 @@ func fileRequest(ctx context.Context, rec *recorder, agent *browser, u benchUser
 
 // fullFlow files a request for u as agent, approves it as approver, and
 // issues and reveals the pass as agent, timing every response.
-func fullFlow(ctx context.Context, rec *recorder, agent, approver *browser, u benchUser) error {
-	reqURL, err := fileRequest(ctx, rec, agent, u)
+func fullFlow(ctx context.Context, fr *flowRun, agent, approver *browser, u benchUser) error {
+	rec := fr.rec
+	reqURL, err := fileRequest(ctx, fr, agent, u)
 	if err != nil {
 		return err
 	}
-	p, err := timed(ctx, rec, approver, stepPage, http.MethodGet, reqURL, nil, http.StatusOK)
+	p, err := timed(ctx, fr, approver, stepPage, http.MethodGet, reqURL, nil, http.StatusOK)
 	if err != nil {
 		return err
 	}
@@ -151,13 +190,13 @@ func fullFlow(ctx context.Context, rec *recorder, agent, approver *browser, u be
 		rec.fail(stepApprove, err)
 		return err
 	}
-	if p, err = timed(ctx, rec, approver, stepApprove, http.MethodPost, action, vals, http.StatusSeeOther); err != nil {
+	if p, err = timed(ctx, fr, approver, stepApprove, http.MethodPost, action, vals, http.StatusSeeOther); err != nil {
 		return err
 	}
-	if _, err = timed(ctx, rec, approver, stepPage, http.MethodGet, p.location, nil, http.StatusOK); err != nil {
+	if _, err = timed(ctx, fr, approver, stepPage, http.MethodGet, p.location, nil, http.StatusOK); err != nil {
 		return err
 	}
-	if p, err = timed(ctx, rec, agent, stepPage, http.MethodGet, reqURL, nil, http.StatusOK); err != nil {
+	if p, err = timed(ctx, fr, agent, stepPage, http.MethodGet, reqURL, nil, http.StatusOK); err != nil {
 		return err
 	}
 	action, vals, err = formValues(p.body, `form[action$="/reveal"]`)
@@ -165,7 +204,7 @@ func fullFlow(ctx context.Context, rec *recorder, agent, approver *browser, u be
 		rec.fail(stepReveal, err)
 		return err
 	}
-	if p, err = timed(ctx, rec, agent, stepReveal, http.MethodPost, action, vals, http.StatusOK); err != nil {
+	if p, err = timed(ctx, fr, agent, stepReveal, http.MethodPost, action, vals, http.StatusOK); err != nil {
 		return err
 	}
 	if !strings.Contains(p.body, `data-testid="pass"`) {
@@ -178,17 +217,24 @@ func fullFlow(ctx context.Context, rec *recorder, agent, approver *browser, u be
 
 // runFlows runs len(users) full flows, `concurrent` at a time. Requests
 // alternate between the agents (a request is revealed by whoever filed
-// it) and between the approvers.
-func runFlows(ctx context.Context, concurrent int, agents, approvers []*browser, users []benchUser) *recorder {
+// it) and between the approvers. With think > 0 each of the concurrent
+// actors pauses a seeded-random time in [minThink, maxThink] before every
+// step, the first one included (so they do not start in step); with
+// think zero they run closed-loop, each step as soon as the last answered.
+func runFlows(ctx context.Context, concurrent int, agents, approvers []*browser, users []benchUser, minThink, maxThink time.Duration, seed uint64) *recorder {
 	rec := newRecorder()
 	work := make(chan int)
 	var wg sync.WaitGroup
-	for range concurrent {
+	for w := range concurrent {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			fr := &flowRun{rec: rec}
+			if maxThink > 0 {
+				fr.pace = &pace{rng: rand.New(rand.NewPCG(seed, uint64(w))), min: minThink, max: maxThink}
+			}
 			for i := range work {
-				_ = fullFlow(ctx, rec, agents[i%len(agents)], approvers[i%len(approvers)], users[i])
+				_ = fullFlow(ctx, fr, agents[i%len(agents)], approvers[i%len(approvers)], users[i])
 			}
 		}()
 	}

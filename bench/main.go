@@ -8,17 +8,18 @@
 package main
 
 import (
-	"database/sql"
-	"net/url"
-
 	"bufio"
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -41,9 +42,14 @@ const benchLimits = "sign-in=off,callback=off,search=off,user-card=off,file=off,
 type config struct {
 	bins       []target
 	echo, wrk  string
+	edges      string
 	duration   time.Duration
 	concurrent int
-	flows      int
+	flows      int // closed-loop flows (saturation)
+	paced      int // flows paced like people
+	minThink   time.Duration
+	maxThink   time.Duration
+	seed       uint64
 	listed     int
 	idle       time.Duration
 	settle     time.Duration
@@ -79,8 +85,13 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.echo, "echo", "", "the bare echo reference binary (bench/echoref)")
 	fs.StringVar(&c.wrk, "wrk", "wrk", "wrk binary")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each wrk run")
-	fs.IntVar(&c.concurrent, "concurrent", 50, "full flows at once")
-	fs.IntVar(&c.flows, "flows", 200, "full flows in all")
+	fs.StringVar(&c.edges, "edges", "", "the bench/edges binary (fake Graph, identity provider, SMTP capture in a process of their own)")
+	fs.IntVar(&c.concurrent, "concurrent", 50, "full flows in progress at once (paced and saturation runs)")
+	fs.IntVar(&c.paced, "paced-flows", 200, "full flows paced like people, each step after a think time")
+	fs.DurationVar(&c.minThink, "think-min", 500*time.Millisecond, "shortest think time before a step of a paced flow")
+	fs.DurationVar(&c.maxThink, "think-max", 3*time.Second, "longest think time before a step of a paced flow")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed of the think times")
+	fs.IntVar(&c.flows, "flows", 200, "full flows closed-loop, no think time (saturation)")
 	fs.IntVar(&c.listed, "listed", 20, "requests on the agent's dashboard during the wrk runs")
 	fs.DurationVar(&c.idle, "idle", 10*time.Second, "idle time after the load before memory and WAL are read again")
 	fs.DurationVar(&c.settle, "settle", 2*time.Second, "wait after start before idle memory is read")
@@ -94,6 +105,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	if *quick {
 		c.duration, c.concurrent, c.flows, c.listed, c.idle, c.settle = time.Second, 4, 8, 3, time.Second, 500*time.Millisecond
+		c.paced, c.minThink, c.maxThink = 8, 10*time.Millisecond, 50*time.Millisecond
 	}
 	c.notes = notes
 	for _, b := range bins {
@@ -103,8 +115,11 @@ func run(ctx context.Context, args []string) error {
 		}
 		c.bins = append(c.bins, target{label, path, ""})
 	}
-	if len(c.bins) == 0 || c.echo == "" {
-		return errors.New("give --bin LABEL=PATH (one or more) and --echo PATH")
+	if len(c.bins) == 0 || c.echo == "" || c.edges == "" {
+		return errors.New("give --bin LABEL=PATH (one or more), --echo PATH and --edges PATH")
+	}
+	if c.minThink < 0 || c.maxThink < c.minThink {
+		return errors.New("--think-min must be at most --think-max, and neither negative")
 	}
 	if c.duration < time.Second {
 		return errors.New("--duration is at least 1s (wrk counts whole seconds)")
@@ -118,7 +133,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	users := benchUsers(c.listed + c.flows)
+	users := benchUsers(c.listed + c.paced + c.flows)
 	tenantPath := filepath.Join(work, "tenant.json")
 	if err := writeTenant(tenantPath, users); err != nil {
 		return err
@@ -135,7 +150,7 @@ func run(ctx context.Context, args []string) error {
 		}
 		runs = append(runs, target{t.label + " on SQLite", t.bin, ""})
 		// A build from before PostgreSQL support runs on SQLite only.
-		if help, _ := exec.CommandContext(ctx, t.bin, "demo", "--help").CombinedOutput(); strings.Contains(string(help), "postgres") {
+		if help, _ := exec.CommandContext(ctx, t.bin, "serve", "--help").CombinedOutput(); strings.Contains(string(help), "postgres") {
 			runs = append(runs, target{t.label + " on PostgreSQL", t.bin, c.postgres})
 		}
 	}
@@ -200,7 +215,7 @@ off; the server's own memory is not counted in the RSS rows, and there is no
 // measure runs everything against one tapdesk build. A failure stops that
 // build's run and is reported in its column.
 func measure(ctx context.Context, c config, t target, dir, tenantPath string, users []benchUser) (r result) {
-	r = result{Label: t.label, Concurrent: c.concurrent, Idle: c.idle, Steps: map[string]stepStat{}}
+	r = result{Label: t.label, Concurrent: c.concurrent, Idle: c.idle, Steps: map[string]stepStat{}, MinThink: c.minThink, MaxThink: c.maxThink}
 	fail := func(err error) result {
 		r.Err = err.Error()
 		fmt.Fprintln(os.Stderr, "  failed:", err)
@@ -233,21 +248,18 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 			return fail(err)
 		}
 	}
-	args := []string{"demo", "--addr", addr, "--db", dsn, "--tenant", tenantPath, "--rate-limits", benchLimits}
-	help, _ := exec.CommandContext(ctx, t.bin, "demo", "--help").CombinedOutput()
-	if !strings.Contains(string(help), "-tenant") {
-		return fail(errors.New("this build's demo has no --tenant flag, so it cannot load the benchmark's users (scripts/bench --base patches it into older commits where it applies)"))
+	// The edges run in a process of their own, so what is measured below
+	// (memory, processor time) is tapdesk serve's alone.
+	edge, err := startEdges(ctx, c.edges, tenantPath, "http://"+addr, dir)
+	if err != nil {
+		return fail(err)
 	}
-	if strings.Contains(string(help), "-metrics-addr") {
-		// The demo's metrics listener stays on, as in a demo, but on a free
-		// port: the default one may be held by another demo.
-		metricsAddr, err := freeAddr()
-		if err != nil {
-			return fail(err)
-		}
-		args = append(args, "--metrics-addr", metricsAddr)
-	}
-	srv, err := startChild(ctx, "tapdesk demo", addr, "/healthz", t.bin, args...)
+	defer edge.stop()
+	srv, err := startChildEnv(ctx, "tapdesk serve", addr, "/healthz", serveEnv(edge.env, map[string]string{
+		"TAPDESK_ADDR": addr, "TAPDESK_DB": dsn, "TAPDESK_BASE_URL": "https://tapdesk.contoso.example",
+		"TAPDESK_SESSION_KEY": randomKey(), "TAPDESK_AUDIT_KEY": randomKey(),
+		"TAPDESK_RATE_LIMITS": benchLimits, "TAPDESK_SERVER_TIMING": "true",
+	}), t.bin, "serve")
 	if err != nil {
 		return fail(err)
 	}
@@ -257,8 +269,8 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 	if err != nil {
 		return fail(err)
 	}
-	r.RSSIdle = idle.rss
-	logf("idle RSS %s", mb(r.RSSIdle))
+	r.RSSIdle, r.RSSIdleAnon, r.RSSIdleFile = idle.rss, idle.anon, idle.file
+	logf("idle RSS %s (anonymous %s, file-backed %s)", mb(r.RSSIdle), mb(idle.anon), mb(idle.file))
 	samples := startSampler(srv.pid(), db+"-wal", 50*time.Millisecond)
 	finished := false
 	defer func() {
@@ -318,16 +330,42 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 			return fail(err)
 		}
 	}
+	// People first: the paced flows, each step after a think time.
+	paced := users[c.listed : c.listed+c.paced]
+	cpu0, _ := cpuTime(srv.pid())
 	start := time.Now()
-	rec := runFlows(ctx, c.concurrent, agents, approvers, users[c.listed:c.listed+c.flows])
-	r.FlowWall = time.Since(start)
-	r.Flows = c.flows
-	r.FlowsFailed = c.flows - len(rec.pages[stepReveal])
+	rec := runFlows(ctx, c.concurrent, agents, approvers, paced, c.minThink, c.maxThink, c.seed)
+	r.PacedWall = time.Since(start)
+	cpu1, _ := cpuTime(srv.pid())
+	r.Paced, r.PacedCPU = c.paced, cpu1-cpu0
+	r.FlowsFailed = c.paced - len(rec.pages[stepReveal])
 	r.Failures = rec.first
 	for _, step := range flowSteps {
 		r.Steps[step] = summarise(rec.pages[step])
 	}
-	logf("%d flows in %s, %d failed", r.Flows, r.FlowWall.Round(time.Millisecond), r.FlowsFailed)
+	logf("%d paced flows in %s, %d failed, server CPU %s", r.Paced, r.PacedWall.Round(time.Millisecond), r.FlowsFailed, r.PacedCPU)
+
+	// Then saturation: closed loop, every actor's next step as soon as the
+	// last answered. Per-step latency is then concurrency ÷ throughput.
+	start = time.Now()
+	rec = runFlows(ctx, c.concurrent, agents, approvers, users[c.listed+c.paced:c.listed+c.paced+c.flows], 0, 0, 0)
+	r.FlowWall = time.Since(start)
+	cpu2, _ := cpuTime(srv.pid())
+	r.Flows, r.SatCPU = c.flows, cpu2-cpu1
+	failed := c.flows - len(rec.pages[stepReveal])
+	r.FlowsFailed += failed
+	r.Failures = append(r.Failures, rec.first...)
+	var all []page
+	for _, step := range flowSteps {
+		st := summarise(rec.pages[step])
+		all = append(all, rec.pages[step]...)
+		if st.P99 > r.SatWorst.P99 {
+			r.SatWorst, r.SatWorstStep = st, step
+		}
+	}
+	r.SatAll = summarise(all)
+	logf("saturation: %d flows in %s (%.1f flows/s), %d failed, p99 %s ms, server CPU %s", r.Flows, r.FlowWall.Round(time.Millisecond),
+		float64(r.Flows)/r.FlowWall.Seconds(), failed, ms(r.SatAll.P99), r.SatCPU)
 
 	r.RSSLoad, r.WALMax, _ = samples.finish()
 	finished = true
@@ -353,6 +391,29 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 // benchUser is one of the generated ordinary users requested for.
 type benchUser struct {
 	ID, Local, UPN, Name string
+}
+
+// serveEnv is this process's environment without TAPDESK_ and SSL_CERT_
+// variables, then the edges' settings, then extra.
+func serveEnv(edge, extra map[string]string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TAPDESK_") && !strings.HasPrefix(kv, "SSL_CERT_") {
+			env = append(env, kv)
+		}
+	}
+	for _, m := range []map[string]string{edge, extra} {
+		for k, v := range m {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+func randomKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func benchUsers(n int) []benchUser {

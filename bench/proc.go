@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -39,10 +41,17 @@ func freeAddr() (string, error) {
 // startChild runs bin with args (which must contain addr) and waits until
 // readyPath answers 200.
 func startChild(ctx context.Context, name, addr, readyPath, bin string, args ...string) (*child, error) {
+	return startChildEnv(ctx, name, addr, readyPath, nil, bin, args...)
+}
+
+// startChildEnv is startChild with the child's environment (nil: this
+// process's). Its output goes to the same buffer, so errors can quote it.
+func startChildEnv(ctx context.Context, name, addr, readyPath string, env []string, bin string, args ...string) (*child, error) {
 	c := &child{name: name, base: "http://" + addr, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
 	c.cmd = exec.Command(bin, args...)
-	c.cmd.Stdout = nil
-	c.cmd.Stderr = &lockedWriter{w: c.stderr}
+	c.cmd.Env = env
+	out := &lockedWriter{w: c.stderr}
+	c.cmd.Stdout, c.cmd.Stderr = out, out
 	if err := c.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -106,8 +115,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// memory is a process's resident set (VmRSS) and its peak (VmHWM), in bytes.
-type memory struct{ rss, hwm int64 }
+// memory is a process's resident set (VmRSS), its peak (VmHWM), and the
+// resident set split into anonymous memory (heap, stacks, the runtime's)
+// and file-backed pages (mostly the binary's own), in bytes.
+type memory struct{ rss, hwm, anon, file int64 }
 
 func readMemory(pid int) (memory, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
@@ -119,17 +130,22 @@ func readMemory(pid int) (memory, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
+		if !ok || (k != "VmRSS" && k != "VmHWM" && k != "RssAnon" && k != "RssFile") {
 			continue
 		}
 		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		if err != nil {
 			return memory{}, fmt.Errorf("/proc/%d/status %s: %w", pid, k, err)
 		}
-		if k == "VmRSS" {
+		switch k {
+		case "VmRSS":
 			m.rss = kb << 10
-		} else {
+		case "VmHWM":
 			m.hwm = kb << 10
+		case "RssAnon":
+			m.anon = kb << 10
+		case "RssFile":
+			m.file = kb << 10
 		}
 	}
 	if m.rss == 0 {
@@ -190,4 +206,85 @@ func (s *sampler) finish() (maxRSS, maxWAL int64, samples int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.maxRSS, s.maxWAL, s.samples
+}
+
+// cpuTime is the processor time (user and system) pid has used so far,
+// from /proc/PID/stat in clock ticks of 10 ms (USER_HZ is 100 on Linux).
+func cpuTime(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces and parentheses: fields start after the last ')'.
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return 0, errors.New("unreadable /proc stat")
+	}
+	f := strings.Fields(string(raw[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	// After the name: state(0) … utime(11) stime(12).
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(u+s) * 10 * time.Millisecond, nil
+}
+
+// edges is bench/edges running: the fake Graph, the identity provider and
+// the SMTP capture in a process apart from tapdesk, and the environment
+// serve needs to reach them.
+type edges struct {
+	cmd  *exec.Cmd
+	done chan error
+	env  map[string]string
+	errs *bytes.Buffer
+}
+
+func startEdges(ctx context.Context, bin, tenant, base, dir string) (*edges, error) {
+	e := &edges{done: make(chan error, 1), errs: &bytes.Buffer{}}
+	e.cmd = exec.Command(bin, "--tenant", tenant, "--base", base, "--dir", dir)
+	e.cmd.Stderr = &lockedWriter{w: e.errs}
+	out, err := e.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := e.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("edges: %w", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(out).ReadBytes('\n')
+		if err == nil {
+			err = json.Unmarshal(line, &e.env)
+		}
+		got <- err
+		_, _ = io.Copy(io.Discard, out)
+		e.done <- e.cmd.Wait()
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			e.stop()
+			return nil, fmt.Errorf("edges did not start: %v: %s", err, e.errs.String())
+		}
+		return e, nil
+	case <-ctx.Done():
+		e.stop()
+		return nil, ctx.Err()
+	case <-time.After(60 * time.Second):
+		e.stop()
+		return nil, fmt.Errorf("edges did not start within a minute: %s", e.errs.String())
+	}
+}
+
+func (e *edges) stop() {
+	_ = e.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-e.done:
+	case <-time.After(10 * time.Second):
+		_ = e.cmd.Process.Kill()
+	}
 }
