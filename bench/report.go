@@ -111,7 +111,7 @@ func percentile(sorted []time.Duration, pct float64) time.Duration {
 type result struct {
 	Label                                string
 	Echo, Dashboard, CSS, CSSCookie, Hlz wrkResult
-	Listed                               int // requests on the agent's dashboard
+	Listed                               int                 // requests on the agent's dashboard
 	Steps                                map[string]stepStat // paced flows, per step
 	Paced                                int                 // paced flows run
 	PacedWall, PacedCPU                  time.Duration       // their wall time and the server's processor time
