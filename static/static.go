@@ -21,15 +21,19 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
 //go:embed *.css *.js *.svg
 var files embed.FS
 
-// assets are the embedded files, hashed and compressed once at start. They
-// are part of the binary, so names computed from them cannot go stale as
-// names generated at build time could; the work takes microseconds.
+// assets are the embedded files, hashed once at start. They are part of
+// the binary, so names computed from them cannot go stale as names
+// generated at build time could; hashing takes microseconds. Each is
+// compressed at its first request instead: gzip at its best level takes
+// tens of milliseconds and allocates about a megabyte per file, which at
+// start only grew the idle server's resident memory.
 var assets = mustLoad(files)
 
 const (
@@ -54,7 +58,9 @@ type asset struct {
 	contentType string
 	etag        string // of the plain bytes; gzipped ones add -gzip
 	plain       []byte
-	gzipped     []byte // nil when compressing does not pay
+	// gzipped is plain compressed, computed once at first use; nil when
+	// compressing does not pay.
+	gzipped func() []byte
 }
 
 // catalog holds the assets by plain name.
@@ -90,9 +96,7 @@ func load(fsys fs.FS) (catalog, error) {
 		if a.contentType == "" {
 			a.contentType = "application/octet-stream"
 		}
-		if a.gzipped, err = compress(b); err != nil {
-			return fmt.Errorf("compress %s: %w", name, err)
-		}
+		a.gzipped = sync.OnceValue(func() []byte { return compress(b) })
 		c[name] = a
 		return nil
 	})
@@ -100,26 +104,24 @@ func load(fsys fs.FS) (catalog, error) {
 }
 
 // compress returns b gzipped, or nil when b is tiny or does not shrink by
-// a tenth (already compressed).
-func compress(b []byte) ([]byte, error) {
+// a tenth (already compressed). Writing to memory at a valid level cannot
+// fail; were it to, the file is served plain.
+func compress(b []byte) []byte {
 	if len(b) < gzipAtLeast {
-		return nil, nil
+		return nil
 	}
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 	if err != nil {
-		return nil, err
+		return nil
 	}
 	if _, err := zw.Write(b); err != nil {
-		return nil, err
+		return nil
 	}
-	if err := zw.Close(); err != nil {
-		return nil, err
+	if err := zw.Close(); err != nil || buf.Len() > len(b)*9/10 {
+		return nil
 	}
-	if buf.Len() > len(b)*9/10 {
-		return nil, nil
-	}
-	return buf.Bytes(), nil
+	return buf.Bytes()
 }
 
 // URL is the address pages link the named file at (name as in this
@@ -146,10 +148,10 @@ func Serve(w http.ResponseWriter, r *http.Request, name string) bool {
 	h.Set("Cache-Control", cache)
 	h.Set("Content-Type", a.contentType)
 	body, etag := a.plain, a.etag
-	if a.gzipped != nil {
+	if gz := a.gzipped(); gz != nil {
 		h.Add("Vary", "Accept-Encoding")
 		if acceptsGzip(r.Header.Values("Accept-Encoding")) {
-			body, etag = a.gzipped, strings.TrimSuffix(a.etag, `"`)+`-gzip"`
+			body, etag = gz, strings.TrimSuffix(a.etag, `"`)+`-gzip"`
 			h.Set("Content-Encoding", "gzip")
 		}
 	}
