@@ -183,34 +183,54 @@ func run(ctx context.Context, args []string) error {
 	return nil
 }
 
-const docIntro = `` + "`scripts/bench`" + ` builds tapdesk and a bare labstack/echo server answering
-"hello" (` + "`bench/echoref`" + `), starts each as a child process on loopback
-(` + "`tapdesk demo`" + ` on SQLite with a generated tenant of extra ordinary users and
-the rate limits off), and measures in one run:
+const docIntro = `` + "`" + `scripts/bench` + "`" + ` builds tapdesk, a bare labstack/echo server answering
+"hello" (` + "`" + `bench/echoref` + "`" + `) and the edges tapdesk talks to (` + "`" + `bench/edges` + "`" + `:
+the fake Graph over HTTPS, the demo identity provider, the SMTP capture),
+starts each as a child process on loopback, and measures in one run:
 
-- requests/s with ` + "`wrk -t2 -c50`" + `: the echo reference, the agent's dashboard
+- requests/s with ` + "`" + `wrk -t2 -c50` + "`" + `: the echo reference, the agent's dashboard
   listing 20 requests (filed through the UI first) with the agent's session
-  cookie, the stylesheet with and without that cookie, ` + "`/healthz`" + `;
-- full flows at 50 at once, each filed (search, card, form, POST), approved
-  by one of three approvers and issued and revealed by the agent who filed
-  it, every response timed: the server's own time minus its Graph time
-  from the ` + "`Server-Timing`" + ` header where the server sends one, else the
-  client-observed time (the table says which; the fake Graph runs in the
-  same process);
-- the server's VmRSS after start, sampled under load and VmHWM, and again
-  after a quiet spell; the ` + "`-wal`" + ` file's size sampled every 50 ms under load
-  and after the quiet spell.
+  cookie, the stylesheet with and without that cookie, ` + "`" + `/healthz` + "`" + `;
+- **paced flows**, the figure the goal "p99 server time ≤ 20 ms per step at
+  50 concurrent flows" means: 200 full flows, 50 in progress at once, each
+  filed (search, card, form, POST), approved by one of three approvers and
+  issued and revealed by the agent who filed it, every actor pausing a
+  think time before each step, drawn uniformly from 0.5–3 s by a seeded
+  generator (` + "`" + `--think-min` + "`" + `, ` + "`" + `--think-max` + "`" + `, ` + "`" + `--seed` + "`" + `), as people do; each
+  step's p50 and p99 are tapdesk's own time: the ` + "`" + `Server-Timing` + "`" + ` header's
+  app time minus its Graph time (` + "`" + `TAPDESK_SERVER_TIMING=true` + "`" + `, off by
+  default in serve);
+- **saturation**, the closed loop kept for what it is: 200 flows at 50
+  concurrent with no think time, reported as flows/s and the p99 of every
+  step. With zero think time on 2 cores shared by the load generator, the
+  edges and the server, the per-step latency there is by Little's law
+  concurrency ÷ throughput: it measures throughput, not what a step costs;
+- the server's processor time per flow in both runs (` + "`" + `/proc/PID/stat` + "`" + `);
+- the server's VmRSS after start (split into anonymous memory and
+  file-backed pages, mostly the binary's), sampled under load and VmHWM,
+  and again after a quiet spell; the ` + "`" + `-wal` + "`" + ` file's size sampled every 50 ms
+  under load and after the quiet spell.
 
-` + "`scripts/bench --base COMMIT`" + ` measures that commit's build too, in the same
-run (a base without the demo's ` + "`--tenant`" + ` flag gets that flag alone patched in).
-The machine is shared and noisy: read the figures as ratios within one
-run. The process measured includes the demo's fake Graph, identity
-provider and mail capture. All flows share five sessions (two agents, three
-approvers), as a shift of agents working many requests would. With
-` + "`--postgres`" + ` each build is measured a second time on a fresh PostgreSQL
-database (a throwaway cluster from ` + "`scripts/pg-dev`" + ` on a Unix socket, fsync
-off; the server's own memory is not counted in the RSS rows, and there is no
-` + "`-wal`" + ` file to sample).`
+tapdesk runs as ` + "`" + `tapdesk serve` + "`" + ` (SQLite, or with ` + "`" + `--postgres` + "`" + ` a fresh
+PostgreSQL database), configured as in production except for the rate
+limits (off: the load would run into them) and ` + "`" + `TAPDESK_SERVER_TIMING` + "`" + `.
+The edges run in a process of their own, so the memory and processor time
+measured are tapdesk's alone. Each build is run from an installed copy
+whose pages are dropped from the page cache first (` + "`" + `posix_fadvise
+DONTNEED` + "`" + ` on that file only), as after a deployment: how much of the
+130 MB binary a process maps depends on how the file sits in the page
+cache, and a binary the linker has just written (through mmap) maps
+10–20 MB more than the same bytes written plainly, which made idle RSS
+vary from run to run.
+
+` + "`" + `scripts/bench --base COMMIT` + "`" + ` measures that commit's build too, in the same
+run (a base without ` + "`" + `TAPDESK_SERVER_TIMING` + "`" + ` gets that setting alone patched
+in, so its step times are its own too). The machine is shared and noisy:
+read the figures as ratios within one run. All flows share five sessions
+(two agents, three approvers). With ` + "`" + `--postgres` + "`" + ` each build is measured a
+second time on a fresh PostgreSQL database (a throwaway cluster from
+` + "`" + `scripts/pg-dev` + "`" + ` on a Unix socket, fsync off; the server's own memory is
+not counted in the RSS rows, and there is no ` + "`" + `-wal` + "`" + ` file to sample).`
 
 // measure runs everything against one tapdesk build. A failure stops that
 // build's run and is reported in its column.
