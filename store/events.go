@@ -24,6 +24,22 @@ func (db *DB) AppendEvent(ctx context.Context, ev tapdesk.Event) error {
 // appendEvent is the one place events are written, always inside the
 // caller's transaction so the change and its event commit together.
 func (db *DB) appendEvent(ctx context.Context, tx *sql.Tx, ev tapdesk.Event) error {
+	if n, ok := db.txs.Load(tx); ok {
+		// Inside inTx: one appender for all of the transaction's events.
+		// It holds the head it appended last, so the head is read once
+		// per transaction instead of once per event (a request filed with
+		// five mails queued appends six), and the insert is prepared once.
+		// inTx closes it.
+		notes := n.(*txNotes)
+		if notes.app == nil {
+			a, err := db.newAppender(ctx, tx)
+			if err != nil {
+				return err
+			}
+			notes.app = a
+		}
+		return notes.app.append(ctx, ev)
+	}
 	a, err := db.newAppender(ctx, tx)
 	if err != nil {
 		return err

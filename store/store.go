@@ -52,6 +52,10 @@ type DB struct {
 	// lockWrites); nil (PostgreSQL, OpenExisting) leaves the waiting to
 	// the database.
 	writeTurn chan struct{}
+	// txTurn lets this process's write transactions take turns before
+	// they begin on PostgreSQL, where each then waits on the advisory
+	// write lock (see inTx); nil on SQLite, where writeTurn covers them.
+	txTurn chan struct{}
 
 	keys *auditKeys // nil until SetAuditKey
 
@@ -215,7 +219,7 @@ func openPostgresDB(ctx context.Context, url string, migrate bool) (*DB, error) 
 		return nil, err
 	}
 	sqldb.SetMaxIdleConns(IdleConns)
-	db := &DB{db: sqldb, dialect: postgresDialect, path: DisplayDSN(url), url: url, Now: time.Now}
+	db := &DB{db: sqldb, dialect: postgresDialect, path: DisplayDSN(url), url: url, Now: time.Now, txTurn: make(chan struct{}, 1)}
 	if err := sqldb.PingContext(ctx); err != nil {
 		sqldb.Close()
 		return nil, postgresOpenError(db.path, err)
@@ -337,11 +341,27 @@ func (db *DB) SchemaVersion(ctx context.Context) (current, known int64, err erro
 }
 
 // inTx runs fn in one transaction, committing if it returns nil.
+//
+// On PostgreSQL every write transaction takes the advisory write lock, so
+// only one of all instances' runs at a time anyway. The transactions of
+// this process queue in order here first: otherwise each waiting one held
+// a pooled connection (50 at a time under load, beyond the pool's idle
+// ones, so connections were opened and closed, each a new server
+// process) and the database woke them in turn. Now at most one per
+// instance waits on the lock.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := db.lockWrites(ctx); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer db.unlockWrites()
+	if db.txTurn != nil {
+		select {
+		case db.txTurn <- struct{}{}:
+			defer func() { <-db.txTurn }()
+		case <-ctx.Done():
+			return fmt.Errorf("begin: %w", ctx.Err())
+		}
+	}
 	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -350,6 +370,11 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	notes := &txNotes{}
 	db.txs.Store(tx, notes)
 	defer db.txs.Delete(tx)
+	defer func() {
+		if notes.app != nil {
+			notes.app.close()
+		}
+	}()
 	if db.dialect.writeLock != "" {
 		if _, err := tx.ExecContext(ctx, db.dialect.writeLock); err != nil {
 			return fmt.Errorf("begin: take the write lock: %w", err)
@@ -385,6 +410,7 @@ type txNotes struct {
 	head     int64                    // the last audit event appended in it
 	appended map[tapdesk.Category]int // events by category, while AuditCommitted is set
 	quiet    bool                     // it wrote nothing a cache holds (see DB.quiet)
+	app      *appender                // its audit appender, from its first event on
 }
 
 // notesOf returns tx's notes, or a throwaway set for a transaction inTx
