@@ -63,11 +63,16 @@ type pace struct {
 	min, max time.Duration
 }
 
+// next draws the next think time.
+func (p *pace) next() time.Duration {
+	return p.min + time.Duration(p.rng.Int64N(int64(p.max-p.min)+1))
+}
+
 func (p *pace) think(ctx context.Context) {
 	if p == nil || p.max <= 0 {
 		return
 	}
-	d := p.min + time.Duration(p.rng.Int64N(int64(p.max-p.min)+1))
+	d := p.next()
 	select {
 	case <-ctx.Done():
 	case <-time.After(d):

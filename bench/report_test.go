@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,15 +82,22 @@ func TestTableAndDoc(t *testing.T) {
 		Echo: wrkResult{RPS: 60000}, Dashboard: wrkResult{RPS: 31000}, CSS: wrkResult{RPS: 23000}, CSSCookie: wrkResult{RPS: 1300, Non2xx: 4},
 		Hlz:     wrkResult{RPS: 20000, Errors: "  Socket errors: connect 0, read 2, write 0, timeout 48"},
 		Steps:   map[string]stepStat{stepReveal: {N: 200, P50: 5 * time.Millisecond, P99: 25 * time.Millisecond, Server: true}},
-		RSSIdle: 40 << 20, HWM: 130 << 20, WALMax: 10 << 20}
+		RSSIdle: 40 << 20, RSSIdleAnon: 6 << 20, RSSIdleFile: 34 << 20, HWM: 130 << 20, WALMax: 10 << 20,
+		Paced: 100, PacedWall: 80 * time.Second, PacedCPU: 9 * time.Second, MinThink: 500 * time.Millisecond, MaxThink: 3 * time.Second,
+		SatCPU: 10 * time.Second, SatAll: stepStat{N: 1800, P50: 30 * time.Millisecond, P99: 400 * time.Millisecond, Server: true},
+		SatWorst: stepStat{N: 200, P99: 900 * time.Millisecond, Server: true}, SatWorstStep: stepFile}
 	tab := table([]result{r, {Label: "before", Err: "boom"}})
 	for _, want := range []string{
 		"| figure | goal | after (abc1234) | before |",
 		"| dashboard ÷ echo | ≥ 0.5 | **0.517** ✔ | — |",
 		"1,300/s (4 non-2xx)",
 		"| `/healthz` |  | 20,000/s (socket errors: read 2, timeout 48) | — |",
-		"| issue and reveal (POST) p50 / p99 ms | p99 ≤ 20 ms | 5.0 / **25.0** (server − Graph, n=200) ✗ | — |",
-		"**40.0 MB** ✔", "**130.0 MB** ✗",
+		"| paced: issue and reveal (POST) p50 / p99 ms | p99 ≤ 20 ms | 5.0 / **25.0** (server − Graph, n=200) ✗ | — |",
+		"100, 50 in progress at once, think 500ms–3s, in 80.0 s",
+		"| paced: server processor time per flow |  | 90.0 ms | — |",
+		"200 flows at 50 concurrent: **66.7 flows/s**; 30.0 / 400.0 (server − Graph); file (POST) 900.0",
+		"| saturation: server processor time per flow |  | 50.0 ms | — |",
+		"**40.0 MB** ✔ (anonymous 6.0 MB, file-backed 34.0 MB)", "**130.0 MB** ✗",
 		"| WAL idle after the load | truncated | 0.0 MB (after 10s) ✔ | — |",
 	} {
 		if !strings.Contains(tab, want) {
@@ -135,4 +145,54 @@ func TestWriteTenant(t *testing.T) {
 	if found != 1 {
 		t.Errorf("generated user %s not in the tenant as made", users[2].UPN)
 	}
+}
+
+// A paced actor's think times stay within their bounds and repeat with
+// the seed, so two runs (or two builds) see the same pauses.
+func TestPaceIsSeededAndBounded(t *testing.T) {
+	draw := func(seed uint64) []time.Duration {
+		p := &pace{rng: rand.New(rand.NewPCG(seed, 3)), min: 500 * time.Millisecond, max: 3 * time.Second}
+		var out []time.Duration
+		for range 50 {
+			out = append(out, p.next())
+		}
+		return out
+	}
+	a, b, c := draw(1), draw(1), draw(2)
+	if !slices.Equal(a, b) || slices.Equal(a, c) {
+		t.Error("think times do not follow the seed")
+	}
+	for _, d := range a {
+		if d < 500*time.Millisecond || d > 3*time.Second {
+			t.Errorf("think time %s out of 0.5–3 s", d)
+		}
+	}
+	start := time.Now()
+	(&pace{rng: rand.New(rand.NewPCG(1, 1)), min: 20 * time.Millisecond, max: 30 * time.Millisecond}).think(context.Background())
+	if took := time.Since(start); took < 20*time.Millisecond {
+		t.Errorf("think returned after %s, before its least", took)
+	}
+	(*pace)(nil).think(context.Background()) // the closed loop: no pause, no panic
+}
+
+func TestCPUTimeOfThisProcess(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	before, err := cpuTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Spin until the count moves (it is in 10 ms ticks; a busy machine
+	// gives this process few of them).
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); {
+		after, err := cpuTime(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after > before {
+			return
+		}
+	}
+	t.Errorf("processor time stayed at %s through 20 s of spinning", before)
 }
