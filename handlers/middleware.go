@@ -58,7 +58,10 @@ func (h *Handler) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Set(ctxSession, true)
 		ctx := c.Request().Context()
-		p, ok := h.sessions.Get(ctx, sessPrincipal).(tapdesk.Principal)
+		// The session's own value goes into the context as it is: boxing
+		// the Principal again would copy it on every request.
+		held := h.sessions.Get(ctx, sessPrincipal)
+		p, ok := held.(tapdesk.Principal)
 		if !ok {
 			return next(c)
 		}
@@ -78,7 +81,7 @@ func (h *Handler) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 			times.LastSeen = now
 			h.sessions.Put(ctx, sessTimes, times)
 		}
-		c.Set(ctxPrincipal, p)
+		c.Set(ctxPrincipal, held)
 		return next(c)
 	}
 }
@@ -368,7 +371,7 @@ func (h *Handler) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok {
 			id = newHTTPRequestID()
 		}
-		c.Response().Header().Set(tapdesk.HeaderXRequestID, id)
+		c.Response().Header()[tapdesk.HeaderXRequestID] = []string{id} // canonical already
 		c.Set(ctxRequestID, id)
 		c.SetRequest(r.WithContext(tapdesk.WithRequestID(r.Context(), id)))
 		return next(c)
@@ -394,9 +397,11 @@ func (h *Handler) trustedPeer(remoteAddr string) bool {
 // newHTTPRequestID is 96 random bits, 16 characters: short enough to read out
 // on a call, too many to collide or guess.
 func newHTTPRequestID() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24)
-	return base64.RawURLEncoding.EncodeToString(b)
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
+	var enc [16]byte       // base64.RawURLEncoding.EncodedLen(12)
+	base64.RawURLEncoding.Encode(enc[:], b[:])
+	return string(enc[:])
 }
 
 // requestLog logs one line per request with the route template, never the

@@ -158,17 +158,7 @@ func (m *Metrics) Handler() http.Handler {
 	})
 }
 
-// HTTPStarted counts a request in flight; call the returned func when done.
-func (m *Metrics) HTTPStarted() (done func()) {
-	if m == nil {
-		return func() {}
-	}
-	m.httpInFlight.Inc()
-	return m.httpInFlight.Dec
-}
-
-// HTTPBegin counts a request in flight, as HTTPStarted, without making a
-// func for the end: call HTTPEnd when it is answered.
+// HTTPBegin counts a request in flight; call HTTPEnd when it is answered.
 func (m *Metrics) HTTPBegin() {
 	if m != nil {
 		m.httpInFlight.Inc()
