@@ -1,7 +1,7 @@
 package handlers
 
 import (
-	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -23,8 +23,8 @@ func (h *Handler) observe(routes func() map[string]bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
-			done := h.metrics.HTTPStarted()
-			defer done()
+			h.metrics.HTTPBegin()
+			defer h.metrics.HTTPEnd()
 			res := c.Response()
 			if h.cfg.Demo || h.cfg.ServerTiming {
 				ctx, graph := metrics.WithGraphTime(c.Request().Context())
@@ -50,8 +50,12 @@ func (h *Handler) observe(routes func() map[string]bool) echo.MiddlewareFunc {
 
 // serverTiming is the Server-Timing header value, in milliseconds.
 func serverTiming(app, graph time.Duration) string {
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d.Microseconds())/1000) }
-	return "app;dur=" + ms(app) + ", graph;dur=" + ms(graph)
+	b := make([]byte, 0, 48)
+	b = append(b, "app;dur="...)
+	b = strconv.AppendFloat(b, float64(app.Microseconds())/1000, 'f', 3, 64)
+	b = append(b, ", graph;dur="...)
+	b = strconv.AppendFloat(b, float64(graph.Microseconds())/1000, 'f', 3, 64)
+	return string(b)
 }
 
 // routeSet lists e's routes as "METHOD /template" once, at the first

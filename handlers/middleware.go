@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/gob"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -57,7 +58,10 @@ func (h *Handler) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Set(ctxSession, true)
 		ctx := c.Request().Context()
-		p, ok := h.sessions.Get(ctx, sessPrincipal).(tapdesk.Principal)
+		// The session's own value goes into the context as it is: boxing
+		// the Principal again would copy it on every request.
+		held := h.sessions.Get(ctx, sessPrincipal)
+		p, ok := held.(tapdesk.Principal)
 		if !ok {
 			return next(c)
 		}
@@ -77,7 +81,7 @@ func (h *Handler) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 			times.LastSeen = now
 			h.sessions.Put(ctx, sessTimes, times)
 		}
-		c.Set(ctxPrincipal, p)
+		c.Set(ctxPrincipal, held)
 		return next(c)
 	}
 }
@@ -367,7 +371,7 @@ func (h *Handler) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok {
 			id = newHTTPRequestID()
 		}
-		c.Response().Header().Set(tapdesk.HeaderXRequestID, id)
+		c.Response().Header()[tapdesk.HeaderXRequestID] = []string{id} // canonical already
 		c.Set(ctxRequestID, id)
 		c.SetRequest(r.WithContext(tapdesk.WithRequestID(r.Context(), id)))
 		return next(c)
@@ -393,9 +397,11 @@ func (h *Handler) trustedPeer(remoteAddr string) bool {
 // newHTTPRequestID is 96 random bits, 16 characters: short enough to read out
 // on a call, too many to collide or guess.
 func newHTTPRequestID() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24)
-	return base64.RawURLEncoding.EncodeToString(b)
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
+	var enc [16]byte       // base64.RawURLEncoding.EncodedLen(12)
+	base64.RawURLEncoding.Encode(enc[:], b[:])
+	return string(enc[:])
 }
 
 // requestLog logs one line per request with the route template, never the
@@ -409,10 +415,17 @@ func (h *Handler) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := next(c); err != nil {
 			c.Error(err)
 		}
+		// Attributes rather than key-value pairs: nothing is boxed, and
+		// nothing is worked out when the line would not be logged.
+		ctx := context.Background()
+		if !h.log.Enabled(ctx, slog.LevelInfo) {
+			return nil
+		}
 		id, _ := c.Get(ctxRequestID).(string)
-		h.log.Info("http", "method", c.Request().Method, "route", c.Path(), "status", c.Response().Status,
-			"duration_ms", time.Since(start).Milliseconds(), "bytes", c.Response().Size,
-			"request_id", id, "client", c.RealIP(), "user", principal(c).UPN)
+		res := c.Response()
+		h.log.LogAttrs(ctx, slog.LevelInfo, "http", slog.String("method", c.Request().Method), slog.String("route", c.Path()),
+			slog.Int("status", res.Status), slog.Int64("duration_ms", time.Since(start).Milliseconds()), slog.Int64("bytes", res.Size),
+			slog.String("request_id", id), slog.String("client", c.RealIP()), slog.String("user", principal(c).UPN))
 		return nil
 	}
 }

@@ -9,17 +9,15 @@ import (
 // Routes is the whole URL surface (DESIGN.md), in one place.
 func (h *Handler) Routes(e *echo.Echo) {
 	e.HTTPErrorHandler = h.errorHandler
-	// limitBody comes before anything that may read a body (sessions,
-	// CSRF, handlers); only logging, recovery and headers precede it, so
-	// its refusals are logged and carry the security headers.
-	e.Use(h.requestID, h.observe(routeSet(e)))
-	e.Use(h.requestLog, h.recoverer, h.writeDeadline, h.securityHeaders, h.limitBody)
-	// Probes and static files (sessionless) skip the session, the
-	// signed-in person and CSRF: with a session cookie, each would
-	// otherwise read (and write) the session store. A skip list rather
-	// than a group: a route added later gets the session and CSRF unless
-	// it is named there.
-	e.Use(unless(sessionless, echo.WrapMiddleware(h.sessions.LoadAndSave), h.loadPrincipal, h.csrf())...)
+	// One middleware, composed once (pipeline.go): limitBody comes before
+	// anything that may read a body (sessions, CSRF, handlers); only
+	// logging, recovery and headers precede it, so its refusals are logged
+	// and carry the security headers. Probes and static files
+	// (sessionless) skip the session, the signed-in person and CSRF: with
+	// a session cookie, each would otherwise read (and write) the session
+	// store. A skip list rather than a group: a route added later gets the
+	// session and CSRF unless it is named there.
+	e.Use(h.pipeline(e))
 
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
@@ -75,21 +73,4 @@ func sessionless(c echo.Context) bool {
 		return true
 	}
 	return false
-}
-
-// unless runs each middleware except on requests skip picks (echo applies
-// global middleware per request, after routing, so c.Path() is known).
-func unless(skip func(echo.Context) bool, mws ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
-	out := make([]echo.MiddlewareFunc, len(mws))
-	for i, mw := range mws {
-		out[i] = func(next echo.HandlerFunc) echo.HandlerFunc {
-			return func(c echo.Context) error {
-				if skip(c) {
-					return next(c)
-				}
-				return mw(next)(c)
-			}
-		}
-	}
-	return out
 }

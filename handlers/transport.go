@@ -78,7 +78,7 @@ func (h *Handler) writeDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 	return func(c echo.Context) error {
 		res := c.Response()
-		res.Writer = &deadlineWriter{ResponseWriter: res.Writer, rc: http.NewResponseController(res.Writer), timeout: h.cfg.WriteTimeout}
+		res.Writer = &deadlineWriter{ResponseWriter: res.Writer, rc: *http.NewResponseController(res.Writer), timeout: h.cfg.WriteTimeout}
 		return next(c)
 	}
 }
@@ -87,11 +87,28 @@ func (h *Handler) writeDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 // every write, through http.ResponseController.
 type deadlineWriter struct {
 	http.ResponseWriter
-	rc      *http.ResponseController
+	rc      http.ResponseController
 	timeout time.Duration
+	// until is the deadline last set (zero: none yet).
+	until time.Time
 }
 
-func (w *deadlineWriter) extend() { _ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout)) }
+// extend sets the write deadline timeout from now, unless the one set last
+// is still at least deadlineSlack of timeout away: a page's header and
+// body are written microseconds apart, and each setting of a deadline
+// takes the runtime's timer locks.
+func (w *deadlineWriter) extend() {
+	now := time.Now()
+	if !w.until.IsZero() && w.until.Sub(now) >= w.timeout-w.timeout/deadlineSlack {
+		return
+	}
+	w.until = now.Add(w.timeout)
+	_ = w.rc.SetWriteDeadline(w.until)
+}
+
+// deadlineSlack: a write may find its deadline up to timeout/deadlineSlack
+// closer than timeout (under a second for the default minute).
+const deadlineSlack = 64
 
 func (w *deadlineWriter) WriteHeader(code int) { w.extend(); w.ResponseWriter.WriteHeader(code) }
 

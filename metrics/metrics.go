@@ -51,6 +51,12 @@ type Metrics struct {
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
 	httpInFlight prometheus.Gauge
+	// httpSeries holds each (route, method, status)'s counter and
+	// histogram once looked up (httpSeriesKey to *httpSeries): the vectors'
+	// own lookup hashes the label values and formats the status on every
+	// request. Its keys are bounded as the labels are: route templates,
+	// methodLabel's methods, statuses.
+	httpSeries sync.Map
 
 	graphRequests     *prometheus.CounterVec
 	graphDuration     *prometheus.HistogramVec
@@ -152,13 +158,28 @@ func (m *Metrics) Handler() http.Handler {
 	})
 }
 
-// HTTPStarted counts a request in flight; call the returned func when done.
-func (m *Metrics) HTTPStarted() (done func()) {
-	if m == nil {
-		return func() {}
+// HTTPBegin counts a request in flight; call HTTPEnd when it is answered.
+func (m *Metrics) HTTPBegin() {
+	if m != nil {
+		m.httpInFlight.Inc()
 	}
-	m.httpInFlight.Inc()
-	return m.httpInFlight.Dec
+}
+
+// HTTPEnd counts a request begun with HTTPBegin as no longer in flight.
+func (m *Metrics) HTTPEnd() {
+	if m != nil {
+		m.httpInFlight.Dec()
+	}
+}
+
+type httpSeriesKey struct {
+	route, method string
+	status        int
+}
+
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // ObserveHTTP counts one answered request. route must be a route template
@@ -167,9 +188,17 @@ func (m *Metrics) ObserveHTTP(route, method string, status int, took time.Durati
 	if m == nil {
 		return
 	}
-	method = methodLabel(method)
-	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.httpDuration.WithLabelValues(route, method).Observe(took.Seconds())
+	key := httpSeriesKey{route: route, method: methodLabel(method), status: status}
+	v, ok := m.httpSeries.Load(key)
+	if !ok {
+		v, _ = m.httpSeries.LoadOrStore(key, &httpSeries{
+			requests: m.httpRequests.WithLabelValues(key.route, key.method, strconv.Itoa(status)),
+			duration: m.httpDuration.WithLabelValues(key.route, key.method),
+		})
+	}
+	s := v.(*httpSeries)
+	s.requests.Inc()
+	s.duration.Observe(took.Seconds())
 }
 
 // MethodOther is the method label of a request whose method is not one of

@@ -66,7 +66,8 @@ func TestOutboxDepthFailureDropsOnlyItsSeries(t *testing.T) {
 func TestNilMetricsCountNothing(t *testing.T) {
 	var m *Metrics
 	m.ObserveHTTP("/", "GET", 200, time.Millisecond)
-	m.HTTPStarted()()
+	m.HTTPBegin()
+	m.HTTPEnd()
 	m.ObserveGraph("/v1.0/users", "GET", "2xx", time.Millisecond)
 	m.GraphThrottled("/v1.0/users")
 	m.GraphWaited("/v1.0/users", time.Second)

@@ -55,6 +55,7 @@ const (
 // asset is one embedded file, ready to serve.
 type asset struct {
 	hashedName  string // app.3f9c1a2b.css
+	url         string // Prefix + hashedName, made once: every page links to it
 	contentType string
 	etag        string // of the plain bytes; gzipped ones add -gzip
 	plain       []byte
@@ -93,6 +94,7 @@ func load(fsys fs.FS) (catalog, error) {
 			etag:        `"` + hash[:2*hashLen] + `"`,
 			plain:       b,
 		}
+		a.url = Prefix + a.hashedName
 		if a.contentType == "" {
 			a.contentType = "application/octet-stream"
 		}
@@ -129,7 +131,7 @@ func compress(b []byte) []byte {
 // embedded gets its plain address, which answers 404.
 func URL(name string) string {
 	if a, ok := assets[name]; ok {
-		return Prefix + a.hashedName
+		return a.url
 	}
 	return Prefix + name
 }

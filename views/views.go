@@ -16,6 +16,7 @@ type ctxKey int
 const (
 	nonceKey ctxKey = iota
 	csrfKey
+	pageKey
 )
 
 // WithNonce stores the per-request CSP nonce.
@@ -28,8 +29,34 @@ func WithCSRF(ctx context.Context, token string) context.Context {
 	return context.WithValue(ctx, csrfKey, token)
 }
 
-func nonce(ctx context.Context) string { s, _ := ctx.Value(nonceKey).(string); return s }
-func csrf(ctx context.Context) string  { s, _ := ctx.Value(csrfKey).(string); return s }
+// WithNonceAndCSRF stores both at once (one context value, for every page
+// rendered: handlers.render).
+func WithNonceAndCSRF(ctx context.Context, nonce, csrf string) context.Context {
+	return context.WithValue(ctx, pageKey, &pageSecrets{nonce: nonce, csrf: csrf})
+}
+
+// pageSecrets are the nonce and CSRF token as WithNonceAndCSRF stores them.
+type pageSecrets struct{ nonce, csrf string }
+
+func nonce(ctx context.Context) string {
+	if s, ok := ctx.Value(nonceKey).(string); ok {
+		return s
+	}
+	if p, ok := ctx.Value(pageKey).(*pageSecrets); ok {
+		return p.nonce
+	}
+	return ""
+}
+
+func csrf(ctx context.Context) string {
+	if s, ok := ctx.Value(csrfKey).(string); ok {
+		return s
+	}
+	if p, ok := ctx.Value(pageKey).(*pageSecrets); ok {
+		return p.csrf
+	}
+	return ""
+}
 
 // Page is what the layout needs on every page.
 type Page struct {
