@@ -167,14 +167,13 @@ type TargetFacts struct {
 type RiskKind string
 
 const (
-	RiskPrivileged   RiskKind = "privileged"
-	RiskTapdeskRole  RiskKind = "tapdesk-role"
-	RiskOtherOpen    RiskKind = "other-open-request"
-	RiskOutOfHours   RiskKind = "out-of-hours"
-	RiskNewAccount   RiskKind = "new-account"
-	RiskRecentPass   RiskKind = "recent-pass"
-	RiskDisabled     RiskKind = "disabled-account"
-	RiskUnknownState RiskKind = "lookup-failed"
+	RiskPrivileged  RiskKind = "privileged"
+	RiskTapdeskRole RiskKind = "tapdesk-role"
+	RiskOtherOpen   RiskKind = "other-open-request"
+	RiskOutOfHours  RiskKind = "out-of-hours"
+	RiskNewAccount  RiskKind = "new-account"
+	RiskRecentPass  RiskKind = "recent-pass"
+	RiskDisabled    RiskKind = "disabled-account"
 )
 
 // Risk is one thing an approver should weigh, in words.
@@ -247,7 +246,7 @@ func AssessRisks(r *Request, f TargetFacts, hours WorkingHours, now time.Time) [
 			what = fmt.Sprintf("%d passes were issued", n)
 		}
 		risks = append(risks, Risk{Kind: RiskRecentPass, Title: "Pass issued recently",
-			Detail:   what + " to this user through tapdesk in the last 30 days, the latest " + AgeInWords(issuedAt(last), now) + " ago. Why did they not register a method then?",
+			Detail:   what + " to this user through tapdesk in the last " + AgeInWords(now.Add(-RecentPassWindow), now) + ", the latest " + AgeInWords(issuedAt(last), now) + " ago. Why did they not register a method then?",
 			Requests: f.RecentPasses})
 	}
 	return risks
