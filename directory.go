@@ -43,6 +43,9 @@ type DirectoryUser struct {
 	AccountEnabled bool
 	OnPremisesSync bool
 	InTAPScope     *bool // nil: unknown
+	// CreatedAt is when the account was created (Graph's createdDateTime);
+	// zero when Graph does not say (accounts created before 2018).
+	CreatedAt time.Time
 	// Roles names the Entra directory roles the user holds, directly or
 	// through a group ("Global Administrator"). A role whose name tapdesk
 	// may not read is listed by its object id.

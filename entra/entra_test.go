@@ -146,7 +146,7 @@ func TestUser(t *testing.T) {
 		}
 		want := tapdesk.DirectoryUser{ID: alex, DisplayName: "Alex Agent", UPN: "alex.agent@contoso.example",
 			Mail: "alex.agent@contoso.example", JobTitle: "Service Desk Analyst", Department: "IT Helpdesk",
-			UserType: "Member", AccountEnabled: true}
+			UserType: "Member", AccountEnabled: true, CreatedAt: time.Date(2023, 2, 6, 9, 12, 44, 0, time.UTC)}
 		got := *u
 		got.InTAPScope = nil
 		if !reflect.DeepEqual(got, want) {

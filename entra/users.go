@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
@@ -17,7 +18,7 @@ import (
 // leaves out accountEnabled, department and userType.
 var userSelect = []string{
 	"id", "displayName", "userPrincipalName", "mail", "jobTitle", "department",
-	"accountEnabled", "onPremisesSyncEnabled", "userType", "otherMails",
+	"accountEnabled", "onPremisesSyncEnabled", "userType", "otherMails", "createdDateTime",
 }
 
 // defaultSearch is the page size when the caller gives none; maxSearch is
@@ -128,7 +129,17 @@ func directoryUser(u models.Userable) tapdesk.DirectoryUser {
 		UserType:       deref(u.GetUserType()),
 		AccountEnabled: deref(u.GetAccountEnabled()),
 		OnPremisesSync: deref(u.GetOnPremisesSyncEnabled()),
+		CreatedAt:      createdAt(u),
 	}
+}
+
+// createdAt is the account's creation time in UTC; zero when Graph gives
+// none (null for accounts created before 2018).
+func createdAt(u models.Userable) time.Time {
+	if t := u.GetCreatedDateTime(); t != nil {
+		return t.UTC()
+	}
+	return time.Time{}
 }
 
 // inTAPScope applies the policy's targets to the user: included through

@@ -72,6 +72,33 @@ func (h *Handler) approvalLink(c echo.Context) error {
 		h.audit(c, refusal)
 		return c.Redirect(http.StatusSeeOther, "/auth/login?fresh=1&next="+url.QueryEscape(here))
 	}
+	if errors.Is(err, tapdesk.ErrLinkUsed) || errors.Is(err, tapdesk.ErrLinkExpired) {
+		if r := h.linkRevisit(c, token, p); r != nil {
+			// The recipient, signed in, comes back to a link they used (or
+			// one that ran out): still refused and audited, but they land on
+			// the request with what happened to it instead of a dead end.
+			refusal = refusal.ForRequest(r)
+			refusal.Reason = tapdesk.ErrorMessage(err) + " Its recipient, signed in, was shown the request."
+			h.audit(c, refusal)
+			h.flash(c, tapdesk.LinkRevisitNotice(r, p))
+			return c.Redirect(http.StatusSeeOther, "/requests/"+r.ID)
+		}
+	}
 	h.audit(c, refusal)
 	return err
+}
+
+// linkRevisit is the request of a spent or expired link when p is the
+// approver it was mailed to and may see the request; nil otherwise.
+func (h *Handler) linkRevisit(c echo.Context, token string, p tapdesk.Principal) *tapdesk.Request {
+	ctx := c.Request().Context()
+	l, err := h.store.Link(ctx, token)
+	if err != nil || !tapdesk.IsLinkRecipient(p, l.Recipient) {
+		return nil
+	}
+	r, err := h.store.Request(ctx, l.RequestID)
+	if err != nil || !tapdesk.CanView(r, p) {
+		return nil
+	}
+	return r
 }

@@ -26,6 +26,8 @@ import (
 type Store interface {
 	FileRequest(ctx context.Context, r *tapdesk.Request, ev tapdesk.Event, mail []store.Mail) error
 	OpenRequestFor(ctx context.Context, targetID string) (*tapdesk.Request, error)
+	TargetRequests(ctx context.Context, targetID string, issuedSince time.Time) ([]*tapdesk.Request, error)
+	Link(ctx context.Context, token string) (store.ApprovalLink, error)
 	Request(ctx context.Context, id string) (*tapdesk.Request, error)
 	Requests(ctx context.Context, f store.RequestFilter) ([]*tapdesk.Request, error)
 	Transition(ctx context.Context, r *tapdesk.Request, ch store.Change, mail []store.Mail, evs ...tapdesk.Event) error
@@ -76,6 +78,9 @@ type Config struct {
 	SecurityEmails []string      // alerted when a request is disputed
 	RevealMaxAge   time.Duration // agents must have signed in this recently to issue and reveal (0: no limit)
 	RevealMFA      bool          // agents need amr=mfa to issue and reveal
+	// WorkingHours: a request filed outside them is named as a risk to its
+	// approvers (zero: tapdesk.DefaultWorkingHours).
+	WorkingHours tapdesk.WorkingHours
 	// A session ends after SessionIdleTimeout without a request, and
 	// SessionLifetime after its sign-in however active (defaults 30m, 8h).
 	SessionIdleTimeout time.Duration

@@ -65,6 +65,7 @@ func (h *Handler) renderDetail(c echo.Context, status int, r *tapdesk.Request, c
 		} else {
 			d.CanDecide = true
 		}
+		d.Glance = h.targetGlance(c, r, now)
 	}
 	for _, f := range change {
 		f(&d)

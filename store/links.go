@@ -91,3 +91,31 @@ func (db *DB) UseLink(ctx context.Context, token string, by tapdesk.Principal, n
 	}
 	return requestID, nil
 }
+
+// ApprovalLink is a stored link as Link reads it (never the token).
+type ApprovalLink struct {
+	RequestID string
+	Recipient string
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	UsedByOID string
+}
+
+// Link reads the link of a token without spending it, to tell a used
+// link's recipient coming back from anyone else. An unknown token is
+// tapdesk.ErrLinkUnknown.
+func (db *DB) Link(ctx context.Context, token string) (ApprovalLink, error) {
+	var l ApprovalLink
+	var used nullTime
+	var by sql.NullString
+	err := db.db.QueryRowContext(ctx, `SELECT request_id, recipient, expires_at, used_at, used_by_oid FROM approval_links WHERE token_hash = ?`,
+		HashToken(token)).Scan(&l.RequestID, &l.Recipient, timeCol{&l.ExpiresAt}, &used, &by)
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, tapdesk.ErrLinkUnknown
+	}
+	if err != nil {
+		return l, fmt.Errorf("load approval link: %w", err)
+	}
+	l.UsedAt, l.UsedByOID = used.t, by.String
+	return l, nil
+}

@@ -51,6 +51,9 @@ type appConfig struct {
 	SecurityEmails []string
 	RevealMaxAge   time.Duration
 	RevealMFA      bool
+	// WorkingHours: requests filed outside them are a risk approvers are
+	// shown (zero: tapdesk.DefaultWorkingHours).
+	WorkingHours tapdesk.WorkingHours
 	// SessionIdleTimeout and SessionLifetime end sessions (0: 30m and 8h).
 	SessionIdleTimeout time.Duration
 	SessionLifetime    time.Duration
@@ -163,7 +166,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 			Demo: cfg.Demo, ServerTiming: cfg.ServerTiming, SecureCookies: cfg.SecureCookies, ApproverEmails: cfg.ApproverEmails,
 			DecisionTTL: cfg.DecisionTTL, ApproverMaxAge: cfg.ApproverMaxAge, ApproverMFA: cfg.ApproverMFA,
 			NotifyUser: cfg.NotifyUser, NotifyManager: cfg.NotifyManager, SecurityEmails: cfg.SecurityEmails,
-			RevealMaxAge: cfg.RevealMaxAge, RevealMFA: cfg.RevealMFA,
+			RevealMaxAge: cfg.RevealMaxAge, RevealMFA: cfg.RevealMFA, WorkingHours: cfg.WorkingHours,
 			SessionIdleTimeout: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
 			RateLimits: cfg.RateLimits, WriteTimeout: cfg.WriteTimeout, Logger: log, Now: cfg.Now,
 			TrustedProxies: cfg.TrustedProxies, ReadyCacheOK: cfg.ReadyCacheOK, ReadyCacheFailed: cfg.ReadyCacheFailed,

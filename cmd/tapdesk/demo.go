@@ -75,6 +75,8 @@ type demoOptions struct {
 	// Now is the clock of the portal and the demo identity provider
 	// (default time.Now); tests move it to age sign-ins and sessions.
 	Now tapdesk.Clock
+	// WorkingHours as TAPDESK_WORKING_HOURS (zero: its default).
+	WorkingHours tapdesk.WorkingHours
 	// MetricsAddr is where /metrics is served ("" or "off": nowhere).
 	MetricsAddr string
 	// ReadyCacheOK and ReadyCacheFailed are how long /readyz keeps its
@@ -200,7 +202,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		ApproverMaxAge: cmp.Or(o.ApproverMaxAge, 15*time.Minute), ApproverMFA: true,
 		NotifyUser: true, NotifyManager: !o.ManagerNoticesOff, SecurityEmails: []string{demoSecurityEmail},
 		// Issuing and sessions keep production's limits, so the demo shows them.
-		RevealMaxAge: 15 * time.Minute, RevealMFA: true, Now: o.Now,
+		RevealMaxAge: 15 * time.Minute, RevealMFA: true, Now: o.Now, WorkingHours: o.WorkingHours,
 		TrustedProxies: o.TrustedProxies, ClientIPHeader: o.ClientIPHeader, RateLimits: o.RateLimits,
 		RateMaxAddressKeys: o.RateMaxAddressKeys,
 		SessionKey:         cmp.Or(o.SessionKey, randomHex(32)), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,

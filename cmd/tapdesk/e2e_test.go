@@ -110,8 +110,12 @@ func testEndToEnd(t *testing.T) {
 		t.Fatalf("after approval the request is %q:\n%s", got, approver.body)
 	}
 
-	// The link works once.
-	approver.get(link).status(http.StatusConflict).contains("already been used")
+	// The link works once; opened again by its signed-in recipient it
+	// shows the request and what happened to it.
+	approver.get(link).status(http.StatusOK)
+	if approver.path() != reqPath || approver.text(`[data-testid="flash"]`) != "You already approved this request." {
+		t.Fatalf("used link landed on %s with %q", approver.path(), approver.text(`[data-testid="flash"]`))
+	}
 
 	// 4. The agent is told, then issues and reveals the pass once.
 	waitMail(t, d.capture, "alex.agent@contoso.example", "approved")

@@ -98,7 +98,36 @@ func TestApprovalLinkIsForItsRecipient(t *testing.T) {
 		if by := linkSpentBy(t, d, token); by != d.userID(t, "avery.approver@contoso.example") {
 			t.Fatalf("link spent by %q, want Avery", by)
 		}
-		avery.get(link).status(http.StatusConflict).contains("already been used")
+		// A second visit by its signed-in recipient lands on the request
+		// with what happened, refused and audited all the same.
+		avery.get(link).status(http.StatusOK)
+		if avery.path() != req || !strings.Contains(avery.text(`[data-testid="flash"]`), "still waiting for a decision") {
+			t.Fatalf("second visit landed on %s with %q", avery.path(), avery.text(`[data-testid="flash"]`))
+		}
+		mustAudit(t, d, "Refuse approval link", "failure", "was shown the request")
+		avery.submit(`form[action$="/approve"]`, nil).status(http.StatusOK)
+		avery.get(link).status(http.StatusOK)
+		if avery.path() != req || avery.text(`[data-testid="flash"]`) != "You already approved this request." {
+			t.Fatalf("after approving, the link landed on %s with %q", avery.path(), avery.text(`[data-testid="flash"]`))
+		}
+	})
+
+	t.Run("another approver opens it once used", func(t *testing.T) {
+		blake := d.browser(t)
+		blake.signIn("/", "approver2")
+		blake.get(link).status(http.StatusConflict).contains("already been used")
+		if blake.path() == req {
+			t.Fatal("a used link brought another approver to the request")
+		}
+	})
+
+	t.Run("anyone signed out is still sent to sign in", func(t *testing.T) {
+		anon := d.browser(t)
+		anon.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		anon.get(link).status(http.StatusSeeOther)
+		if loc := anon.last.Header.Get("Location"); !strings.HasPrefix(loc, "/auth/login") {
+			t.Fatalf("signed out, a used link goes to %q", loc)
+		}
 	})
 }
 

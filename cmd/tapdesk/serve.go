@@ -84,6 +84,7 @@ func serveSettings() *settings {
 	s.str("security-emails", "", "comma-separated addresses alerted, with the agent and approvers, when a request is disputed (\"This wasn't me\")")
 	s.str("reveal-max-age", "15m", "agents must have signed in this recently to issue and reveal a pass (0 disables)")
 	s.str("reveal-mfa", "true", "agents must have signed in with MFA (amr claim) to issue and reveal a pass")
+	s.str("working-hours", tapdesk.DefaultWorkingHours, "when the helpdesk normally files requests: days, times and an IANA zone, like \"Mon-Fri 08:00-18:00 Europe/Berlin\"; approvers are warned of a request filed outside them")
 	s.section("Sessions")
 	s.str("session-idle-timeout", "30m", "a session unused this long ends")
 	s.str("session-lifetime", "8h", "a session ends this long after its sign-in, however active")
@@ -197,6 +198,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	linkTTL := s.duration("link-ttl", &problems)
 	maxAge := s.duration("approver-max-age", &problems)
 	revealMaxAge := s.duration("reveal-max-age", &problems)
+	workingHours, err := tapdesk.ParseWorkingHours(s.get("working-hours"))
+	if err != nil {
+		problems = append(problems, "TAPDESK_WORKING_HOURS: "+tapdesk.ErrorMessage(err))
+	}
 	idle := s.duration("session-idle-timeout", &problems)
 	lifetime := s.duration("session-lifetime", &problems)
 	if d, err := time.ParseDuration(s.get("session-idle-timeout")); err == nil && d == 0 {
@@ -264,7 +269,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			PostLogoutRedirectURL: base},
 		ApproverEmails: s.listOf("approver-emails"), EscalationEmails: s.listOf("escalation-emails"),
 		DecisionTTL: decisionTTL, LinkTTL: linkTTL,
-		ApproverMaxAge: maxAge, ApproverMFA: mfa, RevealMaxAge: revealMaxAge, RevealMFA: revealMFA,
+		ApproverMaxAge: maxAge, ApproverMFA: mfa, RevealMaxAge: revealMaxAge, RevealMFA: revealMFA, WorkingHours: workingHours,
 		SessionIdleTimeout: idle, SessionLifetime: lifetime, SessionKey: s.get("session-key"),
 		NotifyUser: notifyUser, NotifyManager: notifyManager, SecurityEmails: s.listOf("security-emails"),
 		AuditKey: s.get("audit-key"), AuditOldKeys: s.listOf("audit-old-keys"),

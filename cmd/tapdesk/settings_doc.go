@@ -91,6 +91,9 @@ func serveSettingDocs() map[string]string {
 		"reveal-max-age": "An older sign-in is sent through the identity provider again (`max_age`, `prompt=login`) " +
 			"and back to the request, where the agent presses **Issue and reveal** again; nothing is issued meanwhile.",
 
+		"working-hours": "Days (`Mon-Fri`, `Mon,Wed,Sat`; default Mon-Fri), a 24-hour time range and an IANA time zone " +
+			"(default UTC). A request filed outside them is named as a risk on its approval page; nothing is refused.",
+
 		"session-key": "Seals session data at rest (AES-GCM), bound to each session's token. Changing it ends every " +
 			"session: everyone signs in again (see [RUNBOOK.md](RUNBOOK.md)).",
 

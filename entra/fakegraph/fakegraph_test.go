@@ -399,6 +399,22 @@ func TestSeededTAP(t *testing.T) {
 	}
 }
 
+// The new hire stays new: her account's createdDateTime is placed relative
+// to the load time, as Graph serves it when selected.
+func TestSeededNewAccount(t *testing.T) {
+	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	u, ok := fakegraph.SampleTenantAt(now).LookupUser(nina)
+	if !ok || !u.CreatedDateTime.Equal(now.AddDate(0, 0, -3)) {
+		t.Fatalf("nina created %v, want three days before %v", u.CreatedDateTime, now)
+	}
+	f := startFake(t)
+	r := f.do("GET", "/v1.0/users/"+nina+"?$select=id,createdDateTime", nil)
+	created, err := time.Parse(time.RFC3339, fmt.Sprint(r.body["createdDateTime"]))
+	if r.status != 200 || err != nil || time.Since(created) > 4*24*time.Hour || time.Since(created) < 2*24*time.Hour {
+		t.Errorf("nina's createdDateTime %v (%v), want about three days ago", r.body["createdDateTime"], err)
+	}
+}
+
 func TestCreateRefusals(t *testing.T) {
 	f := startFake(t)
 	create := func(user string, body map[string]any) response {

@@ -227,7 +227,8 @@ func LoadTenantFile(path string, now time.Time) (*Tenant, error) {
 // LoadTenant reads a tenant from JSON in the format of sample_tenant.json.
 // A user's "tap" gives start and creation as minutes relative to now
 // ("startOffsetMinutes": -30), so a seeded pass is current whenever the
-// tenant is loaded.
+// tenant is loaded; "createdOffsetDays" (-3) likewise places the account's
+// createdDateTime, so a new hire stays new.
 func LoadTenant(r io.Reader, now time.Time) (*Tenant, error) {
 	raw, err := io.ReadAll(r)
 	if err != nil {
@@ -241,8 +242,9 @@ func LoadTenant(r io.Reader, now time.Time) (*Tenant, error) {
 	// them in a second pass over the same document.
 	var seeds struct {
 		Users []struct {
-			ID  string `json:"id"`
-			TAP *struct {
+			ID                string `json:"id"`
+			CreatedOffsetDays *int   `json:"createdOffsetDays"`
+			TAP               *struct {
 				ID                string `json:"id"`
 				CreatedOffsetMin  int    `json:"createdOffsetMinutes"`
 				StartOffsetMin    int    `json:"startOffsetMinutes"`
@@ -256,6 +258,9 @@ func LoadTenant(r io.Reader, now time.Time) (*Tenant, error) {
 		return nil, fmt.Errorf("fakegraph: tenant json: %w", err)
 	}
 	for i, s := range seeds.Users {
+		if s.CreatedOffsetDays != nil {
+			t.Users[i].CreatedDateTime = now.AddDate(0, 0, *s.CreatedOffsetDays).UTC().Truncate(time.Second)
+		}
 		if s.TAP == nil {
 			continue
 		}
