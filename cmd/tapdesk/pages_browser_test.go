@@ -251,8 +251,9 @@ type browserPage struct {
 	path    string // GET path; or open reaches the page
 	wait    string // a selector on the page once it is there
 	// open reaches a page that is the answer to a form (GET path is not
-	// enough); once says it can be reached only once (the reveal), so the
-	// second viewport checks the same page resized.
+	// enough); once says it can be reached only once (the reveal, a
+	// single-use link), so the second viewport checks the same page
+	// resized.
 	open func(t *testing.T, ctx context.Context)
 	once bool
 	// readme names the page's screenshot in docs/screenshots when the
@@ -395,8 +396,10 @@ func (f *browserFixture) pages() []browserPage {
 		{name: "agent/refused", persona: "agent", path: "/audit", wait: `[data-testid="error"]`},
 
 		{name: "approver/dashboard", persona: "approver", path: "/", wait: `[data-testid="whoami"]`},
-		{name: "approver/approval-link", persona: "approver", path: f.links["approve-pending"], wait: `[data-testid="approve"]`, readme: "approval"},
-		{name: "approver/approval-link-privileged", persona: "approver", path: f.links["approve-privileged"], wait: `[data-testid="approve"]`},
+		{name: "approver/approval-link", persona: "approver", path: f.links["approve-pending"], wait: `[data-testid="approve"]`, once: true, readme: "approval"},
+		{name: "approver/approval-link-privileged", persona: "approver", path: f.links["approve-privileged"], wait: `[data-testid="approve"]`, once: true},
+		// The same link again: it was used, the approver is signed in.
+		{name: "approver/approval-link-used", persona: "approver", path: f.links["approve-pending"], wait: `main h1`},
 		{name: "approver/request-approved", persona: "approver", path: r["approved"], wait: state},
 		{name: "approver/request-denied", persona: "approver", path: r["denied"], wait: state},
 		{name: "approver/refused", persona: "approver", path: "/users", wait: `[data-testid="error"]`},
@@ -447,9 +450,10 @@ func TestEveryPageInTheBrowser(t *testing.T) {
 					}
 					do(t, ctx, chromedp.EmulateViewport(vp.w, vp.h, opts...))
 					switch {
-					case pg.open != nil && (n == 0 || !pg.once):
+					case n > 0 && pg.once: // the page as it is, resized
+					case pg.open != nil:
 						pg.open(t, ctx)
-					case pg.open == nil:
+					default:
 						u := pg.path
 						if !strings.HasPrefix(u, "http") {
 							u = f.d.baseURL + u
