@@ -125,7 +125,7 @@ const style = `body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f4f5
 main{max-width:40rem;margin:2rem auto;padding:0 1rem}
 h1{font-size:1.6rem}
 .demo{background:#fff3b0;border:2px solid #b38600;padding:.75rem 1rem;border-radius:6px}
-.demo strong{background:#b38600;color:#fff;padding:0 .4rem;border-radius:3px;margin-right:.4rem}
+.demo strong{background:#7a5c00;color:#fff;padding:0 .4rem;border-radius:3px;margin-right:.4rem}
 .error{background:#fde8e8;border:2px solid #b42318;padding:.75rem 1rem;border-radius:6px}
 .personas{list-style:none;padding:0}
 .personas li{margin:.6rem 0}
