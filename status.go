@@ -71,7 +71,7 @@ func StatusOf(r *Request, timeline []Event, p Principal, now time.Time) RequestS
 		if ev == nil || ev.Actor.Name == "" {
 			return ""
 		}
-		return " by " + ev.Actor.Name
+		return " by " + IsolateName(ev.Actor.Name)
 	}
 	switch r.State {
 	case StatePending:
@@ -82,9 +82,8 @@ func StatusOf(r *Request, timeline []Event, p Principal, now time.Time) RequestS
 		if need > 1 {
 			who = strconv.Itoa(need) + " different approvers"
 		} else if r.ApprovalCount() > 0 {
-			who = "a second approver, not " + r.Approvals[len(r.Approvals)-1].Approver.Name
+			who = "a second approver, not " + IsolateName(r.Approvals[len(r.Approvals)-1].Approver.Name)
 		}
-		s.Reason = ""
 		s.Next = fmt.Sprintf("Waiting for %s to decide, by %s; if nobody does, it expires.", who, when(r.ExpiresAt))
 		if mine {
 			s.Next += " This page updates by itself when it is decided; you are also told by email."
@@ -101,7 +100,7 @@ func StatusOf(r *Request, timeline []Event, p Principal, now time.Time) RequestS
 		case mine:
 			s.Next = ErrorMessage(CheckReveal(r, p, now))
 		default:
-			s.Next = fmt.Sprintf("Waiting for %s to issue the pass, by %s.", r.Requester.Name, when(r.ExpiresAt))
+			s.Next = fmt.Sprintf("Waiting for %s to issue the pass, by %s.", IsolateName(r.Requester.Name), when(r.ExpiresAt))
 		}
 	case StateIssued:
 		s.Headline = "Pass issued"
@@ -117,7 +116,7 @@ func StatusOf(r *Request, timeline []Event, p Principal, now time.Time) RequestS
 	case StateDenied:
 		for _, ap := range r.Approvals {
 			if ap.Decision == DecisionDeny {
-				s.Reason = fmt.Sprintf("Denied by %s on %s: %s", ap.Approver.Name, when(ap.CreatedAt), ap.Reason)
+				s.Reason = fmt.Sprintf("Denied by %s on %s: %s", IsolateName(ap.Approver.Name), when(ap.CreatedAt), ap.Reason)
 			}
 		}
 		if s.Reason == "" {
@@ -212,7 +211,7 @@ func ConfirmCancel(r *Request) Confirmation {
 	return Confirmation{
 		Title: "Cancel this request?",
 		Effect: fmt.Sprintf("The request for %s (ticket %s) stops here: approvers can no longer approve it and no pass can be issued for it. "+
-			"This cannot be undone; if %s needs a pass later, file a new request.", r.TargetName, r.TicketRef, r.TargetName),
+			"This cannot be undone; if %s needs a pass later, file a new request.", IsolateName(r.TargetName), r.TicketRef, IsolateName(r.TargetName)),
 		Do:   "Cancel request",
 		Keep: "Keep the request",
 	}
@@ -223,7 +222,7 @@ func ConfirmRevoke(r *Request) Confirmation {
 	return Confirmation{
 		Title: "Revoke this pass?",
 		Effect: fmt.Sprintf("The pass of %s is deleted in Entra ID at once and stops working, for whoever holds it; a sign-in with it now fails. "+
-			"Methods %s already registered with it stay. This cannot be undone; if %s still needs a pass, file a new request.", r.TargetName, r.TargetName, r.TargetName),
+			"Methods %s already registered with it stay. This cannot be undone; if %s still needs a pass, file a new request.", IsolateName(r.TargetName), IsolateName(r.TargetName), IsolateName(r.TargetName)),
 		Do:   "Revoke pass",
 		Keep: "Keep the pass",
 	}
