@@ -202,7 +202,10 @@ function liveStatus(head) {
     if (Date.now() - started > stopAfter) return stop("Live updates stopped after an hour.");
     timer = setTimeout(check, every);
   };
-  const check = async () => {
+  // Anything unexpected (a page that is not JSON, a network error while
+  // swapping) stops the watch quietly: Refresh still works.
+  const check = () => poll().catch(() => stop("Live updates stopped."));
+  const poll = async () => {
     let res;
     try {
       res = await fetch(url, { headers: { "If-None-Match": `"${version}"`, Accept: "application/json" },
