@@ -86,7 +86,7 @@ func StatusOf(r *Request, timeline []Event, p Principal, now time.Time) RequestS
 		}
 		s.Next = fmt.Sprintf("Waiting for %s to decide, by %s; if nobody does, it expires.", who, when(r.ExpiresAt))
 		if mine {
-			s.Next += " This page updates by itself when it is decided; you are also told by email."
+			s.Next += " You are also told by email when it is decided."
 		}
 	case StateApproved:
 		s.Headline = "Approved: ready to issue"
