@@ -77,7 +77,9 @@ func (h *Handler) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		// Only a stale record of activity is written again, so a page that
 		// only reads writes nothing (tapdesk.SessionActivityStep).
-		if tapdesk.SessionActivityDue(times.LastSeen, now, h.cfg.SessionIdleTimeout) {
+		// The request page's own polling (requestStatus) is the browser
+		// at work, not the person: it must not keep an idle session alive.
+		if c.Path() != requestStatusPath && tapdesk.SessionActivityDue(times.LastSeen, now, h.cfg.SessionIdleTimeout) {
 			times.LastSeen = now
 			h.sessions.Put(ctx, sessTimes, times)
 		}

@@ -29,6 +29,9 @@ func (h *Handler) requestForm(c echo.Context) error {
 	}
 	f := views.RequestForm{User: card.User, Policy: card.Policy, TAP: card.TAP,
 		Values: views.RequestValues{Lifetime: strconv.Itoa(card.Policy.DefaultLifetime), UsableOnce: true}}
+	if v, ok := h.refileValues(c, card); ok {
+		f.Values = v
+	}
 	// A second request would be refused: show the open one, not a form to
 	// fill in vain.
 	if f.Open, err = h.store.OpenRequestFor(c.Request().Context(), card.User.ID); err != nil {

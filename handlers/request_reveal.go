@@ -29,6 +29,12 @@ func (h *Handler) reveal(c echo.Context) error {
 	p, now := principal(c), h.now()
 	if err := tapdesk.CheckReveal(r, p, now); err != nil {
 		h.refuse(c, r, tapdesk.ActRevealRefused, err)
+		if r.IsRequester(p) && r.RevealedAt != nil {
+			// A reload of the reveal page posts again: say what happened
+			// and what can be done, rather than only refuse.
+			return h.render(c, http.StatusConflict, views.RevealedAfterPage(h.page(c, "Pass already revealed"), views.RevealedAfter{
+				R: r, CanRevoke: tapdesk.CheckRevoke(r, p) == nil, Refile: p.Has(tapdesk.RoleRequester) && !r.IsTarget(p)}))
+		}
 		return err
 	}
 	if err := tapdesk.CheckFreshSignIn(p, h.cfg.RevealMaxAge, h.cfg.RevealMFA, now); err != nil {
@@ -75,7 +81,7 @@ func (h *Handler) reveal(c echo.Context) error {
 		return h.unrecordedPass(c, r, tap.TAPInfo, err)
 	}
 	r.UsableOnce = tap.UsableOnce
-	v := views.Reveal{R: r, Pass: tap.Pass, StartAt: tap.StartAt, ExpiresAt: tap.ExpiresAt()}
+	v := views.Reveal{R: r, Pass: tap.Pass, StartAt: tap.StartAt, ExpiresAt: tap.ExpiresAt(), Now: h.now()}
 	return h.render(c, http.StatusOK, views.RevealPage(h.page(c, "Temporary Access Pass"), v))
 }
 

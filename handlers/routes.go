@@ -50,6 +50,12 @@ func (h *Handler) Routes(e *echo.Echo) {
 	e.POST("/requests/:id/deny", h.deny, h.require(tapdesk.RoleApprover))
 	e.POST("/requests/:id/reveal", h.reveal, signed, h.limit(tapdesk.RateReveal))
 	e.POST("/requests/:id/revoke", h.revoke, signed)
+	// The request page's live status (polled by app.js), and the
+	// confirmation pages of cancel and revoke for browsers without
+	// JavaScript (status slice, issue 12).
+	e.GET(requestStatusPath, h.requestStatus, signed)
+	e.GET("/requests/:id/cancel", h.confirmCancel, signed)
+	e.GET("/requests/:id/revoke", h.confirmRevoke, signed)
 	link := h.limit(tapdesk.RateLink)
 	e.GET("/approve/:token", h.approvalLink, link)
 	// "This wasn't me" links in notices to the target and their manager:

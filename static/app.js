@@ -125,3 +125,123 @@ function revealedPass(secret) {
   // while the page still runs; by pagehide it is often too late.
   window.addEventListener("beforeunload", clearClipboard);
 }
+
+// --- status slice (issue 12): confirm dialogs, live request status, local times.
+
+document.addEventListener("DOMContentLoaded", () => {
+  localTimes(document);
+  const head = document.querySelector("[data-live-url]");
+  if (head) liveStatus(head);
+});
+
+// A form[data-confirm] naming a <dialog> in the page (views.ConfirmButton)
+// opens it instead of going to the confirmation page; the dialog holds the
+// same POST form as that page. Delegated, so content swapped in by
+// liveStatus works too. Only dialogs are handled here: other values are
+// left to whoever else handles data-confirm.
+document.addEventListener("submit", (e) => {
+  const form = e.target;
+  if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) return;
+  const dialog = document.getElementById(form.dataset.confirm);
+  if (!(dialog instanceof HTMLDialogElement) || typeof dialog.showModal !== "function") return;
+  e.preventDefault();
+  dialog.showModal();
+  const confirm = dialog.querySelector('button[type="submit"]');
+  if (confirm) confirm.focus();
+});
+document.addEventListener("click", (e) => {
+  const keep = e.target instanceof Element && e.target.closest("dialog [data-confirm-keep]");
+  if (!keep) return;
+  e.preventDefault();
+  keep.closest("dialog").close();
+});
+
+// localTimes fills each [data-local-time] with that time on this
+// computer's clock, beside the UTC the server wrote.
+function localTimes(root) {
+  for (const el of root.querySelectorAll("[data-local-time]")) {
+    const t = new Date(el.dataset.localTime);
+    if (isNaN(t)) continue;
+    el.textContent = ` (${t.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })} your time)`;
+  }
+}
+
+// liveStatus watches the request page's request: it asks the status
+// endpoint (a tiny JSON answer, 304 while unchanged) every few seconds
+// while the tab is visible, and when the request changed it swaps in the
+// page as it now is, and says so to screen readers. If the person has
+// typed into the page, nothing is swapped: they are told, and Refresh is
+// theirs to press. It stops once the request is no longer open, and after
+// an hour (the Refresh link stays).
+function liveStatus(head) {
+  const every = 5000, stopAfter = 60 * 60 * 1000, started = Date.now();
+  const main = document.querySelector("main");
+  let announcer = document.getElementById("live-announcer");
+  if (!announcer) {
+    announcer = document.createElement("div");
+    announcer.id = "live-announcer";
+    announcer.className = "visually-hidden";
+    announcer.setAttribute("role", "status");
+    announcer.setAttribute("aria-live", "polite");
+    announcer.dataset.testid = "live-announcer";
+    document.body.append(announcer);
+  }
+  let typed = false;
+  main.addEventListener("input", () => { typed = true; });
+  let url = head.dataset.liveUrl, version = head.dataset.liveVersion, timer = null, stopped = false;
+
+  const stop = (why) => {
+    stopped = true;
+    clearTimeout(timer);
+    const hint = document.querySelector('[data-testid="live-hint"]');
+    if (hint && why) hint.firstChild.textContent = why + " ";
+  };
+  const schedule = () => {
+    clearTimeout(timer);
+    if (stopped || document.hidden) return;
+    if (Date.now() - started > stopAfter) return stop("Live updates stopped after an hour.");
+    timer = setTimeout(check, every);
+  };
+  // Anything unexpected (a page that is not JSON, a network error while
+  // swapping) stops the watch quietly: Refresh still works.
+  const check = () => poll().catch(() => stop("Live updates stopped."));
+  const poll = async () => {
+    let res;
+    try {
+      res = await fetch(url, { headers: { "If-None-Match": `"${version}"`, Accept: "application/json" },
+        cache: "no-store", credentials: "same-origin", redirect: "manual" });
+    } catch {
+      return schedule(); // offline for a moment: try again
+    }
+    if (res.status === 304) return schedule();
+    if (!res.ok || !(res.headers.get("Content-Type") || "").includes("json")) {
+      return stop("Live updates stopped (signed out?)."); // sign-in ended, or refused: the page itself says why on Refresh
+    }
+    const s = await res.json();
+    if (s.version === version) return schedule();
+    version = s.version;
+    if (typed) {
+      announcer.textContent = `This request is now ${s.label}. Refresh to see it.`;
+      return stop(`This request is now ${s.label}.`);
+    }
+    // The request page itself: this page may be the answer to a POST.
+    const page = await fetch(url.slice(0, -"/status".length), { credentials: "same-origin", cache: "no-store" });
+    if (!page.ok) return stop("");
+    const doc = new DOMParser().parseFromString(await page.text(), "text/html");
+    const fresh = doc.querySelector("main");
+    if (!fresh) return stop("");
+    main.replaceChildren(...Array.from(fresh.childNodes, (n) => document.importNode(n, true)));
+    localTimes(main);
+    const headline = main.querySelector('[data-testid="status-headline"]');
+    announcer.textContent = `Request updated: ${headline ? headline.textContent : s.label}.`;
+    const next = main.querySelector("[data-live-url]");
+    if (!next) return stop("");
+    url = next.dataset.liveUrl;
+    version = next.dataset.liveVersion;
+    schedule();
+  };
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && !stopped) check();
+  });
+  schedule();
+}
