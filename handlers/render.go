@@ -22,6 +22,7 @@ func (h *Handler) render(c echo.Context, status int, comp templ.Component) error
 	if t, ok := c.Get(ctxCSRF).(string); ok {
 		ctx = views.WithCSRF(ctx, t)
 	}
+	ctx = views.WithNow(ctx, h.now())
 	buf, _ := h.buffers.Get().(*bytes.Buffer)
 	if buf == nil {
 		buf = bytes.NewBuffer(make([]byte, 0, 16<<10))
