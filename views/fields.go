@@ -1,6 +1,12 @@
 package views
 
-import "github.com/a-h/templ"
+import (
+	"maps"
+	"slices"
+	"strconv"
+
+	"github.com/a-h/templ"
+)
 
 // requestFieldOrder is the form's fields top to bottom, the order of the
 // error summary.
@@ -24,4 +30,26 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// shortID is the start of a long id, enough to tell requests apart in a
+// list; the whole id is in the link and its title.
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+func sortedKeys(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// thousands writes n with comma separators (10,000).
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
