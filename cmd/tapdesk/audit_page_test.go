@@ -134,7 +134,7 @@ func TestAuditPageFilters(t *testing.T) {
 		t.Errorf("from kept as %q", got)
 	}
 	for _, id := range []string{"export-csv", "export-jsonl"} {
-		href := doc.Find(`[data-testid="` + id + `"]`).AttrOr("href", "")
+		href := doc.Find(`[data-testid="`+id+`"]`).AttrOr("href", "")
 		u, err := url.Parse(href)
 		if err != nil {
 			t.Fatal(err)
