@@ -19,11 +19,20 @@ type RequestDraft struct {
 	VerificationNote string
 	Lifetime         string
 	UsableOnce       bool
-	StartAt          string // StartLayout, UTC
+	StartAt          string // StartLayout, wall clock in StartZone
+	// StartZone is the IANA time zone the start was typed in: the
+	// browser's, filled in by app.js. Empty (no JavaScript) means UTC, and
+	// the form's label says so.
+	StartZone string
 }
 
-// StartLayout is how the form's datetime-local start field is read: UTC.
+// StartLayout is how the form's datetime-local start field is read, as a
+// wall clock time in the start's zone.
 const StartLayout = "2006-01-02T15:04"
+
+// maxZoneName bounds the zone name a browser may send (the longest IANA
+// name is about 30 characters).
+const maxZoneName = 64
 
 // Limits of the new-request form's fields, in characters.
 const (
@@ -50,6 +59,7 @@ func ReadRequestForm(form url.Values) RequestDraft {
 		Lifetime:         strings.TrimSpace(form.Get("lifetime")),
 		UsableOnce:       form.Get("usable_once") != "",
 		StartAt:          strings.TrimSpace(form.Get("start_at")),
+		StartZone:        strings.TrimSpace(form.Get("start_zone")),
 	}
 }
 
@@ -113,10 +123,10 @@ func (d RequestDraft) Validate(pol *TAPPolicy, now time.Time) (*Request, error) 
 		r.LifetimeMinutes = lt
 	}
 	if d.StartAt != "" {
-		start, err := time.ParseInLocation(StartLayout, d.StartAt, time.UTC)
+		start, err := ParseStart(d.StartAt, d.StartZone)
 		switch {
 		case err != nil:
-			ve.Add("start_at", "Enter the start as date and time in UTC, like 2026-11-23T14:30, or leave it empty.")
+			ve.Add("start_at", ErrorMessage(err))
 		case start.Before(now.Add(-startSlack)):
 			ve.Add("start_at", "The start is in the past. Leave it empty to make the pass usable at once.")
 		case start.After(now.Add(MaxStartAhead)):
@@ -140,4 +150,56 @@ func Printable(s string, multiline bool) bool {
 		}
 	}
 	return utf8.ValidString(s)
+}
+
+// StartZoneName is how the form names the zone its start is read in.
+func (d RequestDraft) StartZoneName() string {
+	if d.StartZone == "" {
+		return "UTC"
+	}
+	return d.StartZone
+}
+
+// ParseStart reads a start typed as a wall clock time (StartLayout) in the
+// IANA zone the browser reported; an empty zone is UTC. The result is UTC.
+// A zone this server does not know is refused rather than guessed. Around
+// daylight saving changes the rule is deliberate: a time the clocks skip
+// (spring forward) does not exist and is refused with a sentence; a time
+// that happens twice (fall back) is the first of the two, so the pass never
+// starts later than the agent may have meant.
+func ParseStart(value, zone string) (time.Time, error) {
+	loc := time.UTC
+	if zone != "" && zone != "UTC" {
+		var err error
+		// "Local" would be the server's own zone, not the browser's.
+		if zone == "Local" || len(zone) > maxZoneName || !Printable(zone, false) {
+			err = fmt.Errorf("not a zone name")
+		} else {
+			loc, err = time.LoadLocation(zone)
+		}
+		if err != nil {
+			return time.Time{}, Errorf(EINVALID, "tapdesk does not know the time zone your browser reported (%q). Enter the start in UTC with JavaScript off, or leave it empty.", zone)
+		}
+	}
+	wall, err := time.ParseInLocation(StartLayout, value, time.UTC)
+	if err != nil {
+		if loc == time.UTC {
+			return time.Time{}, Errorf(EINVALID, "Enter the start as date and time in UTC, like 2026-11-23T14:30, or leave it empty.")
+		}
+		return time.Time{}, Errorf(EINVALID, "Enter the start as date and time in your time zone (%s), like 2026-11-23T14:30, or leave it empty.", zone)
+	}
+	// Every instant whose wall clock in loc reads wall: one offset of the
+	// zone around that day each. None: skipped; two: repeated.
+	var found time.Time
+	for _, probe := range []time.Duration{-48 * time.Hour, 0, 48 * time.Hour} {
+		_, off := wall.Add(probe).In(loc).Zone()
+		at := wall.Add(-time.Duration(off) * time.Second)
+		if at.In(loc).Format(StartLayout) == wall.Format(StartLayout) && (found.IsZero() || at.Before(found)) {
+			found = at
+		}
+	}
+	if found.IsZero() {
+		return time.Time{}, Errorf(EINVALID, "%s does not exist in %s: the clocks skip it when daylight saving time starts. Choose a time after the change.", strings.Replace(value, "T", " ", 1), zone)
+	}
+	return found.UTC(), nil
 }

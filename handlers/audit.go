@@ -17,63 +17,129 @@ import (
 
 const auditPageSize = 100
 
-// auditFilter reads the filter fields; a bad one is a sentence, not a 500.
-func auditFilter(c echo.Context) (views.AuditFilter, store.EventFilter, error) {
-	vf := views.AuditFilter{
-		From: c.QueryParam("from"), To: c.QueryParam("to"), Activity: strings.TrimSpace(c.QueryParam("activity")),
+// auditFilter reads the filter fields. What was typed is kept as typed for
+// the page; a field that is not valid gets its sentence in errs (field name
+// -> sentence), never a 500.
+func auditFilter(c echo.Context) (vf views.AuditFilter, f store.EventFilter, errs map[string]string) {
+	vf = views.AuditFilter{
+		From: strings.TrimSpace(c.QueryParam("from")), To: strings.TrimSpace(c.QueryParam("to")), Activity: strings.TrimSpace(c.QueryParam("activity")),
 		Actor: strings.TrimSpace(c.QueryParam("actor")), Target: strings.TrimSpace(c.QueryParam("target")),
 		Result: c.QueryParam("result"), RequestID: strings.TrimSpace(c.QueryParam("request")),
 	}
-	f := store.EventFilter{Activity: vf.Activity, Actor: vf.Actor, Target: vf.Target, RequestID: vf.RequestID}
-	var err error
-	if f.From, err = parseFilterTime(vf.From); err != nil {
-		return vf, f, tapdesk.Errorf(tapdesk.EINVALID, "The From time is not a date and time like 2026-11-23T14:30 (UTC).")
+	f = store.EventFilter{Activity: vf.Activity, Actor: vf.Actor, Target: vf.Target, RequestID: vf.RequestID}
+	var ve tapdesk.ValidationError
+	var ok bool
+	if f.From, ok = tapdesk.ParseAuditTime(vf.From); !ok {
+		ve.Add("from", tapdesk.AuditTimeRefusal("From", vf.From))
 	}
-	if f.To, err = parseFilterTime(vf.To); err != nil {
-		return vf, f, tapdesk.Errorf(tapdesk.EINVALID, "The To time is not a date and time like 2026-11-23T14:30 (UTC).")
+	if f.To, ok = tapdesk.ParseAuditTime(vf.To); !ok {
+		ve.Add("to", tapdesk.AuditTimeRefusal("To", vf.To))
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		ve.Add("to", tapdesk.AuditRangeRefusal)
 	}
 	switch vf.Result {
 	case "", "success", "failure":
 		f.Result = vf.Result
 	default:
-		return vf, f, tapdesk.Errorf(tapdesk.EINVALID, "Result is success, failure or empty.")
+		ve.Add("result", "Result is success, failure or any.")
 	}
-	return vf, f, nil
+	if e, ok := ve.Err().(*tapdesk.Error); ok {
+		errs = e.Fields
+	}
+	return vf, f, errs
 }
 
-func parseFilterTime(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	for _, layout := range []string{tapdesk.StartLayout, "2006-01-02T15:04:05", time.RFC3339, "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
-			return t, nil
+// firstRefusal is one of errs' sentences in the order the fields appear.
+func firstRefusal(errs map[string]string) string {
+	for _, k := range []string{"from", "to", "activity", "result"} {
+		if msg := errs[k]; msg != "" {
+			return msg
 		}
 	}
-	return time.Time{}, fmt.Errorf("bad time %q", s)
+	return ""
 }
 
-// auditList is GET /audit.
+// auditList is GET /audit: a page of events newest first, paged by seq
+// (before: older than; after: newer than), with a capped count of all the
+// filter selects.
 func (h *Handler) auditList(c echo.Context) error {
-	vf, f, err := auditFilter(c)
-	page := views.AuditList{Filter: vf}
+	vf, f, errs := auditFilter(c)
+	now := h.now().UTC()
+	page := views.AuditList{Filter: vf, Errors: errs, Now: now}
+	if vf.Activity != "" && !tapdesk.KnownActivity(vf.Activity) {
+		page.Note = tapdesk.UnknownActivityNote(vf.Activity)
+	}
+	title := "Audit trail"
+	if len(errs) > 0 {
+		page.Message = firstRefusal(errs)
+		return h.render(c, http.StatusUnprocessableEntity, views.AuditPage(h.page(c, title), page))
+	}
+	before, after, bad := c.QueryParam("before"), c.QueryParam("after"), false
+	if before != "" {
+		f.BeforeSeq, _ = strconv.ParseInt(before, 10, 64)
+		bad = f.BeforeSeq < 1
+	} else if after != "" {
+		f.AfterSeq, _ = strconv.ParseInt(after, 10, 64)
+		bad = f.AfterSeq < 0
+	}
+	if bad {
+		page.Message = "That page of the audit trail does not exist. The list below starts again at the newest events."
+		f.BeforeSeq, f.AfterSeq = 0, 0
+	}
+	ctx := c.Request().Context()
+	// One row past the page says whether there is more that way.
+	f.Limit = auditPageSize + 1
+	events, err := h.store.Events(ctx, f)
 	if err != nil {
-		page.Message = tapdesk.ErrorMessage(err)
-		return h.render(c, http.StatusUnprocessableEntity, views.AuditPage(h.page(c, "Audit trail"), page))
-	}
-	if b := c.QueryParam("before"); b != "" {
-		if f.BeforeSeq, err = strconv.ParseInt(b, 10, 64); err != nil || f.BeforeSeq < 1 {
-			return tapdesk.Errorf(tapdesk.EINVALID, "That page of the audit trail does not exist.")
-		}
-	}
-	f.Limit = auditPageSize
-	if page.Events, err = h.store.Events(c.Request().Context(), f); err != nil {
 		return err
 	}
-	if len(page.Events) == auditPageSize {
-		page.NextBefore = page.Events[len(page.Events)-1].Seq
+	more := len(events) > auditPageSize
+	if more {
+		if f.AfterSeq > 0 {
+			events = events[1:] // read oldest first: the extra row is the newest
+		} else {
+			events = events[:auditPageSize]
+		}
 	}
-	return h.render(c, http.StatusOK, views.AuditPage(h.page(c, "Audit trail"), page))
+	page.Events = events
+	if len(events) > 0 {
+		newest, oldest := events[0].Seq, events[len(events)-1].Seq
+		older, newer := more, f.BeforeSeq > 0
+		if f.AfterSeq > 0 {
+			older, newer = true, more
+		}
+		// The page came from a link the other way: is anything there
+		// still (the trail only grows, but filters can be edited by hand)?
+		exists := func(before, after int64) (bool, error) {
+			probe := f
+			probe.BeforeSeq, probe.AfterSeq, probe.Limit = before, after, 1
+			evs, err := h.store.Events(ctx, probe)
+			return len(evs) > 0, err
+		}
+		if older && f.AfterSeq > 0 {
+			if older, err = exists(oldest, 0); err != nil {
+				return err
+			}
+		}
+		if newer && f.BeforeSeq > 0 {
+			if newer, err = exists(0, newest); err != nil {
+				return err
+			}
+		}
+		if older {
+			page.OlderThan = oldest
+		}
+		if newer {
+			page.NewerThan = newest
+		}
+	}
+	n, err := h.store.CountEvents(ctx, f, tapdesk.AuditCountCap+1)
+	if err != nil {
+		return err
+	}
+	page.Count, page.CountCapped = min(n, tapdesk.AuditCountCap), n > tapdesk.AuditCountCap
+	return h.render(c, http.StatusOK, views.AuditPage(h.page(c, title), page))
 }
 
 // auditExport is GET /audit/export?format=csv|jsonl&...: streamed straight
@@ -91,9 +157,9 @@ func (h *Handler) auditExport(c echo.Context) error {
 	default:
 		return tapdesk.Errorf(tapdesk.EINVALID, "The export format must be csv (for Excel) or jsonl (JSON Lines, for a SIEM).")
 	}
-	_, f, err := auditFilter(c)
-	if err != nil {
-		return err
+	_, f, errs := auditFilter(c)
+	if len(errs) > 0 {
+		return tapdesk.Errorf(tapdesk.EINVALID, "%s", firstRefusal(errs))
 	}
 	q := c.QueryParams()
 	q.Del("format")

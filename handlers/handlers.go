@@ -45,6 +45,7 @@ type Store interface {
 	AppendEvent(ctx context.Context, ev tapdesk.Event) error
 	Events(ctx context.Context, f store.EventFilter) ([]tapdesk.Event, error)
 	ExportEvents(ctx context.Context, w io.Writer, format string, f store.EventFilter) (int64, error)
+	CountEvents(ctx context.Context, f store.EventFilter, upTo int) (int, error)
 	VerifyChain(ctx context.Context, recorded ...store.Head) (store.VerifyReport, error)
 	Ping(ctx context.Context) error
 	// Generation is the count of committed writes, and whether it sees

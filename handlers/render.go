@@ -22,6 +22,7 @@ func (h *Handler) render(c echo.Context, status int, comp templ.Component) error
 	if n != "" || t != "" {
 		ctx = views.WithNonceAndCSRF(ctx, n, t)
 	}
+	ctx = views.WithNow(ctx, h.now())
 	buf, _ := h.buffers.Get().(*bytes.Buffer)
 	if buf == nil {
 		buf = bytes.NewBuffer(make([]byte, 0, 16<<10))

@@ -245,3 +245,50 @@ function liveStatus(head) {
   });
   schedule();
 }
+
+// --- timeaudit: times and the start-time zone ---
+// Each <time data-when> comes from the server as UTC plus a phrase relative
+// to the server's clock; here it becomes a phrase relative to now plus the
+// reader's local time (the date too unless it is today), with UTC kept in
+// the title. The phrases follow tapdesk.RelativeTime and are refreshed
+// every minute.
+document.addEventListener("DOMContentLoaded", () => {
+  const times = document.querySelectorAll("time[data-when][datetime]");
+  if (times.length > 0 && window.Intl) {
+    const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+    const dated = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+    const relative = (at) => {
+      const d = at - Date.now(), a = Math.abs(d);
+      let n, unit;
+      if (a < 60e3) return "just now";
+      if (a < 3600e3) [n, unit] = [Math.floor(a / 60e3), "min"];
+      else if (a < 48 * 3600e3) [n, unit] = [Math.floor(a / 3600e3), "h"];
+      else [n, unit] = [Math.floor(a / 86400e3), "days"];
+      return d > 0 ? `in ${n} ${unit}` : `${n} ${unit} ago`;
+    };
+    const render = () => {
+      const today = new Date().toDateString();
+      for (const el of times) {
+        const at = Date.parse(el.getAttribute("datetime"));
+        if (Number.isNaN(at)) continue;
+        const local = new Date(at).toDateString() === today ? clock.format(at) : dated.format(at);
+        el.textContent = `${relative(at)} · ${local}`;
+      }
+    };
+    render();
+    setInterval(render, 60e3);
+  }
+  // The start field is read in the zone named next to it: the browser's
+  // own, once this script has said which. Without the script the zone
+  // field stays empty and the label says UTC.
+  const zone = document.querySelector('input[name="start_zone"]');
+  const tz = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (zone && tz) {
+    zone.value = tz;
+    for (const el of document.querySelectorAll("[data-start-zone]")) el.textContent = tz;
+  }
+  // A refused form's error summary takes focus, so its errors are read
+  // first and each links to its field.
+  const summary = document.getElementById("error-summary");
+  if (summary) summary.focus();
+});

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -184,6 +185,7 @@ type EventFilter struct {
 	Result    string
 	RequestID string
 	BeforeSeq int64 // paging: events with seq < BeforeSeq
+	AfterSeq  int64 // paging back: events with seq > AfterSeq (Events then reads the oldest of them)
 	Limit     int   // 0: no limit (streaming export)
 }
 
@@ -225,6 +227,9 @@ func (f EventFilter) where() (string, []any) {
 	if f.BeforeSeq > 0 {
 		add("seq < ?", f.BeforeSeq)
 	}
+	if f.AfterSeq > 0 {
+		add("seq > ?", f.AfterSeq)
+	}
 	if len(conds) == 0 {
 		return "", nil
 	}
@@ -265,9 +270,15 @@ func decodeEvent(seq int64, record string) (tapdesk.Event, error) {
 }
 
 // Events lists events newest first (the audit page). Exports stream
-// through ExportEvents instead.
+// through ExportEvents instead. With AfterSeq (a page back) and a Limit it
+// reads the Limit events just after AfterSeq, still newest first, so keyset
+// paging works both ways on the seq index.
 func (db *DB) Events(ctx context.Context, f EventFilter) ([]tapdesk.Event, error) {
-	q, args := f.query("seq, record", "DESC")
+	order := "DESC"
+	if f.AfterSeq > 0 && f.Limit > 0 {
+		order = "ASC"
+	}
+	q, args := f.query("seq, record", order)
 	rows, err := db.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query audit events: %w", err)
@@ -281,5 +292,22 @@ func (db *DB) Events(ctx context.Context, f EventFilter) ([]tapdesk.Event, error
 		}
 		out = append(out, ev)
 	}
+	if order == "ASC" {
+		slices.Reverse(out)
+	}
 	return out, rows.Err()
+}
+
+// CountEvents counts the events f selects (its Limit and paging ignored),
+// but reads at most upTo of them: a count over a trail of millions stays as
+// cheap as one page. A result of upTo means "upTo or more".
+func (db *DB) CountEvents(ctx context.Context, f EventFilter, upTo int) (int, error) {
+	f.BeforeSeq, f.AfterSeq, f.Limit = 0, 0, 0
+	where, args := f.where()
+	var n int
+	q := fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM audit_events%s LIMIT %d) AS matching", where, upTo)
+	if err := db.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count audit events: %w", err)
+	}
+	return n, nil
 }
