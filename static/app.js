@@ -4,6 +4,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const secret = document.querySelector('[data-testid="pass-secret"]');
   if (secret) revealedPass(secret);
   markCurrentNav();
+  for (const table of document.querySelectorAll("table:not(.scroll)")) labelCells(table);
 });
 document.addEventListener("keydown", searchShortcut);
 document.addEventListener("submit", confirmSubmit);
@@ -14,6 +15,20 @@ function markCurrentNav() {
   for (const a of document.querySelectorAll(".top nav a")) {
     const p = a.getAttribute("href");
     if (p === here || (p !== "/" && here.startsWith(p + "/"))) a.setAttribute("aria-current", "page");
+  }
+}
+
+// labelCells gives each cell without a data-label its column's heading,
+// which the phone layout shows before the value (app.css, table cards).
+function labelCells(table) {
+  const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+  if (!heads.length) return;
+  for (const row of table.querySelectorAll("tbody tr")) {
+    let col = 0;
+    for (const cell of row.cells) {
+      if (!cell.hasAttribute("data-label") && heads[col]) cell.dataset.label = heads[col];
+      col += cell.colSpan;
+    }
   }
 }
 
