@@ -3,7 +3,117 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const el of document.querySelectorAll(".countdown[data-expires]")) countdown(el);
   const secret = document.querySelector('[data-testid="pass-secret"]');
   if (secret) revealedPass(secret);
+  markCurrentNav();
+  for (const table of document.querySelectorAll("table:not(.scroll)")) labelCells(table);
 });
+document.addEventListener("keydown", searchShortcut);
+document.addEventListener("submit", confirmSubmit);
+
+// markCurrentNav tells which main navigation entry the page belongs to.
+function markCurrentNav() {
+  const here = location.pathname;
+  for (const a of document.querySelectorAll(".top nav a")) {
+    const p = a.getAttribute("href");
+    if (p === here || (p !== "/" && here.startsWith(p + "/"))) a.setAttribute("aria-current", "page");
+  }
+}
+
+// labelCells gives each cell without a data-label its column's heading,
+// which the phone layout shows before the value (app.css, table cards).
+function labelCells(table) {
+  const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+  if (!heads.length) return;
+  for (const row of table.querySelectorAll("tbody tr")) {
+    let col = 0;
+    for (const cell of row.cells) {
+      if (!cell.hasAttribute("data-label") && heads[col]) cell.dataset.label = heads[col];
+      col += cell.colSpan;
+    }
+  }
+}
+
+// searchShortcut: "/" puts the cursor in the user search, or opens the
+// search page where there is none, unless the person is typing.
+function searchShortcut(e) {
+  if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
+  const t = e.target;
+  if (t.isContentEditable || (t.closest && t.closest("input, textarea, select, dialog"))) return;
+  const q = document.querySelector('form[action="/users"] input[name="q"]');
+  if (q) {
+    e.preventDefault();
+    q.focus();
+    q.select();
+    return;
+  }
+  // Only for people who may search (the navigation links to it).
+  const nav = document.querySelector('.top nav a[href="/users"]');
+  if (nav) {
+    e.preventDefault();
+    location.assign(nav.href);
+  }
+}
+
+// confirmed holds the forms whose confirmation was just given, so their
+// resubmission passes.
+const confirmed = new WeakSet();
+
+// confirmSubmit asks before a form[data-confirm] is sent, in a modal
+// dialog with the attribute's sentence. Without this script the form
+// posts and the server asks on its own page.
+function confirmSubmit(e) {
+  const form = e.target;
+  if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-confirm")) return;
+  // A form naming a <dialog> of the page (views.ConfirmButton) opens that
+  // dialog, which holds the real POST form: handled further down.
+  if (document.getElementById(form.dataset.confirm) instanceof HTMLDialogElement) return;
+  if (confirmed.has(form)) {
+    confirmed.delete(form);
+    return;
+  }
+  e.preventDefault();
+  const submitter = e.submitter;
+  const opener = document.activeElement;
+  const dialog = document.createElement("dialog");
+  dialog.className = "confirm";
+  dialog.dataset.testid = "confirm-dialog";
+  const text = document.createElement("p");
+  text.id = "confirm-text";
+  text.textContent = form.dataset.confirm;
+  dialog.setAttribute("aria-labelledby", text.id);
+  const no = button(form.dataset.confirmNo || "Go back", "secondary", "confirm-no");
+  const yes = button(form.dataset.confirmYes || (submitter && submitter.textContent.trim()) || "Confirm",
+    submitter && submitter.classList.contains("danger") ? "danger" : "", "confirm-yes");
+  const row = document.createElement("div");
+  row.className = "actions";
+  row.append(no, yes);
+  dialog.append(text, row);
+  no.addEventListener("click", () => dialog.close("no"));
+  yes.addEventListener("click", () => dialog.close("yes"));
+  // Escape fires "cancel" and closes with an empty returnValue.
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    if (dialog.returnValue === "yes") {
+      confirmed.add(form);
+      if (submitter && submitter.form === form) form.requestSubmit(submitter);
+      else form.requestSubmit();
+    } else if (opener && opener.isConnected) {
+      opener.focus();
+    }
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  // The harmless answer has focus: Enter alone never destroys anything.
+  no.focus();
+}
+
+function button(label, cls, testid) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = label;
+  if (cls) b.className = cls;
+  b.dataset.testid = testid;
+  return b;
+}
 
 // countdown shows the time left until el's data-expires and, when it is up,
 // fires "expired" on el.
