@@ -34,9 +34,10 @@ func (h *Handler) dashboard(c echo.Context) error {
 	now := h.now()
 	status := http.StatusOK
 
-	var q tapdesk.HistoryQuery
+	q := tapdesk.HistoryQuery{Page: 1}
 	var qerr error
-	if p.Has(tapdesk.RoleRequester) {
+	// The plain dashboard (the one reloaded all day) has no query to parse.
+	if p.Has(tapdesk.RoleRequester) && c.Request().URL.RawQuery != "" {
 		qp := c.QueryParams()
 		q, qerr = tapdesk.ParseHistoryQuery(qp.Get("state"), qp.Get("q"), qp.Get("page"))
 		if qerr != nil {
