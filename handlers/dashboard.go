@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"net/url"
@@ -214,7 +215,7 @@ func (h *Handler) oversight(ctx context.Context, now time.Time) (*views.Oversigh
 		a := views.ActivityRow{Href: "/audit?before=" + strconv.FormatInt(ev.Seq+1, 10), Time: views.UTC(ev.Time),
 			Activity: string(ev.Activity), Actor: ev.Actor.Name, Target: ev.TargetUPN, Failed: ev.Result == tapdesk.ResultFailure, Reason: ev.Reason}
 		if a.Actor == "" {
-			a.Actor = ev.Actor.UPN
+			a.Actor = cmp.Or(ev.Actor.UPN, tapdesk.SystemActor.Name)
 		}
 		o.Activity = append(o.Activity, a)
 	}

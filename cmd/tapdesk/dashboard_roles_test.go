@@ -146,6 +146,8 @@ func TestDashboardTasksFollowTheRequest(t *testing.T) {
 	agent.get("/").status(http.StatusOK)
 	if got := rowLinks(agent, "ready"); !slices.Equal(got, []string{first}) {
 		t.Errorf("after approval the ready list is %v, want %v", got, []string{first})
+	} else if row := agent.doc().Find(`table[data-testid="ready"] tbody tr`).Text(); !strings.Contains(row, "Issue and reveal") || !strings.Contains(row, "due in") {
+		t.Errorf("the ready row names no next step or deadline: %q", row)
 	}
 	if got := rowLinks(agent, "waiting"); len(got) != 0 {
 		t.Errorf("an approved request still waits: %v", got)
