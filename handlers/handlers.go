@@ -47,6 +47,11 @@ type Store interface {
 	ExportEvents(ctx context.Context, w io.Writer, format string, f store.EventFilter) (int64, error)
 	CountEvents(ctx context.Context, f store.EventFilter, upTo int) (int, error)
 	VerifyChain(ctx context.Context, recorded ...store.Head) (store.VerifyReport, error)
+	// The dashboards' reads (dashboard.go, dashboard_admin.go).
+	DecidedBy(ctx context.Context, approverOID string, limit int) ([]store.Decided, error)
+	RequestCountsByState(ctx context.Context) (map[tapdesk.State]int, error)
+	PassesIssuedSince(ctx context.Context, since time.Time) (int, error)
+	LatestSignIns(ctx context.Context, since time.Time, limit int) ([]tapdesk.Event, error)
 	Ping(ctx context.Context) error
 	// Generation is the count of committed writes, and whether it sees
 	// every write (store.DB.Generation): caches of what was read are
@@ -104,6 +109,10 @@ type Config struct {
 	// RateLimits limit the pace of sign-in, search, filing, links, reveal
 	// and the audit exports (ratelimit.go); nil: tapdesk.DefaultRateLimits.
 	RateLimits tapdesk.RateLimits
+
+	// RoleGroups are the groups mapped to roles (TAPDESK_ROLE_GROUPS), as
+	// the admin's dashboard names who approves.
+	RoleGroups map[string]tapdesk.Role
 }
 
 // Handler holds the dependencies of every handler. No globals.
@@ -125,6 +134,8 @@ type Handler struct {
 	ready *readiness
 	// lists keeps rendered dashboard lists (dashboard_cache.go).
 	lists *dashboardCache
+	// tapPolicy keeps the pass policy the admin's dashboard shows.
+	tapPolicy policyCache
 	// buffers holds the buffers pages are rendered into (render): a page
 	// is written out before render returns, so its buffer serves the next
 	// page instead of being grown from nothing (5 to 50 kB) and dropped.

@@ -74,6 +74,10 @@ type Metrics struct {
 	sweepLastSuccess *prometheus.GaugeVec
 
 	rateLimited *prometheus.CounterVec
+
+	// lastSweeps keeps each background job's last run for the admin's
+	// dashboard (sweeps.go).
+	lastSweeps sweepLog
 }
 
 // New builds a registry with tapdesk's collectors, the build info and the
@@ -291,6 +295,7 @@ func (m *Metrics) SweepRan(task string, items int, err error, at time.Time) {
 	}
 	m.sweepRuns.WithLabelValues(task, outcome).Inc()
 	m.sweepItems.WithLabelValues(task).Add(float64(items))
+	m.lastSweeps.note(SweepRun{Task: task, At: at, Items: items, Failed: err != nil})
 }
 
 // RateLimited counts a refusal by the limit of action and scope.

@@ -188,6 +188,11 @@ type RequestFilter struct {
 	Summary bool
 	// TAPValidAt selects requests whose issued pass is still valid then.
 	TAPValidAt time.Time
+	// Search selects requests whose target name or UPN, or ticket,
+	// contains it, ignoring case (an agent's history search).
+	Search string
+	// Offset skips that many of the newest (paging, with Limit).
+	Offset int
 }
 
 // Requests lists requests newest first.
@@ -208,6 +213,11 @@ func (db *DB) Requests(ctx context.Context, f RequestFilter) ([]*tapdesk.Request
 		conds = append(conds, "tap_expires_at > ?")
 		args = append(args, ts(f.TAPValidAt))
 	}
+	if f.Search != "" {
+		conds = append(conds, `(LOWER(target_name) LIKE ? ESCAPE '\' OR LOWER(target_upn) LIKE ? ESCAPE '\' OR LOWER(ticket_ref) LIKE ? ESCAPE '\')`)
+		pat := containsPattern(f.Search)
+		args = append(args, pat, pat, pat)
+	}
 	where := "TRUE"
 	if len(conds) > 0 {
 		where = strings.Join(conds, " AND ")
@@ -215,6 +225,9 @@ func (db *DB) Requests(ctx context.Context, f RequestFilter) ([]*tapdesk.Request
 	where += " ORDER BY created_at DESC"
 	if f.Limit > 0 {
 		where += fmt.Sprintf(" LIMIT %d", f.Limit)
+		if f.Offset > 0 {
+			where += fmt.Sprintf(" OFFSET %d", f.Offset)
+		}
 	}
 	cols, scan := requestColumns, scanRequest
 	if f.Summary {

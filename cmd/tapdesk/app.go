@@ -170,6 +170,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 			SessionIdleTimeout: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
 			RateLimits: cfg.RateLimits, WriteTimeout: cfg.WriteTimeout, Logger: log, Now: cfg.Now,
 			TrustedProxies: cfg.TrustedProxies, ReadyCacheOK: cfg.ReadyCacheOK, ReadyCacheFailed: cfg.ReadyCacheFailed,
+			RoleGroups: cfg.OIDC.GroupRoles,
 		},
 	})
 	e := echo.New()
