@@ -21,6 +21,13 @@ func SessionActivityStep(idle time.Duration) time.Duration {
 	return min(MaxSessionActivityStep, idle/10)
 }
 
+// ScriptRequest says whether a request was made by a page's script rather
+// than by the person (fetch or XMLHttpRequest send Sec-Fetch-Dest: empty;
+// navigations, form posts and subresources never do, and scripts cannot
+// set the header). Such requests, like the request page's live status,
+// are the browser at work: they must not keep an idle session alive.
+func ScriptRequest(secFetchDest string) bool { return secFetchDest == "empty" }
+
 // SessionActivityDue says whether a request at now should record it as the
 // session's last activity, last being the activity recorded so far.
 func SessionActivityDue(last, now time.Time, idle time.Duration) bool {

@@ -67,7 +67,12 @@ func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		s := &sessionSave{sm: sm, w: res, r: r}
 		res.Before(s.save)
 		err = next(c)
-		s.save()
+		// An error's page is drawn further out (echo's error handler), and
+		// drawing it may change the session (it shows and drops the flash):
+		// its header's Before hook saves then, with that change.
+		if err == nil || res.Committed {
+			s.save()
+		}
 		return err
 	}
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/tapdesk/tapdesk"
 )
 
 // Issue 12, browser tests: every page as each role meets it in the demo,
@@ -291,7 +293,17 @@ func newBrowserFixture(t *testing.T) *browserFixture {
 	t.Helper()
 	clock := &offsetClock{}
 	clock.set(-25 * time.Hour)
-	d := startTestDemoWith(t, func(o *demoOptions) { o.Now = clock.Now; o.SweepInterval = time.Hour })
+	// The fixture files more requests per agent than the default limits
+	// allow in ten minutes, and the form page with errors files once more.
+	limits, err := tapdesk.ParseRateLimits("file=off,reveal=off", tapdesk.DefaultRateLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startTestDemoWith(t, func(o *demoOptions) {
+		o.Now = clock.Now
+		o.SweepInterval = time.Hour
+		o.RateLimits = limits
+	})
 	f := &browserFixture{d: d, ids: map[string]string{}, requests: map[string]string{}, links: map[string]string{}}
 	for k, upn := range fixtureUsers {
 		f.ids[k] = d.userID(t, upn)
@@ -406,7 +418,7 @@ func (f *browserFixture) pages() []browserPage {
 
 		{name: "auditor/dashboard", persona: "auditor", path: "/", wait: `[data-testid="whoami"]`},
 		{name: "auditor/audit", persona: "auditor", path: "/audit", wait: `[data-testid="audit"]`},
-		{name: "auditor/audit-filtered", persona: "auditor", path: "/audit?activity=request.approve&result=success", wait: `[data-testid="audit"]`},
+		{name: "auditor/audit-filtered", persona: "auditor", path: "/audit?activity=Approve+request&result=success", wait: `[data-testid="audit"]`},
 		{name: "auditor/audit-verify", persona: "auditor", path: "/audit/verify", wait: `main`},
 		{name: "auditor/request-issued", persona: "auditor", path: r["issued"], wait: state},
 

@@ -198,6 +198,25 @@ func TestSessionTimeouts(t *testing.T) {
 
 	})
 
+	// The request page's script polls and, on a change, fetches the page
+	// again (Sec-Fetch-Dest: empty): an open tab left alone must still end
+	// its session after 30 idle minutes.
+	t.Run("a page's own script is not activity", func(t *testing.T) {
+		agent := d.browser(t)
+		agent.signIn("/", "agent")
+		clock.advance(20 * time.Minute)
+		req, err := http.NewRequest(http.MethodGet, agent.abs("/"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Sec-Fetch-Dest", "empty")
+		agent.do(req).status(http.StatusOK)
+		clock.advance(20 * time.Minute)
+		if signedIn(agent) {
+			t.Fatal("a script's fetch kept an idle session alive")
+		}
+	})
+
 	t.Run("8 hours however active", func(t *testing.T) {
 		agent := d.browser(t)
 		agent.signIn("/", "agent")
