@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/entra/fakegraph"
 )
 
 // Issue 12, browser tests: every page as each role meets it in the demo,
@@ -339,6 +340,15 @@ func newBrowserFixture(t *testing.T) *browserFixture {
 	agent.get(f.requests["issued"]).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
 	agent2.get(f.requests["revoked"]).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
 	agent2.get(f.requests["revoked"]).submit(`form[action$="/revoke"]`, nil).status(http.StatusOK)
+	// Failed: Graph's gateway times out on the create, so the request ends
+	// (a pass may exist behind it). Lukas's denied request is closed, so
+	// he can be the target again.
+	f.requests["failed"] = fileRequestFor(t, agent, fixtureUsers["denied"], "Caller verified, needs a pass to re-register")
+	approver.get(f.requests["failed"]).submit(`form[action$="/approve"]`, nil).status(http.StatusOK)
+	const create = "POST /v1.0/users/*/authentication/temporaryAccessPassMethods"
+	d.fake.SetFault(create, fakegraph.Fault{Status: 504})
+	agent.get(f.requests["failed"]).submit(`form[action$="/reveal"]`, nil).status(http.StatusServiceUnavailable)
+	d.fake.ClearFaults()
 
 	for k, name := range map[string]string{"pending": "approve-pending", "privileged": "approve-privileged"} {
 		f.links[name] = approvalLinkFor(t, d, fixtureUsers[k])
@@ -404,6 +414,7 @@ func (f *browserFixture) pages() []browserPage {
 		{name: "agent/request-cancelled", persona: "agent2", path: r["cancelled"], wait: state},
 		{name: "agent/request-expired", persona: "agent", path: r["expired"], wait: state},
 		{name: "agent/request-revoked", persona: "agent2", path: r["revoked"], wait: state},
+		{name: "agent/request-failed", persona: "agent", path: r["failed"], wait: state},
 		{name: "agent/not-found", persona: "agent", path: "/requests/no-such-request", wait: `[data-testid="error"]`},
 		{name: "agent/refused", persona: "agent", path: "/audit", wait: `[data-testid="error"]`},
 
