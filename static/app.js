@@ -256,8 +256,9 @@ document.addEventListener("submit", (e) => {
   if (!(dialog instanceof HTMLDialogElement) || typeof dialog.showModal !== "function") return;
   e.preventDefault();
   dialog.showModal();
-  const confirm = dialog.querySelector('button[type="submit"]');
-  if (confirm) confirm.focus();
+  // The harmless answer has the focus, as in the generic dialog above.
+  const keep = dialog.querySelector("[data-confirm-keep]") || dialog.querySelector('button[type="submit"]');
+  if (keep) keep.focus();
 });
 document.addEventListener("click", (e) => {
   const keep = e.target instanceof Element && e.target.closest("dialog [data-confirm-keep]");

@@ -229,12 +229,14 @@ func TestDesignBehaviour(t *testing.T) {
 	})
 
 	t.Run("a form with data-confirm asks first", func(t *testing.T) {
-		doRetry(t, tab, chromedp.Navigate(d.baseURL+req), chromedp.WaitVisible(`[data-testid="cancel"]`))
+		// The cancel confirmation page's POST form (the request page's own
+		// Cancel opens the page's <dialog> instead, views.ConfirmButton).
+		doRetry(t, tab, chromedp.Navigate(d.baseURL+req+"/cancel"), chromedp.WaitVisible(`[data-testid="confirm-cancel"]`))
 		// The attribute is all a page needs; set it here so the test does
 		// not depend on which forms the pages mark.
-		get(t, tab, chromedp.Evaluate[any](`document.querySelector('[data-testid="cancel"]').form.dataset.confirm = "Cancel this request? The approvers are told."; null`))
-		do(t, tab, chromedp.Focus(`[data-testid="cancel"]`), chromedp.KeyEvent("\r"), chromedp.WaitVisible(`dialog.confirm[open]`))
-		if got := get(t, tab, chromedp.Text(`dialog.confirm p`)); got != "Cancel this request? The approvers are told." {
+		get(t, tab, chromedp.Evaluate[any](`document.querySelector('[data-testid="confirm-cancel"]').form.dataset.confirm = "Cancel this request? The approvers are told."; null`))
+		do(t, tab, chromedp.Focus(`[data-testid="confirm-cancel"]`), chromedp.KeyEvent("\r"), chromedp.WaitVisible(`dialog.confirm[open]`))
+		if got := get(t, tab, chromedp.Text(`dialog.confirm[open] p`)); got != "Cancel this request? The approvers are told." {
 			t.Errorf("the dialog says %q", got)
 		}
 		if got := active(); got != "confirm-no" {
@@ -244,16 +246,16 @@ func TestDesignBehaviour(t *testing.T) {
 			t.Errorf("the confirming button says %q, not what the form's button says", yes)
 		}
 		// Escape: nothing is sent, the focus goes back to the button.
-		do(t, tab, chromedp.KeyEvent("\x1b"), chromedp.WaitNotPresent(`dialog.confirm`))
-		if got := active(); got != "cancel" {
+		do(t, tab, chromedp.KeyEvent("\x1b"), chromedp.WaitNotPresent(`dialog.confirm[open]`))
+		if got := active(); got != "confirm-cancel" {
 			t.Errorf("after Escape the focus is on %q, not the Cancel request button", got)
 		}
-		if s := get(t, tab, chromedp.Text(`[data-testid="state"]`)); s != "Pending" {
-			t.Fatalf("Escape sent the form: the request is %q", s)
+		if p := get(t, tab, chromedp.Evaluate[string](`location.pathname`)); p != req+"/cancel" {
+			t.Fatalf("Escape sent the form: the page is %s", p)
 		}
 		// Confirmed: the form is sent as it would be without the script.
-		do(t, tab, chromedp.Click(`[data-testid="cancel"]`), chromedp.WaitVisible(`[data-testid="confirm-yes"]`),
-			chromedp.Click(`[data-testid="confirm-yes"]`), chromedp.WaitNotPresent(`[data-testid="cancel"]`))
+		do(t, tab, chromedp.Click(`[data-testid="confirm-cancel"]`), chromedp.WaitVisible(`[data-testid="confirm-yes"]`),
+			chromedp.Click(`[data-testid="confirm-yes"]`), chromedp.WaitVisible(`[data-testid="state"]`))
 		if s := get(t, tab, chromedp.Text(`[data-testid="state"]`)); s != "Cancelled" {
 			t.Fatalf("after confirming, the request is %q", s)
 		}
