@@ -82,14 +82,6 @@ func utcPtr(t *time.Time) string {
 	return utc(*t)
 }
 
-func roleNames(rs []tapdesk.Role) string {
-	s := make([]string, len(rs))
-	for i, r := range rs {
-		s[i] = strings.TrimPrefix(string(r), "Tap.")
-	}
-	return strings.Join(s, ", ")
-}
-
 func yesNo(b bool) string {
 	if b {
 		return "Yes"
