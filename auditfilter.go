@@ -18,6 +18,8 @@ func Activities() []Activity {
 		ActAccessRefused, ActServiceStarted, ActRequestRefused, ActDecisionRefused, ActRevealRefused, ActTamperDetected,
 		ActNoticeSkipped, ActDisputeOpened, ActDispute, ActDisputeRefused,
 		ActRateLimited,
+		ActOutsidePassFound, ActOutsidePassDeleted, ActCheckpointPublished, ActEvidenceExported,
+		ActAlertRaised, ActThreatModeChanged,
 	}
 }
 

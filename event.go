@@ -45,6 +45,14 @@ const (
 	ActDisputeRefused Activity = "Refuse dispute link"
 	// Once per window per limit and person or address, however many hits.
 	ActRateLimited Activity = "Refuse over rate limit"
+	// Oversight (issue 13): passes made outside tapdesk, signed checkpoints
+	// of the trail, evidence packs, alerts and the heightened-threat mode.
+	ActOutsidePassFound    Activity = "Find temporary access pass made outside tapdesk"
+	ActOutsidePassDeleted  Activity = "Delete temporary access pass made outside tapdesk"
+	ActCheckpointPublished Activity = "Publish audit checkpoint"
+	ActEvidenceExported    Activity = "Export evidence pack"
+	ActAlertRaised         Activity = "Raise alert"
+	ActThreatModeChanged   Activity = "Change heightened-threat mode"
 )
 
 // Category groups activities the way Entra's audit log does.
@@ -59,6 +67,7 @@ const (
 	CatAudit    Category = "Audit"
 	CatAccess   Category = "Access"
 	CatService  Category = "Service"
+	CatSecurity Category = "Security" // oversight: outside passes, alerts, threat mode
 )
 
 // Result of an audited action.
