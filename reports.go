@@ -268,8 +268,12 @@ func BuildReport(p ReportPeriod, facts ReportFacts, hours WorkingHours) Report {
 		{Label: "Filing to issue", N: len(toIssue), Median: Percentile(toIssue, 50), P90: Percentile(toIssue, 90)},
 	}
 
+	// The spelling written most often names its group (ties: the first
+	// in byte order, so the same trail always reads the same).
+	denials := slices.Clone(facts.Denials)
+	slices.SortFunc(denials, func(a, b ReportCount) int { return cmp.Or(cmp.Compare(b.N, a.N), cmp.Compare(a.Key, b.Key)) })
 	reasons := map[string]*ReportCount{}
-	for _, d := range facts.Denials {
+	for _, d := range denials {
 		k := DenialReasonKey(d.Key)
 		if c := reasons[k]; c != nil {
 			c.N += d.N
