@@ -52,6 +52,8 @@ type Store interface {
 	RequestCountsByState(ctx context.Context) (map[tapdesk.State]int, error)
 	PassesIssuedSince(ctx context.Context, since time.Time) (int, error)
 	LatestSignIns(ctx context.Context, since time.Time, limit int) ([]tapdesk.Event, error)
+	// The reports page's reads (reports.go).
+	ReportFacts(ctx context.Context, from, to time.Time) (tapdesk.ReportFacts, error)
 	Ping(ctx context.Context) error
 	// Generation is the count of committed writes, and whether it sees
 	// every write (store.DB.Generation): caches of what was read are
