@@ -432,6 +432,18 @@ func (f *browserFixture) pages() []browserPage {
 		{name: "auditor/audit-filtered", persona: "auditor", path: "/audit?activity=Approve+request&result=success", wait: `[data-testid="audit"]`},
 		{name: "auditor/audit-verify", persona: "auditor", path: "/audit/verify", wait: `main`},
 		{name: "auditor/request-issued", persona: "auditor", path: r["issued"], wait: state},
+		{name: "auditor/reports", persona: "auditor", path: "/reports", wait: `[data-testid="chart-outcomes"]`},
+		// The numbers beside each chart, every <details> open.
+		{name: "auditor/reports-numbers", persona: "auditor", open: func(t *testing.T, ctx context.Context) {
+			do(t, ctx, chromedp.Navigate(f.d.baseURL+"/reports"), chromedp.WaitVisible(`[data-testid="chart-outcomes"]`))
+			if n := get(t, ctx, chromedp.Evaluate[int](`[...document.querySelectorAll("details.chart-numbers")].map(d => d.open = true).length`)); n == 0 {
+				t.Fatal("the reports page has no numbers to open")
+			}
+			do(t, ctx, chromedp.WaitVisible(`[data-testid="table-outcomes"]`))
+		}},
+		{name: "auditor/reports-empty", persona: "auditor", path: "/reports?from=2025-01-01T00%3A00&to=2025-01-08T00%3A00", wait: `[data-testid="reports-empty"]`},
+		{name: "auditor/reports-bad-period", persona: "auditor", path: "/reports?from=yesterday", wait: `[data-testid="period-error"]`},
+		{name: "agent/reports-refused", persona: "agent", path: "/reports", wait: `[data-testid="error"]`},
 
 		{name: "admin/dashboard", persona: "admin", path: "/", wait: `[data-testid="whoami"]`},
 		{name: "admin/request-issued", persona: "admin", path: r["issued"], wait: state},

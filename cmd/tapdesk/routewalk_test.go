@@ -69,6 +69,8 @@ var routeAudiences = map[string]audience{
 	"GET /audit":                 auditorOnly,
 	"GET /audit/export":          auditorOnly,
 	"GET /audit/verify":          auditorOnly,
+	"GET /reports":               auditorOnly,
+	"GET /reports/:file":         auditorOnly,
 	"* /demo/idp/*":              demoOnly,
 	"GET /demo/mailbox":          demoOnly,
 }
@@ -272,6 +274,8 @@ func TestRouteWalk(t *testing.T) {
 			switch name {
 			case "id":
 				return reqID
+			case "file":
+				return "outcomes.csv"
 			case "user":
 				return nina
 			case "token":
