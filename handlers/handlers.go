@@ -52,6 +52,7 @@ type Store interface {
 	RequestCountsByState(ctx context.Context) (map[tapdesk.State]int, error)
 	PassesIssuedSince(ctx context.Context, since time.Time) (int, error)
 	LatestSignIns(ctx context.Context, since time.Time, limit int) ([]tapdesk.Event, error)
+	OutsidePasses(ctx context.Context, limit int) ([]tapdesk.OutsidePass, error)
 	Ping(ctx context.Context) error
 	// Generation is the count of committed writes, and whether it sees
 	// every write (store.DB.Generation): caches of what was read are
