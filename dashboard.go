@@ -152,6 +152,7 @@ var BackgroundJobs = []struct{ Task, Label string }{
 	{"expired", "Expire requests past their deadline"},
 	{"escalated", "Remind approvers of undecided requests"},
 	{"passes_removed", "Remove passes once a strong method is registered"},
+	{"outside_passes", "Look for passes made outside tapdesk"},
 	{"refusal_counts", "Write the counts of refusals to the audit trail"},
 	{"wal_checkpoint", "Checkpoint the database's write-ahead log"},
 	{"rate_limits_swept", "Delete spent rate limits (PostgreSQL)"},

@@ -101,6 +101,35 @@ var contract = []contractCase{
 			t.Errorf("after two creates: %+v %v", taps, err)
 		}
 	}},
+	// ---- directory audit log ----
+	{name: "pass registrations in the directory audit log", run: func(t *testing.T, e *contractEnv) {
+		c := ctx(t)
+		tap, err := e.client.CreateTAP(c, e.member, tapdesk.TAPSpec{UsableOnce: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.client.DeleteTAP(context.Background(), e.member, tap.MethodID)
+		regs, err := e.client.PassRegistrations(c, time.Now().Add(-time.Hour))
+		if err != nil {
+			t.Fatalf("read the directory audit log (AuditLog.Read.All): %v", err)
+		}
+		mine := false
+		for i, r := range regs {
+			if r.AuditID == "" || r.At.IsZero() || (r.TargetID == "" && r.TargetUPN == "") || r.ByID == "" && r.ByUPN == "" {
+				t.Errorf("registration %d lacks a field: %+v", i, r)
+			}
+			if i > 0 && r.At.Before(regs[i-1].At) {
+				t.Errorf("registrations out of order at %d", i)
+			}
+			if (strings.EqualFold(r.TargetID, e.member) || strings.EqualFold(r.TargetUPN, e.member)) && r.ByTapdeskApp(e.client.AppID()) {
+				mine = true
+			}
+		}
+		// Entra's log lags by minutes: only the fake must show the create already.
+		if e.fake != nil && !mine {
+			t.Errorf("the create is not in the log as made by this app (%s): %+v", e.client.AppID(), regs)
+		}
+	}},
 	{name: "policy", run: func(t *testing.T, e *contractEnv) {
 		p, err := e.client.TAPPolicy(ctx(t))
 		if err != nil {

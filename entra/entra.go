@@ -105,6 +105,9 @@ type Client struct {
 	// cred and scope get Graph tokens; CheckToken asks for one directly.
 	cred  azcore.TokenCredential
 	scope string
+	// appID is this app registration's client id: Entra's directory audit
+	// log names it as the initiator of what tapdesk does (outside.go).
+	appID string
 }
 
 // Endpoints are the Graph root and token authority this client uses.
@@ -242,6 +245,7 @@ func New(cfg Config) (*Client, error) {
 		roles:            newTapdeskRoleSource(cfg.SignInClientID, cfg.RoleGroups),
 		cred:             cred,
 		scope:            graphBase + "/.default",
+		appID:            strings.TrimSpace(cfg.ClientID),
 	}, nil
 }
 

@@ -159,7 +159,8 @@ var pathSegments = map[string]bool{
 	"servicePrincipals": true, "appRoleAssignedTo": true,
 	"policies": true, "authenticationMethodsPolicy": true, "authenticationMethodConfigurations": true,
 	"TemporaryAccessPass": true,
-	"$count":              true, "$ref": true, "$value": true, "$metadata": true,
+	"auditLogs":           true, "directoryAudits": true,
+	"$count": true, "$ref": true, "$value": true, "$metadata": true,
 	"oauth2": true, "v2.0": true, "token": true, ".well-known": true, "openid-configuration": true,
 }
 

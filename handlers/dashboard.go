@@ -208,6 +208,9 @@ func historyHref(q tapdesk.HistoryQuery, page int) string {
 // latest check of the chain, and the counts.
 func (h *Handler) oversight(ctx context.Context, now time.Time) (*views.Oversight, error) {
 	o := &views.Oversight{}
+	if err := h.outsidePasses(ctx, o); err != nil {
+		return nil, err
+	}
 	evs, err := h.store.Events(ctx, store.EventFilter{Limit: tapdesk.DashboardRecentActivity})
 	if err != nil {
 		return nil, err

@@ -54,6 +54,7 @@ type Store interface {
 	LatestSignIns(ctx context.Context, since time.Time, limit int) ([]tapdesk.Event, error)
 	// The reports page's reads (reports.go).
 	ReportFacts(ctx context.Context, from, to time.Time) (tapdesk.ReportFacts, error)
+	OutsidePasses(ctx context.Context, limit int) ([]tapdesk.OutsidePass, error)
 	Ping(ctx context.Context) error
 	// Generation is the count of committed writes, and whether it sees
 	// every write (store.DB.Generation): caches of what was read are

@@ -78,6 +78,8 @@ type Metrics struct {
 	// lastSweeps keeps each background job's last run for the admin's
 	// dashboard (sweeps.go).
 	lastSweeps sweepLog
+
+	outside outsidePasses // outside.go
 }
 
 // New builds a registry with tapdesk's collectors, the build info and the
@@ -140,6 +142,7 @@ func New(b Build) *Metrics {
 	}
 	// Zero series for the fixed label sets, so rates and alerts work before
 	// the first failure.
+	m.outside.register(r)
 	m.mailFailures.WithLabelValues(MailTemporary)
 	m.mailFailures.WithLabelValues(MailPermanent)
 	for _, r := range []string{VerifyOK, VerifyBroken, VerifyError} {

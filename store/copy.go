@@ -18,6 +18,7 @@ import (
 // nothing is left behind unnoticed.
 var copiedTables = []string{
 	"requests", "approvals", "approval_links", "dispute_links", "outbox", "audit_events", "sessions",
+	"outside_pass_cursor", "directory_audits_examined", "outside_passes",
 }
 
 // uncopiedTables are tables of the schema a copy leaves behind on purpose:

@@ -17,6 +17,7 @@ import (
 	"github.com/tapdesk/tapdesk/handlers"
 	"github.com/tapdesk/tapdesk/mail"
 	"github.com/tapdesk/tapdesk/metrics"
+	"github.com/tapdesk/tapdesk/outside"
 	"github.com/tapdesk/tapdesk/ratelimit"
 	"github.com/tapdesk/tapdesk/signin"
 	"github.com/tapdesk/tapdesk/store"
@@ -88,6 +89,9 @@ type appConfig struct {
 	Metrics *metrics.Metrics
 	// ServerTiming sends Server-Timing outside the demo too (TAPDESK_SERVER_TIMING).
 	ServerTiming bool
+	// OutsidePassDelete deletes passes made outside tapdesk
+	// (TAPDESK_OUTSIDE_PASS_DELETE).
+	OutsidePassDelete bool
 }
 
 // app is a wired portal: database, web handlers, mail worker.
@@ -106,7 +110,10 @@ type app struct {
 	// sharedLimits says the rate limits are counted in the database, whose
 	// spent rows the sweep deletes.
 	sharedLimits bool
-	stop         []func()
+	// outside looks for passes made outside tapdesk (nil: the directory
+	// reads no audit log).
+	outside *outside.Watch
+	stop    []func()
 }
 
 // newApp wires the portal. dir and sender are the two edges that differ
@@ -188,6 +195,9 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	e.Server.MaxHeaderBytes = tapdesk.MaxHeaderBytes
 	a.handler.Routes(e)
 	a.echo = e
+	if l, ok := dir.(outside.AuditLog); ok {
+		a.outside = outside.New(l, db, outside.Options{Delete: cfg.OutsidePassDelete, Logger: log, Metrics: a.metrics})
+	}
 
 	if err := db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActServiceStarted, Category: tapdesk.CatService,
 		Details: cfg.Settings}); err != nil {
@@ -339,6 +349,7 @@ func (a *app) sweepOnce(ctx context.Context, escalateTo []string) {
 		{"expired", "expiry sweep", func() (int, error) { return a.db.ExpireDue(ctx, now) }},
 		{"escalated", "escalation sweep", func() (int, error) { return a.db.EscalateDue(ctx, now, escalateTo) }},
 		{"passes_removed", "closing the loop", func() (int, error) { return a.handler.CloseLoop(ctx, now) }},
+		{"outside_passes", "looking for passes made outside tapdesk", func() (int, error) { return a.outside.Run(ctx, now) }},
 		{"refusal_counts", "writing the counts of refusals", func() (int, error) { return a.handler.FlushRefusals(ctx, now, false) }},
 		// Last, so the log the other jobs wrote goes too. Every sweep (a
 		// minute by default) is soon enough to give the space back after a

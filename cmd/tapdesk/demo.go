@@ -82,6 +82,8 @@ type demoOptions struct {
 	// ReadyCacheOK and ReadyCacheFailed are how long /readyz keeps its
 	// answers (0: production's); tests keep them longer than they run.
 	ReadyCacheOK, ReadyCacheFailed time.Duration
+	// OutsidePassDelete as TAPDESK_OUTSIDE_PASS_DELETE (off, as serve's default).
+	OutsidePassDelete bool
 }
 
 // demoEnv is the whole product on loopback: the portal, a fake Graph over
@@ -206,7 +208,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		TrustedProxies: o.TrustedProxies, ClientIPHeader: o.ClientIPHeader, RateLimits: o.RateLimits,
 		RateMaxAddressKeys: o.RateMaxAddressKeys,
 		SessionKey:         cmp.Or(o.SessionKey, randomHex(32)), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
-		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, Metrics: m,
+		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, Metrics: m, OutsidePassDelete: o.OutsidePassDelete,
 		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": store.DisplayDSN(d.dbPath)},
 	}
 	if d.app, err = newApp(ctx, cfg, dir, sender); err != nil {

@@ -82,6 +82,7 @@ func serveSettings() *settings {
 	s.str("notify-user", "true", "mail the target of a request at the address Entra holds for them when a pass is requested and issued, with a \"This wasn't me\" link")
 	s.str("notify-manager", "true", "also mail the target's manager as Entra names them (false turns manager notices off)")
 	s.str("security-emails", "", "comma-separated addresses alerted, with the agent and approvers, when a request is disputed (\"This wasn't me\")")
+	s.str("outside-pass-delete", "false", "delete Temporary Access Passes made outside tapdesk (in the Entra admin center, by a script, or with tapdesk's app but no request) as soon as they are found; they are always listed for auditors and audited")
 	s.str("reveal-max-age", "15m", "agents must have signed in this recently to issue and reveal a pass (0 disables)")
 	s.str("reveal-mfa", "true", "agents must have signed in with MFA (amr claim) to issue and reveal a pass")
 	s.str("working-hours", tapdesk.DefaultWorkingHours, "when the helpdesk normally files requests: days, times and an IANA zone, like \"Mon-Fri 08:00-18:00 Europe/Berlin\"; approvers are warned of a request filed outside them")
@@ -194,6 +195,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		problems = append(problems, "TAPDESK_NOTIFY_MANAGER: must be true or false")
 	}
+	outsideDelete, err := strconv.ParseBool(s.get("outside-pass-delete"))
+	if err != nil {
+		problems = append(problems, "TAPDESK_OUTSIDE_PASS_DELETE: must be true or false")
+	}
 	decisionTTL := s.duration("decision-ttl", &problems)
 	linkTTL := s.duration("link-ttl", &problems)
 	maxAge := s.duration("approver-max-age", &problems)
@@ -275,7 +280,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		AuditKey: s.get("audit-key"), AuditOldKeys: s.listOf("audit-old-keys"),
 		TrustedProxies: proxies, ClientIPHeader: ipHeader, RateLimits: limits,
 		ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
-		ShutdownGrace: grace, SweepInterval: sweepEvery, ServerTiming: serverTiming,
+		ShutdownGrace: grace, SweepInterval: sweepEvery, ServerTiming: serverTiming, OutsidePassDelete: outsideDelete,
 		Settings: s.describe(), Logger: log, Metrics: m,
 	}
 	ln, err := listen(s.get("addr"))

@@ -79,6 +79,8 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		if s.allow(w, r, http.MethodGet) {
 			s.getPolicy(w, r, segs[3])
 		}
+	case n >= 1 && at(0, "auditLogs"):
+		s.serveAuditLogs(w, r, segs)
 	case n >= 1 && isServicePrincipals(segs[0]):
 		s.serveServicePrincipals(w, r, segs)
 	default:
@@ -640,6 +642,8 @@ func (s *Server) createTAP(w http.ResponseWriter, r *http.Request, id string) {
 		IsUsableOnce:      once,
 		passHash:          hashPass(pass),
 	}
+	// Entra logs the registration, naming the app that called.
+	s.tenant.passRegisteredLocked(u, s.tenant.appInitiatorLocked(), now)
 	body := s.tapJSONLocked(u, pass)
 	body["@odata.context"] = odataContext(r, "users('"+id+"')/authentication/temporaryAccessPassMethods/$entity")
 	writeJSON(w, http.StatusCreated, body)

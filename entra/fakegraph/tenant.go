@@ -38,6 +38,7 @@ var DefaultPermissions = []string{
 	"RoleManagement.Read.Directory",
 	"Application.Read.All",
 	"Mail.Send",
+	"AuditLog.Read.All",
 }
 
 // Tenant is the directory the fake serves: users with their methods and
@@ -66,6 +67,14 @@ type Tenant struct {
 	// ServicePrincipals are applications with app roles and who holds them
 	// (the tapdesk sign-in app); see approles.go.
 	ServicePrincipals []*ServicePrincipal `json:"servicePrincipals,omitempty"`
+	// AppDisplayName and AppServicePrincipalID name ClientID's app as the
+	// directory audit log does (defaults "tapdesk" and a fixed id).
+	AppDisplayName        string `json:"appDisplayName,omitempty"`
+	AppServicePrincipalID string `json:"appServicePrincipalId,omitempty"`
+	// DirectoryAudits is the directory audit log (auditlog.go); in a tenant
+	// file an entry may give "activityOffsetMinutes" (relative to load)
+	// instead of "activityDateTime".
+	DirectoryAudits []*DirectoryAudit `json:"directoryAudits,omitempty"`
 
 	mu sync.Mutex
 }
@@ -253,6 +262,9 @@ func LoadTenant(r io.Reader, now time.Time) (*Tenant, error) {
 				Used              bool   `json:"used"`
 			} `json:"tap"`
 		} `json:"users"`
+		DirectoryAudits []struct {
+			ActivityOffsetMin *int `json:"activityOffsetMinutes"`
+		} `json:"directoryAudits"`
 	}
 	if err := json.Unmarshal(raw, &seeds); err != nil {
 		return nil, fmt.Errorf("fakegraph: tenant json: %w", err)
@@ -274,6 +286,11 @@ func LoadTenant(r io.Reader, now time.Time) (*Tenant, error) {
 		}
 		t.Users[i].TAP = tap
 	}
+	for i, a := range seeds.DirectoryAudits {
+		if a.ActivityOffsetMin != nil {
+			t.DirectoryAudits[i].ActivityDateTime = now.Add(time.Duration(*a.ActivityOffsetMin) * time.Minute).UTC()
+		}
+	}
 	if err := t.validate(); err != nil {
 		return nil, err
 	}
@@ -290,6 +307,12 @@ func (t *Tenant) validate() error {
 	}
 	if t.Policy.State == "" {
 		t.Policy = DefaultPolicy()
+	}
+	if t.AppDisplayName == "" {
+		t.AppDisplayName = "tapdesk"
+	}
+	if t.AppServicePrincipalID == "" {
+		t.AppServicePrincipalID = "7d1c6f0e-3b2a-4c5d-8e9f-a0b1c2d3e4f5"
 	}
 	ids := map[string]bool{}
 	upns := map[string]bool{}

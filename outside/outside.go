@@ -1,0 +1,249 @@
+// Package outside finds Temporary Access Passes made outside tapdesk: in
+// the Entra admin center, by a script, by another tool, or with tapdesk's
+// own app registration but without a request in tapdesk. It reads Entra's
+// directory audit log for pass registrations (through the entra package),
+// matches each against the issues in tapdesk's audit trail, records and
+// audits the ones nothing explains, and, when told to, deletes them.
+//
+// It runs as one of the sweep's jobs (cmd/tapdesk, (*app).sweepOnce), on
+// the app's clock. Mail about a finding is the alerts' business: they
+// watch the trail for tapdesk.ActOutsidePassFound.
+package outside
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/metrics"
+)
+
+// AuditLog is what the job reads and changes in Entra (entra.Client).
+type AuditLog interface {
+	// AppID is tapdesk's own app registration, as the audit log names it.
+	AppID() string
+	// PassRegistrations lists the passes registered for users at or after
+	// since, oldest first.
+	PassRegistrations(ctx context.Context, since time.Time) ([]tapdesk.PassRegistration, error)
+	TAPs(ctx context.Context, userID string) ([]tapdesk.TAPInfo, error)
+	DeleteTAP(ctx context.Context, userID, methodID string) error
+}
+
+// Store keeps the cursor, the entries examined and the outside passes
+// (store.DB).
+type Store interface {
+	OutsidePassCursor(ctx context.Context) (time.Time, bool, error)
+	SetOutsidePassCursor(ctx context.Context, at, forgetBefore time.Time) error
+	DirectoryAuditExamined(ctx context.Context, auditID string) (bool, error)
+	ExplainByIssue(ctx context.Context, r tapdesk.PassRegistration, from, to, now time.Time) (bool, error)
+	RecordOutsidePass(ctx context.Context, p tapdesk.OutsidePass, ev tapdesk.Event) (bool, error)
+	OutsidePassDeleted(ctx context.Context, auditID string, at time.Time, gone bool, ev *tapdesk.Event) error
+	OutsidePassesToDelete(ctx context.Context, limit int) ([]tapdesk.OutsidePass, error)
+	TAPRecorded(ctx context.Context, methodID string) (bool, error)
+}
+
+// Options configure a Watch.
+type Options struct {
+	// Delete deletes outside passes in Entra (TAPDESK_OUTSIDE_PASS_DELETE).
+	Delete  bool
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+}
+
+// Watch is the job.
+type Watch struct {
+	log   AuditLog
+	store Store
+	opts  Options
+}
+
+// New returns the job reading log and recording in st.
+func New(log AuditLog, st Store, opts Options) *Watch {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Watch{log: log, store: st, opts: opts}
+}
+
+// graphTimeout bounds one scan's Graph calls.
+const graphTimeout = 2 * time.Minute
+
+// deletesPerRun bounds the passes one run deletes; the rest wait for the
+// next sweep.
+const deletesPerRun = 50
+
+// Run reads the directory audit log from the cursor (the first time, from
+// tapdesk.OutsidePassLookBack ago), records every pass registration no
+// issue of tapdesk explains, then deletes outside passes if set to. It
+// returns how many it found. The cursor moves only once the whole log was
+// read: a Graph outage leaves it, and the next run reads the same span
+// again, skipping what it examined.
+func (w *Watch) Run(ctx context.Context, now time.Time) (int, error) {
+	if w == nil {
+		return 0, nil // the directory reads no audit log (tests' stand-ins)
+	}
+	ctx, cancel := context.WithTimeout(ctx, graphTimeout)
+	defer cancel()
+	cursor, started, err := w.store.OutsidePassCursor(ctx)
+	if err != nil {
+		return 0, err
+	}
+	since := now.Add(-tapdesk.OutsidePassLookBack)
+	if started {
+		since = cursor.Add(-tapdesk.OutsidePassLogDelay)
+	}
+	regs, err := w.log.PassRegistrations(ctx, since)
+	if err != nil {
+		return 0, fmt.Errorf("reading Entra's directory audit log (AuditLog.Read.All): %w", err)
+	}
+	found := 0
+	for _, r := range regs {
+		ok, err := w.examine(ctx, r, now)
+		if err != nil {
+			return found, err
+		}
+		if ok {
+			found++
+		}
+	}
+	// Entries from before the next read's start are never read again.
+	if err := w.store.SetOutsidePassCursor(ctx, now, now.Add(-2*tapdesk.OutsidePassLogDelay)); err != nil {
+		return found, err
+	}
+	if w.opts.Delete {
+		if err := w.deleteAll(ctx, now); err != nil {
+			return found, err
+		}
+	}
+	return found, nil
+}
+
+// examine decides on one registration and records a finding; found is true
+// for a new outside pass.
+func (w *Watch) examine(ctx context.Context, r tapdesk.PassRegistration, now time.Time) (found bool, err error) {
+	seen, err := w.store.DirectoryAuditExamined(ctx, r.AuditID)
+	if err != nil || seen {
+		return false, err
+	}
+	viaTapdesk := r.ByTapdeskApp(w.log.AppID())
+	if viaTapdesk {
+		from, to := tapdesk.IssueWindow(r.At)
+		explained, err := w.store.ExplainByIssue(ctx, r, from, to, now)
+		if err != nil || explained {
+			return false, err
+		}
+	}
+	p := tapdesk.OutsidePass{PassRegistration: r, ViaTapdeskApp: viaTapdesk, FoundAt: now}
+	if id, err := w.findPass(ctx, r); err != nil {
+		// The finding stands without the pass's id; deleting looks again.
+		w.opts.Logger.Warn("outside pass: cannot list the user's passes", "audit_id", r.AuditID, "err", err)
+	} else {
+		p.MethodID = id
+	}
+	ev := tapdesk.Event{Time: now, Activity: tapdesk.ActOutsidePassFound, Category: tapdesk.CatSecurity, Actor: tapdesk.SystemActor,
+		TargetID: r.TargetID, TargetUPN: r.Target(), TAPMethodID: p.MethodID,
+		Reason: tapdesk.OutsidePassReason(p), Details: tapdesk.OutsidePassDetails(p)}
+	recorded, err := w.store.RecordOutsidePass(ctx, p, ev)
+	if err != nil || !recorded {
+		return false, err
+	}
+	w.opts.Metrics.OutsidePassFound(outsideInitiator(p))
+	w.opts.Logger.Warn("a pass was made outside tapdesk", "target", r.Target(), "created_by", r.Initiator(),
+		"created_at", r.At.UTC().Format(time.RFC3339), "via_tapdesk_app", viaTapdesk, "audit_id", r.AuditID)
+	return true, nil
+}
+
+// outsideInitiator is the metric's label for who made p.
+func outsideInitiator(p tapdesk.OutsidePass) string {
+	switch {
+	case p.ViaTapdeskApp:
+		return metrics.OutsideTapdeskApp
+	case p.ByApp:
+		return metrics.OutsideApp
+	}
+	return metrics.OutsideUser
+}
+
+// findPass is the id of the user's pass that r registered, if the user
+// still has it: created when r says, and not one tapdesk issued. "" when
+// the user has no such pass (replaced, deleted, or the user is gone).
+func (w *Watch) findPass(ctx context.Context, r tapdesk.PassRegistration) (string, error) {
+	taps, err := w.log.TAPs(ctx, r.TargetID)
+	if notInEntra(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	for _, t := range taps {
+		if d := t.CreatedAt.Sub(r.At).Abs(); d > tapdesk.PassCreatedMatch {
+			continue
+		}
+		mine, err := w.store.TAPRecorded(ctx, t.MethodID)
+		if err != nil {
+			return "", err
+		}
+		if !mine {
+			return t.MethodID, nil
+		}
+	}
+	return "", nil
+}
+
+// deleteAll deletes the outside passes not deleted yet. One that cannot be
+// deleted now is logged and tried again at the next run.
+func (w *Watch) deleteAll(ctx context.Context, now time.Time) error {
+	todo, err := w.store.OutsidePassesToDelete(ctx, deletesPerRun)
+	if err != nil {
+		return err
+	}
+	for _, p := range todo {
+		if err := w.delete(ctx, p, now); err != nil {
+			w.opts.Logger.Warn("outside pass not deleted; tried again at the next sweep", "audit_id", p.AuditID, "target", p.Target(), "err", err)
+		}
+	}
+	return nil
+}
+
+func (w *Watch) delete(ctx context.Context, p tapdesk.OutsidePass, now time.Time) error {
+	id := p.MethodID
+	if id == "" {
+		var err error
+		if id, err = w.findPass(ctx, p.PassRegistration); err != nil {
+			return err
+		}
+	}
+	gone := id == ""
+	if !gone {
+		err := w.log.DeleteTAP(ctx, p.TargetID, id)
+		if err != nil && !notInEntra(err) {
+			return err
+		}
+		gone = err != nil
+	}
+	if gone {
+		// Replaced, deleted or expired away meanwhile: nothing to do, and
+		// nothing deleted to audit.
+		return w.store.OutsidePassDeleted(ctx, p.AuditID, now, true, nil)
+	}
+	ev := tapdesk.Event{Time: now, Activity: tapdesk.ActOutsidePassDeleted, Category: tapdesk.CatSecurity, Actor: tapdesk.SystemActor,
+		TargetID: p.TargetID, TargetUPN: p.Target(), TAPMethodID: id,
+		Reason: "tapdesk deleted the Temporary Access Pass made outside tapdesk for " + p.Target() + " by " + p.Initiator() +
+			" (TAPDESK_OUTSIDE_PASS_DELETE is on).",
+		Details: map[string]string{"directory_audit_id": p.AuditID, "created_by": p.Initiator(),
+			"created_at": p.At.UTC().Format(time.RFC3339), "method_id": id}}
+	if err := w.store.OutsidePassDeleted(ctx, p.AuditID, now, false, &ev); err != nil {
+		return err
+	}
+	w.opts.Metrics.OutsidePassDeleted()
+	return nil
+}
+
+// notInEntra reports a Graph answer that the pass (or its user) is gone.
+func notInEntra(err error) bool {
+	var ge *tapdesk.GraphError
+	return errors.As(err, &ge) && ge.Kind == tapdesk.GraphNotFound
+}
