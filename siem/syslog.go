@@ -25,7 +25,7 @@ const (
 	// element by this name.
 	SyslogSDID = "tapdesk@32473"
 	// SyslogAppName is the APP-NAME of every message.
-	SyslogAppName = "tapdesk"
+	SyslogAppName                   = "tapdesk"
 	severityWarning, severityNotice = 4, 5
 )
 
