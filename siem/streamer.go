@@ -146,6 +146,7 @@ func (s *Streamer) runSink(ctx context.Context, i int) {
 		sink.Close()
 	}()
 	failures := 0
+	var l lease
 	wait := func(d time.Duration) bool {
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -162,7 +163,7 @@ func (s *Streamer) runSink(ctx context.Context, i int) {
 		return true
 	}
 	for ctx.Err() == nil {
-		next, err := s.round(ctx, i, &failures, log)
+		next, err := s.round(ctx, i, &l, &failures, log)
 		if ctx.Err() != nil {
 			return
 		}
@@ -176,19 +177,34 @@ func (s *Streamer) runSink(ctx context.Context, i int) {
 	}
 }
 
+// lease is what a sink's goroutine knows of its lease: held until until,
+// and while held, the cursor is its own to move.
+type lease struct {
+	until  time.Time
+	cursor int64
+}
+
 // round takes the lease, sends one batch and records the outcome. It
 // returns how long to wait before the next round (0: go on at once).
-func (s *Streamer) round(ctx context.Context, i int, failures *int, log *slog.Logger) (time.Duration, error) {
+func (s *Streamer) round(ctx context.Context, i int, l *lease, failures *int, log *slog.Logger) (time.Duration, error) {
 	sink := s.sinks[i]
 	now := s.opts.Now()
-	cursor, held, err := s.store.TakeSIEMLease(ctx, sink.Name(), s.holder, now, now.Add(s.opts.Lease))
-	if err != nil {
-		return 0, err
+	// Renew the lease once half of it has gone, not every round: a busy
+	// trail then costs one write per batch (the cursor), not two.
+	if now.After(l.until.Add(-s.opts.Lease / 2)) {
+		cursor, held, err := s.store.TakeSIEMLease(ctx, sink.Name(), s.holder, now, now.Add(s.opts.Lease))
+		if err != nil {
+			l.until = time.Time{}
+			return 0, err
+		}
+		if !held {
+			l.until = time.Time{}
+			s.note(i, func(st *sinkState) { st.standby = true })
+			return s.opts.Interval, nil
+		}
+		l.until, l.cursor = now.Add(s.opts.Lease), cursor
 	}
-	if !held {
-		s.note(i, func(st *sinkState) { st.standby = true })
-		return s.opts.Interval, nil
-	}
+	cursor := l.cursor
 	events, err := s.store.SIEMEvents(ctx, cursor, s.opts.Batch)
 	if err != nil {
 		return 0, err
@@ -219,8 +235,13 @@ func (s *Streamer) round(ctx context.Context, i int, failures *int, log *slog.Lo
 			"attempt", *failures, "retry_in", wait.String(), "err", reason)
 		// Keep the lease through the wait, so another instance does not
 		// cut the backoff short.
-		if _, _, err := s.store.TakeSIEMLease(ctx, sink.Name(), s.holder, now, now.Add(wait+s.opts.Lease)); err != nil && ctx.Err() == nil {
-			log.Warn("siem: renewing the lease", "err", err)
+		if _, held, err := s.store.TakeSIEMLease(ctx, sink.Name(), s.holder, now, now.Add(wait+s.opts.Lease)); err != nil || !held {
+			l.until = time.Time{} // take it again next round
+			if err != nil && ctx.Err() == nil {
+				log.Warn("siem: renewing the lease", "err", err)
+			}
+		} else {
+			l.until = now.Add(wait + s.opts.Lease)
 		}
 		return wait, nil
 	}
@@ -228,6 +249,7 @@ func (s *Streamer) round(ctx context.Context, i int, failures *int, log *slog.Lo
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	if err := s.store.AdvanceSIEMCursor(actx, sink.Name(), s.holder, last, now); err != nil {
+		l.until = time.Time{}
 		if errors.Is(err, ErrLeaseLost) {
 			log.Warn("siem: another instance took this sink over; it sends from its own cursor", "to_seq", last)
 			return s.opts.Interval, nil
@@ -238,6 +260,7 @@ func (s *Streamer) round(ctx context.Context, i int, failures *int, log *slog.Lo
 		log.Info("siem: delivering again", "after_failures", *failures)
 	}
 	*failures = 0
+	l.cursor = last
 	s.opts.Metrics.Sent(sink.Name(), len(events))
 	s.note(i, func(st *sinkState) {
 		st.cursor, st.lastSent, st.failures, st.lastErr, st.failingSince, st.retryAt = last, now, 0, "", time.Time{}, time.Time{}

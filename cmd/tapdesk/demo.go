@@ -82,6 +82,9 @@ type demoOptions struct {
 	// ReadyCacheOK and ReadyCacheFailed are how long /readyz keeps its
 	// answers (0: production's); tests keep them longer than they run.
 	ReadyCacheOK, ReadyCacheFailed time.Duration
+	// SIEM streams the demo's audit trail as serve's siem-* settings do
+	// (none: it does not).
+	SIEM siemConfig
 }
 
 // demoEnv is the whole product on loopback: the portal, a fake Graph over
@@ -208,6 +211,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		SessionKey:         cmp.Or(o.SessionKey, randomHex(32)), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
 		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, Metrics: m,
 		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": store.DisplayDSN(d.dbPath)},
+		SIEM:     o.SIEM,
 	}
 	if d.app, err = newApp(ctx, cfg, dir, sender); err != nil {
 		return nil, err
