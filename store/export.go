@@ -153,8 +153,17 @@ func (e *jsonlEncoder) begin() error { return nil }
 func (e *jsonlEncoder) end() error   { return nil }
 
 func (e *jsonlEncoder) row(r *exportRow) error {
+	b := append(appendEventJSON(e.buf[:0], r), '\n')
+	e.buf = b
+	_, err := e.w.Write(b)
+	return err
+}
+
+// appendEventJSON appends r as one JSON object, the shape of a JSON Lines
+// export line (and of what the SIEM stream sends), without a line end.
+func appendEventJSON(b []byte, r *exportRow) []byte {
 	f := &r.fields
-	b := append(e.buf[:0], `{"seq":`...)
+	b = append(b, `{"seq":`...)
 	b = strconv.AppendInt(b, r.seq, 10)
 	b = appendJSONField(b, "activityDateTime", f[0])
 	b = appendJSONField(b, "activityDisplayName", f[1])
@@ -188,10 +197,7 @@ func (e *jsonlEncoder) row(r *exportRow) error {
 	b = appendJSONField(b, "httpRequestId", f[17])
 	b = appendJSONField(b, "mac", r.mac)
 	b = appendJSONField(b, "macKeyId", r.keyID)
-	b = append(b, "}\n"...)
-	e.buf = b
-	_, err := e.w.Write(b)
-	return err
+	return append(b, '}')
 }
 
 func appendJSONField(b []byte, name, value string) []byte {

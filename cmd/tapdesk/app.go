@@ -19,6 +19,7 @@ import (
 	"github.com/tapdesk/tapdesk/metrics"
 	"github.com/tapdesk/tapdesk/outside"
 	"github.com/tapdesk/tapdesk/ratelimit"
+	"github.com/tapdesk/tapdesk/siem"
 	"github.com/tapdesk/tapdesk/signin"
 	"github.com/tapdesk/tapdesk/store"
 )
@@ -92,6 +93,8 @@ type appConfig struct {
 	// OutsidePassDelete deletes passes made outside tapdesk
 	// (TAPDESK_OUTSIDE_PASS_DELETE).
 	OutsidePassDelete bool
+	// SIEM streams the audit trail to a SIEM (no sinks: it does not).
+	SIEM siemConfig
 }
 
 // app is a wired portal: database, web handlers, mail worker.
@@ -101,6 +104,7 @@ type app struct {
 	echo    *echo.Echo
 	handler *handlers.Handler
 	worker  *mail.Worker
+	siem    *siem.Streamer // nil: no SIEM sink configured
 	metrics *metrics.Metrics
 	// metricsLn, when set before serve, serves /metrics alongside.
 	metricsLn net.Listener
@@ -161,13 +165,14 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	composer := &mail.RequestComposer{Store: db, BaseURL: cfg.BaseURL, LinkTTL: cfg.LinkTTL, Now: cfg.Now}
 	a.worker = mail.NewWorker(db, composer, sender, mail.WorkerOptions{Interval: cfg.MailInterval, Logger: log, Now: cfg.Now, Metrics: a.metrics})
 
+	a.siem = newSIEM(cfg, db, a.metrics)
 	limiter, err := a.rateLimiter()
 	if err != nil {
 		a.close()
 		return nil, err
 	}
 	a.handler = handlers.New(handlers.Deps{
-		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick, ReadyChecks: readyChecks(dir, sender),
+		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick, ReadyChecks: append(readyChecks(dir, sender), siemReadyChecks(a.siem)...),
 		Limiter: limiter, Metrics: a.metrics,
 		Config: handlers.Config{
 			Demo: cfg.Demo, ServerTiming: cfg.ServerTiming, SecureCookies: cfg.SecureCookies, ApproverEmails: cfg.ApproverEmails,
@@ -241,6 +246,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 			a.cfg.Logger.Error("mail worker stopped", "err", err)
 		}
 	}()
+	siemDone := a.startSIEM(workCtx)
 	sweepDone := make(chan struct{})
 	go func() {
 		defer close(sweepDone)
@@ -289,6 +295,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	stopWork()
 	<-workerDone
 	<-sweepDone
+	siemDone()
 	// Refusals counted in windows still open are written before the
 	// database closes, so a restart loses no count.
 	if _, ferr := a.handler.FlushRefusals(context.Background(), a.cfg.Now(), true); ferr != nil {

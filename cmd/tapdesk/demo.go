@@ -84,6 +84,9 @@ type demoOptions struct {
 	ReadyCacheOK, ReadyCacheFailed time.Duration
 	// OutsidePassDelete as TAPDESK_OUTSIDE_PASS_DELETE (off, as serve's default).
 	OutsidePassDelete bool
+	// SIEM streams the demo's audit trail as serve's siem-* settings do
+	// (none: it does not).
+	SIEM siemConfig
 }
 
 // demoEnv is the whole product on loopback: the portal, a fake Graph over
@@ -210,6 +213,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		SessionKey:         cmp.Or(o.SessionKey, randomHex(32)), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
 		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, Metrics: m, OutsidePassDelete: o.OutsidePassDelete,
 		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": store.DisplayDSN(d.dbPath)},
+		SIEM:     o.SIEM,
 	}
 	if d.app, err = newApp(ctx, cfg, dir, sender); err != nil {
 		return nil, err

@@ -94,6 +94,7 @@ func serveSettings() *settings {
 	s.secret("session-key", "at least 32 characters; seals session data at rest", true)
 	s.secret("audit-key", "at least 32 characters; keys the audit trail's hash chain (not stored in the database)", true)
 	s.secret("audit-old-keys", "comma-separated audit keys used before a rotation; they only verify the events they signed", false)
+	siemSettings(s)
 	return s
 }
 
@@ -234,6 +235,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			problems = append(problems, s.by[root.flag].env+": "+p)
 		}
 	}
+	siemCfg, siemProblems := siemFromSettings(s, siemAuthorityHost(s))
+	problems = append(problems, siemProblems...)
 	if len(problems) > 0 {
 		return &configError{problems}
 	}
@@ -281,7 +284,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		TrustedProxies: proxies, ClientIPHeader: ipHeader, RateLimits: limits,
 		ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
 		ShutdownGrace: grace, SweepInterval: sweepEvery, ServerTiming: serverTiming, OutsidePassDelete: outsideDelete,
-		Settings: s.describe(), Logger: log, Metrics: m,
+		Settings: s.describe(), Logger: log, Metrics: m, SIEM: siemCfg,
 	}
 	ln, err := listen(s.get("addr"))
 	if err != nil {

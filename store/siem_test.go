@@ -1,0 +1,115 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/internal/pgtest"
+	"github.com/tapdesk/tapdesk/siem"
+	"github.com/tapdesk/tapdesk/store"
+)
+
+// The SIEM stream's durable side on both databases: events after a
+// cursor in order with their JSON, a lease one instance holds at a time
+// (another takes it once it expires), a cursor only its holder moves and
+// only forward, and the lag it leaves.
+func TestSIEMCursorAndLease(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		ctx := context.Background()
+		a, dsn := openDB(t)
+		b, err := store.Open(ctx, dsn) // a second instance
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		for i := range 5 {
+			if err := a.AppendEvent(ctx, tapdesk.Event{Time: t0.Add(time.Duration(i) * time.Minute), Activity: tapdesk.ActSignIn,
+				Category: tapdesk.CatSignIn, Actor: tapdesk.Actor{UPN: fmt.Sprintf("p%d@contoso.example", i)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		behind, oldest, err := a.SIEMLag(ctx, "webhook")
+		if err != nil || behind != 5 || !oldest.Equal(t0) {
+			t.Fatalf("lag of a sink never used = %d, %v, %v; want the whole trail, 5 events from %v", behind, oldest, err, t0)
+		}
+
+		cur, held, err := a.TakeSIEMLease(ctx, "webhook", "A", t0, t0.Add(time.Minute))
+		if err != nil || !held || cur != 0 {
+			t.Fatalf("first lease = %d, %v, %v; want held at cursor 0", cur, held, err)
+		}
+		if _, held, err := b.TakeSIEMLease(ctx, "webhook", "B", t0.Add(30*time.Second), t0.Add(90*time.Second)); err != nil || held {
+			t.Fatalf("a second instance took a lease still running (held %v, err %v)", held, err)
+		}
+		if _, held, _ := b.TakeSIEMLease(ctx, "syslog", "B", t0, t0.Add(time.Minute)); !held {
+			t.Fatal("a lease on one sink kept another instance off another sink")
+		}
+
+		evs, err := a.SIEMEvents(ctx, 0, 3)
+		if err != nil || len(evs) != 3 {
+			t.Fatalf("SIEMEvents = %d events, %v", len(evs), err)
+		}
+		for i, ev := range evs {
+			var line struct {
+				Seq         int64  `json:"seq"`
+				Mac         string `json:"mac"`
+				Activity    string `json:"activityDisplayName"`
+				InitiatedBy struct {
+					User struct{ UserPrincipalName string }
+				}
+			}
+			if err := json.Unmarshal(ev.JSON, &line); err != nil {
+				t.Fatalf("event %d's JSON: %v: %s", ev.Seq, err, ev.JSON)
+			}
+			if ev.Seq != int64(i+1) || line.Seq != ev.Seq || line.Mac == "" || line.Mac != ev.Mac ||
+				line.Activity != string(tapdesk.ActSignIn) || ev.Activity != line.Activity ||
+				line.InitiatedBy.User.UserPrincipalName != fmt.Sprintf("p%d@contoso.example", i) ||
+				!ev.Time.Equal(t0.Add(time.Duration(i)*time.Minute)) {
+				t.Errorf("event %d = %+v, JSON %s", i, ev, ev.JSON)
+			}
+		}
+
+		if err := b.AdvanceSIEMCursor(ctx, "webhook", "B", 3, t0); !errors.Is(err, siem.ErrLeaseLost) {
+			t.Errorf("an instance without the lease moved the cursor (err %v)", err)
+		}
+		if err := a.AdvanceSIEMCursor(ctx, "webhook", "A", 3, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.AdvanceSIEMCursor(ctx, "webhook", "A", 2, t0); err != nil {
+			t.Fatal(err)
+		}
+		behind, oldest, err = b.SIEMLag(ctx, "webhook")
+		if err != nil || behind != 2 || !oldest.Equal(t0.Add(3*time.Minute)) {
+			t.Fatalf("lag after 3 acknowledged = %d, %v, %v; want 2 from the 4th event (the cursor never moves back)", behind, oldest, err)
+		}
+		if evs, _ := b.SIEMEvents(ctx, 3, 10); len(evs) != 2 || evs[0].Seq != 4 || evs[1].Seq != 5 {
+			t.Errorf("events after the cursor = %+v, want seq 4 and 5", evs)
+		}
+
+		// A lease that ran out passes to whoever asks, with the cursor.
+		cur, held, err = b.TakeSIEMLease(ctx, "webhook", "B", t0.Add(2*time.Minute), t0.Add(3*time.Minute))
+		if err != nil || !held || cur != 3 {
+			t.Fatalf("lease after expiry = %d, %v, %v; want held at cursor 3", cur, held, err)
+		}
+		if err := a.AdvanceSIEMCursor(ctx, "webhook", "A", 5, t0); !errors.Is(err, siem.ErrLeaseLost) {
+			t.Errorf("the former holder moved the cursor (err %v)", err)
+		}
+		// Given up at shutdown, it is free at once.
+		if err := b.ReleaseSIEMLease(ctx, "webhook", "B"); err != nil {
+			t.Fatal(err)
+		}
+		if _, held, _ := a.TakeSIEMLease(ctx, "webhook", "A", t0.Add(2*time.Minute), t0.Add(3*time.Minute)); !held {
+			t.Error("a released lease could not be taken")
+		}
+		if err := a.AdvanceSIEMCursor(ctx, "webhook", "A", 5, t0); err != nil {
+			t.Fatal(err)
+		}
+		if behind, oldest, _ := a.SIEMLag(ctx, "webhook"); behind != 0 || !oldest.IsZero() {
+			t.Errorf("lag when all is delivered = %d, %v", behind, oldest)
+		}
+	})
+}
