@@ -18,6 +18,7 @@ import (
 // nothing is left behind unnoticed.
 var copiedTables = []string{
 	"requests", "approvals", "approval_links", "dispute_links", "outbox", "audit_events", "sessions",
+	"alerts", "alert_mail", "alert_cursor",
 }
 
 // uncopiedTables are tables of the schema a copy leaves behind on purpose:
