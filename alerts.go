@@ -78,6 +78,14 @@ func DefaultAlertThresholds() AlertThresholds {
 	return AlertThresholds{FilingsPerHour: DefaultAlertFilingsPerHour, PairDecisionsPerWeek: DefaultAlertPairDecisionsPerWeek}
 }
 
+// OrDefaults fills the thresholds not set with the defaults.
+func (th AlertThresholds) OrDefaults() AlertThresholds {
+	def := DefaultAlertThresholds()
+	th.FilingsPerHour = cmp.Or(th.FilingsPerHour, def.FilingsPerHour)
+	th.PairDecisionsPerWeek = cmp.Or(th.PairDecisionsPerWeek, def.PairDecisionsPerWeek)
+	return th
+}
+
 // CheckAlertThreshold refuses a threshold below 1 (every filing would be
 // an alert) for the setting named env.
 func CheckAlertThreshold(env string, n int) error {
@@ -257,7 +265,7 @@ func pairDecisions(ev Event, decisions []Event, requesters map[string]Actor, lim
 
 // FiledPrivileged reports whether a filing event records a privileged
 // target: its "privileged" detail, or for events written before that
-// detail, the two approvals only privileged targets need.
+// detail, the two approvals only privileged targets needed then.
 func FiledPrivileged(ev Event) bool {
 	if p, ok := ev.Details["privileged"]; ok {
 		return p == "true"
@@ -334,4 +342,43 @@ func sortedEvents(evs []Event) []Event {
 	out := slices.Clone(evs)
 	slices.SortFunc(out, func(a, b Event) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
+}
+
+// AlertPageSize is how many alerts the alerts page lists at once;
+// DashboardAlerts how many the auditor's dashboard shows.
+const (
+	AlertPageSize   = 50
+	DashboardAlerts = 5
+)
+
+// Description says when rule raises an alert, with the thresholds and
+// working hours in force.
+func (r AlertRule) Description(th AlertThresholds, hours WorkingHours) string {
+	switch r {
+	case AlertFilingBurst:
+		return fmt.Sprintf("One agent files more than %d requests within an hour.", th.FilingsPerHour)
+	case AlertPairDecisions:
+		return fmt.Sprintf("One approver decides more than %d requests of the same agent within seven days.", th.PairDecisionsPerWeek)
+	case AlertPrivilegedOutOfHours:
+		h := DefaultWorkingHours
+		if !hours.IsZero() {
+			h = hours.String()
+		}
+		return fmt.Sprintf("A request for a privileged target is filed outside the working hours (%s).", h)
+	case AlertDispute:
+		return "The target or their manager reports \"This wasn't me\"; the dispute's own mail is the security team's mail."
+	case AlertOutsidePass:
+		return "A Temporary Access Pass is found in Entra that tapdesk did not issue."
+	case AlertAuditFailure:
+		return "A check of the audit trail fails, or tampering is detected."
+	}
+	return ""
+}
+
+// ParseAlertRule reads a rule filter ("" is every rule).
+func ParseAlertRule(s string) (AlertRule, error) {
+	if s == "" || slices.Contains(AlertRules(), AlertRule(s)) {
+		return AlertRule(s), nil
+	}
+	return "", Errorf(EINVALID, "%q is not an alert rule. Pick one from the list, or any rule.", s)
 }

@@ -67,8 +67,8 @@ func TestEvaluateAlerts(t *testing.T) {
 			return AlertInput{New: f[3:], Filings: f}
 		}(), []AlertRule{AlertFilingBurst}},
 		{"pair above the threshold in a week", AlertInput{
-			New: []Event{decision(10, avery, "a", base), decision(11, avery, "b", base.Add(48*time.Hour)), decision(12, avery, "c", base.Add(96*time.Hour))},
-			Decisions: []Event{decision(10, avery, "a", base), decision(11, avery, "b", base.Add(48*time.Hour)), decision(12, avery, "c", base.Add(96*time.Hour))},
+			New:        []Event{decision(10, avery, "a", base), decision(11, avery, "b", base.Add(48*time.Hour)), decision(12, avery, "c", base.Add(96*time.Hour))},
+			Decisions:  []Event{decision(10, avery, "a", base), decision(11, avery, "b", base.Add(48*time.Hour)), decision(12, avery, "c", base.Add(96*time.Hour))},
 			Requesters: map[string]Actor{"a": alex, "b": alex, "c": alex}}, []AlertRule{AlertPairDecisions}},
 		{"same approver, different agents: no alert", AlertInput{
 			New:        []Event{decision(10, avery, "a", base), decision(11, avery, "b", base), decision(12, avery, "c", base)},

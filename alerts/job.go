@@ -44,14 +44,7 @@ const maxBatches = 20
 // Run evaluates the events written since the last run, at now, and
 // returns how many alerts it raised.
 func (j *Job) Run(ctx context.Context, now time.Time) (int, error) {
-	th := j.Thresholds
-	def := tapdesk.DefaultAlertThresholds()
-	if th.FilingsPerHour == 0 {
-		th.FilingsPerHour = def.FilingsPerHour
-	}
-	if th.PairDecisionsPerWeek == 0 {
-		th.PairDecisionsPerWeek = def.PairDecisionsPerWeek
-	}
+	th := j.Thresholds.OrDefaults()
 	raised := 0
 	for range maxBatches {
 		n, more, err := j.batch(ctx, now, th)

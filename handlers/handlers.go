@@ -52,6 +52,8 @@ type Store interface {
 	RequestCountsByState(ctx context.Context) (map[tapdesk.State]int, error)
 	PassesIssuedSince(ctx context.Context, since time.Time) (int, error)
 	LatestSignIns(ctx context.Context, since time.Time, limit int) ([]tapdesk.Event, error)
+	// Alerts lists raised alerts newest first (alerts.go).
+	Alerts(ctx context.Context, rule tapdesk.AlertRule, before int64, limit int) ([]tapdesk.Alert, error)
 	Ping(ctx context.Context) error
 	// Generation is the count of committed writes, and whether it sees
 	// every write (store.DB.Generation): caches of what was read are
@@ -87,6 +89,8 @@ type Config struct {
 	// WorkingHours: a request filed outside them is named as a risk to its
 	// approvers (zero: tapdesk.DefaultWorkingHours).
 	WorkingHours tapdesk.WorkingHours
+	// AlertThresholds are the alert rules' limits, for the alerts page.
+	AlertThresholds tapdesk.AlertThresholds
 	// A session ends after SessionIdleTimeout without a request, and
 	// SessionLifetime after its sign-in however active (defaults 30m, 8h).
 	SessionIdleTimeout time.Duration

@@ -67,6 +67,7 @@ func (h *Handler) Routes(e *echo.Echo) {
 	e.GET("/audit", h.auditList, audit)
 	e.GET("/audit/export", h.auditExport, audit, h.limit(tapdesk.RateExport))
 	e.GET("/audit/verify", h.auditVerify, audit, h.limit(tapdesk.RateVerify))
+	e.GET("/alerts", h.alertsPage, audit)
 }
 
 // sessionless says whether the matched route is one that answers the same
