@@ -69,6 +69,7 @@ var routeAudiences = map[string]audience{
 	"GET /audit":                 auditorOnly,
 	"GET /audit/export":          auditorOnly,
 	"GET /audit/verify":          auditorOnly,
+	"GET /alerts":                auditorOnly,
 	"* /demo/idp/*":              demoOnly,
 	"GET /demo/mailbox":          demoOnly,
 }
