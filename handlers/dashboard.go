@@ -249,5 +249,8 @@ func (h *Handler) oversight(ctx context.Context, now time.Time) (*views.Oversigh
 	for _, r := range recent {
 		o.Recent = append(o.Recent, views.NewRequestRow(r, nil))
 	}
+	if o.Alerts, err = h.latestAlerts(ctx); err != nil {
+		return nil, err
+	}
 	return o, nil
 }

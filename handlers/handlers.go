@@ -55,6 +55,8 @@ type Store interface {
 	// The reports page's reads (reports.go).
 	ReportFacts(ctx context.Context, from, to time.Time) (tapdesk.ReportFacts, error)
 	OutsidePasses(ctx context.Context, limit int) ([]tapdesk.OutsidePass, error)
+	// Alerts lists raised alerts newest first (alerts.go).
+	Alerts(ctx context.Context, rule tapdesk.AlertRule, before int64, limit int) ([]tapdesk.Alert, error)
 	Ping(ctx context.Context) error
 	// Generation is the count of committed writes, and whether it sees
 	// every write (store.DB.Generation): caches of what was read are
@@ -90,6 +92,8 @@ type Config struct {
 	// WorkingHours: a request filed outside them is named as a risk to its
 	// approvers (zero: tapdesk.DefaultWorkingHours).
 	WorkingHours tapdesk.WorkingHours
+	// AlertThresholds are the alert rules' limits, for the alerts page.
+	AlertThresholds tapdesk.AlertThresholds
 	// A session ends after SessionIdleTimeout without a request, and
 	// SessionLifetime after its sign-in however active (defaults 30m, 8h).
 	SessionIdleTimeout time.Duration

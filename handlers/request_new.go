@@ -117,7 +117,9 @@ func (h *Handler) fileRequest(c echo.Context) error {
 			"lifetime_minutes": strconv.Itoa(r.LifetimeMinutes), "usable_once": boolString(r.UsableOnce),
 			"approvals_required": strconv.Itoa(r.ApprovalsRequired), "expires": r.ExpiresAt.UTC().Format(time.RFC3339Nano), "target_roles": strings.Join(card.User.Roles, ", "),
 			"target_privileged_groups": strings.Join(card.User.PrivilegedGroups, ", "),
-			"target_tapdesk_roles":     strings.Join(card.User.TapdeskRoles, ", ")}})
+			"target_tapdesk_roles":     strings.Join(card.User.TapdeskRoles, ", "),
+			// The alert rules read these (tapdesk.FiledPrivileged).
+			"privileged": boolString(card.User.Privileged()), "privilege_reason": r.PrivilegeReason}})
 	for k, v := range noticeDetails {
 		ev.Details[k] = v
 	}

@@ -69,6 +69,7 @@ func (h *Handler) Routes(e *echo.Echo) {
 	e.GET("/audit/verify", h.auditVerify, audit, h.limit(tapdesk.RateVerify))
 	e.GET("/reports", h.reports, audit)
 	e.GET("/reports/:file", h.reportCSV, audit)
+	e.GET("/alerts", h.alertsPage, audit)
 }
 
 // sessionless says whether the matched route is one that answers the same

@@ -75,6 +75,9 @@ type Metrics struct {
 
 	rateLimited *prometheus.CounterVec
 
+	// alertsRaised counts alerts by rule (alerts.go).
+	alertsRaised *prometheus.CounterVec
+
 	// lastSweeps keeps each background job's last run for the admin's
 	// dashboard (sweeps.go).
 	lastSweeps sweepLog
@@ -128,6 +131,8 @@ func New(b Build) *Metrics {
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tapdesk_rate_limited_total",
 		Help: "Requests refused by a rate limit, by action and scope (person or address)."}, []string{"action", "scope"})
 
+	m.alertsRaised = newAlertsRaised()
+
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tapdesk_build_info",
 		Help: "Always 1; the labels say which tapdesk is running."}, []string{"version", "commit", "goversion"})
 	buildInfo.WithLabelValues(b.Version, b.Commit, runtime.Version()).Set(1)
@@ -135,7 +140,7 @@ func New(b Build) *Metrics {
 	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.httpInFlight,
 		m.graphRequests, m.graphDuration, m.graphThrottled, m.graphThrottleWait,
 		m.mailSent, m.mailFailures, m.auditEvents, m.auditVerify,
-		m.sweepRuns, m.sweepItems, m.sweepLastSuccess, m.rateLimited, buildInfo,
+		m.sweepRuns, m.sweepItems, m.sweepLastSuccess, m.rateLimited, m.alertsRaised, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		f(c)

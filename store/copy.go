@@ -19,6 +19,7 @@ import (
 var copiedTables = []string{
 	"requests", "approvals", "approval_links", "dispute_links", "outbox", "audit_events", "sessions",
 	"outside_pass_cursor", "directory_audits_examined", "outside_passes",
+	"alerts", "alert_mail", "alert_cursor",
 }
 
 // uncopiedTables are tables of the schema a copy leaves behind on purpose:

@@ -134,7 +134,8 @@ func copyHistory(t *testing.T, path string) (live, expired string) {
 
 // copyTables are the tables every tapdesk schema has; the copy must carry
 // them all (the test's own list, so a table the copy skips shows here).
-var copyTables = []string{"requests", "approvals", "approval_links", "dispute_links", "outbox", "audit_events", "sessions"}
+var copyTables = []string{"requests", "approvals", "approval_links", "dispute_links", "outbox", "audit_events", "sessions",
+	"alerts", "alert_mail", "alert_cursor"}
 
 // tableDump reads every row of table as text, sorted, with the stored
 // (not generated) columns of the SQLite source, so two databases compare

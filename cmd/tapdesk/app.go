@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/alerts"
 	"github.com/tapdesk/tapdesk/handlers"
 	"github.com/tapdesk/tapdesk/mail"
 	"github.com/tapdesk/tapdesk/metrics"
@@ -95,6 +96,8 @@ type appConfig struct {
 	OutsidePassDelete bool
 	// SIEM streams the audit trail to a SIEM (no sinks: it does not).
 	SIEM siemConfig
+	// AlertThresholds are the alert rules' limits (zero fields: defaults).
+	AlertThresholds tapdesk.AlertThresholds
 }
 
 // app is a wired portal: database, web handlers, mail worker.
@@ -106,6 +109,7 @@ type app struct {
 	worker  *mail.Worker
 	siem    *siem.Streamer // nil: no SIEM sink configured
 	metrics *metrics.Metrics
+	alerts  *alerts.Job
 	// metricsLn, when set before serve, serves /metrics alongside.
 	metricsLn net.Listener
 	// firstSweep is closed once the sweep that runs at start has finished,
@@ -163,7 +167,8 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	a.stop = append(a.stop, stopCleanup)
 
 	composer := &mail.RequestComposer{Store: db, BaseURL: cfg.BaseURL, LinkTTL: cfg.LinkTTL, Now: cfg.Now}
-	a.worker = mail.NewWorker(db, composer, sender, mail.WorkerOptions{Interval: cfg.MailInterval, Logger: log, Now: cfg.Now, Metrics: a.metrics})
+	a.alerts = &alerts.Job{Store: db, Thresholds: cfg.AlertThresholds.OrDefaults(), Hours: cfg.WorkingHours, SecurityEmails: cfg.SecurityEmails, Metrics: a.metrics}
+	a.worker = mail.NewWorker(db, &mail.AlertComposer{Store: db, BaseURL: cfg.BaseURL, Next: composer}, sender, mail.WorkerOptions{Interval: cfg.MailInterval, Logger: log, Now: cfg.Now, Metrics: a.metrics})
 
 	a.siem = newSIEM(cfg, db, a.metrics)
 	limiter, err := a.rateLimiter()
@@ -182,7 +187,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 			SessionIdleTimeout: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
 			RateLimits: cfg.RateLimits, WriteTimeout: cfg.WriteTimeout, Logger: log, Now: cfg.Now,
 			TrustedProxies: cfg.TrustedProxies, ReadyCacheOK: cfg.ReadyCacheOK, ReadyCacheFailed: cfg.ReadyCacheFailed,
-			RoleGroups: cfg.OIDC.GroupRoles,
+			RoleGroups: cfg.OIDC.GroupRoles, AlertThresholds: a.alerts.Thresholds,
 		},
 	})
 	e := echo.New()
@@ -358,6 +363,7 @@ func (a *app) sweepOnce(ctx context.Context, escalateTo []string) {
 		{"passes_removed", "closing the loop", func() (int, error) { return a.handler.CloseLoop(ctx, now) }},
 		{"outside_passes", "looking for passes made outside tapdesk", func() (int, error) { return a.outside.Run(ctx, now) }},
 		{"refusal_counts", "writing the counts of refusals", func() (int, error) { return a.handler.FlushRefusals(ctx, now, false) }},
+		{"alerts_raised", "evaluating the alert rules", func() (int, error) { return a.alerts.Run(ctx, now) }},
 		// Last, so the log the other jobs wrote goes too. Every sweep (a
 		// minute by default) is soon enough to give the space back after a
 		// burst; SQLite's own checkpoints keep the log bounded meanwhile.

@@ -77,6 +77,8 @@ type demoOptions struct {
 	Now tapdesk.Clock
 	// WorkingHours as TAPDESK_WORKING_HOURS (zero: its default).
 	WorkingHours tapdesk.WorkingHours
+	// AlertThresholds as serve's alert settings (zero fields: defaults).
+	AlertThresholds tapdesk.AlertThresholds
 	// MetricsAddr is where /metrics is served ("" or "off": nowhere).
 	MetricsAddr string
 	// ReadyCacheOK and ReadyCacheFailed are how long /readyz keeps its
@@ -207,7 +209,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		ApproverMaxAge: cmp.Or(o.ApproverMaxAge, 15*time.Minute), ApproverMFA: true,
 		NotifyUser: true, NotifyManager: !o.ManagerNoticesOff, SecurityEmails: []string{demoSecurityEmail},
 		// Issuing and sessions keep production's limits, so the demo shows them.
-		RevealMaxAge: 15 * time.Minute, RevealMFA: true, Now: o.Now, WorkingHours: o.WorkingHours,
+		RevealMaxAge: 15 * time.Minute, RevealMFA: true, Now: o.Now, WorkingHours: o.WorkingHours, AlertThresholds: o.AlertThresholds,
 		TrustedProxies: o.TrustedProxies, ClientIPHeader: o.ClientIPHeader, RateLimits: o.RateLimits,
 		RateMaxAddressKeys: o.RateMaxAddressKeys,
 		SessionKey:         cmp.Or(o.SessionKey, randomHex(32)), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,

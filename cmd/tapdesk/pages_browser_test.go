@@ -357,6 +357,17 @@ func newBrowserFixture(t *testing.T) *browserFixture {
 	if f.links["dispute"] == "" {
 		t.Fatal("the notice of the issued pass carries no dispute link")
 	}
+	// An alert for the alerts pages: a pass made outside tapdesk, as the
+	// outside-pass job records it, raised by the alert job now rather
+	// than at the next sweep.
+	if err := d.app.db.AppendEvent(context.Background(), tapdesk.Event{Activity: tapdesk.ActOutsidePassFound, Category: tapdesk.CatSecurity,
+		Actor: tapdesk.SystemActor, TargetUPN: fixtureUsers["pending"],
+		Details: map[string]string{"created_by": "eve.intruder@contoso.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.app.alerts.Run(context.Background(), clock.Now()); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
@@ -417,6 +428,7 @@ func (f *browserFixture) pages() []browserPage {
 		{name: "agent/request-failed", persona: "agent", path: r["failed"], wait: state},
 		{name: "agent/not-found", persona: "agent", path: "/requests/no-such-request", wait: `[data-testid="error"]`},
 		{name: "agent/refused", persona: "agent", path: "/audit", wait: `[data-testid="error"]`},
+		{name: "agent/alerts-refused", persona: "agent", path: "/alerts", wait: `[data-testid="error"]`},
 
 		{name: "approver/dashboard", persona: "approver", path: "/", wait: `[data-testid="whoami"]`},
 		{name: "approver/approval-link", persona: "approver", path: f.links["approve-pending"], wait: `[data-testid="approve"]`, once: true, readme: "approval"},
@@ -431,6 +443,8 @@ func (f *browserFixture) pages() []browserPage {
 		{name: "auditor/audit", persona: "auditor", path: "/audit", wait: `[data-testid="audit"]`},
 		{name: "auditor/audit-filtered", persona: "auditor", path: "/audit?activity=Approve+request&result=success", wait: `[data-testid="audit"]`},
 		{name: "auditor/audit-verify", persona: "auditor", path: "/audit/verify", wait: `main`},
+		{name: "auditor/alerts", persona: "auditor", path: "/alerts", wait: `[data-testid="alerts"]`},
+		{name: "auditor/alerts-filtered", persona: "auditor", path: "/alerts?rule=filing_burst", wait: `[data-testid="alerts-empty"]`},
 		{name: "auditor/request-issued", persona: "auditor", path: r["issued"], wait: state},
 		{name: "auditor/reports", persona: "auditor", path: "/reports", wait: `[data-testid="chart-outcomes"]`},
 		// The numbers beside each chart, every <details> open.

@@ -71,6 +71,7 @@ var routeAudiences = map[string]audience{
 	"GET /audit/verify":          auditorOnly,
 	"GET /reports":               auditorOnly,
 	"GET /reports/:file":         auditorOnly,
+	"GET /alerts":                auditorOnly,
 	"* /demo/idp/*":              demoOnly,
 	"GET /demo/mailbox":          demoOnly,
 }

@@ -81,11 +81,13 @@ func serveSettings() *settings {
 	s.str("approver-mfa", "true", "approvers must have signed in with MFA (amr claim)")
 	s.str("notify-user", "true", "mail the target of a request at the address Entra holds for them when a pass is requested and issued, with a \"This wasn't me\" link")
 	s.str("notify-manager", "true", "also mail the target's manager as Entra names them (false turns manager notices off)")
-	s.str("security-emails", "", "comma-separated addresses alerted, with the agent and approvers, when a request is disputed (\"This wasn't me\")")
+	s.str("security-emails", "", "comma-separated addresses alerted, with the agent and approvers, when a request is disputed (\"This wasn't me\"), and mailed every alert (see Alerts)")
 	s.str("outside-pass-delete", "false", "delete Temporary Access Passes made outside tapdesk (in the Entra admin center, by a script, or with tapdesk's app but no request) as soon as they are found; they are always listed for auditors and audited")
 	s.str("reveal-max-age", "15m", "agents must have signed in this recently to issue and reveal a pass (0 disables)")
 	s.str("reveal-mfa", "true", "agents must have signed in with MFA (amr claim) to issue and reveal a pass")
 	s.str("working-hours", tapdesk.DefaultWorkingHours, "when the helpdesk normally files requests: days, times and an IANA zone, like \"Mon-Fri 08:00-18:00 Europe/Berlin\"; approvers are warned of a request filed outside them")
+	s.section("Alerts")
+	declareAlertSettings(s)
 	s.section("Sessions")
 	s.str("session-idle-timeout", "30m", "a session unused this long ends")
 	s.str("session-lifetime", "8h", "a session ends this long after its sign-in, however active")
@@ -208,6 +210,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		problems = append(problems, "TAPDESK_WORKING_HOURS: "+tapdesk.ErrorMessage(err))
 	}
+	alertThresholds := alertSettings(s, &problems)
 	idle := s.duration("session-idle-timeout", &problems)
 	lifetime := s.duration("session-lifetime", &problems)
 	if d, err := time.ParseDuration(s.get("session-idle-timeout")); err == nil && d == 0 {
@@ -283,7 +286,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		AuditKey: s.get("audit-key"), AuditOldKeys: s.listOf("audit-old-keys"),
 		TrustedProxies: proxies, ClientIPHeader: ipHeader, RateLimits: limits,
 		ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
-		ShutdownGrace: grace, SweepInterval: sweepEvery, ServerTiming: serverTiming, OutsidePassDelete: outsideDelete,
+		ShutdownGrace: grace, SweepInterval: sweepEvery, ServerTiming: serverTiming, OutsidePassDelete: outsideDelete, AlertThresholds: alertThresholds,
 		Settings: s.describe(), Logger: log, Metrics: m, SIEM: siemCfg,
 	}
 	ln, err := listen(s.get("addr"))
