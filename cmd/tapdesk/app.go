@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/evidence"
 	"github.com/tapdesk/tapdesk/handlers"
 	"github.com/tapdesk/tapdesk/mail"
 	"github.com/tapdesk/tapdesk/metrics"
@@ -88,6 +89,9 @@ type appConfig struct {
 	Metrics *metrics.Metrics
 	// ServerTiming sends Server-Timing outside the demo too (TAPDESK_SERVER_TIMING).
 	ServerTiming bool
+	// Evidence signs and publishes audit checkpoints and evidence packs
+	// (no Signer: neither; see evidence.go).
+	Evidence evidence.PublisherConfig
 }
 
 // app is a wired portal: database, web handlers, mail worker.
@@ -107,6 +111,9 @@ type app struct {
 	// spent rows the sweep deletes.
 	sharedLimits bool
 	stop         []func()
+	// evidence publishes signed checkpoints and builds evidence packs
+	// (nil without a signing key).
+	evidence *evidence.Publisher
 }
 
 // newApp wires the portal. dir and sender are the two edges that differ
@@ -159,7 +166,12 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 		a.close()
 		return nil, err
 	}
-	a.handler = handlers.New(handlers.Deps{
+	a.startEvidence()
+	var packer handlers.EvidencePacker
+	if a.evidence != nil {
+		packer = a.evidence
+	}
+	a.handler = handlers.New(handlers.Deps{Evidence: packer,
 		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick, ReadyChecks: readyChecks(dir, sender),
 		Limiter: limiter, Metrics: a.metrics,
 		Config: handlers.Config{
@@ -284,6 +296,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	if _, ferr := a.handler.FlushRefusals(context.Background(), a.cfg.Now(), true); ferr != nil {
 		a.cfg.Logger.Error("writing the counts of refusals at shutdown", "err", ferr)
 	}
+	a.publishAtShutdown()
 	a.close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -340,6 +353,7 @@ func (a *app) sweepOnce(ctx context.Context, escalateTo []string) {
 		{"escalated", "escalation sweep", func() (int, error) { return a.db.EscalateDue(ctx, now, escalateTo) }},
 		{"passes_removed", "closing the loop", func() (int, error) { return a.handler.CloseLoop(ctx, now) }},
 		{"refusal_counts", "writing the counts of refusals", func() (int, error) { return a.handler.FlushRefusals(ctx, now, false) }},
+		{"audit_checkpoints", "publishing the audit checkpoint", func() (int, error) { return a.publishCheckpoint(ctx) }},
 		// Last, so the log the other jobs wrote goes too. Every sweep (a
 		// minute by default) is soon enough to give the space back after a
 		// burst; SQLite's own checkpoints keep the log bounded meanwhile.

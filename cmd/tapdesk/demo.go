@@ -18,6 +18,7 @@ import (
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/entra"
 	"github.com/tapdesk/tapdesk/entra/fakegraph"
+	"github.com/tapdesk/tapdesk/evidence"
 	"github.com/tapdesk/tapdesk/mail"
 	"github.com/tapdesk/tapdesk/signin"
 	"github.com/tapdesk/tapdesk/signin/demoidp"
@@ -82,6 +83,9 @@ type demoOptions struct {
 	// ReadyCacheOK and ReadyCacheFailed are how long /readyz keeps its
 	// answers (0: production's); tests keep them longer than they run.
 	ReadyCacheOK, ReadyCacheFailed time.Duration
+	// Checkpoints are where signed checkpoints go and how often (the
+	// demo signs with its public demo key when Signer is nil).
+	Checkpoints evidence.PublisherConfig
 }
 
 // demoEnv is the whole product on loopback: the portal, a fake Graph over
@@ -208,6 +212,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		SessionKey:         cmp.Or(o.SessionKey, randomHex(32)), AuditKey: demoAuditKey, MailInterval: o.MailInterval, Logger: log,
 		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, Metrics: m,
 		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": store.DisplayDSN(d.dbPath)},
+		Evidence: demoEvidence(o.Checkpoints),
 	}
 	if d.app, err = newApp(ctx, cfg, dir, sender); err != nil {
 		return nil, err
