@@ -279,6 +279,7 @@ func (d *demoEnv) printWelcome(w io.Writer) {
 	fmt.Fprintln(w, "link from the demo mailbox as approver and approve; sign in as agent again and reveal.")
 	fmt.Fprintln(w, "\nThe audit trail is hash-chained with a public demo key; check it with:")
 	fmt.Fprintf(w, "  TAPDESK_AUDIT_KEY=%s go run ./cmd/tapdesk audit verify --db '%s'\n", demoAuditKey, store.DisplayDSN(d.dbPath))
+	printDemoEvidenceKey(w)
 	fmt.Fprintln(w, "Press Ctrl+C to stop.")
 }
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"fmt"
+	"io"
 	"net/url"
 	"time"
 
@@ -111,4 +113,12 @@ func (a *app) publishAtShutdown() {
 	if _, err := a.evidence.PublishNow(ctx, "shutdown"); err != nil {
 		a.cfg.Logger.Error("publishing the audit checkpoint at shutdown", "err", err, "took", time.Since(start).String())
 	}
+}
+
+// printDemoEvidenceKey tells the demo's user the key its evidence packs
+// check out with (tapdesk audit check-evidence FILE --public-key KEY).
+func printDemoEvidenceKey(w io.Writer) {
+	fmt.Fprintln(w, "\nEvidence packs (a request's page, for auditors and its agent) are signed with a public demo key;")
+	fmt.Fprintln(w, "save this as demo-public.pem and check a pack with: go run ./cmd/tapdesk audit check-evidence PACK --public-key demo-public.pem")
+	fmt.Fprint(w, evidence.PublicKeyPEM(demoSigningKey().Public().(ed25519.PublicKey)))
 }
