@@ -133,7 +133,7 @@ func TestEvidencePack(t *testing.T) {
 			"agent2":    http.StatusNotFound,  // may not see the request at all
 			"approver":  http.StatusForbidden, // decided it, but the pack is not theirs to hand out
 			"approver2": http.StatusForbidden, // not on it
-			"admin":     http.StatusOK, // the demo's admin is an auditor too
+			"admin":     http.StatusOK,        // the demo's admin is an auditor too
 		} {
 			t.Run(persona, func(t *testing.T) {
 				b := d.browser(t)
