@@ -154,6 +154,7 @@ var BackgroundJobs = []struct{ Task, Label string }{
 	{"passes_removed", "Remove passes once a strong method is registered"},
 	{"outside_passes", "Look for passes made outside tapdesk"},
 	{"refusal_counts", "Write the counts of refusals to the audit trail"},
+	{"audit_checkpoints", "Publish a signed checkpoint of the audit trail"},
 	{"wal_checkpoint", "Checkpoint the database's write-ahead log"},
 	{"rate_limits_swept", "Delete spent rate limits (PostgreSQL)"},
 }

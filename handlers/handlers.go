@@ -149,6 +149,8 @@ type Handler struct {
 	buffers sync.Pool
 	// fixedHeaders are the security headers' values (securityHeaders).
 	fixedHeaders securityHeaderValues
+	// evidence builds evidence packs (nil: no signing key).
+	evidence EvidencePacker
 }
 
 // Deps are the parts a Handler is built from.
@@ -166,13 +168,15 @@ type Deps struct {
 	// ReadyChecks are the dependencies /readyz checks after the database
 	// (the Graph token, the mail relay).
 	ReadyChecks []ReadyCheck
+	// Evidence builds signed evidence packs (nil: no signing key set).
+	Evidence EvidencePacker
 }
 
 // New builds the handler set.
 func New(d Deps) *Handler {
 	h := &Handler{store: d.Store, dir: d.Directory, auth: d.Auth, sessions: d.Sessions, kickMail: d.KickMail, limiter: d.Limiter, cfg: d.Config,
 		refusals: tapdesk.NewRefusalTally(), metrics: d.Metrics, lists: newDashboardCache(dashboardCacheEntries, dashboardCacheBytes),
-		fixedHeaders: newSecurityHeaderValues()}
+		fixedHeaders: newSecurityHeaderValues(), evidence: d.Evidence}
 	h.log = d.Config.Logger
 	if h.log == nil {
 		h.log = slog.Default()

@@ -58,7 +58,9 @@ func (h *Handler) renderDetail(c echo.Context, status int, r *tapdesk.Request, c
 		CanCancel: tapdesk.CheckCancel(r, p) == nil,
 		CanReveal: tapdesk.CheckReveal(r, p, now) == nil,
 		CanRevoke: tapdesk.CheckRevoke(r, p) == nil,
-		Status:    views.RequestStatusView{R: r, S: tapdesk.StatusOf(r, timeline, p, now)},
+		// The evidence slice (issue 13): the pack's download link.
+		CanExportEvidence: h.evidence != nil && tapdesk.CanExportEvidence(r, p),
+		Status:            views.RequestStatusView{R: r, S: tapdesk.StatusOf(r, timeline, p, now)},
 	}
 	if p.Has(tapdesk.RoleApprover) && r.State == tapdesk.StatePending {
 		if err := tapdesk.CheckDecide(r, p, now); err != nil {

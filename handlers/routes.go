@@ -56,6 +56,8 @@ func (h *Handler) Routes(e *echo.Echo) {
 	e.GET(requestStatusPath, h.requestStatus, signed)
 	e.GET("/requests/:id/cancel", h.confirmCancel, signed)
 	e.GET("/requests/:id/revoke", h.confirmRevoke, signed)
+	// The request's signed evidence pack (evidence slice, issue 13).
+	e.GET("/requests/:id/evidence", h.requestEvidence, signed)
 	link := h.limit(tapdesk.RateLink)
 	e.GET("/approve/:token", h.approvalLink, link)
 	// "This wasn't me" links in notices to the target and their manager:

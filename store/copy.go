@@ -17,7 +17,7 @@ import (
 // source has and this list lacks (a later migration's) stops the copy, so
 // nothing is left behind unnoticed.
 var copiedTables = []string{
-	"requests", "approvals", "approval_links", "dispute_links", "outbox", "audit_events", "sessions",
+	"requests", "approvals", "approval_links", "dispute_links", "outbox", "audit_events", "sessions", "published_checkpoints",
 	"outside_pass_cursor", "directory_audits_examined", "outside_passes",
 	"alerts", "alert_mail", "alert_cursor",
 }

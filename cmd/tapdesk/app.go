@@ -15,6 +15,7 @@ import (
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/alerts"
+	"github.com/tapdesk/tapdesk/evidence"
 	"github.com/tapdesk/tapdesk/handlers"
 	"github.com/tapdesk/tapdesk/mail"
 	"github.com/tapdesk/tapdesk/metrics"
@@ -98,6 +99,9 @@ type appConfig struct {
 	SIEM siemConfig
 	// AlertThresholds are the alert rules' limits (zero fields: defaults).
 	AlertThresholds tapdesk.AlertThresholds
+	// Evidence signs and publishes audit checkpoints and evidence packs
+	// (no Signer: neither; see evidence.go).
+	Evidence evidence.PublisherConfig
 }
 
 // app is a wired portal: database, web handlers, mail worker.
@@ -122,6 +126,9 @@ type app struct {
 	// reads no audit log).
 	outside *outside.Watch
 	stop    []func()
+	// evidence publishes signed checkpoints and builds evidence packs
+	// (nil without a signing key).
+	evidence *evidence.Publisher
 }
 
 // newApp wires the portal. dir and sender are the two edges that differ
@@ -176,7 +183,12 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 		a.close()
 		return nil, err
 	}
-	a.handler = handlers.New(handlers.Deps{
+	a.startEvidence()
+	var packer handlers.EvidencePacker
+	if a.evidence != nil {
+		packer = a.evidence
+	}
+	a.handler = handlers.New(handlers.Deps{Evidence: packer,
 		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick, ReadyChecks: append(readyChecks(dir, sender), siemReadyChecks(a.siem)...),
 		Limiter: limiter, Metrics: a.metrics,
 		Config: handlers.Config{
@@ -306,6 +318,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	if _, ferr := a.handler.FlushRefusals(context.Background(), a.cfg.Now(), true); ferr != nil {
 		a.cfg.Logger.Error("writing the counts of refusals at shutdown", "err", ferr)
 	}
+	a.publishAtShutdown()
 	a.close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -364,6 +377,7 @@ func (a *app) sweepOnce(ctx context.Context, escalateTo []string) {
 		{"outside_passes", "looking for passes made outside tapdesk", func() (int, error) { return a.outside.Run(ctx, now) }},
 		{"refusal_counts", "writing the counts of refusals", func() (int, error) { return a.handler.FlushRefusals(ctx, now, false) }},
 		{"alerts_raised", "evaluating the alert rules", func() (int, error) { return a.alerts.Run(ctx, now) }},
+		{"audit_checkpoints", "publishing the audit checkpoint", func() (int, error) { return a.publishCheckpoint(ctx) }},
 		// Last, so the log the other jobs wrote goes too. Every sweep (a
 		// minute by default) is soon enough to give the space back after a
 		// burst; SQLite's own checkpoints keep the log bounded meanwhile.

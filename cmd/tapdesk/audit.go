@@ -16,12 +16,18 @@ import (
 )
 
 const auditUsage = `Usage:
-  tapdesk audit verify --db DB [--head SEQ:MAC] walk the hash chain and replay every request; exit 0 if all holds,
-                                                1 naming the first bad event or each request its events do not explain
+  tapdesk audit verify --db DB [--head SEQ:MAC] [--checkpoints FILE --public-key KEY]
+                                                walk the hash chain and replay every request; exit 0 if all holds,
+                                                1 naming the first bad event or each request its events do not explain;
+                                                with --checkpoints, also every signed checkpoint in FILE (events cut off the end)
   tapdesk audit export --db DB --format csv|jsonl [--from T] [--to T] [--activity A]
                        [--actor UPN|ID] [--target UPN|ID] [--result success|failure] [--request ID] [-o FILE]
   tapdesk audit prune  --db DB --before DATE    remove older events, keeping a checkpoint the chain verifies from
   tapdesk audit seed   --db DB --events N       append N synthetic events (marked) for benchmarks and demos
+  tapdesk audit public-key                       print the public key of TAPDESK_AUDIT_SIGNING_KEY, for auditors to keep
+  tapdesk audit evidence REQUEST_ID [--out FILE] a request's signed evidence pack, to attach to its ticket
+  tapdesk audit check-evidence FILE --public-key KEY
+                                                check a pack offline (no database, no audit key); exit 1 naming what was changed
 
 Every audit command reads the chain's key from TAPDESK_AUDIT_KEY (or
 TAPDESK_AUDIT_KEY_FILE), and the keys before a rotation from
@@ -41,7 +47,7 @@ func (e *exitError) Error() string { return e.msg }
 func runAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, auditUsage)
-		return errors.New("tapdesk audit: name a command: verify, export, prune or seed")
+		return errors.New("tapdesk audit: name a command: verify, export, prune, seed, public-key, evidence or check-evidence")
 	}
 	switch args[0] {
 	case "verify":
@@ -52,6 +58,12 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		return auditPrune(ctx, args[1:], getenv, stdout, stderr)
 	case "seed":
 		return auditSeed(ctx, args[1:], getenv, stdout, stderr)
+	case "public-key":
+		return auditPublicKey(args[1:], getenv, stdout, stderr)
+	case "evidence":
+		return auditEvidence(ctx, args[1:], getenv, stdout, stderr)
+	case "check-evidence":
+		return auditCheckEvidence(args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, auditUsage)
 		return nil
@@ -124,8 +136,12 @@ func cliActor(command string) tapdesk.Actor {
 func auditVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	s := auditSettings("verify", stderr)
 	headFlag := s.fs.String("head", "", "a head an earlier verify printed (SEQ:MAC), kept elsewhere: the trail must still reach it")
+	cpFlag := s.fs.String("checkpoints", "", "a file of signed checkpoints (TAPDESK_AUDIT_HEAD_FILE): each must check out and the trail must reach the last")
+	keyFlag := s.fs.String("public-key", "", "with --checkpoints: the public key tapdesk audit public-key printed (a file holding it, or the PEM)")
 	var recorded []store.Head
+	var cps *checkpointFile
 	db, err := openAudit(ctx, s, args, getenv, func(problems *[]string) {
+		cps = checkpointsFlag(*cpFlag, *keyFlag, problems)
 		if *headFlag == "" {
 			return
 		}
@@ -139,18 +155,26 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer db.Close()
+	recorded = cps.furthest(recorded)
 	start := time.Now()
 	rep, err := db.VerifyChain(ctx, recorded...)
 	if err != nil {
 		return err
 	}
+
 	took := time.Since(start)
 	rate := float64(rep.Checked) / max(took.Seconds(), 1e-9)
+	if rep.Break == nil {
+		if err := cps.report(ctx, db, rep, stdout); err != nil {
+			return err
+		}
+	}
 	if rep.Break != nil {
 		fmt.Fprintf(stdout, "The audit trail does NOT check out at event %d: %s.\n  %s\n", rep.Break.Seq, rep.Break.Kind, rep.Break.Detail)
 		if rep.Checked > 0 {
 			fmt.Fprintf(stdout, "  Events %d–%d check out.\n", rep.FirstSeq, rep.LastSeq)
 		}
+		_ = cps.report(ctx, db, rep, stdout) // forged checkpoints too, if any
 		return &exitError{code: 1, msg: fmt.Sprintf("audit verify: event %d %s", rep.Break.Seq, rep.Break.Kind)}
 	}
 	if rep.Checked == 0 {

@@ -18,6 +18,7 @@ import (
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/entra"
 	"github.com/tapdesk/tapdesk/entra/fakegraph"
+	"github.com/tapdesk/tapdesk/evidence"
 	"github.com/tapdesk/tapdesk/mail"
 	"github.com/tapdesk/tapdesk/signin"
 	"github.com/tapdesk/tapdesk/signin/demoidp"
@@ -89,6 +90,9 @@ type demoOptions struct {
 	// SIEM streams the demo's audit trail as serve's siem-* settings do
 	// (none: it does not).
 	SIEM siemConfig
+	// Checkpoints are where signed checkpoints go and how often (the
+	// demo signs with its public demo key when Signer is nil).
+	Checkpoints evidence.PublisherConfig
 }
 
 // demoEnv is the whole product on loopback: the portal, a fake Graph over
@@ -216,6 +220,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, Metrics: m, OutsidePassDelete: o.OutsidePassDelete,
 		Settings: map[string]string{"mode": "demo", "base_url": d.baseURL, "db": store.DisplayDSN(d.dbPath)},
 		SIEM:     o.SIEM,
+		Evidence: demoEvidence(o.Checkpoints),
 	}
 	if d.app, err = newApp(ctx, cfg, dir, sender); err != nil {
 		return nil, err
@@ -282,6 +287,7 @@ func (d *demoEnv) printWelcome(w io.Writer) {
 	fmt.Fprintln(w, "link from the demo mailbox as approver and approve; sign in as agent again and reveal.")
 	fmt.Fprintln(w, "\nThe audit trail is hash-chained with a public demo key; check it with:")
 	fmt.Fprintf(w, "  TAPDESK_AUDIT_KEY=%s go run ./cmd/tapdesk audit verify --db '%s'\n", demoAuditKey, store.DisplayDSN(d.dbPath))
+	printDemoEvidenceKey(w)
 	fmt.Fprintln(w, "Press Ctrl+C to stop.")
 }
 

@@ -27,7 +27,9 @@ const (
 	// itsViewers are the request's requester, approvers and auditors.
 	itsViewers audience = "its-requester, approvers, auditors"
 	// itsRevokers are the request's requester, approvers and admins.
-	itsRevokers        audience = "its-requester, approvers, admins"
+	itsRevokers audience = "its-requester, approvers, admins"
+	// itsEvidence are the request's requester and auditors (evidence pack).
+	itsEvidence        audience = "its-requester, auditors"
 	approvalLinkHolder audience = "link-token (approver signed in)"
 	disputeLinkHolder  audience = "link-token (anyone holding it)"
 	demoOnly           audience = "demo-only" // mounted by `tapdesk demo` alone (serve answers 404: TestServeStarts)
@@ -63,6 +65,7 @@ var routeAudiences = map[string]audience{
 	"GET /requests/:id/status":   itsViewers,
 	"GET /requests/:id/cancel":   itsRequester,
 	"GET /requests/:id/revoke":   itsRevokers,
+	"GET /requests/:id/evidence": itsEvidence,
 	"GET /approve/:token":        approvalLinkHolder,
 	"GET /dispute/:token":        disputeLinkHolder,
 	"POST /dispute/:token":       disputeLinkHolder,
@@ -135,7 +138,7 @@ func expect(a audience, p walkPersona) outcome {
 		return allow(p.has("approver"))
 	case auditorOnly:
 		return allow(p.has("auditor"))
-	case itsRequester, itsViewers, itsRevokers:
+	case itsRequester, itsViewers, itsRevokers, itsEvidence:
 		if p.key == "agent2" {
 			return hidden // another agent's request
 		}
@@ -145,6 +148,8 @@ func expect(a audience, p walkPersona) outcome {
 		case a == itsViewers:
 			return reaches
 		case a == itsRevokers && p.has("approver"):
+			return reaches
+		case a == itsEvidence && p.has("auditor"):
 			return reaches
 		}
 		return refused

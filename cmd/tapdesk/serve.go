@@ -97,6 +97,7 @@ func serveSettings() *settings {
 	s.secret("audit-key", "at least 32 characters; keys the audit trail's hash chain (not stored in the database)", true)
 	s.secret("audit-old-keys", "comma-separated audit keys used before a rotation; they only verify the events they signed", false)
 	siemSettings(s)
+	evidenceSettings(s)
 	return s
 }
 
@@ -129,6 +130,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	problems = append(problems, auditKeyProblems(s)...)
+	checkpoints := evidenceConfig(s, &problems)
+	problems = append(problems, signingKeyProblems(checkpoints)...)
 	problems = append(problems, tenantProblems(s.get("graph-tenant-id"), s.get("oidc-issuer"))...)
 	roleGroups := map[string]tapdesk.Role{}
 	for _, pair := range s.listOf("role-groups") {
@@ -287,7 +290,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		TrustedProxies: proxies, ClientIPHeader: ipHeader, RateLimits: limits,
 		ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
 		ShutdownGrace: grace, SweepInterval: sweepEvery, ServerTiming: serverTiming, OutsidePassDelete: outsideDelete, AlertThresholds: alertThresholds,
-		Settings: s.describe(), Logger: log, Metrics: m, SIEM: siemCfg,
+		Settings: s.describe(), Logger: log, Metrics: m, SIEM: siemCfg, Evidence: checkpoints,
 	}
 	ln, err := listen(s.get("addr"))
 	if err != nil {
