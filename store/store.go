@@ -83,6 +83,8 @@ type DB struct {
 	statements sync.Map // string -> *sql.Stmt
 
 	changes changeCount // committed writes, for caches (changes.go)
+
+	threat threatCache // heightened-threat mode as last read (threat.go)
 }
 
 // prepared returns the statement for query, prepared once for the pool
