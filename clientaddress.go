@@ -43,7 +43,7 @@ func ParseTrustedProxies(entries []string) ([]*net.IPNet, error) {
 		out = append(out, n)
 	}
 	if len(bad) > 0 {
-		return nil, Errorf(EINVALID, "%s is not an address range like 10.0.0.0/8, 2001:db8::/32 or an address like 192.0.2.7 (separate entries with commas)", strings.Join(bad, ", "))
+		return nil, Titledf(EINVALID, "Address range not understood", "%s is not an address range like 10.0.0.0/8, 2001:db8::/32 or an address like 192.0.2.7 (separate entries with commas)", strings.Join(bad, ", "))
 	}
 	return out, nil
 }
@@ -56,7 +56,7 @@ func ParseClientIPHeader(s string) (string, error) {
 	case strings.EqualFold(s, HeaderXRealIP):
 		return HeaderXRealIP, nil
 	}
-	return "", Errorf(EINVALID, "%q is not %s or %s: name the header your reverse proxies set to the client's address", s, HeaderXForwardedFor, HeaderXRealIP)
+	return "", Titledf(EINVALID, "Header not understood", "%q is not %s or %s: name the header your reverse proxies set to the client's address", s, HeaderXForwardedFor, HeaderXRealIP)
 }
 
 // ClientAddress is the address a request counts as coming from, for audit

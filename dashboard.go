@@ -125,20 +125,20 @@ func ParseHistoryQuery(state, search, page string) (HistoryQuery, error) {
 	if q.State != "" && !slices.Contains(AllStates, q.State) {
 		bad := q.State
 		q.State = ""
-		return q, Errorf(EINVALID, "There is no state %q. Pick one from the list, or All states.", BoundText(string(bad), 32))
+		return q, Titledf(EINVALID, "No such state", "There is no state %q. Pick one from the list, or All states.", BoundText(string(bad), 32))
 	}
 	if n := utf8.RuneCountInString(q.Search); n > MaxHistorySearch || len(q.Search) > 4*MaxHistorySearch {
 		q.Search = ""
-		return q, Errorf(EINVALID, "A search is at most %d characters: part of the user's name, UPN or the ticket.", MaxHistorySearch)
+		return q, Titledf(EINVALID, "Search too long", "A search is at most %d characters: part of the user's name, UPN or the ticket.", MaxHistorySearch)
 	}
 	if !utf8.ValidString(q.Search) || strings.ContainsFunc(q.Search, isControl) {
 		q.Search = ""
-		return q, Errorf(EINVALID, "A search holds letters, digits and punctuation only: no line breaks or control characters.")
+		return q, Titledf(EINVALID, "Search not understood", "A search holds letters, digits and punctuation only: no line breaks or control characters.")
 	}
 	if page = strings.TrimSpace(page); page != "" {
 		n, err := strconv.Atoi(page)
 		if err != nil || n < 1 || n > DashboardMaxPage {
-			return q, Errorf(EINVALID, "There is no page %q of your requests: pages run from 1 to %d. Narrow the list with a state or a search instead.", BoundText(page, 16), DashboardMaxPage)
+			return q, Titledf(EINVALID, "No such page", "There is no page %q of your requests: pages run from 1 to %d. Narrow the list with a state or a search instead.", BoundText(page, 16), DashboardMaxPage)
 		}
 		q.Page = n
 	}

@@ -246,6 +246,37 @@ func (e *GraphError) DomainCode() string {
 	}
 }
 
+// Title names the refusal in a few words, for the error page's heading.
+func (e *GraphError) Title() string {
+	switch e.Kind {
+	case GraphPolicyDisallows:
+		return "Refused by the pass policy"
+	case GraphLifetimeOutOfRange:
+		return "Lifetime outside the policy"
+	case GraphGuestUser:
+		return "No pass for guests"
+	case GraphNotFound:
+		return "User not in Entra"
+	case GraphForbidden:
+		return "Graph permission missing"
+	case GraphUnauthorized:
+		return "tapdesk cannot sign in to Graph"
+	case GraphThrottled:
+		return "Microsoft Graph is busy"
+	case GraphAnswerLost, GraphNothingCreated:
+		return "Nothing was issued"
+	case GraphAnswerLostPassLeft:
+		return "Unknown pass left behind"
+	case GraphOutcomeUnknown:
+		return "Microsoft Graph did not answer"
+	case GraphUnavailable:
+		return "Microsoft Graph did not answer"
+	case GraphBadRequest:
+		return "Refused by Microsoft Entra"
+	}
+	return "Unexpected answer from Graph"
+}
+
 // UserMessage is a plain sentence that says what happened and what to do.
 func (e *GraphError) UserMessage() string {
 	switch e.Kind {

@@ -22,18 +22,29 @@ const (
 )
 
 // Error is a domain error: a code for the program and a sentence for people.
-// Fields is set for validation errors: form field name -> message.
+// Title names the situation in a few words ("Link already used"): the error
+// page's <title> and heading, chosen where the sentence is, so a person
+// reads what happened rather than an HTTP status. Fields is set for
+// validation errors: form field name -> message.
 type Error struct {
 	Code    string
+	Title   string
 	Message string
 	Fields  map[string]string
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("tapdesk: %s: %s", e.Code, e.Message) }
 
-// Errorf returns an *Error with the given code and a formatted message.
+// Errorf returns an *Error with the given code and a formatted message, and
+// no title: its page is titled by its HTTP status alone. Prefer Titledf.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Titledf returns an *Error with the given code, the title its page shows
+// (the situation in a few words) and a formatted message.
+func Titledf(code, title, format string, args ...any) *Error {
+	return &Error{Code: code, Title: title, Message: fmt.Sprintf(format, args...)}
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
@@ -70,6 +81,25 @@ func ErrorMessage(err error) string {
 	return "Something failed on our side. The details were logged; try again, and tell your administrator if it keeps happening."
 }
 
+// ErrorTitle returns the title of err's situation: the Title of the first
+// *Error in its chain, or a Graph refusal's title; "" when none is known (an
+// internal error, or an *Error built without one), and the page is titled
+// by its status instead.
+func ErrorTitle(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Title
+	}
+	var g *GraphError
+	if errors.As(err, &g) {
+		return g.Title()
+	}
+	return ""
+}
+
 // ValidationError collects per-field messages for a form.
 type ValidationError struct{ fields map[string]string }
 
@@ -88,5 +118,5 @@ func (v *ValidationError) Err() error {
 	if len(v.fields) == 0 {
 		return nil
 	}
-	return &Error{Code: EINVALID, Message: "Some fields need attention.", Fields: v.fields}
+	return &Error{Code: EINVALID, Title: "Check the form", Message: "Some fields need attention.", Fields: v.fields}
 }

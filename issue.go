@@ -16,6 +16,10 @@ import (
 // died or could not record its outcome, and the sweep settles it.
 const IssueClaimLease = 5 * time.Minute
 
+// ClaimTakenTitle heads the page of a second reveal while a claim holds the
+// request.
+const ClaimTakenTitle = "Pass already being issued"
+
 // ClaimTakenMessage is what a second reveal (another tab, a double click)
 // reads while a claim holds the request.
 var ClaimTakenMessage = fmt.Sprintf("This pass is already being issued or was issued. It is shown only once. "+

@@ -31,10 +31,10 @@ func IsLinkRecipient(p Principal, recipient string) bool {
 
 // Approval link refusals, told apart so each is audited with its reason.
 var (
-	ErrLinkUnknown = Errorf(ENOTFOUND, "This approval link is not valid. It may have been altered or mistyped; open the request from your tapdesk dashboard instead.")
-	ErrLinkUsed    = Errorf(ECONFLICT, "This approval link has already been used. Links work once; open the request from your tapdesk dashboard instead.")
-	ErrLinkExpired = Errorf(ECONFLICT, "This approval link has expired. Open the request from your tapdesk dashboard instead.")
+	ErrLinkUnknown = Titledf(ENOTFOUND, "Link not valid", "This approval link is not valid. It may have been altered or mistyped; open the request from your tapdesk dashboard instead.")
+	ErrLinkUsed    = Titledf(ECONFLICT, "Link already used", "This approval link has already been used. Links work once; open the request from your tapdesk dashboard instead.")
+	ErrLinkExpired = Titledf(ECONFLICT, "Link expired", "This approval link has expired. Open the request from your tapdesk dashboard instead.")
 	// ErrLinkNotRecipient: the link was mailed to another approver. It is
 	// not spent; the handler shows the request instead.
-	ErrLinkNotRecipient = Errorf(EFORBIDDEN, "This approval link was mailed to another approver, so it was not used up and still works for them. You can decide the request here.")
+	ErrLinkNotRecipient = Titledf(EFORBIDDEN, "Link mailed to someone else", "This approval link was mailed to another approver, so it was not used up and still works for them. You can decide the request here.")
 )

@@ -13,10 +13,13 @@ import (
 
 // Dispute link refusals, told apart so each is audited with its reason.
 var (
-	ErrDisputeLinkUnknown = Errorf(ENOTFOUND, "This link is not valid. It may have been altered or cut short by your mail program; open the whole link from the mail, or call your IT helpdesk on a number you know.")
-	ErrDisputeLinkUsed    = Errorf(ECONFLICT, "This link has already been used. If you have not stopped the request yourself, call your IT security team on a number you know.")
-	ErrDisputeLinkExpired = Errorf(ECONFLICT, "This link has expired: the request it was about can no longer give anyone a pass. If you did not ask for it, tell your IT security team.")
+	ErrDisputeLinkUnknown = Titledf(ENOTFOUND, "Link not valid", "This link is not valid. It may have been altered or cut short by your mail program; open the whole link from the mail, or call your IT helpdesk on a number you know.")
+	ErrDisputeLinkUsed    = Titledf(ECONFLICT, "Link already used", "This link has already been used. If you have not stopped the request yourself, call your IT security team on a number you know.")
+	ErrDisputeLinkExpired = Titledf(ECONFLICT, "Link expired", "This link has expired: the request it was about can no longer give anyone a pass. If you did not ask for it, tell your IT security team.")
 )
+
+// DisputedTitle heads the page of anyone who tries to act on a disputed request.
+const DisputedTitle = "Stopped: \"This wasn't me\""
 
 // DisputedSentence is what anyone who tries to act on a disputed request reads.
 const DisputedSentence = "The user or their manager answered the notice with \"This wasn't me\", so this request is stopped and no pass can be issued for it. Call the user back on a number from the directory before filing again; security has been alerted."
@@ -28,12 +31,12 @@ func CheckDispute(r *Request, now time.Time) error {
 	switch r.State {
 	case StatePending, StateApproved, StateIssued:
 	case StateDisputed:
-		return Errorf(ECONFLICT, "This request was already stopped with \"This wasn't me\". Nothing more is needed; security has been alerted.")
+		return Titledf(ECONFLICT, "Already stopped", "This request was already stopped with \"This wasn't me\". Nothing more is needed; security has been alerted.")
 	default:
-		return Errorf(ECONFLICT, "This request has already ended (%s); no pass from it can be used. If you did not ask for it, tell your IT security team.", r.State)
+		return Titledf(ECONFLICT, "Request already ended", "This request has already ended (%s); no pass from it can be used. If you did not ask for it, tell your IT security team.", r.State)
 	}
 	if !now.Before(DisputeLinkExpiry(r)) {
-		return Errorf(ECONFLICT, "This request has already ended; no pass from it can be used any more. If you did not ask for it, tell your IT security team.")
+		return Titledf(ECONFLICT, "Request already ended", "This request has already ended; no pass from it can be used any more. If you did not ask for it, tell your IT security team.")
 	}
 	return nil
 }

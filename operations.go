@@ -111,5 +111,5 @@ func ParseLogFormat(s, def string) (string, error) {
 	case LogFormatJSON, LogFormatText:
 		return s, nil
 	}
-	return "", Errorf(EINVALID, "%q is not json or text", s)
+	return "", Titledf(EINVALID, "Log format not understood", "%q is not json or text", s)
 }

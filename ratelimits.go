@@ -219,7 +219,7 @@ func ParseRateLimits(s string, base RateLimits) (RateLimits, error) {
 		}
 	}
 	if len(bad) > 0 {
-		return nil, Errorf(EINVALID, "%s; write entries like file.person=5/10m or search=off, separated by commas", strings.Join(bad, "; "))
+		return nil, Titledf(EINVALID, "Rate limits not understood", "%s; write entries like file.person=5/10m or search=off, separated by commas", strings.Join(bad, "; "))
 	}
 	return out, nil
 }

@@ -200,7 +200,7 @@ var OpenStates = []State{StatePending, StateApproved}
 // an open request, as the audit trail records it. People read the sentence
 // of NoticeOfOpenRequest, written for who they are.
 func SecondOpenRequest(open *Request) *Error {
-	return Errorf(ECONFLICT, "%s already has an open request (%s, filed by %s on %s UTC); a second cannot be filed while it is open.",
+	return Titledf(ECONFLICT, "Already an open request", "%s already has an open request (%s, filed by %s on %s UTC); a second cannot be filed while it is open.",
 		open.TargetName, strings.ToLower(open.State.Label()), open.Requester.Name, openedOn(open))
 }
 

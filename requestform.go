@@ -178,15 +178,15 @@ func ParseStart(value, zone string) (time.Time, error) {
 			loc, err = time.LoadLocation(zone)
 		}
 		if err != nil {
-			return time.Time{}, Errorf(EINVALID, "tapdesk does not know the time zone your browser reported (%q). Enter the start in UTC with JavaScript off, or leave it empty.", zone)
+			return time.Time{}, Titledf(EINVALID, "Time zone not known", "tapdesk does not know the time zone your browser reported (%q). Enter the start in UTC with JavaScript off, or leave it empty.", zone)
 		}
 	}
 	wall, err := time.ParseInLocation(StartLayout, value, time.UTC)
 	if err != nil {
 		if loc == time.UTC {
-			return time.Time{}, Errorf(EINVALID, "Enter the start as date and time in UTC, like 2026-11-23T14:30, or leave it empty.")
+			return time.Time{}, Titledf(EINVALID, "Check the start time", "Enter the start as date and time in UTC, like 2026-11-23T14:30, or leave it empty.")
 		}
-		return time.Time{}, Errorf(EINVALID, "Enter the start as date and time in your time zone (%s), like 2026-11-23T14:30, or leave it empty.", zone)
+		return time.Time{}, Titledf(EINVALID, "Check the start time", "Enter the start as date and time in your time zone (%s), like 2026-11-23T14:30, or leave it empty.", zone)
 	}
 	// Every instant whose wall clock in loc reads wall: one offset of the
 	// zone around that day each. None: skipped; two: repeated.
@@ -199,7 +199,7 @@ func ParseStart(value, zone string) (time.Time, error) {
 		}
 	}
 	if found.IsZero() {
-		return time.Time{}, Errorf(EINVALID, "%s does not exist in %s: the clocks skip it when daylight saving time starts. Choose a time after the change.", strings.Replace(value, "T", " ", 1), zone)
+		return time.Time{}, Titledf(EINVALID, "Time skipped by the clocks", "%s does not exist in %s: the clocks skip it when daylight saving time starts. Choose a time after the change.", strings.Replace(value, "T", " ", 1), zone)
 	}
 	return found.UTC(), nil
 }

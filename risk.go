@@ -37,7 +37,7 @@ type WorkingHours struct {
 // IANA zone (optional, default UTC).
 func ParseWorkingHours(s string) (WorkingHours, error) {
 	bad := func(why string) (WorkingHours, error) {
-		return WorkingHours{}, Errorf(EINVALID, "Working hours %q: %s. Write them like \"Mon-Fri 08:00-18:00 Europe/Berlin\".", s, why)
+		return WorkingHours{}, Titledf(EINVALID, "Working hours not understood", "Working hours %q: %s. Write them like \"Mon-Fri 08:00-18:00 Europe/Berlin\".", s, why)
 	}
 	fields := strings.Fields(s)
 	if len(fields) == 0 {

@@ -12,10 +12,10 @@ import (
 // CheckFile decides whether p may request a pass for target.
 func CheckFile(p Principal, target *DirectoryUser) error {
 	if !p.Has(RoleRequester) {
-		return Errorf(EFORBIDDEN, "You need the Tap.Requester role to request a Temporary Access Pass.")
+		return Titledf(EFORBIDDEN, "Not one of your tasks", "You need the Tap.Requester role to request a Temporary Access Pass.")
 	}
 	if target.ID == p.ObjectID {
-		return Errorf(EFORBIDDEN, "You cannot request a Temporary Access Pass for yourself. Ask a colleague on the helpdesk.")
+		return Titledf(EFORBIDDEN, "Not for your own account", "You cannot request a Temporary Access Pass for yourself. Ask a colleague on the helpdesk.")
 	}
 	return CheckTargetEligible(target)
 }
@@ -24,11 +24,11 @@ func CheckFile(p Principal, target *DirectoryUser) error {
 func CheckTargetEligible(target *DirectoryUser) error {
 	switch {
 	case target.IsGuest():
-		return Errorf(EINVALID, "%s is an external guest. Entra does not give Temporary Access Passes to guests; their home organisation must help them.", target.UPN)
+		return Titledf(EINVALID, "No pass for guests", "%s is an external guest. Entra does not give Temporary Access Passes to guests; their home organisation must help them.", target.UPN)
 	case !target.AccountEnabled:
-		return Errorf(EINVALID, "%s's account is disabled. Enable the account first (that needs its own change ticket); a pass would not let them sign in.", target.UPN)
+		return Titledf(EINVALID, "Account disabled", "%s's account is disabled. Enable the account first (that needs its own change ticket); a pass would not let them sign in.", target.UPN)
 	case target.InTAPScope != nil && !*target.InTAPScope:
-		return Errorf(EINVALID, "%s is outside the tenant's Temporary Access Pass policy (not in an included group, or in an excluded one). An administrator must add them to the policy's scope.", target.UPN)
+		return Titledf(EINVALID, "Outside the pass policy", "%s is outside the tenant's Temporary Access Pass policy (not in an included group, or in an excluded one). An administrator must add them to the policy's scope.", target.UPN)
 	}
 	return nil
 }
@@ -46,7 +46,7 @@ func CheckStillEnoughApprovals(r *Request, target *DirectoryUser) error {
 		return err
 	}
 	if need := target.ApprovalsRequired(); need > r.ApprovalsRequired {
-		return Errorf(ECONFLICT, "%s now %s, so a pass needs %s approvers; this request was filed when %s was enough. File a new request.",
+		return Titledf(ECONFLICT, "Needs more approvals now", "%s now %s, so a pass needs %s approvers; this request was filed when %s was enough. File a new request.",
 			IsolateName(target.DisplayName), cmp.Or(target.PrivilegeReason(), "is privileged"), approversWord(need), approversWord(r.ApprovalsRequired))
 	}
 	return nil
@@ -65,25 +65,25 @@ func approversWord(n int) string {
 // CheckDecide decides whether p may approve or deny r now.
 func CheckDecide(r *Request, p Principal, now time.Time) error {
 	if !p.Has(RoleApprover) {
-		return Errorf(EFORBIDDEN, "You need the Tap.Approver role to decide requests.")
+		return Titledf(EFORBIDDEN, "Not one of your tasks", "You need the Tap.Approver role to decide requests.")
 	}
 	if r.IsRequester(p) {
-		return Errorf(EFORBIDDEN, "You filed this request, so you cannot approve or deny it. Another approver must decide.")
+		return Titledf(EFORBIDDEN, "Not yours to decide", "You filed this request, so you cannot approve or deny it. Another approver must decide.")
 	}
 	if r.IsTarget(p) {
-		return Errorf(EFORBIDDEN, "This request is for your own account, so you cannot decide it.")
+		return Titledf(EFORBIDDEN, "Not yours to decide", "This request is for your own account, so you cannot decide it.")
 	}
 	if r.DecidedBy(p.Actor()) {
-		return Errorf(ECONFLICT, "You have already decided this request. A second approval must come from someone else.")
+		return Titledf(ECONFLICT, "Already decided by you", "You have already decided this request. A second approval must come from someone else.")
 	}
 	if r.State == StateDisputed {
-		return Errorf(ECONFLICT, "%s", DisputedSentence)
+		return Titledf(ECONFLICT, DisputedTitle, "%s", DisputedSentence)
 	}
 	if r.State != StatePending {
-		return Errorf(ECONFLICT, "This request is %s; only pending requests can be decided.", r.State)
+		return Titledf(ECONFLICT, decidedTitle(r.State), "This request is %s; only pending requests can be decided.", r.State)
 	}
 	if !now.Before(r.ExpiresAt) {
-		return Errorf(ECONFLICT, "This request has expired without a decision. The agent must file a new one.")
+		return Titledf(ECONFLICT, "Request expired", "This request has expired without a decision. The agent must file a new one.")
 	}
 	return nil
 }
@@ -98,24 +98,60 @@ const PassClipboardHold = 60 * time.Second
 // held when the request was filed.
 func CheckReveal(r *Request, p Principal, now time.Time) error {
 	if !r.IsRequester(p) {
-		return Errorf(EFORBIDDEN, "Only the agent who filed this request can reveal its pass.")
+		return Titledf(EFORBIDDEN, "Not your request", "Only the agent who filed this request can reveal its pass.")
 	}
 	if !p.Has(RoleRequester) {
-		return Errorf(EFORBIDDEN, "You no longer hold the Tap.Requester role, so you cannot reveal this pass. If you should still have it, ask an administrator, then sign in again.")
+		return Titledf(EFORBIDDEN, "Not one of your tasks", "You no longer hold the Tap.Requester role, so you cannot reveal this pass. If you should still have it, ask an administrator, then sign in again.")
 	}
 	switch r.State {
 	case StateApproved:
 	case StateDisputed:
-		return Errorf(ECONFLICT, "%s", DisputedSentence)
+		return Titledf(ECONFLICT, DisputedTitle, "%s", DisputedSentence)
 	case StateIssued:
-		return Errorf(ECONFLICT, "The pass for this request was already revealed%s. It is shown only once; revoke it and file a new request if it was lost.", revealedWhen(r))
+		return Titledf(ECONFLICT, "Pass already shown", "The pass for this request was already revealed%s. It is shown only once; revoke it and file a new request if it was lost.", revealedWhen(r))
 	default:
-		return Errorf(ECONFLICT, "This request is %s; a pass can only be issued once it is approved.", r.State)
+		return Titledf(ECONFLICT, notIssuableTitle(r.State), "This request is %s; a pass can only be issued once it is approved.", r.State)
 	}
 	if !now.Before(r.ExpiresAt) {
-		return Errorf(ECONFLICT, "The approval of this request has expired before the pass was issued. File a new request.")
+		return Titledf(ECONFLICT, "Approval expired", "The approval of this request has expired before the pass was issued. File a new request.")
 	}
 	return nil
+}
+
+// decidedTitle names why a request in state s can no longer be decided.
+func decidedTitle(s State) string {
+	switch s {
+	case StateCancelled:
+		return "Request withdrawn"
+	case StateExpired:
+		return "Request expired"
+	}
+	return "Already decided"
+}
+
+// notIssuableTitle names why no pass can be issued for a request in state s.
+func notIssuableTitle(s State) string {
+	switch s {
+	case StatePending:
+		return "Not approved yet"
+	case StateDenied:
+		return "Request denied"
+	case StateCancelled:
+		return "Request withdrawn"
+	case StateExpired:
+		return "Request expired"
+	case StateRevoked:
+		return "Pass already revoked"
+	}
+	return "No pass to issue"
+}
+
+// notRevocableTitle names why a request in state s has no pass to revoke.
+func notRevocableTitle(s State) string {
+	if s == StateRevoked {
+		return "Already revoked"
+	}
+	return "No pass to revoke"
 }
 
 func revealedWhen(r *Request) string {
@@ -129,13 +165,13 @@ func revealedWhen(r *Request) string {
 // Tap.Requester.
 func CheckCancel(r *Request, p Principal) error {
 	if !r.IsRequester(p) {
-		return Errorf(EFORBIDDEN, "Only the agent who filed this request can cancel it.")
+		return Titledf(EFORBIDDEN, "Not your request", "Only the agent who filed this request can cancel it.")
 	}
 	if !p.Has(RoleRequester) {
-		return Errorf(EFORBIDDEN, "You no longer hold the Tap.Requester role, so you cannot cancel this request. An approver can deny it, or it expires on its own.")
+		return Titledf(EFORBIDDEN, "Not one of your tasks", "You no longer hold the Tap.Requester role, so you cannot cancel this request. An approver can deny it, or it expires on its own.")
 	}
 	if !CanTransition(r.State, StateCancelled) {
-		return Errorf(ECONFLICT, "This request is %s and can no longer be cancelled.", r.State)
+		return Titledf(ECONFLICT, "Too late to cancel", "This request is %s and can no longer be cancelled.", r.State)
 	}
 	return nil
 }
@@ -145,10 +181,10 @@ func CheckCancel(r *Request, p Principal) error {
 func CheckRevoke(r *Request, p Principal) error {
 	requester := r.IsRequester(p) && p.Has(RoleRequester)
 	if !requester && !p.Has(RoleApprover) && !p.Has(RoleAdmin) {
-		return Errorf(EFORBIDDEN, "Only the requesting agent (with the Tap.Requester role), an approver or an administrator can revoke this pass.")
+		return Titledf(EFORBIDDEN, "Not yours to revoke", "Only the requesting agent (with the Tap.Requester role), an approver or an administrator can revoke this pass.")
 	}
 	if r.State != StateIssued {
-		return Errorf(ECONFLICT, "This request is %s; only an issued pass can be revoked.", r.State)
+		return Titledf(ECONFLICT, notRevocableTitle(r.State), "This request is %s; only an issued pass can be revoked.", r.State)
 	}
 	return nil
 }
@@ -160,10 +196,10 @@ func CheckRevoke(r *Request, p Principal) error {
 // sending the person through the identity provider again.
 func CheckFreshSignIn(p Principal, maxAge time.Duration, requireMFA bool, now time.Time) error {
 	if requireMFA && !p.MFA {
-		return Errorf(EFORBIDDEN, "This needs a sign-in with multi-factor authentication, and yours was without it. Sign out, sign in again with MFA, and repeat.")
+		return Titledf(EFORBIDDEN, "Sign in with MFA", "This needs a sign-in with multi-factor authentication, and yours was without it. Sign out, sign in again with MFA, and repeat.")
 	}
 	if maxAge > 0 && (p.AuthTime.IsZero() || now.Sub(p.AuthTime) > maxAge) {
-		return Errorf(EUNAUTHORIZED, "This needs a sign-in from the last %s, and yours is older. Sign in again, then repeat.", HumanDuration(maxAge))
+		return Titledf(EUNAUTHORIZED, "Sign in again", "This needs a sign-in from the last %s, and yours is older. Sign in again, then repeat.", HumanDuration(maxAge))
 	}
 	return nil
 }

@@ -66,7 +66,7 @@ func CheckVisibleText(label, s string) error {
 	if !found {
 		return nil
 	}
-	return Errorf(EINVALID, "%s contains %s (U+%04X): it is invisible but can hide or reorder the text around it. Type it again without that character (pasting from chat or documents often brings it along).", label, what, r)
+	return Titledf(EINVALID, "Hidden character", "%s contains %s (U+%04X): it is invisible but can hide or reorder the text around it. Type it again without that character (pasting from chat or documents often brings it along).", label, what, r)
 }
 
 // StripBidiControls removes the text-direction controls (marks,

@@ -242,6 +242,6 @@ func CheckIssueEvidence(r *Request, events []Event, unverified []int64) (finding
 		return "", nil
 	}
 	finding = strings.Join(found, "; ")
-	return finding, Errorf(EFORBIDDEN, "tapdesk will not issue this pass: the audit trail does not back the request up (%s). "+
+	return finding, Titledf(EFORBIDDEN, "Audit trail does not match", "tapdesk will not issue this pass: the audit trail does not back the request up (%s). "+
 		"Someone may have changed the database outside tapdesk. Nothing was issued; the attempt was recorded, and your security team should look into it.", found[0])
 }

@@ -43,18 +43,18 @@ const FormContentType = "application/x-www-form-urlencoded"
 
 // BodyTooLarge is the refusal of a body over MaxFormBytes.
 func BodyTooLarge() error {
-	return Errorf(ETOOLARGE, "What you sent is larger than the %d KB a tapdesk form can hold, so it was not read. Shorten the text and send the form again.", MaxFormBytes>>10)
+	return Titledf(ETOOLARGE, "Form too large", "What you sent is larger than the %d KB a tapdesk form can hold, so it was not read. Shorten the text and send the form again.", MaxFormBytes>>10)
 }
 
 // BodyIncomplete is the refusal of a body that broke off before its end.
 func BodyIncomplete() error {
-	return Errorf(EINVALID, "What you sent arrived incomplete, so it was not read. Send the form again.")
+	return Titledf(EINVALID, "Form incomplete", "What you sent arrived incomplete, so it was not read. Send the form again.")
 }
 
 // BodyTooSlow is the refusal of a body that did not arrive within the read
 // timeout (a connection trickling it byte by byte).
 func BodyTooSlow() error {
-	return Errorf(ETIMEOUT, "What you sent took too long to arrive, so it was not read. Check your connection and send the form again.")
+	return Titledf(ETIMEOUT, "Form arrived too slowly", "What you sent took too long to arrive, so it was not read. Check your connection and send the form again.")
 }
 
 // CheckFormBody checks what a request declares about its body before any of
@@ -80,7 +80,7 @@ func CheckFormBody(method, contentType string, contentLength int64) error {
 			}
 			sent = fmt.Sprintf("as %q", shown)
 		}
-		return Errorf(EUNSUPPORTED, "tapdesk takes forms sent as %s only, the way its pages send them (no file uploads); this request was sent %s, so it was not read.", FormContentType, sent)
+		return Titledf(EUNSUPPORTED, "Not sent as a form", "tapdesk takes forms sent as %s only, the way its pages send them (no file uploads); this request was sent %s, so it was not read.", FormContentType, sent)
 	}
 	return nil
 }

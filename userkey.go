@@ -34,17 +34,17 @@ const (
 func ParseUserKey(s string) (UserKey, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return UserKey{}, Errorf(EMALFORMED, "Say which user: give their user principal name or object id.")
+		return UserKey{}, Titledf(EMALFORMED, "Which user?", "Say which user: give their user principal name or object id.")
 	}
 	if len(s) > MaxUserKeyLength {
-		return UserKey{}, Errorf(EMALFORMED, "That is too long for a user principal name or object id (at most %d characters). Search for the user by name instead.", MaxUserKeyLength)
+		return UserKey{}, Titledf(EMALFORMED, "Too long for a user", "That is too long for a user principal name or object id (at most %d characters). Search for the user by name instead.", MaxUserKeyLength)
 	}
 	if isGUID(s) {
 		return UserKey{key: strings.ToLower(s), id: true}, nil
 	}
 	at := strings.LastIndexByte(s, '@')
 	if at < 0 || !validLocalPart(s[:at]) || !validDomain(s[at+1:]) {
-		return UserKey{}, Errorf(EMALFORMED, userKeyRefusal)
+		return UserKey{}, Titledf(EMALFORMED, "Not a user name or id", userKeyRefusal)
 	}
 	return UserKey{key: s}, nil
 }
@@ -56,7 +56,7 @@ func ParseUserKey(s string) (UserKey, error) {
 func UserKeyFromPath(escaped string) (string, error) {
 	s, err := url.PathUnescape(escaped)
 	if err != nil {
-		return "", Errorf(EMALFORMED, userKeyRefusal)
+		return "", Titledf(EMALFORMED, "Not a user name or id", userKeyRefusal)
 	}
 	return s, nil
 }
@@ -150,11 +150,11 @@ func ParseSearchTerm(s string) (SearchTerm, error) {
 	case s == "":
 		return "", nil
 	case n > MaxSearchTermLength || len(s) > 4*MaxSearchTermLength:
-		return "", Errorf(EMALFORMED, searchTooLongRefusal)
+		return "", Titledf(EMALFORMED, "Search too long", searchTooLongRefusal)
 	case !utf8.ValidString(s) || strings.ContainsFunc(s, isControl):
-		return "", Errorf(EMALFORMED, "A search holds letters, digits and punctuation only: no line breaks or control characters.")
+		return "", Titledf(EMALFORMED, "Search not understood", "A search holds letters, digits and punctuation only: no line breaks or control characters.")
 	case n < minSearchTermLength:
-		return "", Errorf(EINVALID, "Type at least two characters of the name or UPN.")
+		return "", Titledf(EINVALID, "Search too short", "Type at least two characters of the name or UPN.")
 	}
 	return SearchTerm(s), nil
 }

@@ -221,5 +221,5 @@ func rolesUnreadable(clientID string, err error) error {
 			msg = stop + ge.UserMessage()
 		}
 	}
-	return fmt.Errorf("%w: %w", &tapdesk.Error{Code: tapdesk.EUNAVAILABLE, Message: msg}, err)
+	return fmt.Errorf("%w: %w", &tapdesk.Error{Code: tapdesk.EUNAVAILABLE, Title: "Role holders unreadable", Message: msg}, err)
 }

@@ -252,7 +252,7 @@ func requireUserID(id string) (string, error) {
 // and call a different endpoint.
 func requireID(what, id string) error {
 	if strings.TrimSpace(id) == "" {
-		return tapdesk.Errorf(tapdesk.EINVALID, "No %s was given.", what)
+		return tapdesk.Titledf(tapdesk.EINVALID, "Which user?", "No %s was given.", what)
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ func (h *Handler) approvalLink(c echo.Context) error {
 	if !p.Has(tapdesk.RoleApprover) {
 		h.audit(c, tapdesk.Event{Activity: tapdesk.ActLinkRefused, Category: tapdesk.CatApproval, Result: tapdesk.ResultFailure,
 			Reason: "signed-in person is not an approver"})
-		return tapdesk.Errorf(tapdesk.EFORBIDDEN, "This approval link is for approvers; your account does not have the Tap.Approver role.")
+		return tapdesk.Titledf(tapdesk.EFORBIDDEN, "Not one of your tasks", "This approval link is for approvers; your account does not have the Tap.Approver role.")
 	}
 	ev := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActLinkOpened, Category: tapdesk.CatApproval})
 	notFresh := tapdesk.CheckFreshSignIn(p, h.cfg.ApproverMaxAge, h.cfg.ApproverMFA, ev.Time)
@@ -66,7 +66,7 @@ func (h *Handler) approvalLink(c echo.Context) error {
 		if tapdesk.ErrorCode(notFresh) == tapdesk.EFORBIDDEN {
 			refusal.Reason = "sign-in without MFA: link not spent"
 			h.audit(c, refusal)
-			return tapdesk.Errorf(tapdesk.EFORBIDDEN, "Approving needs a sign-in with multi-factor authentication, and yours had none. Sign out, sign in again with MFA, and open the link again: it was not used up.")
+			return tapdesk.Titledf(tapdesk.EFORBIDDEN, "Sign in with MFA", "Approving needs a sign-in with multi-factor authentication, and yours had none. Sign out, sign in again with MFA, and open the link again: it was not used up.")
 		}
 		refusal.Reason = "link not spent, sent to sign in again: " + tapdesk.ErrorMessage(err)
 		h.audit(c, refusal)

@@ -155,11 +155,11 @@ func (h *Handler) auditExport(c echo.Context) error {
 	case store.FormatJSONL:
 		contentType = "application/x-ndjson; charset=utf-8"
 	default:
-		return tapdesk.Errorf(tapdesk.EINVALID, "The export format must be csv (for Excel) or jsonl (JSON Lines, for a SIEM).")
+		return tapdesk.Titledf(tapdesk.EINVALID, "Export format not known", "The export format must be csv (for Excel) or jsonl (JSON Lines, for a SIEM).")
 	}
 	_, f, errs := auditFilter(c)
 	if len(errs) > 0 {
-		return tapdesk.Errorf(tapdesk.EINVALID, "%s", firstRefusal(errs))
+		return tapdesk.Titledf(tapdesk.EINVALID, "Check the filter", "%s", firstRefusal(errs))
 	}
 	q := c.QueryParams()
 	q.Del("format")

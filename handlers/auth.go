@@ -44,7 +44,7 @@ func (h *Handler) callback(c echo.Context) error {
 	if !ok {
 		h.audit(c, tapdesk.Event{Activity: tapdesk.ActSignInRefused, Category: tapdesk.CatSignIn, Result: tapdesk.ResultFailure,
 			Reason: "callback without a sign-in started in this browser"})
-		return tapdesk.Errorf(tapdesk.EUNAUTHORIZED, "This sign-in was not started in this browser, or it already finished. Start again from the tapdesk home page.")
+		return tapdesk.Titledf(tapdesk.EUNAUTHORIZED, "Sign-in not found", "This sign-in was not started in this browser, or it already finished. Start again from the tapdesk home page.")
 	}
 	in, err := h.auth.Finish(ctx, pending, c.QueryParams())
 	if err != nil {

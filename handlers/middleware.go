@@ -189,7 +189,7 @@ func (h *Handler) csrf() echo.MiddlewareFunc {
 func (h *Handler) csrfRefused(c echo.Context, reason string) error {
 	h.audit(c, tapdesk.Event{Activity: tapdesk.ActAccessRefused, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
 		Reason: reason, Details: map[string]string{"path": auditPath(c), "method": c.Request().Method}})
-	return tapdesk.Errorf(tapdesk.EFORBIDDEN, "This form was stale or did not come from tapdesk (its security token is missing or wrong). Go back, reload the page and try again.")
+	return tapdesk.Titledf(tapdesk.EFORBIDDEN, "Form expired", "This form was stale or did not come from tapdesk (its security token is missing or wrong). Go back, reload the page and try again.")
 }
 
 // auditPath is the request path for the audit trail, with link tokens
@@ -214,7 +214,7 @@ func (h *Handler) require(roles ...tapdesk.Role) echo.MiddlewareFunc {
 				if c.Request().Method == http.MethodGet {
 					return c.Redirect(http.StatusSeeOther, "/auth/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 				}
-				return tapdesk.Errorf(tapdesk.EFORBIDDEN, "You are not signed in, or your session has ended. Sign in again and repeat what you were doing.")
+				return tapdesk.Titledf(tapdesk.EFORBIDDEN, "Session ended", "You are not signed in, or your session has ended. Sign in again and repeat what you were doing.")
 			}
 			if len(roles) == 0 {
 				return next(c)
@@ -226,7 +226,7 @@ func (h *Handler) require(roles ...tapdesk.Role) echo.MiddlewareFunc {
 			}
 			h.audit(c, tapdesk.Event{Activity: tapdesk.ActAccessRefused, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
 				Reason: fmt.Sprintf("role %s required", roles[0]), Details: map[string]string{"path": c.Request().URL.Path, "method": c.Request().Method}})
-			return tapdesk.Errorf(tapdesk.EFORBIDDEN, "This page needs the %s role, which your account does not have.", roles[0])
+			return tapdesk.Titledf(tapdesk.EFORBIDDEN, "Not one of your tasks", "This page needs the %s role, which your account does not have.", roles[0])
 		}
 	}
 }

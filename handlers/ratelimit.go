@@ -55,7 +55,7 @@ func (h *Handler) limitWhen(action tapdesk.RateAction, counts func(echo.Context)
 					"key": refused.Key, "path": auditPath(c), "method": c.Request().Method,
 					"retry_at": refused.RetryAt.UTC().Format(time.RFC3339)}})
 			c.Response().Header().Set("Retry-After", strconv.Itoa(refused.RetryAfterSeconds(now)))
-			return tapdesk.Errorf(tapdesk.ELIMITED, "%s", sentence)
+			return tapdesk.Titledf(tapdesk.ELIMITED, "Wait a moment", "%s", sentence)
 		}
 	}
 }

@@ -73,6 +73,8 @@ func statusOf(code string) int {
 	return http.StatusInternalServerError
 }
 
+// titles are the last fallback: the title of an error whose situation is
+// not known (an internal error, an *Error built without a title).
 var titles = map[int]string{
 	http.StatusBadRequest:            "That did not work",
 	http.StatusUnprocessableEntity:   "That did not work",
@@ -95,21 +97,29 @@ func (h *Handler) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	status, msg := http.StatusInternalServerError, tapdesk.ErrorMessage(err)
+	status, title, msg := http.StatusInternalServerError, tapdesk.ErrorTitle(err), tapdesk.ErrorMessage(err)
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &he):
+		// echo's own refusals (no such route, a method the route does
+		// not take, its own limits) name the situation too.
 		status = he.Code
 		switch status {
 		case http.StatusNotFound:
-			msg = "There is no such page."
+			title, msg = "Page not found", "There is no such page."
 		case http.StatusMethodNotAllowed:
-			msg = "That address does not take this kind of request."
+			title, msg = "Not available this way", "That address does not take this kind of request."
 		case http.StatusRequestEntityTooLarge:
-			msg = "What you sent is too large."
+			title, msg = "Too much sent", "What you sent is too large."
+		case http.StatusUnsupportedMediaType:
+			title, msg = "Not sent as a form", "tapdesk reads forms sent the way its pages send them; this was not read. Go back and try again."
+		case http.StatusRequestTimeout:
+			title, msg = "Sent too slowly", "What you sent took too long to arrive, so it was not read. Go back and try again."
+		case http.StatusTooManyRequests:
+			title, msg = "Wait a moment", "Too many requests came from here at once. Wait a moment and try again."
 		default:
 			if status < 500 {
-				msg = "The request was not understood. Go back and try again."
+				title, msg = "Request not understood", "The request was not understood. Go back and try again."
 			}
 		}
 	default:
@@ -118,7 +128,9 @@ func (h *Handler) errorHandler(err error, c echo.Context) {
 	if status >= 500 {
 		h.log.Error("request failed", "method", c.Request().Method, "route", c.Path(), "status", status, "err", err)
 	}
-	title := titles[status]
+	if title == "" {
+		title = titles[status]
+	}
 	if title == "" {
 		title = http.StatusText(status)
 	}

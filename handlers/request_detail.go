@@ -16,7 +16,7 @@ import (
 // the refusal is audited.
 func (h *Handler) loadRequest(c echo.Context) (*tapdesk.Request, error) {
 	id := c.Param("id")
-	notFound := tapdesk.Errorf(tapdesk.ENOTFOUND, "There is no such request, or it is not yours to see.")
+	notFound := tapdesk.Titledf(tapdesk.ENOTFOUND, "Request not found", "There is no such request, or it is not yours to see.")
 	if len(id) != 26 {
 		return nil, notFound
 	}

@@ -48,7 +48,7 @@ func (h *Handler) requestForm(c echo.Context) error {
 // A disabled policy is named first: it explains every other refusal.
 func (h *Handler) eligible(c echo.Context, card views.UserCard) error {
 	if !card.Policy.Enabled {
-		return tapdesk.Errorf(tapdesk.EINVALID, "The tenant's Temporary Access Pass policy is turned off. An administrator must enable it in Entra ID (Authentication methods > Temporary Access Pass).")
+		return tapdesk.Titledf(tapdesk.EINVALID, "Pass policy turned off", "The tenant's Temporary Access Pass policy is turned off. An administrator must enable it in Entra ID (Authentication methods > Temporary Access Pass).")
 	}
 	return tapdesk.CheckFile(principal(c), card.User)
 }

@@ -111,14 +111,14 @@ func (h *Handler) unrecordedPass(c echo.Context, r *tapdesk.Request, tap tapdesk
 		if err := h.store.AppendEvent(ctx, ev.ForRequest(r)); err != nil {
 			h.log.Error("unrecorded pass not audited", "request", r.ID, "err", err)
 		}
-		return tapdesk.Errorf(tapdesk.EUNAVAILABLE, "%s Wait %d minutes and open the request again.", ev.Reason, int(tapdesk.IssueClaimLease/time.Minute))
+		return tapdesk.Titledf(tapdesk.EUNAVAILABLE, "Pass not recorded", "%s Wait %d minutes and open the request again.", ev.Reason, int(tapdesk.IssueClaimLease/time.Minute))
 	}
 	ev.Reason = "Microsoft Graph created the pass, but tapdesk could not record it, so it deleted the pass unseen: nothing was issued."
 	ev.Details["deleted_method_id"] = tap.MethodID
 	ev.Details["request_kept"] = string(tapdesk.StateApproved)
 	err := h.store.ReleaseIssue(ctx, r, ev)
 	if err == nil {
-		return tapdesk.Errorf(tapdesk.EUNAVAILABLE, "%s The request is still approved: open it and press Issue and reveal again.", ev.Reason)
+		return tapdesk.Titledf(tapdesk.EUNAVAILABLE, "Nothing was issued", "%s The request is still approved: open it and press Issue and reveal again.", ev.Reason)
 	}
 	h.log.Error("claim not released after deleting an unrecorded pass", "request", r.ID, "err", err)
 	// The claim is gone (settled meanwhile, or the request was disputed) or
@@ -129,9 +129,9 @@ func (h *Handler) unrecordedPass(c echo.Context, r *tapdesk.Request, tap tapdesk
 		h.log.Error("unrecorded pass not audited", "request", r.ID, "err", err)
 	}
 	if cur, lerr := h.store.Request(ctx, r.ID); lerr == nil && cur.State != tapdesk.StateApproved {
-		return tapdesk.Errorf(tapdesk.ECONFLICT, "While Microsoft Graph was creating the pass, this request became %s, so tapdesk deleted the pass unseen: nothing was issued.", cur.State)
+		return tapdesk.Titledf(tapdesk.ECONFLICT, "Changed meanwhile", "While Microsoft Graph was creating the pass, this request became %s, so tapdesk deleted the pass unseen: nothing was issued.", cur.State)
 	}
-	return tapdesk.Errorf(tapdesk.EUNAVAILABLE, "%s Open the request again to see where it stands.", ev.Reason)
+	return tapdesk.Titledf(tapdesk.EUNAVAILABLE, "Nothing was issued", "%s Open the request again to see where it stands.", ev.Reason)
 }
 
 // issueFailed records a Graph refusal: the request fails with the reason in
@@ -163,7 +163,7 @@ func (h *Handler) issueFailed(c echo.Context, ctx context.Context, r *tapdesk.Re
 			h.log.Error("issue failure not recorded", "request", r.ID, "err", err)
 		}
 		h.log.Warn("graph refused to issue; request stays approved", "request", r.ID, "err", cause)
-		return tapdesk.Errorf(tapdesk.EUNAVAILABLE, "%s The request is still approved: open it and press Issue and reveal again.", reason)
+		return tapdesk.Titledf(tapdesk.EUNAVAILABLE, ge.Title(), "%s The request is still approved: open it and press Issue and reveal again.", reason)
 	}
 	ch := store.Change{From: tapdesk.StateApproved, To: tapdesk.StateFailed, At: ev.Time, FailureReason: reason}
 	if err := h.store.Transition(ctx, r, ch, nil, ev); err != nil {
@@ -198,7 +198,7 @@ func (h *Handler) recount(c echo.Context, r *tapdesk.Request) error {
 	if cur, lerr := h.store.Request(c.Request().Context(), r.ID); lerr == nil && (cur.State != r.State || !cur.UpdatedAt.Equal(r.UpdatedAt)) {
 		changed := tapdesk.CheckReveal(cur, principal(c), h.now())
 		if changed == nil {
-			changed = tapdesk.Errorf(tapdesk.ECONFLICT, "This request changed while you were issuing its pass. Open it again to see where it stands.")
+			changed = tapdesk.Titledf(tapdesk.ECONFLICT, "Changed meanwhile", "This request changed while you were issuing its pass. Open it again to see where it stands.")
 		}
 		h.refuse(c, cur, tapdesk.ActRevealRefused, changed)
 		return changed

@@ -33,7 +33,21 @@ type failure struct {
 }
 
 func fail(code string, reason error, msg string, cause error) error {
-	return &failure{domain: tapdesk.Errorf(code, "%s", msg), reason: reason, cause: cause}
+	return &failure{domain: tapdesk.Titledf(code, titles[reason], "%s", msg), reason: reason, cause: cause}
+}
+
+// titles name each reason's situation for the error page.
+var titles = map[error]string{
+	ErrProviderUnavailable: "Sign-in service unreachable",
+	ErrAttemptExpired:      "Sign-in timed out",
+	ErrStateMismatch:       "Sign-in not recognised",
+	ErrProviderRefused:     "Sign-in refused",
+	ErrCodeRefused:         "Sign-in refused",
+	ErrTokenInvalid:        "Sign-in not trusted",
+	ErrNonceMismatch:       "Sign-in not recognised",
+	ErrNoIdentity:          "Sign-in incomplete",
+	ErrWrongTenant:         "Wrong organisation",
+	ErrSignInTooOld:        "Sign in again",
 }
 
 func refuse(reason error, msg string, cause error) error {

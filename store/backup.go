@@ -45,7 +45,7 @@ type BackupReport struct {
 func (db *DB) Backup(ctx context.Context, to string) (BackupReport, error) {
 	rep := BackupReport{Path: to}
 	if db.dialect != sqliteDialect {
-		return rep, tapdesk.Errorf(tapdesk.EINVALID, "tapdesk db backup copies a SQLite database; back up PostgreSQL with its own tools (pg_dump, or base backups with WAL archiving), then check a restored copy with tapdesk audit verify")
+		return rep, tapdesk.Titledf(tapdesk.EINVALID, "Not a SQLite database", "tapdesk db backup copies a SQLite database; back up PostgreSQL with its own tools (pg_dump, or base backups with WAL archiving), then check a restored copy with tapdesk audit verify")
 	}
 	exists := fmt.Errorf("%s already exists: a backup never overwrites a file; name a new one", to)
 	if _, err := os.Lstat(to); err == nil {

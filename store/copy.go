@@ -25,7 +25,10 @@ var copiedTables = []string{
 // uncopiedTables are tables of the schema a copy leaves behind on purpose:
 // rate_limits holds only the pace of the last few minutes' limited actions
 // (a SQLite installation keeps those in memory and never writes the table).
-var uncopiedTables = []string{"rate_limits"}
+// threat_mode is one row the copy's migrations create switched off: an
+// admin switches heightened-threat mode on again there (or sets
+// TAPDESK_THREAT_MODE); the copied audit trail keeps its history.
+var uncopiedTables = []string{"rate_limits", "threat_mode"}
 
 // CopyReport is what a copy wrote and found.
 type CopyReport struct {

@@ -30,7 +30,7 @@ func (db *DB) PruneEvents(ctx context.Context, before time.Time, actor tapdesk.A
 			return err
 		}
 		if rep.Break != nil {
-			return tapdesk.Errorf(tapdesk.ECONFLICT, "The audit trail does not check out at event %d (%s): nothing was pruned. Run tapdesk audit verify.",
+			return tapdesk.Titledf(tapdesk.ECONFLICT, "Audit trail does not check out", "The audit trail does not check out at event %d (%s): nothing was pruned. Run tapdesk audit verify.",
 				rep.Break.Seq, rep.Break.Kind)
 		}
 		// Everything before the first event at or after the cut, so a

@@ -135,7 +135,7 @@ func (db *DB) Request(ctx context.Context, id string) (*tapdesk.Request, error) 
 	}
 	r, err := scanRequest(st.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, tapdesk.Errorf(tapdesk.ENOTFOUND, "There is no request %q.", id)
+		return nil, tapdesk.Titledf(tapdesk.ENOTFOUND, "Request not found", "There is no request %q.", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load request: %w", err)
@@ -356,7 +356,7 @@ func (db *DB) transition(ctx context.Context, tx *sql.Tx, id string, ch Change) 
 		return fmt.Errorf("update request state: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return conflict("This request changed while you were looking at it (it is no longer %s). Reload the page to see where it stands.", ch.From)
+		return conflict("Changed meanwhile", "This request changed while you were looking at it (it is no longer %s). Reload the page to see where it stands.", ch.From)
 	}
 	return nil
 }
@@ -375,7 +375,7 @@ func (db *DB) Decide(ctx context.Context, r *tapdesk.Request, a tapdesk.Approval
 			return fmt.Errorf("lock request: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return conflict("This request was decided or withdrawn meanwhile. Reload the page to see where it stands.")
+			return conflict("Decided meanwhile", "This request was decided or withdrawn meanwhile. Reload the page to see where it stands.")
 		}
 		var exists int
 		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approvals WHERE request_id = ? AND approver_tid = ? AND approver_oid = ?`,
@@ -384,7 +384,7 @@ func (db *DB) Decide(ctx context.Context, r *tapdesk.Request, a tapdesk.Approval
 			return fmt.Errorf("check approvals: %w", err)
 		}
 		if exists > 0 {
-			return conflict("You have already decided this request. A second approval must come from someone else.")
+			return conflict("Already decided by you", "You have already decided this request. A second approval must come from someone else.")
 		}
 		if _, err := tx.ExecContext(ctx, `
 			INSERT INTO approvals (request_id, approver_tid, approver_oid, approver_upn, approver_name, decision, reason, created_at)
@@ -438,7 +438,7 @@ func (db *DB) ClaimIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Eve
 			return fmt.Errorf("claim issue: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return conflict("%s", tapdesk.ClaimTakenMessage)
+			return conflict(tapdesk.ClaimTakenTitle, "%s", tapdesk.ClaimTakenMessage)
 		}
 		return db.appendEvent(ctx, tx, ev.ForRequest(r))
 	})
@@ -469,7 +469,7 @@ func (db *DB) ReleaseIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.E
 			return fmt.Errorf("release issue: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return conflict("This request is no longer waiting for its pass.")
+			return conflict("No longer waiting for its pass", "This request is no longer waiting for its pass.")
 		}
 		return db.appendEvent(ctx, tx, ev.ForRequest(r))
 	})

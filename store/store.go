@@ -83,6 +83,8 @@ type DB struct {
 	statements sync.Map // string -> *sql.Stmt
 
 	changes changeCount // committed writes, for caches (changes.go)
+
+	threat threatCache // heightened-threat mode as last read (threat.go)
 }
 
 // prepared returns the statement for query, prepared once for the pool
@@ -482,9 +484,10 @@ func (c timeCol) Scan(v any) error {
 	return nil
 }
 
-// conflict is the error when a conditional update found the row changed.
-func conflict(format string, args ...any) error {
-	return tapdesk.Errorf(tapdesk.ECONFLICT, format, args...)
+// conflict is the error when a conditional update found the row changed;
+// title names the situation for the error page.
+func conflict(title, format string, args ...any) error {
+	return tapdesk.Titledf(tapdesk.ECONFLICT, title, format, args...)
 }
 
 // lockWrites waits for this process's turn to write on SQLite. SQLite lets

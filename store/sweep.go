@@ -75,7 +75,7 @@ func (db *DB) EscalateDue(ctx context.Context, now time.Time, to []string) (int,
 				return fmt.Errorf("escalate request: %w", err)
 			}
 			if k, _ := res.RowsAffected(); k != 1 {
-				return conflict("The request was decided or escalated meanwhile.")
+				return conflict("Decided meanwhile", "The request was decided or escalated meanwhile.")
 			}
 			if err := db.appendEvent(ctx, tx, ev.ForRequest(r)); err != nil {
 				return err
@@ -132,7 +132,7 @@ func (db *DB) SettleClaim(ctx context.Context, r *tapdesk.Request, to tapdesk.St
 			return fmt.Errorf("settle claim: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return conflict("The claim on this request was settled or its issue recorded meanwhile.")
+			return conflict("Settled meanwhile", "The claim on this request was settled or its issue recorded meanwhile.")
 		}
 		for _, ev := range evs {
 			if err := db.appendEvent(ctx, tx, ev.ForRequest(r)); err != nil {

@@ -1,0 +1,81 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/internal/pgtest"
+	"github.com/tapdesk/tapdesk/store"
+)
+
+// TestThreatModeSwitch: the mode is stored with when, who and why, its
+// switch and audit event commit together, a switch to the state it is
+// already in is a conflict (two admins at once), and the cached read sees
+// this instance's switch at once.
+func TestThreatModeSwitch(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		db, _ := openDB(t)
+		ctx := context.Background()
+		m, err := db.ThreatMode(ctx)
+		if err != nil || m.On {
+			t.Fatalf("a new database: %+v, %v", m, err)
+		}
+		admin := tapdesk.Actor{ObjectID: "admin-1", Name: "Ada Admin"}
+		ev := tapdesk.Event{Activity: tapdesk.ActThreatModeChanged, Category: tapdesk.CatSecurity, Actor: admin,
+			Reason: "Vishing wave against the helpdesk", Result: tapdesk.ResultSuccess, Time: t0}
+		if err := db.SetThreatMode(ctx, true, admin, ev.Reason, ev); err != nil {
+			t.Fatal(err)
+		}
+		m, err = db.ThreatMode(ctx)
+		if err != nil || !m.On || !m.Since.Equal(t0) || m.By.Name != "Ada Admin" || m.Reason != ev.Reason {
+			t.Fatalf("after switching on: %+v, %v", m, err)
+		}
+		if err := db.SetThreatMode(ctx, true, admin, ev.Reason, ev); tapdesk.ErrorCode(err) != tapdesk.ECONFLICT {
+			t.Fatalf("switching on twice: %v", err)
+		}
+		evs, err := db.Events(ctx, store.EventFilter{Activity: string(tapdesk.ActThreatModeChanged)})
+		if err != nil || len(evs) != 1 || evs[0].Reason != ev.Reason {
+			t.Fatalf("audited switches: %+v, %v", evs, err)
+		}
+		ev.Time = t0.Add(time.Hour)
+		if err := db.SetThreatMode(ctx, false, admin, "The wave is over", ev); err != nil {
+			t.Fatal(err)
+		}
+		if m, err = db.ThreatMode(ctx); err != nil || m.On || !m.Since.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("after switching off: %+v, %v", m, err)
+		}
+	})
+}
+
+// TestThreatModeSeenByAnotherInstance: on PostgreSQL another instance whose
+// change feed is not up (so its change count is not trusted) sees a switch
+// once its cached read is older than its time to live.
+func TestThreatModeSeenByAnotherInstance(t *testing.T) {
+	// SQLite serves one instance only.
+	t.Run("postgres", func(t *testing.T) {
+		pgtest.Require(t)
+		a, url := openDB(t)
+		b, err := store.Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		now := t0
+		b.Now = func() time.Time { return now }
+		ctx := context.Background()
+		if m, err := b.ThreatMode(ctx); err != nil || m.On {
+			t.Fatalf("%+v %v", m, err)
+		}
+		admin := tapdesk.Actor{ObjectID: "admin-1", Name: "Ada Admin"}
+		if err := a.SetThreatMode(ctx, true, admin, "Vishing wave", tapdesk.Event{Activity: tapdesk.ActThreatModeChanged,
+			Category: tapdesk.CatSecurity, Actor: admin, Result: tapdesk.ResultSuccess}); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(3 * time.Second)
+		if m, err := b.ThreatMode(ctx); err != nil || !m.On {
+			t.Fatalf("the other instance, past the time to live: %+v %v", m, err)
+		}
+	})
+}

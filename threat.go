@@ -1,0 +1,181 @@
+package tapdesk
+
+import (
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Heightened-threat mode (issue 13): while an attack on the helpdesk is
+// suspected, every pass needs two approvers, is one-time and lives as short
+// as the tenant's policy allows, and no pass is given to a privileged
+// target at all. An admin switches it in the portal (with a reason, audited)
+// or TAPDESK_THREAT_MODE forces it on. The rules are enforced when a
+// request is filed, when it is approved and again when its pass is issued,
+// so a request filed before the switch cannot slip through on the rules it
+// was filed under.
+
+// ThreatApprovals is how many distinct approvers every request needs while
+// the mode is on.
+const ThreatApprovals = 2
+
+// Bounds of the reason an admin gives for switching the mode.
+const (
+	MinThreatReason = 10
+	MaxThreatReason = 500
+)
+
+// ThreatMode is the mode as stored (shared by every instance) and as forced
+// by the setting.
+type ThreatMode struct {
+	On bool
+	// Since is when it was last switched (on, when On).
+	Since time.Time
+	// By is who switched it last; Reason is what they gave.
+	By     Actor
+	Reason string
+	// Forced: TAPDESK_THREAT_MODE holds it on; the portal cannot switch it
+	// off.
+	Forced bool
+}
+
+// ThreatModeSetting is the setting that forces the mode on.
+const ThreatModeSetting = "TAPDESK_THREAT_MODE"
+
+// ThreatModeForcedReason is the reason recorded when the setting switches
+// the mode on at start.
+const ThreatModeForcedReason = "Switched on at start because " + ThreatModeSetting + " is set."
+
+// Banner is the sentence every page shows while the mode is on.
+func (m ThreatMode) Banner() string {
+	if !m.On {
+		return ""
+	}
+	s := "Heightened-threat mode is on"
+	if !m.Since.IsZero() {
+		s += " since " + m.Since.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	s += ": every pass needs two approvers, is one-time and as short as the policy allows, and privileged users get none."
+	if m.Forced {
+		s += " It is set by " + ThreatModeSetting + "."
+	}
+	return s
+}
+
+// ApprovalsRequired is how many approvers a request for target needs now.
+func (m ThreatMode) ApprovalsRequired(target *DirectoryUser) int {
+	n := target.ApprovalsRequired()
+	if m.On {
+		n = max(n, ThreatApprovals)
+	}
+	return n
+}
+
+// refusedPrivileged is the refusal of a pass for a privileged target.
+func refusedPrivileged(name, reason string) *Error {
+	return Titledf(EFORBIDDEN, "Refused in heightened-threat mode",
+		"Heightened-threat mode is on, and %s %s, so tapdesk gives them no pass while it lasts. An administrator with access to Entra must help them directly, or wait until the mode is switched off.",
+		IsolateName(name), reason)
+}
+
+// CheckThreatFile refuses, while the mode is on, a request for a privileged
+// target.
+func CheckThreatFile(m ThreatMode, target *DirectoryUser) error {
+	if m.On && target.Privileged() {
+		return refusedPrivileged(target.DisplayName, target.PrivilegeReason())
+	}
+	return nil
+}
+
+// ClampDraft fixes, while the mode is on, what the form would let an agent
+// choose: the policy's shortest lifetime and one-time use, whatever was
+// posted.
+func (m ThreatMode) ClampDraft(d *RequestDraft, pol *TAPPolicy) {
+	if !m.On {
+		return
+	}
+	d.Lifetime = fmt.Sprint(pol.MinLifetime)
+	d.UsableOnce = true
+}
+
+// ClampSpec is ClampDraft at issue: a request filed before the switch gets
+// a one-time pass at the policy's shortest lifetime.
+func (m ThreatMode) ClampSpec(s TAPSpec, pol *TAPPolicy) TAPSpec {
+	if !m.On {
+		return s
+	}
+	s.UsableOnce = true
+	if pol != nil && pol.MinLifetime > 0 {
+		s.LifetimeMinutes = min(s.LifetimeMinutes, pol.MinLifetime)
+	}
+	return s
+}
+
+// CheckThreatApprove refuses, while the mode is on, an approval of a
+// request filed on fewer approvals than the mode needs, or for a privileged
+// target: such a request was filed before the switch. Denying stays
+// possible.
+func CheckThreatApprove(m ThreatMode, r *Request) error {
+	if !m.On {
+		return nil
+	}
+	if r.PrivilegeReason != "" {
+		return refusedPrivileged(r.TargetName, r.PrivilegeReason)
+	}
+	if r.ApprovalsRequired < ThreatApprovals {
+		return Titledf(ECONFLICT, "Filed before heightened-threat mode",
+			"This request was filed before heightened-threat mode was switched on and needs only %s approver; while the mode is on every pass needs two. Deny it, or let the agent cancel it and file it again.",
+			approversWord(r.ApprovalsRequired))
+	}
+	return nil
+}
+
+// CheckThreatIssue is the last check before a pass is created, against the
+// target as Entra describes them now: a request approved before the switch
+// on one approval, or a target privileged now, gets no pass.
+func CheckThreatIssue(m ThreatMode, r *Request, target *DirectoryUser) error {
+	if !m.On {
+		return nil
+	}
+	if target.Privileged() {
+		return refusedPrivileged(target.DisplayName, target.PrivilegeReason())
+	}
+	if r.PrivilegeReason != "" {
+		return refusedPrivileged(r.TargetName, r.PrivilegeReason)
+	}
+	if r.ApprovalsRequired < ThreatApprovals {
+		return Titledf(ECONFLICT, "Filed before heightened-threat mode",
+			"This request was approved by %s approver before heightened-threat mode was switched on; while the mode is on every pass needs two. Cancel it and file it again.",
+			approversWord(r.ApprovalsRequired))
+	}
+	return nil
+}
+
+// CheckThreatSwitch decides whether p may switch the mode to on, with
+// reason, given the mode as it is.
+func CheckThreatSwitch(p Principal, cur ThreatMode, on bool, reason string) error {
+	if !p.Has(RoleAdmin) {
+		return Titledf(EFORBIDDEN, "Not one of your tasks", "Only an administrator (Tap.Admin) can switch heightened-threat mode.")
+	}
+	if !on && cur.Forced {
+		return Titledf(ECONFLICT, "Set by the deployment",
+			"Heightened-threat mode is forced on by %s. Remove that setting from the deployment to switch it off.", ThreatModeSetting)
+	}
+	if on == cur.On {
+		state := "off"
+		if on {
+			state = "on"
+		}
+		return Titledf(ECONFLICT, "Already "+state, "Heightened-threat mode is already %s.", state)
+	}
+	var ve ValidationError
+	switch hidden := CheckVisibleText("The reason", reason); {
+	case hidden != nil:
+		ve.Add("reason", ErrorMessage(hidden))
+	case utf8.RuneCountInString(reason) < MinThreatReason:
+		ve.Add("reason", fmt.Sprintf("Say why, in a sentence (at least %d characters): the audit trail keeps it.", MinThreatReason))
+	case utf8.RuneCountInString(reason) > MaxThreatReason || !Printable(reason, true):
+		ve.Add("reason", fmt.Sprintf("The reason is at most %d characters of text.", MaxThreatReason))
+	}
+	return ve.Err()
+}
