@@ -25,7 +25,7 @@ func TestMailBatchWrites(t *testing.T) {
 	start := now.Add(time.Hour)
 	r := &tapdesk.Request{ID: "01JBATCHWRITES000000000000", CorrelationID: "corr", State: tapdesk.StatePending,
 		Requester: tapdesk.Actor{TenantID: "t", ObjectID: "agent", UPN: "agent@x", Name: "Agent"},
-		TargetID: "target", TargetUPN: "target@x", TargetName: "Target Person", TicketRef: "INC-1",
+		TargetID:  "target", TargetUPN: "target@x", TargetName: "Target Person", TicketRef: "INC-1",
 		Justification: "locked out", VerificationMethod: tapdesk.VerifyCallback, VerificationNote: "called",
 		LifetimeMinutes: 60, UsableOnce: true, StartAt: &start, ApprovalsRequired: 1,
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
