@@ -18,6 +18,11 @@ const (
 	DefaultInterval    = 2 * time.Second
 	DefaultBatch       = 20
 	DefaultMaxAttempts = 8
+	// DefaultKickDelay is how long a kicked worker waits before it claims:
+	// the handler that kicked it has yet to save its session and send its
+	// page, and would otherwise queue for SQLite's one writer behind the
+	// claim it caused. Mail kicked meanwhile joins the same batch.
+	DefaultKickDelay = 100 * time.Millisecond
 )
 
 // storeTimeout bounds recording an attempt's outcome. Recording runs on a
@@ -34,6 +39,9 @@ type WorkerOptions struct {
 	Interval    time.Duration // how often to poll the outbox; DefaultInterval
 	Batch       int           // items claimed per poll; DefaultBatch
 	MaxAttempts int           // attempts before giving up; DefaultMaxAttempts
+	// KickDelay is the wait between a Kick and the claim it causes;
+	// DefaultKickDelay, negative for none.
+	KickDelay time.Duration
 	// Backoff is the wait before the next attempt, given the number of
 	// attempts made so far (1 after the first failure); DefaultBackoff.
 	Backoff func(attempt int) time.Duration
@@ -67,6 +75,7 @@ type Worker struct {
 	interval    time.Duration
 	batch       int
 	maxAttempts int
+	kickDelay   time.Duration
 	backoff     func(int) time.Duration
 	now         func() time.Time
 	log         *slog.Logger
@@ -83,6 +92,7 @@ func NewWorker(outbox Outbox, composer Composer, sender Sender, opts WorkerOptio
 		interval:    opts.Interval,
 		batch:       opts.Batch,
 		maxAttempts: opts.MaxAttempts,
+		kickDelay:   opts.KickDelay,
 		backoff:     opts.Backoff,
 		now:         opts.Now,
 		log:         opts.Logger,
@@ -97,6 +107,9 @@ func NewWorker(outbox Outbox, composer Composer, sender Sender, opts WorkerOptio
 	}
 	if w.maxAttempts <= 0 {
 		w.maxAttempts = DefaultMaxAttempts
+	}
+	if w.kickDelay == 0 {
+		w.kickDelay = DefaultKickDelay
 	}
 	if w.backoff == nil {
 		w.backoff = DefaultBackoff
@@ -141,6 +154,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-w.kick:
+			if w.kickDelay > 0 {
+				timer.Reset(w.kickDelay)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-timer.C:
+				}
+			}
 		case <-timer.C:
 		}
 	}

@@ -144,3 +144,29 @@ func TestSMTPSenderSendBatch(t *testing.T) {
 		}
 	}
 }
+
+// A kick claims after KickDelay, not at once: the handler that kicked has
+// its session to save and its page to send first.
+func TestKickWaitsItsDelay(t *testing.T) {
+	e := newWorkerEnv(t, senderFunc(func(context.Context, Message) error { return nil }), WorkerOptions{Interval: time.Hour, KickDelay: time.Hour})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- e.worker.Run(ctx) }()
+	<-e.outbox.polled // the first, empty poll
+	e.outbox.add("approval_request", "req-1", "ann@contoso.example", e.clock.now())
+	e.worker.Kick()
+	select {
+	case <-e.outbox.polled:
+		t.Error("a kick claimed before its delay")
+	case <-time.After(300 * time.Millisecond):
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want nil at shutdown during the delay", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return when stopped during a kick's delay")
+	}
+}
