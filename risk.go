@@ -19,6 +19,14 @@ const NewAccountAge = 14 * 24 * time.Hour
 // worth a second look (passes should be rare; a pattern of them is not).
 const RecentPassWindow = 30 * 24 * time.Hour
 
+// GlanceFactsTTL is how long what Entra said about a target (the account,
+// its memberships, its methods) is shown again beside their pending
+// request without asking Graph: an approver's page and its reloads ask
+// about the same target within seconds, at five Graph calls each. It
+// informs the approver only: no rule reads it (the reveal reads the target
+// afresh before issuing; tapdesk.CheckStillEnoughApprovals).
+const GlanceFactsTTL = 15 * time.Second
+
 // DefaultWorkingHours is when the helpdesk normally files requests
 // (TAPDESK_WORKING_HOURS); a request filed outside them is named as a risk.
 const DefaultWorkingHours = "Mon-Fri 08:00-18:00 UTC"

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/views"
 )
@@ -73,23 +75,40 @@ type outboxCounter interface {
 
 // policyCache keeps the tenant's pass policy read from Graph for
 // tapdesk.DashboardPolicyTTL: the admin's dashboard shows it on every
-// load, and the policy changes rarely. Its zero value is ready.
+// load, and the policy changes rarely. Loads that find it stale while
+// Graph is being asked wait for that one answer (singleflight) without
+// holding the lock, so a load that finds it fresh never waits on Graph.
+// Its zero value is ready.
 type policyCache struct {
 	mu     sync.Mutex
 	policy *tapdesk.TAPPolicy
 	at     time.Time
+	flight singleflight.Group
 }
 
 func (pc *policyCache) get(ctx context.Context, dir tapdesk.Directory, now time.Time) (*tapdesk.TAPPolicy, error) {
 	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	if pc.policy != nil && !now.Before(pc.at) && now.Sub(pc.at) < tapdesk.DashboardPolicyTTL {
-		return pc.policy, nil
+	p, at := pc.policy, pc.at
+	pc.mu.Unlock()
+	if p != nil && !now.Before(at) && now.Sub(at) < tapdesk.DashboardPolicyTTL {
+		return p, nil
 	}
-	p, err := dir.TAPPolicy(ctx)
+	v, err, _ := pc.flight.Do("policy", func() (any, error) {
+		// Detached from the first loader's request, so its going away
+		// does not fail the others waiting; bounded like a page's lookup.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), glanceLookupTimeout)
+		defer cancel()
+		p, err := dir.TAPPolicy(ctx)
+		if err != nil {
+			return nil, err
+		}
+		pc.mu.Lock()
+		pc.policy, pc.at = p, now
+		pc.mu.Unlock()
+		return p, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	pc.policy, pc.at = p, now
-	return p, nil
+	return v.(*tapdesk.TAPPolicy), nil
 }

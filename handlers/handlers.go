@@ -143,6 +143,9 @@ type Handler struct {
 	lists *dashboardCache
 	// tapPolicy keeps the pass policy the admin's dashboard shows.
 	tapPolicy policyCache
+	// glances keeps what Entra said about targets of pending requests
+	// briefly (request_glance.go).
+	glances glanceCache
 	// buffers holds the buffers pages are rendered into (render): a page
 	// is written out before render returns, so its buffer serves the next
 	// page instead of being grown from nothing (5 to 50 kB) and dropped.

@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/views"
@@ -22,26 +24,9 @@ const glanceLookupTimeout = 8 * time.Second
 // leaves the page standing with a sentence saying so.
 func (h *Handler) targetGlance(c echo.Context, r *tapdesk.Request, now time.Time) *views.Glance {
 	ctx := c.Request().Context()
-	var f tapdesk.TargetFacts
-	lookup, cancel := context.WithTimeout(ctx, glanceLookupTimeout)
-	defer cancel()
-	if u, err := h.dir.User(lookup, r.TargetID); err != nil {
-		h.log.WarnContext(ctx, "target summary: user lookup failed", "request_id", r.ID, "err", err)
-		f.LookupError = "Could not read the user's current details from Entra. Check them in the Entra admin center before deciding."
-	} else {
-		f.User = u
-		if methods, err := h.dir.Methods(lookup, u.ID); err != nil {
-			h.log.WarnContext(ctx, "target summary: methods lookup failed", "request_id", r.ID, "err", err)
-			f.LookupError = "Could not read the user's authentication methods from Entra."
-		} else {
-			f.Methods = methods
-			for _, m := range methods {
-				if m.TAP != nil {
-					f.TAP = m.TAP
-				}
-			}
-		}
-	}
+	f := h.glances.get(ctx, r.TargetID, now, func(ctx context.Context) tapdesk.TargetFacts {
+		return h.readTarget(ctx, r)
+	})
 	records, err := h.store.TargetRequests(ctx, r.TargetID, now.Add(-tapdesk.RecentPassWindow))
 	if err != nil {
 		h.log.ErrorContext(ctx, "target summary: requests of the target", "request_id", r.ID, "err", err)
@@ -60,4 +45,93 @@ func (h *Handler) targetGlance(c echo.Context, r *tapdesk.Request, now time.Time
 		hours, _ = tapdesk.ParseWorkingHours(tapdesk.DefaultWorkingHours)
 	}
 	return &views.Glance{Facts: f, Risks: tapdesk.AssessRisks(r, f, hours, now), Now: now}
+}
+
+// readTarget asks Entra about r's target: the account with its
+// memberships, then its methods. A failed lookup is said in LookupError.
+func (h *Handler) readTarget(ctx context.Context, r *tapdesk.Request) tapdesk.TargetFacts {
+	var f tapdesk.TargetFacts
+	lookup, cancel := context.WithTimeout(ctx, glanceLookupTimeout)
+	defer cancel()
+	u, err := h.dir.User(lookup, r.TargetID)
+	if err != nil {
+		h.log.WarnContext(ctx, "target summary: user lookup failed", "request_id", r.ID, "err", err)
+		f.LookupError = "Could not read the user's current details from Entra. Check them in the Entra admin center before deciding."
+		return f
+	}
+	f.User = u
+	methods, err := h.dir.Methods(lookup, u.ID)
+	if err != nil {
+		h.log.WarnContext(ctx, "target summary: methods lookup failed", "request_id", r.ID, "err", err)
+		f.LookupError = "Could not read the user's authentication methods from Entra."
+		return f
+	}
+	f.Methods = methods
+	for _, m := range methods {
+		if m.TAP != nil {
+			f.TAP = m.TAP
+		}
+	}
+	return f
+}
+
+// glanceEntries bounds the glance cache: one entry per target with a
+// pending request viewed in the last GlanceFactsTTL.
+const glanceEntries = 256
+
+// glanceCache keeps what Entra said about a target for
+// tapdesk.GlanceFactsTTL, and lets the views of one target that arrive
+// while Graph is being asked wait for that one answer instead of asking
+// again (an approver's page, its reloads, a second approver). Only
+// complete answers are kept: after a failed lookup the next view asks
+// again. Its zero value is ready.
+type glanceCache struct {
+	mu      sync.Mutex
+	entries map[string]glanceEntry
+	flight  singleflight.Group
+}
+
+type glanceEntry struct {
+	facts tapdesk.TargetFacts // User, Methods and TAP only
+	at    time.Time
+}
+
+// get returns the facts about target read within the TTL before now, or
+// reads them with read (once for all who ask meanwhile).
+func (gc *glanceCache) get(ctx context.Context, target string, now time.Time, read func(context.Context) tapdesk.TargetFacts) tapdesk.TargetFacts {
+	gc.mu.Lock()
+	e, ok := gc.entries[target]
+	gc.mu.Unlock()
+	if ok && !now.Before(e.at) && now.Sub(e.at) < tapdesk.GlanceFactsTTL {
+		return e.facts
+	}
+	v, _, _ := gc.flight.Do(target, func() (any, error) {
+		// Detached from the first asker's request: the others waiting
+		// on this answer must not get its cancellation. read bounds it.
+		f := read(context.WithoutCancel(ctx))
+		if f.LookupError == "" {
+			gc.put(target, glanceEntry{facts: f, at: now})
+		}
+		return f, nil
+	})
+	return v.(tapdesk.TargetFacts)
+}
+
+func (gc *glanceCache) put(target string, e glanceEntry) {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	if gc.entries == nil {
+		gc.entries = map[string]glanceEntry{}
+	}
+	if len(gc.entries) >= glanceEntries {
+		for k, old := range gc.entries {
+			if e.at.Sub(old.at) >= tapdesk.GlanceFactsTTL || e.at.Before(old.at) {
+				delete(gc.entries, k)
+			}
+		}
+		if len(gc.entries) >= glanceEntries {
+			clear(gc.entries) // all fresh: a burst of targets; start over
+		}
+	}
+	gc.entries[target] = e
 }

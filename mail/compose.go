@@ -43,21 +43,111 @@ type RequestComposer struct {
 	Now     tapdesk.Clock
 }
 
+// Link is a link token minted for a mail, to store (as its hash) before
+// the mail goes out: an approval link, or with Dispute a "This wasn't me"
+// link.
+type Link struct {
+	Dispute                     bool
+	Token, RequestID, Recipient string
+	CreatedAt, ExpiresAt        time.Time
+}
+
+// LinkBatchStore is a RequestStore that stores several links in one write
+// (RequestComposer.ComposeBatch uses it).
+type LinkBatchStore interface {
+	CreateLinks(ctx context.Context, links []Link) error
+}
+
 // Compose implements Composer.
 func (c *RequestComposer) Compose(ctx context.Context, it Item) (Message, error) {
+	r, err := c.request(ctx, it)
+	if err != nil {
+		return Message{}, err
+	}
+	return c.compose(it, r, c.storeLinkNow(ctx))
+}
+
+// storeLinkNow stores each link as the message is composed.
+func (c *RequestComposer) storeLinkNow(ctx context.Context) func(Link) error {
+	return func(l Link) error {
+		if l.Dispute {
+			return c.Store.CreateDisputeLink(ctx, l.Token, l.RequestID, l.Recipient, l.CreatedAt, l.ExpiresAt)
+		}
+		return c.Store.CreateLink(ctx, l.Token, l.RequestID, l.Recipient, l.CreatedAt, l.ExpiresAt)
+	}
+}
+
+var _ BatchComposer = (*RequestComposer)(nil)
+
+// ComposeBatch implements BatchComposer: each request of the batch is read
+// once (a file queues five mails about one request), and, when the store
+// can, the batch's links are stored in one write. A message whose link
+// could not be stored gets that error: it is not sent.
+func (c *RequestComposer) ComposeBatch(ctx context.Context, items []Item) ([]Message, []error) {
+	msgs, errs := make([]Message, len(items)), make([]error, len(items))
+	type read struct {
+		r   *tapdesk.Request
+		err error
+	}
+	reads := map[string]read{}
+	batch, _ := c.Store.(LinkBatchStore)
+	var links []Link
+	var linkOf []int // the item of each link
+	for i, it := range items {
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		rd, ok := reads[it.RequestID]
+		if !ok {
+			rd.r, rd.err = c.request(ctx, it)
+			reads[it.RequestID] = rd
+		}
+		if rd.err != nil {
+			errs[i] = rd.err
+			continue
+		}
+		if batch == nil {
+			msgs[i], errs[i] = c.compose(it, rd.r, c.storeLinkNow(ctx))
+			continue
+		}
+		msgs[i], errs[i] = c.compose(it, rd.r, func(l Link) error {
+			links = append(links, l)
+			linkOf = append(linkOf, i)
+			return nil
+		})
+	}
+	if len(links) > 0 {
+		if err := batch.CreateLinks(ctx, links); err != nil {
+			for _, i := range linkOf {
+				msgs[i], errs[i] = Message{}, err
+			}
+		}
+	}
+	return msgs, errs
+}
+
+// request reads it's request; one that is gone is a permanent failure.
+func (c *RequestComposer) request(ctx context.Context, it Item) (*tapdesk.Request, error) {
 	r, err := c.Store.Request(ctx, it.RequestID)
 	if tapdesk.ErrorCode(err) == tapdesk.ENOTFOUND {
-		return Message{}, fmt.Errorf("request %s does not exist: %w", it.RequestID, ErrPermanent)
+		return nil, fmt.Errorf("request %s does not exist: %w", it.RequestID, ErrPermanent)
 	}
 	if err != nil {
-		return Message{}, fmt.Errorf("load request %s: %w", it.RequestID, err)
+		return nil, fmt.Errorf("load request %s: %w", it.RequestID, err)
 	}
+	return r, nil
+}
+
+// compose writes it's message about r; storeLink stores a link the
+// message carries before it may go out.
+func (c *RequestComposer) compose(it Item, r *tapdesk.Request, storeLink func(Link) error) (Message, error) {
 	base := strings.TrimRight(c.BaseURL, "/")
 	switch it.Kind {
 	case KindApprovalRequest:
-		return c.approvalRequest(ctx, it, r, base)
+		return c.approvalRequest(it, r, base, storeLink)
 	case KindApprovalReminder:
-		m, err := c.approvalRequest(ctx, it, r, base)
+		m, err := c.approvalRequest(it, r, base, storeLink)
 		if err == nil && r.State == tapdesk.StatePending {
 			m.Subject = "Reminder: " + m.Subject
 			m.Text = "No one has decided this request yet, and half its time is gone. The link below replaces the one in the first mail.\n\n" + m.Text
@@ -66,14 +156,14 @@ func (c *RequestComposer) Compose(ctx context.Context, it Item) (Message, error)
 	case KindRequestDecided:
 		return decided(it, r, base), nil
 	case KindPassRequested, KindPassIssued:
-		return c.notice(ctx, it, r, base)
+		return c.notice(it, r, base, storeLink)
 	case KindDisputeAlert:
 		return disputeAlert(it, r, base), nil
 	}
 	return Message{}, fmt.Errorf("unknown mail kind %q: %w", it.Kind, ErrPermanent)
 }
 
-func (c *RequestComposer) approvalRequest(ctx context.Context, it Item, r *tapdesk.Request, base string) (Message, error) {
+func (c *RequestComposer) approvalRequest(it Item, r *tapdesk.Request, base string, storeLink func(Link) error) (Message, error) {
 	var b strings.Builder
 	// Mail gets forwarded: it says only who asked, for whom, the ticket, how
 	// the caller was verified (the method, not the note) and the link with
@@ -110,7 +200,7 @@ func (c *RequestComposer) approvalRequest(ctx context.Context, it Item, r *tapde
 	if r.ExpiresAt.Before(expires) {
 		expires = r.ExpiresAt
 	}
-	if err := c.Store.CreateLink(ctx, token, r.ID, it.To, now(), expires); err != nil {
+	if err := storeLink(Link{Token: token, RequestID: r.ID, Recipient: it.To, CreatedAt: now(), ExpiresAt: expires}); err != nil {
 		return Message{}, err
 	}
 	b.WriteString("The justification and the agent's note on the caller check are on the request page, after you sign in.\n\n")

@@ -37,6 +37,14 @@ type Sender interface {
 	Send(ctx context.Context, m Message) error
 }
 
+// BatchSender is a Sender that can deliver several messages over one
+// connection; the worker sends each claimed batch that way. errs[i] is
+// ms[i]'s outcome, as Send would give it.
+type BatchSender interface {
+	Sender
+	SendBatch(ctx context.Context, ms []Message) (errs []error)
+}
+
 // Item is one outbox row as the worker sees it.
 type Item struct {
 	ID        int64
@@ -57,9 +65,24 @@ type Outbox interface {
 	MarkMailFailed(ctx context.Context, id int64, now, retryAt time.Time, reason string) error
 }
 
+// BatchOutbox is an Outbox that records the messages of a batch that went
+// out in one write instead of one per message.
+type BatchOutbox interface {
+	Outbox
+	MarkMailsSent(ctx context.Context, ids []int64, now time.Time) error
+}
+
 // Composer turns an outbox item into a message (minting link tokens etc.).
 type Composer interface {
 	Compose(ctx context.Context, it Item) (Message, error)
+}
+
+// BatchComposer is a Composer that composes a claimed batch at once (each
+// request read once, the batch's links stored in one write); errs[i] is
+// items[i]'s error, ms[i] its message when errs[i] is nil.
+type BatchComposer interface {
+	Composer
+	ComposeBatch(ctx context.Context, items []Item) (ms []Message, errs []error)
 }
 
 // ErrPermanent marks a failure that retrying cannot fix: the server refused

@@ -1,7 +1,6 @@
 package mail
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -14,7 +13,7 @@ import (
 // while the request can still be stopped. It names who asked and the
 // ticket, never the justification, the verification note or the pass: it
 // goes to whoever holds the mailbox.
-func (c *RequestComposer) notice(ctx context.Context, it Item, r *tapdesk.Request, base string) (Message, error) {
+func (c *RequestComposer) notice(it Item, r *tapdesk.Request, base string, storeLink func(Link) error) (Message, error) {
 	var b strings.Builder
 	what := "requested"
 	if it.Kind == KindPassIssued {
@@ -46,7 +45,7 @@ func (c *RequestComposer) notice(ctx context.Context, it Item, r *tapdesk.Reques
 		return Message{}, err
 	}
 	expires := tapdesk.DisputeLinkExpiry(r)
-	if err := c.Store.CreateDisputeLink(ctx, token, r.ID, it.To, now(), expires); err != nil {
+	if err := storeLink(Link{Dispute: true, Token: token, RequestID: r.ID, Recipient: it.To, CreatedAt: now(), ExpiresAt: expires}); err != nil {
 		return Message{}, err
 	}
 	b.WriteString("If this wasn't you, stop it here (no sign-in needed):\n")

@@ -189,22 +189,79 @@ func NewSMTPSender(cfg SMTPConfig) (*SMTPSender, error) {
 // Send delivers m. A recipient the relay refuses for good yields an error
 // wrapping ErrPermanent. Errors never contain the body.
 func (s *SMTPSender) Send(ctx context.Context, m Message) error {
+	msg, err := s.build(m)
+	if err != nil {
+		return err
+	}
+	if err := s.client.DialAndSendWithContext(ctx, msg); err != nil {
+		return sendError(err)
+	}
+	return nil
+}
+
+var _ BatchSender = (*SMTPSender)(nil)
+
+// SendBatch delivers ms over one connection (one TCP and TLS handshake and
+// one sign-in for the batch, not one per message); errs[i] is ms[i]'s
+// outcome, as Send would give it. A refusal of one message does not stop
+// the others. Once ctx is done, the messages not yet sent get its error.
+func (s *SMTPSender) SendBatch(ctx context.Context, ms []Message) []error {
+	errs := make([]error, len(ms))
+	msgs := make([]*gomail.Msg, len(ms))
+	pending := 0
+	for i, m := range ms {
+		if msgs[i], errs[i] = s.build(m); errs[i] == nil {
+			pending++
+		}
+	}
+	if pending == 0 {
+		return errs
+	}
+	client, err := s.client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("mail: dial failed: %w", err)
+			}
+		}
+		return errs
+	}
+	// A failure to say QUIT after the messages went out changes nothing
+	// about them.
+	defer s.client.CloseWithSMTPClient(client) //nolint:errcheck
+	for i, msg := range msgs {
+		if errs[i] != nil {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if err := s.client.SendWithSMTPClient(client, msg); err != nil {
+			errs[i] = sendError(fmt.Errorf("send failed: %w", err))
+		}
+	}
+	return errs
+}
+
+// build turns m into go-mail's message, or refuses it for good.
+func (s *SMTPSender) build(m Message) (*gomail.Msg, error) {
 	if len(m.To) == 0 {
-		return fmt.Errorf("mail: message has no recipient: %w", ErrPermanent)
+		return nil, fmt.Errorf("mail: message has no recipient: %w", ErrPermanent)
 	}
 	if m.Text == "" {
 		// Every mail has a plain text part: it is what screen readers and
 		// text-only clients show, and the HTML part is optional.
-		return fmt.Errorf("mail: message has no text body: %w", ErrPermanent)
+		return nil, fmt.Errorf("mail: message has no text body: %w", ErrPermanent)
 	}
 
 	// No default User-Agent: it would advertise the library and version.
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	if err := msg.From(s.from); err != nil {
-		return fmt.Errorf("mail: from address: %w", err)
+		return nil, fmt.Errorf("mail: from address: %w", err)
 	}
 	if err := msg.To(m.To...); err != nil {
-		return fmt.Errorf("mail: recipient: %w", errors.Join(ErrPermanent, err))
+		return nil, fmt.Errorf("mail: recipient: %w", errors.Join(ErrPermanent, err))
 	}
 	msg.Subject(m.Subject)
 	msg.SetMessageIDWithValue(messageIDFor(m.Key, s.idDomain))
@@ -217,15 +274,17 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 	if m.HTML != "" {
 		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
 	}
+	return msg, nil
+}
 
-	if err := s.client.DialAndSendWithContext(ctx, msg); err != nil {
-		var se *gomail.SendError
-		if errors.As(err, &se) && se.Reason == gomail.ErrSMTPRcptTo && !se.IsTemp() {
-			return fmt.Errorf("mail: %w: %w", ErrPermanent, err)
-		}
-		return fmt.Errorf("mail: %w", err)
+// sendError is go-mail's error as the worker needs it: a recipient refused
+// for good is permanent, anything else may pass on a retry.
+func sendError(err error) error {
+	var se *gomail.SendError
+	if errors.As(err, &se) && se.Reason == gomail.ErrSMTPRcptTo && !se.IsTemp() {
+		return fmt.Errorf("mail: %w: %w", ErrPermanent, err)
 	}
-	return nil
+	return fmt.Errorf("mail: %w", err)
 }
 
 // messageIDFor returns a Message-ID on the sender's domain rather than the

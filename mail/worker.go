@@ -18,6 +18,11 @@ const (
 	DefaultInterval    = 2 * time.Second
 	DefaultBatch       = 20
 	DefaultMaxAttempts = 8
+	// DefaultKickDelay is how long a kicked worker waits before it claims:
+	// the handler that kicked it has yet to save its session and send its
+	// page, and would otherwise queue for SQLite's one writer behind the
+	// claim it caused. Mail kicked meanwhile joins the same batch.
+	DefaultKickDelay = 100 * time.Millisecond
 )
 
 // storeTimeout bounds recording an attempt's outcome. Recording runs on a
@@ -34,6 +39,9 @@ type WorkerOptions struct {
 	Interval    time.Duration // how often to poll the outbox; DefaultInterval
 	Batch       int           // items claimed per poll; DefaultBatch
 	MaxAttempts int           // attempts before giving up; DefaultMaxAttempts
+	// KickDelay is the wait between a Kick and the claim it causes;
+	// DefaultKickDelay, negative for none.
+	KickDelay time.Duration
 	// Backoff is the wait before the next attempt, given the number of
 	// attempts made so far (1 after the first failure); DefaultBackoff.
 	Backoff func(attempt int) time.Duration
@@ -67,6 +75,7 @@ type Worker struct {
 	interval    time.Duration
 	batch       int
 	maxAttempts int
+	kickDelay   time.Duration
 	backoff     func(int) time.Duration
 	now         func() time.Time
 	log         *slog.Logger
@@ -83,6 +92,7 @@ func NewWorker(outbox Outbox, composer Composer, sender Sender, opts WorkerOptio
 		interval:    opts.Interval,
 		batch:       opts.Batch,
 		maxAttempts: opts.MaxAttempts,
+		kickDelay:   opts.KickDelay,
 		backoff:     opts.Backoff,
 		now:         opts.Now,
 		log:         opts.Logger,
@@ -97,6 +107,9 @@ func NewWorker(outbox Outbox, composer Composer, sender Sender, opts WorkerOptio
 	}
 	if w.maxAttempts <= 0 {
 		w.maxAttempts = DefaultMaxAttempts
+	}
+	if w.kickDelay == 0 {
+		w.kickDelay = DefaultKickDelay
 	}
 	if w.backoff == nil {
 		w.backoff = DefaultBackoff
@@ -141,6 +154,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-w.kick:
+			if w.kickDelay > 0 {
+				timer.Reset(w.kickDelay)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-timer.C:
+				}
+			}
 		case <-timer.C:
 		}
 	}
@@ -149,78 +170,159 @@ func (w *Worker) Run(ctx context.Context) error {
 // RunOnce claims one batch of due items and tries each once. sent and failed
 // count attempts; err reports trouble with the outbox itself (or ctx ending),
 // not a failed delivery, which is recorded on the item.
+//
+// The batch is composed, sent and recorded as a whole where the parts can
+// (BatchComposer, BatchSender, BatchOutbox): one connection to the relay
+// and one write for what went out, not one of each per message. The price
+// is that a crash between sending and recording sends up to a batch again
+// rather than one message; each carries the Message-ID of its outbox row,
+// so mail systems drop the copies.
 func (w *Worker) RunOnce(ctx context.Context) (sent, failed int, err error) {
 	items, err := w.outbox.DueMail(ctx, w.now(), w.batch)
 	if err != nil {
 		return 0, 0, fmt.Errorf("mail: claim due mail: %w", err)
 	}
-	var errs []error
-	for _, it := range items {
-		if err := ctx.Err(); err != nil {
-			// The rest stay claimed until their lease runs out.
-			errs = append(errs, err)
-			break
-		}
-		res, err := w.attempt(ctx, it)
-		switch res {
-		case resultSent:
-			sent++
-		case resultFailed:
-			failed++
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
+	if len(items) == 0 {
+		return 0, 0, nil
 	}
-	return sent, failed, errors.Join(errs...)
-}
-
-// attemptResult is what became of one attempt.
-type attemptResult int
-
-const (
-	resultSent        attemptResult = iota
-	resultFailed                    // recorded (or tried to) as a failed attempt
-	resultInterrupted               // shutdown; nothing recorded, the lease brings it back
-)
-
-// attempt composes and sends one item and records the outcome. err is an
-// outbox error, or ctx's error when shutdown interrupted the attempt.
-func (w *Worker) attempt(ctx context.Context, it Item) (attemptResult, error) {
-	n := it.Attempts + 1
-	log := w.log.With("mail_id", it.ID, "kind", it.Kind, "request_id", it.RequestID,
-		"to_domain", recipientDomain(it.To), "attempt", n)
-
-	msg, sendErr := w.composer.Compose(ctx, it)
-	if sendErr != nil {
-		sendErr = fmt.Errorf("compose: %w", sendErr)
-	} else {
-		msg.Key = fmt.Sprintf("%s.%d", it.RequestID, it.ID)
-		sendErr = w.sender.Send(ctx, msg)
-	}
+	sendErrs := w.compose(ctx, items, w.send)
 
 	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	now := w.now()
-
-	if sendErr == nil {
-		w.metrics.MailSent()
-		if err := w.outbox.MarkMailSent(storeCtx, it.ID, now); err != nil {
-			// It went out; the store may offer it again, and then the
-			// recipient gets it twice. Better than losing it.
-			log.ErrorContext(ctx, "mail sent but not recorded", "result", "sent", "err", err)
-			return resultSent, fmt.Errorf("mail: mark %d sent: %w", it.ID, err)
+	var errs []error
+	var sentIDs []int64
+	interrupted := false
+	for i, it := range items {
+		switch {
+		case sendErrs[i] == nil:
+			w.metrics.MailSent()
+			sentIDs = append(sentIDs, it.ID)
+			sent++
+		case ctx.Err() != nil:
+			// Shutdown, not the relay's fault: do not spend an attempt on
+			// it. The item stays claimed until its lease runs out.
+			w.itemLog(it).WarnContext(ctx, "mail attempt interrupted", "result", "interrupted")
+			interrupted = true
+		default:
+			failed++
+			if err := w.fail(ctx, storeCtx, it, now, sendErrs[i]); err != nil {
+				errs = append(errs, err)
+			}
 		}
-		log.InfoContext(ctx, "mail sent", "result", "sent")
-		return resultSent, nil
 	}
-
-	if ctx.Err() != nil {
-		// Shutdown, not the relay's fault: do not spend an attempt on it.
-		log.WarnContext(ctx, "mail attempt interrupted", "result", "interrupted")
-		return resultInterrupted, ctx.Err()
+	if interrupted {
+		errs = append(errs, ctx.Err())
 	}
+	errs = append(errs, w.recordSent(ctx, storeCtx, items, sentIDs, now))
+	return sent, failed, errors.Join(errs...)
+}
 
+// compose composes items (as a batch if the composer can) and hands the
+// messages composed to send; it returns each item's outcome.
+func (w *Worker) compose(ctx context.Context, items []Item, send func(context.Context, []Message) []error) []error {
+	outcome := make([]error, len(items))
+	var msgs []Message
+	if bc, ok := w.composer.(BatchComposer); ok {
+		msgs, outcome = bc.ComposeBatch(ctx, items)
+	} else {
+		msgs = make([]Message, len(items))
+		for i, it := range items {
+			if err := ctx.Err(); err != nil {
+				outcome[i] = err
+				continue
+			}
+			msgs[i], outcome[i] = w.composer.Compose(ctx, it)
+		}
+	}
+	var ready []Message
+	var at []int
+	for i, it := range items {
+		if outcome[i] != nil {
+			outcome[i] = fmt.Errorf("compose: %w", outcome[i])
+			continue
+		}
+		m := msgs[i]
+		m.Key = fmt.Sprintf("%s.%d", it.RequestID, it.ID)
+		ready = append(ready, m)
+		at = append(at, i)
+	}
+	if len(ready) > 0 {
+		for j, err := range send(ctx, ready) {
+			outcome[at[j]] = err
+		}
+	}
+	return outcome
+}
+
+// send delivers ms over one connection if the sender can, else one by one;
+// once ctx is done the rest are not tried.
+func (w *Worker) send(ctx context.Context, ms []Message) []error {
+	if bs, ok := w.sender.(BatchSender); ok {
+		return bs.SendBatch(ctx, ms)
+	}
+	errs := make([]error, len(ms))
+	for i, m := range ms {
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		errs[i] = w.sender.Send(ctx, m)
+	}
+	return errs
+}
+
+// recordSent records the items of ids as sent, in one write if the outbox
+// can, and logs each.
+func (w *Worker) recordSent(ctx, storeCtx context.Context, items []Item, ids []int64, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	byID := make(map[int64]Item, len(items))
+	for _, it := range items {
+		byID[it.ID] = it
+	}
+	notRecorded := func(id int64, err error) error {
+		// It went out; the store may offer it again, and then the
+		// recipient gets it twice. Better than losing it.
+		w.itemLog(byID[id]).ErrorContext(ctx, "mail sent but not recorded", "result", "sent", "err", err)
+		return fmt.Errorf("mail: mark %d sent: %w", id, err)
+	}
+	if bo, ok := w.outbox.(BatchOutbox); ok && len(ids) > 1 {
+		if err := bo.MarkMailsSent(storeCtx, ids, now); err != nil {
+			errs := make([]error, 0, len(ids))
+			for _, id := range ids {
+				errs = append(errs, notRecorded(id, err))
+			}
+			return errors.Join(errs...)
+		}
+		for _, id := range ids {
+			w.itemLog(byID[id]).InfoContext(ctx, "mail sent", "result", "sent")
+		}
+		return nil
+	}
+	var errs []error
+	for _, id := range ids {
+		if err := w.outbox.MarkMailSent(storeCtx, id, now); err != nil {
+			errs = append(errs, notRecorded(id, err))
+			continue
+		}
+		w.itemLog(byID[id]).InfoContext(ctx, "mail sent", "result", "sent")
+	}
+	return errors.Join(errs...)
+}
+
+// itemLog is the logger for it's attempt: what logs may say about it.
+func (w *Worker) itemLog(it Item) *slog.Logger {
+	return w.log.With("mail_id", it.ID, "kind", it.Kind, "request_id", it.RequestID,
+		"to_domain", recipientDomain(it.To), "attempt", it.Attempts+1)
+}
+
+// fail records a failed attempt at it: a retry after the backoff, or, after
+// the last attempt or a permanent failure, giving up. err is an outbox error.
+func (w *Worker) fail(ctx, storeCtx context.Context, it Item, now time.Time, sendErr error) error {
+	n := it.Attempts + 1
+	log := w.itemLog(it)
 	reason := failureReason(sendErr, it.To)
 	var retryAt time.Time
 	if n < w.maxAttempts && !errors.Is(sendErr, ErrPermanent) {
@@ -231,14 +333,14 @@ func (w *Worker) attempt(ctx context.Context, it Item) (attemptResult, error) {
 	}
 	if err := w.outbox.MarkMailFailed(storeCtx, it.ID, now, retryAt, reason); err != nil {
 		log.ErrorContext(ctx, "mail failure not recorded", "result", "failed", "err", reason, "store_err", err)
-		return resultFailed, fmt.Errorf("mail: mark %d failed: %w", it.ID, err)
+		return fmt.Errorf("mail: mark %d failed: %w", it.ID, err)
 	}
 	if retryAt.IsZero() {
 		log.ErrorContext(ctx, "mail given up", "result", "gave_up", "err", reason)
 	} else {
 		log.WarnContext(ctx, "mail failed, will retry", "result", "retry", "retry_at", retryAt, "err", reason)
 	}
-	return resultFailed, nil
+	return nil
 }
 
 // recipientDomain is what logs may say about a recipient: people's addresses

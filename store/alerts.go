@@ -129,7 +129,7 @@ func (db *DB) RaiseAlerts(ctx context.Context, from, to int64, alerts []tapdesk.
 			return fmt.Errorf("move the alert cursor: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return conflict("Another instance evaluated these events for alerts.")
+			return conflict("Already handled", "Another instance evaluated these events for alerts.")
 		}
 		for _, a := range alerts {
 			a.RaisedAt = now

@@ -11,7 +11,8 @@ import (
 )
 
 // The count of committed writes (Generation) advances on every write that
-// may change a request, an approval or a session, and is trusted on a
+// may change a request or an approval, the session rows' count on every
+// session write, and both are trusted on a
 // database only this process writes. Writes that touch only the outbox or
 // audit events leave it alone (the mail worker polls every few seconds).
 func TestGeneration(t *testing.T) {
@@ -58,18 +59,48 @@ func TestGeneration(t *testing.T) {
 			t.Fatalf("expired %d, %v", n, err)
 		}
 	})
+	// Session rows have their own count: a page view recording activity
+	// must not empty the dashboard's caches, nor a decision every cached
+	// session.
 	rows := db.SessionRows()
-	advances("a session write", func() {
+	sessionGen := func() uint64 {
+		t.Helper()
+		n, trusted := rows.Generation()
+		if !trusted {
+			t.Fatal("the session count of a SQLite database this process opened is not trusted")
+		}
+		return n
+	}
+	sessionsAdvance := func(what string, write func()) {
+		t.Helper()
+		before := sessionGen()
+		stays(what, write)
+		if sessionGen() == before {
+			t.Errorf("%s left the session count at %d", what, before)
+		}
+	}
+	sessionsAdvance("a session write", func() {
 		if err := rows.CommitCtx(ctx, "k", []byte("d"), time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 	})
-	advances("a session deletion", func() {
+	sessionsAdvance("a session deletion", func() {
 		if err := rows.DeleteCtx(ctx, "k"); err != nil {
 			t.Fatal(err)
 		}
 	})
+	beforeSessions := sessionGen()
 	advances("another instance's write, noted", db.NoteExternalChange)
+	if sessionGen() == beforeSessions {
+		t.Error("another instance's write left the session count alone; it may have written a session")
+	}
+	beforeSessions = sessionGen()
+	advances("filing another request", func() {
+		fileRequest(t, db, newRequest("gen-2", 1), store.Mail{Kind: mail.KindApprovalRequest, To: "appr@x"})
+	})
+	if sessionGen() != beforeSessions {
+		t.Error("filing a request moved the session count")
+	}
 
 	stays("an audit event alone", func() {
 		if err := db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActSignIn, Category: tapdesk.CatSignIn, Actor: agent, Time: t0}); err != nil {

@@ -21,10 +21,19 @@ const checkpointWait = 100 * time.Millisecond
 // reader always busy can starve them; this gives the space back once the
 // load has passed. truncated is false when readers or a writer were in the
 // way (not an error: the sweep will try again).
+//
+// It takes this process's turn to write first: the checkpoint holds
+// SQLite's write lock while it waits, and writers that meet the lock in
+// SQLite's busy handler sleep past the moment it frees; queued for the
+// turn, they go as soon as it does.
 func (db *DB) CheckpointWAL(ctx context.Context) (truncated bool, err error) {
 	if db.dialect != sqliteDialect {
 		return false, nil // PostgreSQL manages its own write-ahead log
 	}
+	if err := db.lockWrites(ctx); err != nil {
+		return false, fmt.Errorf("checkpoint the write-ahead log: %w", err)
+	}
+	defer db.unlockWrites()
 	conn, err := db.db.Conn(ctx)
 	if err != nil {
 		return false, fmt.Errorf("checkpoint the write-ahead log: %w", err)
@@ -45,4 +54,45 @@ func (db *DB) CheckpointWAL(ctx context.Context) (truncated bool, err error) {
 		return false, fmt.Errorf("checkpoint the write-ahead log: %w", cerr)
 	}
 	return busy == 0, nil
+}
+
+// checkpointEvery is how often the background checkpointer copies the
+// write-ahead log back into the database file while writes come in.
+const checkpointEvery = time.Second
+
+// startCheckpointer starts the background checkpointer of a SQLite
+// database this process opened (Open turns SQLite's automatic
+// checkpoints off). SQLite's own ran inside the commit that filled the
+// log past 1000 pages: that commit, a page's write, waited for the copy,
+// and every writer queued behind it too, tens of milliseconds at the tail
+// of each step under load. This one runs a passive checkpoint each
+// second in which something was written: passive, it takes no lock that
+// writers or readers wait on, and once it has copied the whole log the
+// next writer starts the log over (journal_size_limit cuts its file back).
+func (db *DB) startCheckpointer() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	db.stopCheckpointer = func() {
+		cancel()
+		<-done
+	}
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(checkpointEvery)
+		defer tick.Stop()
+		var seen uint64
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if n := db.writes.Load(); n != seen {
+				seen = n
+				// A failure (another checkpoint under way, a database
+				// closing) leaves the log to the next tick or the sweep.
+				_, _ = db.db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+			}
+		}
+	}()
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/store"
@@ -74,5 +75,52 @@ func TestCheckpointWALTruncates(t *testing.T) {
 	// right after succeeds.
 	if err := db.AppendEvent(ctx, benchEvent(n+1)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// SQLite's automatic checkpoints are off on every pooled connection (they
+// ran inside the commit that crossed 1000 pages, holding up that writer
+// and all queued behind it), and the background checkpointer copies the
+// log back into the database file instead, soon after writes: the file
+// grows by the pages written while the log stays where it was.
+func TestCheckpointerCopiesTheLogInTheBackground(t *testing.T) {
+	ctx := context.Background()
+	db, path := openDB(t)
+	// Several connections at once, so more than one of the pool is asked.
+	conns := make([]*sql.Conn, 3)
+	for i := range conns {
+		c, err := db.SQL().Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+		var pages int
+		if err := c.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&pages); err != nil || pages != 0 {
+			t.Fatalf("connection %d: wal_autocheckpoint %d (err %v), want 0: SQLite checkpoints in a writer's commit", i, pages, err)
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	fileSize := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := fileSize()
+	for i := range 200 {
+		if err := db.AppendEvent(ctx, benchEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for fileSize() <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("the database file stayed at %d bytes after 200 commits: nothing checkpointed the log", before)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

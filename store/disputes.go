@@ -14,7 +14,17 @@ import (
 // CreateDisputeLink stores the hash of a freshly minted "This wasn't me"
 // token. Links of the same request stay valid side by side: the user and
 // their manager each hold one, and the issued notice brings fresh ones.
+//
+// It waits for this process's turn to write like every other write: run
+// beside the turn, on SQLite it found the lock taken by a page's
+// transaction (or took it from one), and SQLite's busy handler then made
+// the loser sleep 1, 2, 5 … ms between tries, past the moment the lock
+// freed. The mail worker makes one per notice mailed, four per flow.
 func (db *DB) CreateDisputeLink(ctx context.Context, token, requestID, recipient string, now, expires time.Time) error {
+	if err := db.lockWrites(ctx); err != nil {
+		return fmt.Errorf("store dispute link: %w", err)
+	}
+	defer db.unlockWrites()
 	if _, err := db.db.ExecContext(ctx, `
 		INSERT INTO dispute_links (token_hash, request_id, recipient, created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?)`, HashToken(token), requestID, recipient, ts(now), ts(expires)); err != nil {

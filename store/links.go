@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/mail"
 )
 
 // HashToken is how link tokens are stored: only their SHA-256.
@@ -23,15 +24,47 @@ func HashToken(token string) string {
 // mail retried after a lost answer must not leave two live links).
 func (db *DB) CreateLink(ctx context.Context, token, requestID, recipient string, now, expires time.Time) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE approval_links SET expires_at = ?
-			WHERE request_id = ? AND recipient = ? AND used_at IS NULL AND expires_at > ?`,
-			ts(now), requestID, recipient, ts(now)); err != nil {
-			return fmt.Errorf("retire older approval links: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO approval_links (token_hash, request_id, recipient, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?)`, HashToken(token), requestID, recipient, ts(now), ts(expires)); err != nil {
-			return fmt.Errorf("store approval link: %w", err)
+		return createLink(ctx, tx, token, requestID, recipient, now, expires)
+	})
+}
+
+func createLink(ctx context.Context, tx *sql.Tx, token, requestID, recipient string, now, expires time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE approval_links SET expires_at = ?
+		WHERE request_id = ? AND recipient = ? AND used_at IS NULL AND expires_at > ?`,
+		ts(now), requestID, recipient, ts(now)); err != nil {
+		return fmt.Errorf("retire older approval links: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO approval_links (token_hash, request_id, recipient, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?)`, HashToken(token), requestID, recipient, ts(now), ts(expires)); err != nil {
+		return fmt.Errorf("store approval link: %w", err)
+	}
+	return nil
+}
+
+var _ mail.LinkBatchStore = (*DB)(nil)
+
+// CreateLinks stores the links minted for a batch of mail in one
+// transaction, in order, each as CreateLink or CreateDisputeLink would:
+// the mail worker's one write for a batch's links instead of one per mail.
+func (db *DB) CreateLinks(ctx context.Context, links []mail.Link) error {
+	if len(links) == 0 {
+		return nil
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		db.quiet(tx) // links are held by no cache
+		for _, l := range links {
+			if l.Dispute {
+				if _, err := tx.ExecContext(ctx, `
+					INSERT INTO dispute_links (token_hash, request_id, recipient, created_at, expires_at)
+					VALUES (?, ?, ?, ?, ?)`, HashToken(l.Token), l.RequestID, l.Recipient, ts(l.CreatedAt), ts(l.ExpiresAt)); err != nil {
+					return fmt.Errorf("store dispute link: %w", err)
+				}
+				continue
+			}
+			if err := createLink(ctx, tx, l.Token, l.RequestID, l.Recipient, l.CreatedAt, l.ExpiresAt); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

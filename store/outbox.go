@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tapdesk/tapdesk"
@@ -92,6 +93,66 @@ func (db *DB) MarkMailSent(ctx context.Context, id int64, now time.Time) error {
 			return fmt.Errorf("mark mail sent: %w", err)
 		}
 		return db.mailEvent(ctx, tx, id, now, tapdesk.ActMailSent, tapdesk.ResultSuccess, "")
+	})
+}
+
+// MarkMailsSent records a batch of delivered messages, each with its audit
+// event, in one transaction: the mail worker's one write for a batch
+// instead of one per message. The outbox rows and what their events name
+// are read in one query.
+func (db *DB) MarkMailsSent(ctx context.Context, ids []int64, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		db.quiet(tx) // the outbox and audit events
+		mark, err := db.statement(ctx, tx, `UPDATE outbox SET sent_at = ?, attempts = attempts + 1, lease_until = NULL, last_error = '' WHERE id = ?`)
+		if err != nil {
+			return fmt.Errorf("mark mail sent: %w", err)
+		}
+		args := make([]any, len(ids))
+		for i, id := range ids {
+			if _, err := mark.ExecContext(ctx, ts(now), id); err != nil {
+				return fmt.Errorf("mark mail %d sent: %w", id, err)
+			}
+			args[i] = id
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT o.id, o.kind, o.request_id, o.recipient,
+				COALESCE(r.correlation_id, ''), COALESCE(r.target_id, ''), COALESCE(r.target_upn, '')
+			FROM outbox o LEFT JOIN requests r ON r.id = o.request_id
+			WHERE o.id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("load outbox items: %w", err)
+		}
+		evs := make(map[int64]tapdesk.Event, len(ids))
+		for rows.Next() {
+			var id int64
+			var kind, to string
+			ev := tapdesk.Event{Time: now, Activity: tapdesk.ActMailSent, Category: tapdesk.CatMail, Result: tapdesk.ResultSuccess}
+			if err := rows.Scan(&id, &kind, &ev.RequestID, &to, &ev.CorrelationID, &ev.TargetID, &ev.TargetUPN); err != nil {
+				rows.Close()
+				return fmt.Errorf("load outbox items: %w", err)
+			}
+			ev.Details = map[string]string{"kind": kind, "to": to, "outbox_id": fmt.Sprint(id)}
+			evs[id] = ev
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("load outbox items: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("load outbox items: %w", err)
+		}
+		// The events in the order the worker sent the mail.
+		for _, id := range ids {
+			ev, ok := evs[id]
+			if !ok {
+				return fmt.Errorf("load outbox item %d: %w", id, sql.ErrNoRows)
+			}
+			if err := db.appendEvent(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

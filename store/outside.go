@@ -128,7 +128,7 @@ func (db *DB) OutsidePassDeleted(ctx context.Context, auditID string, at time.Ti
 			return fmt.Errorf("record outside pass %s deleted: %w", auditID, err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return conflict("The outside pass was recorded as deleted meanwhile.")
+			return conflict("Already handled", "The outside pass was recorded as deleted meanwhile.")
 		}
 		if ev != nil {
 			return db.appendEvent(ctx, tx, *ev)

@@ -69,9 +69,10 @@ func julianTime(jd float64) time.Time {
 	return time.UnixMilli(int64(ms)).UTC()
 }
 
-// Generation is the database's count of committed writes (DB.Generation),
-// which every session write advances.
-func (s *SessionRows) Generation() (uint64, bool) { return s.db.Generation() }
+// Generation is the count of session rows written (DB.Generation's for
+// sessions), which every session write advances and other writes leave
+// alone.
+func (s *SessionRows) Generation() (uint64, bool) { return s.db.sessionGeneration() }
 
 // CommitCtx writes a session row, replacing the one under key.
 func (s *SessionRows) CommitCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
@@ -89,8 +90,8 @@ func (s *SessionRows) DeleteExpired(ctx context.Context) error {
 }
 
 // write runs one of the session statements (prepared once) in this
-// process's turn to write, and advances the change count, also after a
-// failure: the write may have landed.
+// process's turn to write, and advances the sessions' change count, also
+// after a failure: the write may have landed.
 func (s *SessionRows) write(ctx context.Context, query string, args ...any) error {
 	st, err := s.db.prepared(ctx, query)
 	if err != nil {
@@ -101,7 +102,7 @@ func (s *SessionRows) write(ctx context.Context, query string, args ...any) erro
 	}
 	defer s.db.unlockWrites()
 	_, err = st.ExecContext(ctx, args...)
-	s.db.changed()
+	s.db.sessionChanged()
 	return err
 }
 

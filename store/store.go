@@ -85,6 +85,11 @@ type DB struct {
 	changes changeCount // committed writes, for caches (changes.go)
 
 	threat threatCache // heightened-threat mode as last read (threat.go)
+	// writes counts the turns to write taken on SQLite, and
+	// stopCheckpointer stops the background checkpointer (checkpoint.go)
+	// that copies what they wrote back into the database file.
+	writes           atomic.Uint64
+	stopCheckpointer func()
 }
 
 // prepared returns the statement for query, prepared once for the pool
@@ -168,7 +173,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err := createFile(ctx, path); err != nil {
 		return nil, err
 	}
-	sqldb, err := sql.Open("sqlite", dsn(path))
+	// SQLite's own checkpoints run inside the commit that fills the log
+	// past 1000 pages, holding up that writer and every one queued behind
+	// it: this process's checkpointer does them instead (checkpoint.go).
+	sqldb, err := sql.Open("sqlite", dsn(path)+"&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -181,7 +189,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	sqldb.SetMaxIdleConns(IdleConns)
 	db := &DB{db: sqldb, dialect: sqliteDialect, path: path, Now: time.Now, tightened: tightened, writeTurn: make(chan struct{}, 1)}
 	db.changes.sole = true // one instance per SQLite file: its writes all pass here
+	db.startCheckpointer()
 	if err := db.migrate(ctx); err != nil {
+		db.stopCheckpointer()
 		sqldb.Close()
 		return nil, err
 	}
@@ -276,6 +286,9 @@ func createFile(ctx context.Context, path string) error {
 
 // Close closes the database.
 func (db *DB) Close() error {
+	if db.stopCheckpointer != nil {
+		db.stopCheckpointer()
+	}
 	db.statements.Range(func(_, st any) bool {
 		st.(*sql.Stmt).Close()
 		return true
@@ -513,6 +526,7 @@ func (db *DB) lockWrites(ctx context.Context) error {
 
 func (db *DB) unlockWrites() {
 	if db.writeTurn != nil {
+		db.writes.Add(1)
 		<-db.writeTurn
 	}
 }

@@ -45,7 +45,16 @@ func riskIDs(doc *goquery.Document) map[string]string {
 // a closed disclosure that asks for the reason; beside the request, the
 // target as Entra shows them and each risk named.
 func TestApprovalPageDecisionAndRisks(t *testing.T) {
-	d := startTestDemoWith(t, func(o *demoOptions) { o.WorkingHours = outOfHoursNow(t) })
+	// Six requests by one agent: more than filing's rate limit lets
+	// through, which is not what this test is about.
+	limits, err := tapdesk.ParseRateLimits("file=off", tapdesk.DefaultRateLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startTestDemoWith(t, func(o *demoOptions) {
+		o.WorkingHours = outOfHoursNow(t)
+		o.RateLimits = limits
+	})
 	agent := d.browser(t)
 	agent.signIn("/", "agent")
 	nina := fileRequestFor(t, agent, "nina.newhire@contoso.example", "New starter, phone not set up")
@@ -117,9 +126,16 @@ func TestApprovalPageDecisionAndRisks(t *testing.T) {
 	})
 
 	t.Run("Entra unreachable: the page still stands", func(t *testing.T) {
+		// A target nobody viewed yet: what Entra said about Nina is kept
+		// for tapdesk.GlanceFactsTTL.
+		priya := fileRequestFor(t, agent, "priya.patel@contoso.example", "Lost her phone")
 		d.fake.SetFault("GET /v1.0/users/*", fakegraph.Fault{Status: 500})
 		defer d.fake.ClearFaults()
 		approver.get(nina).status(http.StatusOK)
+		if approver.doc().Find(`[data-testid="glance-facts"]`).Length() != 1 {
+			t.Error("Nina's facts, read a moment ago, are not shown again while Entra fails")
+		}
+		approver.get(priya).status(http.StatusOK)
 		if got := approver.text(`[data-testid="glance-error"]`); !strings.Contains(got, "Could not read the user's current details from Entra") {
 			t.Fatalf("glance error %q", got)
 		}
