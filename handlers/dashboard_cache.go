@@ -98,6 +98,11 @@ func (c *dashboardCache) len() (entries, bytes int) {
 // choice of values makes two people's keys equal.
 func viewerKey(p tapdesk.Principal) string {
 	var b strings.Builder
+	n := len(p.TenantID) + len(p.ObjectID) + len(p.UPN) + len(p.Email) + len(p.Name) + 5*4
+	for _, r := range p.Roles {
+		n += len(r) + 4
+	}
+	b.Grow(n) // one allocation for the key (most lengths take 1-3 digits and a colon)
 	field := func(s string) {
 		b.WriteString(strconv.Itoa(len(s)))
 		b.WriteByte(':')

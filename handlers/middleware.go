@@ -98,12 +98,17 @@ func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		if _, err := rand.Read(b[:]); err != nil {
 			return err
 		}
-		var enc [22]byte // base64.RawStdEncoding.EncodedLen(16)
-		base64.RawStdEncoding.Encode(enc[:], b[:])
-		nonce := string(enc[:])
+		// The policy is written in one piece and the nonce is the part of
+		// it between cspBefore and cspAfter: one string for both.
+		var csp [len(cspBefore) + cspNonceLen + len(cspAfter)]byte
+		copy(csp[:], cspBefore)
+		base64.RawStdEncoding.Encode(csp[len(cspBefore):], b[:])
+		copy(csp[len(cspBefore)+cspNonceLen:], cspAfter)
+		policy := string(csp[:])
+		nonce := policy[len(cspBefore) : len(cspBefore)+cspNonceLen]
 		c.Set(ctxNonce, nonce)
 		hd := c.Response().Header()
-		hd["Content-Security-Policy"] = []string{cspBefore + nonce + cspAfter}
+		hd["Content-Security-Policy"] = []string{policy}
 		// The fixed headers share one value each across responses (Set
 		// would allocate it per response); nothing changes a value in
 		// place, and a one-element slice never grows in place.
@@ -123,22 +128,24 @@ func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// The content security policy around the request's nonce.
+// The content security policy around the request's nonce, which is
+// cspNonceLen characters (base64.RawStdEncoding.EncodedLen(16)).
 const (
-	cspBefore = "default-src 'self'; script-src 'self' 'nonce-"
-	cspAfter  = "'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+	cspNonceLen = 22
+	cspBefore   = "default-src 'self'; script-src 'self' 'nonce-"
+	cspAfter    = "'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 
 // securityHeaderValues are the values of the fixed security headers, made
 // once per Handler and shared by its responses (securityHeaders).
 type securityHeaderValues struct {
-	deny, nosniff, noReferrer, sameOrigin, permissionsPolicy, hsts, noStore []string
+	deny, nosniff, noReferrer, sameOrigin, permissionsPolicy, hsts, noStore, varyCookie []string
 }
 
 func newSecurityHeaderValues() securityHeaderValues {
 	return securityHeaderValues{deny: []string{"DENY"}, nosniff: []string{"nosniff"}, noReferrer: []string{"no-referrer"},
 		sameOrigin: []string{"same-origin"}, permissionsPolicy: []string{permissionsPolicy},
-		hsts: []string{"max-age=63072000"}, noStore: []string{"no-store"}}
+		hsts: []string{"max-age=63072000"}, noStore: []string{"no-store"}, varyCookie: []string{"Cookie"}}
 }
 
 // permissionsPolicy turns off every powerful browser feature tapdesk has no

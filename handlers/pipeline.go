@@ -51,7 +51,14 @@ func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	sm := h.sessions
 	return func(c echo.Context) error {
 		res := c.Response()
-		res.Header().Add("Vary", "Cookie")
+		// As Header().Add("Vary", "Cookie"), sharing the value when it is
+		// the only one (securityHeaders' fixed values explain why that is
+		// safe); a later Add appends to a copy, the shared slice being full.
+		if hd := res.Header(); len(hd["Vary"]) == 0 {
+			hd["Vary"] = h.fixedHeaders.varyCookie
+		} else {
+			hd.Add("Vary", "Cookie")
+		}
 		r := c.Request()
 		var token string
 		if ck, err := r.Cookie(sm.Cookie.Name); err == nil {

@@ -59,7 +59,9 @@ func newSealedStore(inner scs.Store, sessionKey string) *sealedStore {
 // storeKey is the row key for a session token.
 func storeKey(token string) string {
 	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
+	var key [2 * sha256.Size]byte // hex.EncodeToString without its extra copy
+	hex.Encode(key[:], sum[:])
+	return string(key[:])
 }
 
 // boundTo is the associated data that ties sealed data to its token.

@@ -116,7 +116,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		problems = append(problems, "TAPDESK_LOG_FORMAT: "+tapdesk.ErrorMessage(err))
 	}
-	log := newLogger(stderr, format, level)
+	logOut, flushLog := bufferedLog(stderr) // perf-read: one write per batch of lines (logbuffer.go)
+	defer flushLog()
+	log := newLogger(logOut, format, level)
 	grace, sweepEvery, opsProblems := opsSettings(s.get("shutdown-grace"), s.get("sweep-interval"))
 	problems = append(problems, opsProblems...)
 
@@ -322,10 +324,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 // newLogger logs in format (tapdesk.LogFormatJSON or LogFormatText).
 func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if format == tapdesk.LogFormatText {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	if b, ok := w.(*logBuffer); ok {
+		h = flushingHandler{h, b}
+	}
+	return slog.New(h)
 }
 
 // opsSettings reads TAPDESK_SHUTDOWN_GRACE and TAPDESK_SWEEP_INTERVAL,
