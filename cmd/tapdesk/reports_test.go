@@ -157,6 +157,18 @@ func TestReportsPage(t *testing.T) {
 			}
 		}
 
+		// A row names an actor: it links to their events behind the count.
+		for id, count := range map[string]string{"agents": "2 events match.", "approvers": "2 events match."} {
+			href, ok := doc.Find(`[data-testid="table-` + id + `"] tbody tr`).First().Find("a").Attr("href")
+			if !ok || !strings.Contains(href, "actor=seed.a") {
+				t.Errorf("the first %s row links %q", id, href)
+				continue
+			}
+			if got := a.get(href).status(http.StatusOK).text(`[data-testid="audit-count"]`); got != count {
+				t.Errorf("the audit list behind the first %s row: %q, want %q", id, got, count)
+			}
+		}
+
 		t.Run("an empty period says so", func(t *testing.T) {
 			a := a.with(t)
 			a.get("/reports?from=2025-01-01T00%3A00&to=2025-01-08T00%3A00").status(http.StatusOK)
