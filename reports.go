@@ -372,10 +372,12 @@ func privilegeWhy(d map[string]string) string {
 	return strings.Join(parts, "; ")
 }
 
-// FormatReportDuration writes a span of the flow for people: minutes under
-// two hours, hours under two days, days beyond.
+// FormatReportDuration writes a span of the flow for people: seconds under
+// two minutes, minutes under two hours, hours under two days, days beyond.
 func FormatReportDuration(d time.Duration) string {
 	switch {
+	case d < 2*time.Minute:
+		return fmt.Sprintf("%d s", int(d.Round(time.Second)/time.Second))
 	case d < 2*time.Hour:
 		return fmt.Sprintf("%d min", int(d.Round(time.Minute)/time.Minute))
 	case d < 48*time.Hour:

@@ -124,3 +124,13 @@ func TestReplayFiling(t *testing.T) {
 		t.Error("a trail without its filing event counted")
 	}
 }
+
+func TestFormatReportDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		40 * time.Second: "40 s", 15 * time.Minute: "15 min", 3 * time.Hour: "3.0 h", 72 * time.Hour: "3.0 days",
+	} {
+		if got := FormatReportDuration(d); got != want {
+			t.Errorf("%v: %q, want %q", d, got, want)
+		}
+	}
+}

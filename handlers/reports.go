@@ -81,6 +81,8 @@ func (h *Handler) reportCSV(c echo.Context) error {
 	res.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	res.Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`"`)
 	res.WriteHeader(http.StatusOK)
+	// A byte-order mark, as in the audit export: Excel then reads UTF-8.
+	_, _ = res.Write([]byte("\ufeff"))
 	w := csv.NewWriter(res)
 	cells := func(in []string) []string {
 		out := make([]string, len(in))

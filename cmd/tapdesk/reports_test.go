@@ -125,7 +125,11 @@ func TestReportsPage(t *testing.T) {
 				if ct := a.last.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
 					t.Errorf("CSV content type %q", ct)
 				}
-				got, err := csv.NewReader(strings.NewReader(a.body)).ReadAll()
+				body, bom := strings.CutPrefix(a.body, "\ufeff")
+				if !bom {
+					t.Error("the CSV has no byte-order mark (Excel would not read it as UTF-8)")
+				}
+				got, err := csv.NewReader(strings.NewReader(body)).ReadAll()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -150,6 +154,18 @@ func TestReportsPage(t *testing.T) {
 			}
 			if got := a.get(href).status(http.StatusOK).text(`[data-testid="audit-count"]`); got != count {
 				t.Errorf("the audit list behind %s: %q, want %q", id, got, count)
+			}
+		}
+
+		// A row names an actor: it links to their events behind the count.
+		for id, count := range map[string]string{"agents": "2 events match.", "approvers": "2 events match."} {
+			href, ok := doc.Find(`[data-testid="table-` + id + `"] tbody tr`).First().Find("a").Attr("href")
+			if !ok || !strings.Contains(href, "actor=seed.a") {
+				t.Errorf("the first %s row links %q", id, href)
+				continue
+			}
+			if got := a.get(href).status(http.StatusOK).text(`[data-testid="audit-count"]`); got != count {
+				t.Errorf("the audit list behind the first %s row: %q, want %q", id, got, count)
 			}
 		}
 
