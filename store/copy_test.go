@@ -120,6 +120,22 @@ func copyHistory(t *testing.T, path string) (live, expired string) {
 		tapdesk.Event{Activity: tapdesk.ActRequestCancel, Category: tapdesk.CatRequest, Actor: agent}))
 	fileRequest(t, db, request("c6", 2), store.Mail{Kind: mail.KindApprovalRequest, To: "appr@x"})
 
+	// Passes made outside tapdesk: one explained by an issue, one not
+	// (deleted), and the cursor.
+	must(db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActIssueStart, Category: tapdesk.CatMethod, Actor: agent, TargetID: "u-outside"}))
+	reg := tapdesk.PassRegistration{AuditID: "audit-mine", At: clock, TargetID: "u-outside", TargetUPN: "u@x", ByApp: true, ByID: "app"}
+	if ok, err := db.ExplainByIssue(ctx, reg, clock.Add(-time.Minute), clock.Add(time.Minute), clock); err != nil || !ok {
+		t.Fatalf("explain: %v %v", ok, err)
+	}
+	outside := tapdesk.OutsidePass{PassRegistration: tapdesk.PassRegistration{AuditID: "audit-outside", At: clock, TargetID: "u-outside",
+		TargetUPN: "u@x", TargetName: "U", ByID: "admin", ByUPN: "admin@x", ByName: "Admin", ByIP: "203.0.113.1"}, FoundAt: clock, MethodID: "m-out"}
+	if ok, err := db.RecordOutsidePass(ctx, outside, tapdesk.Event{Activity: tapdesk.ActOutsidePassFound, Category: tapdesk.CatSecurity,
+		Actor: tapdesk.SystemActor, TargetID: "u-outside"}); err != nil || !ok {
+		t.Fatalf("record: %v %v", ok, err)
+	}
+	must(db.OutsidePassDeleted(ctx, "audit-outside", clock, false, nil))
+	must(db.SetOutsidePassCursor(ctx, clock, clock.Add(-2*time.Hour)))
+
 	// Sessions expire by the real clock (the session store compares with
 	// the database's own).
 	sessions := db.SessionRows()
@@ -135,7 +151,8 @@ func copyHistory(t *testing.T, path string) (live, expired string) {
 // copyTables are the tables every tapdesk schema has; the copy must carry
 // them all (the test's own list, so a table the copy skips shows here).
 var copyTables = []string{"requests", "approvals", "approval_links", "dispute_links", "outbox", "audit_events", "sessions",
-	"alerts", "alert_mail", "alert_cursor"}
+	"alerts", "alert_mail", "alert_cursor"
+	"outside_pass_cursor", "directory_audits_examined", "outside_passes"}
 
 // tableDump reads every row of table as text, sorted, with the stored
 // (not generated) columns of the SQLite source, so two databases compare

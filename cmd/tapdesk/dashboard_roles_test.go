@@ -44,8 +44,8 @@ func TestDashboardSectionsPerRole(t *testing.T) {
 	want := map[string][]string{
 		"agent":    {"ready", "waiting", "history"},
 		"approver": {"awaiting", "decided"},
-		"auditor":  {"activity", "chain", "counts", "recent"},
-		"admin":    {"activity", "chain", "counts", "recent", "deployment"},
+		"auditor":  {"outside-passes", "activity", "chain", "counts", "recent"},
+		"admin":    {"outside-passes", "activity", "chain", "counts", "recent", "deployment"},
 		"dual":     {"ready", "awaiting", "waiting", "history", "decided"},
 	}
 	for persona, sections := range want {

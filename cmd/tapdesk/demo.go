@@ -285,6 +285,7 @@ func (d *demoEnv) printWelcome(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nTry: sign in as agent, find \"Nina\", file a request; sign out, open the approval")
 	fmt.Fprintln(w, "link from the demo mailbox as approver and approve; sign in as agent again and reveal.")
+	fmt.Fprintln(w, "As auditor, see \"Made outside tapdesk\": Nina's pass, made by Grace Global in the admin center.")
 	fmt.Fprintln(w, "\nThe audit trail is hash-chained with a public demo key; check it with:")
 	fmt.Fprintf(w, "  TAPDESK_AUDIT_KEY=%s go run ./cmd/tapdesk audit verify --db '%s'\n", demoAuditKey, store.DisplayDSN(d.dbPath))
 	printDemoEvidenceKey(w)

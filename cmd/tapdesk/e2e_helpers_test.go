@@ -94,6 +94,13 @@ func startTestDemoWith(t testing.TB, change func(*demoOptions)) *testDemo {
 			t.Errorf("demo stopped with: %v", err)
 		}
 	})
+	// The sweep that runs at start calls Graph (passes made outside
+	// tapdesk); tests that count Graph calls start once it is done.
+	select {
+	case <-d.app.firstSweep:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the demo's first sweep did not finish")
+	}
 	return &testDemo{demoEnv: d, logs: logs}
 }
 

@@ -439,7 +439,8 @@ func (f *browserFixture) pages() []browserPage {
 		{name: "approver/request-denied", persona: "approver", path: r["denied"], wait: state},
 		{name: "approver/refused", persona: "approver", path: "/users", wait: `[data-testid="error"]`},
 
-		{name: "auditor/dashboard", persona: "auditor", path: "/", wait: `[data-testid="whoami"]`},
+		// The sample tenant's pass made outside tapdesk is listed.
+		{name: "auditor/dashboard", persona: "auditor", path: "/", wait: `[data-testid="outside-passes"]`},
 		{name: "auditor/audit", persona: "auditor", path: "/audit", wait: `[data-testid="audit"]`},
 		{name: "auditor/audit-filtered", persona: "auditor", path: "/audit?activity=Approve+request&result=success", wait: `[data-testid="audit"]`},
 		{name: "auditor/audit-verify", persona: "auditor", path: "/audit/verify", wait: `main`},
