@@ -375,3 +375,43 @@ func testSIEMWebhookAcrossOutageAndRestart(t *testing.T) {
 		}
 	}
 }
+
+// Two instances on one PostgreSQL database, both configured to stream to
+// the same SIEM: the sink's lease lets one deliver at a time, so the
+// receiver gets every event of both once, in order, and no duplicates
+// (two deliverers would each send the whole trail from the cursor).
+func TestSIEMOneDelivererAcrossInstancesPostgres(t *testing.T) {
+	dbPath := pgtest.URL(t) // skipped without a PostgreSQL server (failed under CI)
+	rcv := newSIEMReceiver(t, "ok")
+	a, _ := startSIEMDemo(t, dbPath, rcv.webhookSink(t))
+	b, _ := startSIEMDemo(t, dbPath, rcv.webhookSink(t))
+	for range 3 {
+		a.browser(t).signIn("/", "agent")
+		b.browser(t).signIn("/", "auditor")
+	}
+	var head int64
+	eventually(t, "the receiver to hold both instances' events", func() bool {
+		evs, err := a.app.db.Events(context.Background(), store.EventFilter{Limit: 1})
+		if err != nil || len(evs) == 0 {
+			t.Fatal(err)
+		}
+		head = evs[0].Seq
+		kept, _ := rcv.received(t)
+		return len(kept) > 0 && kept[len(kept)-1] == head
+	})
+	kept, dups := rcv.received(t)
+	if int64(len(kept)) != head || dups != 0 {
+		t.Errorf("the receiver holds %d distinct events with %d duplicates, want all %d once", len(kept), dups, head)
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if rcv.overlap {
+		t.Error("two instances delivered batches at once")
+	}
+	// The one without the lease says so on /readyz.
+	_, ra := siemReadyz(t, a)
+	_, rb := siemReadyz(t, b)
+	if strings.Contains(ra, "another instance delivers") == strings.Contains(rb, "another instance delivers") {
+		t.Errorf("/readyz should name exactly one instance as standing by:\n%s\n%s", ra, rb)
+	}
+}
