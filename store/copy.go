@@ -18,6 +18,9 @@ import (
 // nothing is left behind unnoticed.
 var copiedTables = []string{
 	"requests", "approvals", "approval_links", "dispute_links", "outbox", "audit_events", "sessions",
+	// Where each SIEM sink has got to: without it, the copy would stream
+	// the whole trail again from seq 1.
+	"siem_cursors",
 }
 
 // uncopiedTables are tables of the schema a copy leaves behind on purpose:
