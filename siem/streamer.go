@@ -328,7 +328,7 @@ func (s *Streamer) Status(i int) string {
 		return "another instance delivers to this sink"
 	case st.failures > 0:
 		return fmt.Sprintf("failing since %s (%d attempts): %s; retrying in %s; delivered up to seq %d",
-			st.failingSince.UTC().Format(time.RFC3339), st.failures, st.lastErr, st.retryAt.Sub(now).Round(time.Second), st.cursor)
+			st.failingSince.UTC().Format(time.RFC3339), st.failures, st.lastErr, max(0, st.retryAt.Sub(now)).Round(time.Second), st.cursor)
 	case st.lastSent.IsZero():
 		return fmt.Sprintf("delivered up to seq %d", st.cursor)
 	default:
