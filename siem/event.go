@@ -58,9 +58,10 @@ type Store interface {
 	// until, if no one else holds it unexpired, and returns the sink's
 	// cursor. held is false when another holder has it.
 	TakeSIEMLease(ctx context.Context, sink, holder string, now, until time.Time) (cursor int64, held bool, err error)
-	// AdvanceSIEMCursor moves the sink's cursor forward to seq, if holder
-	// still holds the lease (ErrLeaseLost otherwise).
-	AdvanceSIEMCursor(ctx context.Context, sink, holder string, seq int64, now time.Time) error
+	// AdvanceSIEMCursor moves the sink's cursor forward from from to to,
+	// if holder still holds the lease and the cursor is still at from
+	// (ErrLeaseLost otherwise).
+	AdvanceSIEMCursor(ctx context.Context, sink, holder string, from, to int64, now time.Time) error
 	// ReleaseSIEMLease gives the lease up (at shutdown), so another
 	// instance, or the next start, takes over at once.
 	ReleaseSIEMLease(ctx context.Context, sink, holder string) error
@@ -70,6 +71,6 @@ type Store interface {
 	SIEMLag(ctx context.Context, sink string) (behind int64, oldest time.Time, err error)
 }
 
-// ErrLeaseLost says another holder took the sink's lease: this one stops
-// delivering until it can take it again.
+// ErrLeaseLost says another holder took the sink's lease, or the cursor
+// was moved (a replay): this one reads the lease and cursor again.
 var ErrLeaseLost = errors.New("siem: another instance holds this sink's lease")

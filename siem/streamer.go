@@ -248,10 +248,10 @@ func (s *Streamer) round(ctx context.Context, i int, l *lease, failures *int, lo
 	last := events[len(events)-1].Seq
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	if err := s.store.AdvanceSIEMCursor(actx, sink.Name(), s.holder, last, now); err != nil {
+	if err := s.store.AdvanceSIEMCursor(actx, sink.Name(), s.holder, cursor, last, now); err != nil {
 		l.until = time.Time{}
 		if errors.Is(err, ErrLeaseLost) {
-			log.Warn("siem: another instance took this sink over; it sends from its own cursor", "to_seq", last)
+			log.Warn("siem: another instance took this sink over, or its cursor was moved; reading it again", "to_seq", last)
 			return s.opts.Interval, nil
 		}
 		return 0, err
@@ -328,7 +328,7 @@ func (s *Streamer) Status(i int) string {
 		return "another instance delivers to this sink"
 	case st.failures > 0:
 		return fmt.Sprintf("failing since %s (%d attempts): %s; retrying in %s; delivered up to seq %d",
-			st.failingSince.UTC().Format(time.RFC3339), st.failures, st.lastErr, st.retryAt.Sub(now).Round(time.Second), st.cursor)
+			st.failingSince.UTC().Format(time.RFC3339), st.failures, st.lastErr, max(0, st.retryAt.Sub(now)).Round(time.Second), st.cursor)
 	case st.lastSent.IsZero():
 		return fmt.Sprintf("delivered up to seq %d", st.cursor)
 	default:

@@ -122,7 +122,13 @@ func (s *Syslog) Send(ctx context.Context, events []Event) error {
 		deadline = d
 	}
 	s.conn.SetWriteDeadline(deadline)
-	if _, err := s.conn.Write(s.buf.Bytes()); err != nil {
+	// Shutdown cuts a write the receiver is holding up, as it cuts the
+	// webhook's request.
+	conn := s.conn
+	stop := context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Now()) })
+	_, err := s.conn.Write(s.buf.Bytes())
+	stop()
+	if err != nil {
 		s.Close()
 		return fmt.Errorf("write to %s: %w", s.cfg.Addr, err)
 	}

@@ -20,6 +20,9 @@ var copiedTables = []string{
 	"requests", "approvals", "approval_links", "dispute_links", "outbox", "audit_events", "sessions", "published_checkpoints",
 	"outside_pass_cursor", "directory_audits_examined", "outside_passes",
 	"alerts", "alert_mail", "alert_cursor",
+	// Where each SIEM sink has got to: without it, the copy would stream
+	// the whole trail again from seq 1.
+	"siem_cursors",
 }
 
 // uncopiedTables are tables of the schema a copy leaves behind on purpose:

@@ -142,6 +142,11 @@ func copyHistory(t *testing.T, path string) (live, expired string) {
 	live, expired = store.HashToken("live-session"), store.HashToken("expired-session")
 	must(sessions.CommitCtx(ctx, live, []byte("live\x00session data"), time.Now().Add(time.Hour).Truncate(time.Millisecond)))
 	must(sessions.CommitCtx(ctx, expired, []byte("old"), time.Now().Add(-time.Hour)))
+	// A SIEM sink that has delivered part of the trail.
+	if _, held, err := db.TakeSIEMLease(ctx, "webhook", "host-1", clock, clock.Add(time.Minute)); err != nil || !held {
+		t.Fatalf("siem lease: %v %v", held, err)
+	}
+	must(db.AdvanceSIEMCursor(ctx, "webhook", "host-1", 0, 3, clock))
 	if rep := verify(t, db); rep.Break != nil || rep.CheckpointSeq == 0 {
 		t.Fatalf("the source's own trail: %+v %+v", rep, rep.Break)
 	}
@@ -151,8 +156,8 @@ func copyHistory(t *testing.T, path string) (live, expired string) {
 // copyTables are the tables every tapdesk schema has; the copy must carry
 // them all (the test's own list, so a table the copy skips shows here).
 var copyTables = []string{"requests", "approvals", "approval_links", "dispute_links", "outbox", "audit_events", "sessions",
-	"alerts", "alert_mail", "alert_cursor"
-	"outside_pass_cursor", "directory_audits_examined", "outside_passes"}
+	"published_checkpoints", "outside_pass_cursor", "directory_audits_examined", "outside_passes",
+	"alerts", "alert_mail", "alert_cursor", "siem_cursors"}
 
 // tableDump reads every row of table as text, sorted, with the stored
 // (not generated) columns of the SQLite source, so two databases compare

@@ -69,18 +69,21 @@ func (db *DB) TakeSIEMLease(ctx context.Context, sink, holder string, now, until
 }
 
 // AdvanceSIEMCursor records that the sink's receiver acknowledged every
-// event up to seq. The cursor only moves forward, and only for the lease's
-// holder: one that lost its lease (it stalled past it and another instance
-// took over) gets siem.ErrLeaseLost, and the new holder sends from the
-// cursor it found, which at worst sends some events twice.
-func (db *DB) AdvanceSIEMCursor(ctx context.Context, sink, holder string, seq int64, now time.Time) error {
+// event after from up to to. It moves the cursor only from where holder
+// read it, and only for the lease's holder: one that lost its lease (it
+// stalled past it and another instance took over), or whose cursor an
+// operator moved meanwhile (a replay), gets siem.ErrLeaseLost, reads the
+// cursor again and sends from there, which at worst sends events twice.
+func (db *DB) AdvanceSIEMCursor(ctx context.Context, sink, holder string, from, to int64, now time.Time) error {
+	if to <= from {
+		return fmt.Errorf("siem cursor for %s: %d does not move it forward from %d", sink, to, from)
+	}
 	if err := db.lockWrites(ctx); err != nil {
 		return err
 	}
 	defer db.unlockWrites()
-	res, err := db.db.ExecContext(ctx, `UPDATE siem_cursors
-		SET delivered_seq = CASE WHEN delivered_seq < ? THEN ? ELSE delivered_seq END, delivered_at = ?
-		WHERE sink = ? AND holder = ?`, seq, seq, ts(now), sink, holder)
+	res, err := db.db.ExecContext(ctx, `UPDATE siem_cursors SET delivered_seq = ?, delivered_at = ?
+		WHERE sink = ? AND holder = ? AND delivered_seq = ?`, to, ts(now), sink, holder, from)
 	if err != nil {
 		return fmt.Errorf("siem cursor for %s: %w", sink, err)
 	}

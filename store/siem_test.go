@@ -73,14 +73,19 @@ func TestSIEMCursorAndLease(t *testing.T) {
 			}
 		}
 
-		if err := b.AdvanceSIEMCursor(ctx, "webhook", "B", 3, t0); !errors.Is(err, siem.ErrLeaseLost) {
+		if err := b.AdvanceSIEMCursor(ctx, "webhook", "B", 0, 3, t0); !errors.Is(err, siem.ErrLeaseLost) {
 			t.Errorf("an instance without the lease moved the cursor (err %v)", err)
 		}
-		if err := a.AdvanceSIEMCursor(ctx, "webhook", "A", 3, t0); err != nil {
+		if err := a.AdvanceSIEMCursor(ctx, "webhook", "A", 0, 3, t0); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.AdvanceSIEMCursor(ctx, "webhook", "A", 2, t0); err != nil {
-			t.Fatal(err)
+		if err := a.AdvanceSIEMCursor(ctx, "webhook", "A", 3, 2, t0); err == nil {
+			t.Error("the cursor was moved back")
+		}
+		// From a cursor that is no longer there (an operator moved it for
+		// a replay): refused, so the holder reads it again.
+		if err := a.AdvanceSIEMCursor(ctx, "webhook", "A", 0, 4, t0); !errors.Is(err, siem.ErrLeaseLost) {
+			t.Errorf("advanced from a stale cursor (err %v)", err)
 		}
 		behind, oldest, err = b.SIEMLag(ctx, "webhook")
 		if err != nil || behind != 2 || !oldest.Equal(t0.Add(3*time.Minute)) {
@@ -95,7 +100,7 @@ func TestSIEMCursorAndLease(t *testing.T) {
 		if err != nil || !held || cur != 3 {
 			t.Fatalf("lease after expiry = %d, %v, %v; want held at cursor 3", cur, held, err)
 		}
-		if err := a.AdvanceSIEMCursor(ctx, "webhook", "A", 5, t0); !errors.Is(err, siem.ErrLeaseLost) {
+		if err := a.AdvanceSIEMCursor(ctx, "webhook", "A", 3, 5, t0); !errors.Is(err, siem.ErrLeaseLost) {
 			t.Errorf("the former holder moved the cursor (err %v)", err)
 		}
 		// Given up at shutdown, it is free at once.
@@ -105,7 +110,7 @@ func TestSIEMCursorAndLease(t *testing.T) {
 		if _, held, _ := a.TakeSIEMLease(ctx, "webhook", "A", t0.Add(2*time.Minute), t0.Add(3*time.Minute)); !held {
 			t.Error("a released lease could not be taken")
 		}
-		if err := a.AdvanceSIEMCursor(ctx, "webhook", "A", 5, t0); err != nil {
+		if err := a.AdvanceSIEMCursor(ctx, "webhook", "A", 3, 5, t0); err != nil {
 			t.Fatal(err)
 		}
 		if behind, oldest, _ := a.SIEMLag(ctx, "webhook"); behind != 0 || !oldest.IsZero() {

@@ -177,6 +177,65 @@ func (r *siemReceiver) webhookSink(t *testing.T) siem.Sink {
 	return w
 }
 
+// syslogCollector is an RFC 5425 receiver that keeps the raw bytes.
+type syslogCollector struct {
+	addr string
+	pool *x509.CertPool
+	mu   sync.Mutex
+	raw  bytes.Buffer
+}
+
+func newSyslogCollector(t *testing.T) *syslogCollector {
+	// httptest's certificate, for 127.0.0.1, served by a bare TLS listener.
+	h := httptest.NewUnstartedServer(nil)
+	h.StartTLS()
+	cert, ca := h.TLS.Certificates[0], h.Certificate()
+	h.Close()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	c := &syslogCollector{addr: ln.Addr().String(), pool: x509.NewCertPool()}
+	c.pool.AddCert(ca)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := conn.Read(buf)
+					c.mu.Lock()
+					c.raw.Write(buf[:n])
+					c.mu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return c
+}
+
+func (c *syslogCollector) sink(t *testing.T) siem.Sink {
+	s, err := siem.NewSyslog(siem.SyslogConfig{Addr: c.addr, TLS: &tls.Config{RootCAs: c.pool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (c *syslogCollector) text() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.raw.String()
+}
+
 // startSIEMDemo starts a demo on dbPath streaming to sinks, with retries
 // fast enough for a test; stop stops it (as SIGTERM would), once.
 func startSIEMDemo(t *testing.T, dbPath string, sinks ...siem.Sink) (*testDemo, func()) {
@@ -284,7 +343,8 @@ func testSIEMWebhookAcrossOutageAndRestart(t *testing.T) {
 		dbPath = pgtest.URL(t)
 	}
 	rcv := newSIEMReceiver(t, "fail")
-	d1, stop1 := startSIEMDemo(t, dbPath, rcv.webhookSink(t))
+	sl := newSyslogCollector(t) // a second sink, up throughout
+	d1, stop1 := startSIEMDemo(t, dbPath, rcv.webhookSink(t), sl.sink(t))
 
 	pass := issueAndReveal(t, d1, "nina.newhire@contoso.example")
 
@@ -321,7 +381,7 @@ func testSIEMWebhookAcrossOutageAndRestart(t *testing.T) {
 	// tapdesk restarts in the middle, and the receiver recovers.
 	stop1()
 	rcv.set("ok", 0)
-	d2, _ := startSIEMDemo(t, dbPath, rcv.webhookSink(t))
+	d2, _ := startSIEMDemo(t, dbPath, rcv.webhookSink(t), sl.sink(t))
 	d2.browser(t).signIn("/", "auditor") // more events, written after the restart
 
 	var head int64
@@ -369,9 +429,55 @@ func testSIEMWebhookAcrossOutageAndRestart(t *testing.T) {
 	if strings.Contains(rcv.bodies.String(), pass) {
 		t.Fatal("the pass was streamed to the SIEM")
 	}
+	// The syslog sink, unaffected by the webhook's outage, carried the
+	// same flow, without the pass either.
+	if text := sl.text(); strings.Contains(text, pass) || !strings.Contains(text, `[tapdesk@32473 seq="1" `) ||
+		!strings.Contains(text, "Reveal temporary access pass") {
+		t.Errorf("the syslog stream holds the pass, or lacks the flow (%d bytes)", len(text))
+	}
 	for _, act := range []string{"File request", "Approve request", "Issue temporary access pass", "Reveal temporary access pass", "Start service"} {
 		if !strings.Contains(rcv.bodies.String(), fmt.Sprintf(`"activityDisplayName":%q`, act)) {
 			t.Errorf("the stream lacks %q", act)
 		}
+	}
+}
+
+// Two instances on one PostgreSQL database, both configured to stream to
+// the same SIEM: the sink's lease lets one deliver at a time, so the
+// receiver gets every event of both once, in order, and no duplicates
+// (two deliverers would each send the whole trail from the cursor).
+func TestSIEMOneDelivererAcrossInstancesPostgres(t *testing.T) {
+	dbPath := pgtest.URL(t) // skipped without a PostgreSQL server (failed under CI)
+	rcv := newSIEMReceiver(t, "ok")
+	a, _ := startSIEMDemo(t, dbPath, rcv.webhookSink(t))
+	b, _ := startSIEMDemo(t, dbPath, rcv.webhookSink(t))
+	for range 3 {
+		a.browser(t).signIn("/", "agent")
+		b.browser(t).signIn("/", "auditor")
+	}
+	var head int64
+	eventually(t, "the receiver to hold both instances' events", func() bool {
+		evs, err := a.app.db.Events(context.Background(), store.EventFilter{Limit: 1})
+		if err != nil || len(evs) == 0 {
+			t.Fatal(err)
+		}
+		head = evs[0].Seq
+		kept, _ := rcv.received(t)
+		return len(kept) > 0 && kept[len(kept)-1] == head
+	})
+	kept, dups := rcv.received(t)
+	if int64(len(kept)) != head || dups != 0 {
+		t.Errorf("the receiver holds %d distinct events with %d duplicates, want all %d once", len(kept), dups, head)
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if rcv.overlap {
+		t.Error("two instances delivered batches at once")
+	}
+	// The one without the lease says so on /readyz.
+	_, ra := siemReadyz(t, a)
+	_, rb := siemReadyz(t, b)
+	if strings.Contains(ra, "another instance delivers") == strings.Contains(rb, "another instance delivers") {
+		t.Errorf("/readyz should name exactly one instance as standing by:\n%s\n%s", ra, rb)
 	}
 }
