@@ -119,6 +119,15 @@ func copyHistory(t *testing.T, path string) (live, expired string) {
 	must(db.Transition(ctx, r5, store.Change{From: tapdesk.StatePending, To: tapdesk.StateCancelled, At: clock}, nil,
 		tapdesk.Event{Activity: tapdesk.ActRequestCancel, Category: tapdesk.CatRequest, Actor: agent}))
 	fileRequest(t, db, request("c6", 2), store.Mail{Kind: mail.KindApprovalRequest, To: "appr@x"})
+	// An alert on the dispute, mailed: the alert tables and their cursor.
+	newest, err := db.Events(ctx, store.EventFilter{Limit: 1})
+	must(err)
+	cursor, err := db.AlertCursor(ctx)
+	must(err)
+	_, err = db.RaiseAlerts(ctx, cursor, newest[0].Seq, []tapdesk.Alert{{Rule: tapdesk.AlertDispute, Key: "dispute|c4", Subject: "target@x",
+		Summary: "target@x said it was not them.", Seq: newest[0].Seq, At: clock, RequestID: r4.ID, Evidence: "/requests/c4", Mail: tapdesk.AlertMailQueued}},
+		[]string{"security@x"}, clock)
+	must(err)
 
 	// Passes made outside tapdesk: one explained by an issue, one not
 	// (deleted), and the cursor.

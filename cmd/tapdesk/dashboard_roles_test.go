@@ -44,8 +44,8 @@ func TestDashboardSectionsPerRole(t *testing.T) {
 	want := map[string][]string{
 		"agent":    {"ready", "waiting", "history"},
 		"approver": {"awaiting", "decided"},
-		"auditor":  {"outside-passes", "activity", "chain", "counts", "recent"},
-		"admin":    {"outside-passes", "activity", "chain", "counts", "recent", "deployment"},
+		"auditor":  {"alerts", "outside-passes", "activity", "chain", "counts", "recent"},
+		"admin":    {"alerts", "outside-passes", "activity", "chain", "counts", "recent", "deployment"},
 		"dual":     {"ready", "awaiting", "waiting", "history", "decided"},
 	}
 	for persona, sections := range want {
@@ -70,6 +70,7 @@ func TestDashboardSectionsPerRole(t *testing.T) {
 		{"approver", "decided-empty", "You have decided no request yet.", ""},
 		{"auditor", "chain-unknown", "The chain has not been checked yet.", "/audit/verify"},
 		{"auditor", "recent-empty", "No request has been filed yet.", ""},
+		{"auditor", "alerts-empty", "No alert has been raised.", "/alerts"},
 	}
 	for _, e := range empties {
 		b := d.browser(t)
