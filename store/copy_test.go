@@ -126,6 +126,12 @@ func copyHistory(t *testing.T, path string) (live, expired string) {
 	live, expired = store.HashToken("live-session"), store.HashToken("expired-session")
 	must(sessions.CommitCtx(ctx, live, []byte("live\x00session data"), time.Now().Add(time.Hour).Truncate(time.Millisecond)))
 	must(sessions.CommitCtx(ctx, expired, []byte("old"), time.Now().Add(-time.Hour)))
+	// A published checkpoint of the trail's head (evidence package).
+	if ok, err := db.ClaimCheckpointSlot(ctx, "2026-11-25T10:00:00Z", clock, time.Minute); err != nil || !ok {
+		t.Fatalf("claim checkpoint slot: %v %v", ok, err)
+	}
+	must(db.RecordCheckpoint(ctx, "2026-11-25T10:00:00Z", 1, strings.Repeat("a", 64), `{"format":"tapdesk-audit-checkpoint-v1"}`,
+		tapdesk.Event{Activity: tapdesk.ActCheckpointPublished, Category: tapdesk.CatAudit}))
 	if rep := verify(t, db); rep.Break != nil || rep.CheckpointSeq == 0 {
 		t.Fatalf("the source's own trail: %+v %+v", rep, rep.Break)
 	}
@@ -134,7 +140,7 @@ func copyHistory(t *testing.T, path string) (live, expired string) {
 
 // copyTables are the tables every tapdesk schema has; the copy must carry
 // them all (the test's own list, so a table the copy skips shows here).
-var copyTables = []string{"requests", "approvals", "approval_links", "dispute_links", "outbox", "audit_events", "sessions"}
+var copyTables = []string{"requests", "approvals", "approval_links", "dispute_links", "outbox", "audit_events", "sessions", "published_checkpoints"}
 
 // tableDump reads every row of table as text, sorted, with the stored
 // (not generated) columns of the SQLite source, so two databases compare
