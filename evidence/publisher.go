@@ -113,7 +113,7 @@ func (p *Publisher) PublishDue(ctx context.Context) (int, error) {
 		p.mu.Unlock()
 		return 0, nil
 	}
-	if _, err := p.publish(ctx, slot, "interval"); err != nil {
+	if _, err := p.publish(ctx, ctx, slot, "interval"); err != nil {
 		return 0, err
 	}
 	p.mu.Lock()
@@ -122,9 +122,27 @@ func (p *Publisher) PublishDue(ctx context.Context) (int, error) {
 	return 1, nil
 }
 
-// PublishNow publishes a checkpoint at once (at shutdown, or for an
-// evidence pack newer than the last one), for this instance alone.
+// PublishNow publishes a checkpoint at once (for an evidence pack newer
+// than the last one), for this instance alone.
 func (p *Publisher) PublishNow(ctx context.Context, reason string) (Checkpoint, error) {
+	return p.publishNow(ctx, ctx, reason)
+}
+
+// finalWork bounds the local part of the shutdown checkpoint (verify,
+// sign, record, file): seconds even on a trail of millions of events.
+const finalWork = time.Minute
+
+// PublishFinal publishes the shutdown checkpoint. The local part runs to
+// its end (finalWork at most); the webhook gets what is left of deliver
+// (the shutdown grace), so a receiver that does not answer never holds
+// the process beyond it.
+func (p *Publisher) PublishFinal(deliver context.Context) (Checkpoint, error) {
+	work, done := context.WithTimeout(context.WithoutCancel(deliver), finalWork)
+	defer done()
+	return p.publishNow(work, deliver, "shutdown")
+}
+
+func (p *Publisher) publishNow(ctx, deliver context.Context, reason string) (Checkpoint, error) {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	slot := reason + "/" + p.cfg.Now().UTC().Format(time.RFC3339Nano) + "/" + hex.EncodeToString(b)
@@ -135,13 +153,13 @@ func (p *Publisher) PublishNow(ctx context.Context, reason string) (Checkpoint, 
 	if !claimed {
 		return Checkpoint{}, fmt.Errorf("checkpoint slot %s was taken", slot)
 	}
-	return p.publish(ctx, slot, reason)
+	return p.publish(ctx, deliver, slot, reason)
 }
 
 // publish verifies the trail (it must still reach the last published
 // checkpoint), signs its head, records it with its audit event, and sends
-// it to the log, the file and the webhook.
-func (p *Publisher) publish(ctx context.Context, slot, reason string) (Checkpoint, error) {
+// it to the log, the file and the webhook (within deliver).
+func (p *Publisher) publish(ctx, deliver context.Context, slot, reason string) (Checkpoint, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var heads []store.Head
@@ -189,7 +207,7 @@ func (p *Publisher) publish(ctx context.Context, slot, reason string) (Checkpoin
 		}
 	}
 	if p.cfg.Webhook != "" {
-		if err := p.post(ctx, line); err != nil {
+		if err := p.post(deliver, line); err != nil {
 			p.cfg.Logger.Error("audit checkpoint: the webhook did not take it", "err", err)
 			errs = append(errs, err)
 		}

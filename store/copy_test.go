@@ -156,6 +156,12 @@ func copyHistory(t *testing.T, path string) (live, expired string) {
 		t.Fatalf("siem lease: %v %v", held, err)
 	}
 	must(db.AdvanceSIEMCursor(ctx, "webhook", "host-1", 0, 3, clock))
+	// A published checkpoint of the trail's head (evidence package).
+	if ok, err := db.ClaimCheckpointSlot(ctx, "2026-11-25T10:00:00Z", clock, time.Minute); err != nil || !ok {
+		t.Fatalf("claim checkpoint slot: %v %v", ok, err)
+	}
+	must(db.RecordCheckpoint(ctx, "2026-11-25T10:00:00Z", 1, strings.Repeat("a", 64), `{"format":"tapdesk-audit-checkpoint-v1"}`,
+		tapdesk.Event{Activity: tapdesk.ActCheckpointPublished, Category: tapdesk.CatAudit}))
 	if rep := verify(t, db); rep.Break != nil || rep.CheckpointSeq == 0 {
 		t.Fatalf("the source's own trail: %+v %+v", rep, rep.Break)
 	}

@@ -318,7 +318,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	if _, ferr := a.handler.FlushRefusals(context.Background(), a.cfg.Now(), true); ferr != nil {
 		a.cfg.Logger.Error("writing the counts of refusals at shutdown", "err", ferr)
 	}
-	a.publishAtShutdown()
+	a.publishAtShutdown(shutCtx)
 	a.close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -132,7 +132,7 @@ func auditEvidence(ctx context.Context, args []string, getenv func(string) strin
 func auditCheckEvidence(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	s := newSettings("audit check-evidence")
 	s.fs.SetOutput(stderr)
-	s.str("public-key", "", "the public key tapdesk audit public-key printed: a file holding it, or the PEM itself [required]")
+	keyFlag := s.fs.String("public-key", "", "the public key tapdesk audit public-key printed: a file holding it, or the PEM itself [required]")
 	positional, flags := splitArgs(args)
 	problems, err := s.load(flags, getenv)
 	if err != nil {
@@ -142,7 +142,7 @@ func auditCheckEvidence(args []string, getenv func(string) string, stdout, stder
 		problems = append(problems, "name one pack: tapdesk audit check-evidence FILE --public-key KEY")
 	}
 	var pub ed25519.PublicKey
-	if k := s.get("public-key"); k == "" {
+	if k := *keyFlag; k == "" {
 		problems = append(problems, "--public-key is not set: give the public key tapdesk audit public-key printed")
 	} else if pub, err = readPublicKey(k); err != nil {
 		problems = append(problems, "--public-key: "+err.Error())

@@ -201,3 +201,32 @@ func TestCheckpointsPublishedOnIntervalAndAtShutdown(t *testing.T) {
 		}
 	})
 }
+
+// A webhook that never answers does not hold shutdown beyond the grace:
+// the checkpoint is still signed, recorded and written to the file.
+func TestShutdownCheckpointWithinGrace(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	file := filepath.Join(t.TempDir(), "checkpoints.jsonl")
+	_, stop := startStoppableDemo(t, func(o *demoOptions) {
+		o.ShutdownGrace = 500 * time.Millisecond
+		o.Checkpoints = evidence.PublisherConfig{File: file, Webhook: srv.URL}
+	})
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(20 * time.Second): // the webhook's own retries would take over a minute
+		t.Fatal("shutdown waited on a webhook that does not answer")
+	}
+	if lines := readLines(t, file); len(lines) != 1 {
+		t.Fatalf("the shutdown checkpoint is not in the file: %q", lines)
+	}
+}

@@ -175,6 +175,9 @@ func commandReference(b *bytes.Buffer) error {
 		{"tapdesk audit export", []string{"audit", "export", "-h"}},
 		{"tapdesk audit prune", []string{"audit", "prune", "-h"}},
 		{"tapdesk audit seed", []string{"audit", "seed", "-h"}},
+		{"tapdesk audit public-key", []string{"audit", "public-key", "-h"}},
+		{"tapdesk audit evidence", []string{"audit", "evidence", "-h"}},
+		{"tapdesk audit check-evidence", []string{"audit", "check-evidence", "-h"}},
 	} {
 		var help bytes.Buffer
 		err := run(context.Background(), c.args, noEnv, io.Discard, &help)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -100,17 +99,14 @@ func (a *app) publishCheckpoint(ctx context.Context) (int, error) {
 	return a.evidence.PublishDue(ctx)
 }
 
-// publishAtShutdown publishes the last checkpoint on the way out, within
-// the shutdown grace: a webhook that does not answer does not hold the
-// process.
-func (a *app) publishAtShutdown() {
+// publishAtShutdown publishes the last checkpoint on the way out; the
+// webhook gets what is left of the shutdown grace (deliver), no more.
+func (a *app) publishAtShutdown(deliver context.Context) {
 	if a.evidence == nil {
 		return
 	}
-	ctx, done := context.WithTimeout(context.Background(), cmp.Or(a.cfg.ShutdownGrace, tapdesk.DefaultShutdownGrace))
-	defer done()
 	start := time.Now()
-	if _, err := a.evidence.PublishNow(ctx, "shutdown"); err != nil {
+	if _, err := a.evidence.PublishFinal(deliver); err != nil {
 		a.cfg.Logger.Error("publishing the audit checkpoint at shutdown", "err", err, "took", time.Since(start).String())
 	}
 }
