@@ -67,6 +67,11 @@ func (h *Handler) Routes(e *echo.Echo) {
 	e.GET("/audit", h.auditList, audit)
 	e.GET("/audit/export", h.auditExport, audit, h.limit(tapdesk.RateExport))
 	e.GET("/audit/verify", h.auditVerify, audit, h.limit(tapdesk.RateVerify))
+
+	// Heightened-threat mode's switch (issue 13, threat.go).
+	admin := h.require(tapdesk.RoleAdmin)
+	e.GET("/admin/threat-mode", h.threatModePage, admin)
+	e.POST("/admin/threat-mode", h.switchThreatMode, admin)
 }
 
 // sessionless says whether the matched route is one that answers the same
