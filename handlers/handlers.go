@@ -62,6 +62,9 @@ type Store interface {
 	// every write (store.DB.Generation): caches of what was read are
 	// used only while it is unchanged and trusted.
 	Generation() (n uint64, trusted bool)
+	// Heightened-threat mode (threat.go).
+	ThreatMode(ctx context.Context) (tapdesk.ThreatMode, error)
+	SetThreatMode(ctx context.Context, on bool, by tapdesk.Actor, reason string, ev tapdesk.Event) error
 }
 
 // Authenticator is the OIDC relying party.
@@ -89,6 +92,9 @@ type Config struct {
 	SecurityEmails []string      // alerted when a request is disputed
 	RevealMaxAge   time.Duration // agents must have signed in this recently to issue and reveal (0: no limit)
 	RevealMFA      bool          // agents need amr=mfa to issue and reveal
+	// ThreatModeForced: TAPDESK_THREAT_MODE holds heightened-threat mode
+	// on; the portal cannot switch it off.
+	ThreatModeForced bool
 	// WorkingHours: a request filed outside them is named as a risk to its
 	// approvers (zero: tapdesk.DefaultWorkingHours).
 	WorkingHours tapdesk.WorkingHours

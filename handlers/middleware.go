@@ -253,7 +253,7 @@ func (h *Handler) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
 
 // page is the layout data of the current request.
 func (h *Handler) page(c echo.Context, title string) views.Page {
-	p := views.Page{Title: title, User: principal(c), Demo: h.cfg.Demo}
+	p := views.Page{Title: title, User: principal(c), Demo: h.cfg.Demo, Threat: h.threatBanner(c)}
 	if loaded, _ := c.Get(ctxSession).(bool); loaded {
 		p.Flash = h.sessions.PopString(c.Request().Context(), "flash")
 	}

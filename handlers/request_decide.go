@@ -53,6 +53,18 @@ func (h *Handler) decide(c echo.Context, d tapdesk.Decision, reason string) erro
 		h.refuse(c, r, tapdesk.ActDecisionRefused, err)
 		return err
 	}
+	// Heightened-threat mode: a request filed before the switch is not
+	// approved on the terms it was filed under (denying stays possible).
+	if d == tapdesk.DecisionApprove {
+		threat, err := h.threatMode(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		if err := tapdesk.CheckThreatApprove(threat, r); err != nil {
+			h.refuse(c, r, tapdesk.ActDecisionRefused, err)
+			return err
+		}
+	}
 	// An email link alone never approves: the approver must be signed in
 	// and, where configured, recently and with MFA.
 	if err := tapdesk.CheckFreshSignIn(p, h.cfg.ApproverMaxAge, h.cfg.ApproverMFA, now); err != nil {

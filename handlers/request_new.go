@@ -24,14 +24,16 @@ func (h *Handler) requestForm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.eligible(c, card); err != nil {
+	threat, err := h.eligible(c, card)
+	if err != nil {
 		return err
 	}
 	f := views.RequestForm{User: card.User, Policy: card.Policy, TAP: card.TAP,
-		Values: views.RequestValues{Lifetime: strconv.Itoa(card.Policy.DefaultLifetime), UsableOnce: true}}
+		Values: views.RequestValues{Lifetime: strconv.Itoa(card.Policy.DefaultLifetime), UsableOnce: true}, Threat: threat.On}
 	if v, ok := h.refileValues(c, card); ok {
 		f.Values = v
 	}
+	threat.ClampDraft(&f.Values, card.Policy)
 	// A second request would be refused: show the open one, not a form to
 	// fill in vain.
 	if f.Open, err = h.store.OpenRequestFor(c.Request().Context(), card.User.ID); err != nil {
@@ -44,13 +46,21 @@ func (h *Handler) requestForm(c echo.Context) error {
 	return h.render(c, status, views.RequestFormPage(h.page(c, "New request"), f))
 }
 
-// eligible says whether the signed-in agent may file for the card's user.
+// eligible says whether the signed-in agent may file for the card's user,
+// and returns heightened-threat mode as it holds now (filing follows it).
 // A disabled policy is named first: it explains every other refusal.
-func (h *Handler) eligible(c echo.Context, card views.UserCard) error {
+func (h *Handler) eligible(c echo.Context, card views.UserCard) (tapdesk.ThreatMode, error) {
 	if !card.Policy.Enabled {
-		return tapdesk.Titledf(tapdesk.EINVALID, "Pass policy turned off", "The tenant's Temporary Access Pass policy is turned off. An administrator must enable it in Entra ID (Authentication methods > Temporary Access Pass).")
+		return tapdesk.ThreatMode{}, tapdesk.Titledf(tapdesk.EINVALID, "Pass policy turned off", "The tenant's Temporary Access Pass policy is turned off. An administrator must enable it in Entra ID (Authentication methods > Temporary Access Pass).")
 	}
-	return tapdesk.CheckFile(principal(c), card.User)
+	if err := tapdesk.CheckFile(principal(c), card.User); err != nil {
+		return tapdesk.ThreatMode{}, err
+	}
+	threat, err := h.threatMode(c.Request().Context())
+	if err != nil {
+		return threat, err
+	}
+	return threat, tapdesk.CheckThreatFile(threat, card.User)
 }
 
 // fileRequest is POST /requests. The target and policy are read again from
@@ -62,7 +72,8 @@ func (h *Handler) fileRequest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.eligible(c, card); err != nil {
+	threat, err := h.eligible(c, card)
+	if err != nil {
 		h.audit(c, tapdesk.Event{Activity: tapdesk.ActRequestRefused, Category: tapdesk.CatRequest, Result: tapdesk.ResultFailure,
 			Reason: tapdesk.ErrorMessage(err), TargetID: card.User.ID, TargetUPN: card.User.UPN})
 		return err
@@ -77,9 +88,12 @@ func (h *Handler) fileRequest(c echo.Context) error {
 	now := h.now().UTC()
 	// PostForm, not Form: the fields come from the body only (FormValue
 	// above has parsed it).
-	vals, r, verr := tapdesk.ParseRequestForm(c.Request().PostForm, card.Policy, now)
+	// Heightened-threat mode fixes lifetime and use whatever was posted.
+	vals := tapdesk.ReadRequestForm(c.Request().PostForm)
+	threat.ClampDraft(&vals, card.Policy)
+	r, verr := vals.Validate(card.Policy, now)
 	if verr != nil {
-		f := views.RequestForm{User: card.User, Policy: card.Policy, TAP: card.TAP, Values: vals, Message: tapdesk.ErrorMessage(verr)}
+		f := views.RequestForm{User: card.User, Policy: card.Policy, TAP: card.TAP, Values: vals, Message: tapdesk.ErrorMessage(verr), Threat: threat.On}
 		if e, ok := verr.(*tapdesk.Error); ok {
 			f.Errors = e.Fields
 		}
@@ -93,7 +107,7 @@ func (h *Handler) fileRequest(c echo.Context) error {
 	// A pass for someone holding a directory role or a tapdesk role takes
 	// over an administrator, agent or approver: two different approvers
 	// must agree (read from Graph just now, like the rest of the card).
-	r.ApprovalsRequired = card.User.ApprovalsRequired()
+	r.ApprovalsRequired = threat.ApprovalsRequired(card.User)
 	r.PrivilegeReason = card.User.PrivilegeReason()
 	r.CreatedAt, r.UpdatedAt, r.ExpiresAt = now, now, now.Add(h.cfg.DecisionTTL)
 
@@ -120,6 +134,9 @@ func (h *Handler) fileRequest(c echo.Context) error {
 			"target_tapdesk_roles":     strings.Join(card.User.TapdeskRoles, ", "),
 			// The alert rules read these (tapdesk.FiledPrivileged).
 			"privileged": boolString(card.User.Privileged()), "privilege_reason": r.PrivilegeReason}})
+	if threat.On {
+		ev.Details["threat_mode"] = "on"
+	}
 	for k, v := range noticeDetails {
 		ev.Details[k] = v
 	}

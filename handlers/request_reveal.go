@@ -50,14 +50,25 @@ func (h *Handler) reveal(c echo.Context) error {
 	// an account gone guest, disabled or out of scope gets no pass. A lookup
 	// that fails refuses too: tapdesk never assumes. The request stays
 	// approved (the role may be removed again); the agent may cancel it.
-	if err := h.targetStillFits(c, r); err != nil {
+	threat, err := h.targetStillFits(c, r)
+	if err != nil {
 		return err
+	}
+	spec := tapdesk.TAPSpec{StartAt: r.StartAt, LifetimeMinutes: r.LifetimeMinutes, UsableOnce: r.UsableOnce}
+	if threat.On {
+		// Heightened-threat mode: one-time, at the policy's shortest
+		// lifetime, even for a request filed before the switch.
+		pol, err := h.dir.TAPPolicy(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		spec = threat.ClampSpec(spec, pol)
 	}
 	// Claim first, so a second tab or a double click cannot issue twice.
 	// The claim is audited in its own transaction: if the process dies while
 	// Graph is being called, the trail still shows an issue was under way.
 	start := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActIssueStart, Category: tapdesk.CatMethod,
-		Details: map[string]string{"lifetime_minutes": strconv.Itoa(r.LifetimeMinutes), "usable_once": boolString(r.UsableOnce)}})
+		Details: map[string]string{"lifetime_minutes": strconv.Itoa(spec.LifetimeMinutes), "usable_once": boolString(spec.UsableOnce)}})
 	if err := h.store.ClaimIssue(c.Request().Context(), r, start); err != nil {
 		h.refuse(c, r, tapdesk.ActRevealRefused, err)
 		return err
@@ -65,7 +76,6 @@ func (h *Handler) reveal(c echo.Context) error {
 	// The outcome must be recorded even if the browser goes away meanwhile.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), graphTimeout)
 	defer cancel()
-	spec := tapdesk.TAPSpec{StartAt: r.StartAt, LifetimeMinutes: r.LifetimeMinutes, UsableOnce: r.UsableOnce}
 	tap, err := h.dir.CreateTAP(ctx, r.TargetID, spec)
 	if err != nil {
 		return h.issueFailed(c, ctx, r, err)
@@ -211,9 +221,10 @@ func (h *Handler) recount(c echo.Context, r *tapdesk.Request) error {
 }
 
 // targetStillFits reads r's target again and applies
-// tapdesk.CheckStillEnoughApprovals; a refusal is audited with what was
-// read.
-func (h *Handler) targetStillFits(c echo.Context, r *tapdesk.Request) error {
+// tapdesk.CheckStillEnoughApprovals and, while heightened-threat mode is
+// on, tapdesk.CheckThreatIssue (a request filed before the switch); a
+// refusal is audited with what was read. It returns the mode it checked.
+func (h *Handler) targetStillFits(c echo.Context, r *tapdesk.Request) (tapdesk.ThreatMode, error) {
 	details := map[string]string{"path": c.Request().URL.Path, "check": "target read again before issuing",
 		"approvals_required": strconv.Itoa(r.ApprovalsRequired)}
 	target, err := h.dir.User(c.Request().Context(), r.TargetID)
@@ -226,9 +237,18 @@ func (h *Handler) targetStillFits(c echo.Context, r *tapdesk.Request) error {
 	} else {
 		details["lookup_error"] = tapdesk.ErrorCode(err)
 	}
+	threat, terr := h.threatMode(c.Request().Context())
+	if err == nil && terr != nil {
+		err = terr
+		details["threat_mode_error"] = tapdesk.ErrorCode(terr)
+	}
+	if err == nil && threat.On {
+		details["threat_mode"] = "on"
+		err = tapdesk.CheckThreatIssue(threat, r, target)
+	}
 	if err != nil {
 		h.audit(c, tapdesk.Event{Activity: tapdesk.ActRevealRefused, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
 			Reason: tapdesk.ErrorMessage(err), Details: details}.ForRequest(r))
 	}
-	return err
+	return threat, err
 }

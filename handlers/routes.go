@@ -72,6 +72,11 @@ func (h *Handler) Routes(e *echo.Echo) {
 	e.GET("/reports", h.reports, audit)
 	e.GET("/reports/:file", h.reportCSV, audit)
 	e.GET("/alerts", h.alertsPage, audit)
+
+	// Heightened-threat mode's switch (issue 13, threat.go).
+	admin := h.require(tapdesk.RoleAdmin)
+	e.GET("/admin/threat-mode", h.threatModePage, admin)
+	e.POST("/admin/threat-mode", h.switchThreatMode, admin)
 }
 
 // sessionless says whether the matched route is one that answers the same

@@ -51,7 +51,7 @@ func (h *Handler) userCard(c echo.Context) error {
 	}
 	h.audit(c, tapdesk.Event{Activity: tapdesk.ActUserLookup, Category: tapdesk.CatRequest,
 		TargetID: card.User.ID, TargetUPN: card.User.UPN})
-	if err := h.eligible(c, card); err != nil {
+	if _, err := h.eligible(c, card); err != nil {
 		card.Ineligible = tapdesk.ErrorMessage(err)
 	}
 	if card.Open, err = h.store.OpenRequestFor(c.Request().Context(), card.User.ID); err != nil {

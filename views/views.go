@@ -64,6 +64,9 @@ type Page struct {
 	User  tapdesk.Principal // zero when anonymous
 	Demo  bool
 	Flash string
+	// Threat is heightened-threat mode; every page shows a banner while it
+	// is on (titles-threat slice).
+	Threat tapdesk.ThreatMode
 }
 
 func (p Page) can(r tapdesk.Role) bool { return p.User.Has(r) }

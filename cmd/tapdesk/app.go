@@ -55,6 +55,8 @@ type appConfig struct {
 	SecurityEmails []string
 	RevealMaxAge   time.Duration
 	RevealMFA      bool
+	// ThreatMode forces heightened-threat mode on (TAPDESK_THREAT_MODE).
+	ThreatMode bool
 	// WorkingHours: requests filed outside them are a risk approvers are
 	// shown (zero: tapdesk.DefaultWorkingHours).
 	WorkingHours tapdesk.WorkingHours
@@ -199,7 +201,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 			SessionIdleTimeout: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
 			RateLimits: cfg.RateLimits, WriteTimeout: cfg.WriteTimeout, Logger: log, Now: cfg.Now,
 			TrustedProxies: cfg.TrustedProxies, ReadyCacheOK: cfg.ReadyCacheOK, ReadyCacheFailed: cfg.ReadyCacheFailed,
-			RoleGroups: cfg.OIDC.GroupRoles, AlertThresholds: a.alerts.Thresholds,
+			RoleGroups: cfg.OIDC.GroupRoles, AlertThresholds: a.alerts.Thresholds, ThreatModeForced: cfg.ThreatMode,
 		},
 	})
 	e := echo.New()
@@ -223,6 +225,10 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 
 	if err := db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActServiceStarted, Category: tapdesk.CatService,
 		Details: cfg.Settings}); err != nil {
+		a.close()
+		return nil, err
+	}
+	if err := forceThreatMode(ctx, db, cfg); err != nil {
 		a.close()
 		return nil, err
 	}

@@ -57,6 +57,8 @@ type demoOptions struct {
 	RoleGroups map[string]tapdesk.Role
 	// ManagerNoticesOff turns manager notices off (TAPDESK_NOTIFY_MANAGER=false).
 	ManagerNoticesOff bool
+	// ThreatMode forces heightened-threat mode on (TAPDESK_THREAT_MODE).
+	ThreatMode bool
 	// TrustedProxies and RateLimits as TAPDESK_TRUSTED_PROXIES and
 	// TAPDESK_RATE_LIMITS set them for serve (nil: none trusted, and
 	// production's limits).
@@ -211,7 +213,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		SweepInterval: o.SweepInterval, ShutdownGrace: o.ShutdownGrace,
 		ReadyCacheOK: o.ReadyCacheOK, ReadyCacheFailed: o.ReadyCacheFailed,
 		ApproverMaxAge: cmp.Or(o.ApproverMaxAge, 15*time.Minute), ApproverMFA: true,
-		NotifyUser: true, NotifyManager: !o.ManagerNoticesOff, SecurityEmails: []string{demoSecurityEmail},
+		NotifyUser: true, NotifyManager: !o.ManagerNoticesOff, SecurityEmails: []string{demoSecurityEmail}, ThreatMode: o.ThreatMode,
 		// Issuing and sessions keep production's limits, so the demo shows them.
 		RevealMaxAge: 15 * time.Minute, RevealMFA: true, Now: o.Now, WorkingHours: o.WorkingHours, AlertThresholds: o.AlertThresholds,
 		TrustedProxies: o.TrustedProxies, ClientIPHeader: o.ClientIPHeader, RateLimits: o.RateLimits,

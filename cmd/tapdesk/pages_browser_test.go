@@ -462,6 +462,19 @@ func (f *browserFixture) pages() []browserPage {
 
 		{name: "admin/dashboard", persona: "admin", path: "/", wait: `[data-testid="whoami"]`},
 		{name: "admin/request-issued", persona: "admin", path: r["issued"], wait: state},
+
+		// Heightened-threat mode (titles-threat slice), last: switching it
+		// on puts its banner on every page that follows.
+		{name: "admin/threat-mode", persona: "admin", path: "/admin/threat-mode", wait: `[data-testid="threat-switch"]`},
+		{name: "admin/threat-mode-on", persona: "admin", once: true, open: func(t *testing.T, ctx context.Context) {
+			do(t, ctx, chromedp.Navigate(f.d.baseURL+"/admin/threat-mode"), chromedp.WaitVisible(`#reason`),
+				chromedp.SetValue(`#reason`, "Vishing wave reported by the SOC"), chromedp.Click(`[data-testid="threat-on"]`),
+				chromedp.WaitVisible(`[data-testid="threat-banner"]`))
+		}},
+		{name: "agent/dashboard-threat", persona: "agent", path: "/", wait: `[data-testid="threat-banner"]`},
+		{name: "agent/request-form-threat", persona: "agent", path: "/requests/new?user=" + url.QueryEscape(f.ids["expired"]), wait: `[data-testid="threat-form"]`},
+		{name: "approver/request-threat", persona: "approver", path: r["pending"], wait: `[data-testid="threat-banner"]`},
+		{name: "auditor/audit-threat", persona: "auditor", path: "/audit", wait: `[data-testid="threat-banner"]`},
 	}
 }
 

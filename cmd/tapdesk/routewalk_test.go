@@ -23,6 +23,7 @@ const (
 	requesterOnly audience = "requester"     // Tap.Requester
 	approverOnly  audience = "approver"      // Tap.Approver
 	auditorOnly   audience = "auditor"       // Tap.Auditor
+	adminOnly     audience = "admin"         // Tap.Admin
 	itsRequester  audience = "its-requester" // the agent who filed the request
 	// itsViewers are the request's requester, approvers and auditors.
 	itsViewers audience = "its-requester, approvers, auditors"
@@ -75,6 +76,8 @@ var routeAudiences = map[string]audience{
 	"GET /reports":               auditorOnly,
 	"GET /reports/:file":         auditorOnly,
 	"GET /alerts":                auditorOnly,
+	"GET /admin/threat-mode":     adminOnly,
+	"POST /admin/threat-mode":    adminOnly,
 	"* /demo/idp/*":              demoOnly,
 	"GET /demo/mailbox":          demoOnly,
 }
@@ -138,6 +141,8 @@ func expect(a audience, p walkPersona) outcome {
 		return allow(p.has("approver"))
 	case auditorOnly:
 		return allow(p.has("auditor"))
+	case adminOnly:
+		return allow(p.has("admin"))
 	case itsRequester, itsViewers, itsRevokers, itsEvidence:
 		if p.key == "agent2" {
 			return hidden // another agent's request

@@ -85,6 +85,7 @@ func serveSettings() *settings {
 	s.str("outside-pass-delete", "false", "delete Temporary Access Passes made outside tapdesk (in the Entra admin center, by a script, or with tapdesk's app but no request) as soon as they are found; they are always listed for auditors and audited")
 	s.str("reveal-max-age", "15m", "agents must have signed in this recently to issue and reveal a pass (0 disables)")
 	s.str("reveal-mfa", "true", "agents must have signed in with MFA (amr claim) to issue and reveal a pass")
+	s.str("threat-mode", "false", "true forces heightened-threat mode on: every pass needs two approvers, is one-time at the policy's shortest lifetime, and privileged users get none; admins cannot switch it off in the portal")
 	s.str("working-hours", tapdesk.DefaultWorkingHours, "when the helpdesk normally files requests: days, times and an IANA zone, like \"Mon-Fri 08:00-18:00 Europe/Berlin\"; approvers are warned of a request filed outside them")
 	s.section("Alerts")
 	declareAlertSettings(s)
@@ -207,6 +208,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		problems = append(problems, "TAPDESK_OUTSIDE_PASS_DELETE: must be true or false")
 	}
+	threatMode, err := strconv.ParseBool(s.get("threat-mode"))
+	if err != nil {
+		problems = append(problems, "TAPDESK_THREAT_MODE: must be true or false")
+	}
 	decisionTTL := s.duration("decision-ttl", &problems)
 	linkTTL := s.duration("link-ttl", &problems)
 	maxAge := s.duration("approver-max-age", &problems)
@@ -287,7 +292,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		DecisionTTL: decisionTTL, LinkTTL: linkTTL,
 		ApproverMaxAge: maxAge, ApproverMFA: mfa, RevealMaxAge: revealMaxAge, RevealMFA: revealMFA, WorkingHours: workingHours,
 		SessionIdleTimeout: idle, SessionLifetime: lifetime, SessionKey: s.get("session-key"),
-		NotifyUser: notifyUser, NotifyManager: notifyManager, SecurityEmails: s.listOf("security-emails"),
+		NotifyUser: notifyUser, NotifyManager: notifyManager, SecurityEmails: s.listOf("security-emails"), ThreatMode: threatMode,
 		AuditKey: s.get("audit-key"), AuditOldKeys: s.listOf("audit-old-keys"),
 		TrustedProxies: proxies, ClientIPHeader: ipHeader, RateLimits: limits,
 		ReadTimeout: readTimeout, WriteTimeout: writeTimeout,

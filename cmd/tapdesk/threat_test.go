@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/entra/fakegraph"
+	"github.com/tapdesk/tapdesk/store"
+)
+
+// switchThreatMode posts the admin's switch from the admin page.
+func switchThreatMode(t *testing.T, admin *browser, mode, reason string) *browser {
+	t.Helper()
+	admin.get("/admin/threat-mode").status(http.StatusOK)
+	return admin.post("/admin/threat-mode", url.Values{"_csrf": {csrfOf(admin)}, "mode": {mode}, "reason": {reason}})
+}
+
+// TestThreatMode (issue 13): an admin switches heightened-threat mode on
+// with a reason (audited; nobody else can), a banner says so on every page,
+// and each rule it changes holds at filing, at approval and at issue, also
+// for requests filed before the switch.
+func TestThreatMode(t *testing.T) {
+	d := startTestDemo(t)
+	pol := fakegraph.DefaultPolicy()
+	pol.MinimumLifetimeInMinutes, pol.MaximumLifetimeInMinutes = 30, 480
+	d.fake.Tenant().SetPolicy(pol)
+	agent := d.browser(t)
+	agent.signIn("/", "agent")
+
+	// Filed before the switch: an ordinary request still pending, and a
+	// privileged one approved by two.
+	before := fileRequestFor(t, agent, "nina.newhire@contoso.example", "Filed before the threat switch")
+	privileged := fileRequestFor(t, agent, "grace.global@contoso.example", "Global admin filed before the switch")
+	for _, p := range []string{"approver", "approver2"} {
+		a := d.browser(t)
+		a.signIn(privileged, p).submit(`form[action$="/approve"]`, nil).status(http.StatusOK)
+	}
+	if s := stateOf(t, d, privileged); s != tapdesk.StateApproved {
+		t.Fatalf("privileged request %s before the switch", s)
+	}
+
+	t.Run("only an admin can switch", func(t *testing.T) {
+		for _, p := range []string{"agent", "approver", "auditor"} {
+			b := d.browser(t)
+			b.signIn("/", p)
+			b.get("/admin/threat-mode").status(http.StatusForbidden)
+			b.post("/admin/threat-mode", url.Values{"_csrf": {csrfOf(b)}, "mode": {"on"}, "reason": {"I am not an admin at all"}}).
+				status(http.StatusForbidden)
+		}
+		if m, _ := d.app.db.ThreatMode(context.Background()); m.On {
+			t.Fatal("a non-admin switched the mode on")
+		}
+	})
+
+	admin := d.browser(t)
+	admin.signIn("/", "admin")
+	t.Run("a reason is required", func(t *testing.T) {
+		switchThreatMode(t, admin.with(t), "on", "").status(http.StatusUnprocessableEntity).contains("Say why")
+		if m, _ := d.app.db.ThreatMode(context.Background()); m.On {
+			t.Fatal("switched on without a reason")
+		}
+	})
+	const reason = "Vishing wave against the helpdesk reported by SOC"
+	switchThreatMode(t, admin, "on", reason).status(http.StatusOK)
+	if admin.path() != "/admin/threat-mode" || !strings.Contains(admin.text(`[data-testid="threat-state"]`), "On") {
+		t.Fatalf("after switching on: %s\n%s", admin.path(), admin.text(`[data-testid="threat-state"]`))
+	}
+	evs, err := d.app.db.Events(context.Background(), store.EventFilter{Activity: string(tapdesk.ActThreatModeChanged)})
+	if err != nil || len(evs) != 1 || evs[0].Reason != reason || evs[0].Category != tapdesk.CatSecurity ||
+		evs[0].Actor.Name != "Ada Admin" || evs[0].Details["threat_mode"] != "on" {
+		t.Fatalf("the switch's audit event: %+v, %v", evs, err)
+	}
+
+	t.Run("a banner on every page, for every role", func(t *testing.T) {
+		for _, c := range []struct{ persona, path string }{
+			{"agent", "/"}, {"agent", "/users"}, {"agent", before}, {"approver", "/"}, {"approver", before},
+			{"auditor", "/"}, {"auditor", "/audit"}, {"admin", "/"}, {"admin", "/admin/threat-mode"},
+		} {
+			b := d.browser(t)
+			b.signIn(c.path, c.persona)
+			if got := b.text(`[data-testid="threat-banner"]`); !strings.Contains(got, "Heightened-threat mode") || !strings.Contains(got, "since") {
+				t.Errorf("%s on %s: banner %q", c.persona, c.path, got)
+			}
+		}
+		b := d.browser(t)
+		b.signIn("/", "agent")
+		b.get("/no-such-page").status(http.StatusNotFound)
+		if b.doc().Find(`[data-testid="threat-banner"]`).Length() == 0 {
+			t.Error("no banner on an error page")
+		}
+	})
+
+	t.Run("a request filed before the switch cannot be approved on one approval", func(t *testing.T) {
+		a := d.browser(t)
+		a.signIn(before, "approver").submit(`form[action$="/approve"]`, nil).status(http.StatusConflict).
+			contains("filed before heightened-threat mode")
+		if s := stateOf(t, d, before); s != tapdesk.StatePending {
+			t.Fatalf("state %s", s)
+		}
+		mustAudit(t, d, "Refuse decision", "failure", "filed before heightened-threat mode")
+	})
+
+	t.Run("a privileged request approved before the switch is refused at issue", func(t *testing.T) {
+		creates := d.fake.CountRequests(createTAP)
+		a := agent.with(t)
+		a.get(privileged).submit(`form[action$="/reveal"]`, nil).status(http.StatusForbidden).contains("Heightened-threat mode is on")
+		if n := d.fake.CountRequests(createTAP); n != creates {
+			t.Fatalf("Graph was asked to create a pass (%d calls)", n-creates)
+		}
+		mustAudit(t, d, "Refuse reveal", "failure", "Heightened-threat mode is on")
+	})
+
+	t.Run("a privileged target is refused at filing", func(t *testing.T) {
+		a := agent.with(t)
+		a.get("/requests/new?user=" + url.QueryEscape("casey.checker@contoso.example")).status(http.StatusForbidden).
+			contains("gives them no pass")
+		a.post("/requests", url.Values{"_csrf": {csrfOf(a)}, "user": {"casey.checker@contoso.example"},
+			"ticket_ref": {"INC-14"}, "justification": {"Approver locked out during the wave"},
+			"verification": {"callback"}, "verification_note": {"Called back the number on file"}, "lifetime": {"30"}}).
+			status(http.StatusForbidden).contains("gives them no pass")
+		mustAudit(t, d, "Refuse request", "failure", "Heightened-threat mode is on")
+	})
+
+	t.Run("a new request needs two approvers and is one-time at the shortest lifetime", func(t *testing.T) {
+		a := agent.with(t)
+		a.get("/requests/new?user=" + url.QueryEscape("marco.rossi@contoso.example")).status(http.StatusOK)
+		if got := a.text(`[data-testid="threat-form"]`); !strings.Contains(got, "30 minutes, one-time use") {
+			t.Fatalf("the form says %q", got)
+		}
+		// Whatever is posted: the longest lifetime, not one-time.
+		a.submit(`form[action="/requests"]`, url.Values{
+			"ticket_ref": {"INC-13"}, "justification": {"Locked out during the vishing wave"},
+			"verification": {"callback"}, "verification_note": {"Called back the number on file"},
+			"lifetime": {"480"}, "usable_once": {""},
+		}).status(http.StatusOK)
+		req := a.path()
+		r := storedRequest(t, d, strings.TrimPrefix(req, "/requests/"))
+		if r.ApprovalsRequired != 2 || r.LifetimeMinutes != 30 || !r.UsableOnce {
+			t.Fatalf("filed with %d approvals, %d minutes, once %v", r.ApprovalsRequired, r.LifetimeMinutes, r.UsableOnce)
+		}
+		av := d.browser(t)
+		av.signIn(req, "approver").submit(`form[action$="/approve"]`, nil).status(http.StatusOK)
+		if s := stateOf(t, d, req); s != tapdesk.StatePending {
+			t.Fatalf("one approval of an ordinary target under the mode: %s", s)
+		}
+		approveAs(t, d, req, "approver2")
+		a.get(req).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
+		tap := d.fake.Tenant().CurrentTAP(d.userID(t, "marco.rossi@contoso.example"))
+		if tap == nil || tap.LifetimeInMinutes != 30 || !tap.IsUsableOnce {
+			t.Fatalf("the pass in Entra: %+v", tap)
+		}
+	})
+
+	t.Run("switching off is audited too", func(t *testing.T) {
+		switchThreatMode(t, admin.with(t), "off", "SOC says the wave is over").status(http.StatusOK)
+		b := d.browser(t)
+		b.signIn("/", "agent")
+		if b.doc().Find(`[data-testid="threat-banner"]`).Length() != 0 {
+			t.Error("banner still shown after switching off")
+		}
+		mustAudit(t, d, string(tapdesk.ActThreatModeChanged), "success", "SOC says the wave is over")
+	})
+}
+
+// TestThreatModeForcedBySetting: TAPDESK_THREAT_MODE switches the mode on
+// at start (audited), the banner and admin page say the setting holds it,
+// and the portal cannot switch it off.
+func TestThreatModeForcedBySetting(t *testing.T) {
+	d := startTestDemoWith(t, func(o *demoOptions) { o.ThreatMode = true })
+	admin := d.browser(t)
+	admin.signIn("/admin/threat-mode", "admin").status(http.StatusOK)
+	if got := admin.text(`[data-testid="threat-banner"]`); !strings.Contains(got, tapdesk.ThreatModeSetting) {
+		t.Errorf("banner %q does not name the setting", got)
+	}
+	if admin.doc().Find(`[data-testid="threat-forced"]`).Length() == 0 || admin.doc().Find(`[data-testid="threat-switch"]`).Length() != 0 {
+		t.Error("the admin page offers to switch a forced mode off")
+	}
+	admin.post("/admin/threat-mode", url.Values{"_csrf": {csrfOf(admin)}, "mode": {"off"}, "reason": {"Trying to switch it off anyway"}}).
+		status(http.StatusConflict).contains(tapdesk.ThreatModeSetting)
+	if m, err := d.app.db.ThreatMode(context.Background()); err != nil || !m.On {
+		t.Fatalf("stored mode %+v, %v", m, err)
+	}
+	mustAudit(t, d, string(tapdesk.ActThreatModeChanged), "success", tapdesk.ThreatModeSetting)
+}

@@ -1,0 +1,93 @@
+package tapdesk
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestThreatModeRules: each rule the mode changes, off and on, including a
+// request filed before the switch.
+func TestThreatModeRules(t *testing.T) {
+	on := ThreatMode{On: true, Since: time.Date(2026, 11, 29, 6, 0, 0, 0, time.UTC)}
+	off := ThreatMode{}
+	ordinary := &DirectoryUser{ID: "u1", DisplayName: "Nina", AccountEnabled: true}
+	admin := &DirectoryUser{ID: "u2", DisplayName: "Grace", AccountEnabled: true, Roles: []string{"Global Administrator"}}
+	pol := &TAPPolicy{Enabled: true, MinLifetime: 30, MaxLifetime: 480}
+
+	if off.ApprovalsRequired(ordinary) != 1 || on.ApprovalsRequired(ordinary) != 2 || on.ApprovalsRequired(admin) != 2 {
+		t.Error("approvals required")
+	}
+	if CheckThreatFile(off, admin) != nil || CheckThreatFile(on, ordinary) != nil {
+		t.Error("filing refused where it should not be")
+	}
+	if err := CheckThreatFile(on, admin); ErrorCode(err) != EFORBIDDEN || ErrorTitle(err) != "Refused in heightened-threat mode" ||
+		!strings.Contains(ErrorMessage(err), "Global Administrator") {
+		t.Errorf("privileged filing: %v", err)
+	}
+
+	d := RequestDraft{Lifetime: "480"}
+	off.ClampDraft(&d, pol)
+	if d.Lifetime != "480" || d.UsableOnce {
+		t.Errorf("off clamps: %+v", d)
+	}
+	on.ClampDraft(&d, pol)
+	if d.Lifetime != "30" || !d.UsableOnce {
+		t.Errorf("on does not clamp: %+v", d)
+	}
+	if s := on.ClampSpec(TAPSpec{LifetimeMinutes: 120}, pol); s.LifetimeMinutes != 30 || !s.UsableOnce {
+		t.Errorf("spec %+v", s)
+	}
+
+	filedBefore := &Request{ApprovalsRequired: 1, TargetName: "Nina"}
+	filedBeforePrivileged := &Request{ApprovalsRequired: 2, TargetName: "Grace", PrivilegeReason: "holds Global Administrator"}
+	filedUnder := &Request{ApprovalsRequired: 2, TargetName: "Nina"}
+	if CheckThreatApprove(off, filedBefore) != nil || CheckThreatApprove(on, filedUnder) != nil {
+		t.Error("approval refused where it should not be")
+	}
+	if err := CheckThreatApprove(on, filedBefore); ErrorCode(err) != ECONFLICT {
+		t.Errorf("one-approval request approved under the mode: %v", err)
+	}
+	if err := CheckThreatApprove(on, filedBeforePrivileged); ErrorCode(err) != EFORBIDDEN {
+		t.Errorf("privileged request approved under the mode: %v", err)
+	}
+	if err := CheckThreatIssue(on, filedBefore, ordinary); ErrorCode(err) != ECONFLICT {
+		t.Errorf("one-approval request issued under the mode: %v", err)
+	}
+	if err := CheckThreatIssue(on, filedBeforePrivileged, admin); ErrorCode(err) != EFORBIDDEN {
+		t.Errorf("privileged request issued under the mode: %v", err)
+	}
+	// A target who became privileged after filing under the mode.
+	if err := CheckThreatIssue(on, filedUnder, admin); ErrorCode(err) != EFORBIDDEN {
+		t.Errorf("target privileged now: %v", err)
+	}
+	if CheckThreatIssue(on, filedUnder, ordinary) != nil || CheckThreatIssue(off, filedBefore, admin) != nil {
+		t.Error("issue refused where it should not be")
+	}
+}
+
+// TestThreatSwitchRules: only admins switch, with a reason, and never off
+// while the setting forces it on.
+func TestThreatSwitchRules(t *testing.T) {
+	adm := Principal{ObjectID: "a", Roles: []Role{RoleAdmin}}
+	agent := Principal{ObjectID: "b", Roles: []Role{RoleRequester}}
+	const why = "Vishing wave against the helpdesk"
+	if err := CheckThreatSwitch(agent, ThreatMode{}, true, why); ErrorCode(err) != EFORBIDDEN {
+		t.Errorf("agent: %v", err)
+	}
+	if err := CheckThreatSwitch(adm, ThreatMode{}, true, "short"); ErrorCode(err) != EINVALID {
+		t.Errorf("short reason: %v", err)
+	}
+	if err := CheckThreatSwitch(adm, ThreatMode{}, true, "Reason with a hidden\u202echaracter"); ErrorCode(err) != EINVALID {
+		t.Errorf("hidden character: %v", err)
+	}
+	if err := CheckThreatSwitch(adm, ThreatMode{On: true, Forced: true}, false, why); ErrorCode(err) != ECONFLICT {
+		t.Errorf("forced off: %v", err)
+	}
+	if err := CheckThreatSwitch(adm, ThreatMode{On: true}, true, why); ErrorCode(err) != ECONFLICT {
+		t.Errorf("on twice: %v", err)
+	}
+	if err := CheckThreatSwitch(adm, ThreatMode{}, true, why); err != nil {
+		t.Errorf("admin with a reason: %v", err)
+	}
+}
