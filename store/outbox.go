@@ -24,7 +24,7 @@ func (db *DB) enqueue(ctx context.Context, tx *sql.Tx, r *tapdesk.Request, cause
 		now = db.Now()
 	}
 	for _, m := range mails {
-		if _, err := tx.ExecContext(ctx, `
+		if _, err := db.execIn(ctx, tx, `
 			INSERT INTO outbox (kind, request_id, recipient, next_attempt_at, created_at)
 			VALUES (?, ?, ?, ?, ?)`, m.Kind, r.ID, m.To, ts(now), ts(now)); err != nil {
 			return fmt.Errorf("queue mail: %w", err)

@@ -31,7 +31,7 @@ func (db *DB) FileRequest(ctx context.Context, r *tapdesk.Request, ev tapdesk.Ev
 		if open != nil {
 			return tapdesk.SecondOpenRequest(open)
 		}
-		_, err = tx.ExecContext(ctx, `
+		_, err = db.execIn(ctx, tx, `
 			INSERT INTO requests (id, correlation_id, state,
 				requester_tid, requester_oid, requester_upn, requester_name,
 				target_id, target_upn, target_name,
@@ -351,7 +351,7 @@ func (db *DB) transition(ctx context.Context, tx *sql.Tx, id string, ch Change) 
 		where += ` AND issue_claimed_at = ?`
 		args = append(args, ts(*ch.claimedAt))
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE requests SET `+strings.Join(set, ", ")+where, args...)
+	res, err := db.execIn(ctx, tx, `UPDATE requests SET `+strings.Join(set, ", ")+where, args...)
 	if err != nil {
 		return fmt.Errorf("update request state: %w", err)
 	}
@@ -369,7 +369,7 @@ func (db *DB) Decide(ctx context.Context, r *tapdesk.Request, a tapdesk.Approval
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		// Touch the request first, conditionally: this takes the write lock and
 		// proves it is still pending before anything else is written.
-		res, err := tx.ExecContext(ctx, `UPDATE requests SET updated_at = ? WHERE id = ? AND state = ?`,
+		res, err := db.execIn(ctx, tx, `UPDATE requests SET updated_at = ? WHERE id = ? AND state = ?`,
 			ts(a.CreatedAt), r.ID, string(tapdesk.StatePending))
 		if err != nil {
 			return fmt.Errorf("lock request: %w", err)
@@ -377,25 +377,24 @@ func (db *DB) Decide(ctx context.Context, r *tapdesk.Request, a tapdesk.Approval
 		if n, _ := res.RowsAffected(); n != 1 {
 			return conflict("Decided meanwhile", "This request was decided or withdrawn meanwhile. Reload the page to see where it stands.")
 		}
-		var exists int
-		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approvals WHERE request_id = ? AND approver_tid = ? AND approver_oid = ?`,
-			r.ID, a.Approver.TenantID, a.Approver.ObjectID).Scan(&exists)
+		exists, err := db.countIn(ctx, tx, `SELECT COUNT(*) FROM approvals WHERE request_id = ? AND approver_tid = ? AND approver_oid = ?`,
+			r.ID, a.Approver.TenantID, a.Approver.ObjectID)
 		if err != nil {
 			return fmt.Errorf("check approvals: %w", err)
 		}
 		if exists > 0 {
 			return conflict("Already decided by you", "You have already decided this request. A second approval must come from someone else.")
 		}
-		if _, err := tx.ExecContext(ctx, `
+		if _, err := db.execIn(ctx, tx, `
 			INSERT INTO approvals (request_id, approver_tid, approver_oid, approver_upn, approver_name, decision, reason, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, a.Approver.TenantID, a.Approver.ObjectID, a.Approver.UPN, a.Approver.Name,
 			string(a.Decision), a.Reason, ts(a.CreatedAt)); err != nil {
 			return fmt.Errorf("insert approval: %w", err)
 		}
-		var approvals int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approvals WHERE request_id = ? AND decision = ?`,
-			r.ID, string(tapdesk.DecisionApprove)).Scan(&approvals); err != nil {
+		approvals, err := db.countIn(ctx, tx, `SELECT COUNT(*) FROM approvals WHERE request_id = ? AND decision = ?`,
+			r.ID, string(tapdesk.DecisionApprove))
+		if err != nil {
 			return fmt.Errorf("count approvals: %w", err)
 		}
 		switch {
@@ -431,7 +430,7 @@ func (db *DB) ClaimIssue(ctx context.Context, r *tapdesk.Request, ev tapdesk.Eve
 	}
 	now, _ = parseTS(ts(now)) // as stored, so the claim compares equal
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE requests SET issue_claimed_at = ?, updated_at = ?
+		res, err := db.execIn(ctx, tx, `UPDATE requests SET issue_claimed_at = ?, updated_at = ?
 			WHERE id = ? AND state = ? AND issue_claimed_at IS NULL`,
 			ts(now), ts(now), r.ID, string(tapdesk.StateApproved))
 		if err != nil {

@@ -120,6 +120,28 @@ func (db *DB) statement(ctx context.Context, tx *sql.Tx, query string) (*sql.Stm
 	return tx.StmtContext(ctx, st), nil
 }
 
+// execIn runs query in tx as a statement prepared once (statement): the
+// write paths of a page run under the one write lock, and SQLite's parser
+// costs about as much as running their small statements.
+func (db *DB) execIn(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	st, err := db.statement(ctx, tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// countIn is execIn for a query that counts rows.
+func (db *DB) countIn(ctx context.Context, tx *sql.Tx, query string, args ...any) (int, error) {
+	st, err := db.statement(ctx, tx, query)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = st.QueryRowContext(ctx, args...).Scan(&n)
+	return n, err
+}
+
 // sawHead notes a committed audit head.
 func (db *DB) sawHead(seq int64) {
 	for {
