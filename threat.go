@@ -162,11 +162,10 @@ func CheckThreatSwitch(p Principal, cur ThreatMode, on bool, reason string) erro
 			"Heightened-threat mode is forced on by %s. Remove that setting from the deployment to switch it off.", ThreatModeSetting)
 	}
 	if on == cur.On {
-		state := "off"
 		if on {
-			state = "on"
+			return Titledf(ECONFLICT, "Already on", "Heightened-threat mode is already on.")
 		}
-		return Titledf(ECONFLICT, "Already "+state, "Heightened-threat mode is already %s.", state)
+		return Titledf(ECONFLICT, "Already off", "Heightened-threat mode is already off.")
 	}
 	var ve ValidationError
 	switch hidden := CheckVisibleText("The reason", reason); {

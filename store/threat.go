@@ -83,11 +83,10 @@ func (db *DB) SetThreatMode(ctx context.Context, on bool, by tapdesk.Actor, reas
 			return fmt.Errorf("switch threat mode: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			state := "off"
 			if on {
-				state = "on"
+				return conflict("Already on", "Heightened-threat mode is already on.")
 			}
-			return conflict("Already "+state, "Heightened-threat mode is already %s.", state)
+			return conflict("Already off", "Heightened-threat mode is already off.")
 		}
 		return db.appendEvent(ctx, tx, ev)
 	})
