@@ -41,6 +41,39 @@ func (c *AlertComposer) Compose(ctx context.Context, it Item) (Message, error) {
 	return alertMessage(it, a, strings.TrimRight(c.BaseURL, "/")), nil
 }
 
+// ComposeBatch implements BatchComposer: alert mail is composed here one
+// by one, the rest of the batch goes to Next in one piece when it composes
+// batches (each request read once, the links stored in one write).
+func (c *AlertComposer) ComposeBatch(ctx context.Context, items []Item) ([]Message, []error) {
+	ms, errs := make([]Message, len(items)), make([]error, len(items))
+	var rest []Item
+	var at []int
+	for i, it := range items {
+		if it.Kind == KindSecurityAlert {
+			ms[i], errs[i] = c.Compose(ctx, it)
+			continue
+		}
+		rest, at = append(rest, it), append(at, i)
+	}
+	if len(rest) == 0 {
+		return ms, errs
+	}
+	bc, ok := c.Next.(BatchComposer)
+	if !ok {
+		for j, it := range rest {
+			ms[at[j]], errs[at[j]] = c.Next.Compose(ctx, it)
+		}
+		return ms, errs
+	}
+	rms, rerrs := bc.ComposeBatch(ctx, rest)
+	for j := range rest {
+		ms[at[j]], errs[at[j]] = rms[j], rerrs[j]
+	}
+	return ms, errs
+}
+
+var _ BatchComposer = (*AlertComposer)(nil)
+
 // alertMessage says what happened, about whom, when, and where the
 // evidence is in tapdesk. It holds what the audit trail holds, never a
 // pass (no event does).

@@ -61,3 +61,43 @@ func TestAlertComposer(t *testing.T) {
 		t.Errorf("other kinds are not handed on: %+v %v %v", m, err, next.got)
 	}
 }
+
+// batchKinds composes batches, so the worker's one-read-per-request path
+// stays in use behind the alert composer.
+type batchKinds struct {
+	otherKinds
+	batches [][]int64
+}
+
+func (b *batchKinds) ComposeBatch(_ context.Context, items []Item) ([]Message, []error) {
+	var ids []int64
+	ms := make([]Message, len(items))
+	for i, it := range items {
+		ids = append(ids, it.ID)
+		ms[i] = Message{Subject: "batched " + it.Kind}
+	}
+	b.batches = append(b.batches, ids)
+	return ms, make([]error, len(items))
+}
+
+func TestAlertComposerKeepsBatches(t *testing.T) {
+	at := time.Date(2026, 11, 28, 23, 10, 0, 0, time.UTC)
+	store := alertStore{2: {ID: 1, Rule: tapdesk.AlertDispute, Subject: "nina@contoso.example", At: at, RaisedAt: at}}
+	next := &batchKinds{}
+	c := &AlertComposer{Store: store, BaseURL: "https://tapdesk.example", Next: next}
+	items := []Item{{ID: 1, Kind: KindApprovalRequest}, {ID: 2, Kind: KindSecurityAlert, To: "sec@example"},
+		{ID: 3, Kind: KindApprovalRequest}, {ID: 4, Kind: KindSecurityAlert}}
+	ms, errs := c.ComposeBatch(context.Background(), items)
+	if len(next.batches) != 1 || len(next.batches[0]) != 2 || next.batches[0][0] != 1 || next.batches[0][1] != 3 {
+		t.Fatalf("the other kinds were not handed on as one batch: %v (single: %v)", next.batches, next.got)
+	}
+	if ms[0].Subject != "batched "+KindApprovalRequest || ms[2].Subject != "batched "+KindApprovalRequest || errs[0] != nil || errs[2] != nil {
+		t.Errorf("batched messages out of place: %+v %v", ms, errs)
+	}
+	if errs[1] != nil || !strings.HasPrefix(ms[1].Subject, "tapdesk alert: ") {
+		t.Errorf("alert mail: %+v %v", ms[1], errs[1])
+	}
+	if !errors.Is(errs[3], ErrPermanent) {
+		t.Errorf("an alert row naming no alert: %v, want a permanent failure", errs[3])
+	}
+}
