@@ -56,6 +56,10 @@ func (db *DB) RecordCheckpoint(ctx context.Context, slot string, seq int64, mac,
 // ReleaseCheckpointSlot gives up a claim that was not signed (the trail
 // did not verify), so the slot holds nothing that looks published.
 func (db *DB) ReleaseCheckpointSlot(ctx context.Context, slot string) error {
+	if err := db.lockWrites(ctx); err != nil {
+		return err
+	}
+	defer db.unlockWrites()
 	_, err := db.db.ExecContext(ctx, `DELETE FROM published_checkpoints WHERE slot = ? AND seq IS NULL`, slot)
 	return err
 }
