@@ -90,7 +90,7 @@ func (th AlertThresholds) OrDefaults() AlertThresholds {
 // an alert) for the setting named env.
 func CheckAlertThreshold(env string, n int) error {
 	if n < 1 {
-		return Errorf(EINVALID, "%s must be a whole number of 1 or more (an alert is raised when a count goes above it), not %d.", env, n)
+		return Titledf(EINVALID, "Setting not valid", "%s must be a whole number of 1 or more (an alert is raised when a count goes above it), not %d.", env, n)
 	}
 	return nil
 }
@@ -380,5 +380,5 @@ func ParseAlertRule(s string) (AlertRule, error) {
 	if s == "" || slices.Contains(AlertRules(), AlertRule(s)) {
 		return AlertRule(s), nil
 	}
-	return "", Errorf(EINVALID, "%q is not an alert rule. Pick one from the list, or any rule.", s)
+	return "", Titledf(EINVALID, "Unknown alert rule", "%q is not an alert rule. Pick one from the list, or any rule.", s)
 }

@@ -31,11 +31,11 @@ func CanExportEvidence(r *Request, p Principal) bool {
 // ErrEvidenceUnavailable is the sentence for an installation without a
 // signing key: packs are signed, or they are not evidence.
 func ErrEvidenceUnavailable() error {
-	return Errorf(EUNAVAILABLE, "Evidence packs are not set up here: tapdesk needs a signing key (TAPDESK_AUDIT_SIGNING_KEY) to sign them. Ask the operator.")
+	return Titledf(EUNAVAILABLE, "Evidence packs not set up", "Evidence packs are not set up here: tapdesk needs a signing key (TAPDESK_AUDIT_SIGNING_KEY) to sign them. Ask the operator.")
 }
 
 // ErrEvidenceTampered is the sentence when the trail does not check out:
 // tapdesk does not sign a trail it cannot vouch for.
 func ErrEvidenceTampered() error {
-	return Errorf(ECONFLICT, "The audit trail does not check out, so tapdesk will not sign evidence from it. The security team has been told; an auditor can see where it breaks under Audit, Verify.")
+	return Titledf(ECONFLICT, "Audit trail does not check out", "The audit trail does not check out, so tapdesk will not sign evidence from it. The security team has been told; an auditor can see where it breaks under Audit, Verify.")
 }

@@ -63,14 +63,14 @@ func (h *Handler) reports(c echo.Context) error {
 func (h *Handler) reportCSV(c echo.Context) error {
 	id, ok := strings.CutSuffix(c.Param("file"), ".csv")
 	if !ok || !validChartID(id) {
-		return tapdesk.Errorf(tapdesk.ENOTFOUND, "There is no such report. The reports page links each chart's CSV.")
+		return tapdesk.Titledf(tapdesk.ENOTFOUND, "Report not found", "There is no such report. The reports page links each chart's CSV.")
 	}
 	page, err := h.report(c)
 	if err != nil {
 		return err
 	}
 	if len(page.Errors) > 0 {
-		return tapdesk.Errorf(tapdesk.EINVALID, "%s", page.Message)
+		return tapdesk.Titledf(tapdesk.EINVALID, "Check the period", "%s", page.Message)
 	}
 	chart, _ := views.ReportChart(page.Report, id)
 	h.audit(c, tapdesk.Event{Activity: tapdesk.ActExport, Category: tapdesk.CatAudit,

@@ -34,7 +34,7 @@ func (h *Handler) requestEvidence(c echo.Context) error {
 	if !tapdesk.CanExportEvidence(r, p) {
 		h.audit(c, tapdesk.Event{Activity: tapdesk.ActAccessRefused, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
 			Reason: "evidence pack: not an auditor or the request's agent", Details: map[string]string{"path": c.Request().URL.Path}}.ForRequest(r))
-		return tapdesk.Errorf(tapdesk.EFORBIDDEN, "Only auditors and the agent who filed a request can download its evidence pack.")
+		return tapdesk.Titledf(tapdesk.EFORBIDDEN, "Not one of your tasks", "Only auditors and the agent who filed a request can download its evidence pack.")
 	}
 	if h.evidence == nil {
 		return tapdesk.ErrEvidenceUnavailable()

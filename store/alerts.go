@@ -237,7 +237,7 @@ func (db *DB) MailedAlert(ctx context.Context, outboxID int64) (tapdesk.Alert, e
 	a, err := scanAlert(db.db.QueryRowContext(ctx, `SELECT `+prefixed("a.", alertColumns)+` FROM alert_mail m
 		JOIN alerts a ON a.id = m.alert_id WHERE m.outbox_id = ?`, outboxID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return a, tapdesk.Errorf(tapdesk.ENOTFOUND, "No alert is mailed by outbox item %d.", outboxID)
+		return a, tapdesk.Titledf(tapdesk.ENOTFOUND, "Alert not found", "No alert is mailed by outbox item %d.", outboxID)
 	}
 	if err != nil {
 		return a, fmt.Errorf("load the alert of outbox item %d: %w", outboxID, err)
