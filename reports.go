@@ -343,7 +343,7 @@ func ReplayFiling(evs []Event, hours WorkingHours) (f ReportFiling, ok bool) {
 		t.Apply(ev)
 		if ev.Activity == ActRequestFiled && t.FiledSeq == ev.Seq {
 			f.RequestID, f.FiledAt, f.Agent, f.TargetUPN = ev.RequestID, ev.Time, ev.Actor, ev.TargetUPN
-			f.Privileged = t.ApprovalsRequired >= 2
+			f.Privileged = FiledPrivileged(ev) // not the approval count: threat mode asks two for everyone
 			f.Why = privilegeWhy(ev.Details)
 		}
 		if before != t.State && f.DecidedAt.IsZero() && (t.State == StateApproved || t.State == StateDenied) {

@@ -123,6 +123,13 @@ func TestReplayFiling(t *testing.T) {
 	if _, ok := ReplayFiling(evs[1:], hours); ok {
 		t.Error("a trail without its filing event counted")
 	}
+	// In heightened-threat mode every request needs two approvers; the
+	// filing says whether the target itself was privileged.
+	threat := []Event{{Seq: 5, Time: filed, Activity: ActRequestFiled, Result: ResultSuccess, Actor: agent, RequestID: "r2", TargetID: "u", TargetUPN: "u@x",
+		Details: map[string]string{"approvals_required": "2", "privileged": "false", "threat_mode": "on"}}}
+	if f, ok := ReplayFiling(threat, hours); !ok || f.Privileged {
+		t.Errorf("an ordinary target filed in threat mode counted as privileged: %+v", f)
+	}
 }
 
 func TestFormatReportDuration(t *testing.T) {
