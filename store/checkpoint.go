@@ -60,6 +60,13 @@ func (db *DB) CheckpointWAL(ctx context.Context) (truncated bool, err error) {
 // write-ahead log back into the database file while writes come in.
 const checkpointEvery = time.Second
 
+// walBackstopPages is where SQLite's own automatic checkpoint still runs
+// (pages of 16 KiB, store.go: 32 MiB of log), well under issue 10's 64 MB
+// bound: the checkpointer normally copies the log back long before, so it
+// runs only if writes outpace it or were made without telling it
+// (db.writes).
+const walBackstopPages = 2048
+
 // startCheckpointer starts the background checkpointer of a SQLite
 // database this process opened (Open turns SQLite's automatic
 // checkpoints off). SQLite's own ran inside the commit that filled the

@@ -54,3 +54,6 @@ func appendOlderRecords(t *testing.T, db *DB, n int) {
 		t.Fatal(err)
 	}
 }
+
+// WALBackstopPages is walBackstopPages, for the checkpoint tests.
+const WALBackstopPages = walBackstopPages

@@ -125,6 +125,7 @@ func (l *RateLimiter) spend(ctx context.Context, now time.Time, ch tapdesk.RateC
 	var admitted bool
 	err = st.QueryRowContext(ctx, ch.Limit.Name(), l.keyHash(ch.Key), at+interval, true,
 		latest, latest, at, interval, at+interval).Scan(&tat, &admitted)
+	l.db.writes.Add(1) // the checkpointer copies what it wrote back (checkpoint.go)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("check the %s limit: %w", ch.Limit.Name(), err)
 	}
@@ -137,6 +138,7 @@ func (l *RateLimiter) exec(ctx context.Context, query string, args ...any) error
 		return err
 	}
 	_, err = st.ExecContext(ctx, args...)
+	l.db.writes.Add(1)
 	return err
 }
 
@@ -147,6 +149,7 @@ func (l *RateLimiter) exec(ctx context.Context, query string, args ...any) error
 // stays) or finds it gone and inserts it afresh.
 func (db *DB) SweepRateLimits(ctx context.Context, now time.Time) (int, error) {
 	res, err := db.db.ExecContext(ctx, `DELETE FROM rate_limits WHERE tat <= ?`, now.UnixNano())
+	db.writes.Add(1)
 	if err != nil {
 		return 0, fmt.Errorf("delete spent rate limits: %w", err)
 	}

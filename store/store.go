@@ -198,7 +198,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// SQLite's own checkpoints run inside the commit that fills the log
 	// past 1000 pages, holding up that writer and every one queued behind
 	// it: this process's checkpointer does them instead (checkpoint.go).
-	sqldb, err := sql.Open("sqlite", dsn(path)+"&_pragma=wal_autocheckpoint(0)")
+	// SQLite's stay as a backstop far above that (walBackstopPages), so a
+	// write the checkpointer is not told of still cannot grow the log
+	// without bound.
+	sqldb, err := sql.Open("sqlite", dsn(path)+fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", walBackstopPages))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
