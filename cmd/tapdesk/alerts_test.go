@@ -81,11 +81,10 @@ func TestAlertRulesFireOnce(t *testing.T) {
 			// Nina says it was not her.
 			link := disputeLink.FindString(waitMail(t, d.capture, "nina.newhire@contoso.example", requestedSubject).Text)
 			d.browser(t).get(link).submit(`form[action^="/dispute/"]`, nil).status(http.StatusOK)
-			// What the outside-pass job and a failed verify write.
+			// The pass made outside tapdesk is the sample tenant's own
+			// (Nina's, made by Grace Global in the admin center), found by
+			// the outside-pass job; a failed verify is written here.
 			for _, ev := range []tapdesk.Event{
-				{Activity: tapdesk.ActOutsidePassFound, Category: tapdesk.CatSecurity, Actor: tapdesk.SystemActor,
-					TargetUPN: "priya.patel@contoso.example", TargetID: d.userID(t, "priya.patel@contoso.example"),
-					Details: map[string]string{"target": "priya.patel@contoso.example", "created_by": "eve.intruder@contoso.example", "created_at": "2026-11-28T23:10:00Z"}},
 				{Activity: tapdesk.ActAuditVerified, Category: tapdesk.CatAudit, Result: tapdesk.ResultFailure,
 					Actor: tapdesk.Actor{UPN: "audrey.auditor@contoso.example", Name: "Audrey Auditor"}, Reason: "event 12 does not check out"},
 			} {
@@ -98,7 +97,7 @@ func TestAlertRulesFireOnce(t *testing.T) {
 				tapdesk.AlertFilingBurst:          {"Alex Agent (alex.agent@contoso.example) filed 3 requests within one hour", d.baseURL + "/audit?"},
 				tapdesk.AlertPairDecisions:        {"Avery Approver (avery.approver@contoso.example) decided 3 requests filed by Alex Agent", d.baseURL + "/audit?"},
 				tapdesk.AlertPrivilegedOutOfHours: {"privileged target grace.global@contoso.example", "outside the working hours", d.baseURL + "/requests/"},
-				tapdesk.AlertOutsidePass:          {"priya.patel@contoso.example", "eve.intruder@contoso.example", "created outside tapdesk", d.baseURL + "/audit?before="},
+				tapdesk.AlertOutsidePass:          {"nina.newhire@contoso.example", "Grace Global", "created outside tapdesk", d.baseURL + "/audit?before="},
 				tapdesk.AlertAuditFailure:         {"event 12 does not check out", "Audrey Auditor", d.baseURL + "/audit?before="},
 			}
 			for rule, words := range want {
@@ -161,7 +160,7 @@ func TestAlertRulesFireOnce(t *testing.T) {
 				if rows.Length() != len(tapdesk.AlertRules()) {
 					t.Errorf("/alerts lists %d alerts, want %d", rows.Length(), len(tapdesk.AlertRules()))
 				}
-				if !strings.Contains(rows.Text(), "eve.intruder@contoso.example") || !strings.Contains(rows.Text(), tapdesk.AlertPrivilegedOutOfHours.Title()) {
+				if !strings.Contains(rows.Text(), "grace.global@contoso.example") || !strings.Contains(rows.Text(), tapdesk.AlertPrivilegedOutOfHours.Title()) {
 					t.Errorf("/alerts does not say what happened:\n%s", rows.Text())
 				}
 				auditor.get("/alerts?rule=outside_pass").status(http.StatusOK)
@@ -224,13 +223,21 @@ func TestAlertsBelowThresholdsStayQuiet(t *testing.T) {
 	approveAs(t, d, fileRequestFor(t, sam, "chen.wei@contoso.example", "Locked out after a reset"), "approver")
 	waitMail(t, d.capture, "alex.agent", "Request approved")
 	time.Sleep(600 * time.Millisecond)
-	if got := storedAlerts(t, d); len(got) != 0 {
+	// The sample tenant holds one pass made outside tapdesk (Nina's): its
+	// alert is the only one.
+	got := storedAlerts(t, d)
+	if o := got[tapdesk.AlertOutsidePass]; len(o) == 1 && o[0].Subject == "nina.newhire@contoso.example" {
+		delete(got, tapdesk.AlertOutsidePass)
+	}
+	if len(got) != 0 {
 		t.Errorf("alerts below the thresholds: %+v", got)
 	}
 	auditor := d.browser(t)
 	auditor.signIn("/", "auditor")
-	auditor.contains(`data-testid="alerts-empty"`)
-	if n := len(mailsTo(d.capture, demoSecurityEmail, "tapdesk alert: ")); n != 0 {
-		t.Errorf("%d alert mails below the thresholds", n)
+	if n := auditor.doc().Find(`[data-testid="section-alerts"] [data-testid="alert"]`).Length(); n != 1 {
+		t.Errorf("the dashboard lists %d alerts, want the sample tenant's outside pass only", n)
+	}
+	if n := len(mailsTo(d.capture, demoSecurityEmail, "tapdesk alert: ")); n != 1 {
+		t.Errorf("%d alert mails, want the sample tenant's outside pass only", n)
 	}
 }

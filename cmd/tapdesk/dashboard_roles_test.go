@@ -70,7 +70,6 @@ func TestDashboardSectionsPerRole(t *testing.T) {
 		{"approver", "decided-empty", "You have decided no request yet.", ""},
 		{"auditor", "chain-unknown", "The chain has not been checked yet.", "/audit/verify"},
 		{"auditor", "recent-empty", "No request has been filed yet.", ""},
-		{"auditor", "alerts-empty", "No alert has been raised.", "/alerts"},
 	}
 	for _, e := range empties {
 		b := d.browser(t)
