@@ -281,25 +281,20 @@ func (p *Publisher) post(ctx context.Context, line []byte) error {
 var ErrNoEvents = errors.New("the request has no audit events")
 
 // Pack builds the evidence pack of request r for by: its events with
-// their macs (verified with the audit key first) and the earliest signed
-// checkpoint at or after the last of them, publishing one now if none is.
+// their macs (verified with the audit key first, and packed as that one
+// snapshot read them) and the earliest signed checkpoint at or after the
+// last of them, publishing one now if none is. A stored checkpoint is
+// used only while the trail still reaches the last one published and
+// carries the checkpoint's mac at its seq: an end cut off the trail (the
+// request's last events with it) is refused, not signed over.
 func (p *Publisher) Pack(ctx context.Context, r *tapdesk.Request, by string) ([]byte, error) {
-	_, unverified, err := p.db.RequestEvidence(ctx, r.ID)
+	sealed, unverified, err := p.db.SealedRequestEvidence(ctx, r.ID)
 	if err != nil {
 		return nil, err
 	}
 	if len(unverified) > 0 {
 		p.cfg.Logger.Error("evidence pack refused: the request's events do not check out", "request", r.ID, "events", unverified)
-		ev := tapdesk.Event{Activity: tapdesk.ActTamperDetected, Category: tapdesk.CatAudit, Result: tapdesk.ResultFailure,
-			Actor: tapdesk.SystemActor, Reason: fmt.Sprintf("evidence pack refused: events %v of the request's window do not check out", unverified)}.ForRequest(r)
-		if aerr := p.db.AppendEvent(ctx, ev); aerr != nil {
-			p.cfg.Logger.Error("auditing the refused evidence pack", "err", aerr)
-		}
-		return nil, ErrTrailBroken
-	}
-	sealed, err := p.db.SealedEvents(ctx, r.ID)
-	if err != nil {
-		return nil, err
+		return nil, p.refusePack(ctx, r, fmt.Sprintf("evidence pack refused: events %v of the request's window do not check out", unverified), nil)
 	}
 	if len(sealed) == 0 {
 		return nil, ErrNoEvents
@@ -316,9 +311,15 @@ func (p *Publisher) Pack(ctx context.Context, r *tapdesk.Request, by string) ([]
 			return nil, err
 		}
 	}
-	// None yet, or one signed with a key since replaced: sign one now, so
-	// the pack checks out with one public key.
-	if line == "" || cp.KeyID != p.cfg.Signer.KeyID() {
+	// Checked whether or not a checkpoint is published for the pack, so a
+	// refusal is always audited as this request's.
+	reuse := line != "" && cp.KeyID == p.cfg.Signer.KeyID()
+	if err := p.trailReaches(ctx, r, cp, reuse); err != nil {
+		return nil, err
+	}
+	if !reuse {
+		// None yet, or one signed with a key since replaced: sign one now,
+		// so the pack checks out with one public key.
 		if cp, err = p.PublishNow(ctx, "evidence"); err != nil && cp.Seq == 0 {
 			return nil, err
 		}
@@ -328,4 +329,56 @@ func (p *Publisher) Pack(ctx context.Context, r *tapdesk.Request, by string) ([]
 		events[i] = SealedEvent{Event: s.Event, MAC: s.MAC}
 	}
 	return p.cfg.Signer.BuildPack(r, events, cp, by, p.cfg.Now())
+}
+
+// trailReaches checks what publish checks before signing: the trail
+// verifies up to the last published checkpoint and carries its mac; and,
+// for a stored checkpoint cp the pack is about to name (stored), the event
+// at cp.Seq is still there with cp.MAC. Otherwise the pack is refused (and
+// that is audited as tampering): events after the request's were cut off,
+// and a pack naming a checkpoint beyond the trail's end would hide them.
+func (p *Publisher) trailReaches(ctx context.Context, r *tapdesk.Request, cp Checkpoint, stored bool) error {
+	var heads []store.Head
+	if line, err := p.db.LatestCheckpoint(ctx); err != nil {
+		return err
+	} else if line != "" {
+		l, err := ParseCheckpoint([]byte(line))
+		if err != nil {
+			return fmt.Errorf("the last published checkpoint: %w", err)
+		}
+		heads = append(heads, store.Head{Seq: l.Seq, MAC: l.MAC})
+	}
+	rep, err := p.db.VerifyChain(ctx, heads...)
+	if err != nil {
+		return fmt.Errorf("verify before signing an evidence pack: %w", err)
+	}
+	if b := rep.Break; b != nil {
+		p.cfg.Logger.Error("evidence pack refused: the trail does not check out", "request", r.ID, "seq", b.Seq, "kind", b.Kind, "detail", b.Detail)
+		return p.refusePack(ctx, r, fmt.Sprintf("evidence pack refused: event %d %s: %s", b.Seq, b.Kind, b.Detail),
+			map[string]string{"break_seq": strconv.FormatInt(b.Seq, 10), "break_kind": string(b.Kind)})
+	}
+	if !stored {
+		return nil
+	}
+	mac, found, err := p.db.EventMAC(ctx, cp.Seq)
+	if err != nil {
+		return err
+	}
+	if !found || mac != cp.MAC {
+		p.cfg.Logger.Error("evidence pack refused: the trail no longer carries its checkpoint", "request", r.ID, "checkpoint_seq", cp.Seq, "found", found)
+		return p.refusePack(ctx, r, fmt.Sprintf("evidence pack refused: the trail does not carry the mac of checkpoint %d", cp.Seq),
+			map[string]string{"break_seq": strconv.FormatInt(cp.Seq, 10), "break_kind": string(store.BreakChanged)})
+	}
+	return nil
+}
+
+// refusePack audits a refused evidence pack as tampering and returns
+// ErrTrailBroken.
+func (p *Publisher) refusePack(ctx context.Context, r *tapdesk.Request, reason string, details map[string]string) error {
+	ev := tapdesk.Event{Activity: tapdesk.ActTamperDetected, Category: tapdesk.CatAudit, Result: tapdesk.ResultFailure,
+		Actor: tapdesk.SystemActor, Reason: reason, Details: details}.ForRequest(r)
+	if aerr := p.db.AppendEvent(context.WithoutCancel(ctx), ev); aerr != nil {
+		p.cfg.Logger.Error("auditing the refused evidence pack", "err", aerr)
+	}
+	return fmt.Errorf("%w (%s)", ErrTrailBroken, reason)
 }

@@ -32,6 +32,23 @@ import (
 // trail that ends before an event this process saw written lost its end:
 // the first missing event is reported too.
 func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []tapdesk.Event, unverified []int64, err error) {
+	sealed, unverified, err := db.SealedRequestEvidence(ctx, requestID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if sealed != nil {
+		events = make([]tapdesk.Event, len(sealed))
+		for i, s := range sealed {
+			events[i] = s.Event
+		}
+	}
+	return events, unverified, nil
+}
+
+// SealedRequestEvidence is RequestEvidence with each event's mac: an
+// evidence pack is built from the very events this snapshot verified,
+// not from a second read that may hold events added since.
+func (db *DB) SealedRequestEvidence(ctx context.Context, requestID string) (events []SealedEvent, unverified []int64, err error) {
 	if db.keys == nil {
 		return nil, nil, ErrNoAuditKey
 	}
@@ -120,7 +137,7 @@ func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []t
 			continue
 		}
 		if ev.RequestID == requestID {
-			events = append(events, ev)
+			events = append(events, SealedEvent{Event: ev, MAC: row.mac})
 		}
 	}
 	if err := rows.Err(); err != nil {
