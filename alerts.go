@@ -382,3 +382,32 @@ func ParseAlertRule(s string) (AlertRule, error) {
 	}
 	return "", Titledf(EINVALID, "Unknown alert rule", "%q is not an alert rule. Pick one from the list, or any rule.", s)
 }
+
+// TrailCursor is where a reader of the audit trail (the alert job) has
+// got to: Seq and the Mac the event there had when it was read, and
+// whether the trail still holds that event with that mac. When it does
+// not, someone cut the trail's tail (new events reuse the seqs), and the
+// reader would otherwise sit above the trail, blind to what comes next.
+type TrailCursor struct {
+	Seq    int64
+	Mac    string
+	Head   int64 // the trail's last seq now
+	Intact bool
+}
+
+// TrailCutAlert is the audit_failure alert raised, at now, when the trail
+// no longer reaches where the alert job had read to. Its key names the
+// lost event by its mac, so a cut is raised once however many instances
+// see it.
+func TrailCutAlert(c TrailCursor, now time.Time) Alert {
+	mac := c.Mac
+	if len(mac) > 16 {
+		mac = mac[:16]
+	}
+	return Alert{Rule: AlertAuditFailure, Key: eventKey(AlertAuditFailure, "cut|"+strconv.FormatInt(c.Seq, 10)+"|"+mac),
+		Subject: "audit trail", Seq: c.Seq, At: now,
+		Summary: fmt.Sprintf("The audit trail no longer reaches where alerts had read to (seq %d): its last event is now seq %d, "+
+			"or the event at seq %d is not the one read. Events were removed or replaced; follow the runbook: the trail may have been altered.",
+			c.Seq, c.Head, c.Seq),
+		Evidence: "/audit?before=" + strconv.FormatInt(c.Head+1, 10)}
+}

@@ -15,7 +15,7 @@ import (
 
 // Store is what the job needs from the database (store.DB).
 type Store interface {
-	AlertCursor(ctx context.Context) (int64, error)
+	CheckAlertCursor(ctx context.Context) (tapdesk.TrailCursor, error)
 	EventsAfter(ctx context.Context, seq int64, limit int) ([]tapdesk.Event, error)
 	EventsBetween(ctx context.Context, since time.Time, upTo int64, activities ...tapdesk.Activity) ([]tapdesk.Event, error)
 	Requesters(ctx context.Context, ids []string) (map[string]tapdesk.Actor, error)
@@ -59,10 +59,14 @@ func (j *Job) Run(ctx context.Context, now time.Time) (int, error) {
 // batch evaluates up to tapdesk.AlertBatch events; more says a full batch
 // was read, so more may be waiting.
 func (j *Job) batch(ctx context.Context, now time.Time, th tapdesk.AlertThresholds) (int, bool, error) {
-	from, err := j.Store.AlertCursor(ctx)
+	cur, err := j.Store.CheckAlertCursor(ctx)
 	if err != nil {
 		return 0, false, err
 	}
+	if !cur.Intact {
+		return j.trailCut(ctx, cur, now)
+	}
+	from := cur.Seq
 	evs, err := j.Store.EventsAfter(ctx, from, tapdesk.AlertBatch)
 	if err != nil || len(evs) == 0 {
 		return 0, false, err
@@ -99,17 +103,37 @@ func (j *Job) batch(ctx context.Context, now time.Time, th tapdesk.AlertThreshol
 	for i := range found {
 		found[i].Mail = tapdesk.AlertMailPlan(found[i].Rule, len(j.SecurityEmails))
 	}
-	stored, err := j.Store.RaiseAlerts(ctx, from, last, found, j.SecurityEmails, now)
+	n, err := j.raise(ctx, from, last, found, now)
+	return n, err == nil && len(evs) == tapdesk.AlertBatch, err
+}
+
+// trailCut handles a cursor the trail no longer reaches: someone cut the
+// trail's tail, and the events written since reuse seqs at or below the
+// cursor, so reading after it would never see them (not even the tamper
+// event the checkpoint publisher writes). It raises audit_failure itself,
+// since no event in the trail will, and moves the cursor back to the head
+// so later events are evaluated again.
+func (j *Job) trailCut(ctx context.Context, cur tapdesk.TrailCursor, now time.Time) (int, bool, error) {
+	a := tapdesk.TrailCutAlert(cur, now)
+	a.Mail = tapdesk.AlertMailPlan(a.Rule, len(j.SecurityEmails))
+	n, err := j.raise(ctx, cur.Seq, cur.Head, []tapdesk.Alert{a}, now)
+	return n, false, err
+}
+
+// raise stores the alerts with the cursor's move from from to to, and
+// counts them.
+func (j *Job) raise(ctx context.Context, from, to int64, found []tapdesk.Alert, now time.Time) (int, error) {
+	stored, err := j.Store.RaiseAlerts(ctx, from, to, found, j.SecurityEmails, now)
 	if tapdesk.ErrorCode(err) == tapdesk.ECONFLICT {
-		return 0, false, nil // another instance took this batch; the next run goes on from where it left
+		return 0, nil // another instance took this batch; the next run goes on from where it left
 	}
 	if err != nil {
-		return 0, false, err
+		return 0, err
 	}
 	if j.Metrics != nil {
 		for _, a := range stored {
 			j.Metrics.AlertRaised(string(a.Rule))
 		}
 	}
-	return len(stored), len(evs) == tapdesk.AlertBatch, nil
+	return len(stored), nil
 }

@@ -62,6 +62,13 @@ type Store interface {
 	// if holder still holds the lease and the cursor is still at from
 	// (ErrLeaseLost otherwise).
 	AdvanceSIEMCursor(ctx context.Context, sink, holder string, from, to int64, now time.Time) error
+	// CheckSIEMCursor says whether the trail still holds the event at the
+	// sink's cursor as it was delivered (intact), and the trail's head.
+	CheckSIEMCursor(ctx context.Context, sink string, cursor int64) (head int64, intact bool, err error)
+	// ResumeSIEMCursor moves a cursor the trail no longer reaches from
+	// from back to the trail's head (ErrLeaseLost as AdvanceSIEMCursor),
+	// and returns the head.
+	ResumeSIEMCursor(ctx context.Context, sink, holder string, from int64, now time.Time) (int64, error)
 	// ReleaseSIEMLease gives the lease up (at shutdown), so another
 	// instance, or the next start, takes over at once.
 	ReleaseSIEMLease(ctx context.Context, sink, holder string) error

@@ -72,6 +72,9 @@ type sinkState struct {
 	failures     int
 	lastErr      string
 	retryAt      time.Time
+	// trailCut says the audit trail was cut below the cursor (it stays
+	// until restart: someone altered the trail).
+	trailCut string
 }
 
 // NewStreamer returns a streamer for sinks; Run starts it.
@@ -205,6 +208,29 @@ func (s *Streamer) round(ctx context.Context, i int, l *lease, failures *int, lo
 		l.until, l.cursor = now.Add(s.opts.Lease), cursor
 	}
 	cursor := l.cursor
+	// A cursor the trail no longer reaches (someone cut its tail; new
+	// events reuse the seqs) would read nothing until the trail grew past
+	// it, and never send the events that reuse those seqs.
+	head, intact, err := s.store.CheckSIEMCursor(ctx, sink.Name(), cursor)
+	if err != nil {
+		return 0, err
+	}
+	if !intact {
+		log.Error("siem: the audit trail no longer reaches this sink's cursor: it was cut; resuming from its head",
+			"seq", cursor, "head", head)
+		resumed, err := s.store.ResumeSIEMCursor(ctx, sink.Name(), s.holder, cursor, now)
+		if errors.Is(err, ErrLeaseLost) {
+			l.until = time.Time{}
+			return s.opts.Interval, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		msg := fmt.Sprintf("the audit trail was cut below seq %d (found at %s); resumed from seq %d",
+			cursor, now.UTC().Format(time.RFC3339), resumed)
+		s.note(i, func(st *sinkState) { st.trailCut = msg })
+		l.cursor, cursor = resumed, resumed
+	}
 	events, err := s.store.SIEMEvents(ctx, cursor, s.opts.Batch)
 	if err != nil {
 		return 0, err
@@ -323,6 +349,14 @@ func (s *Streamer) Status(i int) string {
 	st := s.state[i]
 	s.mu.Unlock()
 	now := s.opts.Now()
+	cut := ""
+	if st.trailCut != "" {
+		cut = "failing: " + st.trailCut + "; "
+	}
+	return cut + st.status(now)
+}
+
+func (st sinkState) status(now time.Time) string {
 	switch {
 	case st.standby:
 		return "another instance delivers to this sink"

@@ -28,6 +28,24 @@ func (db *DB) AlertCursor(ctx context.Context) (int64, error) {
 	return seq, nil
 }
 
+// CheckAlertCursor is the alert cursor and whether the trail still holds
+// the event there with the mac it had when the job read it (a cursor at 0,
+// or none yet, is always intact).
+func (db *DB) CheckAlertCursor(ctx context.Context) (tapdesk.TrailCursor, error) {
+	var c tapdesk.TrailCursor
+	var mac sql.NullString
+	err := db.db.QueryRowContext(ctx, `SELECT c.last_seq, c.last_mac, e.mac FROM alert_cursor c
+		LEFT JOIN audit_events e ON e.seq = c.last_seq WHERE c.id = 1`).Scan(&c.Seq, &c.Mac, &mac)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return c, fmt.Errorf("read the alert cursor: %w", err)
+	}
+	if err := db.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&c.Head); err != nil {
+		return c, fmt.Errorf("audit head: %w", err)
+	}
+	c.Intact = c.Seq == 0 || (mac.Valid && mac.String == c.Mac && c.Head >= c.Seq)
+	return c, nil
+}
+
 // EventsAfter lists up to limit events after seq, oldest first.
 func (db *DB) EventsAfter(ctx context.Context, seq int64, limit int) ([]tapdesk.Event, error) {
 	rows, err := db.db.QueryContext(ctx, `SELECT seq, record FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
@@ -108,7 +126,8 @@ func (db *DB) Requesters(ctx context.Context, ids []string) (map[string]tapdesk.
 	return out, nil
 }
 
-// RaiseAlerts moves the alert cursor from from to to and records the
+// RaiseAlerts moves the alert cursor from from to to (with the mac of the
+// event at to, so the next run sees if the trail is cut) and records the
 // alerts the events between raised, in one transaction: each alert new by
 // its key is stored with its audit event (ActAlertRaised) and, when its
 // Mail is tapdesk.AlertMailQueued, a mail to each of mailTo. An alert
@@ -123,8 +142,10 @@ func (db *DB) RaiseAlerts(ctx context.Context, from, to int64, alerts []tapdesk.
 		raised = raised[:0]
 		// One statement whether or not the row exists yet; it changes
 		// nothing when the cursor is no longer at from.
-		res, err := tx.ExecContext(ctx, `INSERT INTO alert_cursor (id, last_seq) VALUES (1, ?)
-			ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq WHERE alert_cursor.last_seq = ?`, to, from)
+		res, err := tx.ExecContext(ctx, `INSERT INTO alert_cursor (id, last_seq, last_mac)
+			VALUES (1, ?, COALESCE((SELECT mac FROM audit_events WHERE seq = ?), ''))
+			ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq, last_mac = excluded.last_mac
+			WHERE alert_cursor.last_seq = ?`, to, to, from)
 		if err != nil {
 			return fmt.Errorf("move the alert cursor: %w", err)
 		}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/internal/pgtest"
@@ -78,4 +79,53 @@ func TestRaiseAlertsOnceAcrossInstances(t *testing.T) {
 			t.Errorf("unknown outbox item: %v", err)
 		}
 	})
+}
+
+// The alert cursor keeps the mac of the event it read to: once the trail's
+// tail is cut below it, whether the trail stays shorter or new events reuse
+// the seqs up to and past it, the cursor is no longer intact; moved back to
+// the head, it is again.
+func TestAlertCursorSeesACutTrail(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		ctx := context.Background()
+		db, _ := openDB(t)
+		appendSignIns(t, db, 6)
+		if c, err := db.CheckAlertCursor(ctx); err != nil || !c.Intact || c.Seq != 0 || c.Head != 6 {
+			t.Fatalf("a new database's cursor: %+v, %v", c, err)
+		}
+		if _, err := db.RaiseAlerts(ctx, 0, 6, nil, nil, t0); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := db.CheckAlertCursor(ctx); err != nil || !c.Intact || c.Seq != 6 || c.Mac == "" {
+			t.Fatalf("cursor after reading the trail: %+v, %v", c, err)
+		}
+		exec(t, db, `DELETE FROM audit_events WHERE seq > 3`)
+		c, err := db.CheckAlertCursor(ctx)
+		if err != nil || c.Intact || c.Seq != 6 || c.Head != 3 {
+			t.Fatalf("cursor above a cut trail: %+v, %v; want not intact at 6, head 3", c, err)
+		}
+		appendSignIns(t, db, 4) // seq 4 to 7: 6 is back, another event
+		c, err = db.CheckAlertCursor(ctx)
+		if err != nil || c.Intact || c.Seq != 6 || c.Head != 7 {
+			t.Fatalf("cursor on a cut trail grown past it: %+v, %v; want not intact at 6, head 7", c, err)
+		}
+		a := tapdesk.TrailCutAlert(c, t0)
+		raised, err := db.RaiseAlerts(ctx, c.Seq, c.Head, []tapdesk.Alert{a}, nil, t0)
+		if err != nil || len(raised) != 1 || raised[0].Rule != tapdesk.AlertAuditFailure {
+			t.Fatalf("raise the cut: %+v, %v", raised, err)
+		}
+		if c, err := db.CheckAlertCursor(ctx); err != nil || !c.Intact || c.Seq != 7 {
+			t.Fatalf("cursor moved back to the head: %+v, %v", c, err)
+		}
+	})
+}
+
+func appendSignIns(t *testing.T, db *store.DB, n int) {
+	t.Helper()
+	for i := range n {
+		if err := db.AppendEvent(context.Background(), tapdesk.Event{Time: t0.Add(time.Duration(i) * time.Second), Activity: tapdesk.ActSignIn,
+			Category: tapdesk.CatSignIn, Actor: tapdesk.Actor{UPN: "p@contoso.example"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

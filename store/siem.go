@@ -82,8 +82,11 @@ func (db *DB) AdvanceSIEMCursor(ctx context.Context, sink, holder string, from, 
 		return err
 	}
 	defer db.unlockWrites()
-	res, err := db.db.ExecContext(ctx, `UPDATE siem_cursors SET delivered_seq = ?, delivered_at = ?
-		WHERE sink = ? AND holder = ? AND delivered_seq = ?`, to, ts(now), sink, holder, from)
+	// The mac of the event at to goes with it, so a cut in the trail's
+	// tail below the cursor shows (CheckSIEMCursor).
+	res, err := db.db.ExecContext(ctx, `UPDATE siem_cursors SET delivered_seq = ?, delivered_at = ?,
+		delivered_mac = COALESCE((SELECT mac FROM audit_events WHERE seq = ?), '')
+		WHERE sink = ? AND holder = ? AND delivered_seq = ?`, to, ts(now), to, sink, holder, from)
 	if err != nil {
 		return fmt.Errorf("siem cursor for %s: %w", sink, err)
 	}
@@ -93,6 +96,58 @@ func (db *DB) AdvanceSIEMCursor(ctx context.Context, sink, holder string, from, 
 		return siem.ErrLeaseLost
 	}
 	return nil
+}
+
+// CheckSIEMCursor says whether the trail still holds the event at the
+// sink's cursor with the mac it had when it was delivered, and the trail's
+// head. A cursor at 0, or no longer at cursor (moved meanwhile: the
+// cursor's update catches that), counts as intact.
+func (db *DB) CheckSIEMCursor(ctx context.Context, sink string, cursor int64) (head int64, intact bool, err error) {
+	if err := db.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&head); err != nil {
+		return 0, false, fmt.Errorf("audit head: %w", err)
+	}
+	if cursor == 0 {
+		return head, true, nil
+	}
+	var want string
+	var got sql.NullString
+	err = db.db.QueryRowContext(ctx, `SELECT c.delivered_mac, e.mac FROM siem_cursors c
+		LEFT JOIN audit_events e ON e.seq = c.delivered_seq WHERE c.sink = ? AND c.delivered_seq = ?`, sink, cursor).Scan(&want, &got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return head, true, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("siem cursor for %s: %w", sink, err)
+	}
+	// An empty mac is a cursor set by hand (a replay or a start at the
+	// head, docs/SIEM.md): only the event's presence can be checked.
+	return head, got.Valid && (want == "" || got.String == want) && head >= cursor, nil
+}
+
+// ResumeSIEMCursor moves the sink's cursor from from, where the trail no
+// longer reaches, back to the trail's head, for the lease's holder
+// (siem.ErrLeaseLost otherwise). It returns the head.
+func (db *DB) ResumeSIEMCursor(ctx context.Context, sink, holder string, from int64, now time.Time) (int64, error) {
+	if err := db.lockWrites(ctx); err != nil {
+		return 0, err
+	}
+	defer db.unlockWrites()
+	var head int64
+	if err := db.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&head); err != nil {
+		return 0, fmt.Errorf("audit head: %w", err)
+	}
+	res, err := db.db.ExecContext(ctx, `UPDATE siem_cursors SET delivered_seq = ?, delivered_at = ?,
+		delivered_mac = COALESCE((SELECT mac FROM audit_events WHERE seq = ?), '')
+		WHERE sink = ? AND holder = ? AND delivered_seq = ?`, head, ts(now), head, sink, holder, from)
+	if err != nil {
+		return 0, fmt.Errorf("siem cursor for %s: %w", sink, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return 0, fmt.Errorf("siem cursor for %s: %w", sink, err)
+	} else if n == 0 {
+		return 0, siem.ErrLeaseLost
+	}
+	return head, nil
 }
 
 // ReleaseSIEMLease gives up holder's lease on the sink, if it has it.

@@ -118,3 +118,53 @@ func TestSIEMCursorAndLease(t *testing.T) {
 		}
 	})
 }
+
+// A SIEM cursor keeps the mac of the event it delivered to: once the
+// trail's tail is cut below it (and new events reuse the seqs), it is no
+// longer intact, and its holder moves it back to the head, so the events
+// written after the cut are sent.
+func TestSIEMCursorSeesACutTrail(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		ctx := context.Background()
+		a, _ := openDB(t)
+		appendSignIns(t, a, 6)
+		if _, held, err := a.TakeSIEMLease(ctx, "webhook", "A", t0, t0.Add(time.Hour)); err != nil || !held {
+			t.Fatalf("lease: %v, %v", held, err)
+		}
+		if head, intact, err := a.CheckSIEMCursor(ctx, "webhook", 0); err != nil || !intact || head != 6 {
+			t.Fatalf("new cursor: head %d, intact %v, %v", head, intact, err)
+		}
+		if err := a.AdvanceSIEMCursor(ctx, "webhook", "A", 0, 6, t0); err != nil {
+			t.Fatal(err)
+		}
+		if head, intact, err := a.CheckSIEMCursor(ctx, "webhook", 6); err != nil || !intact || head != 6 {
+			t.Fatalf("cursor at the head: head %d, intact %v, %v", head, intact, err)
+		}
+		exec(t, a, `DELETE FROM audit_events WHERE seq > 3`)
+		appendSignIns(t, a, 2) // seq 4 and 5, below the cursor
+		if head, intact, err := a.CheckSIEMCursor(ctx, "webhook", 6); err != nil || intact || head != 5 {
+			t.Fatalf("cursor above a cut trail: head %d, intact %v, %v; want not intact, head 5", head, intact, err)
+		}
+		appendSignIns(t, a, 1) // seq 6 again, another event
+		if head, intact, err := a.CheckSIEMCursor(ctx, "webhook", 6); err != nil || intact || head != 6 {
+			t.Fatalf("cursor on a cut trail grown back to it: head %d, intact %v, %v; want not intact", head, intact, err)
+		}
+		if _, err := a.ResumeSIEMCursor(ctx, "webhook", "B", 6, t0); !errors.Is(err, siem.ErrLeaseLost) {
+			t.Errorf("an instance without the lease moved the cursor (err %v)", err)
+		}
+		head, err := a.ResumeSIEMCursor(ctx, "webhook", "A", 6, t0)
+		if err != nil || head != 6 {
+			t.Fatalf("resume: %d, %v", head, err)
+		}
+		if _, intact, err := a.CheckSIEMCursor(ctx, "webhook", 6); err != nil || !intact {
+			t.Fatalf("cursor resumed at the head: intact %v, %v", intact, err)
+		}
+		appendSignIns(t, a, 1)
+		if evs, _ := a.SIEMEvents(ctx, head, 10); len(evs) != 1 || evs[0].Seq != 7 {
+			t.Errorf("events after the resumed cursor = %+v, want seq 7", evs)
+		}
+		if behind, _, _ := a.SIEMLag(ctx, "webhook"); behind != 1 {
+			t.Errorf("lag after the resume = %d, want 1", behind)
+		}
+	})
+}

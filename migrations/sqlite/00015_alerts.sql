@@ -23,12 +23,17 @@ CREATE TABLE alert_mail (
 );
 -- The last audit event evaluated. An installation upgraded with a trail
 -- starts at its head, so its history raises no flood of old alerts; a new
--- one has no row and starts at the beginning.
+-- one has no row and starts at the beginning. last_mac is the mac of the
+-- event at last_seq: if the trail no longer holds it (its tail was cut and
+-- new events reuse the seqs), the job raises audit_failure and starts again
+-- at the head (alerts.Job).
 CREATE TABLE alert_cursor (
     id       INTEGER PRIMARY KEY CHECK (id = 1),
-    last_seq INTEGER NOT NULL
+    last_seq INTEGER NOT NULL,
+    last_mac TEXT    NOT NULL DEFAULT ''
 );
-INSERT INTO alert_cursor (id, last_seq) SELECT 1, MAX(seq) FROM audit_events HAVING COUNT(*) > 0;
+INSERT INTO alert_cursor (id, last_seq, last_mac)
+    SELECT 1, seq, mac FROM audit_events ORDER BY seq DESC LIMIT 1;
 
 -- +goose Down
 DROP TABLE alert_cursor;
