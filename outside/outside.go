@@ -160,6 +160,7 @@ func (w *Watch) scan(ctx context.Context, now time.Time) (int, error) {
 			return found, err
 		}
 		from = to
+		span *= 2 // a burst is past: read the rest in longer slices again
 	}
 	return found, nil
 }
