@@ -2,6 +2,7 @@ package tapdesk
 
 import (
 	"cmp"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -33,14 +34,30 @@ const OutsidePassLookBack = 7 * 24 * time.Hour
 // entries it has examined already.
 const OutsidePassLogDelay = time.Hour
 
-// An issue explains a registration by tapdesk's app when it began (the
-// claim, audited before Graph is called) at most IssueMatchAfter before the
-// registration and at most IssueMatchBefore after it: the create runs within
-// the reveal's Graph timeout, and Graph's clock may differ from tapdesk's.
+// An issue explains a registration by tapdesk's app when its attempt that
+// made a pass was audited at most IssueMatchAfter before the registration
+// and at most IssueMatchBefore after it: the create runs within the
+// reveal's Graph timeout, and Graph's clock may differ from tapdesk's.
 const (
 	IssueMatchAfter  = 10 * time.Minute
 	IssueMatchBefore = 5 * time.Minute
 )
+
+// Reading the directory audit log in time slices: "Admin registered
+// security info" covers every method an administrator registers, so a
+// tenant's bulk onboarding (or an administrator on purpose) can put more
+// entries in a span than one read should walk. AuditPagesPerSlice bounds
+// the pages one slice reads; a slice needing more is halved, down to
+// MinAuditSlice, which is read to the end whatever it holds, so the scan
+// always moves on.
+const (
+	AuditPagesPerSlice = 50
+	MinAuditSlice      = time.Minute
+)
+
+// ErrAuditSpanTooLong is the answer of a read of the directory audit log
+// that would need more pages than allowed: read a shorter span.
+var ErrAuditSpanTooLong = errors.New("the span holds more directory audit entries than one read walks")
 
 // IssueWindow is when an issue must have begun to explain a pass registered
 // at at.

@@ -15,27 +15,28 @@ import (
 // auditPageSize is how many directory audit entries one page asks for.
 const auditPageSize = 200
 
-// maxAuditPages bounds one read of the directory audit log: a tenant
-// registering more passes than this in the window read is beyond what one
-// sweep should walk; the rest is read on the next sweep.
-const maxAuditPages = 50
-
 // AppID is the client id of the app registration tapdesk calls Graph as:
 // the initiator Entra's audit log names for what tapdesk does.
 func (c *Client) AppID() string { return c.appID }
 
 // PassRegistrations reads Entra's directory audit log for the passes
-// administrators and apps registered for users at or after since, oldest
-// first, following @odata.nextLink to the end. It needs AuditLog.Read.All.
+// administrators and apps registered for users at or after from and
+// before to, oldest first, following @odata.nextLink. It needs
+// AuditLog.Read.All.
 //
 // Graph filters on the activity and the time; the result reason, which
 // tells a pass from the other methods an administrator may register, is
 // not filterable and is checked here. Failed registrations made no pass and
-// are left out.
-func (c *Client) PassRegistrations(ctx context.Context, since time.Time) ([]tapdesk.PassRegistration, error) {
+// are left out. The activity covers every method an administrator
+// registers, so a span may hold far more entries than passes: with
+// maxPages > 0, a span that needs more pages than that is not read to the
+// end, and the error wraps tapdesk.ErrAuditSpanTooLong (the caller reads a
+// shorter span).
+func (c *Client) PassRegistrations(ctx context.Context, from, to time.Time, maxPages int) ([]tapdesk.PassRegistration, error) {
 	ctx = withExchange(ctx)
-	filter := fmt.Sprintf("activityDisplayName eq '%s' and activityDateTime ge %s",
-		strings.ReplaceAll(tapdesk.PassRegisteredActivity, "'", "''"), since.UTC().Format(time.RFC3339))
+	filter := fmt.Sprintf("activityDisplayName eq '%s' and activityDateTime ge %s and activityDateTime lt %s",
+		strings.ReplaceAll(tapdesk.PassRegisteredActivity, "'", "''"),
+		from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))
 	top := int32(auditPageSize)
 	b := c.graph.AuditLogs().DirectoryAudits()
 	resp, err := b.Get(ctx, &auditlogs.DirectoryAuditsRequestBuilderGetRequestConfiguration{
@@ -58,9 +59,9 @@ func (c *Client) PassRegistrations(ctx context.Context, since time.Time) ([]tapd
 		if next == "" {
 			break
 		}
-		if page+1 >= maxAuditPages {
-			return nil, fmt.Errorf("entra: the directory audit log holds more than %d pages of pass registrations since %s",
-				maxAuditPages, since.UTC().Format(time.RFC3339))
+		if maxPages > 0 && page+1 >= maxPages {
+			return nil, fmt.Errorf("entra: more than %d pages of directory audit entries from %s to %s: %w", maxPages,
+				from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), tapdesk.ErrAuditSpanTooLong)
 		}
 		resp, err = b.WithUrl(next).Get(ctx, nil)
 	}

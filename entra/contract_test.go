@@ -109,7 +109,7 @@ var contract = []contractCase{
 			t.Fatal(err)
 		}
 		defer e.client.DeleteTAP(context.Background(), e.member, tap.MethodID)
-		regs, err := e.client.PassRegistrations(c, time.Now().Add(-time.Hour))
+		regs, err := e.client.PassRegistrations(c, time.Now().Add(-time.Hour), time.Now().Add(time.Minute), 0)
 		if err != nil {
 			t.Fatalf("read the directory audit log (AuditLog.Read.All): %v", err)
 		}

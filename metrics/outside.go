@@ -15,6 +15,9 @@ const (
 type outsidePasses struct {
 	found   *prometheus.CounterVec
 	deleted prometheus.Counter
+	// scanFailures is how many runs in a row could not read the audit
+	// log to the end: above 0, passes made outside may go unseen.
+	scanFailures prometheus.Gauge
 }
 
 func (o *outsidePasses) register(r *prometheus.Registry) {
@@ -23,7 +26,9 @@ func (o *outsidePasses) register(r *prometheus.Registry) {
 		[]string{"initiator"})
 	o.deleted = prometheus.NewCounter(prometheus.CounterOpts{Name: "tapdesk_outside_passes_deleted_total",
 		Help: "Passes made outside tapdesk that tapdesk deleted (TAPDESK_OUTSIDE_PASS_DELETE)."})
-	r.MustRegister(o.found, o.deleted)
+	o.scanFailures = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tapdesk_outside_pass_scan_failures",
+		Help: "Runs in a row that could not read Entra's directory audit log to the end (0: the last run did); above 0, passes made outside tapdesk may go unseen."})
+	r.MustRegister(o.found, o.deleted, o.scanFailures)
 	for _, i := range []string{OutsideUser, OutsideApp, OutsideTapdeskApp} {
 		o.found.WithLabelValues(i)
 	}
@@ -43,4 +48,13 @@ func (m *Metrics) OutsidePassDeleted() {
 		return
 	}
 	m.outside.deleted.Inc()
+}
+
+// OutsidePassScanFailures sets how many runs in a row could not read the
+// directory audit log to the end.
+func (m *Metrics) OutsidePassScanFailures(n int) {
+	if m == nil {
+		return
+	}
+	m.outside.scanFailures.Set(float64(n))
 }

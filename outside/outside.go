@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapdesk/tapdesk"
@@ -26,8 +27,9 @@ type AuditLog interface {
 	// AppID is tapdesk's own app registration, as the audit log names it.
 	AppID() string
 	// PassRegistrations lists the passes registered for users at or after
-	// since, oldest first.
-	PassRegistrations(ctx context.Context, since time.Time) ([]tapdesk.PassRegistration, error)
+	// from and before to, oldest first. With maxPages > 0, a span needing
+	// more pages fails with an error wrapping tapdesk.ErrAuditSpanTooLong.
+	PassRegistrations(ctx context.Context, from, to time.Time, maxPages int) ([]tapdesk.PassRegistration, error)
 	TAPs(ctx context.Context, userID string) ([]tapdesk.TAPInfo, error)
 	DeleteTAP(ctx context.Context, userID, methodID string) error
 }
@@ -51,6 +53,9 @@ type Options struct {
 	Delete  bool
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
+	// AuditPages bounds the pages one slice of the audit log reads
+	// (0: tapdesk.AuditPagesPerSlice); tests make it small.
+	AuditPages int
 }
 
 // Watch is the job.
@@ -58,12 +63,18 @@ type Watch struct {
 	log   AuditLog
 	store Store
 	opts  Options
+	// failures counts the runs in a row that could not read the log to
+	// the end (the metric shows it).
+	failures atomic.Int64
 }
 
 // New returns the job reading log and recording in st.
 func New(log AuditLog, st Store, opts Options) *Watch {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.AuditPages <= 0 {
+		opts.AuditPages = tapdesk.AuditPagesPerSlice
 	}
 	return &Watch{log: log, store: st, opts: opts}
 }
@@ -76,47 +87,80 @@ const graphTimeout = 2 * time.Minute
 const deletesPerRun = 50
 
 // Run reads the directory audit log from the cursor (the first time, from
-// tapdesk.OutsidePassLookBack ago), records every pass registration no
-// issue of tapdesk explains, then deletes outside passes if set to. It
-// returns how many it found. The cursor moves only once the whole log was
-// read: a Graph outage leaves it, and the next run reads the same span
-// again, skipping what it examined.
+// tapdesk.OutsidePassLookBack ago) up to now, in time slices oldest first,
+// records every pass registration no issue of tapdesk explains, then
+// deletes outside passes if set to. It returns how many it found. The
+// cursor moves to the end of each slice once it is examined, so what was
+// read is kept: a Graph outage or a timeout leaves the cursor where the
+// last complete slice ended, and the next run reads on from there,
+// skipping what it examined. A slice holding more entries than
+// Options.AuditPages pages is halved (tapdesk.MinAuditSlice at least).
 func (w *Watch) Run(ctx context.Context, now time.Time) (int, error) {
 	if w == nil {
 		return 0, nil // the directory reads no audit log (tests' stand-ins)
 	}
+	found, err := w.scan(ctx, now)
+	if err != nil {
+		n := w.failures.Add(1)
+		w.opts.Metrics.OutsidePassScanFailures(int(n))
+		return found, fmt.Errorf("reading Entra's directory audit log (AuditLog.Read.All), %d runs in a row: %w", n, err)
+	}
+	w.failures.Store(0)
+	w.opts.Metrics.OutsidePassScanFailures(0)
+	if w.opts.Delete {
+		if err := w.deleteAll(ctx, now); err != nil {
+			return found, err
+		}
+	}
+	return found, nil
+}
+
+// scan reads the log from the cursor to now, slice by slice.
+func (w *Watch) scan(ctx context.Context, now time.Time) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, graphTimeout)
 	defer cancel()
 	cursor, started, err := w.store.OutsidePassCursor(ctx)
 	if err != nil {
 		return 0, err
 	}
-	since := now.Add(-tapdesk.OutsidePassLookBack)
+	from := now.Add(-tapdesk.OutsidePassLookBack)
 	if started {
-		since = cursor.Add(-tapdesk.OutsidePassLogDelay)
-	}
-	regs, err := w.log.PassRegistrations(ctx, since)
-	if err != nil {
-		return 0, fmt.Errorf("reading Entra's directory audit log (AuditLog.Read.All): %w", err)
+		from = cursor.Add(-tapdesk.OutsidePassLogDelay)
 	}
 	found := 0
-	for _, r := range regs {
-		ok, err := w.examine(ctx, r, now)
+	span := now.Sub(from) // one read, unless the span holds too much
+	for from.Before(now) {
+		to := now
+		if span < now.Sub(from) {
+			to = from.Add(span)
+		}
+		pages := w.opts.AuditPages
+		if span <= tapdesk.MinAuditSlice {
+			pages = 0 // the shortest slice is read to the end: the scan must move on
+		}
+		regs, err := w.log.PassRegistrations(ctx, from, to, pages)
+		if errors.Is(err, tapdesk.ErrAuditSpanTooLong) {
+			span = max(span/2, tapdesk.MinAuditSlice)
+			continue
+		}
 		if err != nil {
 			return found, err
 		}
-		if ok {
-			found++
+		for _, r := range regs {
+			ok, err := w.examine(ctx, r, now)
+			if err != nil {
+				return found, err
+			}
+			if ok {
+				found++
+			}
 		}
-	}
-	// Entries from before the next read's start are never read again.
-	if err := w.store.SetOutsidePassCursor(ctx, now, now.Add(-2*tapdesk.OutsidePassLogDelay)); err != nil {
-		return found, err
-	}
-	if w.opts.Delete {
-		if err := w.deleteAll(ctx, now); err != nil {
+		// Entries from before the next read's start are never read again.
+		if err := w.store.SetOutsidePassCursor(ctx, to, to.Add(-2*tapdesk.OutsidePassLogDelay)); err != nil {
 			return found, err
 		}
+		from = to
+		span *= 2 // a burst is past: read the rest in longer slices again
 	}
 	return found, nil
 }

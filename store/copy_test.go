@@ -131,7 +131,7 @@ func copyHistory(t *testing.T, path string) (live, expired string) {
 
 	// Passes made outside tapdesk: one explained by an issue, one not
 	// (deleted), and the cursor.
-	must(db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActIssueStart, Category: tapdesk.CatMethod, Actor: agent, TargetID: "u-outside"}))
+	must(db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActIssueAttempt, Category: tapdesk.CatMethod, Actor: agent, TargetID: "u-outside", TAPMethodID: "m-mine"}))
 	reg := tapdesk.PassRegistration{AuditID: "audit-mine", At: clock, TargetID: "u-outside", TargetUPN: "u@x", ByApp: true, ByID: "app"}
 	if ok, err := db.ExplainByIssue(ctx, reg, clock.Add(-time.Minute), clock.Add(time.Minute), clock); err != nil || !ok {
 		t.Fatalf("explain: %v %v", ok, err)

@@ -59,17 +59,29 @@ func (db *DB) DirectoryAuditExamined(ctx context.Context, auditID string) (bool,
 }
 
 // ExplainByIssue looks for an issue of tapdesk that explains the pass
-// registration r: an issue begun (tapdesk.ActIssueStart) for r's user
-// between from and to that explains no other registration. If there is
-// one, r is recorded as examined and explained by it. explained is false
-// when no issue fits; nothing is written then.
+// registration r: an issue attempt (tapdesk.ActIssueAttempt) for r's user
+// between from and to that made a pass (it names the pass's method id: a
+// pass issued, or one created but deleted unseen) and explains no other
+// registration. An issue begun whose create failed made no pass, so it
+// explains nothing. The user is matched on r's object id, or on its UPN
+// when the entry names no id. If there is one, r is recorded as examined
+// and explained by it. explained is false when no issue fits; nothing is
+// written then.
 func (db *DB) ExplainByIssue(ctx context.Context, r tapdesk.PassRegistration, from, to, now time.Time) (explained bool, err error) {
+	if r.TargetID == "" && r.TargetUPN == "" {
+		return false, nil
+	}
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
 		db.quiet(tx)
+		user, arg := `target_id = ?`, r.TargetID
+		if r.TargetID == "" {
+			user, arg = `LOWER(target_upn) = LOWER(?)`, r.TargetUPN
+		}
 		var seq int64
-		err := tx.QueryRowContext(ctx, `SELECT seq FROM audit_events WHERE activity = ? AND target_id = ? AND time >= ? AND time <= ?
+		err := tx.QueryRowContext(ctx, `SELECT seq FROM audit_events WHERE activity = ? AND COALESCE(`+db.dialect.recordField(15)+`, '') <> '' AND `+user+`
+			AND time >= ? AND time <= ?
 			AND seq NOT IN (SELECT issue_seq FROM directory_audits_examined WHERE issue_seq IS NOT NULL)
-			ORDER BY seq LIMIT 1`, string(tapdesk.ActIssueStart), r.TargetID, ts(from), ts(to)).Scan(&seq)
+			ORDER BY seq LIMIT 1`, string(tapdesk.ActIssueAttempt), arg, ts(from), ts(to)).Scan(&seq)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/tapdesk/tapdesk/entra"
 	"github.com/tapdesk/tapdesk/entra/fakegraph"
 	"github.com/tapdesk/tapdesk/internal/pgtest"
+	"github.com/tapdesk/tapdesk/outside"
 	"github.com/tapdesk/tapdesk/store"
 )
 
@@ -150,13 +151,7 @@ func TestOutsidePassTapdeskOwnAndStolenCredentials(t *testing.T) {
 	agent.submit(`form[action$="/reveal"]`, nil).status(http.StatusOK).contains(`data-testid="pass"`)
 
 	// Someone with tapdesk's client secret calls Graph directly.
-	tenant := d.fake.Tenant()
-	thief, err := entra.New(entra.Config{TenantID: tenant.ID, ClientID: tenant.ClientID, ClientSecret: tenant.ClientSecret,
-		GraphBaseURL: d.fake.URL(), AuthorityHost: d.fake.URL(),
-		HTTPClient: &http.Client{Transport: entra.NewTransport(d.fake.ClientTLSConfig())}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	thief := tapdeskAppClient(t, d)
 	omar := d.userID(t, "omar.haddad@contoso.example")
 	stolen, err := thief.CreateTAP(context.Background(), omar, tapdesk.TAPSpec{LifetimeMinutes: 60, UsableOnce: true})
 	if err != nil {
@@ -188,6 +183,126 @@ func TestOutsidePassTapdeskOwnAndStolenCredentials(t *testing.T) {
 	if got := metricValue(t, d, "tapdesk_outside_passes_found_total", "initiator", "tapdesk_app"); got != 1 {
 		t.Errorf("tapdesk_outside_passes_found_total{initiator=tapdesk_app} = %v, want 1", got)
 	}
+}
+
+// tapdeskAppClient is a Graph client with tapdesk's own app credentials
+// (someone holding its client secret, or tapdesk itself).
+func tapdeskAppClient(t *testing.T, d *testDemo) *entra.Client {
+	t.Helper()
+	tenant := d.fake.Tenant()
+	c, err := entra.New(entra.Config{TenantID: tenant.ID, ClientID: tenant.ClientID, ClientSecret: tenant.ClientSecret,
+		GraphBaseURL: d.fake.URL(), AuthorityHost: d.fake.URL(),
+		HTTPClient: &http.Client{Transport: entra.NewTransport(d.fake.ClientTLSConfig())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// An issue whose create Graph refused made no pass: a pass made with
+// tapdesk's app for the same user minutes later is not explained by it.
+func TestOutsidePassAfterFailedIssueFlagged(t *testing.T) {
+	d := startTestDemoWith(t, quietSweeps)
+	waitFirstSweep(t, d)
+	agent := d.browser(t)
+	agent.signIn("/", "agent")
+	reqPath := fileRequestFor(t, agent, "marco.rossi@contoso.example", "Lost phone, new starter kit")
+	link := approveLink.FindString(waitMail(t, d.capture, "avery.approver", "Approval needed").Text)
+	approver := d.browser(t)
+	approver.signIn(link, "approver")
+	approver.submit(`form[action$="/approve"]`, nil).status(http.StatusOK)
+	d.fake.SetFault("POST /v1.0/users/*/authentication/temporaryAccessPassMethods", fakegraph.Fault{Status: 400,
+		Code: "badRequest", Message: "Converged UserCredentialPolicy does not allow creating or updating this authentication method. AuthMethodType [TemporaryAccessPass].", Times: 1})
+	agent.get(reqPath).submit(`form[action$="/reveal"]`, nil)
+	if evs := outsideEvents(t, d, tapdesk.ActIssueStart, "marco.rossi@contoso.example"); len(evs) != 1 {
+		t.Fatalf("%d issues begun for Marco, want 1", len(evs))
+	}
+	if evs := outsideEvents(t, d, tapdesk.ActIssueAttempt, "marco.rossi@contoso.example"); len(evs) != 1 || evs[0].Result != tapdesk.ResultFailure {
+		t.Fatalf("issue attempts for Marco: %+v", evs)
+	}
+
+	marco := d.userID(t, "marco.rossi@contoso.example")
+	stolen, err := tapdeskAppClient(t, d).CreateTAP(context.Background(), marco, tapdesk.TAPSpec{LifetimeMinutes: 60, UsableOnce: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.app.sweepOnce(context.Background(), nil)
+	if _, failed, _ := sweepJob(t, d, "outside_passes"); failed {
+		t.Fatal("the job failed")
+	}
+	evs := outsideEvents(t, d, tapdesk.ActOutsidePassFound, "marco.rossi@contoso.example")
+	if len(evs) != 1 || evs[0].Details["via_tapdesk_app"] != "true" || evs[0].TAPMethodID != stolen.MethodID {
+		t.Fatalf("findings for Marco after a failed issue: %+v", evs)
+	}
+}
+
+// Bulk onboarding: the audit log's activity covers every method an
+// administrator registers, so the window can hold more pages than one read
+// walks. The scan reads it in slices, halving one that holds too much,
+// finds the pass in the last slice, and moves the cursor; the failure
+// gauge stays 0.
+func TestOutsidePassFoundPastBulkRegistrations(t *testing.T) {
+	d := startTestDemoWith(t, quietSweeps)
+	waitFirstSweep(t, d)
+	ctx := context.Background()
+	before, ok, err := d.app.db.OutsidePassCursor(ctx)
+	if err != nil || !ok {
+		t.Fatalf("no cursor after the first sweep: %v", err)
+	}
+	// Two pages a slice, so 450 entries (over two pages of 200) in the
+	// window are too many for one read.
+	d.app.outside = outside.New(tapdeskAppClient(t, d), d.app.db, outside.Options{Metrics: d.app.metrics, AuditPages: 2})
+	grace := d.userID(t, "grace.global@contoso.example")
+	targets := []string{"priya.patel@contoso.example", "chen.wei@contoso.example", "fatima.zahra@contoso.example", "sofia.garcia@contoso.example"}
+	start := time.Now().Add(-50 * time.Minute)
+	for i := range 450 {
+		if err := d.fake.Tenant().AdminRegisterPhone(d.userID(t, targets[i%len(targets)]), grace, start.Add(time.Duration(i)*6*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lukas := d.userID(t, "lukas.becker@contoso.example")
+	if _, err := d.fake.Tenant().AdminCreateTAP(lukas, grace, 60, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	d.fake.ClearRequests()
+	d.app.sweepOnce(ctx, nil)
+	if n, failed, _ := sweepJob(t, d, "outside_passes"); n != 1 || failed {
+		t.Fatalf("the sweep found %d (failed %v), want Lukas's pass", n, failed)
+	}
+	if evs := outsideEvents(t, d, tapdesk.ActOutsidePassFound, "lukas.becker@contoso.example"); len(evs) != 1 {
+		t.Errorf("%d findings for Lukas, want 1", len(evs))
+	}
+	if after, _, _ := d.app.db.OutsidePassCursor(ctx); !after.After(before) {
+		t.Errorf("the cursor did not move past %v (%v)", before, after)
+	}
+	slices := 0
+	for _, r := range d.fake.Requests() {
+		if r.Path == "/v1.0/auditLogs/directoryAudits" && strings.Contains(r.Query.Get("$filter"), "activityDateTime lt ") {
+			slices++
+		}
+	}
+	if slices < 3 {
+		t.Errorf("%d reads of a time slice, want the whole window, then its halves", slices)
+	}
+	if got := gaugeValue(t, d, "tapdesk_outside_pass_scan_failures"); got != 0 {
+		t.Errorf("tapdesk_outside_pass_scan_failures = %v, want 0", got)
+	}
+}
+
+// gaugeValue reads one unlabelled gauge from d's registry.
+func gaugeValue(t *testing.T, d *testDemo, name string) float64 {
+	t.Helper()
+	fams, err := d.app.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
 }
 
 // metricValue reads one counter series from d's registry.
@@ -318,6 +433,10 @@ func TestOutsidePassGraphDownKeepsCursor(t *testing.T) {
 	if evs := outsideEvents(t, d, tapdesk.ActOutsidePassFound, "lukas.becker@contoso.example"); len(evs) != 0 {
 		t.Fatalf("found with Graph down: %+v", evs)
 	}
+	d.app.sweepOnce(ctx, nil)
+	if got := gaugeValue(t, d, "tapdesk_outside_pass_scan_failures"); got != 2 {
+		t.Errorf("tapdesk_outside_pass_scan_failures = %v after two failed runs, want 2", got)
+	}
 	d.fake.ClearFaults()
 	for range 2 {
 		d.app.sweepOnce(ctx, nil)
@@ -327,5 +446,8 @@ func TestOutsidePassGraphDownKeepsCursor(t *testing.T) {
 	}
 	if after, _, _ := d.app.db.OutsidePassCursor(ctx); !after.After(before) {
 		t.Errorf("the cursor did not move once Graph was back (%v)", after)
+	}
+	if got := gaugeValue(t, d, "tapdesk_outside_pass_scan_failures"); got != 0 {
+		t.Errorf("tapdesk_outside_pass_scan_failures = %v once Graph is back, want 0", got)
 	}
 }

@@ -11,7 +11,7 @@ import (
 // The directory audit log: GET /auditLogs/directoryAudits[/{id}], as Graph
 // v1.0 documents it (List directoryAudits, the directoryAudit resource):
 // newest first, paged with $top and @odata.nextLink, $filter on
-// activityDisplayName (eq, startswith), activityDateTime (eq, ge, le), id,
+// activityDisplayName (eq, startswith), activityDateTime (eq, ge, gt, le, lt), id,
 // correlationId, loggedByService, category, initiatedBy/user/id and
 // initiatedBy/app/appId (eq), joined with "and"; anything else is refused
 // with 400. It needs AuditLog.Read.All.
@@ -90,6 +90,12 @@ type AuditKeyValue struct {
 
 // passRegisteredLocked logs a pass registered for u by whoever by names.
 func (t *Tenant) passRegisteredLocked(u *User, by AuditInitiator, at time.Time) {
+	t.adminRegisteredLocked(u, by, ReasonAdminRegisteredTAP, at)
+}
+
+// adminRegisteredLocked logs a method registered for u by whoever by
+// names; reason is the status reason naming the method.
+func (t *Tenant) adminRegisteredLocked(u *User, by AuditInitiator, reason string, at time.Time) {
 	t.DirectoryAudits = slices.DeleteFunc(t.DirectoryAudits, func(a *DirectoryAudit) bool {
 		return a.ActivityDateTime.Before(at.Add(-auditRetention))
 	})
@@ -99,7 +105,7 @@ func (t *Tenant) passRegisteredLocked(u *User, by AuditInitiator, at time.Time) 
 		Category:            "UserManagement",
 		CorrelationID:       corr,
 		Result:              "success",
-		ResultReason:        ReasonAdminRegisteredTAP,
+		ResultReason:        reason,
 		ActivityDisplayName: ActivityAdminRegisteredSecurityInfo,
 		ActivityDateTime:    at.UTC(),
 		LoggedByService:     "Authentication Methods",
@@ -109,6 +115,26 @@ func (t *Tenant) passRegisteredLocked(u *User, by AuditInitiator, at time.Time) 
 			UserPrincipalName: u.UserPrincipalName}},
 		AdditionalDetails: []AuditKeyValue{},
 	})
+}
+
+// ReasonAdminRegisteredPhone is the status reason Entra writes when an
+// administrator registers a phone method for a user.
+const ReasonAdminRegisteredPhone = "Admin registered phone method for user"
+
+// AdminRegisterPhone logs a phone method registered for the user by an
+// administrator at at, as Entra does: the same activity as a pass, another
+// status reason. Only the audit log changes (bulk onboarding, in tests).
+func (t *Tenant) AdminRegisterPhone(userID, adminID string, at time.Time) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u := t.userLocked(userID)
+	admin := t.userLocked(adminID)
+	if u == nil || admin == nil {
+		return fmt.Errorf("fakegraph: no user %s or %s", userID, adminID)
+	}
+	t.adminRegisteredLocked(u, AuditInitiator{User: &AuditUser{ID: admin.ID, DisplayName: admin.DisplayName,
+		UserPrincipalName: admin.UserPrincipalName, IPAddress: "203.0.113.24"}}, ReasonAdminRegisteredPhone, at)
+	return nil
 }
 
 // appInitiatorLocked is the tenant's app (the fake's one client) as the
@@ -263,7 +289,7 @@ var auditFilterProps = map[string]struct {
 	value func(*DirectoryAudit) string
 }{
 	"activityDisplayName": {[]string{"eq", "startswith"}, func(a *DirectoryAudit) string { return a.ActivityDisplayName }},
-	"activityDateTime":    {[]string{"eq", "ge", "le"}, nil},
+	"activityDateTime":    {[]string{"eq", "ge", "gt", "le", "lt"}, nil},
 	"id":                  {[]string{"eq"}, func(a *DirectoryAudit) string { return a.ID }},
 	"correlationId":       {[]string{"eq"}, func(a *DirectoryAudit) string { return a.CorrelationID }},
 	"loggedByService":     {[]string{"eq"}, func(a *DirectoryAudit) string { return a.LoggedByService }},
@@ -383,8 +409,12 @@ func (p *filterParser) auditTerm() (func(*DirectoryAudit) bool, error) {
 			switch op {
 			case "ge":
 				return !a.ActivityDateTime.Before(at)
+			case "gt":
+				return a.ActivityDateTime.After(at)
 			case "le":
 				return !a.ActivityDateTime.After(at)
+			case "lt":
+				return a.ActivityDateTime.Before(at)
 			}
 			return a.ActivityDateTime.Equal(at)
 		}, nil

@@ -70,6 +70,17 @@ func TestDirectoryAuditsShapeAndFilter(t *testing.T) {
 	if r := f.do(http.MethodGet, auditsPath(passRegistered+" and activityDateTime le "+now), nil); len(r.body["value"].([]any)) != 1 {
 		t.Errorf("le now: %s", r.raw)
 	}
+	// A half-open slice: lt now keeps it, gt now and lt an hour ago leave it out.
+	hourAgo := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	if r := f.do(http.MethodGet, auditsPath(passRegistered+" and activityDateTime ge "+hourAgo+" and activityDateTime lt "+now), nil); len(r.body["value"].([]any)) != 1 {
+		t.Errorf("ge an hour ago and lt now: %s", r.raw)
+	}
+	if r := f.do(http.MethodGet, auditsPath(passRegistered+" and activityDateTime gt "+now), nil); len(r.body["value"].([]any)) != 0 {
+		t.Errorf("gt now: %s", r.raw)
+	}
+	if r := f.do(http.MethodGet, auditsPath(passRegistered+" and activityDateTime lt "+hourAgo), nil); len(r.body["value"].([]any)) != 0 {
+		t.Errorf("lt an hour ago: %s", r.raw)
+	}
 
 	for _, bad := range []string{
 		"resultReason eq 'Admin registered temporary access pass method for user'", // not filterable in Graph
