@@ -319,6 +319,12 @@ func newBrowserFixture(t *testing.T) *browserFixture {
 	if _, err := d.app.db.ExpireDue(context.Background(), clock.Now()); err != nil {
 		t.Fatal(err)
 	}
+	// The sweep at start read Entra's audit log up to yesterday, the app's
+	// time then; today's read finds the sample tenant's pass made outside
+	// tapdesk half an hour ago.
+	if n, err := d.app.outside.Run(context.Background(), clock.Now()); err != nil || n != 1 {
+		t.Fatalf("passes made outside tapdesk found today: %d, %v; want the sample tenant's one", n, err)
+	}
 
 	agent = d.browser(t)
 	agent.signIn("/", "agent")
