@@ -159,6 +159,15 @@ func (c *Capture) Wait(ctx context.Context, n int) ([]Captured, error) {
 	}
 }
 
+// Keep sets how many of the newest messages the capture keeps (500 unless
+// set); older ones are dropped, though their IDs stay counted. A test
+// that checks every message of a long run raises it first.
+func (c *Capture) Keep(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.limit = max(n, 1)
+}
+
 func (c *Capture) snapshotLocked() []Captured {
 	out := make([]Captured, len(c.msgs))
 	for i, m := range c.msgs {

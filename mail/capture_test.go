@@ -94,7 +94,7 @@ not the body
 
 	t.Run("keeps only the newest", func(t *testing.T) {
 		c := startCapture(t)
-		c.limit = 3
+		c.Keep(3)
 		for i := range 5 {
 			sendRaw(t, c, "bob@contoso.example", fmt.Sprintf("Subject: m%d\n\nx\n", i+1))
 		}

@@ -284,6 +284,8 @@ func newTwoInstanceRig(t *testing.T, db string) *twoInstanceRig {
 	// People come back from sign-in through the proxy, to either instance.
 	e := startChildEdges(t, tenant, dir, g.base)
 	g.fake, g.capture, g.idpURL, g.secret = e.fake, e.capture, e.idpURL, e.secret
+	// The run sends about 500 mails, some twice after the kill: keep all.
+	g.capture.Keep(1 << 20)
 	g.env = e.env(db, g.base, map[string]string{
 		"TAPDESK_SMTP_FROM": twoFrom, "TAPDESK_APPROVER_EMAILS": twoAvery + ", " + twoBlake,
 		// Both instances share the keys: a session sealed by one opens on
@@ -872,6 +874,9 @@ func (g *twoInstanceRig) check(t *testing.T, l *twoFlowLog, killed bool) {
 		ids := map[string]int{}
 		perMail := map[string]map[string]bool{} // recipient and subject -> Message-IDs
 		msgs := g.capture.Messages()
+		if n := len(msgs); n > 0 && msgs[n-1].ID != n {
+			t.Fatalf("the capture dropped %d of %d mails", msgs[n-1].ID-n, msgs[n-1].ID)
+		}
 		for _, m := range msgs {
 			id := messageIDOf(m.Raw)
 			ids[id]++
