@@ -17,15 +17,8 @@ import (
 // AlertCursor is the seq of the last audit event the alert rules have
 // read (0: none; a new installation starts at the beginning).
 func (db *DB) AlertCursor(ctx context.Context) (int64, error) {
-	var seq int64
-	err := db.db.QueryRowContext(ctx, `SELECT last_seq FROM alert_cursor WHERE id = 1`).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read the alert cursor: %w", err)
-	}
-	return seq, nil
+	c, err := db.CheckAlertCursor(ctx)
+	return c.Seq, err
 }
 
 // CheckAlertCursor is the alert cursor and whether the trail still holds
@@ -39,7 +32,7 @@ func (db *DB) CheckAlertCursor(ctx context.Context) (tapdesk.TrailCursor, error)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return c, fmt.Errorf("read the alert cursor: %w", err)
 	}
-	if err := db.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&c.Head); err != nil {
+	if c.Head, err = auditHead(ctx, db.db); err != nil {
 		return c, fmt.Errorf("audit head: %w", err)
 	}
 	c.Intact = c.Seq == 0 || (mac.Valid && mac.String == c.Mac && c.Head >= c.Seq)
@@ -48,20 +41,11 @@ func (db *DB) CheckAlertCursor(ctx context.Context) (tapdesk.TrailCursor, error)
 
 // EventsAfter lists up to limit events after seq, oldest first.
 func (db *DB) EventsAfter(ctx context.Context, seq int64, limit int) ([]tapdesk.Event, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT seq, record FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
+	evs, err := queryAll(ctx, db.db, scanEvent, `SELECT seq, record FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read audit events after %d: %w", seq, err)
 	}
-	defer rows.Close()
-	var out []tapdesk.Event
-	for rows.Next() {
-		ev, err := scanEvent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan audit event: %w", err)
-		}
-		out = append(out, ev)
-	}
-	return out, rows.Err()
+	return evs, nil
 }
 
 // EventsBetween lists the events of the activities from the time since up
@@ -75,21 +59,12 @@ func (db *DB) EventsBetween(ctx context.Context, since time.Time, upTo int64, ac
 	for i, a := range activities {
 		marks[i], args = "?", append(args, string(a))
 	}
-	rows, err := db.db.QueryContext(ctx, `SELECT seq, record FROM audit_events WHERE time >= ? AND seq <= ? AND activity IN (`+
+	evs, err := queryAll(ctx, db.db, scanEvent, `SELECT seq, record FROM audit_events WHERE time >= ? AND seq <= ? AND activity IN (`+
 		strings.Join(marks, ", ")+`) ORDER BY seq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read audit events in an alert window: %w", err)
 	}
-	defer rows.Close()
-	var out []tapdesk.Event
-	for rows.Next() {
-		ev, err := scanEvent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan audit event: %w", err)
-		}
-		out = append(out, ev)
-	}
-	return out, rows.Err()
+	return evs, nil
 }
 
 // Requesters maps request ids to the agents who filed them (unknown ids
@@ -104,26 +79,28 @@ func (db *DB) Requesters(ctx context.Context, ids []string) (map[string]tapdesk.
 		for i, id := range chunk {
 			args[i] = id
 		}
-		rows, err := db.db.QueryContext(ctx, `SELECT id, requester_tid, requester_oid, requester_upn, requester_name FROM requests WHERE id IN (`+
+		found, err := queryAll(ctx, db.db, scanRequester, `SELECT id, requester_tid, requester_oid, requester_upn, requester_name FROM requests WHERE id IN (`+
 			strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("read the requesters of decided requests: %w", err)
 		}
-		for rows.Next() {
-			var id string
-			var a tapdesk.Actor
-			if err := rows.Scan(&id, &a.TenantID, &a.ObjectID, &a.UPN, &a.Name); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("scan a requester: %w", err)
-			}
-			out[id] = a
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("read the requesters of decided requests: %w", err)
+		for _, r := range found {
+			out[r.id] = r.Actor
 		}
 	}
 	return out, nil
+}
+
+// requester is a request's id and the agent who filed it.
+type requester struct {
+	id string
+	tapdesk.Actor
+}
+
+func scanRequester(s rowScanner) (requester, error) {
+	var r requester
+	err := s.Scan(&r.id, &r.TenantID, &r.ObjectID, &r.UPN, &r.Name)
+	return r, err
 }
 
 // RaiseAlerts moves the alert cursor from from to to (with the mac of the
@@ -143,7 +120,7 @@ func (db *DB) RaiseAlerts(ctx context.Context, from, to int64, alerts []tapdesk.
 		// One statement whether or not the row exists yet; it changes
 		// nothing when the cursor is no longer at from.
 		res, err := tx.ExecContext(ctx, `INSERT INTO alert_cursor (id, last_seq, last_mac)
-			VALUES (1, ?, COALESCE((SELECT mac FROM audit_events WHERE seq = ?), ''))
+			VALUES (1, ?, `+macAtSeq+`)
 			ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq, last_mac = excluded.last_mac
 			WHERE alert_cursor.last_seq = ?`, to, to, from)
 		if err != nil {
@@ -209,7 +186,7 @@ func (db *DB) enqueueAlert(ctx context.Context, tx *sql.Tx, a tapdesk.Alert, cau
 
 const alertColumns = `id, rule, dedupe_key, subject, summary, event_seq, event_time, request_id, evidence, mail, raised_at`
 
-func scanAlert(s interface{ Scan(...any) error }) (tapdesk.Alert, error) {
+func scanAlert(s rowScanner) (tapdesk.Alert, error) {
 	var a tapdesk.Alert
 	var rule string
 	err := s.Scan(&a.ID, &rule, &a.Key, &a.Subject, &a.Summary, &a.Seq, timeCol{&a.At}, &a.RequestID, &a.Evidence, &a.Mail, timeCol{&a.RaisedAt})
@@ -228,20 +205,11 @@ func (db *DB) Alerts(ctx context.Context, rule tapdesk.AlertRule, before int64, 
 		q, args = q+` AND id < ?`, append(args, before)
 	}
 	q, args = q+` ORDER BY id DESC LIMIT ?`, append(args, limit)
-	rows, err := db.db.QueryContext(ctx, q, args...)
+	out, err := queryAll(ctx, db.db, scanAlert, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list alerts: %w", err)
 	}
-	defer rows.Close()
-	var out []tapdesk.Alert
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan an alert: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // AlertsSince counts the alerts raised at or after since.

@@ -18,14 +18,7 @@ func TestRaiseAlertsOnceAcrossInstances(t *testing.T) {
 	pgtest.Backends(t, func(t *testing.T) {
 		ctx := context.Background()
 		dbA, dsn := openDB(t)
-		dbB, err := store.Open(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { dbB.Close() })
-		if err := dbB.SetAuditKey(testAuditKey); err != nil {
-			t.Fatal(err)
-		}
+		dbB := reopen(t, dsn, testAuditKey) // a second instance
 		if err := dbA.AppendEvent(ctx, tapdesk.Event{Time: t0, Activity: tapdesk.ActTamperDetected, Category: tapdesk.CatAudit, Result: tapdesk.ResultFailure}); err != nil {
 			t.Fatal(err)
 		}

@@ -157,21 +157,8 @@ type copySource struct {
 // row counts in its snapshot, refusing a database that is not tapdesk's
 // or holds a table the copy does not know.
 func readCopySource(ctx context.Context, q querier, path string) (*copySource, error) {
-	rows, err := q.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'`)
+	tables, err := queryStrings(ctx, q, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'`)
 	if err != nil {
-		return nil, fmt.Errorf("%s is not a SQLite database tapdesk can read: %w", path, err)
-	}
-	var tables []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		tables = append(tables, name)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("%s is not a SQLite database tapdesk can read: %w", path, err)
 	}
 	if !slices.Contains(tables, "goose_db_version") || !slices.Contains(tables, "audit_events") {
@@ -484,20 +471,11 @@ func setIdentities(ctx context.Context, dst *sql.Conn, table string) error {
 }
 
 func queryStrings(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, q, func(s rowScanner) (string, error) {
+		var v string
+		err := s.Scan(&v)
+		return v, err
+	}, query, args...)
 }
 
 // quoteIdent quotes a table or column name for both databases.

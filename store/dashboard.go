@@ -40,19 +40,18 @@ func (db *DB) DecidedBy(ctx context.Context, oid string, limit int) ([]Decided, 
 	if err != nil {
 		return nil, fmt.Errorf("list decisions: %w", err)
 	}
-	defer rows.Close()
-	var out []Decided
-	for rows.Next() {
+	out, err := scanAll(rows, func(s rowScanner) (Decided, error) {
 		r := &tapdesk.Request{}
 		d := Decided{Request: r}
-		if err := rows.Scan(&r.ID, &r.State, &r.Requester.TenantID, &r.Requester.ObjectID, &r.Requester.Name,
+		err := s.Scan(&r.ID, &r.State, &r.Requester.TenantID, &r.Requester.ObjectID, &r.Requester.Name,
 			&r.TargetID, &r.TargetUPN, &r.TargetName, &r.TicketRef, timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt},
-			&d.Decision, timeCol{&d.DecidedAt}); err != nil {
-			return nil, fmt.Errorf("scan decision: %w", err)
-		}
-		out = append(out, d)
+			&d.Decision, timeCol{&d.DecidedAt})
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list decisions: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // PassesIssuedSince counts the passes issued at or after since, whatever
@@ -71,21 +70,12 @@ func (db *DB) PassesIssuedSince(ctx context.Context, since time.Time) (int, erro
 // the ones they hold now, as far as tapdesk knows (roles are read at every
 // sign-in).
 func (db *DB) LatestSignIns(ctx context.Context, since time.Time, limit int) ([]tapdesk.Event, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT seq, record FROM audit_events WHERE seq IN (
+	out, err := queryAll(ctx, db.db, scanEvent, `SELECT seq, record FROM audit_events WHERE seq IN (
 		SELECT MAX(seq) FROM audit_events WHERE activity = ? AND result = ? AND time >= ? GROUP BY actor_oid)
 		ORDER BY seq DESC LIMIT `+fmt.Sprint(max(limit, 1)),
 		string(tapdesk.ActSignIn), string(tapdesk.ResultSuccess), ts(since))
 	if err != nil {
 		return nil, fmt.Errorf("list sign-ins: %w", err)
 	}
-	defer rows.Close()
-	var out []tapdesk.Event
-	for rows.Next() {
-		ev, err := scanEvent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan sign-in: %w", err)
-		}
-		out = append(out, ev)
-	}
-	return out, rows.Err()
+	return out, nil
 }

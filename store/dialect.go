@@ -121,22 +121,13 @@ var postgresDialect = &dialect{
 // sqliteAuditTable reads the audit table's entry, and any trigger or view
 // on it, from SQLite's schema table.
 func sqliteAuditTable(ctx context.Context, q querier) ([]tableObject, error) {
-	rows, err := q.QueryContext(ctx, `SELECT type, name, COALESCE(sql, '') FROM sqlite_schema
-		WHERE tbl_name = 'audit_events' AND type IN ('table', 'trigger', 'view')`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []tableObject
-	for rows.Next() {
+	return queryAll(ctx, q, func(s rowScanner) (tableObject, error) {
 		var o tableObject
-		if err := rows.Scan(&o.kind, &o.name, &o.definition); err != nil {
-			return nil, err
-		}
+		err := s.Scan(&o.kind, &o.name, &o.definition)
 		o.definition = strings.Join(strings.Fields(o.definition), " ")
-		out = append(out, o)
-	}
-	return out, rows.Err()
+		return o, err
+	}, `SELECT type, name, COALESCE(sql, '') FROM sqlite_schema
+		WHERE tbl_name = 'audit_events' AND type IN ('table', 'trigger', 'view')`)
 }
 
 // postgresAuditTable describes audit_events as PostgreSQL's catalog has it:
@@ -179,20 +170,13 @@ func postgresAuditTable(ctx context.Context, q querier) ([]tableObject, error) {
 	if partition || inherits {
 		out = append(out, tableObject{kind: "table with inheritance", name: name})
 	}
-	rows, err := q.QueryContext(ctx, `
+	more, err := queryAll(ctx, q, func(s rowScanner) (tableObject, error) {
+		var o tableObject
+		err := s.Scan(&o.kind, &o.name)
+		return o, err
+	}, `
 		SELECT 'trigger', tgname FROM pg_trigger WHERE tgrelid = to_regclass('audit_events') AND NOT tgisinternal
 		UNION ALL SELECT 'rule', rulename FROM pg_rewrite WHERE ev_class = to_regclass('audit_events')
 		UNION ALL SELECT 'policy', polname FROM pg_policy WHERE polrelid = to_regclass('audit_events')`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var o tableObject
-		if err := rows.Scan(&o.kind, &o.name); err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return append(out, more...), err
 }

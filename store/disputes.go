@@ -104,19 +104,10 @@ func (db *DB) Dispute(ctx context.Context, token string, r *tapdesk.Request, ch 
 // requested for them (the target's and manager's Entra addresses, resolved
 // then): they are told again when it is issued.
 func (db *DB) NoticeRecipients(ctx context.Context, requestID string) ([]string, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT recipient FROM outbox WHERE request_id = ? AND kind = ? ORDER BY id`,
+	out, err := queryStrings(ctx, db.db, `SELECT recipient FROM outbox WHERE request_id = ? AND kind = ? ORDER BY id`,
 		requestID, mail.KindPassRequested)
 	if err != nil {
 		return nil, fmt.Errorf("load notice recipients: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var to string
-		if err := rows.Scan(&to); err != nil {
-			return nil, fmt.Errorf("scan notice recipient: %w", err)
-		}
-		out = append(out, to)
-	}
-	return out, rows.Err()
+	return out, nil
 }

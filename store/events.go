@@ -236,7 +236,7 @@ func (f EventFilter) where() (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-func scanEvent(rows *sql.Rows) (tapdesk.Event, error) {
+func scanEvent(rows rowScanner) (tapdesk.Event, error) {
 	var ev tapdesk.Event
 	var record string
 	if err := rows.Scan(&ev.Seq, &record); err != nil {
@@ -279,23 +279,14 @@ func (db *DB) Events(ctx context.Context, f EventFilter) ([]tapdesk.Event, error
 		order = "ASC"
 	}
 	q, args := f.query("seq, record", order)
-	rows, err := db.db.QueryContext(ctx, q, args...)
+	out, err := queryAll(ctx, db.db, scanEvent, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("query audit events: %w", err)
-	}
-	defer rows.Close()
-	var out []tapdesk.Event
-	for rows.Next() {
-		ev, err := scanEvent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan audit event: %w", err)
-		}
-		out = append(out, ev)
+		return nil, fmt.Errorf("read audit events: %w", err)
 	}
 	if order == "ASC" {
 		slices.Reverse(out)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // CountEvents counts the events f selects (its Limit and paging ignored),

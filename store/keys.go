@@ -140,20 +140,12 @@ func (db *DB) CheckAuditKey(ctx context.Context) error {
 	if db.keys == nil {
 		return ErrNoAuditKey
 	}
-	rows, err := db.db.QueryContext(ctx, `SELECT seq, record, mac, key_id FROM audit_events ORDER BY seq DESC LIMIT 2`)
-	if err != nil {
-		return fmt.Errorf("read the newest audit events: %w", err)
-	}
-	defer rows.Close()
-	var got []chainRow
-	for rows.Next() {
+	got, err := queryAll(ctx, db.db, func(s rowScanner) (chainRow, error) {
 		var r chainRow
-		if err := rows.Scan(&r.seq, &r.record, &r.mac, &r.keyID); err != nil {
-			return fmt.Errorf("read the newest audit events: %w", err)
-		}
-		got = append(got, r)
-	}
-	if err := rows.Err(); err != nil {
+		err := s.Scan(&r.seq, &r.record, &r.mac, &r.keyID)
+		return r, err
+	}, `SELECT seq, record, mac, key_id FROM audit_events ORDER BY seq DESC LIMIT 2`)
+	if err != nil {
 		return fmt.Errorf("read the newest audit events: %w", err)
 	}
 	if len(got) == 0 {

@@ -162,35 +162,19 @@ func (db *DB) OutsidePasses(ctx context.Context, limit int) ([]tapdesk.OutsidePa
 }
 
 func (db *DB) outsidePasses(ctx context.Context, where string, args ...any) ([]tapdesk.OutsidePass, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT audit_id, created_at, target_id, target_upn, target_name, by_app, by_id, by_upn,
+	out, err := queryAll(ctx, db.db, scanOutsidePass, `SELECT audit_id, created_at, target_id, target_upn, target_name, by_app, by_id, by_upn,
 		by_name, by_ip, via_tapdesk_app, method_id, found_at, deleted_at, gone FROM outside_passes `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list outside passes: %w", err)
 	}
-	defer rows.Close()
-	var out []tapdesk.OutsidePass
-	for rows.Next() {
-		var p tapdesk.OutsidePass
-		var created, found string
-		var deleted sql.NullString
-		if err := rows.Scan(&p.AuditID, &created, &p.TargetID, &p.TargetUPN, &p.TargetName, &p.ByApp, &p.ByID, &p.ByUPN,
-			&p.ByName, &p.ByIP, &p.ViaTapdeskApp, &p.MethodID, &found, &deleted, &p.Gone); err != nil {
-			return nil, fmt.Errorf("scan outside pass: %w", err)
-		}
-		if p.At, err = parseTS(created); err != nil {
-			return nil, err
-		}
-		if p.FoundAt, err = parseTS(found); err != nil {
-			return nil, err
-		}
-		if deleted.Valid {
-			t, err := parseTS(deleted.String)
-			if err != nil {
-				return nil, err
-			}
-			p.DeletedAt = &t
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return out, nil
+}
+
+func scanOutsidePass(s rowScanner) (tapdesk.OutsidePass, error) {
+	var p tapdesk.OutsidePass
+	var deleted nullTime
+	err := s.Scan(&p.AuditID, timeCol{&p.At}, &p.TargetID, &p.TargetUPN, &p.TargetName, &p.ByApp, &p.ByID, &p.ByUPN,
+		&p.ByName, &p.ByIP, &p.ViaTapdeskApp, &p.MethodID, timeCol{&p.FoundAt}, &deleted, &p.Gone)
+	p.DeletedAt = deleted.t
+	return p, err
 }

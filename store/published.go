@@ -96,25 +96,19 @@ type SealedEvent struct {
 
 // SealedEvents lists a request's events, oldest first, with their macs.
 func (db *DB) SealedEvents(ctx context.Context, requestID string) ([]SealedEvent, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT seq, record, mac FROM audit_events WHERE request_id = ? ORDER BY seq`, requestID)
+	out, err := queryAll(ctx, db.db, func(s rowScanner) (SealedEvent, error) {
+		var seq int64
+		var record, mac string
+		if err := s.Scan(&seq, &record, &mac); err != nil {
+			return SealedEvent{}, err
+		}
+		ev, err := decodeEvent(seq, record)
+		return SealedEvent{Event: ev, MAC: mac}, err
+	}, `SELECT seq, record, mac FROM audit_events WHERE request_id = ? ORDER BY seq`, requestID)
 	if err != nil {
 		return nil, fmt.Errorf("read the request's audit events: %w", err)
 	}
-	defer rows.Close()
-	var out []SealedEvent
-	for rows.Next() {
-		var seq int64
-		var record, mac string
-		if err := rows.Scan(&seq, &record, &mac); err != nil {
-			return nil, err
-		}
-		ev, err := decodeEvent(seq, record)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, SealedEvent{Event: ev, MAC: mac})
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // EventMAC is the mac the trail holds for event seq (found false: no such

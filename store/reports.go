@@ -73,40 +73,26 @@ func (db *DB) ReportFacts(ctx context.Context, from, to time.Time) (tapdesk.Repo
 		}
 	}
 	args := append([]any{string(tapdesk.ActRequestFiled), success, f, t}, acts...)
-	rows, err := conn.QueryContext(ctx, `SELECT seq, record FROM audit_events
+	evs, err := queryAll(ctx, conn, scanEvent, `SELECT seq, record FROM audit_events
 		WHERE request_id IN (SELECT request_id FROM audit_events
 			WHERE activity = ? AND result = ? AND time >= ? AND time < ? AND request_id <> '')
 		AND activity IN (`+marks+`) ORDER BY request_id, seq`, args...)
 	if err != nil {
 		return out, fmt.Errorf("read filed requests' events: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		ev, err := scanEvent(rows)
-		if err != nil {
-			return out, fmt.Errorf("scan audit event: %w", err)
-		}
+	for _, ev := range evs {
 		if n := len(out.Trails); n == 0 || out.Trails[n-1][0].RequestID != ev.RequestID {
 			out.Trails = append(out.Trails, nil)
 		}
 		out.Trails[len(out.Trails)-1] = append(out.Trails[len(out.Trails)-1], ev)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func reportCounts(ctx context.Context, conn *sql.Conn, q string, args ...any) ([]tapdesk.ReportCount, error) {
-	rows, err := conn.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []tapdesk.ReportCount
-	for rows.Next() {
+	return queryAll(ctx, conn, func(s rowScanner) (tapdesk.ReportCount, error) {
 		var c tapdesk.ReportCount
-		if err := rows.Scan(&c.Key, &c.Name, &c.N); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		err := s.Scan(&c.Key, &c.Name, &c.N)
+		return c, err
+	}, q, args...)
 }

@@ -19,29 +19,25 @@ import (
 // SIEMEvents returns up to limit audit events after afterSeq, oldest
 // first, each with its JSON (the export's line shape).
 func (db *DB) SIEMEvents(ctx context.Context, afterSeq int64, limit int) ([]siem.Event, error) {
-	rows, err := db.db.QueryContext(ctx,
-		`SELECT seq, record, mac, key_id FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read audit events to stream: %w", err)
-	}
-	defer rows.Close()
-	var out []siem.Event
-	var r exportRow
-	for rows.Next() {
-		if err := rows.Scan(&r.seq, &r.record, &r.mac, &r.keyID); err != nil {
-			return nil, fmt.Errorf("read audit events to stream: %w", err)
+	var r exportRow // reused row after row: each event's JSON is a copy
+	out, err := queryAll(ctx, db.db, func(s rowScanner) (siem.Event, error) {
+		if err := s.Scan(&r.seq, &r.record, &r.mac, &r.keyID); err != nil {
+			return siem.Event{}, err
 		}
 		if err := parseRecord(r.record, &r.fields); err != nil {
-			return nil, fmt.Errorf("audit event %d: %w (run tapdesk audit verify)", r.seq, err)
+			return siem.Event{}, fmt.Errorf("audit event %d: %w (run tapdesk audit verify)", r.seq, err)
 		}
 		t, err := parseTS(r.fields[0])
 		if err != nil {
-			return nil, fmt.Errorf("audit event %d time: %w", r.seq, err)
+			return siem.Event{}, fmt.Errorf("audit event %d time: %w", r.seq, err)
 		}
-		out = append(out, siem.Event{Seq: r.seq, Time: t, Activity: r.fields[1], Category: r.fields[2], Result: r.fields[3],
-			RequestID: r.fields[13], Mac: r.mac, KeyID: r.keyID, JSON: appendEventJSON(nil, &r)})
+		return siem.Event{Seq: r.seq, Time: t, Activity: r.fields[1], Category: r.fields[2], Result: r.fields[3],
+			RequestID: r.fields[13], Mac: r.mac, KeyID: r.keyID, JSON: appendEventJSON(nil, &r)}, nil
+	}, `SELECT seq, record, mac, key_id FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read audit events to stream: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // TakeSIEMLease takes the sink's lease for holder until until, or renews
@@ -82,10 +78,15 @@ func (db *DB) AdvanceSIEMCursor(ctx context.Context, sink, holder string, from, 
 		return err
 	}
 	defer db.unlockWrites()
-	// The mac of the event at to goes with it, so a cut in the trail's
-	// tail below the cursor shows (CheckSIEMCursor).
-	res, err := db.db.ExecContext(ctx, `UPDATE siem_cursors SET delivered_seq = ?, delivered_at = ?,
-		delivered_mac = COALESCE((SELECT mac FROM audit_events WHERE seq = ?), '')
+	return db.moveSIEMCursor(ctx, sink, holder, from, to, now)
+}
+
+// moveSIEMCursor moves the sink's cursor from from to to for the lease's
+// holder (siem.ErrLeaseLost: not theirs, or moved meanwhile), under the
+// caller's write lock. The mac of the event at to goes with it, so a cut
+// in the trail's tail below the cursor shows (CheckSIEMCursor).
+func (db *DB) moveSIEMCursor(ctx context.Context, sink, holder string, from, to int64, now time.Time) error {
+	res, err := db.db.ExecContext(ctx, `UPDATE siem_cursors SET delivered_seq = ?, delivered_at = ?, delivered_mac = `+macAtSeq+`
 		WHERE sink = ? AND holder = ? AND delivered_seq = ?`, to, ts(now), to, sink, holder, from)
 	if err != nil {
 		return fmt.Errorf("siem cursor for %s: %w", sink, err)
@@ -103,7 +104,7 @@ func (db *DB) AdvanceSIEMCursor(ctx context.Context, sink, holder string, from, 
 // head. A cursor at 0, or no longer at cursor (moved meanwhile: the
 // cursor's update catches that), counts as intact.
 func (db *DB) CheckSIEMCursor(ctx context.Context, sink string, cursor int64) (head int64, intact bool, err error) {
-	if err := db.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&head); err != nil {
+	if head, err = auditHead(ctx, db.db); err != nil {
 		return 0, false, fmt.Errorf("audit head: %w", err)
 	}
 	if cursor == 0 {
@@ -132,20 +133,12 @@ func (db *DB) ResumeSIEMCursor(ctx context.Context, sink, holder string, from in
 		return 0, err
 	}
 	defer db.unlockWrites()
-	var head int64
-	if err := db.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&head); err != nil {
+	head, err := auditHead(ctx, db.db)
+	if err != nil {
 		return 0, fmt.Errorf("audit head: %w", err)
 	}
-	res, err := db.db.ExecContext(ctx, `UPDATE siem_cursors SET delivered_seq = ?, delivered_at = ?,
-		delivered_mac = COALESCE((SELECT mac FROM audit_events WHERE seq = ?), '')
-		WHERE sink = ? AND holder = ? AND delivered_seq = ?`, head, ts(now), head, sink, holder, from)
-	if err != nil {
-		return 0, fmt.Errorf("siem cursor for %s: %w", sink, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return 0, fmt.Errorf("siem cursor for %s: %w", sink, err)
-	} else if n == 0 {
-		return 0, siem.ErrLeaseLost
+	if err := db.moveSIEMCursor(ctx, sink, holder, from, head, now); err != nil {
+		return 0, err
 	}
 	return head, nil
 }
@@ -173,8 +166,8 @@ func (db *DB) SIEMLag(ctx context.Context, sink string) (behind int64, oldest ti
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, time.Time{}, fmt.Errorf("siem cursor for %s: %w", sink, err)
 	}
-	var head int64
-	if err := db.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&head); err != nil {
+	head, err := auditHead(ctx, db.db)
+	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("audit head: %w", err)
 	}
 	if head <= cursor {

@@ -11,7 +11,6 @@ import (
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/internal/pgtest"
 	"github.com/tapdesk/tapdesk/siem"
-	"github.com/tapdesk/tapdesk/store"
 )
 
 // The SIEM stream's durable side on both databases: events after a
@@ -22,11 +21,7 @@ func TestSIEMCursorAndLease(t *testing.T) {
 	pgtest.Backends(t, func(t *testing.T) {
 		ctx := context.Background()
 		a, dsn := openDB(t)
-		b, err := store.Open(ctx, dsn) // a second instance
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
+		b := reopen(t, dsn, testAuditKey) // a second instance
 		for i := range 5 {
 			if err := a.AppendEvent(ctx, tapdesk.Event{Time: t0.Add(time.Duration(i) * time.Minute), Activity: tapdesk.ActSignIn,
 				Category: tapdesk.CatSignIn, Actor: tapdesk.Actor{UPN: fmt.Sprintf("p%d@contoso.example", i)}}); err != nil {
