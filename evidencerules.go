@@ -39,3 +39,11 @@ func ErrEvidenceUnavailable() error {
 func ErrEvidenceTampered() error {
 	return Titledf(ECONFLICT, "Audit trail does not check out", "The audit trail does not check out, so tapdesk will not sign evidence from it. The security team has been told; an auditor can see where it breaks under Audit, Verify.")
 }
+
+// AuditFullVerifyEvery is how often the interval's checkpoint walks the
+// whole audit trail rather than from the last signed checkpoint. The walk
+// from a checkpoint catches every rewrite that forges macs (the chain
+// breaks at the checkpoint's signed mac) and everything after it; an event
+// before it changed without the audit key leaves the macs after it intact,
+// and only a walk over that event sees it.
+const AuditFullVerifyEvery = 24 * time.Hour

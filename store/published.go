@@ -123,3 +123,12 @@ func (db *DB) EventMAC(ctx context.Context, seq int64) (mac string, found bool, 
 	}
 	return mac, true, nil
 }
+
+// RequestLastSeq is the seq of the request's newest audit event (0: none).
+func (db *DB) RequestLastSeq(ctx context.Context, requestID string) (int64, error) {
+	var seq sql.NullInt64
+	if err := db.db.QueryRowContext(ctx, `SELECT MAX(seq) FROM audit_events WHERE request_id = ?`, requestID).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("read the request's audit events: %w", err)
+	}
+	return seq.Int64, nil
+}

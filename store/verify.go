@@ -51,8 +51,11 @@ type VerifyReport struct {
 	HeadMAC  string
 	// CheckpointSeq is the prune checkpoint the walk started from, if any.
 	CheckpointSeq int64
-	Break         *ChainBreak // nil: the chain holds
-	Notes         []string    // what was not checked, and why
+	// SignedSeq is the signed checkpoint VerifySince started from (0: it
+	// walked from the first event kept).
+	SignedSeq int64
+	Break     *ChainBreak // nil: the chain holds
+	Notes     []string    // what was not checked, and why
 	// Unexplained lists the stored requests whose state (or requester,
 	// target, approvals required, approvals) their events, replayed through
 	// the state machine, do not explain: rows edited outside tapdesk.
