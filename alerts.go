@@ -20,11 +20,12 @@ const (
 	AlertDispute              AlertRule = "dispute"
 	AlertOutsidePass          AlertRule = "outside_pass"
 	AlertAuditFailure         AlertRule = "audit_failure"
+	AlertThreatModeOff        AlertRule = "threat_mode_off"
 )
 
 // AlertRules are every rule, in the order they are listed.
 func AlertRules() []AlertRule {
-	return []AlertRule{AlertFilingBurst, AlertPairDecisions, AlertPrivilegedOutOfHours, AlertDispute, AlertOutsidePass, AlertAuditFailure}
+	return []AlertRule{AlertFilingBurst, AlertPairDecisions, AlertPrivilegedOutOfHours, AlertDispute, AlertOutsidePass, AlertAuditFailure, AlertThreatModeOff}
 }
 
 // Title is the rule as people read it (mail subjects, the alerts page).
@@ -42,6 +43,8 @@ func (r AlertRule) Title() string {
 		return "Pass made outside tapdesk"
 	case AlertAuditFailure:
 		return "Audit trail failed its check"
+	case AlertThreatModeOff:
+		return "Heightened-threat mode switched off"
 	}
 	return string(r)
 }
@@ -199,6 +202,8 @@ func EvaluateAlerts(in AlertInput, th AlertThresholds, hours WorkingHours) []Ale
 				Evidence: evidenceFor(ev)})
 		case ev.Activity == ActOutsidePassFound:
 			add(outsidePass(ev))
+		case ev.Activity == ActThreatModeChanged && ev.Result != ResultFailure && ev.Details["threat_mode"] == "off":
+			add(threatModeOff(ev))
 		case ev.Activity == ActTamperDetected,
 			ev.Activity == ActAuditVerified && ev.Result == ResultFailure:
 			add(Alert{Rule: AlertAuditFailure, Key: eventKey(AlertAuditFailure, strconv.FormatInt(ev.Seq, 10)),
@@ -308,6 +313,17 @@ func outsidePass(ev Event) Alert {
 		Evidence: evidenceFor(ev)}
 }
 
+// threatModeOff: the switch off is what a stolen admin session does
+// first, so the security team hears of every one, with who and why.
+func threatModeOff(ev Event) Alert {
+	return Alert{Rule: AlertThreatModeOff, Key: eventKey(AlertThreatModeOff, strconv.FormatInt(ev.Seq, 10)),
+		Subject: cmp.Or(ev.Actor.UPN, ev.Actor.Name, ev.Actor.ObjectID, "someone"), Seq: ev.Seq, At: ev.Time,
+		Summary: fmt.Sprintf("%s switched heightened-threat mode off, giving the reason \"%s\": passes need their usual approvers again, "+
+			"are no longer held to one-time use and the shortest lifetime, and privileged users can get them. "+
+			"Confirm with them on a known number that it was them.", personName(ev.Actor), ev.Reason),
+		Evidence: evidenceFor(ev)}
+}
+
 // evidenceFor is the request's page when there is one, else the audit
 // trail from the event down.
 func evidenceFor(ev Event) string {
@@ -371,6 +387,8 @@ func (r AlertRule) Description(th AlertThresholds, hours WorkingHours) string {
 		return "A Temporary Access Pass is found in Entra that tapdesk did not issue."
 	case AlertAuditFailure:
 		return "A check of the audit trail fails, or tampering is detected."
+	case AlertThreatModeOff:
+		return "An administrator switches heightened-threat mode off (it needs a fresh sign-in with MFA): every guard it raised is down again."
 	}
 	return ""
 }

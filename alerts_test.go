@@ -91,6 +91,15 @@ func TestEvaluateAlerts(t *testing.T) {
 			{Seq: 8, Activity: ActTamperDetected, Result: ResultFailure}}}, []AlertRule{AlertAuditFailure, AlertAuditFailure}},
 		{"a verify that held: no alert", AlertInput{New: []Event{{Seq: 7, Activity: ActAuditVerified}}}, nil},
 		{"an alert raised: no alert about it", AlertInput{New: []Event{{Seq: 9, Activity: ActAlertRaised, Category: CatSecurity}}}, nil},
+		{"threat mode switched off", AlertInput{New: []Event{{Seq: 10, Activity: ActThreatModeChanged, Category: CatSecurity, Actor: alex,
+			Reason: "The wave is over", Details: map[string]string{"threat_mode": "off"}}}}, []AlertRule{AlertThreatModeOff}},
+		{"threat mode switched on: no alert", AlertInput{New: []Event{{Seq: 11, Activity: ActThreatModeChanged, Category: CatSecurity, Actor: alex,
+			Reason: "Vishing wave", Details: map[string]string{"threat_mode": "on"}}}}, nil},
+		{"switched off twice: two alerts", AlertInput{New: []Event{
+			{Seq: 12, Activity: ActThreatModeChanged, Actor: alex, Details: map[string]string{"threat_mode": "off"}},
+			{Seq: 13, Activity: ActThreatModeChanged, Actor: alex, Details: map[string]string{"threat_mode": "on"}},
+			{Seq: 14, Activity: ActThreatModeChanged, Actor: sam, Details: map[string]string{"threat_mode": "off"}}}},
+			[]AlertRule{AlertThreatModeOff, AlertThreatModeOff}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

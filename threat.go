@@ -46,6 +46,14 @@ const ThreatModeSetting = "TAPDESK_THREAT_MODE"
 // the mode on at start.
 const ThreatModeForcedReason = "Switched on at start because " + ThreatModeSetting + " is set."
 
+// ThreatModeForcedNote says why the portal offers no way off while the
+// setting holds the mode on, and what switching it off takes: the stored
+// mode stays on after the setting is removed (the start recorded it), so
+// an admin still switches it off here, as any switch off.
+const ThreatModeForcedNote = "Heightened-threat mode is forced on by " + ThreatModeSetting +
+	", so it cannot be switched off here. Remove that setting from every instance of the deployment and restart them; " +
+	"the mode then stays on until an administrator switches it off on this page, with a fresh sign-in."
+
 // Banner is the sentence every page shows while the mode is on.
 func (m ThreatMode) Banner() string {
 	if !m.On {
@@ -158,8 +166,7 @@ func CheckThreatSwitch(p Principal, cur ThreatMode, on bool, reason string) erro
 		return Titledf(EFORBIDDEN, "Not one of your tasks", "Only an administrator (Tap.Admin) can switch heightened-threat mode.")
 	}
 	if !on && cur.Forced {
-		return Titledf(ECONFLICT, "Set by the deployment",
-			"Heightened-threat mode is forced on by %s. Remove that setting from the deployment to switch it off.", ThreatModeSetting)
+		return Titledf(ECONFLICT, "Set by the deployment", "%s", ThreatModeForcedNote)
 	}
 	if on == cur.On {
 		if on {
@@ -178,3 +185,40 @@ func CheckThreatSwitch(p Principal, cur ThreatMode, on bool, reason string) erro
 	}
 	return ve.Err()
 }
+
+// Switching off lowers every guard at once, so it is what someone holding
+// a stolen admin session would do first: it needs the sign-in an approval
+// needs (recent, with MFA where the deployment asks approvers for it), and
+// it raises an alert (AlertThreatModeOff). Switching on only raises guards
+// and needs the admin's session alone.
+
+// CheckThreatSwitchSignIn decides whether p's sign-in is fresh enough to
+// switch the mode to on: any sign-in for on, CheckFreshSignIn with the
+// approvers' maxAge and requireMFA for off.
+func CheckThreatSwitchSignIn(p Principal, on bool, maxAge time.Duration, requireMFA bool, now time.Time) error {
+	if on {
+		return nil
+	}
+	return CheckFreshSignIn(p, maxAge, requireMFA, now)
+}
+
+// ThreatOffSignInNote says on the admin's page what switching off takes,
+// before they try ("" when nothing beyond the session is asked).
+func ThreatOffSignInNote(maxAge time.Duration, requireMFA bool) string {
+	switch {
+	case maxAge > 0 && requireMFA:
+		return fmt.Sprintf("Switching it off needs a sign-in with multi-factor authentication from the last %s; with an older one you are asked to sign in again first. The security team is alerted.", HumanDuration(maxAge))
+	case maxAge > 0:
+		return fmt.Sprintf("Switching it off needs a sign-in from the last %s; with an older one you are asked to sign in again first. The security team is alerted.", HumanDuration(maxAge))
+	case requireMFA:
+		return "Switching it off needs a sign-in with multi-factor authentication. The security team is alerted."
+	}
+	return "Switching it off alerts the security team."
+}
+
+// Sentences around the fresh sign-in for switching off: flashed before the
+// identity provider and after it.
+const (
+	ThreatOffSignInBefore = "Switching heightened-threat mode off needs a recent sign-in. Sign in again, then switch it off."
+	ThreatOffSignInAfter  = "Signed in again. Check the reason and switch heightened-threat mode off."
+)

@@ -91,3 +91,35 @@ func TestThreatSwitchRules(t *testing.T) {
 		t.Errorf("admin with a reason: %v", err)
 	}
 }
+
+// TestThreatSwitchSignIn: switching off lowers every guard, so it needs
+// the sign-in an approval needs (recent, with MFA); switching on does not.
+func TestThreatSwitchSignIn(t *testing.T) {
+	now := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+	fresh := Principal{ObjectID: "a", Roles: []Role{RoleAdmin}, MFA: true, AuthTime: now.Add(-time.Minute)}
+	stale := fresh
+	stale.AuthTime = now.Add(-time.Hour)
+	noMFA := fresh
+	noMFA.MFA = false
+	for _, c := range []struct {
+		name string
+		p    Principal
+		on   bool
+		want string
+	}{
+		{"on with a stale sign-in", stale, true, ""},
+		{"on without MFA", noMFA, true, ""},
+		{"off with a fresh MFA sign-in", fresh, false, ""},
+		{"off with a stale sign-in", stale, false, EUNAUTHORIZED},
+		{"off without MFA", noMFA, false, EFORBIDDEN},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := ErrorCode(CheckThreatSwitchSignIn(c.p, c.on, 15*time.Minute, true, now)); got != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+	if n := ThreatOffSignInNote(15*time.Minute, true); !strings.Contains(n, "15 minutes") || !strings.Contains(n, "multi-factor") {
+		t.Errorf("note %q", n)
+	}
+}

@@ -11,7 +11,7 @@ import (
 	"github.com/tapdesk/tapdesk/evidence"
 )
 
-func newSigner(t *testing.T) *evidence.Signer {
+func newSigner(t testing.TB) *evidence.Signer {
 	t.Helper()
 	_, k, err := ed25519.GenerateKey(nil)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 
 const auditKey = "evidence-test-audit-key-0123456789abcdef"
 
-func openTrail(t *testing.T, dsn string) *store.DB {
+func openTrail(t testing.TB, dsn string) *store.DB {
 	t.Helper()
 	db, err := store.Open(context.Background(), dsn)
 	if err != nil {

@@ -160,6 +160,9 @@ type Handler struct {
 	fixedHeaders securityHeaderValues
 	// evidence builds evidence packs (nil: no signing key).
 	evidence EvidencePacker
+	// raiseAlerts runs the alert rules now (threat-off: a switch off is
+	// alerted at once, not at the next sweep).
+	raiseAlerts func(context.Context)
 }
 
 // Deps are the parts a Handler is built from.
@@ -179,6 +182,9 @@ type Deps struct {
 	ReadyChecks []ReadyCheck
 	// Evidence builds signed evidence packs (nil: no signing key set).
 	Evidence EvidencePacker
+	// RaiseAlerts runs the alert rules over the trail now (nil: the
+	// sweep's run only).
+	RaiseAlerts func(context.Context)
 }
 
 // New builds the handler set.
@@ -196,6 +202,10 @@ func New(d Deps) *Handler {
 	}
 	if h.kickMail == nil {
 		h.kickMail = func() {}
+	}
+	h.raiseAlerts = d.RaiseAlerts
+	if h.raiseAlerts == nil {
+		h.raiseAlerts = func(context.Context) {}
 	}
 	if h.cfg.DecisionTTL == 0 {
 		h.cfg.DecisionTTL = 24 * time.Hour

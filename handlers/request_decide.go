@@ -109,6 +109,11 @@ const (
 // it is a POST, so it never repeats by itself. Any other refusal is
 // returned as is. before is flashed now, after once the new sign-in succeeds.
 func (h *Handler) signInAgain(c echo.Context, err error, fresh string, r *tapdesk.Request, before, after string) error {
+	return h.signInAgainTo(c, err, fresh, "/requests/"+r.ID, before, after)
+}
+
+// signInAgainTo is signInAgain back to the local page next.
+func (h *Handler) signInAgainTo(c echo.Context, err error, fresh, next, before, after string) error {
 	if tapdesk.ErrorCode(err) != tapdesk.EUNAUTHORIZED {
 		return err
 	}
@@ -116,5 +121,5 @@ func (h *Handler) signInAgain(c echo.Context, err error, fresh string, r *tapdes
 	if after != "" {
 		h.sessions.Put(c.Request().Context(), sessAfterSignIn, after)
 	}
-	return c.Redirect(http.StatusSeeOther, "/auth/login?fresh="+fresh+"&next="+url.QueryEscape("/requests/"+r.ID))
+	return c.Redirect(http.StatusSeeOther, "/auth/login?fresh="+fresh+"&next="+url.QueryEscape(next))
 }

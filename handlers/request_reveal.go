@@ -237,7 +237,7 @@ func (h *Handler) targetStillFits(c echo.Context, r *tapdesk.Request) (tapdesk.T
 	} else {
 		details["lookup_error"] = tapdesk.ErrorCode(err)
 	}
-	threat, terr := h.threatMode(c.Request().Context())
+	threat, terr := h.requestThreatMode(c)
 	if err == nil && terr != nil {
 		err = terr
 		details["threat_mode_error"] = tapdesk.ErrorCode(terr)

@@ -4,11 +4,24 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/views"
+)
+
+const (
+	// ctxThreatMode holds the mode as this request read it
+	// (requestThreatMode).
+	ctxThreatMode = "tapdesk.threat_mode"
+	// sessThreatReason keeps the reason typed for a switch off while the
+	// admin signs in again, so the form has it back.
+	sessThreatReason = "threat_reason"
+	// threatAlertTimeout bounds raising the switch-off's alert after the
+	// switch committed; what it does not finish the next sweep does.
+	threatAlertTimeout = 10 * time.Second
 )
 
 // threatMode is heightened-threat mode as it holds now: stored (shared by
@@ -26,11 +39,26 @@ func (h *Handler) threatMode(ctx context.Context) (tapdesk.ThreatMode, error) {
 	return m, nil
 }
 
+// requestThreatMode is threatMode read once per request: issuing checks
+// the mode and the page it renders shows it in the banner, and the writes
+// in between would send the second read to the database. The page shows
+// the mode the request acted under.
+func (h *Handler) requestThreatMode(c echo.Context) (tapdesk.ThreatMode, error) {
+	if m, ok := c.Get(ctxThreatMode).(tapdesk.ThreatMode); ok {
+		return m, nil
+	}
+	m, err := h.threatMode(c.Request().Context())
+	if err == nil {
+		c.Set(ctxThreatMode, m)
+	}
+	return m, err
+}
+
 // threatBanner is the mode for the page's banner. A failed read shows the
 // banner as if on when the setting forces it, and is logged: a page must
 // not fail because the banner could not be read.
 func (h *Handler) threatBanner(c echo.Context) tapdesk.ThreatMode {
-	m, err := h.threatMode(c.Request().Context())
+	m, err := h.requestThreatMode(c)
 	if err != nil {
 		h.log.Warn("heightened-threat mode unreadable for the banner", "err", err)
 		return tapdesk.ThreatMode{On: h.cfg.ThreatModeForced, Forced: h.cfg.ThreatModeForced}
@@ -38,21 +66,34 @@ func (h *Handler) threatBanner(c echo.Context) tapdesk.ThreatMode {
 	return m
 }
 
-// threatModePage is GET /admin/threat-mode.
+// threatForm is the admin page's form for the mode as it is.
+func (h *Handler) threatForm(m tapdesk.ThreatMode, reason string, errs map[string]string) views.ThreatModeForm {
+	return views.ThreatModeForm{Mode: m, Reason: reason, Errors: errs,
+		OffNote: tapdesk.ThreatOffSignInNote(h.cfg.ApproverMaxAge, h.cfg.ApproverMFA)}
+}
+
+// threatModePage is GET /admin/threat-mode. Back from signing in again
+// for a switch off, the reason typed before is in the form again.
 func (h *Handler) threatModePage(c echo.Context) error {
-	m, err := h.threatMode(c.Request().Context())
+	m, err := h.requestThreatMode(c)
 	if err != nil {
 		return err
 	}
-	return h.render(c, http.StatusOK, views.ThreatModePage(h.page(c, "Heightened-threat mode"), views.ThreatModeForm{Mode: m}))
+	reason := ""
+	if loaded, _ := c.Get(ctxSession).(bool); loaded {
+		reason = h.sessions.PopString(c.Request().Context(), sessThreatReason)
+	}
+	return h.render(c, http.StatusOK, views.ThreatModePage(h.page(c, "Heightened-threat mode"), h.threatForm(m, reason, nil)))
 }
 
 // switchThreatMode is POST /admin/threat-mode: mode=on|off with a reason.
-// The switch and its audit event commit together.
+// Switching off also needs a fresh sign-in (tapdesk.CheckThreatSwitchSignIn)
+// and raises an alert (tapdesk.AlertThreatModeOff). The switch and its
+// audit event commit together.
 func (h *Handler) switchThreatMode(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := principal(c)
-	cur, err := h.threatMode(ctx)
+	cur, err := h.requestThreatMode(c)
 	if err != nil {
 		return err
 	}
@@ -64,19 +105,37 @@ func (h *Handler) switchThreatMode(c echo.Context) error {
 	if err := tapdesk.CheckThreatSwitch(p, cur, on, reason); err != nil {
 		if e, ok := err.(*tapdesk.Error); ok && e.Fields != nil {
 			return h.render(c, http.StatusUnprocessableEntity, views.ThreatModePage(h.page(c, "Heightened-threat mode"),
-				views.ThreatModeForm{Mode: cur, Reason: c.FormValue("reason"), Errors: e.Fields}))
+				h.threatForm(cur, c.FormValue("reason"), e.Fields)))
 		}
 		return err
+	}
+	if err := tapdesk.CheckThreatSwitchSignIn(p, on, h.cfg.ApproverMaxAge, h.cfg.ApproverMFA, h.now()); err != nil {
+		h.audit(c, tapdesk.Event{Activity: tapdesk.ActAccessRefused, Category: tapdesk.CatAccess, Result: tapdesk.ResultFailure,
+			Reason: tapdesk.ErrorMessage(err), Details: map[string]string{"path": c.Request().URL.Path, "threat_mode_switch": "off"}})
+		if tapdesk.ErrorCode(err) == tapdesk.EUNAUTHORIZED {
+			h.sessions.Put(ctx, sessThreatReason, reason)
+		}
+		return h.signInAgainTo(c, err, freshDecide, "/admin/threat-mode", tapdesk.ThreatOffSignInBefore, tapdesk.ThreatOffSignInAfter)
 	}
 	state := "off"
 	if on {
 		state = "on"
 	}
 	ev := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActThreatModeChanged, Category: tapdesk.CatSecurity,
-		Result: tapdesk.ResultSuccess, Reason: reason, Details: map[string]string{"threat_mode": state}})
+		Result: tapdesk.ResultSuccess, Reason: reason, Details: map[string]string{"threat_mode": state, "mfa": boolString(p.MFA)}})
 	if err := h.store.SetThreatMode(ctx, on, p.Actor(), reason, ev); err != nil {
 		return err
 	}
-	h.flash(c, "Heightened-threat mode is "+state+".")
+	if on {
+		h.flash(c, "Heightened-threat mode is on.")
+		return c.Redirect(http.StatusSeeOther, "/admin/threat-mode")
+	}
+	// The alert rules find the switch off in the trail; run them now
+	// rather than at the next sweep, and whether or not the admin waits.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), threatAlertTimeout)
+	h.raiseAlerts(actx)
+	cancel()
+	h.kickMail()
+	h.flash(c, "Heightened-threat mode is off. The security team has been alerted.")
 	return c.Redirect(http.StatusSeeOther, "/admin/threat-mode")
 }

@@ -64,16 +64,12 @@ func (db *DB) DueMail(ctx context.Context, now time.Time, limit int) ([]mail.Ite
 	if err != nil {
 		return nil, fmt.Errorf("due mail: %w", err)
 	}
-	defer rows.Close()
-	var items []mail.Item
-	for rows.Next() {
+	items, err := scanAll(rows, func(s rowScanner) (mail.Item, error) {
 		var it mail.Item
-		if err := rows.Scan(&it.ID, &it.Kind, &it.RequestID, &it.To, &it.Attempts, timeCol{&it.CreatedAt}); err != nil {
-			return nil, fmt.Errorf("scan outbox: %w", err)
-		}
-		items = append(items, it)
-	}
-	if err := rows.Err(); err != nil {
+		err := s.Scan(&it.ID, &it.Kind, &it.RequestID, &it.To, &it.Attempts, timeCol{&it.CreatedAt})
+		return it, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("due mail: %w", err)
 	}
 	// RETURNING's order is not the subquery's: send the oldest first.

@@ -261,16 +261,11 @@ func (db *DB) listRequests(ctx context.Context, cols string, scan func(rowScanne
 	if err != nil {
 		return nil, fmt.Errorf("list requests: %w", err)
 	}
-	defer rows.Close()
-	var out []*tapdesk.Request
-	for rows.Next() {
-		r, err := scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan request: %w", err)
-		}
-		out = append(out, r)
+	out, err := scanAll(rows, scan)
+	if err != nil {
+		return nil, fmt.Errorf("list requests: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Change is one state transition and the fields it sets.

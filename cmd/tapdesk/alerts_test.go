@@ -47,11 +47,12 @@ func storedAlerts(t *testing.T, d *testDemo) map[tapdesk.AlertRule][]tapdesk.Ale
 }
 
 // Each alert rule fires once through the real demo: what people do in the
-// portal (filings, approvals, a dispute) and what other parts write to the
-// trail (an outside pass, a failed verify). Each alert is stored, audited,
-// mailed to the security address (the dispute's own mail stands for its
-// alert), counted by rule, listed for auditors and hidden from agents; it
-// does not fire again on later sweeps or after a restart.
+// portal (filings, approvals, a dispute, heightened-threat mode switched
+// off) and what other parts write to the trail (an outside pass, a failed
+// verify). Each alert is stored, audited, mailed to the security address
+// (the dispute's own mail stands for its alert), counted by rule, listed
+// for auditors and hidden from agents; it does not fire again on later
+// sweeps or after a restart.
 func TestAlertRulesFireOnce(t *testing.T) {
 	pgtest.Backends(t, func(t *testing.T) {
 		dbPath := filepath.Join(t.TempDir(), "tapdesk.db")
@@ -92,6 +93,11 @@ func TestAlertRulesFireOnce(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// Ada switches heightened-threat mode on and off again.
+			admin := d.browser(t)
+			admin.signIn("/", "admin")
+			switchThreatMode(t, admin, "on", "Vishing wave against the helpdesk").status(http.StatusOK)
+			switchThreatMode(t, admin, "off", "False alarm, the SOC says").status(http.StatusOK)
 
 			want := map[tapdesk.AlertRule][]string{
 				tapdesk.AlertFilingBurst:          {"Alex Agent (alex.agent@contoso.example) filed 3 requests within one hour", d.baseURL + "/audit?"},
@@ -99,6 +105,7 @@ func TestAlertRulesFireOnce(t *testing.T) {
 				tapdesk.AlertPrivilegedOutOfHours: {"privileged target grace.global@contoso.example", "outside the working hours", d.baseURL + "/requests/"},
 				tapdesk.AlertOutsidePass:          {"nina.newhire@contoso.example", "Grace Global", "created outside tapdesk", d.baseURL + "/audit?before="},
 				tapdesk.AlertAuditFailure:         {"event 12 does not check out", "Audrey Auditor", d.baseURL + "/audit?before="},
+				tapdesk.AlertThreatModeOff:        {"Ada Admin (ada.admin@contoso.example) switched heightened-threat mode off", "False alarm", d.baseURL + "/audit?before="},
 			}
 			for rule, words := range want {
 				m := waitMail(t, d.capture, demoSecurityEmail, "tapdesk alert: "+rule.Title())

@@ -193,6 +193,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	a.handler = handlers.New(handlers.Deps{Evidence: packer,
 		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick, ReadyChecks: append(readyChecks(dir, sender), siemReadyChecks(a.siem)...),
 		Limiter: limiter, Metrics: a.metrics,
+		RaiseAlerts: a.raiseAlertsNow,
 		Config: handlers.Config{
 			Demo: cfg.Demo, ServerTiming: cfg.ServerTiming, SecureCookies: cfg.SecureCookies, ApproverEmails: cfg.ApproverEmails,
 			DecisionTTL: cfg.DecisionTTL, ApproverMaxAge: cfg.ApproverMaxAge, ApproverMFA: cfg.ApproverMFA,

@@ -89,3 +89,78 @@ func TestPackRefusedOverACutTrail(t *testing.T) {
 		}
 	})
 }
+
+// Someone with database access cuts the trail after its last checkpoint:
+// the request's events are all there, before the checkpoint, but the
+// events after it are gone, its publication event with them. A pack over
+// that trail would present a trail that does not verify as good evidence:
+// neither the CLI nor a restarted server signs one; the web answers 409
+// with a sentence, and each refusal is audited as tampering.
+func TestPackRefusedOverATrailCutAfterItsCheckpoint(t *testing.T) {
+	d := startTestDemo(t)
+	ctx := context.Background()
+	agent := d.browser(t)
+	agent.signIn("/", "agent")
+	req := approvedRequest(t, d, agent)
+	id := strings.TrimPrefix(req, "/requests/")
+	agent.get(req).status(http.StatusOK)
+	agent.submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
+	cp, err := d.app.evidence.PublishNow(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Events after the checkpoint: its publication, and someone signing in.
+	b := d.browser(t)
+	b.signIn("/", "auditor")
+	raw := attacker(t, d)
+	write(t, raw, `DELETE FROM audit_events WHERE seq > ?`, cp.Seq)
+
+	refusals := func() int {
+		t.Helper()
+		evs, err := d.app.db.Events(ctx, store.EventFilter{RequestID: id, Activity: string(tapdesk.ActTamperDetected)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range evs {
+			if strings.Contains(e.Reason, "evidence pack refused") && strings.Contains(e.Reason, "cut off the end") {
+				n++
+			}
+		}
+		return n
+	}
+
+	t.Run("the CLI", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "p.json")
+		env := map[string]string{"TAPDESK_AUDIT_KEY": demoAuditKey, "TAPDESK_AUDIT_SIGNING_KEY": evidence.PrivateKeyPEM(demoSigningKey())}
+		_, stderr, err := runCLI(t, env, "audit", "evidence", id, "--db", d.dbPath, "--out", f)
+		if err == nil {
+			t.Fatalf("the CLI signed a pack over a trail cut after its checkpoint (%s)", stderr)
+		}
+		if !strings.Contains(err.Error(), "does not check out") || !strings.Contains(err.Error(), "cut off the end") {
+			t.Errorf("the CLI's refusal does not say what happened: %v", err)
+		}
+		if _, serr := os.Stat(f); !os.IsNotExist(serr) {
+			t.Errorf("the CLI wrote a pack file though it refused (%v)", serr)
+		}
+		if n := refusals(); n != 1 {
+			t.Errorf("%d refusals audited as tampering, want 1", n)
+		}
+	})
+
+	t.Run("a restarted server", func(t *testing.T) {
+		fresh := startTestDemoWith(t, func(o *demoOptions) { o.DBPath = d.dbPath })
+		b := fresh.browser(t)
+		b.signIn("/", "agent")
+		b.get(req + "/evidence").status(http.StatusConflict)
+		if !strings.Contains(b.body, "will not sign evidence from it") {
+			t.Errorf("the refusal has no sentence:\n%s", b.body)
+		}
+		if strings.HasPrefix(strings.TrimSpace(b.body), "{") {
+			t.Error("the refusal looks like a pack")
+		}
+		if n := refusals(); n != 2 {
+			t.Errorf("%d refusals audited as tampering, want 2 (the CLI's and the server's)", n)
+		}
+	})
+}

@@ -83,7 +83,12 @@ func serveSettingDocs() map[string]string {
 		"smtp-tls": "`none` is allowed only for a relay on loopback.",
 
 		"approver-max-age": "An approver whose sign-in is older is sent through the identity provider again " +
-			"(`max_age`, `prompt=login`) before deciding.",
+			"(`max_age`, `prompt=login`) before deciding. An administrator switching heightened-threat mode off " +
+			"needs the same fresh sign-in (and MFA, per `TAPDESK_APPROVER_MFA`).",
+
+		"threat-mode": "While it is set the portal cannot switch the mode off. The start records the mode as on, " +
+			"so after the setting is removed (on every instance) the mode stays on until an administrator switches it off " +
+			"at `/admin/threat-mode`, with a fresh sign-in; that raises the `threat_mode_off` alert.",
 
 		"approver-mfa": "Read from the ID token's `amr` claim; a token without `amr` counts as no MFA. " +
 			"Conditional Access on the sign-in app is the real enforcement (see [ENTRA.md](ENTRA.md)).",

@@ -29,3 +29,31 @@ func forceThreatMode(ctx context.Context, db *store.DB, cfg appConfig) error {
 	}
 	return err
 }
+
+// raiseAlertsNow runs the alert rules outside the sweep, for a change that
+// must not wait for it (heightened-threat mode switched off), until they
+// have read the trail as far as it reached when called. Running beside
+// the sweep's own run is safe: one of them moves the cursor over a batch
+// and the other's try is a conflict, after which this one tries again.
+func (a *app) raiseAlertsNow(ctx context.Context) {
+	cur, err := a.db.CheckAlertCursor(ctx)
+	if err != nil {
+		a.cfg.Logger.Error("evaluating the alert rules", "err", err)
+		return
+	}
+	raised := 0
+	for range 3 {
+		n, err := a.alerts.Run(ctx, a.cfg.Now())
+		raised += n
+		if err != nil {
+			a.cfg.Logger.Error("evaluating the alert rules", "err", err)
+			break
+		}
+		if seq, err := a.db.AlertCursor(ctx); err != nil || seq >= cur.Head {
+			break
+		}
+	}
+	if raised > 0 {
+		a.worker.Kick()
+	}
+}

@@ -179,6 +179,12 @@ func TestThreatModeForcedBySetting(t *testing.T) {
 	if admin.doc().Find(`[data-testid="threat-forced"]`).Length() == 0 || admin.doc().Find(`[data-testid="threat-switch"]`).Length() != 0 {
 		t.Error("the admin page offers to switch a forced mode off")
 	}
+	// Removing the setting alone leaves the stored mode on: the page says
+	// so, and what switching off takes then.
+	if got := admin.text(`[data-testid="threat-forced"]`); !strings.Contains(got, "cannot be switched off here") ||
+		!strings.Contains(got, "restart") || !strings.Contains(got, "stays on until an administrator switches it off") {
+		t.Errorf("the forced note %q does not say how the mode goes off", got)
+	}
 	admin.post("/admin/threat-mode", url.Values{"_csrf": {csrfOf(admin)}, "mode": {"off"}, "reason": {"Trying to switch it off anyway"}}).
 		status(http.StatusConflict).contains(tapdesk.ThreatModeSetting)
 	if m, err := d.app.db.ThreatMode(context.Background()); err != nil || !m.On {
