@@ -388,7 +388,7 @@ func (r AlertRule) Description(th AlertThresholds, hours WorkingHours) string {
 	case AlertAuditFailure:
 		return "A check of the audit trail fails, or tampering is detected."
 	case AlertThreatModeOff:
-		return "An administrator switches heightened-threat mode off (it needs a fresh sign-in with MFA): every guard it raised is down again."
+		return "An administrator switches heightened-threat mode off: every guard it raised is down again."
 	}
 	return ""
 }

@@ -143,7 +143,7 @@ func (h *Handler) dashboardLists(ctx context.Context, p tapdesk.Principal, now t
 		for _, x := range decided {
 			row := views.NewRequestRow(x.Request, nil)
 			row.Decision, row.DecidedAt = tapdesk.DecisionLabel(x.Decision), views.UTC(x.DecidedAt)
-			row.DecidedISO = x.DecidedAt.UTC().Format(time.RFC3339)
+			row.DecidedISO = x.DecidedAt.UTC().Format(views.ISOMinute)
 			d.Decided = append(d.Decided, row)
 		}
 	}

@@ -255,14 +255,9 @@ func (h *Handler) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
 func (h *Handler) page(c echo.Context, title string) views.Page {
 	p := views.Page{Title: title, User: principal(c), Demo: h.cfg.Demo, Threat: h.threatBanner(c)}
 	if loaded, _ := c.Get(ctxSession).(bool); loaded {
-		p.Flash = h.sessions.PopString(c.Request().Context(), "flash")
+		p.Flash = h.takeFlash(c)
 	}
 	return p
-}
-
-// flash shows a one-line message on the next page.
-func (h *Handler) flash(c echo.Context, msg string) {
-	h.sessions.Put(c.Request().Context(), "flash", msg)
 }
 
 // audit writes a standalone event (one that records no state change) with

@@ -34,6 +34,9 @@ type sealedStore struct {
 	// writes (cachedRows), unsealed rows are kept (session_cache.go).
 	rows  cachedRows
 	cache *sessionRowCache
+	// flashes seals the flash cookie (session_flash.go), under a key of its
+	// own derived from the session key.
+	flashes *flashSealer
 }
 
 // newSealedStore wraps inner; sessionKey is tapdesk's session secret.
@@ -49,7 +52,7 @@ func newSealedStore(inner scs.Store, sessionKey string) *sealedStore {
 	if err != nil {
 		panic(err)
 	}
-	st := &sealedStore{inner: inner, aead: aead}
+	st := &sealedStore{inner: inner, aead: aead, flashes: newFlashSealer(sessionKey)}
 	if rows, ok := inner.(cachedRows); ok {
 		st.rows, st.cache = rows, newSessionRowCache(sessionCacheEntries)
 	}

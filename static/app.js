@@ -382,6 +382,8 @@ document.addEventListener("DOMContentLoaded", () => {
       for (const el of times) {
         const at = Date.parse(el.getAttribute("datetime"));
         if (Number.isNaN(at)) continue;
+        // A list row's time comes without a title (its text is the UTC time): keep that UTC there.
+        if (!el.title) el.title = new Date(at).toISOString().slice(0, 16).replace("T", " ") + " UTC";
         const local = new Date(at).toDateString() === today ? clock.format(at) : dated.format(at);
         el.textContent = `${relative(at)} · ${local}`;
       }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -132,6 +133,10 @@ func (db *DB) verifyChain(ctx context.Context, q querier, recorded *Head) (rep V
 	if err != nil {
 		return rep, err
 	}
+	published, err := lastPublished(ctx, q)
+	if err != nil {
+		return rep, err
+	}
 	replay, err := newReplayer(ctx, q)
 	if err != nil {
 		return rep, err
@@ -154,6 +159,7 @@ func (db *DB) verifyChain(ctx context.Context, q querier, recorded *Head) (rep V
 	}
 	h := db.keys.ring()
 	order := keyOrder{retired: map[string]int64{}}
+	publication := published == nil
 	rep.FirstSeq = cur.seq
 	prev, expect, last := "", int64(1), ""
 	if cur.seq != 1 {
@@ -190,6 +196,16 @@ func (db *DB) verifyChain(ctx context.Context, q querier, recorded *Head) (rep V
 					"event %d does not carry the mac recorded for it: the trail was rewritten from there (or the recorded head is wrong)", cur.seq)}
 				return rep, nil
 			}
+			if published != nil && cur.seq == published.Seq && cur.mac != published.MAC {
+				rep.Break = &ChainBreak{Seq: cur.seq, Kind: BreakChanged, Detail: fmt.Sprintf(
+					"event %d does not carry the mac tapdesk signed for it in its last checkpoint: the trail was rewritten up to there", cur.seq)}
+				return rep, nil
+			}
+			if !publication && cur.seq > published.Seq {
+				if publication, err = publishes(cur, *published); err != nil {
+					return rep, err
+				}
+			}
 			prev, expect, cur = cur.mac, expect+1, next
 			continue
 		}
@@ -204,6 +220,9 @@ func (db *DB) verifyChain(ctx context.Context, q querier, recorded *Head) (rep V
 		rep.Break.Seq = rep.LastSeq + 1
 	} else if err == nil {
 		rep.Break = rep.reaches(recorded)
+	}
+	if rep.Break == nil && err == nil {
+		rep.Break = rep.reachesPublished(published, publication)
 	}
 	if rep.Break == nil && err == nil {
 		var notes []string
@@ -223,6 +242,40 @@ func (rep *VerifyReport) reaches(recorded *Head) *ChainBreak {
 			"event %d was recorded as the head, but the trail ends at event %d: events were cut off the end", recorded.Seq, rep.LastSeq)}
 	case recorded.Seq < rep.FirstSeq:
 		rep.Notes = append(rep.Notes, fmt.Sprintf("the recorded head, event %d, has been pruned; it was not compared", recorded.Seq))
+	}
+	return nil
+}
+
+// lastPublished is the newest checkpoint tapdesk recorded publishing
+// (nil: none). Its signature is the evidence package's to check; here it
+// is a head the trail must still reach, like a recorded one: a forged row
+// can only make verify fail, never pass.
+func lastPublished(ctx context.Context, q querier) (*Head, error) {
+	var h Head
+	err := q.QueryRowContext(ctx, `SELECT seq, mac FROM published_checkpoints WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1`).Scan(&h.Seq, &h.MAC)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the last published checkpoint: %w", err)
+	}
+	return &h, nil
+}
+
+// reachesPublished checks that the walked trail still reaches the last
+// published checkpoint and holds its publication event (found): without
+// them, events were cut off after it, which no request may show. A
+// checkpoint since pruned is not compared.
+func (rep *VerifyReport) reachesPublished(published *Head, found bool) *ChainBreak {
+	switch {
+	case published == nil || published.Seq < rep.FirstSeq:
+	case published.Seq > rep.LastSeq:
+		return &ChainBreak{Seq: rep.LastSeq + 1, Kind: BreakMissing, Detail: fmt.Sprintf(
+			"tapdesk signed a checkpoint at event %d, but the trail ends at event %d: events were cut off the end", published.Seq, rep.LastSeq)}
+	case !found:
+		return &ChainBreak{Seq: rep.LastSeq + 1, Kind: BreakMissing, Detail: fmt.Sprintf(
+			"events were cut off the end: tapdesk signed a checkpoint at event %d and recorded its publication in the event after it, "+
+				"and the trail ends at event %d without that event", published.Seq, rep.LastSeq)}
 	}
 	return nil
 }

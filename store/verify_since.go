@@ -166,7 +166,7 @@ func (db *DB) walkSince(ctx context.Context, q querier, w TrailWalk) (rep Verify
 	for _, c := range carry {
 		want[c.Seq] = c.MAC
 	}
-	published := w.Signed == nil || w.Signed.Seq < start
+	published := w.Signed == nil
 	expect, last := start, ""
 	cur, err := pipe.next()
 	if err != nil {
@@ -217,10 +217,7 @@ func (db *DB) walkSince(ctx context.Context, q querier, w TrailWalk) (rep Verify
 		rep.LastSeq, rep.HeadMAC, last = cur.seq, cur.mac, cur.record
 		prev, expect, cur = cur.mac, expect+1, next
 	}
-	if !published {
-		rep.Break = &ChainBreak{Seq: rep.LastSeq + 1, Kind: BreakMissing, Detail: fmt.Sprintf(
-			"events were cut off the end: tapdesk signed a checkpoint at event %d and recorded its publication in the event after it, "+
-				"and the trail ends at event %d without that event", w.Signed.Seq, rep.LastSeq)}
+	if rep.Break = rep.reachesPublished(w.Signed, published); rep.Break != nil {
 		return rep, nil, nil
 	}
 	var f [numRecordFields]string

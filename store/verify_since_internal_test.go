@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/internal/pgtest"
@@ -33,8 +34,12 @@ func signedTrail(t *testing.T) (*DB, Head, string) {
 	if err := db.SQL().QueryRowContext(ctx, `SELECT mac FROM audit_events WHERE seq = 10`).Scan(&cp.MAC); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActCheckpointPublished, Category: tapdesk.CatAudit,
-		Details: map[string]string{"seq": "10", "mac": cp.MAC}}); err != nil {
+	slot := "2026-11-29T10:00:00Z"
+	if ok, err := db.ClaimCheckpointSlot(ctx, slot, time.Now(), time.Minute); err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	if err := db.RecordCheckpoint(ctx, slot, 10, cp.MAC, `{"format":"tapdesk-audit-checkpoint-v1"}`, tapdesk.Event{
+		Activity: tapdesk.ActCheckpointPublished, Category: tapdesk.CatAudit, Details: map[string]string{"seq": "10", "mac": cp.MAC}}); err != nil {
 		t.Fatal(err)
 	}
 	for i := 12; i <= 20; i++ {
@@ -119,6 +124,15 @@ func walk(t *testing.T, db *DB, w TrailWalk) VerifyReport {
 	return rep
 }
 
+func fullVerify(t *testing.T, db *DB) VerifyReport {
+	t.Helper()
+	rep, err := db.VerifyChain(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
 func wantBreak(t *testing.T, rep VerifyReport, seq int64, kind BreakKind) {
 	t.Helper()
 	if rep.Break == nil || rep.Break.Seq != seq || rep.Break.Kind != kind {
@@ -137,6 +151,9 @@ func TestVerifySinceCheckpoint(t *testing.T) {
 			rep := walk(t, db, TrailWalk{Signed: &cp})
 			if rep.Break != nil || rep.FirstSeq != 10 || rep.SignedSeq != 10 || rep.Checked != 11 || rep.LastSeq != 20 {
 				t.Fatalf("walk from the checkpoint: %+v %+v", rep, rep.Break)
+			}
+			if rep := fullVerify(t, db); rep.Break != nil || rep.Checked != 20 {
+				t.Fatalf("verify: %+v %+v", rep, rep.Break)
 			}
 			full := walk(t, db, TrailWalk{Signed: &cp, Full: true})
 			if full.Break != nil || full.FirstSeq != 1 || full.SignedSeq != 0 || full.Checked != 20 || full.HeadMAC != rep.HeadMAC {
@@ -160,6 +177,9 @@ func TestVerifySinceCheckpoint(t *testing.T) {
 			}
 			wantBreak(t, walk(t, db, TrailWalk{Signed: &cp}), 10, BreakChanged)
 			wantBreak(t, walk(t, db, TrailWalk{Signed: &cp, Full: true}), 10, BreakChanged)
+			// verify (the CLI, Audit > Verify) holds the trail to the last
+			// published checkpoint too.
+			wantBreak(t, fullVerify(t, db), 10, BreakChanged)
 		})
 		t.Run("the checkpoint's own event changed", func(t *testing.T) {
 			db, cp, _ := signedTrail(t)
@@ -195,6 +215,7 @@ func TestVerifySinceCheckpoint(t *testing.T) {
 				fresh := openKeyed(t, dsn)
 				wantBreak(t, walk(t, fresh, TrailWalk{Signed: &cp}), c.at, BreakMissing)
 				wantBreak(t, walk(t, fresh, TrailWalk{Signed: &cp, Full: true}), c.at, BreakMissing)
+				wantBreak(t, fullVerify(t, fresh), c.at, BreakMissing)
 				// And the process that wrote them knows its own head.
 				wantBreak(t, walk(t, db, TrailWalk{}), c.from, BreakMissing)
 			})
