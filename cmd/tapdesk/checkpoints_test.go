@@ -191,7 +191,16 @@ func TestCheckpointsPublishedOnIntervalAndAtShutdown(t *testing.T) {
 		}
 		defer raw.Close()
 		write(t, raw, `DELETE FROM audit_events WHERE seq >= ?`, last.Seq)
+		// The database still records the checkpoints it published: verify
+		// holds the trail to the last one.
 		out, _, err := runCLI(t, env, "audit", "verify", "--db", d.dbPath)
+		if exitCode(err) != 1 || !strings.Contains(out, "cut off the end") {
+			t.Fatalf("verify against the database's own record of its checkpoints: code %d\n%s", exitCode(err), out)
+		}
+		// Someone who deletes that record too: only the checkpoints kept
+		// outside the database show the cut.
+		write(t, raw, `DELETE FROM published_checkpoints`)
+		out, _, err = runCLI(t, env, "audit", "verify", "--db", d.dbPath)
 		if err != nil {
 			t.Fatalf("without the checkpoints the cut is not seen, and verify should pass: %v\n%s", err, out)
 		}
