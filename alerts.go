@@ -20,11 +20,12 @@ const (
 	AlertDispute              AlertRule = "dispute"
 	AlertOutsidePass          AlertRule = "outside_pass"
 	AlertAuditFailure         AlertRule = "audit_failure"
+	AlertOutsideScanFailing   AlertRule = "outside_scan_failing"
 )
 
 // AlertRules are every rule, in the order they are listed.
 func AlertRules() []AlertRule {
-	return []AlertRule{AlertFilingBurst, AlertPairDecisions, AlertPrivilegedOutOfHours, AlertDispute, AlertOutsidePass, AlertAuditFailure}
+	return []AlertRule{AlertFilingBurst, AlertPairDecisions, AlertPrivilegedOutOfHours, AlertDispute, AlertOutsidePass, AlertAuditFailure, AlertOutsideScanFailing}
 }
 
 // Title is the rule as people read it (mail subjects, the alerts page).
@@ -42,6 +43,8 @@ func (r AlertRule) Title() string {
 		return "Pass made outside tapdesk"
 	case AlertAuditFailure:
 		return "Audit trail failed its check"
+	case AlertOutsideScanFailing:
+		return "Passes made outside tapdesk not looked for"
 	}
 	return string(r)
 }
@@ -199,6 +202,8 @@ func EvaluateAlerts(in AlertInput, th AlertThresholds, hours WorkingHours) []Ale
 				Evidence: evidenceFor(ev)})
 		case ev.Activity == ActOutsidePassFound:
 			add(outsidePass(ev))
+		case ev.Activity == ActOutsideScanFailing:
+			add(outsideScanFailing(ev))
 		case ev.Activity == ActTamperDetected,
 			ev.Activity == ActAuditVerified && ev.Result == ResultFailure:
 			add(Alert{Rule: AlertAuditFailure, Key: eventKey(AlertAuditFailure, strconv.FormatInt(ev.Seq, 10)),
@@ -308,6 +313,16 @@ func outsidePass(ev Event) Alert {
 		Evidence: evidenceFor(ev)}
 }
 
+// outsideScanFailing: the outside-pass job has not read Entra's directory
+// audit log for OutsideScanFailingRuns runs. Keyed by where the shared
+// cursor stood, so instances failing on the same stuck cursor raise one
+// alert, and a new failure after the log was read again raises a new one.
+func outsideScanFailing(ev Event) Alert {
+	return Alert{Rule: AlertOutsideScanFailing, Key: eventKey(AlertOutsideScanFailing, cmp.Or(ev.Details["read_up_to"], "never read")),
+		Subject: "Entra's directory audit log", Seq: ev.Seq, At: ev.Time,
+		Summary: cmp.Or(ev.Reason, "Entra's directory audit log could not be read."), Evidence: evidenceFor(ev)}
+}
+
 // evidenceFor is the request's page when there is one, else the audit
 // trail from the event down.
 func evidenceFor(ev Event) string {
@@ -371,6 +386,9 @@ func (r AlertRule) Description(th AlertThresholds, hours WorkingHours) string {
 		return "A Temporary Access Pass is found in Entra that tapdesk did not issue."
 	case AlertAuditFailure:
 		return "A check of the audit trail fails, or tampering is detected."
+	case AlertOutsideScanFailing:
+		return fmt.Sprintf("Entra's directory audit log cannot be read in %d sweeps in a row (a missing AuditLog.Read.All permission, "+
+			"an outage, throttling), so passes made outside tapdesk go unseen.", OutsideScanFailingRuns)
 	}
 	return ""
 }
