@@ -21,11 +21,12 @@ const (
 	AlertOutsidePass          AlertRule = "outside_pass"
 	AlertAuditFailure         AlertRule = "audit_failure"
 	AlertThreatModeOff        AlertRule = "threat_mode_off"
+	AlertOutsideScanFailing   AlertRule = "outside_scan_failing"
 )
 
 // AlertRules are every rule, in the order they are listed.
 func AlertRules() []AlertRule {
-	return []AlertRule{AlertFilingBurst, AlertPairDecisions, AlertPrivilegedOutOfHours, AlertDispute, AlertOutsidePass, AlertAuditFailure, AlertThreatModeOff}
+	return []AlertRule{AlertFilingBurst, AlertPairDecisions, AlertPrivilegedOutOfHours, AlertDispute, AlertOutsidePass, AlertAuditFailure, AlertThreatModeOff, AlertOutsideScanFailing}
 }
 
 // Title is the rule as people read it (mail subjects, the alerts page).
@@ -45,6 +46,8 @@ func (r AlertRule) Title() string {
 		return "Audit trail failed its check"
 	case AlertThreatModeOff:
 		return "Heightened-threat mode switched off"
+	case AlertOutsideScanFailing:
+		return "Passes made outside tapdesk not looked for"
 	}
 	return string(r)
 }
@@ -204,6 +207,8 @@ func EvaluateAlerts(in AlertInput, th AlertThresholds, hours WorkingHours) []Ale
 			add(outsidePass(ev))
 		case ev.Activity == ActThreatModeChanged && ev.Result != ResultFailure && ev.Details["threat_mode"] == "off":
 			add(threatModeOff(ev))
+		case ev.Activity == ActOutsideScanFailing:
+			add(outsideScanFailing(ev))
 		case ev.Activity == ActTamperDetected,
 			ev.Activity == ActAuditVerified && ev.Result == ResultFailure:
 			add(Alert{Rule: AlertAuditFailure, Key: eventKey(AlertAuditFailure, strconv.FormatInt(ev.Seq, 10)),
@@ -324,6 +329,16 @@ func threatModeOff(ev Event) Alert {
 		Evidence: evidenceFor(ev)}
 }
 
+// outsideScanFailing: the outside-pass job has not read Entra's directory
+// audit log for OutsideScanFailingRuns runs. Keyed by where the shared
+// cursor stood, so instances failing on the same stuck cursor raise one
+// alert, and a new failure after the log was read again raises a new one.
+func outsideScanFailing(ev Event) Alert {
+	return Alert{Rule: AlertOutsideScanFailing, Key: eventKey(AlertOutsideScanFailing, cmp.Or(ev.Details["read_up_to"], "never read")),
+		Subject: "Entra's directory audit log", Seq: ev.Seq, At: ev.Time,
+		Summary: cmp.Or(ev.Reason, "Entra's directory audit log could not be read."), Evidence: evidenceFor(ev)}
+}
+
 // evidenceFor is the request's page when there is one, else the audit
 // trail from the event down.
 func evidenceFor(ev Event) string {
@@ -389,6 +404,9 @@ func (r AlertRule) Description(th AlertThresholds, hours WorkingHours) string {
 		return "A check of the audit trail fails, or tampering is detected."
 	case AlertThreatModeOff:
 		return "An administrator switches heightened-threat mode off: every guard it raised is down again."
+	case AlertOutsideScanFailing:
+		return fmt.Sprintf("Entra's directory audit log cannot be read in %d sweeps in a row (a missing AuditLog.Read.All permission, "+
+			"an outage, throttling), so passes made outside tapdesk go unseen.", OutsideScanFailingRuns)
 	}
 	return ""
 }

@@ -18,7 +18,7 @@ func Activities() []Activity {
 		ActAccessRefused, ActServiceStarted, ActRequestRefused, ActDecisionRefused, ActRevealRefused, ActTamperDetected,
 		ActNoticeSkipped, ActDisputeOpened, ActDispute, ActDisputeRefused,
 		ActRateLimited,
-		ActOutsidePassFound, ActOutsidePassDeleted, ActCheckpointPublished, ActEvidenceExported,
+		ActOutsidePassFound, ActOutsidePassDeleted, ActOutsideScanFailing, ActCheckpointPublished, ActEvidenceExported,
 		ActAlertRaised, ActThreatModeChanged,
 	}
 }

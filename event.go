@@ -114,3 +114,8 @@ func (e Event) ForRequest(r *Request) Event {
 	}
 	return e
 }
+
+// ActOutsideScanFailing records that the outside-pass job could not read
+// Entra's directory audit log for tapdesk.OutsideScanFailingRuns runs in a
+// row: once per failing streak and instance (ops slice, issue 13).
+const ActOutsideScanFailing Activity = "Read directory audit log failed"

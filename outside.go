@@ -168,3 +168,52 @@ func OutsidePassDetails(p OutsidePass) map[string]string {
 // DashboardOutsidePasses is how many outside passes the auditor's
 // dashboard lists, newest first.
 const DashboardOutsidePasses = 20
+
+// OutsideScanFailingRuns is how many runs in a row of the outside-pass job
+// may fail before it counts as failing: /readyz shows it degraded, one
+// audit event records it and the security team is alerted. One or two
+// failed runs are Graph throttling or a blip, retried at the next sweep;
+// five (five minutes at the default sweep interval) is a problem someone
+// must fix, such as a missing permission, while passes made outside
+// tapdesk go unseen.
+const OutsideScanFailingRuns = 5
+
+// OutsideScanProblem says in a short sentence (it fits a /readyz line
+// with OutsideScanHealth) why Entra's directory audit log could not be
+// read, and what fixes it where that is known: above all the permission
+// AuditLog.Read.All, which tapdesk's other calls do not need, so it is the
+// one an installation most often lacks.
+func OutsideScanProblem(err error) string {
+	var ge *GraphError
+	if !errors.As(err, &ge) {
+		return "The read failed: " + BoundText(strings.Join(strings.Fields(err.Error()), " "), 120) + "."
+	}
+	status := ge.Code
+	if ge.Status != 0 {
+		status = strconv.Itoa(ge.Status) + " " + ge.Code
+	}
+	switch ge.Kind {
+	case GraphForbidden:
+		return "Graph refused it (" + status + "): grant the Graph app the application permission AuditLog.Read.All (admin consent)."
+	case GraphUnauthorized:
+		return "Graph did not accept tapdesk's token (" + status + "): check the Graph app's credentials (see the graph token check)."
+	case GraphThrottled:
+		return "Graph is throttling the reads (" + status + "); tapdesk reads on at each sweep."
+	case GraphUnavailable:
+		return "Graph did not answer (" + status + "); tapdesk reads on at each sweep."
+	}
+	return "Graph refused it (" + status + "): " + BoundText(ge.Message, 100)
+}
+
+// OutsideScanHealth is the /readyz line of an outside-pass job failing
+// runs runs in a row since since, for problem (OutsideScanProblem).
+func OutsideScanHealth(runs int, since time.Time, problem string) string {
+	return "not read in " + strconv.Itoa(runs) + " sweeps since " + since.UTC().Format("2006-01-02 15:04 UTC") + ". " + problem
+}
+
+// OutsideScanFailing is the audit event's and the alert's sentence: what
+// goes unseen, since when, and the problem.
+func OutsideScanFailing(runs int, since time.Time, problem string) string {
+	return "Passes made outside tapdesk are not being looked for: Entra's directory audit log could not be read in " +
+		strconv.Itoa(runs) + " sweeps in a row, since " + since.UTC().Format("2006-01-02 15:04 UTC") + ". " + problem
+}

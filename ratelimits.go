@@ -22,6 +22,7 @@ const (
 	RateReveal   RateAction = "reveal"    // POST /requests/:id/reveal: issuing and revealing a pass
 	RateExport   RateAction = "export"    // GET /audit/export: streaming the audit trail
 	RateVerify   RateAction = "verify"    // GET /audit/verify: checking the whole chain
+	RateReport   RateAction = "report"    // GET /reports and /reports/{chart}.csv: counting over a period of the trail
 )
 
 // RateScope says whose pace a limit counts: one signed-in person's, or
@@ -70,6 +71,7 @@ var rateWords = map[RateAction]struct{ did, noun string }{
 	RateReveal:   {"tried to issue and reveal a pass %d times", "%d passes have been asked for"},
 	RateExport:   {"exported the audit trail %d times", "%d audit exports have been made"},
 	RateVerify:   {"verified the audit trail %d times", "%d audit verifications have been run"},
+	RateReport:   {"asked for %d reports or report CSVs", "%d reports or report CSVs have been asked for"},
 }
 
 // DefaultRateLimits are the limits unless TAPDESK_RATE_LIMITS says
@@ -97,6 +99,11 @@ func DefaultRateLimits() RateLimits {
 		{RateExport, PerAddress, 30, 10 * time.Minute},
 		{RateVerify, PerPerson, 5, 10 * time.Minute},
 		{RateVerify, PerAddress, 20, 10 * time.Minute},
+		// A report reads up to ReportMaxSpan of the trail: the page and
+		// its eight CSVs three times over in ten minutes is more than an
+		// auditor clicks, and little for the database.
+		{RateReport, PerPerson, 30, 10 * time.Minute},
+		{RateReport, PerAddress, 60, 10 * time.Minute},
 	}
 }
 

@@ -159,3 +159,15 @@ func TestRateAdmits(t *testing.T) {
 		t.Fatalf("after an hour: %v, %s", ok, next)
 	}
 }
+
+func TestReportRateSentence(t *testing.T) {
+	now := time.Date(2026, 11, 28, 14, 29, 20, 0, time.UTC)
+	r := RateRefusal{Limit: DefaultRateLimits().For(RateReport, PerPerson), RetryAt: now.Add(20 * time.Second)}
+	if got, want := r.Sentence(now), "You have asked for 30 reports or report CSVs in the last 10 minutes. Try again at 14:29:40 UTC (in 20 seconds)."; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	r.Limit = DefaultRateLimits().For(RateReport, PerAddress)
+	if got, want := r.Sentence(now), "60 reports or report CSVs have been asked for from your network address in the last 10 minutes. Try again at 14:29:40 UTC (in 20 seconds)."; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+}

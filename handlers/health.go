@@ -29,6 +29,12 @@ func (h *Handler) healthz(c echo.Context) error { return c.String(http.StatusOK,
 type ReadyCheck struct {
 	Name  string
 	Check func(ctx context.Context) (note string, err error)
+	// Degrades: a failure of this dependency shows as "degraded" and
+	// leaves the instance ready. For what every instance lacks alike and
+	// the portal's own work does not need (Entra's audit log for the
+	// outside-pass job): failing the probe would take every instance out
+	// of the load balancer, and the whole portal down, over it.
+	Degrades bool
 }
 
 // schemaReporter is a store that knows its schema version and the newest
@@ -39,9 +45,11 @@ type schemaReporter interface {
 
 // readyState is one dependency's state, as /readyz shows it.
 type readyState struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail,omitempty"`
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
+	// Degraded: not OK, yet the instance is ready (ReadyCheck.Degrades).
+	Degraded bool   `json:"degraded,omitempty"`
+	Detail   string `json:"detail,omitempty"`
 }
 
 // readyReport is the state of every dependency at one moment.
@@ -102,7 +110,11 @@ func (rd *readiness) run() readyReport {
 			defer wg.Done()
 			note, err := chk.Check(ctx)
 			r.Checks[i] = readyState{Name: chk.Name, OK: err == nil, Detail: note}
-			if err != nil {
+			switch {
+			case err != nil && chk.Degrades:
+				r.Checks[i].Degraded, r.Checks[i].Detail = true, readyReason(err)
+				rd.log.Warn("degraded", "dependency", chk.Name, "reason", r.Checks[i].Detail)
+			case err != nil:
 				r.Checks[i].Detail = readyReason(err)
 				rd.log.Warn("not ready", "dependency", chk.Name, "reason", r.Checks[i].Detail)
 			}
@@ -110,7 +122,7 @@ func (rd *readiness) run() readyReport {
 	}
 	wg.Wait()
 	for _, s := range r.Checks {
-		r.Ready = r.Ready && s.OK
+		r.Ready = r.Ready && (s.OK || s.Degraded)
 	}
 	return r
 }
@@ -169,7 +181,7 @@ func (h *Handler) readyz(c echo.Context) error {
 	if !tapdesk.ReadyDetailsAllowed(c.Request().RemoteAddr, c.Request().Header) {
 		checks := make([]readyState, len(r.Checks))
 		for i, s := range r.Checks {
-			checks[i] = readyState{Name: s.Name, OK: s.OK}
+			checks[i] = readyState{Name: s.Name, OK: s.OK, Degraded: s.Degraded}
 		}
 		r.Checks = checks
 	}
@@ -189,6 +201,10 @@ func (h *Handler) readyz(c echo.Context) error {
 	for _, s := range r.Checks {
 		b.WriteString(s.Name + ": ")
 		switch {
+		case s.Degraded && s.Detail == "":
+			b.WriteString("degraded")
+		case s.Degraded:
+			b.WriteString("degraded: " + s.Detail)
 		case !s.OK && s.Detail == "":
 			b.WriteString("failing")
 		case !s.OK:

@@ -69,8 +69,10 @@ func (h *Handler) Routes(e *echo.Echo) {
 	e.GET("/audit", h.auditList, audit)
 	e.GET("/audit/export", h.auditExport, audit, h.limit(tapdesk.RateExport))
 	e.GET("/audit/verify", h.auditVerify, audit, h.limit(tapdesk.RateVerify))
-	e.GET("/reports", h.reports, audit)
-	e.GET("/reports/:file", h.reportCSV, audit)
+	// A report counts over up to a year of the trail: paced like exports.
+	report := h.limit(tapdesk.RateReport)
+	e.GET("/reports", h.reports, audit, report)
+	e.GET("/reports/:file", h.reportCSV, audit, report)
 	e.GET("/alerts", h.alertsPage, audit)
 
 	// Heightened-threat mode's switch (issue 13, threat.go).

@@ -15,7 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/tapdesk/tapdesk"
@@ -45,6 +45,8 @@ type Store interface {
 	OutsidePassDeleted(ctx context.Context, auditID string, at time.Time, gone bool, ev *tapdesk.Event) error
 	OutsidePassesToDelete(ctx context.Context, limit int) ([]tapdesk.OutsidePass, error)
 	TAPRecorded(ctx context.Context, methodID string) (bool, error)
+	// AppendEvent records that the scan is failing (tapdesk.ActOutsideScanFailing).
+	AppendEvent(ctx context.Context, ev tapdesk.Event) error
 }
 
 // Options configure a Watch.
@@ -63,9 +65,20 @@ type Watch struct {
 	log   AuditLog
 	store Store
 	opts  Options
+
+	// What the runs found, for /readyz (Health) and the failing streak's
+	// one audit event; the sweep writes it, probes read it.
+	mu sync.Mutex
 	// failures counts the runs in a row that could not read the log to
-	// the end (the metric shows it).
-	failures atomic.Int64
+	// the end (the metric shows it), since failingSince; lastErr is the
+	// latest run's error.
+	failures     int
+	failingSince time.Time
+	lastErr      error
+	// recorded: this streak's ActOutsideScanFailing event is written.
+	recorded bool
+	// readAt is when a run last read the log to the end.
+	readAt time.Time
 }
 
 // New returns the job reading log and recording in st.
@@ -101,18 +114,92 @@ func (w *Watch) Run(ctx context.Context, now time.Time) (int, error) {
 	}
 	found, err := w.scan(ctx, now)
 	if err != nil {
-		n := w.failures.Add(1)
-		w.opts.Metrics.OutsidePassScanFailures(int(n))
+		if ctx.Err() != nil {
+			return found, err // shutting down: not Entra's failure
+		}
+		n := w.failed(ctx, now, err)
 		return found, fmt.Errorf("reading Entra's directory audit log (AuditLog.Read.All), %d runs in a row: %w", n, err)
 	}
-	w.failures.Store(0)
-	w.opts.Metrics.OutsidePassScanFailures(0)
+	w.read(now)
 	if w.opts.Delete {
 		if err := w.deleteAll(ctx, now); err != nil {
 			return found, err
 		}
 	}
 	return found, nil
+}
+
+// failed counts a failed run and returns how many failed in a row. When
+// the streak reaches tapdesk.OutsideScanFailingRuns it writes one audit
+// event saying so (the alerts raise and mail it); a write that fails is
+// tried again at the next run.
+func (w *Watch) failed(ctx context.Context, now time.Time, err error) int {
+	w.mu.Lock()
+	if w.failures == 0 {
+		w.failingSince = now
+	}
+	w.failures++
+	w.lastErr = err
+	n, since, record := w.failures, w.failingSince, w.failures >= tapdesk.OutsideScanFailingRuns && !w.recorded
+	w.mu.Unlock()
+	w.opts.Metrics.OutsidePassScanFailures(n)
+	if !record {
+		return n
+	}
+	problem := tapdesk.OutsideScanProblem(err)
+	details := map[string]string{"runs": fmt.Sprint(n), "failing_since": since.UTC().Format(time.RFC3339)}
+	if cursor, ok, cerr := w.store.OutsidePassCursor(ctx); cerr == nil && ok {
+		// The alert's key: instances failing on one stuck cursor raise one.
+		details["read_up_to"] = cursor.UTC().Format(time.RFC3339Nano)
+	}
+	var ge *tapdesk.GraphError
+	if errors.As(err, &ge) {
+		details["graph_status"], details["graph_code"] = fmt.Sprint(ge.Status), ge.Code
+	}
+	ev := tapdesk.Event{Time: now, Activity: tapdesk.ActOutsideScanFailing, Category: tapdesk.CatSecurity, Result: tapdesk.ResultFailure,
+		Actor: tapdesk.SystemActor, Reason: tapdesk.OutsideScanFailing(n, since, problem), Details: details}
+	if aerr := w.store.AppendEvent(ctx, ev); aerr != nil {
+		w.opts.Logger.Error("outside passes: cannot record that the directory audit log cannot be read", "err", aerr)
+		return n
+	}
+	w.mu.Lock()
+	w.recorded = true
+	w.mu.Unlock()
+	w.opts.Logger.Error("passes made outside tapdesk are not being looked for", "runs", n, "problem", problem)
+	return n
+}
+
+// read notes a run that read the log to the end: the failing streak, if
+// any, is over.
+func (w *Watch) read(now time.Time) {
+	w.mu.Lock()
+	was := w.failures
+	w.failures, w.lastErr, w.recorded, w.readAt = 0, nil, false, now
+	w.mu.Unlock()
+	w.opts.Metrics.OutsidePassScanFailures(0)
+	if was >= tapdesk.OutsideScanFailingRuns {
+		w.opts.Logger.Info("Entra's directory audit log is read again", "failed_runs", was)
+	}
+}
+
+// Health is the job's state for /readyz: a note while it reads the log
+// (or has failed fewer than tapdesk.OutsideScanFailingRuns runs in a row),
+// or, once it has failed that many, the sentence saying what goes unseen
+// and why, as an error.
+func (w *Watch) Health() (note string, failing error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.failures >= tapdesk.OutsideScanFailingRuns:
+		return "", errors.New(tapdesk.OutsideScanHealth(w.failures, w.failingSince, tapdesk.OutsideScanProblem(w.lastErr)))
+	case w.failures == 1:
+		return "the last run could not read it, tried again at each sweep: " + tapdesk.OutsideScanProblem(w.lastErr), nil
+	case w.failures > 0:
+		return fmt.Sprintf("the last %d runs could not read it, tried again at each sweep: %s", w.failures, tapdesk.OutsideScanProblem(w.lastErr)), nil
+	case w.readAt.IsZero():
+		return "not read yet", nil
+	}
+	return "read at " + w.readAt.UTC().Format(time.RFC3339), nil
 }
 
 // scan reads the log from the cursor to now, slice by slice.

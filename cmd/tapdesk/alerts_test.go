@@ -88,6 +88,11 @@ func TestAlertRulesFireOnce(t *testing.T) {
 			for _, ev := range []tapdesk.Event{
 				{Activity: tapdesk.ActAuditVerified, Category: tapdesk.CatAudit, Result: tapdesk.ResultFailure,
 					Actor: tapdesk.Actor{UPN: "audrey.auditor@contoso.example", Name: "Audrey Auditor"}, Reason: "event 12 does not check out"},
+				// The outside-pass job after five sweeps without the audit
+				// log (TestOutsideScanFailingDegradesAndAlertsOnce makes it).
+				{Activity: tapdesk.ActOutsideScanFailing, Category: tapdesk.CatSecurity, Result: tapdesk.ResultFailure, Actor: tapdesk.SystemActor,
+					Reason:  tapdesk.OutsideScanFailing(5, time.Now(), "Graph refused it (403 Authorization_RequestDenied): grant the Graph app the application permission AuditLog.Read.All (admin consent)."),
+					Details: map[string]string{"read_up_to": "2026-11-29T08:00:00Z"}},
 			} {
 				if err := d.app.db.AppendEvent(ctx, ev); err != nil {
 					t.Fatal(err)
@@ -106,6 +111,7 @@ func TestAlertRulesFireOnce(t *testing.T) {
 				tapdesk.AlertOutsidePass:          {"nina.newhire@contoso.example", "Grace Global", "created outside tapdesk", d.baseURL + "/audit?before="},
 				tapdesk.AlertAuditFailure:         {"event 12 does not check out", "Audrey Auditor", d.baseURL + "/audit?before="},
 				tapdesk.AlertThreatModeOff:        {"Ada Admin (ada.admin@contoso.example) switched heightened-threat mode off", "False alarm", d.baseURL + "/audit?before="},
+				tapdesk.AlertOutsideScanFailing:   {"not being looked for", "AuditLog.Read.All", d.baseURL + "/audit?before="},
 			}
 			for rule, words := range want {
 				m := waitMail(t, d.capture, demoSecurityEmail, "tapdesk alert: "+rule.Title())

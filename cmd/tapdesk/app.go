@@ -191,7 +191,7 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 		packer = a.evidence
 	}
 	a.handler = handlers.New(handlers.Deps{Evidence: packer,
-		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick, ReadyChecks: append(readyChecks(dir, sender), siemReadyChecks(a.siem)...),
+		Store: db, Directory: dir, Auth: auth, Sessions: sessions, KickMail: a.worker.Kick, ReadyChecks: append(append(readyChecks(dir, sender), siemReadyChecks(a.siem)...), outsideReadyChecks(a, dir)...),
 		Limiter: limiter, Metrics: a.metrics,
 		RaiseAlerts: a.raiseAlertsNow,
 		Config: handlers.Config{

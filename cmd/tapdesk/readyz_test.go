@@ -90,7 +90,7 @@ func testReadyz(t *testing.T) {
 		if status != http.StatusOK || !strings.HasPrefix(body, "ready\n") {
 			t.Fatalf("%d:\n%s", status, body)
 		}
-		for _, line := range []string{"database: ok (schema ", "graph token: ok\n", "smtp: ok\n"} {
+		for _, line := range []string{"database: ok (schema ", "graph token: ok\n", "smtp: ok\n", "entra audit log: ok (read at "} {
 			if !strings.Contains(body, line) {
 				t.Errorf("no %q in:\n%s", line, body)
 			}
@@ -104,7 +104,7 @@ func testReadyz(t *testing.T) {
 				Detail string
 			}
 		}
-		if err := json.Unmarshal([]byte(body), &r); err != nil || status != http.StatusOK || !r.Ready || len(r.Checks) != 3 || r.Checks[0].Name != "database" {
+		if err := json.Unmarshal([]byte(body), &r); err != nil || status != http.StatusOK || !r.Ready || len(r.Checks) != 4 || r.Checks[0].Name != "database" {
 			t.Fatalf("%d %v:\n%s", status, err, body)
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -199,4 +200,53 @@ func TestReportsPage(t *testing.T) {
 			}
 		})
 	})
+}
+
+// Reports read up to a year of the trail per request: an auditor's session
+// (or a stolen one) asking for them over and over is paced like audit
+// exports. The page and its CSVs share one limit; past it, 429 with
+// Retry-After and a page that says what was done and when to try again.
+// A period longer than tapdesk.ReportMaxSpan is refused with a sentence
+// before anything is read, on the page and on a CSV.
+func TestReportsRateLimitedAndSpanCapped(t *testing.T) {
+	d := startTestDemoWith(t, func(o *demoOptions) {
+		limits, err := tapdesk.ParseRateLimits("report.person=4/10m", tapdesk.DefaultRateLimits())
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.RateLimits = limits
+	})
+	a := d.browser(t)
+	a.signIn("/", "auditor").status(http.StatusOK)
+
+	const twoYears = "from=2024-01-01T00%3A00&to=2026-01-01T00%3A00"
+	a.get("/reports?" + twoYears).status(http.StatusUnprocessableEntity)
+	if got := a.text(`[data-testid="period-error"]`); got != tapdesk.ReportSpanRefusal {
+		t.Errorf("an over-long period says %q, want %q", got, tapdesk.ReportSpanRefusal)
+	}
+	if a.doc().Find(`svg`).Length() != 0 {
+		t.Error("an over-long period still draws charts")
+	}
+	a.get("/reports/outcomes.csv?" + twoYears).status(http.StatusUnprocessableEntity).titleIs("Check the period")
+	if !strings.Contains(a.body, tapdesk.ReportSpanRefusal) {
+		t.Errorf("the CSV refusal does not say why:\n%s", a.body)
+	}
+
+	// Two more within the limit of four, then both the page and a CSV are
+	// refused.
+	a.get("/reports").status(http.StatusOK)
+	a.get("/reports/outcomes.csv").status(http.StatusOK)
+	for _, path := range []string{"/reports", "/reports/outcomes.csv?" + reportWindow} {
+		a.get(path).status(http.StatusTooManyRequests).titleIs("Wait a moment")
+		if !strings.Contains(a.body, "You have asked for 4 reports or report CSVs in the last 10 minutes. Try again at ") {
+			t.Errorf("%s: the refusal does not say what was done:\n%s", path, a.body)
+		}
+		if s, err := strconv.Atoi(a.last.Header.Get("Retry-After")); err != nil || s < 1 || s > 150 {
+			t.Errorf("%s: Retry-After %q, want 1..150 seconds", path, a.last.Header.Get("Retry-After"))
+		}
+	}
+	evs := rateEvents(t, d)
+	if len(evs) != 1 || evs[0].Details["limit"] != "report.person=4/10m" || evs[0].Actor.UPN != "audrey.auditor@contoso.example" {
+		t.Errorf("refusal events: %+v", evs)
+	}
 }

@@ -124,5 +124,6 @@ func rateActionCounts() map[tapdesk.RateAction]string {
 		tapdesk.RateReveal:   "issuing and revealing a pass, `POST /requests/{id}/reveal`",
 		tapdesk.RateExport:   "audit exports, `GET /audit/export`",
 		tapdesk.RateVerify:   "audit chain checks, `GET /audit/verify`",
+		tapdesk.RateReport:   "reports and their CSVs, `GET /reports`, `GET /reports/{chart}.csv`",
 	}
 }
