@@ -55,28 +55,12 @@ func (c *offsetClock) set(d time.Duration) { c.offset.Store(int64(d)) }
 // cheaper than a browser each.
 func startChromium(t *testing.T, exe string) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
+	ctx, _ := startBrowser(t, exe,
 		// Scrollbars take no room, as on phones: the overflow check
 		// measures the page, not the scrollbar.
 		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1366, 900),
 	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	// The first call starts the browser; it must not carry a timeout.
-	if err := chromedp.Do(ctx); err != nil {
-		cancelC()
-		cancelA()
-		t.Fatalf("start chromium: %v", err)
-	}
-	t.Cleanup(func() { cancelC(); cancelA() })
 	return ctx
 }
 
