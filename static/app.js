@@ -5,6 +5,16 @@ document.addEventListener("DOMContentLoaded", () => {
   if (secret) revealedPass(secret);
   markCurrentNav();
   for (const table of document.querySelectorAll("table:not(.scroll)")) labelCells(table);
+  localTimes(document);
+  // The relative phrases age: say them again every minute.
+  if (document.querySelector("time[data-when]")) setInterval(() => localTimes(document), 60e3);
+  const head = document.querySelector("[data-live-url]");
+  if (head) liveStatus(head);
+  startZone();
+  // A refused form's error summary takes focus, so its errors are read
+  // first and each links to its field.
+  const summary = document.getElementById("error-summary");
+  if (summary) summary.focus();
 });
 document.addEventListener("keydown", searchShortcut);
 
@@ -173,16 +183,6 @@ function revealedPass(secret) {
   window.addEventListener("beforeunload", clearClipboard);
 }
 
-// --- status slice (issue 12): confirm dialogs, live request status, local times.
-
-document.addEventListener("DOMContentLoaded", () => {
-  localTimes(document);
-  // The relative phrases age: say them again every minute.
-  if (document.querySelector("time[data-when]")) setInterval(() => localTimes(document), 60e3);
-  const head = document.querySelector("[data-live-url]");
-  if (head) liveStatus(head);
-});
-
 // confirm dialogs: a form[data-confirm] names a <dialog> of the page
 // (views.ConfirmButton) holding the same POST form as the confirmation page
 // the form goes to without this script; the dialog opens instead.
@@ -324,19 +324,14 @@ function liveStatus(head) {
   schedule();
 }
 
-// --- timeaudit: the start-time zone and the error summary ---
-document.addEventListener("DOMContentLoaded", () => {
-  // The start field is read in the zone named next to it: the browser's
-  // own, once this script has said which. Without the script the zone
-  // field stays empty and the label says UTC.
+// startZone: the start field is read in the zone named next to it: the
+// browser's own, once this script has said which. Without the script the
+// zone field stays empty and the label says UTC.
+function startZone() {
   const zone = document.querySelector('input[name="start_zone"]');
-  const tz = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
   if (zone && tz) {
     zone.value = tz;
     for (const el of document.querySelectorAll("[data-start-zone]")) el.textContent = tz;
   }
-  // A refused form's error summary takes focus, so its errors are read
-  // first and each links to its field.
-  const summary = document.getElementById("error-summary");
-  if (summary) summary.focus();
-});
+}

@@ -67,25 +67,15 @@ func startBrowser(t *testing.T, exe string, extra ...chromedp.ExecAllocatorOptio
 func newTab(t *testing.T, exe string) context.Context {
 	t.Helper()
 	ctx, stop := startBrowser(t, exe)
-	messages := chromedp.Console(ctx)
 	var mu sync.Mutex
 	var problems []string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			// Network entries repeat HTTP statuses the test asserts itself
-			// (a 422 for the deliberately empty form).
-			if m.IsException() || (m.Type == "error" && m.Source != "network") {
-				mu.Lock()
-				problems = append(problems, m.String())
-				mu.Unlock()
-			}
+	done := watchConsole(ctx, func(m chromedp.ConsoleMessage) {
+		if consoleProblem(m) {
+			mu.Lock()
+			problems = append(problems, m.String())
+			mu.Unlock()
 		}
-	}()
+	})
 	tctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
 	t.Cleanup(func() {
 		cancelT()
@@ -98,6 +88,31 @@ func newTab(t *testing.T, exe string) context.Context {
 		}
 	})
 	return tctx
+}
+
+// watchConsole hands each console message of the tab at ctx to take, in
+// order, until the tab closes; the channel it returns closes then.
+func watchConsole(ctx context.Context, take func(chromedp.ConsoleMessage)) <-chan struct{} {
+	messages := chromedp.Console(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			take(m)
+		}
+	}()
+	return done
+}
+
+// consoleProblem tells whether a console message fails the test: an
+// uncaught exception or an error the page wrote. Network entries are not:
+// they repeat HTTP statuses the pages answer and the tests assert (a 422
+// for a form with errors, a 404, a 403).
+func consoleProblem(m chromedp.ConsoleMessage) bool {
+	return m.IsException() || (m.Type == chromedp.ConsoleError && m.Source != "network")
 }
 
 // shot saves a screenshot when TAPDESK_SCREENSHOTS names a folder.

@@ -85,26 +85,16 @@ func openTab(t *testing.T, root context.Context, inject ...string) *checkedTab {
 		t.Fatalf("open tab: %v", err)
 	}
 	tab := &checkedTab{ctx: ctx, marks: map[string]bool{}}
-	messages := chromedp.Console(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			tab.mu.Lock()
-			switch {
-			case m.Type == chromedp.ConsoleDebug && strings.HasPrefix(m.Text, consoleMark):
-				tab.marks[m.Text] = true
-			// Network entries repeat HTTP statuses the pages answer on
-			// purpose (404, 403, 422 for a form with errors).
-			case m.IsException() || (m.Type == chromedp.ConsoleError && m.Source != "network"):
-				tab.notes = append(tab.notes, m.String())
-			}
-			tab.mu.Unlock()
+	done := watchConsole(ctx, func(m chromedp.ConsoleMessage) {
+		tab.mu.Lock()
+		defer tab.mu.Unlock()
+		switch {
+		case m.Type == chromedp.ConsoleDebug && strings.HasPrefix(m.Text, consoleMark):
+			tab.marks[m.Text] = true
+		case consoleProblem(m):
+			tab.notes = append(tab.notes, m.String())
 		}
-	}()
+	})
 	for _, src := range append([]string{recordCSPViolations}, inject...) {
 		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src}); err != nil {
 			t.Fatal(err)
