@@ -5,9 +5,18 @@ document.addEventListener("DOMContentLoaded", () => {
   if (secret) revealedPass(secret);
   markCurrentNav();
   for (const table of document.querySelectorAll("table:not(.scroll)")) labelCells(table);
+  localTimes(document);
+  // The relative phrases age: say them again every minute.
+  if (document.querySelector("time[data-when]")) setInterval(() => localTimes(document), 60e3);
+  const head = document.querySelector("[data-live-url]");
+  if (head) liveStatus(head);
+  startZone();
+  // A refused form's error summary takes focus, so its errors are read
+  // first and each links to its field.
+  const summary = document.getElementById("error-summary");
+  if (summary) summary.focus();
 });
 document.addEventListener("keydown", searchShortcut);
-document.addEventListener("submit", confirmSubmit);
 
 // markCurrentNav tells which main navigation entry the page belongs to.
 function markCurrentNav() {
@@ -51,68 +60,6 @@ function searchShortcut(e) {
     e.preventDefault();
     location.assign(nav.href);
   }
-}
-
-// confirmed holds the forms whose confirmation was just given, so their
-// resubmission passes.
-const confirmed = new WeakSet();
-
-// confirmSubmit asks before a form[data-confirm] is sent, in a modal
-// dialog with the attribute's sentence. Without this script the form
-// posts and the server asks on its own page.
-function confirmSubmit(e) {
-  const form = e.target;
-  if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-confirm")) return;
-  // A form naming a <dialog> of the page (views.ConfirmButton) opens that
-  // dialog, which holds the real POST form: handled further down.
-  if (document.getElementById(form.dataset.confirm) instanceof HTMLDialogElement) return;
-  if (confirmed.has(form)) {
-    confirmed.delete(form);
-    return;
-  }
-  e.preventDefault();
-  const submitter = e.submitter;
-  const opener = document.activeElement;
-  const dialog = document.createElement("dialog");
-  dialog.className = "confirm";
-  dialog.dataset.testid = "confirm-dialog";
-  const text = document.createElement("p");
-  text.id = "confirm-text";
-  text.textContent = form.dataset.confirm;
-  dialog.setAttribute("aria-labelledby", text.id);
-  const no = button(form.dataset.confirmNo || "Go back", "secondary", "confirm-no");
-  const yes = button(form.dataset.confirmYes || (submitter && submitter.textContent.trim()) || "Confirm",
-    submitter && submitter.classList.contains("danger") ? "danger" : "", "confirm-yes");
-  const row = document.createElement("div");
-  row.className = "actions";
-  row.append(no, yes);
-  dialog.append(text, row);
-  no.addEventListener("click", () => dialog.close("no"));
-  yes.addEventListener("click", () => dialog.close("yes"));
-  // Escape fires "cancel" and closes with an empty returnValue.
-  dialog.addEventListener("close", () => {
-    dialog.remove();
-    if (dialog.returnValue === "yes") {
-      confirmed.add(form);
-      if (submitter && submitter.form === form) form.requestSubmit(submitter);
-      else form.requestSubmit();
-    } else if (opener && opener.isConnected) {
-      opener.focus();
-    }
-  });
-  document.body.append(dialog);
-  dialog.showModal();
-  // The harmless answer has focus: Enter alone never destroys anything.
-  no.focus();
-}
-
-function button(label, cls, testid) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.textContent = label;
-  if (cls) b.className = cls;
-  b.dataset.testid = testid;
-  return b;
 }
 
 // countdown shows the time left until el's data-expires and, when it is up,
@@ -236,27 +183,24 @@ function revealedPass(secret) {
   window.addEventListener("beforeunload", clearClipboard);
 }
 
-// --- status slice (issue 12): confirm dialogs, live request status, local times.
-
-document.addEventListener("DOMContentLoaded", () => {
-  localTimes(document);
-  const head = document.querySelector("[data-live-url]");
-  if (head) liveStatus(head);
-});
-
-// A form[data-confirm] naming a <dialog> in the page (views.ConfirmButton)
-// opens it instead of going to the confirmation page; the dialog holds the
-// same POST form as that page. Delegated, so content swapped in by
-// liveStatus works too. Only dialogs are handled here: other values are
-// left to whoever else handles data-confirm.
+// confirm dialogs: a form[data-confirm] names a <dialog> of the page
+// (views.ConfirmButton) holding the same POST form as the confirmation page
+// the form goes to without this script; the dialog opens instead.
+// Delegated, so content swapped in by liveStatus works too. The harmless
+// answer has the focus: Enter alone never destroys anything. Keeping, or
+// Escape, closes the dialog and gives the focus back to the button that
+// opened it.
 document.addEventListener("submit", (e) => {
   const form = e.target;
   if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) return;
   const dialog = document.getElementById(form.dataset.confirm);
   if (!(dialog instanceof HTMLDialogElement) || typeof dialog.showModal !== "function") return;
   e.preventDefault();
+  const opener = e.submitter || document.activeElement;
+  dialog.addEventListener("close", () => {
+    if (opener && opener.isConnected) opener.focus();
+  }, { once: true });
   dialog.showModal();
-  // The harmless answer has the focus, as in the generic dialog above.
   const keep = dialog.querySelector("[data-confirm-keep]") || dialog.querySelector('button[type="submit"]');
   if (keep) keep.focus();
 });
@@ -267,14 +211,39 @@ document.addEventListener("click", (e) => {
   keep.closest("dialog").close();
 });
 
-// localTimes fills each [data-local-time] with that time on this
-// computer's clock, beside the UTC the server wrote.
+const localClock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const localDate = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+// localTimes writes each <time data-when> under root, which the server
+// wrote in UTC, in the reader's zone (the UTC stays in its title or its
+// sentence). Plain data-when: a phrase relative to now, as
+// tapdesk.RelativeTime words it, and the local time, the date too unless
+// it is today. data-when="clock": only the local clock time, beside a UTC
+// the sentence already says.
 function localTimes(root) {
-  for (const el of root.querySelectorAll("[data-local-time]")) {
-    const t = new Date(el.dataset.localTime);
-    if (isNaN(t)) continue;
-    el.textContent = ` (${t.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })} your time)`;
+  const today = new Date().toDateString();
+  for (const el of root.querySelectorAll("time[data-when][datetime]")) {
+    const at = Date.parse(el.getAttribute("datetime"));
+    if (Number.isNaN(at)) continue;
+    if (el.dataset.when === "clock") {
+      el.textContent = ` (${localClock.format(at)} your time)`;
+      continue;
+    }
+    // A list row's time comes without a title (its text is the UTC time): keep that UTC there.
+    if (!el.title) el.title = new Date(at).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    const local = new Date(at).toDateString() === today ? localClock.format(at) : localDate.format(at);
+    el.textContent = `${relativeTime(at)} · ${local}`;
   }
+}
+
+function relativeTime(at) {
+  const d = at - Date.now(), a = Math.abs(d);
+  let n, unit;
+  if (a < 60e3) return "just now";
+  if (a < 3600e3) [n, unit] = [Math.floor(a / 60e3), "min"];
+  else if (a < 48 * 3600e3) [n, unit] = [Math.floor(a / 3600e3), "h"];
+  else [n, unit] = [Math.floor(a / 86400e3), "days"];
+  return d > 0 ? `in ${n} ${unit}` : `${n} ${unit} ago`;
 }
 
 // liveStatus watches the request page's request: it asks the status
@@ -357,51 +326,14 @@ function liveStatus(head) {
   schedule();
 }
 
-// --- timeaudit: times and the start-time zone ---
-// Each <time data-when> comes from the server as UTC plus a phrase relative
-// to the server's clock; here it becomes a phrase relative to now plus the
-// reader's local time (the date too unless it is today), with UTC kept in
-// the title. The phrases follow tapdesk.RelativeTime and are refreshed
-// every minute.
-document.addEventListener("DOMContentLoaded", () => {
-  const times = document.querySelectorAll("time[data-when][datetime]");
-  if (times.length > 0 && window.Intl) {
-    const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-    const dated = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-    const relative = (at) => {
-      const d = at - Date.now(), a = Math.abs(d);
-      let n, unit;
-      if (a < 60e3) return "just now";
-      if (a < 3600e3) [n, unit] = [Math.floor(a / 60e3), "min"];
-      else if (a < 48 * 3600e3) [n, unit] = [Math.floor(a / 3600e3), "h"];
-      else [n, unit] = [Math.floor(a / 86400e3), "days"];
-      return d > 0 ? `in ${n} ${unit}` : `${n} ${unit} ago`;
-    };
-    const render = () => {
-      const today = new Date().toDateString();
-      for (const el of times) {
-        const at = Date.parse(el.getAttribute("datetime"));
-        if (Number.isNaN(at)) continue;
-        // A list row's time comes without a title (its text is the UTC time): keep that UTC there.
-        if (!el.title) el.title = new Date(at).toISOString().slice(0, 16).replace("T", " ") + " UTC";
-        const local = new Date(at).toDateString() === today ? clock.format(at) : dated.format(at);
-        el.textContent = `${relative(at)} · ${local}`;
-      }
-    };
-    render();
-    setInterval(render, 60e3);
-  }
-  // The start field is read in the zone named next to it: the browser's
-  // own, once this script has said which. Without the script the zone
-  // field stays empty and the label says UTC.
+// startZone: the start field is read in the zone named next to it: the
+// browser's own, once this script has said which. Without the script the
+// zone field stays empty and the label says UTC.
+function startZone() {
   const zone = document.querySelector('input[name="start_zone"]');
-  const tz = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
   if (zone && tz) {
     zone.value = tz;
     for (const el of document.querySelectorAll("[data-start-zone]")) el.textContent = tz;
   }
-  // A refused form's error summary takes focus, so its errors are read
-  // first and each links to its field.
-  const summary = document.getElementById("error-summary");
-  if (summary) summary.focus();
-});
+}

@@ -196,7 +196,6 @@ func TestAlertRulesFireOnce(t *testing.T) {
 		})
 		t.Run("not again after a restart", func(t *testing.T) {
 			d := alertDemo(t, dbPath, hours)
-			<-d.app.firstSweep
 			time.Sleep(400 * time.Millisecond)
 			after := storedAlerts(t, d)
 			for _, rule := range tapdesk.AlertRules() {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -33,10 +34,10 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// newTab starts a headless Chromium with its own profile (its own cookies:
-// one person) and returns a tab context. Console errors and uncaught
-// exceptions (a CSP violation among them) fail the test.
-func newTab(t *testing.T, exe string) context.Context {
+// startBrowser starts a headless Chromium with a profile of its own and
+// returns its first tab; extra adds to the options or overrides them. stop
+// ends it (the test's cleanup does too).
+func startBrowser(t *testing.T, exe string, extra ...chromedp.ExecAllocatorOption) (ctx context.Context, stop func()) {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
@@ -48,38 +49,37 @@ func newTab(t *testing.T, exe string) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
 	ctx, cancelC := chromedp.NewContext(actx)
+	stop = func() { cancelC(); cancelA() }
 	// The first call starts the browser; it must not carry a timeout.
 	if err := chromedp.Do(ctx); err != nil {
-		cancelC()
-		cancelA()
+		stop()
 		t.Fatalf("start chromium: %v", err)
 	}
-	messages := chromedp.Console(ctx)
+	t.Cleanup(stop)
+	return ctx, stop
+}
+
+// newTab starts a headless Chromium of its own (its own cookies: one
+// person) and returns a tab context. Console errors and uncaught
+// exceptions (a CSP violation among them) fail the test.
+func newTab(t *testing.T, exe string) context.Context {
+	t.Helper()
+	ctx, stop := startBrowser(t, exe)
 	var mu sync.Mutex
 	var problems []string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			// Network entries repeat HTTP statuses the test asserts itself
-			// (a 422 for the deliberately empty form).
-			if m.IsException() || (m.Type == "error" && m.Source != "network") {
-				mu.Lock()
-				problems = append(problems, m.String())
-				mu.Unlock()
-			}
+	done := watchConsole(ctx, func(m chromedp.ConsoleMessage) {
+		if consoleProblem(m) {
+			mu.Lock()
+			problems = append(problems, m.String())
+			mu.Unlock()
 		}
-	}()
+	})
 	tctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
 	t.Cleanup(func() {
 		cancelT()
-		cancelC()
-		cancelA()
+		stop() // ends the console messages
 		<-done
 		mu.Lock()
 		defer mu.Unlock()
@@ -88,6 +88,31 @@ func newTab(t *testing.T, exe string) context.Context {
 		}
 	})
 	return tctx
+}
+
+// watchConsole hands each console message of the tab at ctx to take, in
+// order, until the tab closes; the channel it returns closes then.
+func watchConsole(ctx context.Context, take func(chromedp.ConsoleMessage)) <-chan struct{} {
+	messages := chromedp.Console(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			take(m)
+		}
+	}()
+	return done
+}
+
+// consoleProblem tells whether a console message fails the test: an
+// uncaught exception or an error the page wrote. Network entries are not:
+// they repeat HTTP statuses the pages answer and the tests assert (a 422
+// for a form with errors, a 404, a 403).
+func consoleProblem(m chromedp.ConsoleMessage) bool {
+	return m.IsException() || (m.Type == chromedp.ConsoleError && m.Source != "network")
 }
 
 // shot saves a screenshot when TAPDESK_SCREENSHOTS names a folder.
@@ -151,6 +176,10 @@ func TestBrowserFlow(t *testing.T) {
 	d := startTestDemo(t)
 
 	agent := newTab(t, exe)
+	// A zone half an hour off UTC: the reveal's local end time must move.
+	if _, err := chromedp.Call(agent, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Kolkata"}); err != nil {
+		t.Fatal(err)
+	}
 	signInAs(t, agent, d.baseURL+"/", "agent")
 	shot(t, agent, "01-dashboard")
 	// Chromium renumbers nodes when a page replaces another; a query that
@@ -208,6 +237,16 @@ func TestBrowserFlow(t *testing.T) {
 	// 120 minutes were asked for: the countdown starts at 2h 00m 00s.
 	if len(pass) < 8 || !regexp.MustCompile(`^\(in (2h 00m 00s|1h 59m \d\ds)\)$`).MatchString(countdown) || copyHidden {
 		t.Fatalf("reveal page: pass %d chars, countdown %q, copy hidden %v", len(pass), countdown, copyHidden)
+	}
+	// The words to read aloud give the end in UTC and on the agent's clock.
+	end, err := time.Parse(time.RFC3339, get(t, agent, chromedp.AttributeValue(`[data-testid="local-time"]`, "datetime")).Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kolkata := end.In(time.FixedZone("IST", 5*3600+1800))
+	local := get(t, agent, chromedp.Text(`[data-testid="say-lasts"] [data-testid="local-time"]`))
+	if !strings.HasSuffix(local, " your time)") || !(strings.Contains(local, kolkata.Format("15:04")) || strings.Contains(local, kolkata.Format("03:04"))) {
+		t.Errorf("the end on the agent's clock reads %q, want %s (Asia/Kolkata)", local, kolkata.Format("15:04"))
 	}
 	// Elsewhere the pass is not shown again.
 	do(t, agent, chromedp.Navigate(d.baseURL+"/"), chromedp.WaitVisible(`[data-testid="mine"]`))

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"database/sql"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -44,34 +43,6 @@ func (h *checkpointHook) got() (calls int, received []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.calls, append([]string(nil), h.received...)
-}
-
-// startStoppableDemo is startTestDemoWith with the stop in the test's hands.
-func startStoppableDemo(t *testing.T, change func(*demoOptions)) (*testDemo, func()) {
-	t.Helper()
-	logs := &syncBuffer{}
-	o := demoOptions{Addr: "127.0.0.1:0", DBPath: filepath.Join(t.TempDir(), "tapdesk.db"),
-		Logger: slog.New(slog.NewTextHandler(logs, nil)), MailInterval: 50 * time.Millisecond}
-	change(&o)
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := startDemo(ctx, o)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("demo stopped with: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return &testDemo{demoEnv: d, logs: logs}, stop
 }
 
 func readLines(t *testing.T, path string) []string {

@@ -236,45 +236,35 @@ func wrongPasswordServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	serveConns(t, ln, func(conn net.Conn) {
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		be := pgproto3.NewBackend(conn, conn)
 		for {
-			conn, err := ln.Accept()
+			msg, err := be.ReceiveStartupMessage()
 			if err != nil {
 				return
 			}
-			go func() {
-				defer conn.Close()
-				conn.SetDeadline(time.Now().Add(10 * time.Second))
-				be := pgproto3.NewBackend(conn, conn)
-				for {
-					msg, err := be.ReceiveStartupMessage()
-					if err != nil {
-						return
-					}
-					if _, ok := msg.(*pgproto3.SSLRequest); ok {
-						conn.Write([]byte("N")) // no TLS: the client goes on in plain text
-						continue
-					}
-					if _, ok := msg.(*pgproto3.GSSEncRequest); ok {
-						conn.Write([]byte("N"))
-						continue
-					}
-					break
-				}
-				be.Send(&pgproto3.AuthenticationCleartextPassword{})
-				if be.Flush() != nil || be.SetAuthType(pgproto3.AuthTypeCleartextPassword) != nil {
-					return
-				}
-				if _, err := be.Receive(); err != nil {
-					return
-				}
-				be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: "28P01",
-					Message: `password authentication failed for user "tapdesk"`})
-				be.Flush()
-			}()
+			if _, ok := msg.(*pgproto3.SSLRequest); ok {
+				conn.Write([]byte("N")) // no TLS: the client goes on in plain text
+				continue
+			}
+			if _, ok := msg.(*pgproto3.GSSEncRequest); ok {
+				conn.Write([]byte("N"))
+				continue
+			}
+			break
 		}
-	}()
+		be.Send(&pgproto3.AuthenticationCleartextPassword{})
+		if be.Flush() != nil || be.SetAuthType(pgproto3.AuthTypeCleartextPassword) != nil {
+			return
+		}
+		if _, err := be.Receive(); err != nil {
+			return
+		}
+		be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: "28P01",
+			Message: `password authentication failed for user "tapdesk"`})
+		be.Flush()
+	})
 	return ln.Addr().String()
 }
 

@@ -192,8 +192,8 @@ func pressSlash(t *testing.T, tab context.Context) {
 	}
 }
 
-// TestDesignBehaviour: the "/" shortcut, the confirmation dialog for any
-// form[data-confirm], and the print style, in Chromium.
+// TestDesignBehaviour: the "/" shortcut, the confirmation dialog of a
+// form[data-confirm] from the keyboard, and the print style, in Chromium.
 func TestDesignBehaviour(t *testing.T) {
 	exe := chromium(t)
 	d := startTestDemo(t)
@@ -229,33 +229,30 @@ func TestDesignBehaviour(t *testing.T) {
 	})
 
 	t.Run("a form with data-confirm asks first", func(t *testing.T) {
-		// The cancel confirmation page's POST form (the request page's own
-		// Cancel opens the page's <dialog> instead, views.ConfirmButton).
-		doRetry(t, tab, chromedp.Navigate(d.baseURL+req+"/cancel"), chromedp.WaitVisible(`[data-testid="confirm-cancel"]`))
-		// The attribute is all a page needs; set it here so the test does
-		// not depend on which forms the pages mark.
-		get(t, tab, chromedp.Evaluate[any](`document.querySelector('[data-testid="confirm-cancel"]').form.dataset.confirm = "Cancel this request? The approvers are told."; null`))
-		do(t, tab, chromedp.Focus(`[data-testid="confirm-cancel"]`), chromedp.KeyEvent("\r"), chromedp.WaitVisible(`dialog.confirm[open]`))
-		if got := get(t, tab, chromedp.Text(`dialog.confirm[open] p`)); got != "Cancel this request? The approvers are told." {
-			t.Errorf("the dialog says %q", got)
+		// The request page's Cancel names its <dialog> (views.ConfirmButton):
+		// from the keyboard, as from the mouse (TestBrowserLiveStatus).
+		doRetry(t, tab, chromedp.Navigate(d.baseURL+req), chromedp.WaitVisible(`[data-testid="cancel"]`))
+		do(t, tab, chromedp.Focus(`[data-testid="cancel"]`), chromedp.KeyEvent("\r"), chromedp.WaitVisible(`dialog.confirm[open]`))
+		if got := get(t, tab, chromedp.Text(`dialog.confirm[open] [data-testid="confirm-effect"]`)); got == "" {
+			t.Error("the dialog does not say what cancelling does")
 		}
-		if got := active(); got != "confirm-no" {
+		if got := active(); got != "confirm-keep" {
 			t.Errorf("the dialog opened with the focus on %q, not on the harmless answer", got)
-		}
-		if yes := get(t, tab, chromedp.Text(`[data-testid="confirm-yes"]`)); yes != "Cancel request" {
-			t.Errorf("the confirming button says %q, not what the form's button says", yes)
 		}
 		// Escape: nothing is sent, the focus goes back to the button.
 		do(t, tab, chromedp.KeyEvent("\x1b"), chromedp.WaitNotPresent(`dialog.confirm[open]`))
-		if got := active(); got != "confirm-cancel" {
-			t.Errorf("after Escape the focus is on %q, not the Cancel request button", got)
+		if got := active(); got != "cancel" {
+			t.Errorf("after Escape the focus is on %q, not the Cancel button", got)
 		}
-		if p := get(t, tab, chromedp.Evaluate[string](`location.pathname`)); p != req+"/cancel" {
+		if p := get(t, tab, chromedp.Evaluate[string](`location.pathname`)); p != req {
 			t.Fatalf("Escape sent the form: the page is %s", p)
 		}
-		// Confirmed: the form is sent as it would be without the script.
-		do(t, tab, chromedp.Click(`[data-testid="confirm-cancel"]`), chromedp.WaitVisible(`[data-testid="confirm-yes"]`),
-			chromedp.Click(`[data-testid="confirm-yes"]`), chromedp.WaitVisible(`[data-testid="state"]`))
+		if got := stateOf(t, d, req); got != tapdesk.StatePending {
+			t.Fatalf("Escape changed the request to %s", got)
+		}
+		// Confirmed: the dialog's form is sent as the confirmation page's is.
+		do(t, tab, chromedp.Click(`[data-testid="cancel"]`), chromedp.WaitVisible(`dialog.confirm[open]`),
+			chromedp.Click(`dialog.confirm[open] [data-testid="confirm-cancel"]`), chromedp.WaitVisible(`[data-testid="flash"]`))
 		if s := get(t, tab, chromedp.Text(`[data-testid="state"]`)); s != "Cancelled" {
 			t.Fatalf("after confirming, the request is %q", s)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -62,9 +63,6 @@ func startTestDemo(t testing.TB) *testDemo {
 // startTestDemoWith lets a test change the demo's options first.
 func startTestDemoWith(t testing.TB, change func(*demoOptions)) *testDemo {
 	t.Helper()
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.Background())
 	priya, ok := fakegraph.SampleTenant().LookupUser("priya.patel@contoso.example")
 	if !ok {
 		t.Fatal("sample tenant lacks priya.patel")
@@ -72,7 +70,7 @@ func startTestDemoWith(t testing.TB, change func(*demoOptions)) *testDemo {
 	dual := dualPersona
 	dual.ObjectID = priya.ID
 	o := demoOptions{Addr: "127.0.0.1:0", DBPath: filepath.Join(t.TempDir(), "tapdesk.db"),
-		Logger: log, MailInterval: 50 * time.Millisecond, Personas: append(demoidp.DefaultPersonas(), dual)}
+		MailInterval: 50 * time.Millisecond, Personas: append(demoidp.DefaultPersonas(), dual)}
 	// Under pgtest.Backends' postgres subtest the demo runs on a fresh
 	// PostgreSQL database.
 	if pgtest.OnPostgres(t) {
@@ -81,19 +79,7 @@ func startTestDemoWith(t testing.TB, change func(*demoOptions)) *testDemo {
 	if change != nil {
 		change(&o)
 	}
-	d, err := startDemo(ctx, o)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("demo stopped with: %v", err)
-		}
-	})
+	d, _ := runTestDemo(t, o)
 	// The sweep that runs at start calls Graph (passes made outside
 	// tapdesk); tests that count Graph calls start once it is done.
 	select {
@@ -101,7 +87,46 @@ func startTestDemoWith(t testing.TB, change func(*demoOptions)) *testDemo {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the demo's first sweep did not finish")
 	}
-	return &testDemo{demoEnv: d, logs: logs}
+	return d
+}
+
+// runTestDemo starts a demo with o, logging at debug level into the
+// testDemo's logs unless o names a logger, and runs it until the test ends
+// or stop stops it (as SIGTERM would), once.
+func runTestDemo(t testing.TB, o demoOptions) (d *testDemo, stop func()) {
+	t.Helper()
+	logs := &syncBuffer{}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	env, err := startDemo(ctx, o)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- env.run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("demo stopped with: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &testDemo{demoEnv: env, logs: logs}, stop
+}
+
+// startStoppableDemo is startTestDemoWith with the stop in the test's
+// hands, and without waiting for the first sweep (a test may hold it up).
+func startStoppableDemo(t *testing.T, change func(*demoOptions)) (*testDemo, func()) {
+	t.Helper()
+	o := demoOptions{Addr: "127.0.0.1:0", DBPath: filepath.Join(t.TempDir(), "tapdesk.db"), MailInterval: 50 * time.Millisecond}
+	change(&o)
+	return runTestDemo(t, o)
 }
 
 // userID returns the object id of a sample-tenant user by UPN.
@@ -256,4 +281,49 @@ func shownPass(sel *goquery.Selection) (pass string, ok bool) {
 	}
 	pass = strings.TrimSpace(sel.Text())
 	return pass, pass != ""
+}
+
+// issuedFor runs the flow up to the pass on d: agent (signed in) files a
+// request for upn, the approver approves it, the agent reveals the pass.
+// It returns the request's path and the pass shown.
+func issuedFor(t *testing.T, d *testDemo, agent *browser, upn, justification string) (reqPath, pass string) {
+	t.Helper()
+	reqPath = fileRequestFor(t, agent, upn, justification)
+	approveAs(t, d, reqPath, "approver")
+	agent.get(reqPath).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
+	pass, ok := shownPass(agent.doc().Find(`[data-testid="pass"]`))
+	if !ok || len(pass) < 8 {
+		t.Fatalf("the reveal page shows no pass:\n%s", agent.body)
+	}
+	return reqPath, pass
+}
+
+// eventually waits until ok, for half a minute at most.
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// serveConns serves each connection ln accepts with serve, in a goroutine
+// of its own, and closes it after; ln closes when the test ends.
+func serveConns(t testing.TB, ln net.Listener, serve func(net.Conn)) {
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				serve(conn)
+			}()
+		}
+	}()
 }

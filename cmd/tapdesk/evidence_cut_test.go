@@ -23,10 +23,8 @@ func TestPackRefusedOverACutTrail(t *testing.T) {
 	ctx := context.Background()
 	agent := d.browser(t)
 	agent.signIn("/", "agent")
-	req := approvedRequest(t, d, agent)
+	req, _ := issuedFor(t, d, agent, "nina.newhire@contoso.example", "New starter, first day, no methods yet")
 	id := strings.TrimPrefix(req, "/requests/")
-	agent.get(req).status(http.StatusOK)
-	agent.submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
 	if _, err := d.app.evidence.PublishNow(ctx, "test"); err != nil {
 		t.Fatal(err)
 	}

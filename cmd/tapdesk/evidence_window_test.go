@@ -85,9 +85,7 @@ func TestRevokeDeletesTheSignedPass(t *testing.T) {
 	raw := attacker(t, d)
 	agent := d.browser(t)
 	agent.signIn("/", "agent")
-	req := fileRequestFor(t, agent, "nina.newhire@contoso.example", "New starter needs a pass to onboard")
-	approveAs(t, d, req, "approver")
-	agent.get(req).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
+	req, _ := issuedFor(t, d, agent, "nina.newhire@contoso.example", "New starter needs a pass to onboard")
 	nina := d.userID(t, "nina.newhire@contoso.example")
 	real := d.fake.Tenant().CurrentTAP(nina)
 	if real == nil {
@@ -127,9 +125,7 @@ func TestRevokeLooksForThePassNotFound(t *testing.T) {
 	raw := attacker(t, d)
 	agent := d.browser(t)
 	agent.signIn("/", "agent")
-	req := fileRequestFor(t, agent, "nina.newhire@contoso.example", "New starter needs a pass to onboard")
-	approveAs(t, d, req, "approver")
-	agent.get(req).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
+	req, _ := issuedFor(t, d, agent, "nina.newhire@contoso.example", "New starter needs a pass to onboard")
 	nina := d.userID(t, "nina.newhire@contoso.example")
 	if d.fake.Tenant().CurrentTAP(nina) == nil {
 		t.Fatal("no pass after reveal")

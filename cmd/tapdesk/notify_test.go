@@ -58,14 +58,10 @@ func mailsTo(c *mail.Capture, addr, subject string) []mail.Captured {
 // outboxDrained waits until the worker has sent everything queued.
 func outboxDrained(t *testing.T, d *testDemo) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if pending, _, err := d.app.db.OutboxCounts(context.Background()); err == nil && pending == 0 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("the outbox did not drain")
+	eventually(t, "the outbox to drain", func() bool {
+		pending, _, err := d.app.db.OutboxCounts(context.Background())
+		return err == nil && pending == 0
+	})
 }
 
 func stateOf(t *testing.T, d *testDemo, reqPath string) tapdesk.State {
@@ -370,13 +366,7 @@ func TestDisputeDuringIssue(t *testing.T) {
 		revealed <- res.StatusCode
 	}()
 	id := strings.TrimPrefix(req, "/requests/")
-	deadline := time.Now().Add(10 * time.Second)
-	for !claimed(t, d, id) {
-		if time.Now().After(deadline) {
-			t.Fatal("the reveal never claimed the request")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, "the reveal to claim the request", func() bool { return claimed(t, d, id) })
 	// Graph is creating the pass for the claimed request: now the dispute.
 	anon.submit(`form[action^="/dispute/"]`, nil).status(http.StatusOK).contains(`data-testid="dispute-done"`)
 	if status := <-revealed; status != http.StatusConflict {

@@ -51,7 +51,6 @@ func TestOutsideScanFailingDegradesAndAlertsOnce(t *testing.T) {
 			quietSweeps(o)
 			o.ReadyCacheOK, o.ReadyCacheFailed = time.Millisecond, time.Millisecond
 		})
-		waitFirstSweep(t, d)
 		ctx := context.Background()
 		if status, line, body := readyLine(t, d, "entra audit log"); status != http.StatusOK || !strings.HasPrefix(line, "entra audit log: ok (read at ") {
 			t.Fatalf("before: %d %q\n%s", status, line, body)

@@ -26,14 +26,14 @@ import (
 // in the admin center half an hour before the tenant loads.
 const ninaSeededPass = "cb2e2d5b-5c34-4dd6-9663-ca4355adae3c"
 
-// waitFirstSweep waits for the sweep that runs at start.
-func waitFirstSweep(t *testing.T, d *testDemo) {
+// outsideCursor is how far the outside-pass scan has read Entra's log.
+func outsideCursor(t *testing.T, d *testDemo) time.Time {
 	t.Helper()
-	select {
-	case <-d.app.firstSweep:
-	case <-time.After(60 * time.Second):
-		t.Fatal("the first sweep did not finish")
+	at, ok, err := d.app.db.OutsidePassCursor(context.Background())
+	if err != nil || !ok {
+		t.Fatalf("no outside-pass cursor: %v", err)
 	}
+	return at
 }
 
 // outsideEvents are the audit events of act, for the user upn ("" all).
@@ -85,7 +85,6 @@ func TestOutsidePassFoundOnceAcrossRestarts(t *testing.T) {
 		onDB := func(o *demoOptions) { quietSweeps(o); o.DBPath = dsn }
 		t.Run("found", func(t *testing.T) {
 			d := startTestDemoWith(t, onDB)
-			waitFirstSweep(t, d)
 			evs := outsideEvents(t, d, tapdesk.ActOutsidePassFound, "")
 			if len(evs) != 1 {
 				t.Fatalf("%d findings, want Nina's pass alone: %+v", len(evs), evs)
@@ -118,7 +117,6 @@ func TestOutsidePassFoundOnceAcrossRestarts(t *testing.T) {
 		})
 		t.Run("after a restart", func(t *testing.T) {
 			d := startTestDemoWith(t, onDB) // a new fake Graph with the same audit log entry
-			waitFirstSweep(t, d)
 			if _, failed, ran := sweepJob(t, d, "outside_passes"); !ran || failed {
 				t.Fatalf("the job ran %v, failed %v", ran, failed)
 			}
@@ -138,17 +136,10 @@ func TestOutsidePassFoundOnceAcrossRestarts(t *testing.T) {
 // named as such on the dashboard and counted.
 func TestOutsidePassTapdeskOwnAndStolenCredentials(t *testing.T) {
 	d := startTestDemoWith(t, quietSweeps)
-	waitFirstSweep(t, d)
 
 	agent := d.browser(t)
 	agent.signIn("/", "agent")
-	reqPath := fileRequestFor(t, agent, "marco.rossi@contoso.example", "Lost phone, new starter kit")
-	link := approveLink.FindString(waitMail(t, d.capture, "avery.approver", "Approval needed").Text)
-	approver := d.browser(t)
-	approver.signIn(link, "approver")
-	approver.submit(`form[action$="/approve"]`, nil).status(http.StatusOK)
-	agent.get(reqPath).status(http.StatusOK)
-	agent.submit(`form[action$="/reveal"]`, nil).status(http.StatusOK).contains(`data-testid="pass"`)
+	issuedFor(t, d, agent, "marco.rossi@contoso.example", "Lost phone, new starter kit")
 
 	// Someone with tapdesk's client secret calls Graph directly.
 	thief := tapdeskAppClient(t, d)
@@ -203,7 +194,6 @@ func tapdeskAppClient(t *testing.T, d *testDemo) *entra.Client {
 // tapdesk's app for the same user minutes later is not explained by it.
 func TestOutsidePassAfterFailedIssueFlagged(t *testing.T) {
 	d := startTestDemoWith(t, quietSweeps)
-	waitFirstSweep(t, d)
 	agent := d.browser(t)
 	agent.signIn("/", "agent")
 	reqPath := fileRequestFor(t, agent, "marco.rossi@contoso.example", "Lost phone, new starter kit")
@@ -243,12 +233,8 @@ func TestOutsidePassAfterFailedIssueFlagged(t *testing.T) {
 // gauge stays 0.
 func TestOutsidePassFoundPastBulkRegistrations(t *testing.T) {
 	d := startTestDemoWith(t, quietSweeps)
-	waitFirstSweep(t, d)
 	ctx := context.Background()
-	before, ok, err := d.app.db.OutsidePassCursor(ctx)
-	if err != nil || !ok {
-		t.Fatalf("no cursor after the first sweep: %v", err)
-	}
+	before := outsideCursor(t, d)
 	// Two pages a slice, so 450 entries (over two pages of 200) in the
 	// window are too many for one read.
 	d.app.outside = outside.New(tapdeskAppClient(t, d), d.app.db, outside.Options{Metrics: d.app.metrics, AuditPages: 2})
@@ -272,7 +258,7 @@ func TestOutsidePassFoundPastBulkRegistrations(t *testing.T) {
 	if evs := outsideEvents(t, d, tapdesk.ActOutsidePassFound, "lukas.becker@contoso.example"); len(evs) != 1 {
 		t.Errorf("%d findings for Lukas, want 1", len(evs))
 	}
-	if after, _, _ := d.app.db.OutsidePassCursor(ctx); !after.After(before) {
+	if after := outsideCursor(t, d); !after.After(before) {
 		t.Errorf("the cursor did not move past %v (%v)", before, after)
 	}
 	slices := 0
@@ -335,7 +321,6 @@ func metricValue(t *testing.T, d *testDemo, name, label, value string) float64 {
 // job follows @odata.nextLink to the end.
 func TestOutsidePassPagingFollowed(t *testing.T) {
 	d := startTestDemoWith(t, quietSweeps)
-	waitFirstSweep(t, d)
 	grace := d.userID(t, "grace.global@contoso.example")
 	targets := []string{"priya.patel@contoso.example", "chen.wei@contoso.example", "fatima.zahra@contoso.example", "sofia.garcia@contoso.example"}
 	const made = 230 // more than a page of 200
@@ -367,7 +352,6 @@ func TestOutsidePassPagingFollowed(t *testing.T) {
 // and the deletion audited; one already gone is no error.
 func TestOutsidePassDeletedWhenSet(t *testing.T) {
 	d := startTestDemoWith(t, func(o *demoOptions) { quietSweeps(o); o.OutsidePassDelete = true })
-	waitFirstSweep(t, d)
 	nina := d.userID(t, "nina.newhire@contoso.example")
 	if d.fake.Tenant().CurrentTAP(nina) != nil {
 		t.Fatal("Nina's outside pass is still in Entra")
@@ -412,12 +396,8 @@ func TestOutsidePassDeletedWhenSet(t *testing.T) {
 // next run reads the same span and finds what was made meanwhile, once.
 func TestOutsidePassGraphDownKeepsCursor(t *testing.T) {
 	d := startTestDemoWith(t, quietSweeps)
-	waitFirstSweep(t, d)
 	ctx := context.Background()
-	before, ok, err := d.app.db.OutsidePassCursor(ctx)
-	if err != nil || !ok {
-		t.Fatalf("no cursor after the first sweep: %v", err)
-	}
+	before := outsideCursor(t, d)
 	lukas := d.userID(t, "lukas.becker@contoso.example")
 	if _, err := d.fake.Tenant().AdminCreateTAP(lukas, d.userID(t, "grace.global@contoso.example"), 60, time.Now()); err != nil {
 		t.Fatal(err)
@@ -427,7 +407,7 @@ func TestOutsidePassGraphDownKeepsCursor(t *testing.T) {
 	if _, failed, _ := sweepJob(t, d, "outside_passes"); !failed {
 		t.Error("the job did not fail with Graph down")
 	}
-	if after, _, _ := d.app.db.OutsidePassCursor(ctx); !after.Equal(before) {
+	if after := outsideCursor(t, d); !after.Equal(before) {
 		t.Errorf("the cursor moved from %v to %v while Graph was down", before, after)
 	}
 	if evs := outsideEvents(t, d, tapdesk.ActOutsidePassFound, "lukas.becker@contoso.example"); len(evs) != 0 {
@@ -444,7 +424,7 @@ func TestOutsidePassGraphDownKeepsCursor(t *testing.T) {
 	if evs := outsideEvents(t, d, tapdesk.ActOutsidePassFound, "lukas.becker@contoso.example"); len(evs) != 1 {
 		t.Errorf("%d findings for Lukas once Graph is back, want 1", len(evs))
 	}
-	if after, _, _ := d.app.db.OutsidePassCursor(ctx); !after.After(before) {
+	if after := outsideCursor(t, d); !after.After(before) {
 		t.Errorf("the cursor did not move once Graph was back (%v)", after)
 	}
 	if got := gaugeValue(t, d, "tapdesk_outside_pass_scan_failures"); got != 0 {

@@ -55,28 +55,12 @@ func (c *offsetClock) set(d time.Duration) { c.offset.Store(int64(d)) }
 // cheaper than a browser each.
 func startChromium(t *testing.T, exe string) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
+	ctx, _ := startBrowser(t, exe,
 		// Scrollbars take no room, as on phones: the overflow check
 		// measures the page, not the scrollbar.
 		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1366, 900),
 	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	// The first call starts the browser; it must not carry a timeout.
-	if err := chromedp.Do(ctx); err != nil {
-		cancelC()
-		cancelA()
-		t.Fatalf("start chromium: %v", err)
-	}
-	t.Cleanup(func() { cancelC(); cancelA() })
 	return ctx
 }
 
@@ -101,26 +85,16 @@ func openTab(t *testing.T, root context.Context, inject ...string) *checkedTab {
 		t.Fatalf("open tab: %v", err)
 	}
 	tab := &checkedTab{ctx: ctx, marks: map[string]bool{}}
-	messages := chromedp.Console(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			tab.mu.Lock()
-			switch {
-			case m.Type == chromedp.ConsoleDebug && strings.HasPrefix(m.Text, consoleMark):
-				tab.marks[m.Text] = true
-			// Network entries repeat HTTP statuses the pages answer on
-			// purpose (404, 403, 422 for a form with errors).
-			case m.IsException() || (m.Type == chromedp.ConsoleError && m.Source != "network"):
-				tab.notes = append(tab.notes, m.String())
-			}
-			tab.mu.Unlock()
+	done := watchConsole(ctx, func(m chromedp.ConsoleMessage) {
+		tab.mu.Lock()
+		defer tab.mu.Unlock()
+		switch {
+		case m.Type == chromedp.ConsoleDebug && strings.HasPrefix(m.Text, consoleMark):
+			tab.marks[m.Text] = true
+		case consoleProblem(m):
+			tab.notes = append(tab.notes, m.String())
 		}
-	}()
+	})
 	for _, src := range append([]string{recordCSPViolations}, inject...) {
 		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src}); err != nil {
 			t.Fatal(err)

@@ -117,13 +117,7 @@ func disputedWithOrphan(t *testing.T) (d *testDemo, nina, id string, tap *fakegr
 		res.Body.Close()
 		revealed <- res.StatusCode
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !claimed(t, d, id) {
-		if time.Now().After(deadline) {
-			t.Fatal("the reveal never claimed the request")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, "the reveal to claim the request", func() bool { return claimed(t, d, id) })
 	anon.submit(`form[action^="/dispute/"]`, nil).status(http.StatusOK).contains(`data-testid="dispute-done"`)
 	if status := <-revealed; status < 400 || status >= 600 {
 		t.Fatalf("the racing reveal answered %d", status)

@@ -313,7 +313,7 @@ func TestRevealWordsAndAfterReload(t *testing.T) {
 	if strings.Contains(words.Text(), pass) {
 		t.Error("the words repeat the pass: it must be on the page once")
 	}
-	if v, _ := words.Find(`[data-testid="local-time"]`).Attr("data-local-time"); v == "" {
+	if v, _ := words.Find(`time[data-when="clock"][data-testid="local-time"]`).Attr("datetime"); v == "" {
 		t.Error("no local time beside the UTC end")
 	}
 

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -195,30 +194,20 @@ func newSyslogCollector(t *testing.T) *syslogCollector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
 	c := &syslogCollector{addr: ln.Addr().String(), pool: x509.NewCertPool()}
 	c.pool.AddCert(ca)
-	go func() {
+	serveConns(t, ln, func(conn net.Conn) {
+		buf := make([]byte, 32<<10)
 		for {
-			conn, err := ln.Accept()
+			n, err := conn.Read(buf)
+			c.mu.Lock()
+			c.raw.Write(buf[:n])
+			c.mu.Unlock()
 			if err != nil {
 				return
 			}
-			go func() {
-				defer conn.Close()
-				buf := make([]byte, 32<<10)
-				for {
-					n, err := conn.Read(buf)
-					c.mu.Lock()
-					c.raw.Write(buf[:n])
-					c.mu.Unlock()
-					if err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
+	})
 	return c
 }
 
@@ -240,30 +229,10 @@ func (c *syslogCollector) text() string {
 // fast enough for a test; stop stops it (as SIGTERM would), once.
 func startSIEMDemo(t *testing.T, dbPath string, sinks ...siem.Sink) (*testDemo, func()) {
 	t.Helper()
-	logs := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", DBPath: dbPath, MetricsAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), MailInterval: 50 * time.Millisecond,
-		ReadyCacheOK: time.Millisecond, ReadyCacheFailed: time.Millisecond,
+	return runTestDemo(t, demoOptions{Addr: "127.0.0.1:0", DBPath: dbPath, MetricsAddr: "127.0.0.1:0",
+		MailInterval: 50 * time.Millisecond, ReadyCacheOK: time.Millisecond, ReadyCacheFailed: time.Millisecond,
 		SIEM: siemConfig{Sinks: sinks, Options: siem.Options{Batch: 5, Interval: 50 * time.Millisecond,
 			MinBackoff: 20 * time.Millisecond, MaxBackoff: 150 * time.Millisecond}}})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("demo stopped with: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return &testDemo{demoEnv: d, logs: logs}, stop
 }
 
 // siemGauge reads one SIEM series for the webhook sink from /metrics.
@@ -277,17 +246,6 @@ func siemGauge(t *testing.T, d *testDemo, name string) float64 {
 	return v
 }
 
-func eventually(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // siemReadyz is /readyz's text, asked from loopback (which sees the details).
 func siemReadyz(t *testing.T, d *testDemo) (int, string) {
 	t.Helper()
@@ -298,30 +256,6 @@ func siemReadyz(t *testing.T, d *testDemo) (int, string) {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
-}
-
-// issueAndReveal runs the whole flow on d (file, approve, issue and
-// reveal) and returns the pass shown.
-func issueAndReveal(t *testing.T, d *testDemo, upn string) string {
-	t.Helper()
-	agent := d.browser(t)
-	agent.signIn("/", "agent")
-	reqPath := fileRequestFor(t, agent, upn, "Locked out, phone replaced")
-	msg := waitMail(t, d.capture, "avery.approver@contoso.example", "Approval needed")
-	m := approveLink.FindStringSubmatch(msg.Text)
-	if m == nil {
-		t.Fatalf("approval mail has no link:\n%s", msg.Text)
-	}
-	approver := d.browser(t)
-	approver.signIn(m[0], "approver")
-	approver.submit(`form[action$="/approve"]`, nil).status(http.StatusOK)
-	agent.get(reqPath).status(http.StatusOK)
-	agent.submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
-	pass, ok := shownPass(agent.doc().Find(`[data-testid="pass"]`))
-	if !ok || len(pass) < 8 {
-		t.Fatalf("reveal page shows no pass:\n%s", agent.body)
-	}
-	return pass
 }
 
 // Issue 13: SIEM delivery exactly once by seq across a receiver outage
@@ -346,7 +280,9 @@ func testSIEMWebhookAcrossOutageAndRestart(t *testing.T) {
 	sl := newSyslogCollector(t) // a second sink, up throughout
 	d1, stop1 := startSIEMDemo(t, dbPath, rcv.webhookSink(t), sl.sink(t))
 
-	pass := issueAndReveal(t, d1, "nina.newhire@contoso.example")
+	agent := d1.browser(t)
+	agent.signIn("/", "agent")
+	_, pass := issuedFor(t, d1, agent, "nina.newhire@contoso.example", "Locked out, phone replaced")
 
 	// Down with 5xx: events wait, lag rises, failures are counted, and
 	// the portal stays ready while /readyz says what is wrong.
