@@ -238,7 +238,7 @@ func New(cfg Config) (*Client, error) {
 	// Must precede NewGraphServiceClient, which copies the base URL.
 	adapter.SetBaseUrl(graphBase + "/v1.0")
 	return &Client{
-		graph:            msgraphsdk.NewGraphServiceClient(adapter),
+		graph:            newGraphServiceClient(adapter),
 		logger:           logger,
 		endpoints:        Endpoints{GraphBaseURL: graphBase, AuthorityHost: authority},
 		privilegedGroups: lowerAll(cfg.PrivilegedGroups),
@@ -299,4 +299,14 @@ func lowerAll(ids []string) []string {
 		}
 	}
 	return out
+}
+
+// newGraphServiceClient is msgraphsdk.NewGraphServiceClient without its
+// write to kiota's package variable store.BackingStoreFactoryInstance
+// (EnableBackingStore sets it when given a factory): every model the SDK
+// parses reads that variable, so a second client made while a first one
+// parses (two demos in one test process, a client made per sweep) was a
+// data race. The variable already holds the factory it would have set.
+func newGraphServiceClient(adapter *msgraphsdk.GraphRequestAdapter) *msgraphsdk.GraphServiceClient {
+	return &msgraphsdk.GraphServiceClient{GraphBaseServiceClient: *msgraphsdk.NewGraphBaseServiceClient(adapter, nil)}
 }
