@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto/emulation"
@@ -62,5 +63,32 @@ func TestCardLabelsOnAPhoneWithoutScript(t *testing.T) {
 			}
 			t.Logf("%d cells labelled", len(cells))
 		})
+	}
+}
+
+// A list row's time is written once by the server (its UTC text and a
+// datetime to the minute); app.js shows it in the reader's zone and keeps
+// the UTC time in its title, as the title the server used to write did.
+func TestListRowTimeKeepsUTCInTitle(t *testing.T) {
+	exe := chromium(t)
+	d := startTestDemo(t)
+	agent := d.browser(t)
+	agent.signIn("/", "agent")
+	fileRequestFor(t, agent, "nina.newhire@contoso.example", "New starter, first day, no methods yet")
+	served := agent.get("/").doc().Find(`table[data-testid="mine"] tbody time`).First()
+	utc := served.Text()
+	if _, ok := served.Attr("title"); ok || !strings.HasSuffix(utc, " UTC") {
+		t.Fatalf("the server wrote the row's time as %q (title %q), want UTC text and no title", utc, served.AttrOr("title", ""))
+	}
+
+	tab := newTab(t, exe)
+	signInAs(t, tab, d.baseURL+"/", "agent")
+	doRetry(t, tab, chromedp.Navigate(d.baseURL+"/"), chromedp.WaitVisible(`table[data-testid="mine"]`))
+	sel := `table[data-testid="mine"] tbody time`
+	if title := get(t, tab, chromedp.AttributeValue(sel, "title")).Value; title != utc {
+		t.Errorf("the row's time has title %q in the browser, want %q", title, utc)
+	}
+	if text := get(t, tab, chromedp.Text(sel)); text == utc || !strings.Contains(text, "ago") && !strings.Contains(text, "just now") {
+		t.Errorf("app.js did not rewrite the row's time: %q", text)
 	}
 }
