@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -140,16 +141,31 @@ func (h *Handler) takeFlash(c echo.Context) string {
 		return msg
 	}
 	name := h.flashCookieName()
-	if ck, err := c.Request().Cookie(name); err == nil {
-		if m := fs.open(name, ck.Value, h.now()); m != "" {
-			msg = m
+	// Most pages come without a flash: look before parsing the cookies
+	// (which allocates each of them).
+	if hasCookie(c.Request(), name) {
+		if ck, err := c.Request().Cookie(name); err == nil {
+			if m := fs.open(name, ck.Value, h.now()); m != "" {
+				msg = m
+			}
+			http.SetCookie(c.Response(), &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
+				Secure: h.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 		}
-		http.SetCookie(c.Response(), &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
-			Secure: h.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	}
 	if out, _ := c.Get(ctxFlash).(*flashOut); out != nil && !out.shown && out.msg != "" {
 		out.shown = true
 		msg = out.msg
 	}
 	return msg
+}
+
+// hasCookie says whether r may carry a cookie named name, without parsing
+// its cookies.
+func hasCookie(r *http.Request, name string) bool {
+	for _, line := range r.Header["Cookie"] {
+		if strings.Contains(line, name+"=") {
+			return true
+		}
+	}
+	return false
 }
