@@ -197,8 +197,11 @@ func (p *Publisher) publish(ctx, deliver context.Context, slot, reason string, r
 	cp := p.cfg.Signer.SignCheckpoint(rep.LastSeq, rep.HeadMAC, now)
 	line := cp.Line()
 	walked := "whole trail"
-	if rep.SignedSeq > 0 {
-		walked = "from checkpoint " + strconv.FormatInt(rep.SignedSeq, 10)
+	switch {
+	case rep.SignedSeq > 0 && rep.FirstSeq == rep.SignedSeq:
+		walked = fmt.Sprintf("from checkpoint %d", rep.SignedSeq)
+	case rep.SignedSeq > 0:
+		walked = fmt.Sprintf("from event %d, the request's first (checkpoint %d)", rep.FirstSeq, rep.SignedSeq)
 	}
 	ev := tapdesk.Event{Activity: tapdesk.ActCheckpointPublished, Category: tapdesk.CatAudit, Actor: tapdesk.SystemActor,
 		Details: map[string]string{"seq": strconv.FormatInt(cp.Seq, 10), "mac": cp.MAC, "key_id": cp.KeyID, "reason": reason,

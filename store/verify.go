@@ -52,8 +52,9 @@ type VerifyReport struct {
 	HeadMAC  string
 	// CheckpointSeq is the prune checkpoint the walk started from, if any.
 	CheckpointSeq int64
-	// SignedSeq is the signed checkpoint VerifySince started from (0: it
-	// walked from the first event kept).
+	// SignedSeq is the signed checkpoint VerifySince relied on for the
+	// events before it (0: it walked from the first event kept). The walk
+	// starts there, or at FirstSeq when a request's events are older.
 	SignedSeq int64
 	Break     *ChainBreak // nil: the chain holds
 	Notes     []string    // what was not checked, and why

@@ -107,7 +107,7 @@ func (db *DB) walkSince(ctx context.Context, q querier, w TrailWalk) (rep Verify
 	}
 	start := lo.Int64
 	if w.Signed != nil && !w.Full && w.Signed.Seq > lo.Int64 {
-		start = w.Signed.Seq
+		start, rep.SignedSeq = w.Signed.Seq, w.Signed.Seq
 	}
 	if w.RequestID != "" {
 		var first sql.NullInt64
@@ -119,9 +119,6 @@ func (db *DB) walkSince(ctx context.Context, q querier, w TrailWalk) (rep Verify
 		}
 	}
 	rep.FirstSeq = start
-	if start > lo.Int64 {
-		rep.SignedSeq = start
-	}
 
 	// The mac the first event walked chains onto, and the key that signed it.
 	prev, prevKey := "", ""
