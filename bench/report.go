@@ -15,6 +15,10 @@ import (
 type serverTiming struct {
 	app, graph       float64
 	hasApp, hasGraph bool
+	// graphCalls and writes are the Graph calls and database write
+	// turns the server counted (graph-calls, db-writes), when it did.
+	graphCalls, writes int
+	hasCounts          bool
 }
 
 // parseServerTiming reads Server-Timing header values
@@ -26,6 +30,22 @@ func parseServerTiming(values []string) serverTiming {
 		for _, entry := range splitOutsideQuotes(v, ',') {
 			params := splitOutsideQuotes(entry, ';')
 			name := strings.ToLower(strings.TrimSpace(params[0]))
+			if name == "graph-calls" || name == "db-writes" {
+				for _, p := range params[1:] {
+					k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+					n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(val), `"`))
+					if !ok || !strings.EqualFold(strings.TrimSpace(k), "desc") || err != nil || n < 0 {
+						continue
+					}
+					if name == "graph-calls" {
+						st.graphCalls = n
+					} else {
+						st.writes = n
+					}
+					st.hasCounts = true
+				}
+				continue
+			}
 			for _, p := range params[1:] {
 				k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
 				if !ok || !strings.EqualFold(strings.TrimSpace(k), "dur") {
@@ -72,15 +92,23 @@ type stepStat struct {
 	// Server is true when every response carried Server-Timing: the
 	// figures are then app minus graph; otherwise client-observed latency.
 	Server bool
+	// Counts is true when every response counted its Graph calls and
+	// write turns; GraphCalls and Writes are then their means.
+	Counts             bool
+	GraphCalls, Writes float64
 }
 
 func summarise(pages []page) stepStat {
 	if len(pages) == 0 {
 		return stepStat{}
 	}
-	server := true
+	server, counts := true, true
+	var calls, writes int
 	for _, p := range pages {
 		server = server && p.timing.hasApp
+		counts = counts && p.timing.hasCounts
+		calls += p.timing.graphCalls
+		writes += p.timing.writes
 	}
 	ds := make([]time.Duration, len(pages))
 	for i, p := range pages {
@@ -95,7 +123,11 @@ func summarise(pages []page) stepStat {
 		}
 	}
 	slices.Sort(ds)
-	return stepStat{N: len(ds), P50: percentile(ds, 50), P99: percentile(ds, 99), Server: server}
+	st := stepStat{N: len(ds), P50: percentile(ds, 50), P99: percentile(ds, 99), Server: server, Counts: counts}
+	if counts {
+		st.GraphCalls, st.Writes = float64(calls)/float64(len(pages)), float64(writes)/float64(len(pages))
+	}
+	return st
 }
 
 // percentile is the nearest-rank percentile of sorted ds.
@@ -244,6 +276,11 @@ func table(rs []result) string {
 			src := "client, Graph included"
 			if st.Server {
 				src = "server − Graph"
+			}
+			if st.Counts {
+				// Means per response: a step's writes vary with what it
+				// meets (a session's activity, a refusal's tally).
+				src += fmt.Sprintf("; %.1f Graph calls, %.1f write turns", st.GraphCalls, st.Writes)
 			}
 			return fmt.Sprintf("%s / **%s** (%s, n=%d)%s", ms(st.P50), ms(st.P99), src, st.N, mark(st.P99 <= 20*time.Millisecond))
 		})

@@ -26,6 +26,9 @@ func TestParseServerTiming(t *testing.T) {
 		"unknown metrics":      {[]string{"db;dur=3, cache;desc=hit"}, serverTiming{}},
 		"malformed and absent": {[]string{"app;dur=abc, graph;dur=-1, app", ""}, serverTiming{}},
 		"none":                 {nil, serverTiming{}},
+		"counts": {[]string{"app;dur=9.5, graph;dur=2.000, graph-calls;desc=6, db-writes;desc=2"},
+			serverTiming{app: 9.5, graph: 2, hasApp: true, hasGraph: true, graphCalls: 6, writes: 2, hasCounts: true}},
+		"bad counts": {[]string{"graph-calls;desc=x, db-writes;dur=2"}, serverTiming{}},
 	}
 	for name, tt := range tests {
 		if got := parseServerTiming(tt.in); got != tt.want {
@@ -51,6 +54,16 @@ func TestSummarise(t *testing.T) {
 	}
 	if s := summarise(client); s.Server || s.P50 != 50*time.Millisecond || s.P99 != 99*time.Millisecond {
 		t.Errorf("client: %+v", s)
+	}
+	if s := summarise(server); s.Counts {
+		t.Errorf("no counts sent, but summarised as counted: %+v", s)
+	}
+	counted := []page{
+		{timing: serverTiming{app: 5, hasApp: true, graphCalls: 6, writes: 2, hasCounts: true}},
+		{timing: serverTiming{app: 5, hasApp: true, graphCalls: 6, writes: 3, hasCounts: true}},
+	}
+	if s := summarise(counted); !s.Counts || s.GraphCalls != 6 || s.Writes != 2.5 {
+		t.Errorf("counts: %+v, want 6 Graph calls and 2.5 write turns on average", s)
 	}
 	if s := summarise(nil); s.N != 0 {
 		t.Errorf("empty: %+v", s)

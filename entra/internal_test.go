@@ -127,23 +127,28 @@ func TestMasking(t *testing.T) {
 	}
 }
 
-// The SDK's retry handler must be gone (retryTransport replaces it), and
-// the rest in one fixed order whatever order kiota's map gave them.
+// The SDK's retry handler must be gone (retryTransport replaces it), its
+// compression handler too (a new gzip compressor per POST for bodies of a
+// hundred bytes), and the rest in one fixed order whatever order kiota's
+// map gave them.
 func TestOrderMiddleware(t *testing.T) {
 	opts := msgraphsdk.GetDefaultClientOptions()
 	var first []string
 	for i := range 5 {
 		var names []string
 		for _, m := range orderMiddleware(msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)) {
-			if _, ok := m.(*khttp.RetryHandler); ok {
+			switch m.(type) {
+			case *khttp.RetryHandler:
 				t.Fatal("kiota's RetryHandler is still in the pipeline")
+			case *khttp.CompressionHandler:
+				t.Fatal("kiota's CompressionHandler is still in the pipeline")
 			}
 			names = append(names, fmt.Sprintf("%T", m))
 		}
 		if i == 0 {
 			first = names
-			if len(names) == 0 || names[len(names)-1] != "*nethttplibrary.CompressionHandler" {
-				t.Fatalf("compression is not innermost: %v", names)
+			if len(names) == 0 {
+				t.Fatal("no middleware left")
 			}
 		} else if fmt.Sprint(names) != fmt.Sprint(first) {
 			t.Fatalf("order differs between clients: %v vs %v", names, first)

@@ -35,7 +35,7 @@ func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	resp, err := t.next.RoundTrip(req)
 	took := time.Since(start)
 	endpoint := pathTemplate(req.URL.EscapedPath())
-	metrics.AddGraphTime(req.Context(), took)
+	metrics.AddGraphCall(req.Context(), took)
 	t.metrics.ObserveGraph(endpoint, req.Method, outcome(resp, err), took)
 	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
 		t.metrics.GraphThrottled(endpoint)

@@ -84,7 +84,8 @@ func TestServerTimingAddsUpGraphTime(t *testing.T) {
 	ctx, g := WithGraphTime(context.Background())
 	AddGraphTime(ctx, 250*time.Millisecond)
 	AddGraphTime(ctx, 50*time.Millisecond)
-	if g.Total() != 300*time.Millisecond {
-		t.Errorf("Graph time %s, want 300ms", g.Total())
+	AddGraphCall(ctx, 100*time.Millisecond)
+	if g.Total() != 400*time.Millisecond || g.Calls() != 1 {
+		t.Errorf("Graph time %s in %d calls, want 400ms in 1 (a wait is no call)", g.Total(), g.Calls())
 	}
 }

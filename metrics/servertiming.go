@@ -10,11 +10,15 @@ import (
 // (each HTTP attempt and each wait before a retry), for the demo's
 // Server-Timing header: server time minus Graph's is tapdesk's own.
 // Concurrent Graph calls of one request add up, so it can exceed the
-// request's wall time.
-type GraphTime struct{ nanos atomic.Int64 }
+// request's wall time. It also counts the HTTP exchanges.
+type GraphTime struct{ nanos, calls atomic.Int64 }
 
 // Total is the time added so far.
 func (g *GraphTime) Total() time.Duration { return time.Duration(g.nanos.Load()) }
+
+// Calls is the number of HTTP exchanges (with Graph or its token
+// authority, each attempt apart) counted so far.
+func (g *GraphTime) Calls() int64 { return g.calls.Load() }
 
 type graphTimeKey struct{}
 
@@ -28,5 +32,14 @@ func WithGraphTime(ctx context.Context) (context.Context, *GraphTime) {
 func AddGraphTime(ctx context.Context, d time.Duration) {
 	if g, ok := ctx.Value(graphTimeKey{}).(*GraphTime); ok {
 		g.nanos.Add(int64(d))
+	}
+}
+
+// AddGraphCall adds one HTTP exchange that took d to ctx's Graph time and
+// count, if they are being added up.
+func AddGraphCall(ctx context.Context, d time.Duration) {
+	if g, ok := ctx.Value(graphTimeKey{}).(*GraphTime); ok {
+		g.nanos.Add(int64(d))
+		g.calls.Add(1)
 	}
 }

@@ -471,11 +471,14 @@ func setIdentities(ctx context.Context, dst *sql.Conn, table string) error {
 }
 
 func queryStrings(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
-	return queryAll(ctx, q, func(s rowScanner) (string, error) {
-		var v string
-		err := s.Scan(&v)
-		return v, err
-	}, query, args...)
+	return queryAll(ctx, q, scanString, query, args...)
+}
+
+// scanString scans a row of one text column.
+func scanString(s rowScanner) (string, error) {
+	var v string
+	err := s.Scan(&v)
+	return v, err
 }
 
 // quoteIdent quotes a table or column name for both databases.

@@ -104,8 +104,15 @@ func (db *DB) Dispute(ctx context.Context, token string, r *tapdesk.Request, ch 
 // requested for them (the target's and manager's Entra addresses, resolved
 // then): they are told again when it is issued.
 func (db *DB) NoticeRecipients(ctx context.Context, requestID string) ([]string, error) {
-	out, err := queryStrings(ctx, db.db, `SELECT recipient FROM outbox WHERE request_id = ? AND kind = ? ORDER BY id`,
-		requestID, mail.KindPassRequested)
+	st, err := db.prepared(ctx, `SELECT recipient FROM outbox WHERE request_id = ? AND kind = ? ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("load notice recipients: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, requestID, mail.KindPassRequested)
+	if err != nil {
+		return nil, fmt.Errorf("load notice recipients: %w", err)
+	}
+	out, err := scanAll(rows, scanString)
 	if err != nil {
 		return nil, fmt.Errorf("load notice recipients: %w", err)
 	}

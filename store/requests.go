@@ -157,9 +157,21 @@ func (db *DB) loadApprovals(ctx context.Context, rs []*tapdesk.Request) error {
 		byID[r.ID] = r
 		args = append(args, r.ID)
 	}
-	rows, err := db.db.QueryContext(ctx, `
+	query := `
 		SELECT request_id, approver_tid, approver_oid, approver_upn, approver_name, decision, reason, created_at
-		FROM approvals WHERE request_id IN (?`+strings.Repeat(", ?", len(rs)-1)+`) ORDER BY created_at`, args...)
+		FROM approvals WHERE request_id IN (?` + strings.Repeat(", ?", len(rs)-1) + `) ORDER BY created_at`
+	var rows *sql.Rows
+	var err error
+	if len(rs) == 1 {
+		// One request (its page, a decision, a reveal): the statement is
+		// prepared once. Lists vary in length and stay unprepared.
+		var st *sql.Stmt
+		if st, err = db.prepared(ctx, query); err == nil {
+			rows, err = st.QueryContext(ctx, args...)
+		}
+	} else {
+		rows, err = db.db.QueryContext(ctx, query, args...)
+	}
 	if err != nil {
 		return fmt.Errorf("load approvals: %w", err)
 	}

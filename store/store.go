@@ -538,6 +538,7 @@ func conflict(title, format string, args ...any) error {
 // (tapdesk CLI commands on the same file). PostgreSQL queues waiters on
 // its advisory lock itself.
 func (db *DB) lockWrites(ctx context.Context) error {
+	countWriteTurn(ctx)
 	if db.writeTurn == nil {
 		return nil
 	}

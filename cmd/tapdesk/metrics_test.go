@@ -76,7 +76,7 @@ series:
 
 var (
 	guidPattern    = regexp.MustCompile(`(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
-	serverTimingRe = regexp.MustCompile(`^app;dur=([0-9.]+), graph;dur=([0-9.]+)$`)
+	serverTimingRe = regexp.MustCompile(`^app;dur=([0-9.]+), graph;dur=([0-9.]+), graph-calls;desc=([0-9]+), db-writes;desc=([0-9]+)$`)
 )
 
 // TestMetricsAfterAFlow runs file -> approve -> reveal -> revoke, a rate
