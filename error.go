@@ -120,3 +120,12 @@ func (v *ValidationError) Err() error {
 	}
 	return &Error{Code: EINVALID, Title: "Check the form", Message: "Some fields need attention.", Fields: v.fields}
 }
+
+// SessionStoreUnavailable is the answer when the session store cannot be
+// read (the database is gone, locked up, or lacks its sessions table): a
+// titled 503 that says what people can do, never the database's error,
+// which goes to the log.
+func SessionStoreUnavailable() *Error {
+	return Titledf(EUNAVAILABLE, "Database unavailable",
+		"tapdesk cannot reach its database just now, so it cannot tell who you are. Try again in a minute; if it lasts, tell the people who run tapdesk.")
+}

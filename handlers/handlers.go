@@ -222,6 +222,9 @@ func New(d Deps) *Handler {
 	if h.cfg.SessionLifetime == 0 {
 		h.cfg.SessionLifetime = DefaultSessionLifetime
 	}
+	if h.sessions != nil {
+		h.sessions.ErrorFunc = h.sessionSaveFailed // not scs's: the standard logger and a bare 500
+	}
 	h.ready = &readiness{checks: append([]ReadyCheck{{Name: "database", Check: h.databaseCheck}}, d.ReadyChecks...), log: h.log,
 		keepOK: cmp.Or(d.Config.ReadyCacheOK, tapdesk.ReadyCacheOK), keepFailed: cmp.Or(d.Config.ReadyCacheFailed, tapdesk.ReadyCacheFailed)}
 	return h

@@ -66,8 +66,7 @@ func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		ctx, err := sm.Load(r.Context(), token)
 		if err != nil {
-			sm.ErrorFunc(res, r, err)
-			return nil
+			return h.sessionLoadFailed(c, err)
 		}
 		r = r.WithContext(ctx)
 		c.SetRequest(r)

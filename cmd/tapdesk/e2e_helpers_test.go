@@ -129,6 +129,13 @@ func startStoppableDemo(t *testing.T, change func(*demoOptions)) (*testDemo, fun
 	return runTestDemo(t, o)
 }
 
+// withoutOutsidePass runs the demo on the sample tenant without the pass
+// for Nina made in the admin center (fakegraph.WithoutOutsidePass): nothing
+// is found outside tapdesk, so no alert is raised by the start alone.
+func withoutOutsidePass(o *demoOptions) {
+	o.Tenant = fakegraph.SampleTenant(fakegraph.WithoutOutsidePass)
+}
+
 // userID returns the object id of a sample-tenant user by UPN.
 func (d *testDemo) userID(t *testing.T, upn string) string {
 	t.Helper()

@@ -145,3 +145,25 @@ func TestDirectoryAuditsNeedAuditLogReadAll(t *testing.T) {
 	wantError(t, f.do(http.MethodGet, auditsPath(passRegistered), nil), http.StatusForbidden, "Authorization_RequestDenied",
 		"Insufficient privileges to complete the operation.")
 }
+
+// The sample tenant without the outside pass: Nina has no pass and the
+// log no registration of one, while the rest of the tenant (and of the
+// log) is the sample's.
+func TestSampleTenantWithoutOutsidePass(t *testing.T) {
+	full, bare := fakegraph.SampleTenant(), fakegraph.SampleTenant(fakegraph.WithoutOutsidePass)
+	nina, _ := bare.LookupUser("nina.newhire@contoso.example")
+	if full.CurrentTAP(nina.ID) == nil {
+		t.Fatal("the full sample tenant has no pass for Nina")
+	}
+	if bare.CurrentTAP(nina.ID) != nil {
+		t.Error("Nina still has a pass")
+	}
+	for _, a := range bare.DirectoryAudits {
+		if a.ResultReason == fakegraph.ReasonAdminRegisteredTAP {
+			t.Errorf("the log still registers a pass: %+v", a)
+		}
+	}
+	if len(bare.DirectoryAudits) != len(full.DirectoryAudits)-1 || len(bare.Users) != len(full.Users) {
+		t.Errorf("%d audit entries and %d users, want %d and %d", len(bare.DirectoryAudits), len(bare.Users), len(full.DirectoryAudits)-1, len(full.Users))
+	}
+}

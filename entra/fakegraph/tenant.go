@@ -206,16 +206,46 @@ const (
 )
 
 // SampleTenant returns a fresh copy of the built-in tenant (contoso.example),
-// with its existing pass placed relative to the current time.
-func SampleTenant() *Tenant { return SampleTenantAt(time.Now()) }
+// with its existing pass placed relative to the current time, changed by
+// opts.
+func SampleTenant(opts ...SampleOption) *Tenant { return SampleTenantAt(time.Now(), opts...) }
 
 // SampleTenantAt is SampleTenant for a server running on a fixed clock.
-func SampleTenantAt(now time.Time) *Tenant {
+func SampleTenantAt(now time.Time, opts ...SampleOption) *Tenant {
 	t, err := LoadTenant(bytes.NewReader(sampleTenantJSON), now)
 	if err != nil {
 		panic("fakegraph: embedded sample tenant: " + err.Error())
 	}
+	for _, o := range opts {
+		o(t)
+	}
 	return t
+}
+
+// SampleOption changes the sample tenant as it is loaded.
+type SampleOption func(*Tenant)
+
+// WithoutOutsidePass leaves out the pass an administrator made in the
+// admin center (Nina's, by Grace Global): both the pass and the directory
+// audit entry that registered it, as a tenant where it was never made.
+// tapdesk then finds no pass made outside it and raises no alert, so the
+// empty states of the alerts and the outside passes can be seen.
+func WithoutOutsidePass(t *Tenant) {
+	made := map[string]bool{}
+	t.DirectoryAudits = slices.DeleteFunc(t.DirectoryAudits, func(a *DirectoryAudit) bool {
+		if a.ActivityDisplayName != ActivityAdminRegisteredSecurityInfo || a.ResultReason != ReasonAdminRegisteredTAP {
+			return false
+		}
+		for _, r := range a.TargetResources {
+			made[strings.ToLower(r.ID)] = true
+		}
+		return true
+	})
+	for _, u := range t.Users {
+		if made[strings.ToLower(u.ID)] {
+			u.TAP = nil
+		}
+	}
 }
 
 // LoadTenantFile reads the tenant file at path (LoadTenant); its errors
