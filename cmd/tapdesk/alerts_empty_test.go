@@ -15,7 +15,6 @@ import (
 // sample tenant's pass for Nina would otherwise fill both.
 func TestAlertsAndOutsidePassesEmpty(t *testing.T) {
 	d := startTestDemoWith(t, func(o *demoOptions) { quietSweeps(o); withoutOutsidePass(o) })
-	waitFirstSweep(t, d)
 	d.app.sweepOnce(context.Background(), nil) // the alerts read what the first sweep wrote
 	if n := len(outsideEvents(t, d, tapdesk.ActOutsidePassFound, "")); n != 0 {
 		t.Fatalf("%d passes found outside tapdesk, want none", n)
