@@ -37,7 +37,14 @@ const (
 type flashSealer struct{ aead cipher.AEAD }
 
 func newFlashSealer(sessionKey string) *flashSealer {
-	sum := sha256.Sum256([]byte("tapdesk flash v1\x00" + sessionKey))
+	return &flashSealer{aead: sealingKey("tapdesk flash v1", sessionKey)}
+}
+
+// sealingKey is AES-256-GCM under a key derived from tapdesk's session
+// secret for one use (label), so a value sealed for one use never opens
+// as another's.
+func sealingKey(label, sessionKey string) cipher.AEAD {
+	sum := sha256.Sum256([]byte(label + "\x00" + sessionKey))
 	block, err := aes.NewCipher(sum[:])
 	if err != nil {
 		panic(err) // 32-byte key: cannot fail
@@ -46,7 +53,7 @@ func newFlashSealer(sessionKey string) *flashSealer {
 	if err != nil {
 		panic(err)
 	}
-	return &flashSealer{aead: aead}
+	return aead
 }
 
 // seal is msg as a cookie value that opens until expires. The cookie's

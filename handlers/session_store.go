@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
@@ -43,16 +42,7 @@ type sealedStore struct {
 func newSealedStore(inner scs.Store, sessionKey string) *sealedStore {
 	// v2: rows keyed by token hash and bound to the token. Data sealed by
 	// v1 (keyed by the plain token, no binding) never opens under this key.
-	sum := sha256.Sum256([]byte("tapdesk session v2\x00" + sessionKey))
-	block, err := aes.NewCipher(sum[:])
-	if err != nil {
-		panic(err) // 32-byte key: cannot fail
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		panic(err)
-	}
-	st := &sealedStore{inner: inner, aead: aead, flashes: newFlashSealer(sessionKey)}
+	st := &sealedStore{inner: inner, aead: sealingKey("tapdesk session v2", sessionKey), flashes: newFlashSealer(sessionKey)}
 	if rows, ok := inner.(cachedRows); ok {
 		st.rows, st.cache = rows, newSessionRowCache(sessionCacheEntries)
 	}
