@@ -28,9 +28,8 @@ var copiedTables = []string{
 // uncopiedTables are tables of the schema a copy leaves behind on purpose:
 // rate_limits holds only the pace of the last few minutes' limited actions
 // (a SQLite installation keeps those in memory and never writes the table).
-// threat_mode is one row the copy's migrations create switched off: an
-// admin switches heightened-threat mode on again there (or sets
-// TAPDESK_THREAT_MODE); the copied audit trail keeps its history.
+// threat_mode is one row the copy's migrations create; copyThreatMode
+// carries the source's mode into it.
 var uncopiedTables = []string{"rate_limits", "threat_mode"}
 
 // CopyReport is what a copy wrote and found.
@@ -127,6 +126,9 @@ func Copy(ctx context.Context, from, to *DB) (CopyReport, error) {
 	}
 	if rep.Chain.Break != nil {
 		return rep, copyChainError(ctx, from, to, src, rep.Chain.Break)
+	}
+	if err := copyThreatMode(ctx, src, dst); err != nil {
+		return rep, err
 	}
 	// Fresh statistics, committed with the rows, so the first queries on
 	// the copy are planned for its real size rather than for empty tables.
@@ -490,4 +492,22 @@ func quoteTables(tables []string) string {
 		q[i] = quoteIdent(t)
 	}
 	return strings.Join(q, ", ")
+}
+
+// copyThreatMode carries heightened-threat mode over, with who switched it
+// and why: a copy made during an incident must not land with every guard
+// the mode raised silently down (the target's migrations create it off).
+func copyThreatMode(ctx context.Context, src querier, dst *sql.Conn) error {
+	var on bool
+	var at sql.NullString
+	var oid, name, reason string
+	if err := src.QueryRowContext(ctx, `SELECT switched_on, changed_at, changed_by_oid, changed_by_name, reason FROM threat_mode WHERE id = 1`).
+		Scan(&on, &at, &oid, &name, &reason); err != nil {
+		return fmt.Errorf("read heightened-threat mode: %w; nothing was copied", err)
+	}
+	if _, err := dst.ExecContext(ctx, `UPDATE threat_mode SET switched_on = ?, changed_at = ?, changed_by_oid = ?, changed_by_name = ?, reason = ? WHERE id = 1`,
+		on, at, oid, name, reason); err != nil {
+		return fmt.Errorf("copy heightened-threat mode: %w; nothing was copied", err)
+	}
+	return nil
 }

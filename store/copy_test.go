@@ -597,3 +597,33 @@ func TestCopyWhileSourceServes(t *testing.T) {
 	}
 	t.Logf("copied %d events while %d were appended", events, n)
 }
+
+// Heightened-threat mode switched on in the source is on in the copy, with
+// who and why: a move to PostgreSQL during an incident must not switch it
+// off (the copy's migrations create the mode off).
+func TestCopyCarriesThreatMode(t *testing.T) {
+	pgtest.Require(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tapdesk.db")
+	copyHistory(t, path)
+	func() {
+		db := reopen(t, path, keyB, keyA)
+		defer db.Close()
+		by := tapdesk.Actor{ObjectID: "oid-ada", Name: "Ada Admin", UPN: "ada.admin@contoso.example"}
+		if err := db.SetThreatMode(ctx, true, by, "Phishing wave", tapdesk.Event{Time: t0.Add(5 * 24 * time.Hour), Activity: tapdesk.ActThreatModeChanged,
+			Category: tapdesk.CatSecurity, Actor: by, Reason: "Phishing wave", Details: map[string]string{"threat_mode": "on"}}); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	from, to := openCopyEnds(t, path, pgtest.URL(t))
+	if _, err := store.Copy(ctx, from, to); err != nil {
+		t.Fatal(err)
+	}
+	m, err := to.ThreatMode(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.On || m.Reason != "Phishing wave" || m.By.Name != "Ada Admin" || m.Since.IsZero() {
+		t.Errorf("the copy's mode %+v, want on since the switch, by Ada Admin for the phishing wave", m)
+	}
+}
