@@ -176,3 +176,16 @@ func hasCookie(r *http.Request, name string) bool {
 	}
 	return false
 }
+
+// dropFlash expires a flash cookie the browser may hold and forgets one
+// this request set: the session it was for has ended.
+func (h *Handler) dropFlash(c echo.Context) {
+	if out, _ := c.Get(ctxFlash).(*flashOut); out != nil {
+		out.msg = ""
+	}
+	if h.flashSealer() == nil || !hasCookie(c.Request(), h.flashCookieName()) {
+		return
+	}
+	http.SetCookie(c.Response(), &http.Cookie{Name: h.flashCookieName(), Value: "", Path: "/", MaxAge: -1,
+		Secure: h.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
