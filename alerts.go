@@ -333,8 +333,14 @@ func threatModeOff(ev Event) Alert {
 // audit log for OutsideScanFailingRuns runs. Keyed by where the shared
 // cursor stood, so instances failing on the same stuck cursor raise one
 // alert, and a new failure after the log was read again raises a new one.
+// Without a cursor (never read, or not readable) the streak's start keys
+// it, so a later streak is not taken for one already raised.
 func outsideScanFailing(ev Event) Alert {
-	return Alert{Rule: AlertOutsideScanFailing, Key: eventKey(AlertOutsideScanFailing, cmp.Or(ev.Details["read_up_to"], "never read")),
+	key := ev.Details["read_up_to"]
+	if key == "" {
+		key = "never read|since " + cmp.Or(ev.Details["failing_since"], ev.Time.UTC().Format(time.RFC3339))
+	}
+	return Alert{Rule: AlertOutsideScanFailing, Key: eventKey(AlertOutsideScanFailing, key),
 		Subject: "Entra's directory audit log", Seq: ev.Seq, At: ev.Time,
 		Summary: cmp.Or(ev.Reason, "Entra's directory audit log could not be read."), Evidence: evidenceFor(ev)}
 }

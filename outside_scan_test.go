@@ -52,3 +52,19 @@ func TestOutsideScanFailingAlert(t *testing.T) {
 		t.Error("the failing-scan alert is not mailed")
 	}
 }
+
+// Without the cursor (never read, or unreadable) each streak is keyed by
+// when it began: two streaks are two alerts, the same streak's events one.
+func TestOutsideScanFailingAlertWithoutCursor(t *testing.T) {
+	at := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+	ev := func(seq int64, since string) Event {
+		return Event{Seq: seq, Time: at, Activity: ActOutsideScanFailing, Category: CatSecurity, Result: ResultFailure, Actor: SystemActor,
+			Reason:  "Passes made outside tapdesk are not being looked for: AuditLog.Read.All",
+			Details: map[string]string{"runs": "5", "failing_since": since}}
+	}
+	got := EvaluateAlerts(AlertInput{New: []Event{ev(3, "2026-11-29T08:00:00Z"), ev(4, "2026-11-29T08:00:00Z"), ev(8, "2026-11-29T08:40:00Z")}},
+		DefaultAlertThresholds(), WorkingHours{})
+	if len(got) != 2 || got[0].Seq != 3 || got[1].Seq != 8 || got[0].Key == got[1].Key {
+		t.Fatalf("two failing streaks without a cursor raised %+v, want two alerts", got)
+	}
+}

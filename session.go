@@ -21,6 +21,17 @@ func SessionActivityStep(idle time.Duration) time.Duration {
 	return min(MaxSessionActivityStep, idle/10)
 }
 
+// FlashLifetime is how long a flash (the one-line message shown on the
+// page after a redirect) waits to be shown: long enough to cover a fresh
+// sign-in at the identity provider between the redirect and the page
+// (the "sign in again" flash), short enough that a copy of its cookie
+// cannot be replayed much later.
+const FlashLifetime = 10 * time.Minute
+
+// FlashMaxCookieBytes is the longest flash kept in its own cookie, well
+// inside a browser's 4 KB per cookie; a longer one is kept in the session.
+const FlashMaxCookieBytes = 3000
+
 // ScriptRequest says whether a request was made by a page's script rather
 // than by the person (fetch or XMLHttpRequest send Sec-Fetch-Dest: empty;
 // navigations, form posts and subresources never do, and scripts cannot

@@ -203,17 +203,42 @@ func CheckThreatSwitchSignIn(p Principal, on bool, maxAge time.Duration, require
 }
 
 // ThreatOffSignInNote says on the admin's page what switching off takes,
-// before they try ("" when nothing beyond the session is asked).
-func ThreatOffSignInNote(maxAge time.Duration, requireMFA bool) string {
+// before they try; mailed says security addresses are set
+// (TAPDESK_SECURITY_EMAILS), so the alert goes out by mail.
+func ThreatOffSignInNote(maxAge time.Duration, requireMFA, mailed bool) string {
+	alerted := "The security team is alerted by mail."
+	if !mailed {
+		alerted = "An alert is recorded, but not mailed: no security addresses are set (TAPDESK_SECURITY_EMAILS)."
+	}
 	switch {
 	case maxAge > 0 && requireMFA:
-		return fmt.Sprintf("Switching it off needs a sign-in with multi-factor authentication from the last %s; with an older one you are asked to sign in again first. The security team is alerted.", HumanDuration(maxAge))
+		return fmt.Sprintf("Switching it off needs a sign-in with multi-factor authentication from the last %s; with an older one you are asked to sign in again first. %s", HumanDuration(maxAge), alerted)
 	case maxAge > 0:
-		return fmt.Sprintf("Switching it off needs a sign-in from the last %s; with an older one you are asked to sign in again first. The security team is alerted.", HumanDuration(maxAge))
+		return fmt.Sprintf("Switching it off needs a sign-in from the last %s; with an older one you are asked to sign in again first. %s", HumanDuration(maxAge), alerted)
 	case requireMFA:
-		return "Switching it off needs a sign-in with multi-factor authentication. The security team is alerted."
+		return "Switching it off needs a sign-in with multi-factor authentication. " + alerted
 	}
-	return "Switching it off alerts the security team."
+	if !mailed {
+		return "Switching it off records an alert, not mailed: no security addresses are set (TAPDESK_SECURITY_EMAILS)."
+	}
+	return "Switching it off alerts the security team by mail."
+}
+
+// ThreatOffAlertSentence says, after a switch off, what became of its
+// alert: raised says the alert rules ran over the switch at once (one that
+// failed or ran out of time leaves it to the next check, the sweep's),
+// mailed that the raised alert's mail is queued, addressesSet that
+// security addresses are set at all.
+func ThreatOffAlertSentence(raised, mailed, addressesSet bool) string {
+	switch {
+	case !addressesSet && raised:
+		return "The alert is recorded but not mailed: no security addresses are set (TAPDESK_SECURITY_EMAILS)."
+	case !addressesSet:
+		return "The alert will be recorded at the next check, but not mailed: no security addresses are set (TAPDESK_SECURITY_EMAILS)."
+	case raised && mailed:
+		return "The security team has been alerted by mail."
+	}
+	return "The switch is recorded; the alert will be raised and mailed at the next check."
 }
 
 // Sentences around the fresh sign-in for switching off: flashed before the

@@ -119,7 +119,28 @@ func TestThreatSwitchSignIn(t *testing.T) {
 			}
 		})
 	}
-	if n := ThreatOffSignInNote(15*time.Minute, true); !strings.Contains(n, "15 minutes") || !strings.Contains(n, "multi-factor") {
+	if n := ThreatOffSignInNote(15*time.Minute, true, true); !strings.Contains(n, "15 minutes") || !strings.Contains(n, "multi-factor") || !strings.Contains(n, "by mail") {
 		t.Errorf("note %q", n)
+	}
+	if n := ThreatOffSignInNote(15*time.Minute, true, false); !strings.Contains(n, "not mailed") || strings.Contains(n, "alerted") {
+		t.Errorf("note without security addresses %q", n)
+	}
+}
+
+// The sentence after a switch off says what became of its alert, never
+// more than happened.
+func TestThreatOffAlertSentence(t *testing.T) {
+	for _, c := range []struct {
+		raised, mailed, addresses bool
+		want                      string
+	}{
+		{true, true, true, "The security team has been alerted by mail."},
+		{false, false, true, "The switch is recorded; the alert will be raised and mailed at the next check."},
+		{true, false, false, "The alert is recorded but not mailed: no security addresses are set (TAPDESK_SECURITY_EMAILS)."},
+		{false, false, false, "The alert will be recorded at the next check, but not mailed: no security addresses are set (TAPDESK_SECURITY_EMAILS)."},
+	} {
+		if got := ThreatOffAlertSentence(c.raised, c.mailed, c.addresses); got != c.want {
+			t.Errorf("raised %v, mailed %v, addresses %v: %q, want %q", c.raised, c.mailed, c.addresses, got, c.want)
+		}
 	}
 }

@@ -50,7 +50,10 @@ type Publisher struct {
 	doneSlot string
 	// lastFull is when this instance last walked the whole trail and found
 	// it intact (zero: not yet since it started). Between full walks a
-	// publish walks from the last signed checkpoint only.
+	// publish or a pack walks from the last signed checkpoint only (see
+	// tapdesk.AuditFullWalkDue). fullMu guards it alone: Pack walks
+	// without mu.
+	fullMu   sync.Mutex
 	lastFull time.Time
 }
 
@@ -162,21 +165,15 @@ func (p *Publisher) publishNow(ctx, deliver context.Context, reason string, rep 
 
 // publish verifies the trail (unless rep, a walk the caller just made,
 // is given), signs its head, records it with its audit event, and sends
-// it to the log, the file and the webhook (within deliver). The interval's
-// publish walks the whole trail once every tapdesk.AuditFullVerifyEvery;
-// every other publish walks from the last signed checkpoint (see
-// store.TrailWalk for why that is sound, and what only the full walk sees).
+// it to the log, the file and the webhook (within deliver). How far back
+// it walks is verify's to decide.
 func (p *Publisher) publish(ctx, deliver context.Context, slot, reason string, rep *store.VerifyReport) (Checkpoint, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if rep == nil {
-		full := reason == "interval" && !p.lastFull.After(p.cfg.Now().Add(-tapdesk.AuditFullVerifyEvery))
-		r, _, err := p.verify(ctx, store.TrailWalk{Full: full})
+		r, _, err := p.verify(ctx, store.TrailWalk{})
 		if err != nil {
 			return Checkpoint{}, p.release(ctx, slot, fmt.Errorf("verify before signing a checkpoint: %w", err))
-		}
-		if full && r.Break == nil {
-			p.lastFull = p.cfg.Now()
 		}
 		rep = &r
 	}
@@ -230,7 +227,11 @@ func (p *Publisher) publish(ctx, deliver context.Context, slot, reason string, r
 // installation signed. A latest checkpoint whose signature does not check
 // out with this signing key (one signed before the key was replaced, or a
 // row someone wrote) is still held to its mac, but nothing is skipped on
-// its word: the walk covers the whole trail.
+// its word: the walk covers the whole trail. So does every walk for which
+// tapdesk.AuditFullWalkDue says a full one is due: by this process's
+// schedule before it starts, or, after a walk from the checkpoint met an
+// alarm, again over the whole trail (see store.TrailWalk for why the walk
+// from a checkpoint is sound, and what only the full walk sees).
 func (p *Publisher) verify(ctx context.Context, w store.TrailWalk) (store.VerifyReport, []store.SealedEvent, error) {
 	line, err := p.db.LatestCheckpoint(ctx)
 	if err != nil {
@@ -246,6 +247,31 @@ func (p *Publisher) verify(ctx context.Context, w store.TrailWalk) (store.Verify
 			w.Full = true
 		}
 	}
+	now := p.cfg.Now()
+	p.fullMu.Lock()
+	lastFull := p.lastFull
+	p.fullMu.Unlock()
+	if tapdesk.AuditFullWalkDue(lastFull, now, false) {
+		w.Full = true
+	}
+	rep, sealed, err := p.walk(ctx, w)
+	if err == nil && !w.Full && rep.Break == nil && tapdesk.AuditFullWalkDue(lastFull, now, rep.AlarmSeq > 0) {
+		p.cfg.Logger.Warn("audit trail: an alarm after the last checkpoint; walking the whole trail before signing", "alarm_seq", rep.AlarmSeq)
+		w.Full = true
+		rep, sealed, err = p.walk(ctx, w)
+	}
+	if err == nil && w.Full && rep.Break == nil {
+		p.fullMu.Lock()
+		if now.After(p.lastFull) {
+			p.lastFull = now
+		}
+		p.fullMu.Unlock()
+	}
+	return rep, sealed, err
+}
+
+// walk is one walk of the trail.
+func (p *Publisher) walk(ctx context.Context, w store.TrailWalk) (store.VerifyReport, []store.SealedEvent, error) {
 	start := time.Now()
 	rep, sealed, err := p.db.VerifySince(ctx, w)
 	if err == nil {

@@ -198,3 +198,121 @@ func TestPackRefusedOverATrailCutAfterItsCheckpoint(t *testing.T) {
 		}
 	})
 }
+
+// The attack the schedule alone missed: someone with database write
+// access but not the audit key changes the record of an event before the
+// latest checkpoint (its mac left alone). A full walk by one instance finds
+// it and audits it as tampering; a second instance whose own full walk is
+// fresh (done before the edit) must not then sign over the break by
+// walking from the checkpoint only, for no reason: not a pack, not the
+// interval, not shutdown. The tampering event after the checkpoint is what
+// tells it to walk the whole trail.
+func TestAnotherInstanceRefusesToSignAfterAFullWalkFoundABreak(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		dsn := pgtest.DSN(t, filepath.Join(t.TempDir(), "tapdesk.db"))
+		a, b := openTrail(t, dsn), openTrail(t, dsn)
+		ctx := context.Background()
+		signer := newSigner(t)
+		var mu sync.Mutex
+		now := time.Date(2026, 11, 29, 10, 30, 0, 0, time.UTC)
+		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		later := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+		signIns(t, b, 5)
+
+		// Instance b walks the whole trail, intact, and signs event 5.
+		pb := evidence.NewPublisher(b, evidence.PublisherConfig{Signer: signer, Now: clock})
+		later(time.Hour)
+		if n, err := pb.PublishDue(ctx); n != 1 || err != nil {
+			t.Fatalf("b's first interval: %d, %v", n, err)
+		}
+		if d := lastPublished(t, b); d["walked"] != "whole trail" || d["seq"] != "5" {
+			t.Fatalf("b's first checkpoint: %v", d)
+		}
+		r := &tapdesk.Request{ID: "req-after-break", State: tapdesk.StatePending}
+		if err := b.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest}.ForRequest(r)); err != nil {
+			t.Fatal(err)
+		}
+		signIns(t, b, 2)
+
+		// Event 2 changed without the key.
+		if _, err := b.SQL().Exec(`UPDATE audit_events SET record = REPLACE(record, 'sign-in', 'sign-out') WHERE seq = 2`); err != nil {
+			t.Fatal(err)
+		}
+		// Instance a (just started) walks the whole trail and finds it.
+		later(time.Hour)
+		pa := evidence.NewPublisher(a, evidence.PublisherConfig{Signer: signer, Now: clock})
+		later(time.Hour)
+		if n, err := pa.PublishDue(ctx); n != 0 || !errors.Is(err, evidence.ErrTrailBroken) {
+			t.Fatalf("a's full walk over a changed event 2: %d, %v", n, err)
+		}
+		if n := countOf(t, b, tapdesk.ActTamperDetected); n != 1 {
+			t.Fatalf("%d tampering events, want a's", n)
+		}
+
+		// b's own full walk is an hour old (well inside the day), yet it
+		// signs nothing.
+		if pack, err := pb.Pack(ctx, r, "auditor"); !errors.Is(err, evidence.ErrTrailBroken) || pack != nil {
+			t.Fatalf("b packed evidence over the break a found: %v (%d bytes)", err, len(pack))
+		}
+		if n, err := pb.PublishDue(ctx); n != 0 || !errors.Is(err, evidence.ErrTrailBroken) {
+			t.Fatalf("b took the interval a released and signed over the break: %d, %v", n, err)
+		}
+		if _, err := pb.PublishFinal(ctx); !errors.Is(err, evidence.ErrTrailBroken) {
+			t.Fatalf("b's shutdown checkpoint signed over the break: %v", err)
+		}
+		if n := countOf(t, b, tapdesk.ActCheckpointPublished); n != 1 {
+			t.Fatalf("%d checkpoints published, want b's first only", n)
+		}
+		evs, err := b.Events(ctx, store.EventFilter{Activity: string(tapdesk.ActTamperDetected)})
+		if err != nil || len(evs) != 4 {
+			t.Fatalf("each refusal is audited: %d, %v", len(evs), err)
+		}
+		for _, e := range evs {
+			if e.Details["break_seq"] != "2" {
+				t.Fatalf("a refusal that does not name event 2: %+v", e)
+			}
+		}
+	})
+}
+
+// A process that has not walked the whole trail yet (a fresh or
+// short-lived instance, the CLI) walks it whole for any publish, not
+// only the interval's: an evidence pack and the shutdown checkpoint.
+func TestAFreshPublisherWalksTheWholeTrailForAnyReason(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		dsn := pgtest.DSN(t, filepath.Join(t.TempDir(), "tapdesk.db"))
+		db := openTrail(t, dsn)
+		ctx := context.Background()
+		signer := newSigner(t)
+		signIns(t, db, 5)
+		if _, err := evidence.NewPublisher(db, evidence.PublisherConfig{Signer: signer}).PublishNow(ctx, "test"); err != nil {
+			t.Fatal(err)
+		}
+		r := &tapdesk.Request{ID: "req-fresh", State: tapdesk.StatePending}
+		if err := db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest}.ForRequest(r)); err != nil {
+			t.Fatal(err)
+		}
+		signIns(t, db, 2)
+
+		for _, publish := range []struct {
+			reason string
+			run    func(p *evidence.Publisher) error
+		}{
+			{"evidence", func(p *evidence.Publisher) error { _, err := p.Pack(ctx, r, "auditor"); return err }},
+			{"shutdown", func(p *evidence.Publisher) error { _, err := p.PublishFinal(ctx); return err }},
+		} {
+			var logs lockedBuffer
+			p := evidence.NewPublisher(openTrail(t, dsn), evidence.PublisherConfig{Signer: signer,
+				Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+			if err := publish.run(p); err != nil {
+				t.Fatalf("%s: %v", publish.reason, err)
+			}
+			if d := lastPublished(t, db); d["reason"] != publish.reason || d["walked"] != "whole trail" {
+				t.Errorf("a fresh process's %s checkpoint did not walk the whole trail: %v", publish.reason, d)
+			}
+			if logs.count("audit trail walked") != 1 || logs.count("from_seq=1 ") != 1 || logs.count("full=true") != 1 {
+				t.Errorf("%s: want one walk, from event 1:\n%s", publish.reason, logs.b.String())
+			}
+		}
+	})
+}

@@ -54,6 +54,7 @@ func (h *Handler) callback(c echo.Context) error {
 			Reason: err.Error()})
 		return err
 	}
+	before, _ := h.sessions.Get(ctx, sessPrincipal).(tapdesk.Principal)
 	if err := h.sessions.RenewToken(ctx); err != nil {
 		return err
 	}
@@ -61,6 +62,19 @@ func (h *Handler) callback(c echo.Context) error {
 	// earlier sign-in of this session are gone, and the session's clock
 	// starts again.
 	p, now := in.Principal, h.now()
+	if before.Key() != p.Key() {
+		// What was kept across the sign-in (the reason typed, the message
+		// for after it, the flash before it) is for whoever was signed in
+		// before: someone else signing in at the provider's prompt, on a
+		// shared PC, must not be shown it. (A session ended for being idle
+		// has no one before: its flash saying so is shown after sign-in.)
+		h.sessions.Remove(ctx, sessAfterSignIn)
+		h.sessions.Remove(ctx, sessThreatReason)
+		if !before.IsZero() {
+			h.sessions.Remove(ctx, "flash")
+			h.dropFlash(c)
+		}
+	}
 	h.sessions.Put(ctx, sessPrincipal, p)
 	h.sessions.Put(ctx, sessTimes, sessionTimes{SignedIn: now, LastSeen: now})
 	h.sessions.Put(ctx, sessIDToken, in.IDToken)
@@ -83,6 +97,9 @@ func (h *Handler) logout(c echo.Context) error {
 	if err := h.sessions.Destroy(ctx); err != nil {
 		return err
 	}
+	// A flash still pending is the signed-out person's: the next person
+	// on this browser must not see it.
+	h.dropFlash(c)
 	if p.IsZero() {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}

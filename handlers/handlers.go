@@ -162,7 +162,7 @@ type Handler struct {
 	evidence EvidencePacker
 	// raiseAlerts runs the alert rules now (threat-off: a switch off is
 	// alerted at once, not at the next sweep).
-	raiseAlerts func(context.Context)
+	raiseAlerts func(context.Context) (raised, mailed bool)
 }
 
 // Deps are the parts a Handler is built from.
@@ -183,8 +183,10 @@ type Deps struct {
 	// Evidence builds signed evidence packs (nil: no signing key set).
 	Evidence EvidencePacker
 	// RaiseAlerts runs the alert rules over the trail now (nil: the
-	// sweep's run only).
-	RaiseAlerts func(context.Context)
+	// sweep's run only). raised says they reached the trail's head as it
+	// stood when called (by this run or another instance's), mailed that
+	// the alerts raised are mailed (security addresses are set).
+	RaiseAlerts func(context.Context) (raised, mailed bool)
 }
 
 // New builds the handler set.
@@ -205,7 +207,7 @@ func New(d Deps) *Handler {
 	}
 	h.raiseAlerts = d.RaiseAlerts
 	if h.raiseAlerts == nil {
-		h.raiseAlerts = func(context.Context) {}
+		h.raiseAlerts = func(context.Context) (bool, bool) { return false, false }
 	}
 	if h.cfg.DecisionTTL == 0 {
 		h.cfg.DecisionTTL = 24 * time.Hour

@@ -72,6 +72,7 @@ func (h *Handler) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 			if err := h.sessions.Destroy(ctx); err != nil {
 				return err
 			}
+			h.dropFlash(c)
 			h.flash(c, sentence)
 			return next(c)
 		}

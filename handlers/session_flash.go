@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/tapdesk/tapdesk"
 )
 
 // The flash (a one-line message shown once, on the page after a redirect)
@@ -20,17 +22,11 @@ import (
 // shown, each a turn of the database's single writer on the way of every
 // filing, decision and issue. The cookie is sealed with AES-GCM under a key
 // derived from the session key, so it cannot be forged, altered or read;
-// it names its own expiry (flashLifetime) so a copy cannot be replayed
+// it names its own expiry (tapdesk.FlashLifetime) so a copy cannot be replayed
 // later; the page that shows it deletes it, so it is shown once.
 const (
 	flashCookie = "tapdesk_flash"
-	// flashLifetime covers a fresh sign-in at the identity provider
-	// between the redirect and the page (signInAgain's flash).
-	flashLifetime = 10 * time.Minute
-	// flashMaxCookie keeps the cookie well inside a browser's 4 KB; a
-	// longer message goes in the session as before.
-	flashMaxCookie = 3000
-	ctxFlash       = "tapdesk.flash"
+	ctxFlash    = "tapdesk.flash"
 )
 
 // flashSealer seals and opens flash cookies.
@@ -115,7 +111,7 @@ func (h *Handler) flashCookieName() string {
 // own page, if it draws one).
 func (h *Handler) flash(c echo.Context, msg string) {
 	fs := h.flashSealer()
-	if fs == nil || len(msg) > flashMaxCookie {
+	if fs == nil || len(msg) > tapdesk.FlashMaxCookieBytes {
 		h.sessions.Put(c.Request().Context(), "flash", msg)
 		return
 	}
@@ -131,10 +127,10 @@ func (h *Handler) flash(c echo.Context, msg string) {
 			return
 		}
 		now := h.now()
-		expires := now.Add(flashLifetime)
+		expires := now.Add(tapdesk.FlashLifetime)
 		name := h.flashCookieName()
 		http.SetCookie(res, &http.Cookie{Name: name, Value: fs.seal(name, out.msg, expires), Path: "/", Expires: expires,
-			MaxAge: int(flashLifetime / time.Second), Secure: h.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+			MaxAge: int(tapdesk.FlashLifetime / time.Second), Secure: h.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	})
 }
 
@@ -175,4 +171,17 @@ func hasCookie(r *http.Request, name string) bool {
 		}
 	}
 	return false
+}
+
+// dropFlash expires a flash cookie the browser may hold and forgets one
+// this request set: the session it was for has ended.
+func (h *Handler) dropFlash(c echo.Context) {
+	if out, _ := c.Get(ctxFlash).(*flashOut); out != nil {
+		out.msg = ""
+	}
+	if h.flashSealer() == nil || !hasCookie(c.Request(), h.flashCookieName()) {
+		return
+	}
+	http.SetCookie(c.Response(), &http.Cookie{Name: h.flashCookieName(), Value: "", Path: "/", MaxAge: -1,
+		Secure: h.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 }

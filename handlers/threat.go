@@ -69,7 +69,7 @@ func (h *Handler) threatBanner(c echo.Context) tapdesk.ThreatMode {
 // threatForm is the admin page's form for the mode as it is.
 func (h *Handler) threatForm(m tapdesk.ThreatMode, reason string, errs map[string]string) views.ThreatModeForm {
 	return views.ThreatModeForm{Mode: m, Reason: reason, Errors: errs,
-		OffNote: tapdesk.ThreatOffSignInNote(h.cfg.ApproverMaxAge, h.cfg.ApproverMFA)}
+		OffNote: tapdesk.ThreatOffSignInNote(h.cfg.ApproverMaxAge, h.cfg.ApproverMFA, len(h.cfg.SecurityEmails) > 0)}
 }
 
 // threatModePage is GET /admin/threat-mode. Back from signing in again
@@ -133,9 +133,9 @@ func (h *Handler) switchThreatMode(c echo.Context) error {
 	// The alert rules find the switch off in the trail; run them now
 	// rather than at the next sweep, and whether or not the admin waits.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), threatAlertTimeout)
-	h.raiseAlerts(actx)
+	raised, mailed := h.raiseAlerts(actx)
 	cancel()
 	h.kickMail()
-	h.flash(c, "Heightened-threat mode is off. The security team has been alerted.")
+	h.flash(c, "Heightened-threat mode is off. "+tapdesk.ThreatOffAlertSentence(raised, mailed, len(h.cfg.SecurityEmails) > 0))
 	return c.Redirect(http.StatusSeeOther, "/admin/threat-mode")
 }

@@ -56,8 +56,13 @@ type VerifyReport struct {
 	// events before it (0: it walked from the first event kept). The walk
 	// starts there, or at FirstSeq when a request's events are older.
 	SignedSeq int64
-	Break     *ChainBreak // nil: the chain holds
-	Notes     []string    // what was not checked, and why
+	// AlarmSeq is the first event walked by VerifySince that reports a
+	// failed check of the trail (tapdesk.AuditAlarm), 0 if none: a walk
+	// from a checkpoint that meets one is no reason to trust the events
+	// before the checkpoint.
+	AlarmSeq int64
+	Break    *ChainBreak // nil: the chain holds
+	Notes    []string    // what was not checked, and why
 	// Unexplained lists the stored requests whose state (or requester,
 	// target, approvals required, approvals) their events, replayed through
 	// the state machine, do not explain: rows edited outside tapdesk.

@@ -194,6 +194,11 @@ func (db *DB) walkSince(ctx context.Context, q querier, w TrailWalk) (rep Verify
 				"event %d does not carry the mac tapdesk signed for it in a checkpoint: the trail was rewritten up to there", cur.seq)}
 			return rep, nil, nil
 		}
+		if rep.AlarmSeq == 0 {
+			if rep.AlarmSeq, err = alarm(cur); err != nil {
+				return rep, nil, err
+			}
+		}
 		if !published && cur.seq > w.Signed.Seq {
 			if published, err = publishes(cur, *w.Signed); err != nil {
 				return rep, nil, err
@@ -245,4 +250,21 @@ func publishes(row *chainRow, cp Head) (bool, error) {
 		return false, nil
 	}
 	return d["seq"] == strconv.FormatInt(cp.Seq, 10) && d["mac"] == cp.MAC, nil
+}
+
+// alarm is row's seq if it reports a failed check of the trail
+// (tapdesk.AuditAlarm), else 0. The activity is read without parsing the
+// record, as publishes does: most events are neither.
+func alarm(row *chainRow) (int64, error) {
+	if act, ok := recordField(row.record, 1); ok && act != string(tapdesk.ActTamperDetected) && act != string(tapdesk.ActAuditVerified) {
+		return 0, nil
+	}
+	var f [numRecordFields]string
+	if err := parseRecord(row.record, &f); err != nil {
+		return 0, fmt.Errorf("audit event %d: %w", row.seq, err)
+	}
+	if tapdesk.AuditAlarm(tapdesk.Activity(f[1]), tapdesk.Result(f[3])) {
+		return row.seq, nil
+	}
+	return 0, nil
 }

@@ -258,3 +258,37 @@ func TestVerifySinceCheckpoint(t *testing.T) {
 		})
 	})
 }
+
+// A walk from the checkpoint reports the first alarm it walks over (a
+// tampering event, a failed verify), not a passing verify, and none
+// before the checkpoint it starts from: the publisher's cue to walk the
+// whole trail.
+func TestVerifySinceReportsAnAlarmAfterTheCheckpoint(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		db, cp, _ := signedTrail(t)
+		ctx := context.Background()
+		if rep := walk(t, db, TrailWalk{Signed: &cp}); rep.Break != nil || rep.AlarmSeq != 0 {
+			t.Fatalf("a quiet trail: alarm %d, break %+v", rep.AlarmSeq, rep.Break)
+		}
+		for _, ev := range []tapdesk.Event{
+			{Activity: tapdesk.ActAuditVerified, Category: tapdesk.CatAudit}, // 21: passed
+			// 22: failed, its record escaped (the slow path)
+			{Activity: tapdesk.ActAuditVerified, Category: tapdesk.CatAudit, Result: tapdesk.ResultFailure, Reason: `event 3: "changed"`},
+			{Activity: tapdesk.ActTamperDetected, Category: tapdesk.CatAudit, Result: tapdesk.ResultFailure}, // 23
+		} {
+			if err := db.AppendEvent(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if rep := walk(t, db, TrailWalk{Signed: &cp}); rep.Break != nil || rep.AlarmSeq != 22 {
+			t.Fatalf("the failed verify at 22 is not reported: alarm %d, break %+v", rep.AlarmSeq, rep.Break)
+		}
+		if _, err := db.SQL().Exec(`UPDATE audit_events SET record = REPLACE(record, ?, ?) WHERE seq = 22`,
+			string(tapdesk.ResultFailure), string(tapdesk.ResultSuccess)); err != nil {
+			t.Fatal(err)
+		}
+		if rep := walk(t, db, TrailWalk{Signed: &cp}); rep.Break == nil || rep.Break.Seq != 22 {
+			t.Fatalf("an alarm cannot be hidden without breaking the chain: %+v", rep.Break)
+		}
+	})
+}

@@ -57,6 +57,9 @@ type demoOptions struct {
 	RoleGroups map[string]tapdesk.Role
 	// ManagerNoticesOff turns manager notices off (TAPDESK_NOTIFY_MANAGER=false).
 	ManagerNoticesOff bool
+	// NoSecurityEmails leaves TAPDESK_SECURITY_EMAILS empty (fix-flash:
+	// alerts then are recorded, not mailed).
+	NoSecurityEmails bool
 	// ThreatMode forces heightened-threat mode on (TAPDESK_THREAT_MODE).
 	ThreatMode bool
 	// TrustedProxies and RateLimits as TAPDESK_TRUSTED_PROXIES and
@@ -213,7 +216,7 @@ func startDemo(ctx context.Context, o demoOptions) (_ *demoEnv, err error) {
 		SweepInterval: o.SweepInterval, ShutdownGrace: o.ShutdownGrace,
 		ReadyCacheOK: o.ReadyCacheOK, ReadyCacheFailed: o.ReadyCacheFailed,
 		ApproverMaxAge: cmp.Or(o.ApproverMaxAge, 15*time.Minute), ApproverMFA: true,
-		NotifyUser: true, NotifyManager: !o.ManagerNoticesOff, SecurityEmails: []string{demoSecurityEmail}, ThreatMode: o.ThreatMode,
+		NotifyUser: true, NotifyManager: !o.ManagerNoticesOff, SecurityEmails: demoSecurityEmails(o), ThreatMode: o.ThreatMode,
 		// Issuing and sessions keep production's limits, so the demo shows them.
 		RevealMaxAge: 15 * time.Minute, RevealMFA: true, Now: o.Now, WorkingHours: o.WorkingHours, AlertThresholds: o.AlertThresholds,
 		TrustedProxies: o.TrustedProxies, ClientIPHeader: o.ClientIPHeader, RateLimits: o.RateLimits,
@@ -298,4 +301,12 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// demoSecurityEmails is the demo's TAPDESK_SECURITY_EMAILS.
+func demoSecurityEmails(o demoOptions) []string {
+	if o.NoSecurityEmails {
+		return nil
+	}
+	return []string{demoSecurityEmail}
 }

@@ -35,25 +35,32 @@ func forceThreatMode(ctx context.Context, db *store.DB, cfg appConfig) error {
 // have read the trail as far as it reached when called. Running beside
 // the sweep's own run is safe: one of them moves the cursor over a batch
 // and the other's try is a conflict, after which this one tries again.
-func (a *app) raiseAlertsNow(ctx context.Context) {
+// raised says the rules did read that far (whichever run did), so the
+// change's alert is stored; mailed that it is also mailed (the security
+// addresses are set). Neither, the next sweep raises it.
+func (a *app) raiseAlertsNow(ctx context.Context) (raised, mailed bool) {
 	cur, err := a.db.CheckAlertCursor(ctx)
 	if err != nil {
 		a.cfg.Logger.Error("evaluating the alert rules", "err", err)
-		return
+		return false, false
 	}
-	raised := 0
+	n := 0
 	for range 3 {
-		n, err := a.alerts.Run(ctx, a.cfg.Now())
-		raised += n
+		got, err := a.alerts.Run(ctx, a.cfg.Now())
+		n += got
 		if err != nil {
 			a.cfg.Logger.Error("evaluating the alert rules", "err", err)
 			break
 		}
-		if seq, err := a.db.AlertCursor(ctx); err != nil || seq >= cur.Head {
+		if seq, err := a.db.AlertCursor(ctx); err == nil && seq >= cur.Head {
+			raised = true
+			break
+		} else if err != nil {
 			break
 		}
 	}
-	if raised > 0 {
+	if n > 0 {
 		a.worker.Kick()
 	}
+	return raised, raised && len(a.alerts.SecurityEmails) > 0
 }

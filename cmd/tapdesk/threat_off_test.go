@@ -64,7 +64,7 @@ func TestThreatModeOffNeedsFreshMFASignIn(t *testing.T) {
 		if b.path() != "/admin/threat-mode" || !threatModeOn(t, d) {
 			t.Fatalf("a stale admin could not switch on: on %s, mode on %v", b.path(), threatModeOn(t, d))
 		}
-		if note := b.text(`[data-testid="threat-off-note"]`); !strings.Contains(note, "15 minutes") || !strings.Contains(note, "multi-factor") {
+		if note := b.text(`[data-testid="threat-off-note"]`); !strings.Contains(note, "15 minutes") || !strings.Contains(note, "multi-factor") || !strings.Contains(note, "alerted by mail") {
 			t.Errorf("the page does not say what switching off takes: %q", note)
 		}
 	})
@@ -99,7 +99,9 @@ func TestThreatModeOffNeedsFreshMFASignIn(t *testing.T) {
 		if threatModeOn(t, d) {
 			t.Fatalf("a fresh MFA sign-in could not switch off:\n%s", b.body)
 		}
-		if f := b.text(`[data-testid="flash"]`); !strings.Contains(f, "off") {
+		// The alert was raised at once and mailed (the demo sets a
+		// security address): the flash says so, and no more.
+		if f := b.text(`[data-testid="flash"]`); f != "Heightened-threat mode is off. The security team has been alerted by mail." {
 			t.Errorf("flash %q", f)
 		}
 		off := threatSwitches(t, d, "off")
@@ -164,4 +166,27 @@ func TestThreatModeOffNeedsFreshMFASignIn(t *testing.T) {
 			t.Errorf("/alerts lists %d threat-mode alerts:\n%s", rows.Length(), rows.Text())
 		}
 	})
+}
+
+// Without security addresses the switch off's alert is recorded, not
+// mailed, and the admin is told so rather than that the team was alerted.
+func TestThreatModeOffWithoutSecurityAddresses(t *testing.T) {
+	d := startTestDemoWith(t, func(o *demoOptions) { o.NoSecurityEmails = true })
+	admin := d.browser(t)
+	admin.signIn("/", "admin")
+	b := switchThreatMode(t, admin, "on", "Vishing wave against the helpdesk").status(http.StatusOK)
+	if note := b.text(`[data-testid="threat-off-note"]`); !strings.Contains(note, "not mailed") || strings.Contains(note, "alerted") {
+		t.Errorf("the page promises what switching off does not do: %q", note)
+	}
+	switchThreatMode(t, admin, "off", "The wave is over").status(http.StatusOK)
+	if threatModeOn(t, d) {
+		t.Fatalf("a fresh MFA sign-in could not switch off:\n%s", admin.body)
+	}
+	const want = "Heightened-threat mode is off. The alert is recorded but not mailed: no security addresses are set (TAPDESK_SECURITY_EMAILS)."
+	if f := admin.text(`[data-testid="flash"]`); f != want {
+		t.Errorf("flash %q, want %q", f, want)
+	}
+	if a := storedAlerts(t, d)[tapdesk.AlertThreatModeOff]; len(a) != 1 {
+		t.Errorf("stored threat-mode alerts %+v, want one", a)
+	}
 }
