@@ -209,8 +209,7 @@ func EvaluateAlerts(in AlertInput, th AlertThresholds, hours WorkingHours) []Ale
 			add(threatModeOff(ev))
 		case ev.Activity == ActOutsideScanFailing:
 			add(outsideScanFailing(ev))
-		case ev.Activity == ActTamperDetected,
-			ev.Activity == ActAuditVerified && ev.Result == ResultFailure:
+		case AuditAlarm(ev.Activity, ev.Result):
 			add(Alert{Rule: AlertAuditFailure, Key: eventKey(AlertAuditFailure, strconv.FormatInt(ev.Seq, 10)),
 				Subject: "audit trail", Seq: ev.Seq, At: ev.Time, RequestID: ev.RequestID,
 				Summary: fmt.Sprintf("%s: %s (checked by %s). Follow the runbook: the trail may have been altered.",
@@ -380,6 +379,10 @@ func sortedEvents(evs []Event) []Event {
 	slices.SortFunc(out, func(a, b Event) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
 }
+
+// AlertPageGone is said when the alerts page is asked for a page that is
+// not one: the list starts again at the newest.
+const AlertPageGone = "That page of alerts does not exist. The list below starts again at the newest alerts."
 
 // AlertPageSize is how many alerts the alerts page lists at once;
 // DashboardAlerts how many the auditor's dashboard shows.
