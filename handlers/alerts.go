@@ -26,7 +26,7 @@ func (h *Handler) alertsPage(c echo.Context) error {
 	if b := c.QueryParam("before"); b != "" {
 		if before, err = strconv.ParseInt(b, 10, 64); err != nil || before < 1 {
 			before = 0
-			list.Message = "That page of alerts does not exist. The list below starts again at the newest alerts."
+			list.Message = tapdesk.AlertPageGone
 		}
 	}
 	alerts, err := h.store.Alerts(c.Request().Context(), rule, before, tapdesk.AlertPageSize+1)
