@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"mime"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -112,4 +113,48 @@ func ServiceRootProblem(raw, service, example string) string {
 		return fmt.Sprintf("%q must be the %s host without a version, like %s; leave off /%s (tapdesk adds the version itself)", raw, service, example, path)
 	}
 	return fmt.Sprintf("%q must be the %s host alone, like %s; leave off /%s (tapdesk adds every path itself)", raw, service, example, path)
+}
+
+// CompressPage says whether a page goes out gzip-compressed to a client
+// that sent acceptEncoding. A page is compressed only if it holds no
+// secret: compressing a secret next to text an attacker can put on the
+// same page (a search, a ticket, a name) lets one who watches the
+// encrypted sizes guess it a character at a time (BREACH). So a page that
+// shows a pass or carries a link's token is never compressed, nor one
+// whose forms carry a real CSRF token (a browser that sends Fetch Metadata
+// gets echo's fixed placeholder instead: its own Sec-Fetch-Site header
+// protects it). What is left gains much: a dashboard is about a fifth of
+// its size gzipped, which a phone on a weak signal feels.
+func CompressPage(acceptEncoding string, holdsSecret bool) bool {
+	return !holdsSecret && acceptsGzip(acceptEncoding)
+}
+
+// acceptsGzip reads an Accept-Encoding header (RFC 9110, 12.5.3): gzip is
+// acceptable if named, or covered by "*", with a weight above zero.
+func acceptsGzip(header string) bool {
+	gzip, star := -1.0, -1.0
+	for part := range strings.SplitSeq(header, ",") {
+		name, params, _ := strings.Cut(part, ";")
+		q := 1.0
+		for p := range strings.SplitSeq(params, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && f >= 0 && f <= 1 {
+					q = f
+				} else {
+					q = 0 // a weight that does not parse accepts nothing
+				}
+			}
+		}
+		switch name = strings.TrimSpace(name); {
+		case strings.EqualFold(name, "gzip"), strings.EqualFold(name, "x-gzip"):
+			gzip = max(gzip, q)
+		case name == "*":
+			star = max(star, q)
+		}
+	}
+	if gzip >= 0 {
+		return gzip > 0
+	}
+	return star > 0
 }

@@ -69,3 +69,32 @@ func TestServiceRootProblem(t *testing.T) {
 		}
 	}
 }
+
+func TestCompressPage(t *testing.T) {
+	for _, tc := range []struct {
+		accept string
+		secret bool
+		want   bool
+	}{
+		{"gzip, deflate, br, zstd", false, true}, // Chromium
+		{"gzip, deflate, br, zstd", true, false}, // a pass, a link token, a real CSRF token: never
+		{"", false, false},
+		{"identity", false, false},
+		{"br", false, false},
+		{"GZIP", false, true},
+		{"x-gzip", false, true},
+		{"gzip;q=0", false, false},
+		{"gzip; q=0.5", false, true},
+		{"gzip;q=0, *", false, false}, // named beats the wildcard
+		{"*", false, true},
+		{"*;q=0", false, false},
+		{"gzip;q=abc", false, false},
+		{"gzip;q=2", false, false},
+		{"deflate, gzip ;q=1.0", false, true},
+		{"gzip, gzip;q=0", false, true}, // the highest weight given counts
+	} {
+		if got := CompressPage(tc.accept, tc.secret); got != tc.want {
+			t.Errorf("CompressPage(%q, secret %v) = %v, want %v", tc.accept, tc.secret, got, tc.want)
+		}
+	}
+}

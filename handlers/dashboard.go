@@ -45,9 +45,15 @@ func (h *Handler) dashboard(c echo.Context) error {
 			status = statusOf(tapdesk.ErrorCode(qerr))
 		}
 	}
-	lists, err := h.dashboardListsHTML(ctx, p, now, q, qerr)
+	key := viewerKey(p)
+	lists, err := h.dashboardListsHTML(ctx, key, p, now, q, qerr)
 	if err != nil {
 		return err
+	}
+	if q.IsZero() && qerr == nil {
+		// The plain dashboard, reloaded all day, is kept compressed too
+		// (render).
+		c.Set(ctxPageKey, key)
 	}
 	var o *views.Oversight
 	if p.Has(tapdesk.RoleAuditor) {
@@ -64,12 +70,11 @@ func (h *Handler) dashboard(c echo.Context) error {
 
 // dashboardListsHTML is p's rendered lists: kept ones when they still hold,
 // else read and rendered (and kept, for the plain first page).
-func (h *Handler) dashboardListsHTML(ctx context.Context, p tapdesk.Principal, now time.Time, q tapdesk.HistoryQuery, qerr error) (string, error) {
+func (h *Handler) dashboardListsHTML(ctx context.Context, key string, p tapdesk.Principal, now time.Time, q tapdesk.HistoryQuery, qerr error) (string, error) {
 	keep := qerr == nil && q.IsZero()
 	// The count is read before the lists are: a write committed while they
 	// are read advances it past what the entry is stored under.
 	gen, trusted := h.store.Generation()
-	key := viewerKey(p)
 	if keep && trusted {
 		if html, ok := h.lists.get(key, gen, now); ok {
 			return html, nil

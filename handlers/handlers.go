@@ -17,6 +17,7 @@ import (
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/metrics"
+	"github.com/tapdesk/tapdesk/pagezip"
 	"github.com/tapdesk/tapdesk/ratelimit"
 	"github.com/tapdesk/tapdesk/signin"
 	"github.com/tapdesk/tapdesk/store"
@@ -147,6 +148,9 @@ type Handler struct {
 	ready *readiness
 	// lists keeps rendered dashboard lists (dashboard_cache.go).
 	lists *dashboardCache
+	// pages keeps pages sent gzip-compressed, deflated, so a page sent
+	// again unchanged (but for its nonce) is not deflated again (render).
+	pages *pagezip.Cache
 	// tapPolicy keeps the pass policy the admin's dashboard shows.
 	tapPolicy policyCache
 	// glances keeps what Entra said about targets of pending requests
@@ -193,6 +197,7 @@ type Deps struct {
 func New(d Deps) *Handler {
 	h := &Handler{store: d.Store, dir: d.Directory, auth: d.Auth, sessions: d.Sessions, kickMail: d.KickMail, limiter: d.Limiter, cfg: d.Config,
 		refusals: tapdesk.NewRefusalTally(), metrics: d.Metrics, lists: newDashboardCache(dashboardCacheEntries, dashboardCacheBytes),
+		pages:        pagezip.NewCache(dashboardCacheEntries, dashboardCacheBytes),
 		fixedHeaders: newSecurityHeaderValues(), evidence: d.Evidence}
 	h.log = d.Config.Logger
 	if h.log == nil {

@@ -35,6 +35,11 @@ const (
 	// ctxSession marks that the session is loaded: refusals made before
 	// (limitBody's) render their page without one.
 	ctxSession = "tapdesk.session"
+	// ctxSecretPage marks a page that holds a secret (keepSecret).
+	ctxSecretPage = "tapdesk.secret_page"
+	// ctxPageKey names the slot a page sent compressed is kept under
+	// (Handler.pages); unset, it is not kept.
+	ctxPageKey = "tapdesk.page_key"
 )
 
 func init() {
@@ -140,13 +145,14 @@ const (
 // securityHeaderValues are the values of the fixed security headers, made
 // once per Handler and shared by its responses (securityHeaders).
 type securityHeaderValues struct {
-	deny, nosniff, noReferrer, sameOrigin, permissionsPolicy, hsts, noStore, varyCookie []string
+	deny, nosniff, noReferrer, sameOrigin, permissionsPolicy, hsts, noStore, varyCookie, varyCookieEncoding, gzip []string
 }
 
 func newSecurityHeaderValues() securityHeaderValues {
 	return securityHeaderValues{deny: []string{"DENY"}, nosniff: []string{"nosniff"}, noReferrer: []string{"no-referrer"},
 		sameOrigin: []string{"same-origin"}, permissionsPolicy: []string{permissionsPolicy},
-		hsts: []string{"max-age=63072000"}, noStore: []string{"no-store"}, varyCookie: []string{"Cookie"}}
+		hsts: []string{"max-age=63072000"}, noStore: []string{"no-store"}, varyCookie: []string{"Cookie"},
+		varyCookieEncoding: []string{"Cookie", "Accept-Encoding"}, gzip: []string{"gzip"}}
 }
 
 // permissionsPolicy turns off every powerful browser feature tapdesk has no

@@ -8,6 +8,7 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/views"
@@ -23,10 +24,7 @@ func (h *Handler) render(c echo.Context, status int, comp templ.Component) error
 		ctx = views.WithNonceAndCSRF(ctx, n, t)
 	}
 	ctx = views.WithNow(ctx, h.now())
-	buf, _ := h.buffers.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = bytes.NewBuffer(make([]byte, 0, 16<<10))
-	}
+	buf := h.buffer()
 	defer h.putBuffer(buf)
 	if err := comp.Render(ctx, buf); err != nil {
 		return err
@@ -34,8 +32,45 @@ func (h *Handler) render(c echo.Context, status int, comp templ.Component) error
 	// With its length known, the page goes out without chunked encoding:
 	// one write to the connection fewer (the closing chunk), and the
 	// client knows at once how much is coming.
-	c.Response().Header()[echo.HeaderContentLength] = []string{strconv.Itoa(buf.Len())}
-	return c.HTMLBlob(status, buf.Bytes())
+	hd := c.Response().Header()
+	// A real CSRF token is a secret on the page; echo's placeholder, given
+	// to browsers that send Fetch Metadata, is not (tapdesk.CompressPage).
+	secret := c.Get(ctxSecretPage) != nil || (t != "" && t != middleware.CSRFUsingSecFetchSite)
+	if !tapdesk.CompressPage(c.Request().Header.Get(echo.HeaderAcceptEncoding), secret) {
+		hd[echo.HeaderContentLength] = []string{strconv.Itoa(buf.Len())}
+		return c.HTMLBlob(status, buf.Bytes())
+	}
+	zb := h.buffer()
+	defer h.putBuffer(zb)
+	// Only the nonce differs between two sendings of the same page: a page
+	// kept under its key (ctxPageKey) is deflated once.
+	key, _ := c.Get(ctxPageKey).(string)
+	h.pages.Write(zb, key, buf.Bytes(), n)
+	hd[echo.HeaderContentEncoding] = h.fixedHeaders.gzip
+	if v := hd[echo.HeaderVary]; len(v) == 1 && v[0] == "Cookie" {
+		hd[echo.HeaderVary] = h.fixedHeaders.varyCookieEncoding
+	} else {
+		hd.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
+	}
+	hd[echo.HeaderContentLength] = []string{strconv.Itoa(zb.Len())}
+	return c.HTMLBlob(status, zb.Bytes())
+}
+
+// buffer is a buffer from Handler.buffers (given back with putBuffer).
+func (h *Handler) buffer() *bytes.Buffer {
+	if buf, _ := h.buffers.Get().(*bytes.Buffer); buf != nil {
+		return buf
+	}
+	return bytes.NewBuffer(make([]byte, 0, 16<<10))
+}
+
+// keepSecret marks the pages of a route as holding a secret (a pass shown,
+// a link's token): they are never compressed (tapdesk.CompressPage).
+func keepSecret(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Set(ctxSecretPage, true)
+		return next(c)
+	}
 }
 
 // putBuffer keeps buf for the next page (Handler.buffers) unless an

@@ -48,7 +48,9 @@ func (h *Handler) Routes(e *echo.Echo) {
 	e.POST("/requests/:id/cancel", h.cancel, signed)
 	e.POST("/requests/:id/approve", h.approve, h.require(tapdesk.RoleApprover))
 	e.POST("/requests/:id/deny", h.deny, h.require(tapdesk.RoleApprover))
-	e.POST("/requests/:id/reveal", h.reveal, signed, h.limit(tapdesk.RateReveal))
+	// Pages that show a pass or carry a link's token are never sent
+	// compressed (keepSecret, tapdesk.CompressPage).
+	e.POST("/requests/:id/reveal", h.reveal, keepSecret, signed, h.limit(tapdesk.RateReveal))
 	e.POST("/requests/:id/revoke", h.revoke, signed)
 	// The request page's live status (polled by app.js), and the
 	// confirmation pages of cancel and revoke for browsers without
@@ -59,11 +61,11 @@ func (h *Handler) Routes(e *echo.Echo) {
 	// The request's signed evidence pack (evidence slice, issue 13).
 	e.GET("/requests/:id/evidence", h.requestEvidence, signed)
 	link := h.limit(tapdesk.RateLink)
-	e.GET("/approve/:token", h.approvalLink, link)
+	e.GET("/approve/:token", h.approvalLink, keepSecret, link)
 	// "This wasn't me" links in notices to the target and their manager:
 	// no sign-in, and they can only stop (GET shows, POST stops).
-	e.GET("/dispute/:token", h.disputeLanding, link)
-	e.POST("/dispute/:token", h.dispute, link)
+	e.GET("/dispute/:token", h.disputeLanding, keepSecret, link)
+	e.POST("/dispute/:token", h.dispute, keepSecret, link)
 
 	audit := h.require(tapdesk.RoleAuditor)
 	e.GET("/audit", h.auditList, audit)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"log/slog"
@@ -153,6 +154,11 @@ type browser struct {
 	client *http.Client
 	last   *http.Response
 	body   string
+	// header is sent with every request (as a real browser's Fetch
+	// Metadata and Accept-Encoding); a gzip answer to it is read
+	// decompressed, and encoding says it came so.
+	header   http.Header
+	encoding string
 }
 
 func (d *testDemo) browser(t testing.TB) *browser {
@@ -170,14 +176,27 @@ func (b *browser) with(t *testing.T) *browser {
 func (b *browser) do(req *http.Request) *browser {
 	b.t.Helper()
 	req.Header.Set("User-Agent", "tapdesk-e2e")
+	for k, v := range b.header {
+		req.Header[k] = v
+	}
 	res, err := b.client.Do(req)
 	if err != nil {
 		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
+	// Go's client decompresses by itself only what it asked for itself.
+	var body io.Reader = res.Body
+	b.encoding = res.Header.Get("Content-Encoding")
+	if b.encoding == "gzip" {
+		zr, err := gzip.NewReader(res.Body)
+		if err != nil {
+			b.t.Fatalf("%s %s: a gzip answer that is not gzip: %v", req.Method, req.URL, err)
+		}
+		body = zr
+	}
+	raw, err := io.ReadAll(body)
 	if err != nil {
-		b.t.Fatal(err)
+		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	b.last, b.body = res, string(raw)
 	return b
