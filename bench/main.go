@@ -190,7 +190,10 @@ starts each as a child process on loopback, and measures in one run:
 
 - requests/s with ` + "`" + `wrk -t2 -c50` + "`" + `: the echo reference, the agent's dashboard
   listing 20 requests (filed through the UI first) with the agent's session
-  cookie, the stylesheet with and without that cookie, ` + "`" + `/healthz` + "`" + `;
+  cookie and the headers Chromium sends with a page (Fetch Metadata and
+  ` + "`" + `Accept-Encoding` + "`" + `, which make it gzip-compressed), the same with the cookie
+  alone (plain wrk, as no browser asks), the stylesheet with and without
+  that cookie, ` + "`" + `/healthz` + "`" + `; with the bytes of an answer, header included;
 - **paced flows**, the figure the goal "p99 server time ≤ 20 ms per step at
   50 concurrent flows" means: 200 full flows, 50 in progress at once, each
   filed (search, card, form, POST), approved by one of three approvers and
@@ -232,6 +235,16 @@ second time on a fresh PostgreSQL database (a throwaway cluster from
 ` + "`" + `scripts/pg-dev` + "`" + ` on a Unix socket, fsync off; the server's own memory is
 not counted in the RSS rows, and there is no ` + "`" + `-wal` + "`" + ` file to sample).`
 
+// browserPage and browserStyle are the headers Chromium sends with a page
+// it navigates to from another of the site's pages, and with the page's
+// stylesheet, that change what tapdesk answers: Fetch Metadata (with it,
+// forms carry no CSRF token and no token cookie is set) and the encodings
+// it takes (tapdesk.CompressPage).
+var (
+	browserPage  = []string{"Accept-Encoding: gzip, deflate, br, zstd", "Sec-Fetch-Site: same-origin", "Sec-Fetch-Mode: navigate", "Sec-Fetch-Dest: document"}
+	browserStyle = []string{"Accept-Encoding: gzip, deflate, br, zstd", "Sec-Fetch-Site: same-origin", "Sec-Fetch-Mode: no-cors", "Sec-Fetch-Dest: style"}
+)
+
 // measure runs everything against one tapdesk build. A failure stops that
 // build's run and is reported in its column.
 func measure(ctx context.Context, c config, t target, dir, tenantPath string, users []benchUser) (r result) {
@@ -251,7 +264,7 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 	if err != nil {
 		return fail(err)
 	}
-	r.Echo, err = runWrk(ctx, c.wrk, echo.base+"/", "", c.duration)
+	r.Echo, err = runWrk(ctx, c.wrk, echo.base+"/", nil, c.duration)
 	echo.stop()
 	if err != nil {
 		return fail(err)
@@ -336,17 +349,19 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 	if !ok {
 		return fail(errors.New("the dashboard links no stylesheet"))
 	}
-	cookie := agent.cookieHeader()
+	cookie := "Cookie: " + agent.cookieHeader()
 	for _, w := range []struct {
-		name, path, cookie string
-		into               *wrkResult
+		name, path string
+		headers    []string
+		into       *wrkResult
 	}{
-		{"dashboard", "/", cookie, &r.Dashboard},
-		{"css", css, "", &r.CSS},
-		{"css+cookie", css, cookie, &r.CSSCookie},
-		{"healthz", "/healthz", "", &r.Hlz},
+		{"dashboard", "/", append([]string{cookie}, browserPage...), &r.Dashboard},
+		{"dashboard, plain wrk", "/", []string{cookie}, &r.DashboardPlain},
+		{"css", css, browserStyle, &r.CSS},
+		{"css+cookie", css, append([]string{cookie}, browserStyle...), &r.CSSCookie},
+		{"healthz", "/healthz", nil, &r.Hlz},
 	} {
-		if *w.into, err = runWrk(ctx, c.wrk, agent.abs(w.path), w.cookie, c.duration); err != nil {
+		if *w.into, err = runWrk(ctx, c.wrk, agent.abs(w.path), w.headers, c.duration); err != nil {
 			return fail(err)
 		}
 		logf("%s: %.0f/s, %d non-2xx", w.name, w.into.RPS, w.into.Non2xx)

@@ -12,6 +12,7 @@ import (
 // wrkResult is what one wrk run measured.
 type wrkResult struct {
 	RPS      float64 // requests per second
+	Bytes    float64 // bytes read per second (header and body)
 	Requests int64
 	Non2xx   int64 // "Non-2xx or 3xx responses"
 	Errors   string
@@ -22,7 +23,11 @@ var (
 	wrkRequests = regexp.MustCompile(`(?m)^\s*([0-9]+) requests in`)
 	wrkNon2xx   = regexp.MustCompile(`(?m)^\s*Non-2xx or 3xx responses:\s+([0-9]+)`)
 	wrkErrors   = regexp.MustCompile(`(?m)^\s*Socket errors:.*$`)
+	wrkBytes    = regexp.MustCompile(`(?m)^Transfer/sec:\s+([0-9.]+)([KMG]?B)`)
 )
+
+// wrkUnits are the units wrk prints sizes in (powers of 1024).
+var wrkUnits = map[string]float64{"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
 
 // parseWrk reads wrk's text output.
 func parseWrk(out string) (wrkResult, error) {
@@ -38,16 +43,28 @@ func parseWrk(out string) (wrkResult, error) {
 	if m := wrkNon2xx.FindStringSubmatch(out); m != nil {
 		r.Non2xx, _ = strconv.ParseInt(m[1], 10, 64)
 	}
+	if m := wrkBytes.FindStringSubmatch(out); m != nil {
+		n, _ := strconv.ParseFloat(m[1], 64)
+		r.Bytes = n * wrkUnits[m[2]]
+	}
 	r.Errors = wrkErrors.FindString(out)
 	return r, nil
 }
 
-// runWrk runs `wrk -t2 -c50` against url for d, with a Cookie header when
-// cookie is set.
-func runWrk(ctx context.Context, wrk, url, cookie string, d time.Duration) (wrkResult, error) {
+// perRequest is the bytes of one answer, header and body, on average.
+func (r wrkResult) perRequest() float64 {
+	if r.RPS == 0 {
+		return 0
+	}
+	return r.Bytes / r.RPS
+}
+
+// runWrk runs `wrk -t2 -c50` against url for d, with these headers
+// ("Name: value").
+func runWrk(ctx context.Context, wrk, url string, headers []string, d time.Duration) (wrkResult, error) {
 	args := []string{"-t2", "-c50", "-d" + strconv.Itoa(int(d.Seconds())) + "s"}
-	if cookie != "" {
-		args = append(args, "-H", "Cookie: "+cookie)
+	for _, h := range headers {
+		args = append(args, "-H", h)
 	}
 	args = append(args, url)
 	out, err := exec.CommandContext(ctx, wrk, args...).CombinedOutput()
