@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -18,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -194,6 +196,10 @@ starts each as a child process on loopback, and measures in one run:
   ` + "`" + `Accept-Encoding` + "`" + `, which make it gzip-compressed), the same with the cookie
   alone (plain wrk, as no browser asks), the stylesheet with and without
   that cookie, ` + "`" + `/healthz` + "`" + `; with the bytes of an answer, header included;
+  and, as this page's ceiling, the echo reference sending the dashboard's
+  own answer (its header and body recorded from tapdesk) to the same
+  requests: the ratio of the two is the share of the time that is
+  tapdesk's own work rather than HTTP and the loopback;
 - **paced flows**, the figure the goal "p99 server time ≤ 20 ms per step at
   50 concurrent flows" means: 200 full flows, 50 in progress at once, each
   filed (search, card, form, POST), approved by one of three approvers and
@@ -244,6 +250,55 @@ var (
 	browserPage  = []string{"Accept-Encoding: gzip, deflate, br, zstd", "Sec-Fetch-Site: same-origin", "Sec-Fetch-Mode: navigate", "Sec-Fetch-Dest: document"}
 	browserStyle = []string{"Accept-Encoding: gzip, deflate, br, zstd", "Sec-Fetch-Site: same-origin", "Sec-Fetch-Mode: no-cors", "Sec-Fetch-Dest: style"}
 )
+
+// echoSendingAnswer records the dashboard's answer to a request with these
+// headers, has the echo reference send it (echoref --page), and runs wrk
+// on that with the same headers.
+func echoSendingAnswer(ctx context.Context, c config, agent *browser, dir string, headers []string) (wrkResult, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, agent.abs("/"), nil)
+	if err != nil {
+		return wrkResult{}, err
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	// Sent by hand, so Go's client does not decompress what it did not ask for.
+	res, err := agent.client.Transport.RoundTrip(req)
+	if err != nil {
+		return wrkResult{}, err
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusOK {
+		return wrkResult{}, fmt.Errorf("recording the dashboard: %d %v", res.StatusCode, err)
+	}
+	var rec bytes.Buffer
+	for k, vs := range res.Header {
+		if k == "Date" { // echo's server writes its own
+			continue
+		}
+		for _, v := range vs {
+			fmt.Fprintf(&rec, "%s: %s\r\n", k, v)
+		}
+	}
+	rec.WriteString("\r\n")
+	rec.Write(body)
+	path := filepath.Join(dir, "dashboard-answer")
+	if err := os.WriteFile(path, rec.Bytes(), 0o600); err != nil {
+		return wrkResult{}, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return wrkResult{}, err
+	}
+	echo, err := startChild(ctx, "echo reference sending the dashboard", addr, "/", c.echo, "--addr", addr, "--page", path)
+	if err != nil {
+		return wrkResult{}, err
+	}
+	defer echo.stop()
+	return runWrk(ctx, c.wrk, echo.base+"/page", headers, c.duration)
+}
 
 // measure runs everything against one tapdesk build. A failure stops that
 // build's run and is reported in its column.
@@ -366,6 +421,12 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 		}
 		logf("%s: %.0f/s, %d non-2xx", w.name, w.into.RPS, w.into.Non2xx)
 	}
+	// The ceiling for this page: echo sending the dashboard's own answer,
+	// header and body as tapdesk sent them, with nothing to work out.
+	if r.EchoPage, err = echoSendingAnswer(ctx, c, agent, dir, append([]string{cookie}, browserPage...)); err != nil {
+		return fail(err)
+	}
+	logf("echo sending the dashboard's answer: %.0f/s", r.EchoPage.RPS)
 
 	agents := []*browser{agent, newBrowser(srv.base, transport)}
 	approvers := []*browser{newBrowser(srv.base, transport), newBrowser(srv.base, transport), newBrowser(srv.base, transport)}

@@ -144,6 +144,7 @@ type result struct {
 	Label                                string
 	Echo, Dashboard, CSS, CSSCookie, Hlz wrkResult
 	DashboardPlain                       wrkResult           // without a browser's headers
+	EchoPage                             wrkResult           // echo sending the dashboard's recorded answer
 	Listed                               int                 // requests on the agent's dashboard
 	Steps                                map[string]stepStat // paced flows, per step
 	Paced                                int                 // paced flows run
@@ -261,6 +262,12 @@ func table(rs []result) string {
 		}
 		ratio := r.Dashboard.RPS / r.Echo.RPS
 		return fmt.Sprintf("**%.3f**%s", ratio, mark(ratio >= 0.5))
+	})
+	row("echo sending the dashboard's answer (same header and body); dashboard ÷ that", "", func(r result) string {
+		if r.EchoPage.RPS == 0 || r.Dashboard.RPS == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%s; %.3f", rps(r.EchoPage), r.Dashboard.RPS/r.EchoPage.RPS)
 	})
 	row("agent dashboard: session cookie only (plain wrk); ÷ echo", "", func(r result) string {
 		if r.DashboardPlain.RPS == 0 || r.Echo.RPS == 0 {

@@ -1,9 +1,14 @@
 // Command echoref is the benchmark's ceiling: a bare labstack/echo server
 // answering "hello", started as a child process on loopback the same way as
 // tapdesk, so the two request rates taken in one run compare as a ratio.
+//
+// With --page it also answers /page with a recorded answer (a header block
+// and a body, as tapdesk sent them): what echo does when it has nothing to
+// work out, only the same bytes to send.
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -11,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,12 +25,29 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "loopback address to listen on")
+	pagePath := flag.String("page", "", "a recorded answer to send at /page: header lines, a blank line, the body")
 	flag.Parse()
+	var header http.Header
+	var body []byte
+	if *pagePath != "" {
+		var err error
+		if header, body, err = readAnswer(*pagePath); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.GET("/", func(c echo.Context) error { return c.String(http.StatusOK, "hello") })
+	e.GET("/page", func(c echo.Context) error {
+		h := c.Response().Header()
+		for k, v := range header {
+			h[k] = v
+		}
+		return c.Blob(http.StatusOK, h.Get("Content-Type"), body)
+	})
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -35,4 +58,25 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// readAnswer reads a file of "Name: value" lines, a blank line, and a body.
+func readAnswer(path string) (http.Header, []byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	head, body, ok := bytes.Cut(raw, []byte("\r\n\r\n"))
+	if !ok {
+		return nil, nil, fmt.Errorf("%s: no blank line after the header", path)
+	}
+	h := http.Header{}
+	for line := range strings.SplitSeq(string(head), "\r\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok {
+			return nil, nil, fmt.Errorf("%s: header line %q", path, line)
+		}
+		h.Add(k, v)
+	}
+	return h, body, nil
 }
