@@ -205,7 +205,7 @@ func EvaluateAlerts(in AlertInput, th AlertThresholds, hours WorkingHours) []Ale
 				Evidence: evidenceFor(ev)})
 		case ev.Activity == ActOutsidePassFound:
 			add(outsidePass(ev))
-		case ev.Activity == ActThreatModeChanged && ev.Result != ResultFailure && ev.Details["threat_mode"] == "off":
+		case ev.Activity == ActThreatModeChanged && ev.Result != ResultFailure && ev.Details[ThreatModeDetail] == OnOff(false):
 			add(threatModeOff(ev))
 		case ev.Activity == ActOutsideScanFailing:
 			add(outsideScanFailing(ev))

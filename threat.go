@@ -37,6 +37,64 @@ type ThreatMode struct {
 	// Forced: TAPDESK_THREAT_MODE holds it on; the portal cannot switch it
 	// off.
 	Forced bool
+	// Held says why the mode is on although the stored row says off: the
+	// row does not agree with the audit trail (HoldThreatMode).
+	Held string
+}
+
+// ThreatSwitch is the last switch of the mode the audit trail holds.
+type ThreatSwitch struct {
+	Seq int64
+	On  bool
+	// Verified: its mac checks against the event before it (or the prune
+	// checkpoint standing for it) with a configured audit key.
+	Verified bool
+}
+
+// HoldThreatMode holds the stored mode to the audit trail's last switch
+// (nil: the trail holds none, never switched or pruned since). The mode is
+// one plain row: someone who can write to the database could switch it off
+// there, with no event, no fresh sign-in and no alert. Each switch made
+// through tapdesk writes the row and a signed event in one transaction, so
+// a row the last signed switch does not explain was changed behind
+// tapdesk's back: the mode is then held on, and finding says why, for the
+// tamper alarm (ThreatModeTamperCheck). Forging a switch takes the audit
+// key, which the database never holds; cutting the switch off the trail's
+// end is caught as any cut is (audit verify against a kept head, the
+// published checkpoints).
+func HoldThreatMode(stored ThreatMode, last *ThreatSwitch) (mode ThreatMode, finding string) {
+	switch {
+	case last == nil:
+		return stored, ""
+	case !last.Verified:
+		finding = fmt.Sprintf("the last switch of heightened-threat mode in the audit trail (event %d) does not verify", last.Seq)
+	case last.On != stored.On:
+		finding = fmt.Sprintf("the stored heightened-threat mode says %s, but the last switch in the audit trail (event %d) turned it %s",
+			OnOff(stored.On), last.Seq, OnOff(last.On))
+	default:
+		return stored, ""
+	}
+	stored.On, stored.Held = true, finding
+	return stored, finding
+}
+
+// ThreatModeHeldSentence is what the banner adds while the mode is held on.
+const ThreatModeHeldSentence = "It is held on because its stored setting does not match the audit trail, which tapdesk records as tampering."
+
+// ThreatModeTamperCheck names the check that held the mode on, in the
+// tamper event it records.
+const ThreatModeTamperCheck = "heightened-threat mode held to the audit trail"
+
+// ThreatModeDetail is the detail of a switch's audit event that says what
+// it switched the mode to (OnOff).
+const ThreatModeDetail = "threat_mode"
+
+// OnOff is "on" or "off".
+func OnOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
 }
 
 // ThreatModeSetting is the setting that forces the mode on.
@@ -66,6 +124,9 @@ func (m ThreatMode) Banner() string {
 	s += ": every pass needs two approvers, is one-time and as short as the policy allows, and privileged users get none."
 	if m.Forced {
 		s += " It is set by " + ThreatModeSetting + "."
+	}
+	if m.Held != "" {
+		s += " " + ThreatModeHeldSentence
 	}
 	return s
 }

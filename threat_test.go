@@ -144,3 +144,35 @@ func TestThreatOffAlertSentence(t *testing.T) {
 		}
 	}
 }
+
+// TestHoldThreatMode: the stored mode stands only where the trail's last
+// signed switch explains it; otherwise the mode is held on, with a finding.
+func TestHoldThreatMode(t *testing.T) {
+	off, on := ThreatMode{Reason: "wave over"}, ThreatMode{On: true, Reason: "vishing wave"}
+	for _, tc := range []struct {
+		name        string
+		stored      ThreatMode
+		last        *ThreatSwitch
+		wantOn      bool
+		wantFinding string
+	}{
+		{"never switched", off, nil, false, ""},
+		{"switch pruned, on", on, nil, true, ""},
+		{"agrees, on", on, &ThreatSwitch{Seq: 7, On: true, Verified: true}, true, ""},
+		{"agrees, off", off, &ThreatSwitch{Seq: 9, On: false, Verified: true}, false, ""},
+		{"row switched off behind tapdesk", off, &ThreatSwitch{Seq: 7, On: true, Verified: true}, true,
+			"the stored heightened-threat mode says off, but the last switch in the audit trail (event 7) turned it on"},
+		{"row switched on behind tapdesk", on, &ThreatSwitch{Seq: 9, On: false, Verified: true}, true,
+			"the stored heightened-threat mode says on, but the last switch in the audit trail (event 9) turned it off"},
+		{"switch event edited", off, &ThreatSwitch{Seq: 9, On: false, Verified: false}, true,
+			"the last switch of heightened-threat mode in the audit trail (event 9) does not verify"},
+	} {
+		m, finding := HoldThreatMode(tc.stored, tc.last)
+		if m.On != tc.wantOn || finding != tc.wantFinding || m.Held != finding || m.Reason != tc.stored.Reason {
+			t.Errorf("%s: on %v, held %q, finding %q; want on %v, finding %q", tc.name, m.On, m.Held, finding, tc.wantOn, tc.wantFinding)
+		}
+		if banner := m.Banner(); (finding != "") != strings.Contains(banner, "held on") {
+			t.Errorf("%s: banner %q", tc.name, banner)
+		}
+	}
+}

@@ -122,7 +122,7 @@ func (h *Handler) switchThreatMode(c echo.Context) error {
 		state = "on"
 	}
 	ev := h.stamp(c, tapdesk.Event{Activity: tapdesk.ActThreatModeChanged, Category: tapdesk.CatSecurity,
-		Result: tapdesk.ResultSuccess, Reason: reason, Details: map[string]string{"threat_mode": state, "mfa": boolString(p.MFA)}})
+		Result: tapdesk.ResultSuccess, Reason: reason, Details: map[string]string{tapdesk.ThreatModeDetail: state, "mfa": boolString(p.MFA)}})
 	if err := h.store.SetThreatMode(ctx, on, p.Actor(), reason, ev); err != nil {
 		return err
 	}

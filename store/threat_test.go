@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,6 +77,58 @@ func TestThreatModeSeenByAnotherInstance(t *testing.T) {
 		now = now.Add(3 * time.Second)
 		if m, err := b.ThreatMode(ctx); err != nil || !m.On {
 			t.Fatalf("the other instance, past the time to live: %+v %v", m, err)
+		}
+	})
+}
+
+// TestThreatModeHeldToTrail performs the insider's shortcut: heightened-
+// threat mode switched off in the database, with no event, no fresh
+// sign-in and no alert. The row alone no longer decides: the mode is held
+// on until a switch through tapdesk records what the row says.
+func TestThreatModeHeldToTrail(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		db, url := openDB(t)
+		ctx := context.Background()
+		admin := tapdesk.Actor{ObjectID: "admin-1", Name: "Ada Admin"}
+		ev := tapdesk.Event{Activity: tapdesk.ActThreatModeChanged, Category: tapdesk.CatSecurity, Actor: admin, Result: tapdesk.ResultSuccess}
+		if err := db.SetThreatMode(ctx, true, admin, "Vishing wave against the helpdesk", ev); err != nil {
+			t.Fatal(err)
+		}
+		if f, err := db.ThreatModeFinding(ctx); err != nil || f != "" {
+			t.Fatalf("a switch made through tapdesk: finding %q, %v", f, err)
+		}
+		exec(t, db, `UPDATE threat_mode SET switched_on = (1 = 0) WHERE id = 1`)
+		f, err := db.ThreatModeFinding(ctx)
+		if err != nil || !strings.Contains(f, "says off, but the last switch in the audit trail") {
+			t.Fatalf("the row switched off in the database: finding %q, %v", f, err)
+		}
+		// Another instance (or this one after a restart) reads it afresh.
+		other, err := store.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		if err := other.SetAuditKey(testAuditKey); err != nil {
+			t.Fatal(err)
+		}
+		m, err := other.ThreatMode(ctx)
+		if err != nil || !m.On || m.Held != f {
+			t.Fatalf("the mode read after the row was switched off: %+v, %v", m, err)
+		}
+		// Switching off through tapdesk (a fresh sign-in, an alert) records
+		// the switch the row lacked; it is not "already off".
+		if err := other.SetThreatMode(ctx, false, admin, "The wave is over", ev); err != nil {
+			t.Fatalf("switching off a held mode: %v", err)
+		}
+		if m, err := other.ThreatMode(ctx); err != nil || m.On || m.Held != "" {
+			t.Fatalf("after switching off: %+v, %v", m, err)
+		}
+
+		// The last switch edited in place (its mac no longer checks): held on.
+		exec(t, db, `UPDATE audit_events SET record = `+jsonSet(t, 4, `'edited'`)+
+			` WHERE seq = (SELECT MAX(seq) FROM audit_events WHERE activity = '`+string(tapdesk.ActThreatModeChanged)+`')`)
+		if f, err := other.ThreatModeFinding(ctx); err != nil || !strings.Contains(f, "does not verify") {
+			t.Fatalf("the last switch edited: finding %q, %v", f, err)
 		}
 	})
 }

@@ -131,6 +131,12 @@ type app struct {
 	// evidence publishes signed checkpoints and builds evidence packs
 	// (nil without a signing key).
 	evidence *evidence.Publisher
+	// threatFinding is the tampering with heightened-threat mode this
+	// process last recorded (checkThreatMode), so a finding that lasts is
+	// recorded once, not at every sweep. threatMu serialises the checks
+	// (tests run sweeps beside the timer's).
+	threatMu      sync.Mutex
+	threatFinding string
 }
 
 // newApp wires the portal. dir and sender are the two edges that differ
@@ -383,6 +389,9 @@ func (a *app) sweepOnce(ctx context.Context, escalateTo []string) {
 		{"passes_removed", "closing the loop", func() (int, error) { return a.handler.CloseLoop(ctx, now) }},
 		{"outside_passes", "looking for passes made outside tapdesk", func() (int, error) { return a.outside.Run(ctx, now) }},
 		{"refusal_counts", "writing the counts of refusals", func() (int, error) { return a.handler.FlushRefusals(ctx, now, false) }},
+		// Before the alert rules, so its tamper event is alerted on in the
+		// same sweep.
+		{"threat_mode_tampering", "holding heightened-threat mode to the audit trail", func() (int, error) { return a.checkThreatMode(ctx) }},
 		{"alerts_raised", "evaluating the alert rules", func() (int, error) { return a.alerts.Run(ctx, now) }},
 		{"audit_checkpoints", "publishing the audit checkpoint", func() (int, error) { return a.publishCheckpoint(ctx) }},
 		// Last, so the log the other jobs wrote goes too. Every sweep (a

@@ -22,7 +22,7 @@ func forceThreatMode(ctx context.Context, db *store.DB, cfg appConfig) error {
 	by := tapdesk.Actor{Name: "tapdesk (" + tapdesk.ThreatModeSetting + ")"}
 	ev := tapdesk.Event{Activity: tapdesk.ActThreatModeChanged, Category: tapdesk.CatSecurity, Actor: by,
 		Result: tapdesk.ResultSuccess, Reason: tapdesk.ThreatModeForcedReason,
-		Details: map[string]string{"threat_mode": "on", "setting": tapdesk.ThreatModeSetting}}
+		Details: map[string]string{tapdesk.ThreatModeDetail: tapdesk.OnOff(true), "setting": tapdesk.ThreatModeSetting}}
 	err := db.SetThreatMode(ctx, true, by, tapdesk.ThreatModeForcedReason, ev)
 	if tapdesk.ErrorCode(err) == tapdesk.ECONFLICT {
 		return nil // switched on meanwhile
@@ -63,4 +63,30 @@ func (a *app) raiseAlertsNow(ctx context.Context) (raised, mailed bool) {
 		a.worker.Kick()
 	}
 	return raised, raised && len(a.alerts.SecurityEmails) > 0
+}
+
+// checkThreatMode records, as tampering, a heightened-threat mode row the
+// audit trail does not explain (tapdesk.HoldThreatMode: pages and issues
+// already hold the mode on). The tamper event is an audit alarm: the alert
+// rules raise it and mail the security team. A finding is recorded once per
+// process while it lasts; another instance, or a restart, records it again.
+func (a *app) checkThreatMode(ctx context.Context) (int, error) {
+	a.threatMu.Lock()
+	defer a.threatMu.Unlock()
+	finding, err := a.db.ThreatModeFinding(ctx)
+	if err != nil || finding == a.threatFinding {
+		return 0, err
+	}
+	a.threatFinding = finding
+	if finding == "" {
+		return 0, nil
+	}
+	a.cfg.Logger.Error("tampering: heightened-threat mode is held on", "finding", finding)
+	err = a.db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActTamperDetected, Category: tapdesk.CatAudit, Result: tapdesk.ResultFailure,
+		Reason: finding, Details: map[string]string{"check": tapdesk.ThreatModeTamperCheck}})
+	if err != nil {
+		a.threatFinding = "" // try again at the next sweep
+		return 0, err
+	}
+	return 1, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
 	"net/url"
 	"strings"
@@ -82,7 +83,9 @@ func TestThreatMode(t *testing.T) {
 		} {
 			b := d.browser(t)
 			b.signIn(c.path, c.persona)
-			if got := b.text(`[data-testid="threat-banner"]`); !strings.Contains(got, "Heightened-threat mode") || !strings.Contains(got, "since") {
+			// The time is drawn, not its template's source ("@When(...)").
+			if got := b.text(`[data-testid="threat-banner"]`); !strings.Contains(got, "Heightened-threat mode since ") || strings.Contains(got, "@") ||
+				!b.doc().Find(`[data-testid="threat-banner"] time[datetime]`).Is("time") {
 				t.Errorf("%s on %s: banner %q", c.persona, c.path, got)
 			}
 		}
@@ -191,4 +194,54 @@ func TestThreatModeForcedBySetting(t *testing.T) {
 		t.Fatalf("stored mode %+v, %v", m, err)
 	}
 	mustAudit(t, d, string(tapdesk.ActThreatModeChanged), "success", tapdesk.ThreatModeSetting)
+}
+
+// TestThreatModeSwitchedOffInTheDatabase performs an insider's shortcut:
+// with write access to the database, switch heightened-threat mode off in
+// its row, skipping the fresh MFA sign-in, the audit event and the alert.
+// The row no longer decides alone: tapdesk holds the mode on while the
+// audit trail's last signed switch says on, says so on every page, keeps
+// every guard, records the tampering and alerts on it; an admin's switch
+// off through the portal then records what the row says.
+func TestThreatModeSwitchedOffInTheDatabase(t *testing.T) {
+	d := startTestDemo(t)
+	admin := d.browser(t)
+	admin.signIn("/", "admin")
+	switchThreatMode(t, admin, "on", "Vishing wave against the helpdesk").status(http.StatusOK)
+
+	raw, err := sql.Open("sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	write(t, raw, `UPDATE threat_mode SET switched_on = 0 WHERE id = 1`)
+
+	agent := d.browser(t)
+	agent.signIn("/", "agent")
+	// The next write through tapdesk has the mode read again (until then
+	// the mode read before the row changed, on, stands).
+	fileRequestFor(t, agent, "marco.rossi@contoso.example", "Locked out during the vishing wave")
+	agent.get("/")
+	if got := agent.text(`[data-testid="threat-banner"]`); !strings.Contains(got, "Heightened-threat mode since") || !strings.Contains(got, "held on") {
+		t.Fatalf("after the row was switched off: banner %q", got)
+	}
+	agent.get("/requests/new?user=" + url.QueryEscape("casey.checker@contoso.example")).status(http.StatusForbidden).
+		contains("gives them no pass")
+
+	ctx := context.Background()
+	d.app.sweepOnce(ctx, nil)
+	mustAudit(t, d, string(tapdesk.ActTamperDetected), "failure", "the stored heightened-threat mode says off")
+	l, err := d.app.db.Alerts(ctx, tapdesk.AlertAuditFailure, 0, 10)
+	if err != nil || len(l) == 0 {
+		t.Fatalf("no audit_failure alert for the switched row (%v)", err)
+	}
+	d.app.sweepOnce(ctx, nil) // the finding lasts: recorded once
+	if evs, err := d.app.db.Events(ctx, store.EventFilter{Activity: string(tapdesk.ActTamperDetected)}); err != nil || len(evs) != 1 {
+		t.Errorf("%d tamper events after two sweeps (%v), want 1", len(evs), err)
+	}
+
+	switchThreatMode(t, admin, "off", "SOC says the wave is over").status(http.StatusOK)
+	if threatModeOn(t, d) || len(threatSwitches(t, d, "off")) != 1 {
+		t.Fatalf("switching off the held mode: on %v, %d switches off", threatModeOn(t, d), len(threatSwitches(t, d, "off")))
+	}
 }
