@@ -205,7 +205,7 @@ func EvaluateAlerts(in AlertInput, th AlertThresholds, hours WorkingHours) []Ale
 				Evidence: evidenceFor(ev)})
 		case ev.Activity == ActOutsidePassFound:
 			add(outsidePass(ev))
-		case ev.Activity == ActThreatModeChanged && ev.Result != ResultFailure && ev.Details[ThreatModeDetail] == OnOff(false):
+		case ev.Activity == ActThreatModeChanged && isThreatSwitchOff(ev):
 			add(threatModeOff(ev))
 		case ev.Activity == ActOutsideScanFailing:
 			add(outsideScanFailing(ev))
@@ -455,4 +455,10 @@ func TrailCutAlert(c TrailCursor, now time.Time) Alert {
 			"or the event at seq %d is not the one read. Events were removed or replaced; follow the runbook: the trail may have been altered.",
 			c.Seq, c.Head, c.Seq),
 		Evidence: "/audit?before=" + strconv.FormatInt(c.Head+1, 10)}
+}
+
+// isThreatSwitchOff says ev switched heightened-threat mode off.
+func isThreatSwitchOff(ev Event) bool {
+	on, ok := ThreatSwitchOf(ev)
+	return ok && !on
 }

@@ -42,13 +42,35 @@ type ThreatMode struct {
 	Held string
 }
 
+// ThreatSwitchOf reads a switch of the mode from its audit event: ok only
+// for a successful switch that says what it switched to (ThreatModeDetail),
+// or a prune checkpoint that says what the mode was when it pruned the
+// switches before it.
+func ThreatSwitchOf(ev Event) (on, ok bool) {
+	if (ev.Activity != ActThreatModeChanged || ev.Result == ResultFailure) && ev.Activity != ActAuditPruned {
+		return false, false
+	}
+	switch ev.Details[ThreatModeDetail] {
+	case OnOff(true):
+		return true, true
+	case OnOff(false):
+		return false, true
+	}
+	return false, false
+}
+
 // ThreatSwitch is the last switch of the mode the audit trail holds.
 type ThreatSwitch struct {
 	Seq int64
 	On  bool
 	// Verified: its mac checks against the event before it (or the prune
-	// checkpoint standing for it) with a configured audit key.
+	// checkpoint standing for it) with a configured audit key, and its
+	// event reads as a switch (ThreatSwitchOf).
 	Verified bool
+	// Broken is what a walk of the trail from this switch to its head
+	// found wrong (the sweep's, ThreatTrailWalk): an event after it edited
+	// or removed may be a later switch hidden.
+	Broken string
 }
 
 // HoldThreatMode holds the stored mode to the audit trail's last switch
@@ -68,6 +90,8 @@ func HoldThreatMode(stored ThreatMode, last *ThreatSwitch) (mode ThreatMode, fin
 		return stored, ""
 	case !last.Verified:
 		finding = fmt.Sprintf("the last switch of heightened-threat mode in the audit trail (event %d) does not verify", last.Seq)
+	case last.Broken != "":
+		finding = "the audit trail does not check out after the last switch of heightened-threat mode: " + last.Broken
 	case last.On != stored.On:
 		finding = fmt.Sprintf("the stored heightened-threat mode says %s, but the last switch in the audit trail (event %d) turned it %s",
 			OnOff(stored.On), last.Seq, OnOff(last.On))
@@ -79,7 +103,7 @@ func HoldThreatMode(stored ThreatMode, last *ThreatSwitch) (mode ThreatMode, fin
 }
 
 // ThreatModeHeldSentence is what the banner adds while the mode is held on.
-const ThreatModeHeldSentence = "It is held on because its stored setting does not match the audit trail, which tapdesk records as tampering."
+const ThreatModeHeldSentence = "It is held on because the audit trail does not back up its stored setting, which tapdesk records as tampering."
 
 // ThreatModeTamperCheck names the check that held the mode on, in the
 // tamper event it records.
@@ -229,7 +253,9 @@ func CheckThreatSwitch(p Principal, cur ThreatMode, on bool, reason string) erro
 	if !on && cur.Forced {
 		return Titledf(ECONFLICT, "Set by the deployment", "%s", ThreatModeForcedNote)
 	}
-	if on == cur.On {
+	// A mode held on (HoldThreatMode) may be switched on: that records
+	// the signed switch the row lacks.
+	if on == cur.On && !(on && cur.Held != "") {
 		if on {
 			return Titledf(ECONFLICT, "Already on", "Heightened-threat mode is already on.")
 		}

@@ -123,10 +123,13 @@ func ServiceRootProblem(raw, service, example string) string {
 // shows a pass or carries a link's token is never compressed, nor one
 // whose forms carry a real CSRF token (a browser that sends Fetch Metadata
 // gets echo's fixed placeholder instead: its own Sec-Fetch-Site header
-// protects it). What is left gains much: a dashboard is about a fifth of
-// its size gzipped, which a phone on a weak signal feels.
-func CompressPage(acceptEncoding string, holdsSecret bool) bool {
-	return !holdsSecret && acceptsGzip(acceptEncoding)
+// protects it). Nor is a page another site made the browser ask for
+// (fetchSite, the Sec-Fetch-Site header, other than same-origin or none):
+// that site chooses what a search page echoes, and could learn from the
+// sizes what else the page shows. What is left gains much: a dashboard is
+// about a fifth of its size gzipped, which a phone on a weak signal feels.
+func CompressPage(acceptEncoding, fetchSite string, holdsSecret bool) bool {
+	return !holdsSecret && (fetchSite == "same-origin" || fetchSite == "none") && acceptsGzip(acceptEncoding)
 }
 
 // acceptsGzip reads an Accept-Encoding header (RFC 9110, 12.5.3): gzip is

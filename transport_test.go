@@ -93,8 +93,13 @@ func TestCompressPage(t *testing.T) {
 		{"deflate, gzip ;q=1.0", false, true},
 		{"gzip, gzip;q=0", false, true}, // the highest weight given counts
 	} {
-		if got := CompressPage(tc.accept, tc.secret); got != tc.want {
+		if got := CompressPage(tc.accept, "same-origin", tc.secret); got != tc.want {
 			t.Errorf("CompressPage(%q, secret %v) = %v, want %v", tc.accept, tc.secret, got, tc.want)
+		}
+	}
+	for site, want := range map[string]bool{"same-origin": true, "none": true, "same-site": false, "cross-site": false, "": false} {
+		if got := CompressPage("gzip", site, false); got != want {
+			t.Errorf("CompressPage for Sec-Fetch-Site %q = %v, want %v", site, got, want)
 		}
 	}
 }

@@ -21,7 +21,7 @@ func (h *Handler) DemoRoutes(e *echo.Echo, idp http.Handler, mailbox func() []vi
 			msgs[i].Links = linkPattern.FindAllString(msgs[i].Text, -1)
 		}
 		return h.render(c, http.StatusOK, views.MailboxPage(h.page(c, "Demo mailbox"), msgs))
-	})
+	}, keepSecret) // the mails' approval and dispute links carry tokens
 }
 
 var linkPattern = regexp.MustCompile(`https?://[^\s<>"]+`)

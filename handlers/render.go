@@ -36,7 +36,7 @@ func (h *Handler) render(c echo.Context, status int, comp templ.Component) error
 	// A real CSRF token is a secret on the page; echo's placeholder, given
 	// to browsers that send Fetch Metadata, is not (tapdesk.CompressPage).
 	secret := c.Get(ctxSecretPage) != nil || (t != "" && t != middleware.CSRFUsingSecFetchSite)
-	if !tapdesk.CompressPage(c.Request().Header.Get(echo.HeaderAcceptEncoding), secret) {
+	if !tapdesk.CompressPage(c.Request().Header.Get(echo.HeaderAcceptEncoding), c.Request().Header.Get(echo.HeaderSecFetchSite), secret) {
 		hd[echo.HeaderContentLength] = []string{strconv.Itoa(buf.Len())}
 		return c.HTMLBlob(status, buf.Bytes())
 	}

@@ -33,6 +33,16 @@ func (db *DB) PruneEvents(ctx context.Context, before time.Time, actor tapdesk.A
 			return tapdesk.Titledf(tapdesk.ECONFLICT, "Audit trail does not check out", "The audit trail does not check out at event %d (%s): nothing was pruned. Run tapdesk audit verify.",
 				rep.Break.Seq, rep.Break.Kind)
 		}
+		// The checkpoint says what heightened-threat mode is, so the mode
+		// stays held to the trail once the switches before it are gone;
+		// a mode held on is not pruned away from its evidence.
+		threat, finding, err := db.heldThreatMode(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if finding != "" {
+			return tapdesk.Titledf(tapdesk.ECONFLICT, "Heightened-threat mode held on", "Heightened-threat mode is held on because %s: nothing was pruned. Investigate, then switch it at /admin/threat-mode.", finding)
+		}
 		// Everything before the first event at or after the cut, so a
 		// clock step back never leaves a hole in the middle of the chain.
 		var first sql.NullInt64
@@ -62,10 +72,11 @@ func (db *DB) PruneEvents(ctx context.Context, before time.Time, actor tapdesk.A
 		if err := db.appendEvent(ctx, tx, tapdesk.Event{
 			Activity: tapdesk.ActAuditPruned, Category: tapdesk.CatAudit, Actor: actor,
 			Details: map[string]string{
-				checkpointThroughSeq: strconv.FormatInt(through, 10),
-				checkpointThroughMAC: mac,
-				"before":             ts(before),
-				"removed":            strconv.FormatInt(res.Removed, 10),
+				checkpointThroughSeq:     strconv.FormatInt(through, 10),
+				checkpointThroughMAC:     mac,
+				"before":                 ts(before),
+				"removed":                strconv.FormatInt(res.Removed, 10),
+				tapdesk.ThreatModeDetail: tapdesk.OnOff(threat.On),
 			}}); err != nil {
 			return err
 		}

@@ -27,6 +27,9 @@ type threatCache struct {
 	gen  uint64
 	at   time.Time
 	mode tapdesk.ThreatMode
+	// broken is what this process's walk of the trail after the last
+	// switch found wrong (WalkThreatTrail); it holds the mode on.
+	broken string
 }
 
 // ThreatMode is heightened-threat mode as stored (Forced is the caller's to
@@ -43,7 +46,7 @@ func (db *DB) ThreatMode(ctx context.Context) (tapdesk.ThreatMode, error) {
 		return m, nil
 	}
 	c.mu.Unlock()
-	m, err := db.heldThreatMode(ctx, db.db)
+	m, _, err := db.heldThreatModeSnapshot(ctx)
 	if err != nil {
 		return m, err
 	}
@@ -54,31 +57,56 @@ func (db *DB) ThreatMode(ctx context.Context) (tapdesk.ThreatMode, error) {
 }
 
 // heldThreatMode is the stored mode held to the audit trail's last switch
-// (tapdesk.HoldThreatMode).
-func (db *DB) heldThreatMode(ctx context.Context, q querier) (tapdesk.ThreatMode, error) {
-	var tx *sql.Tx
-	if t, ok := q.(*sql.Tx); ok {
-		tx = t
-	}
-	stored, err := db.readThreatMode(ctx, tx)
+// (tapdesk.HoldThreatMode), and the finding if it is held, read through q
+// (a transaction, or a connection in one read snapshot: the row and the
+// trail must be read as of one moment, or a switch committed between the
+// two reads would look like tampering).
+func (db *DB) heldThreatMode(ctx context.Context, q querier) (tapdesk.ThreatMode, string, error) {
+	stored, err := db.readThreatModeFrom(ctx, q)
 	if err != nil {
-		return stored, err
+		return stored, "", err
 	}
 	last, err := db.lastThreatSwitch(ctx, q)
 	if err != nil {
-		return stored, err
+		return stored, "", err
 	}
-	m, _ := tapdesk.HoldThreatMode(stored, last)
-	return m, nil
+	db.threat.mu.Lock()
+	broken := db.threat.broken
+	db.threat.mu.Unlock()
+	if broken != "" {
+		if last == nil {
+			last = &tapdesk.ThreatSwitch{On: stored.On, Verified: true}
+		}
+		last.Broken = broken
+	}
+	m, finding := tapdesk.HoldThreatMode(stored, last)
+	return m, finding, nil
+}
+
+// heldThreatModeSnapshot is heldThreatMode in a read snapshot of its own.
+func (db *DB) heldThreatModeSnapshot(ctx context.Context) (tapdesk.ThreatMode, string, error) {
+	conn, err := db.db.Conn(ctx)
+	if err != nil {
+		return tapdesk.ThreatMode{}, "", err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, db.dialect.snapshot); err != nil {
+		return tapdesk.ThreatMode{}, "", fmt.Errorf("begin read: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	return db.heldThreatMode(ctx, conn)
 }
 
 // lastThreatSwitch reads the trail's last switch of the mode and checks its
 // mac against the event before it, or the prune checkpoint standing for
 // that event. nil: the trail holds no switch.
 func (db *DB) lastThreatSwitch(ctx context.Context, q querier) (*tapdesk.ThreatSwitch, error) {
+	// A prune checkpoint says what the mode was when it removed the
+	// switches before it.
 	var row chainRow
 	err := q.QueryRowContext(ctx, `SELECT seq, record, mac, key_id FROM audit_events
-		WHERE seq = (SELECT MAX(seq) FROM audit_events WHERE activity = ?)`, string(tapdesk.ActThreatModeChanged)).
+		WHERE seq = (SELECT MAX(seq) FROM audit_events WHERE activity IN (?, ?))`,
+		string(tapdesk.ActThreatModeChanged), string(tapdesk.ActAuditPruned)).
 		Scan(&row.seq, &row.record, &row.mac, &row.keyID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -87,9 +115,12 @@ func (db *DB) lastThreatSwitch(ctx context.Context, q querier) (*tapdesk.ThreatS
 		return nil, fmt.Errorf("read the last switch of heightened-threat mode: %w", err)
 	}
 	sw := &tapdesk.ThreatSwitch{Seq: row.seq}
-	if ev, err := decodeEvent(row.seq, row.record); err == nil {
-		sw.On = ev.Details[tapdesk.ThreatModeDetail] == tapdesk.OnOff(true)
+	ev, err := decodeEvent(row.seq, row.record)
+	on, isSwitch := tapdesk.ThreatSwitchOf(ev)
+	if err == nil && ev.Activity == tapdesk.ActAuditPruned && !isSwitch {
+		return nil, nil // a checkpoint from before checkpoints said the mode
 	}
+	sw.On = on
 	prev, anchored := "", row.seq == 1
 	if !anchored {
 		err := q.QueryRowContext(ctx, `SELECT mac FROM audit_events WHERE seq = ?`, row.seq-1).Scan(&prev)
@@ -108,19 +139,15 @@ func (db *DB) lastThreatSwitch(ctx context.Context, q querier) (*tapdesk.ThreatS
 			return nil, fmt.Errorf("read the audit event before the last switch of heightened-threat mode: %w", err)
 		}
 	}
-	sw.Verified = anchored && db.keys != nil && db.keys.ring().checks(prev, row.seq, &row)
+	sw.Verified = err == nil && isSwitch && anchored && db.keys != nil && db.keys.ring().checks(prev, row.seq, &row)
 	return sw, nil
 }
 
-func (db *DB) readThreatMode(ctx context.Context, tx *sql.Tx) (tapdesk.ThreatMode, error) {
-	const q = `SELECT switched_on, changed_at, changed_by_oid, changed_by_name, reason FROM threat_mode WHERE id = 1`
-	st, err := db.statement(ctx, tx, q)
-	if err != nil {
-		return tapdesk.ThreatMode{}, err
-	}
+func (db *DB) readThreatModeFrom(ctx context.Context, q querier) (tapdesk.ThreatMode, error) {
 	var m tapdesk.ThreatMode
 	var since nullTime
-	if err := st.QueryRowContext(ctx).Scan(&m.On, &since, &m.By.ObjectID, &m.By.Name, &m.Reason); err != nil {
+	if err := q.QueryRowContext(ctx, `SELECT switched_on, changed_at, changed_by_oid, changed_by_name, reason FROM threat_mode WHERE id = 1`).
+		Scan(&m.On, &since, &m.By.ObjectID, &m.By.Name, &m.Reason); err != nil {
 		return tapdesk.ThreatMode{}, fmt.Errorf("read threat mode: %w", err)
 	}
 	if since.t != nil {
@@ -130,24 +157,23 @@ func (db *DB) readThreatMode(ctx context.Context, tx *sql.Tx) (tapdesk.ThreatMod
 }
 
 // SetThreatMode switches the mode to on, by whom and why, with its audit
-// event in the same transaction. The update is conditional: a switch that
-// finds the mode already as asked (two admins at once) changes nothing and
-// is a conflict.
+// event in the same transaction. A switch that finds the mode already as
+// asked (two admins at once) changes nothing and is a conflict.
 //
 // "As asked" is the mode as held to the trail (heldThreatMode): a row
 // switched off behind tapdesk's back holds the mode on, and switching it
-// off here then records the switch the row lacks. Switches are written
+// off, or on, here records the switch the row lacks. Switches are written
 // under the write lock, so the mode read is the one replaced.
 func (db *DB) SetThreatMode(ctx context.Context, on bool, by tapdesk.Actor, reason string, ev tapdesk.Event) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		if ev.Time.IsZero() {
 			ev.Time = db.Now()
 		}
-		cur, err := db.heldThreatMode(ctx, tx)
+		cur, _, err := db.heldThreatMode(ctx, tx)
 		if err != nil {
 			return err
 		}
-		if cur.On == on {
+		if cur.On == on && !(on && cur.Held != "") {
 			if on {
 				return conflict("Already on", "Heightened-threat mode is already on.")
 			}
@@ -171,14 +197,47 @@ func (db *DB) SetThreatMode(ctx context.Context, on bool, by tapdesk.Actor, reas
 // ThreatModeFinding is why the mode is held on, when it is
 // (tapdesk.HoldThreatMode), read afresh for the sweep's tamper check.
 func (db *DB) ThreatModeFinding(ctx context.Context) (string, error) {
-	stored, err := db.readThreatMode(ctx, nil)
-	if err != nil {
-		return "", err
+	_, finding, err := db.heldThreatModeSnapshot(ctx)
+	return finding, err
+}
+
+// WalkThreatTrail walks the audit trail from the last switch of the mode
+// (from, when this process walked before: only what was written since) to
+// its head, and returns the head to start from next time. A switch is read
+// as the newest one in the trail; editing or removing a later switch to
+// hide it breaks the chain after it, which this walk finds: the mode is
+// then held on (tapdesk.ThreatSwitch.Broken) for as long as this process
+// runs, and the finding says why.
+func (db *DB) WalkThreatTrail(ctx context.Context, from *Head) (*Head, error) {
+	if from == nil {
+		last, err := db.lastThreatSwitch(ctx, db.db)
+		if err != nil {
+			return nil, err
+		}
+		if last != nil {
+			mac, found, err := db.EventMAC(ctx, last.Seq)
+			if err != nil {
+				return nil, err
+			}
+			if found {
+				from = &Head{Seq: last.Seq, MAC: mac}
+			}
+		}
 	}
-	last, err := db.lastThreatSwitch(ctx, db.db)
+	w := TrailWalk{From: from, Full: from == nil}
+	rep, _, err := db.VerifySince(ctx, w)
 	if err != nil {
-		return "", err
+		return from, err
 	}
-	_, finding := tapdesk.HoldThreatMode(stored, last)
-	return finding, nil
+	if rep.Break != nil {
+		db.threat.mu.Lock()
+		db.threat.broken = fmt.Sprintf("event %d: %s", rep.Break.Seq, rep.Break.Detail)
+		db.threat.ok = false // read again with it
+		db.threat.mu.Unlock()
+		return from, nil
+	}
+	if rep.LastSeq == 0 {
+		return from, nil
+	}
+	return &Head{Seq: rep.LastSeq, MAC: rep.HeadMAC}, nil
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,106 @@ func TestThreatModeHeldToTrail(t *testing.T) {
 			` WHERE seq = (SELECT MAX(seq) FROM audit_events WHERE activity = '`+string(tapdesk.ActThreatModeChanged)+`')`)
 		if f, err := other.ThreatModeFinding(ctx); err != nil || !strings.Contains(f, "does not verify") {
 			t.Fatalf("the last switch edited: finding %q, %v", f, err)
+		}
+	})
+}
+
+// TestThreatModeHiddenSwitch performs the next step of the insider's
+// shortcut: hide the switch that turned the mode on (rename its activity,
+// or delete it), so the row switched off agrees with an older switch or
+// with none. The walk of the trail after the last switch it can still see
+// finds the chain broken and holds the mode on.
+func TestThreatModeHiddenSwitch(t *testing.T) {
+	for _, hide := range []struct{ name, sql string }{
+		{"renamed", `UPDATE audit_events SET record = ` + `%s` + ` WHERE seq = %d`},
+		{"deleted", `DELETE FROM audit_events WHERE seq = %d`},
+	} {
+		t.Run(hide.name, func(t *testing.T) {
+			pgtest.Backends(t, func(t *testing.T) {
+				db, url := openDB(t)
+				ctx := context.Background()
+				admin := tapdesk.Actor{ObjectID: "admin-1", Name: "Ada Admin"}
+				ev := tapdesk.Event{Activity: tapdesk.ActThreatModeChanged, Category: tapdesk.CatSecurity, Actor: admin, Result: tapdesk.ResultSuccess}
+				seed(t, db, 3)
+				if err := db.SetThreatMode(ctx, true, admin, "First wave", ev); err != nil {
+					t.Fatal(err)
+				}
+				if err := db.SetThreatMode(ctx, false, admin, "First wave over", ev); err != nil {
+					t.Fatal(err)
+				}
+				if err := db.SetThreatMode(ctx, true, admin, "Second wave", ev); err != nil {
+					t.Fatal(err)
+				}
+				seed(t, db, 3) // the switch is not the trail's last event
+				var on int64
+				if err := db.SQL().QueryRow(`SELECT MAX(seq) FROM audit_events WHERE activity = '` + string(tapdesk.ActThreatModeChanged) + `'`).Scan(&on); err != nil {
+					t.Fatal(err)
+				}
+				if hide.name == "renamed" {
+					exec(t, db, fmt.Sprintf(hide.sql, jsonSet(t, 1, `'Look up user'`), on))
+				} else {
+					exec(t, db, fmt.Sprintf(hide.sql, on))
+				}
+				exec(t, db, `UPDATE threat_mode SET switched_on = (1 = 0) WHERE id = 1`)
+				// A restarted tapdesk: nothing in memory.
+				other, err := store.Open(ctx, url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer other.Close()
+				if err := other.SetAuditKey(testAuditKey); err != nil {
+					t.Fatal(err)
+				}
+				if f, err := other.ThreatModeFinding(ctx); err != nil || f != "" {
+					t.Fatalf("before the walk the row agrees with the older switch: finding %q, %v", f, err)
+				}
+				if _, err := other.WalkThreatTrail(ctx, nil); err != nil {
+					t.Fatal(err)
+				}
+				f, err := other.ThreatModeFinding(ctx)
+				if err != nil || !strings.Contains(f, "does not check out after the last switch") {
+					t.Fatalf("after the walk: finding %q, %v", f, err)
+				}
+				if m, err := other.ThreatMode(ctx); err != nil || !m.On || m.Held != f {
+					t.Fatalf("the mode after the walk: %+v, %v", m, err)
+				}
+			})
+		})
+	}
+}
+
+// TestThreatModeThroughPrune: a prune checkpoint says what the mode was,
+// so a row switched off after the switches were pruned is still held on;
+// and nothing is pruned while the mode is held on.
+func TestThreatModeThroughPrune(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		db, _ := openDB(t)
+		ctx := context.Background()
+		admin := tapdesk.Actor{ObjectID: "admin-1", Name: "Ada Admin"}
+		ev := tapdesk.Event{Activity: tapdesk.ActThreatModeChanged, Category: tapdesk.CatSecurity, Actor: admin, Result: tapdesk.ResultSuccess, Time: t0}
+		if err := db.SetThreatMode(ctx, true, admin, "A long wave", ev); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.PruneEvents(ctx, t0.Add(time.Hour), admin); err != nil {
+			t.Fatal(err)
+		}
+		if evs, err := db.Events(ctx, store.EventFilter{Activity: string(tapdesk.ActThreatModeChanged)}); err != nil || len(evs) != 0 {
+			t.Fatalf("the switch was not pruned: %d left, %v", len(evs), err)
+		}
+		exec(t, db, `UPDATE threat_mode SET switched_on = (1 = 0) WHERE id = 1`)
+		f, err := db.ThreatModeFinding(ctx)
+		if err != nil || !strings.Contains(f, "says off") {
+			t.Fatalf("the row switched off after its switch was pruned: finding %q, %v", f, err)
+		}
+		if _, err := db.PruneEvents(ctx, t0.Add(2*time.Hour), admin); tapdesk.ErrorCode(err) != tapdesk.ECONFLICT {
+			t.Fatalf("pruning while the mode is held on: %v, want a conflict", err)
+		}
+		// Switching on records the switch the row lacked.
+		if err := db.SetThreatMode(ctx, true, admin, "Still the long wave", ev); err != nil {
+			t.Fatalf("switching on a held mode: %v", err)
+		}
+		if f, err := db.ThreatModeFinding(ctx); err != nil || f != "" {
+			t.Fatalf("after switching on: finding %q, %v", f, err)
 		}
 	})
 }

@@ -27,6 +27,9 @@ type TrailWalk struct {
 	// event catches it. That is why a full walk still runs on a schedule
 	// (tapdesk.AuditFullVerifyEvery) and on demand (audit verify).
 	Signed *Head
+	// From, when Signed is not set, starts the walk at this head, which the
+	// trail must still hold with its mac (WalkThreatTrail).
+	From *Head
 	// Full walks from the first event kept (1, or just after a prune
 	// checkpoint), still checking Signed and Carry.
 	Full bool
@@ -97,6 +100,8 @@ func (db *DB) walkSince(ctx context.Context, q querier, w TrailWalk) (rep Verify
 	carry := w.Carry
 	if w.Signed != nil {
 		carry = append([]Head{*w.Signed}, carry...)
+	} else if w.From != nil {
+		carry = append([]Head{*w.From}, carry...)
 	}
 	for _, h := range carry {
 		if h.Seq > hi.Int64 {
@@ -108,6 +113,8 @@ func (db *DB) walkSince(ctx context.Context, q querier, w TrailWalk) (rep Verify
 	start := lo.Int64
 	if w.Signed != nil && !w.Full && w.Signed.Seq > lo.Int64 {
 		start, rep.SignedSeq = w.Signed.Seq, w.Signed.Seq
+	} else if w.Signed == nil && w.From != nil && !w.Full && w.From.Seq > lo.Int64 {
+		start = w.From.Seq
 	}
 	if w.RequestID != "" {
 		var first sql.NullInt64

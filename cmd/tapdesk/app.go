@@ -137,6 +137,7 @@ type app struct {
 	// (tests run sweeps beside the timer's).
 	threatMu      sync.Mutex
 	threatFinding string
+	threatWalked  *store.Head // how far checkThreatMode has walked the trail
 }
 
 // newApp wires the portal. dir and sender are the two edges that differ

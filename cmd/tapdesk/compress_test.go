@@ -79,6 +79,25 @@ func TestPagesCompressedOnlyWithoutSecrets(t *testing.T) {
 		}
 	})
 
+	t.Run("a page another site had the browser ask for is not compressed", func(t *testing.T) {
+		// The other site chose what the search echoes; the sizes would
+		// tell it what else the page shows.
+		b := agent.with(t)
+		b.header = http.Header{"Accept-Encoding": {"gzip"}, "Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Mode": {"navigate"}}
+		b.get("/users?q=nina").status(http.StatusOK)
+		if b.encoding != "" {
+			t.Fatalf("a cross-site search page went out with Content-Encoding %q", b.encoding)
+		}
+	})
+
+	t.Run("the demo mailbox, its links carrying tokens, is not compressed", func(t *testing.T) {
+		b := agent.with(t)
+		b.get("/demo/mailbox").status(http.StatusOK).contains("Demo mailbox")
+		if b.encoding != "" {
+			t.Fatalf("the demo mailbox went out with Content-Encoding %q", b.encoding)
+		}
+	})
+
 	t.Run("the pass is not compressed", func(t *testing.T) {
 		approveAs(t, d, reqPath, "approver")
 		b := agent.with(t)

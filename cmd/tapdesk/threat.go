@@ -16,7 +16,9 @@ func forceThreatMode(ctx context.Context, db *store.DB, cfg appConfig) error {
 	if !cfg.ThreatMode {
 		return nil
 	}
-	if m, err := db.ThreatMode(ctx); err != nil || m.On {
+	// A mode held on (the row disagrees with the trail) is switched on
+	// again, which records the signed switch the row lacks.
+	if m, err := db.ThreatMode(ctx); err != nil || m.On && m.Held == "" {
 		return err
 	}
 	by := tapdesk.Actor{Name: "tapdesk (" + tapdesk.ThreatModeSetting + ")"}
@@ -66,13 +68,21 @@ func (a *app) raiseAlertsNow(ctx context.Context) (raised, mailed bool) {
 }
 
 // checkThreatMode records, as tampering, a heightened-threat mode row the
-// audit trail does not explain (tapdesk.HoldThreatMode: pages and issues
-// already hold the mode on). The tamper event is an audit alarm: the alert
+// audit trail does not explain, or a trail that does not check out after
+// the mode's last switch (tapdesk.HoldThreatMode: pages and issues already
+// hold the mode on). The tamper event is an audit alarm: the alert
 // rules raise it and mail the security team. A finding is recorded once per
 // process while it lasts; another instance, or a restart, records it again.
 func (a *app) checkThreatMode(ctx context.Context) (int, error) {
 	a.threatMu.Lock()
 	defer a.threatMu.Unlock()
+	// The trail after the last switch first: a later switch hidden by
+	// editing or removing its event breaks the chain there.
+	head, err := a.db.WalkThreatTrail(ctx, a.threatWalked)
+	if err != nil {
+		return 0, err
+	}
+	a.threatWalked = head
 	finding, err := a.db.ThreatModeFinding(ctx)
 	if err != nil || finding == a.threatFinding {
 		return 0, err
