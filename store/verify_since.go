@@ -103,10 +103,15 @@ func (db *DB) walkSince(ctx context.Context, q querier, w TrailWalk) (rep Verify
 	} else if w.From != nil {
 		carry = append([]Head{*w.From}, carry...)
 	}
+	// What tapdesk knows of each head, for the sentences below.
+	known, macKnown := "signed a checkpoint at", "signed for it in a checkpoint"
+	if w.Signed == nil && w.From != nil {
+		known, macKnown = "read earlier, with its mac,", "read for it earlier"
+	}
 	for _, h := range carry {
 		if h.Seq > hi.Int64 {
 			rep.Break = &ChainBreak{Seq: hi.Int64 + 1, Kind: BreakMissing, Detail: fmt.Sprintf(
-				"tapdesk signed a checkpoint at event %d, but the trail ends at event %d: events were cut off the end", h.Seq, hi.Int64)}
+				"tapdesk %s event %d, but the trail ends at event %d: events were cut off the end", known, h.Seq, hi.Int64)}
 			return rep, nil, nil
 		}
 	}
@@ -198,7 +203,7 @@ func (db *DB) walkSince(ctx context.Context, q querier, w TrailWalk) (rep Verify
 		}
 		if mac, ok := want[cur.seq]; ok && mac != cur.mac {
 			rep.Break = &ChainBreak{Seq: cur.seq, Kind: BreakChanged, Detail: fmt.Sprintf(
-				"event %d does not carry the mac tapdesk signed for it in a checkpoint: the trail was rewritten up to there", cur.seq)}
+				"event %d does not carry the mac tapdesk %s: the trail was rewritten up to there", cur.seq, macKnown)}
 			return rep, nil, nil
 		}
 		if rep.AlarmSeq == 0 {
