@@ -73,23 +73,9 @@ func (db *DB) SealedRequestEvidence(ctx context.Context, requestID string) (even
 		return nil, nil, nil
 	}
 	// The anchor: the mac the first event chains onto.
-	prev, anchored, anchorKey := "", first.Int64 == 1, ""
-	if !anchored {
-		err := conn.QueryRowContext(ctx, `SELECT mac, key_id FROM audit_events WHERE seq = ?`, first.Int64-1).Scan(&prev, &anchorKey)
-		switch {
-		case err == nil:
-			anchored = true
-		case errors.Is(err, sql.ErrNoRows):
-			checkpoints, err := db.readCheckpoints(ctx, conn)
-			if err != nil {
-				return nil, nil, err
-			}
-			var cp checkpoint
-			cp, anchored = checkpoints[first.Int64-1]
-			prev = cp.mac
-		default:
-			return nil, nil, fmt.Errorf("read the audit event before the request's: %w", err)
-		}
+	prev, anchorKey, anchored, err := db.anchorOf(ctx, conn, first.Int64)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the audit event before the request's: %w", err)
 	}
 	rows, err := conn.QueryContext(ctx, `SELECT seq, record, mac, key_id FROM audit_events WHERE seq >= ? ORDER BY seq`, first.Int64)
 	if err != nil {
@@ -298,4 +284,27 @@ func recordField(s string, n int) (string, bool) {
 		}
 		i = start + end + 1
 	}
+}
+
+// anchorOf is the mac (and its key id) the event numbered seq chains onto:
+// the event before it, or, when that was pruned, the prune checkpoint
+// standing for it. anchored is false when neither is there (the chain
+// cannot be checked from seq).
+func (db *DB) anchorOf(ctx context.Context, q querier, seq int64) (prev, keyID string, anchored bool, err error) {
+	if seq == 1 {
+		return "", "", true, nil
+	}
+	err = q.QueryRowContext(ctx, `SELECT mac, key_id FROM audit_events WHERE seq = ?`, seq-1).Scan(&prev, &keyID)
+	if err == nil {
+		return prev, keyID, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return "", "", false, err
+	}
+	checkpoints, err := db.readCheckpoints(ctx, q)
+	if err != nil {
+		return "", "", false, err
+	}
+	cp, ok := checkpoints[seq-1]
+	return cp.mac, "", ok, nil
 }

@@ -121,23 +121,9 @@ func (db *DB) lastThreatSwitch(ctx context.Context, q querier) (*tapdesk.ThreatS
 		return nil, nil // a checkpoint from before checkpoints said the mode
 	}
 	sw.On = on
-	prev, anchored := "", row.seq == 1
-	if !anchored {
-		err := q.QueryRowContext(ctx, `SELECT mac FROM audit_events WHERE seq = ?`, row.seq-1).Scan(&prev)
-		switch {
-		case err == nil:
-			anchored = true
-		case errors.Is(err, sql.ErrNoRows):
-			checkpoints, err := db.readCheckpoints(ctx, q)
-			if err != nil {
-				return nil, err
-			}
-			var cp checkpoint
-			cp, anchored = checkpoints[row.seq-1]
-			prev = cp.mac
-		default:
-			return nil, fmt.Errorf("read the audit event before the last switch of heightened-threat mode: %w", err)
-		}
+	prev, _, anchored, aerr := db.anchorOf(ctx, q, row.seq)
+	if aerr != nil {
+		return nil, fmt.Errorf("read the audit event before the last switch of heightened-threat mode: %w", aerr)
 	}
 	sw.Verified = err == nil && isSwitch && anchored && db.keys != nil && db.keys.ring().checks(prev, row.seq, &row)
 	return sw, nil

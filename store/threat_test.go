@@ -104,14 +104,7 @@ func TestThreatModeHeldToTrail(t *testing.T) {
 			t.Fatalf("the row switched off in the database: finding %q, %v", f, err)
 		}
 		// Another instance (or this one after a restart) reads it afresh.
-		other, err := store.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer other.Close()
-		if err := other.SetAuditKey(testAuditKey); err != nil {
-			t.Fatal(err)
-		}
+		other := reopen(t, url, testAuditKey) // another instance, or this one restarted
 		m, err := other.ThreatMode(ctx)
 		if err != nil || !m.On || m.Held != f {
 			t.Fatalf("the mode read after the row was switched off: %+v, %v", m, err)
@@ -171,15 +164,7 @@ func TestThreatModeHiddenSwitch(t *testing.T) {
 					exec(t, db, fmt.Sprintf(hide.sql, on))
 				}
 				exec(t, db, `UPDATE threat_mode SET switched_on = (1 = 0) WHERE id = 1`)
-				// A restarted tapdesk: nothing in memory.
-				other, err := store.Open(ctx, url)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer other.Close()
-				if err := other.SetAuditKey(testAuditKey); err != nil {
-					t.Fatal(err)
-				}
+				other := reopen(t, url, testAuditKey) // another instance, or this one restarted
 				if f, err := other.ThreatModeFinding(ctx); err != nil || f != "" {
 					t.Fatalf("before the walk the row agrees with the older switch: finding %q, %v", f, err)
 				}
