@@ -324,7 +324,19 @@ func TestHeldAuditEventsWaitForTheSweep(t *testing.T) {
 		d.app.sweepOnce(context.Background(), nil)
 	}
 	sweep()
-	evs := eventsAfter(t, raw, d, before)
+	// The refusals only: the sweep also records the test's triggers on
+	// the audit table as tampering (its walk of the trail, which holds
+	// heightened-threat mode on).
+	refusals := func() []storedEvent {
+		var out []storedEvent
+		for _, e := range eventsAfter(t, raw, d, before) {
+			if e.ev.Activity != tapdesk.ActTamperDetected {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	evs := refusals()
 	seen := map[string]int{}
 	for _, e := range evs {
 		seen[e.ev.ActorIP]++
@@ -338,7 +350,7 @@ func TestHeldAuditEventsWaitForTheSweep(t *testing.T) {
 	}
 	write(t, raw, `DROP TRIGGER audit_poison`)
 	sweep()
-	if after := eventsAfter(t, raw, d, before); len(after) != len(evs) {
+	if after := refusals(); len(after) != len(evs) {
 		t.Fatalf("the event the store refused was not dropped after %d tries: %s", tapdesk.MaxEventWriteTries, summary(after[len(evs):]))
 	}
 	t.Logf("%d refusals while down + 1 after: that one wrote 1 event, the sweep %d; the refused event dropped after %d tries (%d sweeps)",
