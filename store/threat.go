@@ -27,10 +27,22 @@ type threatCache struct {
 	gen  uint64
 	at   time.Time
 	mode tapdesk.ThreatMode
+	// stored is the row the mode was last held from, and switchAt when
+	// the trail's last switch was read with it: a page after a write reads
+	// the row again (one query), and the switch only when the row changed
+	// or threatSwitchTTL has passed.
+	stored   tapdesk.ThreatMode
+	switchAt time.Time
 	// broken is what this process's walk of the trail after the last
 	// switch found wrong (WalkThreatTrail); it holds the mode on.
 	broken string
 }
+
+// threatSwitchTTL bounds how long the trail's last switch, read with the
+// row, is used while the row reads the same. A switch made through
+// tapdesk changes the row, so it is read at once; the switch's event
+// changing alone (edited, or hidden) is what the sweep's walk finds.
+const threatSwitchTTL = 10 * time.Second
 
 // ThreatMode is heightened-threat mode as stored (Forced is the caller's to
 // set). Read from memory while nothing was written since (see
@@ -46,12 +58,27 @@ func (db *DB) ThreatMode(ctx context.Context) (tapdesk.ThreatMode, error) {
 		return m, nil
 	}
 	c.mu.Unlock()
-	m, _, err := db.heldThreatModeSnapshot(ctx)
+	stored, err := db.readThreatModeFrom(ctx, db.db)
+	if err != nil {
+		return stored, err
+	}
+	c.mu.Lock()
+	if c.ok && c.stored == stored && now.Sub(c.switchAt) < threatSwitchTTL && !now.Before(c.switchAt) {
+		// The row as when the mode was last held from it: so is the mode.
+		c.gen, c.at = gen, now
+		m := c.mode
+		c.mu.Unlock()
+		return m, nil
+	}
+	c.mu.Unlock()
+	// The row changed (a switch) or the switch read is old: row and switch
+	// again, in one snapshot.
+	m, stored, err := db.heldThreatModeSnapshot(ctx)
 	if err != nil {
 		return m, err
 	}
 	c.mu.Lock()
-	c.ok, c.gen, c.at, c.mode = true, gen, now, m
+	c.ok, c.gen, c.at, c.mode, c.stored, c.switchAt = true, gen, now, m, stored, now
 	c.mu.Unlock()
 	return m, nil
 }
@@ -62,13 +89,19 @@ func (db *DB) ThreatMode(ctx context.Context) (tapdesk.ThreatMode, error) {
 // trail must be read as of one moment, or a switch committed between the
 // two reads would look like tampering).
 func (db *DB) heldThreatMode(ctx context.Context, q querier) (tapdesk.ThreatMode, string, error) {
-	stored, err := db.readThreatModeFrom(ctx, q)
+	m, _, finding, err := db.heldThreatModeRow(ctx, q)
+	return m, finding, err
+}
+
+// heldThreatModeRow is heldThreatMode with the row it was held from.
+func (db *DB) heldThreatModeRow(ctx context.Context, q querier) (m, stored tapdesk.ThreatMode, finding string, err error) {
+	stored, err = db.readThreatModeFrom(ctx, q)
 	if err != nil {
-		return stored, "", err
+		return stored, stored, "", err
 	}
 	last, err := db.lastThreatSwitch(ctx, q)
 	if err != nil {
-		return stored, "", err
+		return stored, stored, "", err
 	}
 	db.threat.mu.Lock()
 	broken := db.threat.broken
@@ -79,22 +112,25 @@ func (db *DB) heldThreatMode(ctx context.Context, q querier) (tapdesk.ThreatMode
 		}
 		last.Broken = broken
 	}
-	m, finding := tapdesk.HoldThreatMode(stored, last)
-	return m, finding, nil
+	m, finding = tapdesk.HoldThreatMode(stored, last)
+	return m, stored, finding, nil
 }
 
-// heldThreatModeSnapshot is heldThreatMode in a read snapshot of its own.
-func (db *DB) heldThreatModeSnapshot(ctx context.Context) (tapdesk.ThreatMode, string, error) {
+// heldThreatModeSnapshot is heldThreatModeRow in a read snapshot of its
+// own: the row and the trail as of one moment, or a switch committed
+// between the two reads would look like tampering.
+func (db *DB) heldThreatModeSnapshot(ctx context.Context) (m, stored tapdesk.ThreatMode, err error) {
 	conn, err := db.db.Conn(ctx)
 	if err != nil {
-		return tapdesk.ThreatMode{}, "", err
+		return m, stored, err
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, db.dialect.snapshot); err != nil {
-		return tapdesk.ThreatMode{}, "", fmt.Errorf("begin read: %w", err)
+		return m, stored, fmt.Errorf("begin read: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	return db.heldThreatMode(ctx, conn)
+	m, stored, _, err = db.heldThreatModeRow(ctx, conn)
+	return m, stored, err
 }
 
 // lastThreatSwitch reads the trail's last switch of the mode and checks its
@@ -183,8 +219,8 @@ func (db *DB) SetThreatMode(ctx context.Context, on bool, by tapdesk.Actor, reas
 // ThreatModeFinding is why the mode is held on, when it is
 // (tapdesk.HoldThreatMode), read afresh for the sweep's tamper check.
 func (db *DB) ThreatModeFinding(ctx context.Context) (string, error) {
-	_, finding, err := db.heldThreatModeSnapshot(ctx)
-	return finding, err
+	m, _, err := db.heldThreatModeSnapshot(ctx)
+	return m.Held, err
 }
 
 // WalkThreatTrail walks the audit trail from the last switch of the mode
@@ -218,7 +254,7 @@ func (db *DB) WalkThreatTrail(ctx context.Context, from *Head) (*Head, error) {
 	if rep.Break != nil {
 		db.threat.mu.Lock()
 		db.threat.broken = fmt.Sprintf("event %d: %s", rep.Break.Seq, rep.Break.Detail)
-		db.threat.ok = false // read again with it
+		db.threat.ok = false // hold the mode from the next read on
 		db.threat.mu.Unlock()
 		return from, nil
 	}
