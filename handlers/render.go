@@ -36,24 +36,23 @@ func (h *Handler) render(c echo.Context, status int, comp templ.Component) error
 	// A real CSRF token is a secret on the page; echo's placeholder, given
 	// to browsers that send Fetch Metadata, is not (tapdesk.CompressPage).
 	secret := c.Get(ctxSecretPage) != nil || (t != "" && t != middleware.CSRFUsingSecFetchSite)
-	if !tapdesk.CompressPage(c.Request().Header.Get(echo.HeaderAcceptEncoding), c.Request().Header.Get(echo.HeaderSecFetchSite), secret) {
-		hd[echo.HeaderContentLength] = []string{strconv.Itoa(buf.Len())}
-		return c.HTMLBlob(status, buf.Bytes())
+	body := buf
+	if tapdesk.CompressPage(c.Request().Header.Get(echo.HeaderAcceptEncoding), c.Request().Header.Get(echo.HeaderSecFetchSite), secret) {
+		body = h.buffer()
+		defer h.putBuffer(body)
+		// Only the nonce differs between two sendings of the same page: a
+		// page kept under its key (ctxPageKey) is deflated once.
+		key, _ := c.Get(ctxPageKey).(string)
+		h.pages.Write(body, key, buf.Bytes(), n)
+		hd[echo.HeaderContentEncoding] = h.fixedHeaders.gzip
+		if v := hd[echo.HeaderVary]; len(v) == 1 && v[0] == "Cookie" {
+			hd[echo.HeaderVary] = h.fixedHeaders.varyCookieEncoding
+		} else {
+			hd.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
+		}
 	}
-	zb := h.buffer()
-	defer h.putBuffer(zb)
-	// Only the nonce differs between two sendings of the same page: a page
-	// kept under its key (ctxPageKey) is deflated once.
-	key, _ := c.Get(ctxPageKey).(string)
-	h.pages.Write(zb, key, buf.Bytes(), n)
-	hd[echo.HeaderContentEncoding] = h.fixedHeaders.gzip
-	if v := hd[echo.HeaderVary]; len(v) == 1 && v[0] == "Cookie" {
-		hd[echo.HeaderVary] = h.fixedHeaders.varyCookieEncoding
-	} else {
-		hd.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
-	}
-	hd[echo.HeaderContentLength] = []string{strconv.Itoa(zb.Len())}
-	return c.HTMLBlob(status, zb.Bytes())
+	hd[echo.HeaderContentLength] = []string{strconv.Itoa(body.Len())}
+	return c.HTMLBlob(status, body.Bytes())
 }
 
 // buffer is a buffer from Handler.buffers (given back with putBuffer).

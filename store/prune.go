@@ -36,12 +36,12 @@ func (db *DB) PruneEvents(ctx context.Context, before time.Time, actor tapdesk.A
 		// The checkpoint says what heightened-threat mode is, so the mode
 		// stays held to the trail once the switches before it are gone;
 		// a mode held on is not pruned away from its evidence.
-		threat, finding, err := db.heldThreatMode(ctx, tx)
+		threat, _, err := db.heldThreatMode(ctx, tx)
 		if err != nil {
 			return err
 		}
-		if finding != "" {
-			return tapdesk.Titledf(tapdesk.ECONFLICT, "Heightened-threat mode held on", "Heightened-threat mode is held on because %s: nothing was pruned. Investigate, then switch it at /admin/threat-mode.", finding)
+		if threat.Held != "" {
+			return tapdesk.Titledf(tapdesk.ECONFLICT, "Heightened-threat mode held on", "Heightened-threat mode is held on because %s: nothing was pruned. Investigate, then switch it at /admin/threat-mode.", threat.Held)
 		}
 		// Everything before the first event at or after the cut, so a
 		// clock step back never leaves a hole in the middle of the chain.

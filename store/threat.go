@@ -84,24 +84,17 @@ func (db *DB) ThreatMode(ctx context.Context) (tapdesk.ThreatMode, error) {
 }
 
 // heldThreatMode is the stored mode held to the audit trail's last switch
-// (tapdesk.HoldThreatMode), and the finding if it is held, read through q
-// (a transaction, or a connection in one read snapshot: the row and the
-// trail must be read as of one moment, or a switch committed between the
-// two reads would look like tampering).
-func (db *DB) heldThreatMode(ctx context.Context, q querier) (tapdesk.ThreatMode, string, error) {
-	m, _, finding, err := db.heldThreatModeRow(ctx, q)
-	return m, finding, err
-}
-
-// heldThreatModeRow is heldThreatMode with the row it was held from.
-func (db *DB) heldThreatModeRow(ctx context.Context, q querier) (m, stored tapdesk.ThreatMode, finding string, err error) {
+// (tapdesk.HoldThreatMode; Held is the finding when it is held), and the
+// row it was held from, read through q: a transaction, or a connection in
+// one read snapshot (heldThreatModeSnapshot).
+func (db *DB) heldThreatMode(ctx context.Context, q querier) (m, stored tapdesk.ThreatMode, err error) {
 	stored, err = db.readThreatModeFrom(ctx, q)
 	if err != nil {
-		return stored, stored, "", err
+		return stored, stored, err
 	}
-	last, err := db.lastThreatSwitch(ctx, q)
+	last, _, err := db.lastThreatSwitch(ctx, q)
 	if err != nil {
-		return stored, stored, "", err
+		return stored, stored, err
 	}
 	db.threat.mu.Lock()
 	broken := db.threat.broken
@@ -112,12 +105,11 @@ func (db *DB) heldThreatModeRow(ctx context.Context, q querier) (m, stored tapde
 		}
 		last.Broken = broken
 	}
-	m, finding = tapdesk.HoldThreatMode(stored, last)
-	return m, stored, finding, nil
+	m, _ = tapdesk.HoldThreatMode(stored, last)
+	return m, stored, nil
 }
 
-// heldThreatModeSnapshot is heldThreatModeRow in a read snapshot of its
-// own: the row and the trail as of one moment, or a switch committed
+// heldThreatModeSnapshot is heldThreatMode in a read snapshot of its own: the row and the trail as of one moment, or a switch committed
 // between the two reads would look like tampering.
 func (db *DB) heldThreatModeSnapshot(ctx context.Context) (m, stored tapdesk.ThreatMode, err error) {
 	conn, err := db.db.Conn(ctx)
@@ -129,14 +121,13 @@ func (db *DB) heldThreatModeSnapshot(ctx context.Context) (m, stored tapdesk.Thr
 		return m, stored, fmt.Errorf("begin read: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	m, stored, _, err = db.heldThreatModeRow(ctx, conn)
-	return m, stored, err
+	return db.heldThreatMode(ctx, conn)
 }
 
 // lastThreatSwitch reads the trail's last switch of the mode and checks its
 // mac against the event before it, or the prune checkpoint standing for
-// that event. nil: the trail holds no switch.
-func (db *DB) lastThreatSwitch(ctx context.Context, q querier) (*tapdesk.ThreatSwitch, error) {
+// that event, with the switch's own mac. nil: the trail holds no switch.
+func (db *DB) lastThreatSwitch(ctx context.Context, q querier) (*tapdesk.ThreatSwitch, string, error) {
 	// A prune checkpoint says what the mode was when it removed the
 	// switches before it.
 	var row chainRow
@@ -145,24 +136,24 @@ func (db *DB) lastThreatSwitch(ctx context.Context, q querier) (*tapdesk.ThreatS
 		string(tapdesk.ActThreatModeChanged), string(tapdesk.ActAuditPruned)).
 		Scan(&row.seq, &row.record, &row.mac, &row.keyID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return nil, "", nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read the last switch of heightened-threat mode: %w", err)
+		return nil, "", fmt.Errorf("read the last switch of heightened-threat mode: %w", err)
 	}
 	sw := &tapdesk.ThreatSwitch{Seq: row.seq}
 	ev, err := decodeEvent(row.seq, row.record)
 	on, isSwitch := tapdesk.ThreatSwitchOf(ev)
 	if err == nil && ev.Activity == tapdesk.ActAuditPruned && !isSwitch {
-		return nil, nil // a checkpoint from before checkpoints said the mode
+		return nil, "", nil // a checkpoint from before checkpoints said the mode
 	}
 	sw.On = on
 	prev, _, anchored, aerr := db.anchorOf(ctx, q, row.seq)
 	if aerr != nil {
-		return nil, fmt.Errorf("read the audit event before the last switch of heightened-threat mode: %w", aerr)
+		return nil, "", fmt.Errorf("read the audit event before the last switch of heightened-threat mode: %w", aerr)
 	}
 	sw.Verified = err == nil && isSwitch && anchored && db.keys != nil && db.keys.ring().checks(prev, row.seq, &row)
-	return sw, nil
+	return sw, row.mac, nil
 }
 
 func (db *DB) readThreatModeFrom(ctx context.Context, q querier) (tapdesk.ThreatMode, error) {
@@ -232,18 +223,12 @@ func (db *DB) ThreatModeFinding(ctx context.Context) (string, error) {
 // runs, and the finding says why.
 func (db *DB) WalkThreatTrail(ctx context.Context, from *Head) (*Head, error) {
 	if from == nil {
-		last, err := db.lastThreatSwitch(ctx, db.db)
+		last, mac, err := db.lastThreatSwitch(ctx, db.db)
 		if err != nil {
 			return nil, err
 		}
 		if last != nil {
-			mac, found, err := db.EventMAC(ctx, last.Seq)
-			if err != nil {
-				return nil, err
-			}
-			if found {
-				from = &Head{Seq: last.Seq, MAC: mac}
-			}
+			from = &Head{Seq: last.Seq, MAC: mac}
 		}
 	}
 	w := TrailWalk{From: from, Full: from == nil}

@@ -82,6 +82,23 @@ func TestThreatModeSeenByAnotherInstance(t *testing.T) {
 	})
 }
 
+// threatAdmin switches the mode in the tests below.
+var threatAdmin = tapdesk.Actor{ObjectID: "admin-1", Name: "Ada Admin"}
+
+// threatSwitch is the audit event of threatAdmin's switch, at t0.
+func threatSwitch() tapdesk.Event {
+	return tapdesk.Event{Activity: tapdesk.ActThreatModeChanged, Category: tapdesk.CatSecurity, Actor: threatAdmin,
+		Result: tapdesk.ResultSuccess, Time: t0}
+}
+
+// switchThreat switches the mode through the store, as the admin page does.
+func switchThreat(t *testing.T, db *store.DB, on bool, reason string) {
+	t.Helper()
+	if err := db.SetThreatMode(context.Background(), on, threatAdmin, reason, threatSwitch()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestThreatModeHeldToTrail performs the insider's shortcut: heightened-
 // threat mode switched off in the database, with no event, no fresh
 // sign-in and no alert. The row alone no longer decides: the mode is held
@@ -90,11 +107,7 @@ func TestThreatModeHeldToTrail(t *testing.T) {
 	pgtest.Backends(t, func(t *testing.T) {
 		db, url := openDB(t)
 		ctx := context.Background()
-		admin := tapdesk.Actor{ObjectID: "admin-1", Name: "Ada Admin"}
-		ev := tapdesk.Event{Activity: tapdesk.ActThreatModeChanged, Category: tapdesk.CatSecurity, Actor: admin, Result: tapdesk.ResultSuccess}
-		if err := db.SetThreatMode(ctx, true, admin, "Vishing wave against the helpdesk", ev); err != nil {
-			t.Fatal(err)
-		}
+		switchThreat(t, db, true, "Vishing wave against the helpdesk")
 		if f, err := db.ThreatModeFinding(ctx); err != nil || f != "" {
 			t.Fatalf("a switch made through tapdesk: finding %q, %v", f, err)
 		}
@@ -111,7 +124,7 @@ func TestThreatModeHeldToTrail(t *testing.T) {
 		}
 		// Switching off through tapdesk (a fresh sign-in, an alert) records
 		// the switch the row lacked; it is not "already off".
-		if err := other.SetThreatMode(ctx, false, admin, "The wave is over", ev); err != nil {
+		if err := other.SetThreatMode(ctx, false, threatAdmin, "The wave is over", threatSwitch()); err != nil {
 			t.Fatalf("switching off a held mode: %v", err)
 		}
 		if m, err := other.ThreatMode(ctx); err != nil || m.On || m.Held != "" {
@@ -141,18 +154,10 @@ func TestThreatModeHiddenSwitch(t *testing.T) {
 			pgtest.Backends(t, func(t *testing.T) {
 				db, url := openDB(t)
 				ctx := context.Background()
-				admin := tapdesk.Actor{ObjectID: "admin-1", Name: "Ada Admin"}
-				ev := tapdesk.Event{Activity: tapdesk.ActThreatModeChanged, Category: tapdesk.CatSecurity, Actor: admin, Result: tapdesk.ResultSuccess}
 				seed(t, db, 3)
-				if err := db.SetThreatMode(ctx, true, admin, "First wave", ev); err != nil {
-					t.Fatal(err)
-				}
-				if err := db.SetThreatMode(ctx, false, admin, "First wave over", ev); err != nil {
-					t.Fatal(err)
-				}
-				if err := db.SetThreatMode(ctx, true, admin, "Second wave", ev); err != nil {
-					t.Fatal(err)
-				}
+				switchThreat(t, db, true, "First wave")
+				switchThreat(t, db, false, "First wave over")
+				switchThreat(t, db, true, "Second wave")
 				seed(t, db, 3) // the switch is not the trail's last event
 				var on int64
 				if err := db.SQL().QueryRow(`SELECT MAX(seq) FROM audit_events WHERE activity = '` + string(tapdesk.ActThreatModeChanged) + `'`).Scan(&on); err != nil {
@@ -190,12 +195,8 @@ func TestThreatModeThroughPrune(t *testing.T) {
 	pgtest.Backends(t, func(t *testing.T) {
 		db, _ := openDB(t)
 		ctx := context.Background()
-		admin := tapdesk.Actor{ObjectID: "admin-1", Name: "Ada Admin"}
-		ev := tapdesk.Event{Activity: tapdesk.ActThreatModeChanged, Category: tapdesk.CatSecurity, Actor: admin, Result: tapdesk.ResultSuccess, Time: t0}
-		if err := db.SetThreatMode(ctx, true, admin, "A long wave", ev); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.PruneEvents(ctx, t0.Add(time.Hour), admin); err != nil {
+		switchThreat(t, db, true, "A long wave")
+		if _, err := db.PruneEvents(ctx, t0.Add(time.Hour), threatAdmin); err != nil {
 			t.Fatal(err)
 		}
 		if evs, err := db.Events(ctx, store.EventFilter{Activity: string(tapdesk.ActThreatModeChanged)}); err != nil || len(evs) != 0 {
@@ -206,11 +207,11 @@ func TestThreatModeThroughPrune(t *testing.T) {
 		if err != nil || !strings.Contains(f, "says off") {
 			t.Fatalf("the row switched off after its switch was pruned: finding %q, %v", f, err)
 		}
-		if _, err := db.PruneEvents(ctx, t0.Add(2*time.Hour), admin); tapdesk.ErrorCode(err) != tapdesk.ECONFLICT {
+		if _, err := db.PruneEvents(ctx, t0.Add(2*time.Hour), threatAdmin); tapdesk.ErrorCode(err) != tapdesk.ECONFLICT {
 			t.Fatalf("pruning while the mode is held on: %v, want a conflict", err)
 		}
 		// Switching on records the switch the row lacked.
-		if err := db.SetThreatMode(ctx, true, admin, "Still the long wave", ev); err != nil {
+		if err := db.SetThreatMode(ctx, true, threatAdmin, "Still the long wave", threatSwitch()); err != nil {
 			t.Fatalf("switching on a held mode: %v", err)
 		}
 		if f, err := db.ThreatModeFinding(ctx); err != nil || f != "" {
