@@ -35,18 +35,36 @@ type dashboardCache struct {
 	maxByte int
 }
 
-// dashboardEntry is one person's rendered lists.
+// dashboardEntry is one person's rendered lists, and the whole page
+// around them once it has been sent (keptPage).
 type dashboardEntry struct {
 	gen   uint64    // the database's write count when the lists were read
 	built time.Time // when they were read, by the handler's clock
 	until time.Time // when time alone changes them (a deadline); zero: never
 	html  string
+	page  *keptPage
+}
+
+// keptPage is the plain dashboard page around an entry's lists, cut where
+// its nonce was: sent again as before + the request's nonce + after. It
+// was rendered for the CSRF token csrf (the sign-out form carries it).
+type keptPage struct {
+	csrf, before, after string
+}
+
+// size is what an entry holds, in bytes, for the byte bound.
+func (e dashboardEntry) size() int {
+	n := len(e.html)
+	if e.page != nil {
+		n += len(e.page.csrf) + len(e.page.before) + len(e.page.after)
+	}
+	return n
 }
 
 func newDashboardCache(entries, maxBytes int) *dashboardCache {
 	c := &dashboardCache{maxByte: maxBytes}
 	// The LRU calls back from inside its own calls, made with c.mu held.
-	c.entries, _ = simplelru.NewLRU(entries, func(_ string, e dashboardEntry) { c.bytes -= len(e.html) })
+	c.entries, _ = simplelru.NewLRU(entries, func(_ string, e dashboardEntry) { c.bytes -= e.size() })
 	return c
 }
 
@@ -74,15 +92,53 @@ func (c *dashboardCache) put(key string, e dashboardEntry) {
 		if old.gen > e.gen {
 			return // a read under a newer count got here first
 		}
-		c.bytes -= len(old.html) // replacing does not call back
+		c.bytes -= old.size() // replacing does not call back
 	}
 	c.entries.Add(key, e)
-	c.bytes += len(e.html)
+	c.bytes += e.size()
+	c.bound()
+}
+
+// bound drops the least recently used entries while the total is over the
+// byte bound. c.mu is held.
+func (c *dashboardCache) bound() {
 	for c.bytes > c.maxByte {
 		if _, _, ok := c.entries.RemoveOldest(); !ok {
 			break
 		}
 	}
+}
+
+// page returns the page kept around key's lists, if those are still html
+// (the lists the caller was given for this request) and the page was
+// rendered for the CSRF token csrf.
+func (c *dashboardCache) page(key, html, csrf string) (keptPage, bool) {
+	c.mu.Lock()
+	e, ok := c.entries.Peek(key)
+	c.mu.Unlock()
+	// Strings compare their pointers first: the lists just handed out
+	// are the very string kept, so this costs no byte compare.
+	if !ok || e.page == nil || e.html != html || e.page.csrf != csrf {
+		return keptPage{}, false
+	}
+	return *e.page, true
+}
+
+// keepPage keeps pg around key's lists, if they are still html: an entry
+// replaced meanwhile (a write, a deadline) has other lists, and the page
+// of the old ones must not come back with it.
+func (c *dashboardCache) keepPage(key, html string, pg keptPage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries.Peek(key)
+	if !ok || e.html != html {
+		return
+	}
+	c.bytes -= e.size()
+	e.page = &pg
+	c.entries.Add(key, e) // replacing: no call back, the place in line kept as a use
+	c.bytes += e.size()
+	c.bound()
 }
 
 // len is how many people's lists are kept, and their size.

@@ -57,6 +57,47 @@ func TestDashboardCache(t *testing.T) {
 		}
 	})
 
+	t.Run("a page is kept only with the lists it was rendered around", func(t *testing.T) {
+		c := newDashboardCache(8, 1<<20)
+		c.put("a", dashboardEntry{gen: 1, built: now, html: "lists one"})
+		c.keepPage("a", "lists one", keptPage{csrf: "tok", before: "<p>", after: "</p>"})
+		if pg, ok := c.page("a", "lists one", "tok"); !ok || pg.before != "<p>" || pg.after != "</p>" {
+			t.Fatalf("kept page: %+v %v", pg, ok)
+		}
+		if _, ok := c.page("a", "lists one", "another token"); ok {
+			t.Error("a page rendered for one CSRF token serves another")
+		}
+		if _, ok := c.page("b", "lists one", "tok"); ok {
+			t.Error("another key is served a's page")
+		}
+		// A write replaced the lists: neither the old page nor one
+		// rendered around the old lists may come back with the new ones.
+		c.put("a", dashboardEntry{gen: 2, built: now, html: "lists two"})
+		if _, ok := c.page("a", "lists two", "tok"); ok {
+			t.Error("the page of the old lists serves the new ones")
+		}
+		c.keepPage("a", "lists one", keptPage{csrf: "tok", before: "old", after: "old"})
+		if _, ok := c.page("a", "lists two", "tok"); ok {
+			t.Error("a page rendered around the old lists was kept with the new ones")
+		}
+		if _, b := c.len(); b != len("lists two") {
+			t.Errorf("%d bytes counted, want %d", b, len("lists two"))
+		}
+	})
+
+	t.Run("kept pages count toward the byte bound", func(t *testing.T) {
+		c := newDashboardCache(16, 100)
+		c.put("a", dashboardEntry{gen: 1, built: now, html: "aa"})
+		c.put("b", dashboardEntry{gen: 1, built: now, html: "bb"})
+		c.keepPage("b", "bb", keptPage{before: strings.Repeat("x", 60), after: strings.Repeat("y", 37)})
+		if n, b := c.len(); n != 1 || b != 99 {
+			t.Fatalf("%d entries, %d bytes; want b's alone, 99 bytes", n, b)
+		}
+		if _, ok := c.page("b", "bb", ""); !ok {
+			t.Error("the page just kept was dropped instead of the oldest entry")
+		}
+	})
+
 	t.Run("the byte bound holds, replacing included", func(t *testing.T) {
 		c := newDashboardCache(1000, 100<<10)
 		page := strings.Repeat("x", 30<<10)

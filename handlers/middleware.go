@@ -428,16 +428,22 @@ func (h *Handler) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		// Attributes rather than key-value pairs: nothing is boxed, and
-		// nothing is worked out when the line would not be logged.
+		// nothing is worked out when the line would not be logged. The
+		// record goes to the handler directly, without the caller's
+		// program counter (Logger.LogAttrs walks the stack for it on every
+		// line, and no handler here prints the source).
 		ctx := context.Background()
-		if !h.log.Enabled(ctx, slog.LevelInfo) {
+		lh := h.log.Handler()
+		if !lh.Enabled(ctx, slog.LevelInfo) {
 			return nil
 		}
 		id, _ := c.Get(ctxRequestID).(string)
 		res := c.Response()
-		h.log.LogAttrs(ctx, slog.LevelInfo, "http", slog.String("method", c.Request().Method), slog.String("route", c.Path()),
+		r := slog.NewRecord(time.Now(), slog.LevelInfo, "http", 0)
+		r.AddAttrs(slog.String("method", c.Request().Method), slog.String("route", c.Path()),
 			slog.Int("status", res.Status), slog.Int64("duration_ms", time.Since(start).Milliseconds()), slog.Int64("bytes", res.Size),
 			slog.String("request_id", id), slog.String("client", c.RealIP()), slog.String("user", principal(c).UPN))
+		_ = lh.Handle(ctx, r)
 		return nil
 	}
 }

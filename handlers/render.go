@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -17,18 +18,59 @@ import (
 // render renders a component to a buffer first, so a render error is still
 // a clean error page and never half a page.
 func (h *Handler) render(c echo.Context, status int, comp templ.Component) error {
+	buf := h.buffer()
+	defer h.putBuffer(buf)
+	if err := h.renderTo(c, buf, comp); err != nil {
+		return err
+	}
+	return h.send(c, status, buf)
+}
+
+// renderTo renders comp into buf with the request's nonce, CSRF token and
+// clock reading.
+func (h *Handler) renderTo(c echo.Context, buf *bytes.Buffer, comp templ.Component) error {
 	ctx := c.Request().Context()
 	n, _ := c.Get(ctxNonce).(string)
 	t, _ := c.Get(ctxCSRF).(string)
 	if n != "" || t != "" {
 		ctx = views.WithNonceAndCSRF(ctx, n, t)
 	}
-	ctx = views.WithNow(ctx, h.now())
+	return comp.Render(views.WithNow(ctx, h.now()), buf)
+}
+
+// renderKept is render for the plain dashboard, reloaded all day: the page
+// around key's kept lists is kept too (dashboardCache.page), cut at its
+// nonce, and sent again with this request's nonce without running templ,
+// while the lists are the same string and the CSRF token the same. The
+// caller vouches that nothing else on the page can differ from one load
+// to the next: no flash, no banner, no section read afresh, status 200.
+func (h *Handler) renderKept(c echo.Context, key, lists string, comp templ.Component) error {
+	n, _ := c.Get(ctxNonce).(string)
+	t, _ := c.Get(ctxCSRF).(string)
 	buf := h.buffer()
 	defer h.putBuffer(buf)
-	if err := comp.Render(ctx, buf); err != nil {
-		return err
+	if pg, ok := h.lists.page(key, lists, t); ok && n != "" {
+		buf.Grow(len(pg.before) + len(n) + len(pg.after))
+		buf.WriteString(pg.before)
+		buf.WriteString(n)
+		buf.WriteString(pg.after)
+	} else {
+		if err := h.renderTo(c, buf, comp); err != nil {
+			return err
+		}
+		// Kept only when the nonce is there exactly once, so that every
+		// place it goes is filled again.
+		if before, after, ok := strings.Cut(buf.String(), n); n != "" && ok && !strings.Contains(after, n) {
+			h.lists.keepPage(key, lists, keptPage{csrf: t, before: before, after: after})
+		}
 	}
+	return h.send(c, http.StatusOK, buf)
+}
+
+// send sends the page in buf, compressed when tapdesk.CompressPage allows.
+func (h *Handler) send(c echo.Context, status int, buf *bytes.Buffer) error {
+	n, _ := c.Get(ctxNonce).(string)
+	t, _ := c.Get(ctxCSRF).(string)
 	// With its length known, the page goes out without chunked encoding:
 	// one write to the connection fewer (the closing chunk), and the
 	// client knows at once how much is coming.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/labstack/echo/v4/middleware"
 )
 
 // dashboardRows loads b's dashboard twice (the second load may be served
@@ -207,6 +208,112 @@ func TestSessionCacheEndsSessionsAtOnce(t *testing.T) {
 		d.app.db.NoteExternalChange()
 		if signedIn(agent) {
 			t.Fatal("the session is still signed in after its row was deleted and the change noted")
+		}
+	})
+}
+
+// The plain dashboard's whole page is kept between loads too (handlers'
+// renderKept) and sent again with a new nonce, without running templ. A
+// kept page must be the page that would have been rendered: its nonce the
+// policy's, its sign-out form carrying the token of the client asking, a
+// flash shown once and only once, the threat banner's phrase of time
+// current. Each check follows loads that kept a page to go stale.
+func TestKeptDashboardPageIsTheRenderedOne(t *testing.T) {
+	clock := &testClock{now: time.Now()}
+	d := startTestDemoWith(t, func(o *demoOptions) { o.Now = clock.Now })
+	agent := d.browser(t)
+	agent.signIn("/", "agent")
+	req := fileRequestFor(t, agent, "nina.newhire@contoso.example", "New starter, first day, no methods yet")
+	agent.header = browserHeaders
+	placeholder := `name="_csrf" value="` + middleware.CSRFUsingSecFetchSite + `"`
+
+	// withoutNonce is b's page with its nonce, which must be the
+	// policy's, cut out.
+	withoutNonce := func(b *browser) string {
+		t.Helper()
+		nonce, ok := b.doc().Find("script[nonce]").Attr("nonce")
+		if !ok || !strings.Contains(b.last.Header.Get("Content-Security-Policy"), "'nonce-"+nonce+"'") {
+			t.Fatalf("the page's script nonce %q is not the policy's: %s", nonce, b.last.Header.Get("Content-Security-Policy"))
+		}
+		if strings.Count(b.body, nonce) != 1 {
+			t.Fatalf("the nonce is on the page %d times", strings.Count(b.body, nonce))
+		}
+		return strings.Replace(b.body, nonce, "NONCE", 1)
+	}
+	var pages []string
+	for range 3 {
+		agent.get("/").status(http.StatusOK).contains(`href="` + req + `"`).contains(placeholder)
+		pages = append(pages, withoutNonce(agent))
+	}
+	if pages[1] != pages[0] || pages[2] != pages[0] {
+		t.Fatal("three loads of an unchanged dashboard differ beyond the nonce")
+	}
+
+	t.Run("a client without Fetch Metadata gets its own token", func(t *testing.T) {
+		b := agent.with(t)
+		b.header = nil
+		for range 2 {
+			b.get("/").status(http.StatusOK)
+			token, _ := b.doc().Find(`input[name="_csrf"]`).Attr("value")
+			if token == "" || token == middleware.CSRFUsingSecFetchSite {
+				t.Fatalf("the sign-out form carries %q, want the session's real token", token)
+			}
+			withoutNonce(b)
+		}
+		b.header = browserHeaders
+		b.get("/").status(http.StatusOK).contains(placeholder)
+	})
+
+	t.Run("a flash shows once", func(t *testing.T) {
+		// The flash travels in a cookie of its own: replayed while the
+		// page is kept (no write in between), it must show, and the load
+		// after it must not.
+		b := agent.with(t)
+		b.get(req).status(http.StatusOK)
+		b.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		b.submit(`form[action$="/cancel"]`, nil).status(http.StatusSeeOther)
+		b.client.CheckRedirect = nil
+		flash := setCookies(b.last, "tapdesk_flash")
+		if len(flash) != 1 {
+			t.Fatalf("cancelling set flash cookies %v, want one", flash)
+		}
+		for range 2 {
+			b.get("/").status(http.StatusOK)
+		}
+		if f := b.text(`[data-testid="flash"]`); f != "" {
+			t.Fatalf("the flash shows on the second load: %q", f)
+		}
+		u, _ := url.Parse(b.base)
+		b.client.Jar.SetCookies(u, flash)
+		b.get("/").status(http.StatusOK)
+		if f := b.text(`[data-testid="flash"]`); f != "Request cancelled." {
+			t.Fatalf("flash %q with the flash cookie", f)
+		}
+		withoutNonce(b)
+		b.get("/").status(http.StatusOK)
+		if f := b.text(`[data-testid="flash"]`); f != "" {
+			t.Fatalf("the flash came back on the load after: %q", f)
+		}
+	})
+
+	t.Run("the threat banner's phrase of time moves", func(t *testing.T) {
+		admin := d.browser(t)
+		admin.signIn("/", "admin")
+		switchThreatMode(t, admin, "on", "Vishing wave against the helpdesk").status(http.StatusOK)
+		b := agent.with(t)
+		var banners []string
+		for range 2 {
+			b.get("/").status(http.StatusOK)
+			banners = append(banners, b.text(`[data-testid="threat-banner"]`))
+			withoutNonce(b)
+		}
+		// No write: the lists stay kept, and the session's activity is
+		// not due to be recorded again (a tenth of its idle timeout).
+		clock.advance(2 * time.Minute)
+		b.get("/").status(http.StatusOK)
+		moved := b.text(`[data-testid="threat-banner"]`)
+		if !strings.Contains(banners[0], "Heightened-threat mode since") || banners[1] != banners[0] || moved == banners[0] {
+			t.Fatalf("banners %q, then two minutes later %q", banners, moved)
 		}
 	})
 }
