@@ -22,9 +22,10 @@ type logBuffer struct {
 
 	wmu sync.Mutex // held while writing to out, so batches keep their order
 
-	mu        sync.Mutex // guards buf and scheduled
+	mu        sync.Mutex // guards buf, spare and scheduled
 	buf       []byte
-	scheduled bool // a flush is due within logFlushDelay
+	spare     []byte // the buffer last written out, for buf to take next (nil while one is being written)
+	scheduled bool   // a flush is due within logFlushDelay
 	timer     *time.Timer
 }
 
@@ -65,13 +66,25 @@ func (b *logBuffer) Flush() error {
 	defer b.wmu.Unlock()
 	b.mu.Lock()
 	out := b.buf
-	b.buf = make([]byte, 0, logBufferMax)
-	b.scheduled = false
-	b.mu.Unlock()
 	if len(out) == 0 {
+		b.mu.Unlock()
 		return nil
 	}
+	// Two buffers take turns: lines gather in one while the other is
+	// written, so a flush (every few milliseconds under load) allocates
+	// nothing.
+	b.buf, b.spare = b.spare[:0], nil
+	if b.buf == nil {
+		b.buf = make([]byte, 0, logBufferMax)
+	}
+	b.scheduled = false
+	b.mu.Unlock()
 	_, err := b.out.Write(out)
+	if cap(out) <= 2*logBufferMax { // one a long line grew is let go
+		b.mu.Lock()
+		b.spare = out[:0]
+		b.mu.Unlock()
+	}
 	return err
 }
 
