@@ -40,6 +40,9 @@ type ThreatMode struct {
 	// Held says why the mode is on although the stored row says off: the
 	// row does not agree with the audit trail (HoldThreatMode).
 	Held string
+	// Missing: the row is not there (it is made with the table, and
+	// tapdesk never deletes it).
+	Missing bool
 }
 
 // ThreatSwitchOf reads a switch of the mode from its audit event: ok only
@@ -63,6 +66,11 @@ func ThreatSwitchOf(ev Event) (on, ok bool) {
 type ThreatSwitch struct {
 	Seq int64
 	On  bool
+	// Time, By and Reason are the switch's own (zero for a prune
+	// checkpoint standing for it).
+	Time   time.Time
+	By     Actor
+	Reason string
 	// Verified: its mac checks against the event before it (or the prune
 	// checkpoint standing for it) with a configured audit key, and its
 	// event reads as a switch (ThreatSwitchOf).
@@ -83,9 +91,15 @@ type ThreatSwitch struct {
 // tamper alarm (ThreatModeTamperCheck). Forging a switch takes the audit
 // key, which the database never holds; cutting the switch off the trail's
 // end is caught as any cut is (audit verify against a kept head, the
-// published checkpoints).
+// published checkpoints). A row deleted is held on too.
+//
+// While it is held, when, by whom and why it was switched are the last
+// switch's, if that switch verifies and turned it on; otherwise they are
+// not known (the row's may be forged) and none is shown.
 func HoldThreatMode(stored ThreatMode, last *ThreatSwitch) (mode ThreatMode, finding string) {
 	switch {
+	case stored.Missing:
+		finding = "the stored heightened-threat mode is missing from the database"
 	case last == nil:
 		return stored, ""
 	case !last.Verified:
@@ -99,6 +113,10 @@ func HoldThreatMode(stored ThreatMode, last *ThreatSwitch) (mode ThreatMode, fin
 		return stored, ""
 	}
 	stored.On, stored.Held = true, finding
+	stored.Since, stored.By, stored.Reason = time.Time{}, Actor{}, ""
+	if last != nil && last.Verified && last.Broken == "" && last.On && !last.Time.IsZero() {
+		stored.Since, stored.By, stored.Reason = last.Time, last.By, last.Reason
+	}
 	return stored, finding
 }
 

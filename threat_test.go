@@ -146,30 +146,47 @@ func TestThreatOffAlertSentence(t *testing.T) {
 }
 
 // TestHoldThreatMode: the stored mode stands only where the trail's last
-// signed switch explains it; otherwise the mode is held on, with a finding.
+// signed switch explains it; otherwise the mode is held on, with a finding,
+// and shows when, by whom and why only as the last switch on says it.
 func TestHoldThreatMode(t *testing.T) {
-	off, on := ThreatMode{Reason: "wave over"}, ThreatMode{On: true, Reason: "vishing wave"}
+	at := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+	ada := Actor{ObjectID: "oid-ada", Name: "Ada Admin"}
+	off := ThreatMode{Reason: "wave over", Since: at.Add(time.Hour), By: Actor{Name: "Forged Name"}}
+	on := ThreatMode{On: true, Reason: "vishing wave", Since: at, By: ada}
+	switchedOn := ThreatSwitch{Seq: 7, On: true, Verified: true, Time: at, By: ada, Reason: "vishing wave"}
+	switchedOff := ThreatSwitch{Seq: 9, On: false, Verified: true, Time: at.Add(2 * time.Hour), By: ada, Reason: "wave over"}
+	edited := switchedOff
+	edited.Verified = false
 	for _, tc := range []struct {
 		name        string
 		stored      ThreatMode
 		last        *ThreatSwitch
 		wantOn      bool
 		wantFinding string
+		wantShown   ThreatMode // Since, By and Reason shown
 	}{
-		{"never switched", off, nil, false, ""},
-		{"switch pruned, on", on, nil, true, ""},
-		{"agrees, on", on, &ThreatSwitch{Seq: 7, On: true, Verified: true}, true, ""},
-		{"agrees, off", off, &ThreatSwitch{Seq: 9, On: false, Verified: true}, false, ""},
-		{"row switched off behind tapdesk", off, &ThreatSwitch{Seq: 7, On: true, Verified: true}, true,
-			"the stored heightened-threat mode says off, but the last switch in the audit trail (event 7) turned it on"},
-		{"row switched on behind tapdesk", on, &ThreatSwitch{Seq: 9, On: false, Verified: true}, true,
-			"the stored heightened-threat mode says on, but the last switch in the audit trail (event 9) turned it off"},
-		{"switch event edited", off, &ThreatSwitch{Seq: 9, On: false, Verified: false}, true,
-			"the last switch of heightened-threat mode in the audit trail (event 9) does not verify"},
+		{"never switched", off, nil, false, "", off},
+		{"switch pruned, on", on, nil, true, "", on},
+		{"agrees, on", on, &switchedOn, true, "", on},
+		{"agrees, off", off, &switchedOff, false, "", off},
+		{"row switched off behind tapdesk", off, &switchedOn, true,
+			"the stored heightened-threat mode says off, but the last switch in the audit trail (event 7) turned it on", on},
+		{"row switched on behind tapdesk", on, &switchedOff, true,
+			"the stored heightened-threat mode says on, but the last switch in the audit trail (event 9) turned it off", ThreatMode{}},
+		{"switch event edited", off, &edited, true,
+			"the last switch of heightened-threat mode in the audit trail (event 9) does not verify", ThreatMode{}},
+		{"row deleted, never switched", ThreatMode{Missing: true}, nil, true,
+			"the stored heightened-threat mode is missing from the database", ThreatMode{}},
+		{"row deleted while on", ThreatMode{Missing: true}, &switchedOn, true,
+			"the stored heightened-threat mode is missing from the database", on},
 	} {
 		m, finding := HoldThreatMode(tc.stored, tc.last)
-		if m.On != tc.wantOn || finding != tc.wantFinding || m.Held != finding || m.Reason != tc.stored.Reason {
+		if m.On != tc.wantOn || finding != tc.wantFinding || m.Held != finding {
 			t.Errorf("%s: on %v, held %q, finding %q; want on %v, finding %q", tc.name, m.On, m.Held, finding, tc.wantOn, tc.wantFinding)
+		}
+		if !m.Since.Equal(tc.wantShown.Since) || m.By != tc.wantShown.By || m.Reason != tc.wantShown.Reason {
+			t.Errorf("%s: shows since %v by %+v for %q; want since %v by %+v for %q", tc.name, m.Since, m.By, m.Reason,
+				tc.wantShown.Since, tc.wantShown.By, tc.wantShown.Reason)
 		}
 		if banner := m.Banner(); (finding != "") != strings.Contains(banner, "held on") {
 			t.Errorf("%s: banner %q", tc.name, banner)

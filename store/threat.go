@@ -148,6 +148,9 @@ func (db *DB) lastThreatSwitch(ctx context.Context, q querier) (*tapdesk.ThreatS
 		return nil, "", nil // a checkpoint from before checkpoints said the mode
 	}
 	sw.On = on
+	if err == nil && isSwitch && ev.Activity == tapdesk.ActThreatModeChanged {
+		sw.Time, sw.By, sw.Reason = ev.Time, ev.Actor, ev.Reason
+	}
 	prev, _, anchored, aerr := db.anchorOf(ctx, q, row.seq)
 	if aerr != nil {
 		return nil, "", fmt.Errorf("read the audit event before the last switch of heightened-threat mode: %w", aerr)
@@ -161,6 +164,10 @@ func (db *DB) readThreatModeFrom(ctx context.Context, q querier) (tapdesk.Threat
 	var since nullTime
 	if err := q.QueryRowContext(ctx, `SELECT switched_on, changed_at, changed_by_oid, changed_by_name, reason FROM threat_mode WHERE id = 1`).
 		Scan(&m.On, &since, &m.By.ObjectID, &m.By.Name, &m.Reason); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			// Deleted behind tapdesk's back: held on (HoldThreatMode).
+			return tapdesk.ThreatMode{Missing: true}, nil
+		}
 		return tapdesk.ThreatMode{}, fmt.Errorf("read threat mode: %w", err)
 	}
 	if since.t != nil {
@@ -192,8 +199,12 @@ func (db *DB) SetThreatMode(ctx context.Context, on bool, by tapdesk.Actor, reas
 			}
 			return conflict("Already off", "Heightened-threat mode is already off.")
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE threat_mode SET switched_on = ?, changed_at = ?, changed_by_oid = ?, changed_by_name = ?, reason = ?
-			WHERE id = 1`, on, ts(ev.Time), by.ObjectID, by.Name, reason); err != nil {
+		// An upsert: a switch puts back a row deleted behind tapdesk's back.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO threat_mode (id, switched_on, changed_at, changed_by_oid, changed_by_name, reason)
+			VALUES (1, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET switched_on = excluded.switched_on, changed_at = excluded.changed_at,
+				changed_by_oid = excluded.changed_by_oid, changed_by_name = excluded.changed_by_name, reason = excluded.reason`,
+			on, ts(ev.Time), by.ObjectID, by.Name, reason); err != nil {
 			return fmt.Errorf("switch threat mode: %w", err)
 		}
 		// The event says what the row now says: that is what the mode is

@@ -94,7 +94,9 @@ func threatSwitch() tapdesk.Event {
 // switchThreat switches the mode through the store, as the admin page does.
 func switchThreat(t *testing.T, db *store.DB, on bool, reason string) {
 	t.Helper()
-	if err := db.SetThreatMode(context.Background(), on, threatAdmin, reason, threatSwitch()); err != nil {
+	ev := threatSwitch()
+	ev.Reason = reason // as the admin page records it
+	if err := db.SetThreatMode(context.Background(), on, threatAdmin, reason, ev); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -111,16 +113,21 @@ func TestThreatModeHeldToTrail(t *testing.T) {
 		if f, err := db.ThreatModeFinding(ctx); err != nil || f != "" {
 			t.Fatalf("a switch made through tapdesk: finding %q, %v", f, err)
 		}
-		exec(t, db, `UPDATE threat_mode SET switched_on = (1 = 0) WHERE id = 1`)
+		// Switched off, and who switched it and why rewritten to match.
+		exec(t, db, `UPDATE threat_mode SET switched_on = (1 = 0), changed_by_name = 'Mallory', reason = 'Drill over' WHERE id = 1`)
 		f, err := db.ThreatModeFinding(ctx)
 		if err != nil || !strings.Contains(f, "says off, but the last switch in the audit trail") {
 			t.Fatalf("the row switched off in the database: finding %q, %v", f, err)
 		}
-		// Another instance (or this one after a restart) reads it afresh.
+		// Another instance (or this one after a restart) reads it afresh,
+		// and shows the signed switch's who and why, not the row's.
 		other := reopen(t, url, testAuditKey) // another instance, or this one restarted
 		m, err := other.ThreatMode(ctx)
 		if err != nil || !m.On || m.Held != f {
 			t.Fatalf("the mode read after the row was switched off: %+v, %v", m, err)
+		}
+		if m.By != threatAdmin || m.Reason != "Vishing wave against the helpdesk" || !m.Since.Equal(t0) {
+			t.Fatalf("the held mode shows since %v by %+v for %q, not the signed switch's", m.Since, m.By, m.Reason)
 		}
 		// Switching off through tapdesk (a fresh sign-in, an alert) records
 		// the switch the row lacked; it is not "already off".
@@ -136,6 +143,40 @@ func TestThreatModeHeldToTrail(t *testing.T) {
 			` WHERE seq = (SELECT MAX(seq) FROM audit_events WHERE activity = '`+string(tapdesk.ActThreatModeChanged)+`')`)
 		if f, err := other.ThreatModeFinding(ctx); err != nil || !strings.Contains(f, "does not verify") {
 			t.Fatalf("the last switch edited: finding %q, %v", f, err)
+		}
+	})
+}
+
+// TestThreatModeRowDeleted: the mode's row deleted in the database, by
+// someone who found no other way to switch it off, holds the mode on with
+// a finding (no page fails for want of it), and a switch through tapdesk
+// puts the row back.
+func TestThreatModeRowDeleted(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		db, url := openDB(t)
+		ctx := context.Background()
+		exec(t, db, `DELETE FROM threat_mode`)
+		other := reopen(t, url, testAuditKey)
+		m, err := other.ThreatMode(ctx)
+		if err != nil || !m.On || !strings.Contains(m.Held, "missing") || m.Reason != "" || !m.Since.IsZero() {
+			t.Fatalf("never switched, row deleted: %+v, %v", m, err)
+		}
+		if f, err := other.ThreatModeFinding(ctx); err != nil || f != m.Held {
+			t.Fatalf("finding %q, %v", f, err)
+		}
+		if err := other.SetThreatMode(ctx, false, threatAdmin, "Row deleted by mistake", threatSwitch()); err != nil {
+			t.Fatalf("switching off with the row deleted: %v", err)
+		}
+		if m, err := other.ThreatMode(ctx); err != nil || m.On || m.Held != "" || m.Reason != "Row deleted by mistake" {
+			t.Fatalf("after the switch put the row back: %+v, %v", m, err)
+		}
+
+		switchThreat(t, other, true, "Vishing wave against the helpdesk")
+		exec(t, db, `DELETE FROM threat_mode`)
+		third := reopen(t, url, testAuditKey)
+		m, err = third.ThreatMode(ctx)
+		if err != nil || !m.On || !strings.Contains(m.Held, "missing") || m.Reason != "Vishing wave against the helpdesk" || m.By != threatAdmin {
+			t.Fatalf("switched on, row deleted: %+v, %v", m, err)
 		}
 	})
 }

@@ -245,3 +245,43 @@ func TestThreatModeSwitchedOffInTheDatabase(t *testing.T) {
 		t.Fatalf("switching off the held mode: on %v, %d switches off", threatModeOn(t, d), len(threatSwitches(t, d, "off")))
 	}
 }
+
+// TestThreatModeRowDeleted: the mode's row deleted in the database holds
+// the mode on (pages keep working, with the banner saying why), the sweep
+// records it as tampering, and the admin's switch puts the row back.
+func TestThreatModeRowDeleted(t *testing.T) {
+	d := startTestDemo(t)
+	admin := d.browser(t)
+	admin.signIn("/", "admin")
+	switchThreatMode(t, admin, "on", "Vishing wave against the helpdesk").status(http.StatusOK)
+
+	raw, err := sql.Open("sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	write(t, raw, `DELETE FROM threat_mode`)
+
+	agent := d.browser(t)
+	agent.signIn("/", "agent")
+	fileRequestFor(t, agent, "marco.rossi@contoso.example", "Locked out during the vishing wave")
+	agent.get("/").status(http.StatusOK)
+	if got := agent.text(`[data-testid="threat-banner"]`); !strings.Contains(got, "held on") {
+		t.Fatalf("after the row was deleted: banner %q", got)
+	}
+	admin.get("/admin/threat-mode").status(http.StatusOK)
+	if got := admin.text(`[data-testid="threat-state"]`); !strings.Contains(got, "On") || !strings.Contains(got, "Vishing wave against the helpdesk") {
+		t.Errorf("the admin's page while held: %q", got)
+	}
+	d.app.sweepOnce(context.Background(), nil)
+	mustAudit(t, d, string(tapdesk.ActTamperDetected), "failure", "missing from the database")
+
+	switchThreatMode(t, admin, "off", "SOC says the wave is over").status(http.StatusOK)
+	if threatModeOn(t, d) {
+		t.Fatal("still on after the admin switched it off")
+	}
+	var n int
+	if err := raw.QueryRow(`SELECT COUNT(*) FROM threat_mode WHERE switched_on = 0`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the row put back: %d rows off (%v)", n, err)
+	}
+}
