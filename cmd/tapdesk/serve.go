@@ -323,6 +323,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("tapdesk serving", "addr", ln.Addr().String(), "base_url", base, "version", version(), "commit", currentBuild().Commit,
 		"graph", dir.Endpoints().GraphBaseURL, "mail_transport", transport,
 		"database", a.db.Backend(), "db", store.DisplayDSN(s.get("db")))
+	gogc, limit := gcSettings()
+	log.Info("garbage collector", "gogc", gogc, "memory_limit_bytes", limit)
 	return a.serve(ctx, ln)
 }
 

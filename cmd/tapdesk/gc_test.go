@@ -1,0 +1,60 @@
+package main
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestGCPolicy: serve runs with tapdesk's collector policy (a heap five
+// times what is live, capped at 64 MiB of Go memory) unless the operator
+// set GOGC or GOMEMLIMIT, which then stand as the Go runtime read them.
+// Each case runs `tapdesk serve` as a child process, as it is deployed,
+// and reads the settings in force from its start's log line.
+func TestGCPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		env   map[string]string
+		gogc  int64
+		limit uint64
+	}{
+		{"tapdesk's default", nil, gcPercent, gcMemoryLimit},
+		{"GOGC chosen", map[string]string{"GOGC": "150"}, 150, 0},
+		{"GOMEMLIMIT chosen", map[string]string{"GOMEMLIMIT": "200MiB"}, 100, 200 << 20},
+		{"collector off", map[string]string{"GOGC": "off", "GOMEMLIMIT": "300MiB"}, -1, 300 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newCrashRig(t)
+			// Only the case's own choice: not one the tests were run with.
+			r.env = slices.DeleteFunc(r.env, func(kv string) bool {
+				return strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "GOMEMLIMIT=")
+			})
+			for k, v := range tc.env {
+				r.env = append(r.env, k+"="+v)
+			}
+			r.start()
+			deadline := time.Now().Add(10 * time.Second)
+			var line map[string]any
+			for line == nil && time.Now().Before(deadline) {
+				for _, l := range strings.Split(r.logs.String(), "\n") {
+					var m map[string]any
+					if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "garbage collector" {
+						line = m
+					}
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if line == nil {
+				t.Fatalf("no garbage collector line in the log:\n%s", r.logs.String())
+			}
+			if gogc, _ := line["gogc"].(float64); int64(gogc) != tc.gogc {
+				t.Errorf("gogc %v, want %d", line["gogc"], tc.gogc)
+			}
+			if limit, _ := line["memory_limit_bytes"].(float64); uint64(limit) != tc.limit {
+				t.Errorf("memory limit %v, want %d", line["memory_limit_bytes"], tc.limit)
+			}
+		})
+	}
+}
