@@ -41,8 +41,10 @@ type ThreatMode struct {
 	// row does not agree with the audit trail (HoldThreatMode).
 	Held string
 	// Missing: the row is not there (it is made with the table, and
-	// tapdesk never deletes it).
-	Missing bool
+	// tapdesk never deletes it). Unreadable: it holds a value tapdesk never
+	// writes, and says which.
+	Missing    bool
+	Unreadable string
 }
 
 // ThreatSwitchOf reads a switch of the mode from its audit event: ok only
@@ -100,6 +102,8 @@ func HoldThreatMode(stored ThreatMode, last *ThreatSwitch) (mode ThreatMode, fin
 	switch {
 	case stored.Missing:
 		finding = "the stored heightened-threat mode is missing from the database"
+	case stored.Unreadable != "":
+		finding = "the stored heightened-threat mode cannot be read: " + stored.Unreadable
 	case last == nil:
 		return stored, ""
 	case !last.Verified:
@@ -110,6 +114,12 @@ func HoldThreatMode(stored ThreatMode, last *ThreatSwitch) (mode ThreatMode, fin
 		finding = fmt.Sprintf("the stored heightened-threat mode says %s, but the last switch in the audit trail (event %d) turned it %s",
 			OnOff(stored.On), last.Seq, OnOff(last.On))
 	default:
+		// The row agrees with the signed switch: when, by whom and why are
+		// the switch's too (the row's words could have been rewritten
+		// alone).
+		if !last.Time.IsZero() {
+			stored.Since, stored.By, stored.Reason = last.Time, last.By, last.Reason
+		}
 		return stored, ""
 	}
 	stored.On, stored.Held = true, finding

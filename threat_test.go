@@ -146,8 +146,9 @@ func TestThreatOffAlertSentence(t *testing.T) {
 }
 
 // TestHoldThreatMode: the stored mode stands only where the trail's last
-// signed switch explains it; otherwise the mode is held on, with a finding,
-// and shows when, by whom and why only as the last switch on says it.
+// signed switch explains it; otherwise the mode is held on, with a finding.
+// When, by whom and why are the signed switch's wherever there is one: the
+// row's words are shown only when the trail holds no switch.
 func TestHoldThreatMode(t *testing.T) {
 	at := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
 	ada := Actor{ObjectID: "oid-ada", Name: "Ada Admin"}
@@ -168,13 +169,15 @@ func TestHoldThreatMode(t *testing.T) {
 		{"never switched", off, nil, false, "", off},
 		{"switch pruned, on", on, nil, true, "", on},
 		{"agrees, on", on, &switchedOn, true, "", on},
-		{"agrees, off", off, &switchedOff, false, "", off},
+		{"agrees, off", off, &switchedOff, false, "", ThreatMode{Since: switchedOff.Time, By: ada, Reason: "wave over"}},
 		{"row switched off behind tapdesk", off, &switchedOn, true,
 			"the stored heightened-threat mode says off, but the last switch in the audit trail (event 7) turned it on", on},
 		{"row switched on behind tapdesk", on, &switchedOff, true,
 			"the stored heightened-threat mode says on, but the last switch in the audit trail (event 9) turned it off", ThreatMode{}},
 		{"switch event edited", off, &edited, true,
 			"the last switch of heightened-threat mode in the audit trail (event 9) does not verify", ThreatMode{}},
+		{"row unreadable", ThreatMode{Unreadable: "changed_at holds a value tapdesk never writes"}, &switchedOn, true,
+			"the stored heightened-threat mode cannot be read: changed_at holds a value tapdesk never writes", on},
 		{"row deleted, never switched", ThreatMode{Missing: true}, nil, true,
 			"the stored heightened-threat mode is missing from the database", ThreatMode{}},
 		{"row deleted while on", ThreatMode{Missing: true}, &switchedOn, true,

@@ -160,18 +160,53 @@ func (db *DB) lastThreatSwitch(ctx context.Context, q querier) (*tapdesk.ThreatS
 }
 
 func (db *DB) readThreatModeFrom(ctx context.Context, q querier) (tapdesk.ThreatMode, error) {
-	var m tapdesk.ThreatMode
-	var since nullTime
+	// Read as stored values, so that a row written with values tapdesk
+	// never writes (switched_on = 2, a date that is not one) holds the mode
+	// on (HoldThreatMode) instead of failing every page that reads it.
+	var on, at, oid, name, reason any
 	if err := q.QueryRowContext(ctx, `SELECT switched_on, changed_at, changed_by_oid, changed_by_name, reason FROM threat_mode WHERE id = 1`).
-		Scan(&m.On, &since, &m.By.ObjectID, &m.By.Name, &m.Reason); err != nil {
+		Scan(&on, &at, &oid, &name, &reason); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			// Deleted behind tapdesk's back: held on (HoldThreatMode).
 			return tapdesk.ThreatMode{Missing: true}, nil
 		}
 		return tapdesk.ThreatMode{}, fmt.Errorf("read threat mode: %w", err)
 	}
+	var m tapdesk.ThreatMode
+	unreadable := func(col string) (tapdesk.ThreatMode, error) {
+		return tapdesk.ThreatMode{Unreadable: col + " holds a value tapdesk never writes"}, nil
+	}
+	switch v := on.(type) {
+	case bool:
+		m.On = v
+	case int64:
+		if v != 0 && v != 1 {
+			return unreadable("switched_on")
+		}
+		m.On = v == 1
+	default:
+		return unreadable("switched_on")
+	}
+	var since nullTime
+	if err := since.Scan(at); err != nil {
+		return unreadable("changed_at")
+	}
 	if since.t != nil {
 		m.Since = *since.t
+	}
+	for _, f := range []struct {
+		col string
+		v   any
+		to  *string
+	}{{"changed_by_oid", oid, &m.By.ObjectID}, {"changed_by_name", name, &m.By.Name}, {"reason", reason, &m.Reason}} {
+		switch v := f.v.(type) {
+		case string:
+			*f.to = v
+		case []byte:
+			*f.to = string(v)
+		default:
+			return unreadable(f.col)
+		}
 	}
 	return m, nil
 }

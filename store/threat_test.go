@@ -164,7 +164,9 @@ func TestThreatModeRowDeleted(t *testing.T) {
 		if f, err := other.ThreatModeFinding(ctx); err != nil || f != m.Held {
 			t.Fatalf("finding %q, %v", f, err)
 		}
-		if err := other.SetThreatMode(ctx, false, threatAdmin, "Row deleted by mistake", threatSwitch()); err != nil {
+		off := threatSwitch()
+		off.Reason = "Row deleted by mistake"
+		if err := other.SetThreatMode(ctx, false, threatAdmin, off.Reason, off); err != nil {
 			t.Fatalf("switching off with the row deleted: %v", err)
 		}
 		if m, err := other.ThreatMode(ctx); err != nil || m.On || m.Held != "" || m.Reason != "Row deleted by mistake" {
@@ -177,6 +179,48 @@ func TestThreatModeRowDeleted(t *testing.T) {
 		m, err = third.ThreatMode(ctx)
 		if err != nil || !m.On || !strings.Contains(m.Held, "missing") || m.Reason != "Vishing wave against the helpdesk" || m.By != threatAdmin {
 			t.Fatalf("switched on, row deleted: %+v, %v", m, err)
+		}
+	})
+}
+
+// TestThreatModeRowUnreadable: the row written with values tapdesk never
+// writes holds the mode on with a finding, as a deleted one does, and a
+// switch through tapdesk writes it whole again. Who and why are the signed
+// switch's, also when the row agrees with it and only its words were
+// rewritten.
+func TestThreatModeRowUnreadable(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		db, url := openDB(t)
+		ctx := context.Background()
+		switchThreat(t, db, true, "Vishing wave against the helpdesk")
+		exec(t, db, `UPDATE threat_mode SET changed_by_name = 'Mallory', reason = 'Drill' WHERE id = 1`)
+		other := reopen(t, url, testAuditKey)
+		if m, err := other.ThreatMode(ctx); err != nil || !m.On || m.Held != "" || m.Reason != "Vishing wave against the helpdesk" || m.By != threatAdmin {
+			t.Fatalf("the row's words rewritten alone: %+v, %v", m, err)
+		}
+		corrupt := []string{`UPDATE threat_mode SET changed_at = 'not a time' WHERE id = 1`}
+		if db.Backend() == "SQLite" {
+			corrupt = append(corrupt, `UPDATE threat_mode SET changed_at = NULL, switched_on = 2 WHERE id = 1`,
+				`UPDATE threat_mode SET switched_on = 'no' WHERE id = 1`, `UPDATE threat_mode SET switched_on = 0.5 WHERE id = 1`)
+		}
+		for _, q := range corrupt {
+			exec(t, db, q)
+			third := reopen(t, url, testAuditKey)
+			m, err := third.ThreatMode(ctx)
+			if err != nil || !m.On || !strings.Contains(m.Held, "cannot be read") || m.Reason != "Vishing wave against the helpdesk" {
+				t.Fatalf("after %s: %+v, %v", q, m, err)
+			}
+			if f, err := third.ThreatModeFinding(ctx); err != nil || f != m.Held {
+				t.Fatalf("after %s: finding %q, %v", q, f, err)
+			}
+		}
+		off := threatSwitch()
+		off.Reason = "The wave is over"
+		if err := db.SetThreatMode(ctx, false, threatAdmin, off.Reason, off); err != nil {
+			t.Fatalf("switching off an unreadable row: %v", err)
+		}
+		if m, err := reopen(t, url, testAuditKey).ThreatMode(ctx); err != nil || m.On || m.Held != "" {
+			t.Fatalf("after the switch wrote the row again: %+v, %v", m, err)
 		}
 	})
 }
