@@ -131,8 +131,8 @@ func (c *dashboardCache) keepPage(key, html string, pg keptPage) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries.Peek(key)
-	if !ok || e.html != html {
-		return
+	if !ok || e.html != html || len(e.html)+len(pg.csrf)+len(pg.before)+len(pg.after) > c.maxByte {
+		return // an entry larger than the whole bound would empty the cache
 	}
 	c.bytes -= e.size()
 	e.page = &pg

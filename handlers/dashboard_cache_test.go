@@ -1,12 +1,21 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/pagezip"
+	"github.com/tapdesk/tapdesk/views"
 )
 
 func TestDashboardCache(t *testing.T) {
@@ -95,6 +104,12 @@ func TestDashboardCache(t *testing.T) {
 		}
 		if _, ok := c.page("b", "bb", ""); !ok {
 			t.Error("the page just kept was dropped instead of the oldest entry")
+		}
+		// A page larger than the whole bound is not kept: it would empty
+		// the cache, its own lists included.
+		c.keepPage("b", "bb", keptPage{before: strings.Repeat("z", 200)})
+		if n, b := c.len(); n != 1 || b != 99 {
+			t.Errorf("after a page over the bound: %d entries, %d bytes; want b's, 99 bytes", n, b)
 		}
 	})
 
@@ -191,4 +206,57 @@ func TestSessionCaches(t *testing.T) {
 			t.Errorf("%d decoded sessions kept, want 4", n)
 		}
 	})
+}
+
+// renderKept runs the page's template once for a person's kept lists and
+// token, and sends the kept page with each request's own nonce after
+// that; other lists, another token or a nonce not on the page run it
+// again.
+func TestRenderKeptRunsTheTemplateOnce(t *testing.T) {
+	h := &Handler{now: time.Now, lists: newDashboardCache(8, 1<<20), pages: pagezip.NewCache(8, 1<<20), fixedHeaders: newSecurityHeaderValues()}
+	renders := 0
+	agent := tapdesk.Principal{ObjectID: "oid-agent", Name: "Alex Agent", Roles: []tapdesk.Role{tapdesk.RoleRequester}}
+	page := func(lists string) templ.Component {
+		return templ.ComponentFunc(func(ctx context.Context, w io.Writer) error {
+			renders++
+			return views.DashboardPage(views.Page{Title: "Dashboard", User: agent}, templ.Raw(lists), nil, nil).Render(ctx, w)
+		})
+	}
+	e := echo.New()
+	load := func(lists, nonce, token string) string {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		c := e.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), rec)
+		c.Set(ctxNonce, nonce)
+		c.Set(ctxCSRF, token)
+		if err := h.renderKept(c, "viewer", lists, page(lists)); err != nil {
+			t.Fatal(err)
+		}
+		return rec.Body.String()
+	}
+	lists := strings.Repeat("<li>row</li>", 3)
+	h.lists.put("viewer", dashboardEntry{gen: 1, built: time.Now(), html: lists})
+	var first string
+	for i, nonce := range []string{"AAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBB", "CCCCCCCCCCCCCCCCCCCCCC"} {
+		got := load(lists, nonce, "tok")
+		if !strings.Contains(got, `nonce="`+nonce+`"`) || strings.Count(got, nonce) != 1 || !strings.Contains(got, `value="tok"`) || !strings.Contains(got, lists) {
+			t.Fatalf("load %d:\n%s", i+1, got)
+		}
+		if got = strings.Replace(got, nonce, "NONCE", 1); i == 0 {
+			first = got
+		} else if got != first {
+			t.Fatalf("load %d differs from the first beyond the nonce:\n%s\n%s", i+1, got, first)
+		}
+	}
+	if renders != 1 {
+		t.Fatalf("the template ran %d times for three loads of the same page, want 1", renders)
+	}
+	if got := load(lists, "DDDDDDDDDDDDDDDDDDDDDD", "other"); !strings.Contains(got, `value="other"`) || renders != 2 {
+		t.Fatalf("another token: %q after %d renders", got, renders)
+	}
+	other := strings.Repeat("<li>new row</li>", 2)
+	h.lists.put("viewer", dashboardEntry{gen: 2, built: time.Now(), html: other})
+	if got := load(other, "EEEEEEEEEEEEEEEEEEEEEE", "other"); !strings.Contains(got, other) || strings.Contains(got, lists) || renders != 3 {
+		t.Fatalf("new lists: %q after %d renders", got, renders)
+	}
 }

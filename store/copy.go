@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -498,15 +499,22 @@ func quoteTables(tables []string) string {
 // and why: a copy made during an incident must not land with every guard
 // the mode raised silently down (the target's migrations create it off).
 func copyThreatMode(ctx context.Context, src querier, dst *sql.Conn) error {
-	var on bool
-	var at sql.NullString
-	var oid, name, reason string
-	if err := src.QueryRowContext(ctx, `SELECT switched_on, changed_at, changed_by_oid, changed_by_name, reason FROM threat_mode WHERE id = 1`).
-		Scan(&on, &at, &oid, &name, &reason); err != nil {
+	m, err := readThreatRow(ctx, src)
+	if err != nil {
 		return fmt.Errorf("read heightened-threat mode: %w; nothing was copied", err)
 	}
+	if m.Missing || m.Unreadable != "" {
+		// Deleted or rewritten behind tapdesk's back: tapdesk holds such
+		// a mode on, and the copy must not decide for it.
+		return errors.New("the source's heightened-threat mode row is missing or holds values tapdesk never writes, which tapdesk records as tampering: " +
+			"switch the mode at /admin/threat-mode on the source first (that writes the row again), then copy again; nothing was copied")
+	}
+	var at sql.NullString
+	if !m.Since.IsZero() {
+		at = sql.NullString{String: ts(m.Since), Valid: true}
+	}
 	if _, err := dst.ExecContext(ctx, `UPDATE threat_mode SET switched_on = ?, changed_at = ?, changed_by_oid = ?, changed_by_name = ?, reason = ? WHERE id = 1`,
-		on, at, oid, name, reason); err != nil {
+		m.On, at, m.By.ObjectID, m.By.Name, m.Reason); err != nil {
 		return fmt.Errorf("copy heightened-threat mode: %w; nothing was copied", err)
 	}
 	return nil

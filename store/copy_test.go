@@ -627,3 +627,26 @@ func TestCopyCarriesThreatMode(t *testing.T) {
 		t.Errorf("the copy's mode %+v, want on since the switch, by Ada Admin for the phishing wave", m)
 	}
 }
+
+// A source whose threat-mode row was deleted is refused with a sentence
+// that says what to do: tapdesk holds such a mode on, and the copy must
+// not land it off.
+func TestCopyRefusesTamperedThreatMode(t *testing.T) {
+	pgtest.Require(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tapdesk.db")
+	copyHistory(t, path)
+	func() {
+		db := reopen(t, path, keyB, keyA)
+		defer db.Close()
+		exec(t, db, `DELETE FROM threat_mode`)
+	}()
+	from, to := openCopyEnds(t, path, pgtest.URL(t))
+	_, err := store.Copy(ctx, from, to)
+	if err == nil || !strings.Contains(err.Error(), "switch the mode at /admin/threat-mode on the source first") || !strings.Contains(err.Error(), "nothing was copied") {
+		t.Fatalf("copying a source without its threat-mode row: %v", err)
+	}
+	if evs, err := to.Events(ctx, store.EventFilter{}); err != nil || len(evs) != 0 {
+		t.Errorf("the target holds %d events after the refusal (%v)", len(evs), err)
+	}
+}

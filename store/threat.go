@@ -160,6 +160,12 @@ func (db *DB) lastThreatSwitch(ctx context.Context, q querier) (*tapdesk.ThreatS
 }
 
 func (db *DB) readThreatModeFrom(ctx context.Context, q querier) (tapdesk.ThreatMode, error) {
+	return readThreatRow(ctx, q)
+}
+
+// readThreatRow reads the mode's row through q (Missing or Unreadable when
+// it is not what tapdesk writes).
+func readThreatRow(ctx context.Context, q querier) (tapdesk.ThreatMode, error) {
 	// Read as stored values, so that a row written with values tapdesk
 	// never writes (switched_on = 2, a date that is not one) holds the mode
 	// on (HoldThreatMode) instead of failing every page that reads it.

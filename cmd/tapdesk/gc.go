@@ -17,9 +17,13 @@ import (
 // times the live heap is reached, whichever comes first. Measured with
 // scripts/bench: the dashboard serves about 20% more answers a second, and
 // the peak RSS goes from about 70 MB to about 100 MB. The cap is soft: a
-// live heap near it (the caches are bounded far below) makes collections
-// frequent, never an out-of-memory stop; the Go runtime holds collection
-// to half the processor at most then.
+// live heap near it makes collections frequent, never an out-of-memory
+// stop (the Go runtime holds collection to half the processor at most
+// then). The caches are bounded at 16 MiB each (dashboard lists and pages,
+// compressed pages) besides the sessions kept: with all of them full (many
+// hundreds of people signed in) the live heap nears 40 MiB, where this
+// policy collects more often than Go's default would. Such a deployment
+// raises GOMEMLIMIT (docs/DEPLOY.md; the runbook's alarm says when).
 const (
 	gcPercent     = 400
 	gcMemoryLimit = 64 << 20
