@@ -2,8 +2,10 @@ package main
 
 import (
 	"math"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync/atomic"
 )
 
 // The garbage collector's policy for the commands that run for long
@@ -18,12 +20,11 @@ import (
 // scripts/bench: the dashboard serves about 20% more answers a second, and
 // the peak RSS goes from about 70 MB to about 100 MB. The cap is soft: a
 // live heap near it makes collections frequent, never an out-of-memory
-// stop (the Go runtime holds collection to half the processor at most
-// then). The caches are bounded at 16 MiB each (dashboard lists and pages,
-// compressed pages) besides the sessions kept: with all of them full (many
-// hundreds of people signed in) the live heap nears 40 MiB, where this
-// policy collects more often than Go's default would. Such a deployment
-// raises GOMEMLIMIT (docs/DEPLOY.md; the runbook's alarm says when).
+// stop. And it follows the live heap (followLiveHeap): where the caches
+// filled up (many hundreds of people signed in) and twice the live heap
+// is more than the cap, the cap is raised to that, which is where Go's
+// default collects, so this policy never collects more often than the
+// default would.
 const (
 	gcPercent     = 400
 	gcMemoryLimit = 64 << 20
@@ -43,6 +44,37 @@ func applyGCPolicy(getenv func(string) string) {
 	}
 	debug.SetGCPercent(gcPercent)
 	debug.SetMemoryLimit(gcMemoryLimit)
+	followLiveHeap()
+}
+
+// gcLimitFor is the memory limit for a live heap of live bytes: the cap,
+// or twice the live heap where that is more.
+func gcLimitFor(live uint64) int64 {
+	return max(gcMemoryLimit, int64(min(live, math.MaxInt64/2))*2)
+}
+
+// gcSentinel is collected at every collection; its finalizer sets the
+// limit for the live heap just measured and sets itself again.
+type gcSentinel struct{ _ *byte }
+
+// followLiveHeap sets the memory limit for the live heap after each
+// collection, until stop is called (tests; serve follows for its life).
+func followLiveHeap() (stop func()) {
+	var stopped atomic.Bool
+	var onGC func(*gcSentinel)
+	onGC = func(s *gcSentinel) {
+		if stopped.Load() {
+			return
+		}
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(live)
+		if live[0].Value.Kind() == metrics.KindUint64 {
+			debug.SetMemoryLimit(gcLimitFor(live[0].Value.Uint64()))
+		}
+		runtime.SetFinalizer(s, onGC)
+	}
+	runtime.SetFinalizer(&gcSentinel{}, onGC)
+	return func() { stopped.Store(true) }
 }
 
 // gcSettings are the collector's settings in force, for the start's log

@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"math"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -56,5 +59,45 @@ func TestGCPolicy(t *testing.T) {
 				t.Errorf("memory limit %v, want %d", line["memory_limit_bytes"], tc.limit)
 			}
 		})
+	}
+}
+
+func TestGCLimitFor(t *testing.T) {
+	for _, c := range []struct {
+		live uint64
+		want int64
+	}{{0, gcMemoryLimit}, {10 << 20, gcMemoryLimit}, {32 << 20, gcMemoryLimit}, {40 << 20, 80 << 20}, {math.MaxUint64, math.MaxInt64 - 1}} {
+		if got := gcLimitFor(c.live); got != c.want {
+			t.Errorf("live %d: limit %d, want %d", c.live, got, c.want)
+		}
+	}
+}
+
+// The cap follows the live heap: with 100 MiB live, a collection raises it
+// to twice that (where Go's default collects), and with the heap freed it
+// comes down again.
+func TestGCLimitFollowsLiveHeap(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(gcMemoryLimit))
+	stop := followLiveHeap()
+	defer stop()
+	limitAfterGC := func(ok func(int64) bool) int64 {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			runtime.GC()
+			time.Sleep(10 * time.Millisecond) // the finalizer runs on its own goroutine
+			if l := debug.SetMemoryLimit(-1); ok(l) || time.Now().After(deadline) {
+				return l
+			}
+		}
+	}
+	big := make([]byte, 100<<20)
+	if l := limitAfterGC(func(l int64) bool { return l >= 200<<20 }); l < 200<<20 {
+		t.Fatalf("with 100 MiB live the limit is %d MiB, want at least 200", l>>20)
+	}
+	runtime.KeepAlive(big)
+	big = nil
+	if l := limitAfterGC(func(l int64) bool { return l < 200<<20 }); l >= 200<<20 {
+		t.Fatalf("with the 100 MiB freed the limit is still %d MiB", l>>20)
 	}
 }
