@@ -61,6 +61,7 @@ type gcSentinel struct{ _ *byte }
 // collection, until stop is called (tests; serve follows for its life).
 func followLiveHeap() (stop func()) {
 	var stopped atomic.Bool
+	var set int64 // the limit last set (finalizers run one at a time)
 	var onGC func(*gcSentinel)
 	onGC = func(s *gcSentinel) {
 		if stopped.Load() {
@@ -69,7 +70,10 @@ func followLiveHeap() (stop func()) {
 		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 		metrics.Read(live)
 		if live[0].Value.Kind() == metrics.KindUint64 {
-			debug.SetMemoryLimit(gcLimitFor(live[0].Value.Uint64()))
+			if l := gcLimitFor(live[0].Value.Uint64()); l != set {
+				debug.SetMemoryLimit(l)
+				set = l
+			}
 		}
 		runtime.SetFinalizer(s, onGC)
 	}
