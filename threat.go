@@ -93,11 +93,12 @@ type ThreatSwitch struct {
 // tamper alarm (ThreatModeTamperCheck). Forging a switch takes the audit
 // key, which the database never holds; cutting the switch off the trail's
 // end is caught as any cut is (audit verify against a kept head, the
-// published checkpoints). A row deleted is held on too.
+// published checkpoints). A row deleted or unreadable is held on too.
 //
-// While it is held, when, by whom and why it was switched are the last
-// switch's, if that switch verifies and turned it on; otherwise they are
-// not known (the row's may be forged) and none is shown.
+// When, by whom and why it was switched are the signed switch's wherever
+// one stands behind the mode shown: the row's words may have been
+// rewritten alone. Held on without a verified switch on, they are not
+// known and none is shown; with no switch in the trail, the row's stand.
 func HoldThreatMode(stored ThreatMode, last *ThreatSwitch) (mode ThreatMode, finding string) {
 	switch {
 	case stored.Missing:
@@ -114,9 +115,7 @@ func HoldThreatMode(stored ThreatMode, last *ThreatSwitch) (mode ThreatMode, fin
 		finding = fmt.Sprintf("the stored heightened-threat mode says %s, but the last switch in the audit trail (event %d) turned it %s",
 			OnOff(stored.On), last.Seq, OnOff(last.On))
 	default:
-		// The row agrees with the signed switch: when, by whom and why are
-		// the switch's too (the row's words could have been rewritten
-		// alone).
+		// The row agrees with the signed switch.
 		if !last.Time.IsZero() {
 			stored.Since, stored.By, stored.Reason = last.Time, last.By, last.Reason
 		}

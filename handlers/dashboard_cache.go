@@ -131,13 +131,16 @@ func (c *dashboardCache) keepPage(key, html string, pg keptPage) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries.Peek(key)
-	if !ok || e.html != html || len(e.html)+len(pg.csrf)+len(pg.before)+len(pg.after) > c.maxByte {
+	if !ok || e.html != html {
+		return
+	}
+	old := e.size()
+	e.page = &pg
+	if e.size() > c.maxByte {
 		return // an entry larger than the whole bound would empty the cache
 	}
-	c.bytes -= e.size()
-	e.page = &pg
 	c.entries.Add(key, e) // replacing: no call back, the place in line kept as a use
-	c.bytes += e.size()
+	c.bytes += e.size() - old
 	c.bound()
 }
 

@@ -30,8 +30,7 @@ func (h *Handler) render(c echo.Context, status int, comp templ.Component) error
 // clock reading.
 func (h *Handler) renderTo(c echo.Context, buf *bytes.Buffer, comp templ.Component) error {
 	ctx := c.Request().Context()
-	n, _ := c.Get(ctxNonce).(string)
-	t, _ := c.Get(ctxCSRF).(string)
+	n, t := nonceAndCSRF(c)
 	if n != "" || t != "" {
 		ctx = views.WithNonceAndCSRF(ctx, n, t)
 	}
@@ -45,8 +44,7 @@ func (h *Handler) renderTo(c echo.Context, buf *bytes.Buffer, comp templ.Compone
 // caller vouches that nothing else on the page can differ from one load
 // to the next: no flash, no banner, no section read afresh, status 200.
 func (h *Handler) renderKept(c echo.Context, key, lists string, comp templ.Component) error {
-	n, _ := c.Get(ctxNonce).(string)
-	t, _ := c.Get(ctxCSRF).(string)
+	n, t := nonceAndCSRF(c)
 	buf := h.buffer()
 	defer h.putBuffer(buf)
 	if pg, ok := h.lists.page(key, lists, t); ok && n != "" {
@@ -60,8 +58,10 @@ func (h *Handler) renderKept(c echo.Context, key, lists string, comp templ.Compo
 		}
 		// Kept only when the nonce is there exactly once, so that every
 		// place it goes is filled again.
-		if before, after, ok := strings.Cut(buf.String(), n); n != "" && ok && !strings.Contains(after, n) {
-			h.lists.keepPage(key, lists, keptPage{csrf: t, before: before, after: after})
+		if n != "" {
+			if before, after, ok := strings.Cut(buf.String(), n); ok && !strings.Contains(after, n) {
+				h.lists.keepPage(key, lists, keptPage{csrf: t, before: before, after: after})
+			}
 		}
 	}
 	return h.send(c, http.StatusOK, buf)
@@ -69,8 +69,7 @@ func (h *Handler) renderKept(c echo.Context, key, lists string, comp templ.Compo
 
 // send sends the page in buf, compressed when tapdesk.CompressPage allows.
 func (h *Handler) send(c echo.Context, status int, buf *bytes.Buffer) error {
-	n, _ := c.Get(ctxNonce).(string)
-	t, _ := c.Get(ctxCSRF).(string)
+	n, t := nonceAndCSRF(c)
 	// With its length known, the page goes out without chunked encoding:
 	// one write to the connection fewer (the closing chunk), and the
 	// client knows at once how much is coming.
@@ -95,6 +94,14 @@ func (h *Handler) send(c echo.Context, status int, buf *bytes.Buffer) error {
 	}
 	hd[echo.HeaderContentLength] = []string{strconv.Itoa(body.Len())}
 	return c.HTMLBlob(status, body.Bytes())
+}
+
+// nonceAndCSRF are the request's CSP nonce and CSRF token (empty before
+// the middleware that sets them).
+func nonceAndCSRF(c echo.Context) (nonce, csrf string) {
+	nonce, _ = c.Get(ctxNonce).(string)
+	csrf, _ = c.Get(ctxCSRF).(string)
+	return nonce, csrf
 }
 
 // buffer is a buffer from Handler.buffers (given back with putBuffer).

@@ -598,24 +598,33 @@ func TestCopyWhileSourceServes(t *testing.T) {
 	t.Logf("copied %d events while %d were appended", events, n)
 }
 
+// copyEndsAfter is a SQLite source holding copyHistory, then what change
+// did to it, and an empty PostgreSQL target, opened for store.Copy.
+func copyEndsAfter(t *testing.T, change func(db *store.DB)) (from, to *store.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tapdesk.db")
+	copyHistory(t, path)
+	func() {
+		db := reopen(t, path, keyB, keyA)
+		defer db.Close()
+		change(db)
+	}()
+	return openCopyEnds(t, path, pgtest.URL(t))
+}
+
 // Heightened-threat mode switched on in the source is on in the copy, with
 // who and why: a move to PostgreSQL during an incident must not switch it
 // off (the copy's migrations create the mode off).
 func TestCopyCarriesThreatMode(t *testing.T) {
 	pgtest.Require(t)
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "tapdesk.db")
-	copyHistory(t, path)
-	func() {
-		db := reopen(t, path, keyB, keyA)
-		defer db.Close()
+	from, to := copyEndsAfter(t, func(db *store.DB) {
 		by := tapdesk.Actor{ObjectID: "oid-ada", Name: "Ada Admin", UPN: "ada.admin@contoso.example"}
 		if err := db.SetThreatMode(ctx, true, by, "Phishing wave", tapdesk.Event{Time: t0.Add(5 * 24 * time.Hour), Activity: tapdesk.ActThreatModeChanged,
 			Category: tapdesk.CatSecurity, Actor: by, Reason: "Phishing wave", Details: map[string]string{"threat_mode": "on"}}); err != nil {
 			t.Fatal(err)
 		}
-	}()
-	from, to := openCopyEnds(t, path, pgtest.URL(t))
+	})
 	if _, err := store.Copy(ctx, from, to); err != nil {
 		t.Fatal(err)
 	}
@@ -634,14 +643,7 @@ func TestCopyCarriesThreatMode(t *testing.T) {
 func TestCopyRefusesTamperedThreatMode(t *testing.T) {
 	pgtest.Require(t)
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "tapdesk.db")
-	copyHistory(t, path)
-	func() {
-		db := reopen(t, path, keyB, keyA)
-		defer db.Close()
-		exec(t, db, `DELETE FROM threat_mode`)
-	}()
-	from, to := openCopyEnds(t, path, pgtest.URL(t))
+	from, to := copyEndsAfter(t, func(db *store.DB) { exec(t, db, `DELETE FROM threat_mode`) })
 	_, err := store.Copy(ctx, from, to)
 	if err == nil || !strings.Contains(err.Error(), "switch the mode at /admin/threat-mode on the source first") || !strings.Contains(err.Error(), "nothing was copied") {
 		t.Fatalf("copying a source without its threat-mode row: %v", err)

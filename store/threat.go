@@ -58,7 +58,7 @@ func (db *DB) ThreatMode(ctx context.Context) (tapdesk.ThreatMode, error) {
 		return m, nil
 	}
 	c.mu.Unlock()
-	stored, err := db.readThreatModeFrom(ctx, db.db)
+	stored, err := readThreatRow(ctx, db.db)
 	if err != nil {
 		return stored, err
 	}
@@ -88,7 +88,7 @@ func (db *DB) ThreatMode(ctx context.Context) (tapdesk.ThreatMode, error) {
 // row it was held from, read through q: a transaction, or a connection in
 // one read snapshot (heldThreatModeSnapshot).
 func (db *DB) heldThreatMode(ctx context.Context, q querier) (m, stored tapdesk.ThreatMode, err error) {
-	stored, err = db.readThreatModeFrom(ctx, q)
+	stored, err = readThreatRow(ctx, q)
 	if err != nil {
 		return stored, stored, err
 	}
@@ -157,10 +157,6 @@ func (db *DB) lastThreatSwitch(ctx context.Context, q querier) (*tapdesk.ThreatS
 	}
 	sw.Verified = err == nil && isSwitch && anchored && db.keys != nil && db.keys.ring().checks(prev, row.seq, &row)
 	return sw, row.mac, nil
-}
-
-func (db *DB) readThreatModeFrom(ctx context.Context, q querier) (tapdesk.ThreatMode, error) {
-	return readThreatRow(ctx, q)
 }
 
 // readThreatRow reads the mode's row through q (Missing or Unreadable when

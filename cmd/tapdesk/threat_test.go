@@ -204,17 +204,7 @@ func TestThreatModeForcedBySetting(t *testing.T) {
 // every guard, records the tampering and alerts on it; an admin's switch
 // off through the portal then records what the row says.
 func TestThreatModeSwitchedOffInTheDatabase(t *testing.T) {
-	d := startTestDemo(t)
-	admin := d.browser(t)
-	admin.signIn("/", "admin")
-	switchThreatMode(t, admin, "on", "Vishing wave against the helpdesk").status(http.StatusOK)
-
-	raw, err := sql.Open("sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	write(t, raw, `UPDATE threat_mode SET switched_on = 0 WHERE id = 1`)
+	d, admin, _ := threatOnThenTampered(t, `UPDATE threat_mode SET switched_on = 0 WHERE id = 1`)
 
 	agent := d.browser(t)
 	agent.signIn("/", "agent")
@@ -246,21 +236,29 @@ func TestThreatModeSwitchedOffInTheDatabase(t *testing.T) {
 	}
 }
 
-// TestThreatModeRowDeleted: the mode's row deleted in the database holds
-// the mode on (pages keep working, with the banner saying why), the sweep
-// records it as tampering, and the admin's switch puts the row back.
-func TestThreatModeRowDeleted(t *testing.T) {
+// threatOnThenTampered starts a demo whose admin switches heightened-threat
+// mode on through the portal, then runs tamper on its database directly,
+// as someone with write access to it would. raw stays open for the test.
+func threatOnThenTampered(t *testing.T, tamper string) (*testDemo, *browser, *sql.DB) {
+	t.Helper()
 	d := startTestDemo(t)
 	admin := d.browser(t)
 	admin.signIn("/", "admin")
 	switchThreatMode(t, admin, "on", "Vishing wave against the helpdesk").status(http.StatusOK)
-
 	raw, err := sql.Open("sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer raw.Close()
-	write(t, raw, `DELETE FROM threat_mode`)
+	t.Cleanup(func() { raw.Close() })
+	write(t, raw, tamper)
+	return d, admin, raw
+}
+
+// TestThreatModeRowDeleted: the mode's row deleted in the database holds
+// the mode on (pages keep working, with the banner saying why), the sweep
+// records it as tampering, and the admin's switch puts the row back.
+func TestThreatModeRowDeleted(t *testing.T) {
+	d, admin, raw := threatOnThenTampered(t, `DELETE FROM threat_mode`)
 
 	agent := d.browser(t)
 	agent.signIn("/", "agent")
