@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/pagezip"
 )
 
 // Bounds of the dashboard cache: an entry per person who opened the
@@ -48,15 +49,21 @@ type dashboardEntry struct {
 // keptPage is the plain dashboard page around an entry's lists, cut where
 // its nonce was: sent again as before + the request's nonce + after. It
 // was rendered for the CSRF token csrf (the sign-out form carries it).
+// zip is the same deflated, if the request that kept it was sent it
+// compressed (renderKept). Nothing in it changes once kept.
 type keptPage struct {
 	csrf, before, after string
+	zip                 *pagezip.Cut
 }
 
 // size is what an entry holds, in bytes, for the byte bound.
 func (e dashboardEntry) size() int {
 	n := len(e.html)
-	if e.page != nil {
-		n += len(e.page.csrf) + len(e.page.before) + len(e.page.after)
+	if pg := e.page; pg != nil {
+		n += len(pg.csrf) + len(pg.before) + len(pg.after)
+		if pg.zip != nil {
+			n += pg.zip.Size()
+		}
 	}
 	return n
 }
@@ -112,22 +119,22 @@ func (c *dashboardCache) bound() {
 // page returns the page kept around key's lists, if those are still html
 // (the lists the caller was given for this request) and the page was
 // rendered for the CSRF token csrf.
-func (c *dashboardCache) page(key, html, csrf string) (keptPage, bool) {
+func (c *dashboardCache) page(key, html, csrf string) (*keptPage, bool) {
 	c.mu.Lock()
 	e, ok := c.entries.Peek(key)
 	c.mu.Unlock()
 	// Strings compare their pointers first: the lists just handed out
 	// are the very string kept, so this costs no byte compare.
 	if !ok || e.page == nil || e.html != html || e.page.csrf != csrf {
-		return keptPage{}, false
+		return nil, false
 	}
-	return *e.page, true
+	return e.page, true
 }
 
 // keepPage keeps pg around key's lists, if they are still html: an entry
 // replaced meanwhile (a write, a deadline) has other lists, and the page
 // of the old ones must not come back with it.
-func (c *dashboardCache) keepPage(key, html string, pg keptPage) {
+func (c *dashboardCache) keepPage(key, html string, pg *keptPage) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries.Peek(key)
@@ -135,7 +142,7 @@ func (c *dashboardCache) keepPage(key, html string, pg keptPage) {
 		return
 	}
 	old := e.size()
-	e.page = &pg
+	e.page = pg
 	if e.size() > c.maxByte {
 		return // an entry larger than the whole bound would empty the cache
 	}

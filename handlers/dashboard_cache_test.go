@@ -1,17 +1,20 @@
 package handlers
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/pagezip"
@@ -69,7 +72,7 @@ func TestDashboardCache(t *testing.T) {
 	t.Run("a page is kept only with the lists it was rendered around", func(t *testing.T) {
 		c := newDashboardCache(8, 1<<20)
 		c.put("a", dashboardEntry{gen: 1, built: now, html: "lists one"})
-		c.keepPage("a", "lists one", keptPage{csrf: "tok", before: "<p>", after: "</p>"})
+		c.keepPage("a", "lists one", &keptPage{csrf: "tok", before: "<p>", after: "</p>"})
 		if pg, ok := c.page("a", "lists one", "tok"); !ok || pg.before != "<p>" || pg.after != "</p>" {
 			t.Fatalf("kept page: %+v %v", pg, ok)
 		}
@@ -85,7 +88,7 @@ func TestDashboardCache(t *testing.T) {
 		if _, ok := c.page("a", "lists two", "tok"); ok {
 			t.Error("the page of the old lists serves the new ones")
 		}
-		c.keepPage("a", "lists one", keptPage{csrf: "tok", before: "old", after: "old"})
+		c.keepPage("a", "lists one", &keptPage{csrf: "tok", before: "old", after: "old"})
 		if _, ok := c.page("a", "lists two", "tok"); ok {
 			t.Error("a page rendered around the old lists was kept with the new ones")
 		}
@@ -98,7 +101,7 @@ func TestDashboardCache(t *testing.T) {
 		c := newDashboardCache(16, 100)
 		c.put("a", dashboardEntry{gen: 1, built: now, html: "aa"})
 		c.put("b", dashboardEntry{gen: 1, built: now, html: "bb"})
-		c.keepPage("b", "bb", keptPage{before: strings.Repeat("x", 60), after: strings.Repeat("y", 37)})
+		c.keepPage("b", "bb", &keptPage{before: strings.Repeat("x", 60), after: strings.Repeat("y", 37)})
 		if n, b := c.len(); n != 1 || b != 99 {
 			t.Fatalf("%d entries, %d bytes; want b's alone, 99 bytes", n, b)
 		}
@@ -107,7 +110,7 @@ func TestDashboardCache(t *testing.T) {
 		}
 		// A page larger than the whole bound is not kept: it would empty
 		// the cache, its own lists included.
-		c.keepPage("b", "bb", keptPage{before: strings.Repeat("z", 200)})
+		c.keepPage("b", "bb", &keptPage{before: strings.Repeat("z", 200)})
 		if n, b := c.len(); n != 1 || b != 99 {
 			t.Errorf("after a page over the bound: %d entries, %d bytes; want b's, 99 bytes", n, b)
 		}
@@ -223,16 +226,42 @@ func TestRenderKeptRunsTheTemplateOnce(t *testing.T) {
 		})
 	}
 	e := echo.New()
-	load := func(lists, nonce, token string) string {
+	send := func(lists, nonce, token string, gz bool) string {
 		t.Helper()
 		rec := httptest.NewRecorder()
-		c := e.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), rec)
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		if gz { // a browser: the page goes out compressed
+			req.Header.Set(echo.HeaderAcceptEncoding, "gzip")
+			req.Header.Set(echo.HeaderSecFetchSite, "same-origin")
+		}
+		c := e.NewContext(req, rec)
 		c.Set(ctxNonce, nonce)
 		c.Set(ctxCSRF, token)
 		if err := h.renderKept(c, "viewer", lists, page(lists)); err != nil {
 			t.Fatal(err)
 		}
-		return rec.Body.String()
+		if got := rec.Header().Get(echo.HeaderContentEncoding) == "gzip"; got != gz {
+			t.Fatalf("sent compressed: %v, want %v", got, gz)
+		}
+		if n := rec.Header().Get(echo.HeaderContentLength); n != strconv.Itoa(rec.Body.Len()) {
+			t.Fatalf("Content-Length %s for %d bytes", n, rec.Body.Len())
+		}
+		if !gz {
+			return rec.Body.String()
+		}
+		r, err := gzip.NewReader(rec.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatalf("gunzipping the page: %v", err)
+		}
+		return string(b)
+	}
+	load := func(lists, nonce, token string) string {
+		t.Helper()
+		return send(lists, nonce, token, false)
 	}
 	lists := strings.Repeat("<li>row</li>", 3)
 	h.lists.put("viewer", dashboardEntry{gen: 1, built: time.Now(), html: lists})
@@ -258,5 +287,31 @@ func TestRenderKeptRunsTheTemplateOnce(t *testing.T) {
 	h.lists.put("viewer", dashboardEntry{gen: 2, built: time.Now(), html: other})
 	if got := load(other, "EEEEEEEEEEEEEEEEEEEEEE", "other"); !strings.Contains(got, other) || strings.Contains(got, lists) || renders != 3 {
 		t.Fatalf("new lists: %q after %d renders", got, renders)
+	}
+
+	// Compressed: a page kept by a plain request is rendered once more
+	// to be kept deflated too; from then on both kinds of request are
+	// sent the kept page, the same apart from the nonce.
+	const placeholder = middleware.CSRFUsingSecFetchSite
+	plain := load(other, "FFFFFFFFFFFFFFFFFFFFFF", placeholder)
+	if renders != 4 {
+		t.Fatalf("%d renders, want 4", renders)
+	}
+	for i, nonce := range []string{"GGGGGGGGGGGGGGGGGGGGGG", "HHHHHHHHHHHHHHHHHHHHHH"} {
+		got := send(other, nonce, placeholder, true)
+		if strings.Count(got, nonce) != 1 || strings.Replace(got, nonce, "FFFFFFFFFFFFFFFFFFFFFF", 1) != plain {
+			t.Fatalf("compressed load %d differs from the plain one beyond the nonce:\n%s\n%s", i+1, got, plain)
+		}
+	}
+	if got := load(other, "IIIIIIIIIIIIIIIIIIIIII", placeholder); strings.Replace(got, "IIIIIIIIIIIIIIIIIIIIII", "FFFFFFFFFFFFFFFFFFFFFF", 1) != plain {
+		t.Fatalf("a plain load after compressed ones:\n%s", got)
+	}
+	if renders != 5 {
+		t.Fatalf("the template ran %d times, want 5: once more to keep the page deflated", renders)
+	}
+	// The deflated page counts toward the byte bound.
+	pg, _ := h.lists.page("viewer", other, placeholder)
+	if _, b := h.lists.len(); pg == nil || pg.zip == nil || b != len(other)+len(placeholder)+len(pg.before)+len(pg.after)+pg.zip.Size() {
+		t.Fatalf("%d bytes counted for the kept page %+v", b, pg)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/pagezip"
 	"github.com/tapdesk/tapdesk/views"
 )
 
@@ -40,59 +41,90 @@ func (h *Handler) renderTo(c echo.Context, buf *bytes.Buffer, comp templ.Compone
 // renderKept is render for the plain dashboard, reloaded all day: the page
 // around key's kept lists is kept too (dashboardCache.page), cut at its
 // nonce, and sent again with this request's nonce without running templ,
-// while the lists are the same string and the CSRF token the same. The
-// caller vouches that nothing else on the page can differ from one load
-// to the next: no flash, no banner, no section read afresh, status 200.
+// while the lists are the same string and the CSRF token the same. Kept
+// by a request whose page went out compressed, it is kept deflated too
+// (pagezip.Cut), and compressed pages are sent from that without being put
+// together. The caller vouches that nothing else on the page can differ
+// from one load to the next: no flash, no banner, no section read afresh,
+// status 200.
 func (h *Handler) renderKept(c echo.Context, key, lists string, comp templ.Component) error {
 	n, t := nonceAndCSRF(c)
-	buf := h.buffer()
-	defer h.putBuffer(buf)
-	if pg, ok := h.lists.page(key, lists, t); ok && n != "" {
-		buf.Grow(len(pg.before) + len(n) + len(pg.after))
-		buf.WriteString(pg.before)
-		buf.WriteString(n)
-		buf.WriteString(pg.after)
-	} else {
+	gz := h.compressed(c)
+	pg, ok := h.lists.page(key, lists, t)
+	if !ok || n == "" || (gz && pg.zip == nil) {
+		buf := h.buffer()
+		defer h.putBuffer(buf)
 		if err := h.renderTo(c, buf, comp); err != nil {
 			return err
 		}
 		// Kept only when the nonce is there exactly once, so that every
 		// place it goes is filled again.
-		if n != "" {
-			if before, after, ok := strings.Cut(buf.String(), n); ok && !strings.Contains(after, n) {
-				h.lists.keepPage(key, lists, keptPage{csrf: t, before: before, after: after})
-			}
+		before, after, once := strings.Cut(buf.String(), n)
+		if n == "" || !once || strings.Contains(after, n) {
+			return h.send(c, http.StatusOK, buf)
 		}
+		pg = &keptPage{csrf: t, before: before, after: after}
+		if gz {
+			pg.zip = pagezip.NewCut(before, after)
+		}
+		h.lists.keepPage(key, lists, pg)
 	}
-	return h.send(c, http.StatusOK, buf)
+	body := h.buffer()
+	defer h.putBuffer(body)
+	if gz {
+		pg.zip.Write(body, n)
+		return h.sendCompressed(c, http.StatusOK, body)
+	}
+	body.Grow(len(pg.before) + len(n) + len(pg.after))
+	body.WriteString(pg.before)
+	body.WriteString(n)
+	body.WriteString(pg.after)
+	return h.sendBody(c, http.StatusOK, body)
 }
 
 // send sends the page in buf, compressed when tapdesk.CompressPage allows.
 func (h *Handler) send(c echo.Context, status int, buf *bytes.Buffer) error {
-	n, t := nonceAndCSRF(c)
-	// With its length known, the page goes out without chunked encoding:
-	// one write to the connection fewer (the closing chunk), and the
-	// client knows at once how much is coming.
-	hd := c.Response().Header()
+	if !h.compressed(c) {
+		return h.sendBody(c, status, buf)
+	}
+	body := h.buffer()
+	defer h.putBuffer(body)
+	// Only the nonce differs between two sendings of the same page: a
+	// page kept under its key (ctxPageKey) is deflated once.
+	key, _ := c.Get(ctxPageKey).(string)
+	n, _ := nonceAndCSRF(c)
+	h.pages.Write(body, key, buf.Bytes(), n)
+	return h.sendCompressed(c, status, body)
+}
+
+// compressed says whether this request's page goes out gzip-compressed
+// (tapdesk.CompressPage).
+func (h *Handler) compressed(c echo.Context) bool {
+	_, t := nonceAndCSRF(c)
 	// A real CSRF token is a secret on the page; echo's placeholder, given
 	// to browsers that send Fetch Metadata, is not (tapdesk.CompressPage).
 	secret := c.Get(ctxSecretPage) != nil || (t != "" && t != middleware.CSRFUsingSecFetchSite)
-	body := buf
-	if tapdesk.CompressPage(c.Request().Header.Get(echo.HeaderAcceptEncoding), c.Request().Header.Get(echo.HeaderSecFetchSite), secret) {
-		body = h.buffer()
-		defer h.putBuffer(body)
-		// Only the nonce differs between two sendings of the same page: a
-		// page kept under its key (ctxPageKey) is deflated once.
-		key, _ := c.Get(ctxPageKey).(string)
-		h.pages.Write(body, key, buf.Bytes(), n)
-		hd[echo.HeaderContentEncoding] = h.fixedHeaders.gzip
-		if v := hd[echo.HeaderVary]; len(v) == 1 && v[0] == "Cookie" {
-			hd[echo.HeaderVary] = h.fixedHeaders.varyCookieEncoding
-		} else {
-			hd.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
-		}
+	r := c.Request()
+	return tapdesk.CompressPage(r.Header.Get(echo.HeaderAcceptEncoding), r.Header.Get(echo.HeaderSecFetchSite), secret)
+}
+
+// sendCompressed sends body, a page gzip-compressed.
+func (h *Handler) sendCompressed(c echo.Context, status int, body *bytes.Buffer) error {
+	hd := c.Response().Header()
+	hd[echo.HeaderContentEncoding] = h.fixedHeaders.gzip
+	if v := hd[echo.HeaderVary]; len(v) == 1 && v[0] == "Cookie" {
+		hd[echo.HeaderVary] = h.fixedHeaders.varyCookieEncoding
+	} else {
+		hd.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
 	}
-	hd[echo.HeaderContentLength] = []string{strconv.Itoa(body.Len())}
+	return h.sendBody(c, status, body)
+}
+
+// sendBody sends body as it is. With its length known, the page goes out
+// without chunked encoding: one write to the connection fewer (the closing
+// chunk), and the client knows at once how much is coming.
+func (h *Handler) sendBody(c echo.Context, status int, body *bytes.Buffer) error {
+	c.Response().Header()[echo.HeaderContentLength] = []string{strconv.Itoa(body.Len())}
 	return c.HTMLBlob(status, body.Bytes())
 }
 

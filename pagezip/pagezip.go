@@ -149,17 +149,10 @@ func (e *entry) add(p []byte, keep bool) {
 	if keep {
 		p = bytes.Clone(p)
 	}
-	var b bytes.Buffer
-	if len(p) > 0 {
-		w := writers.Get().(*flate.Writer)
-		w.Reset(&b)
-		_, _ = w.Write(p) // a bytes.Buffer takes every write
-		_ = w.Flush()     // byte-aligned, not final
-		writers.Put(w)
-	}
+	d := deflate(p)
 	e.pieces = append(e.pieces, p)
-	e.deflated = append(e.deflated, b.Bytes())
-	e.size += len(p) + b.Len()
+	e.deflated = append(e.deflated, d)
+	e.size += len(p) + len(d)
 }
 
 // writers are deflaters at the fastest level: a kept page is deflated once,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -41,15 +42,50 @@ func BenchmarkDashboard(b *testing.B) {
 	})
 }
 
+// BenchmarkDashboardBrowser is BenchmarkDashboard as scripts/bench's wrk
+// asks for it: with a browser's headers (the page goes out gzip-compressed)
+// and the request log line written as JSON, as serve writes it.
+//
+//	go test -run '^$' -bench DashboardBrowser -cpu 1 -count 10 ./cmd/tapdesk/
+func BenchmarkDashboardBrowser(b *testing.B) {
+	d, cookies := dashboardListingWith(b, newLogger(newLogBuffer(io.Discard), tapdesk.LogFormatJSON, slog.LevelInfo))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &pageWriter{header: http.Header{}}
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			for _, c := range cookies {
+				req.AddCookie(c)
+			}
+			req.Header["Accept-Encoding"] = []string{"gzip, deflate, br, zstd"}
+			req.Header["Sec-Fetch-Site"] = []string{"same-origin"}
+			req.Header["Sec-Fetch-Mode"] = []string{"navigate"}
+			req.Header["Sec-Fetch-Dest"] = []string{"document"}
+			w.reset()
+			d.app.echo.ServeHTTP(w, req)
+			if w.status != http.StatusOK || w.header.Get("Content-Encoding") != "gzip" {
+				b.Errorf("dashboard: status %d, encoding %q", w.status, w.header.Get("Content-Encoding"))
+				return
+			}
+		}
+	})
+}
+
 // dashboardListing20 starts a demo whose agent has filed 20 requests, and
 // returns it with the agent's cookies.
 func dashboardListing20(tb testing.TB) (*testDemo, []*http.Cookie) {
+	return dashboardListingWith(tb, slog.New(slog.DiscardHandler))
+}
+
+// dashboardListingWith is dashboardListing20 logging to log.
+func dashboardListingWith(tb testing.TB, log *slog.Logger) (*testDemo, []*http.Cookie) {
 	limits, err := tapdesk.ParseRateLimits("file=off", tapdesk.DefaultRateLimits())
 	if err != nil {
 		tb.Fatal(err)
 	}
 	d := startTestDemoWith(tb, func(o *demoOptions) {
-		o.Logger = slog.New(slog.DiscardHandler)
+		o.Logger = log
 		o.RateLimits = limits
 		o.SweepInterval = time.Hour
 	})
