@@ -214,7 +214,10 @@ starts each as a child process on loopback, and measures in one run:
   step. With zero think time on 2 cores shared by the load generator, the
   edges and the server, the per-step latency there is by Little's law
   concurrency ÷ throughput: it measures throughput, not what a step costs;
-- the server's processor time per flow in both runs (` + "`" + `/proc/PID/stat` + "`" + `);
+- the server's processor time per flow in both runs, and per request in
+  the wrk runs (` + "`" + `/proc/PID/stat` + "`" + `, in ticks of 10 ms): requests/s depend on
+  the share of the two cores wrk takes and on the machine's neighbours,
+  processor time per request much less so;
 - the server's VmRSS after start (split into anonymous memory and
   file-backed pages, mostly the binary's), sampled under load and VmHWM,
   and again after a quiet spell; the ` + "`" + `-wal` + "`" + ` file's size sampled every 50 ms
@@ -297,7 +300,7 @@ func echoSendingAnswer(ctx context.Context, c config, agent *browser, dir string
 		return wrkResult{}, err
 	}
 	defer echo.stop()
-	return runWrk(ctx, c.wrk, echo.base+"/page", headers, c.duration)
+	return runWrkOn(ctx, echo.pid(), c.wrk, echo.base+"/page", headers, c.duration)
 }
 
 // measure runs everything against one tapdesk build. A failure stops that
@@ -319,12 +322,12 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 	if err != nil {
 		return fail(err)
 	}
-	r.Echo, err = runWrk(ctx, c.wrk, echo.base+"/", nil, c.duration)
+	r.Echo, err = runWrkOn(ctx, echo.pid(), c.wrk, echo.base+"/", nil, c.duration)
 	echo.stop()
 	if err != nil {
 		return fail(err)
 	}
-	logf("echo: %.0f/s", r.Echo.RPS)
+	logf("echo: %.0f/s, %.1f µs of processor time a request", r.Echo.RPS, r.Echo.cpuPerRequest())
 
 	if addr, err = freeAddr(); err != nil {
 		return fail(err)
@@ -416,17 +419,17 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 		{"css+cookie", css, append([]string{cookie}, browserStyle...), &r.CSSCookie},
 		{"healthz", "/healthz", nil, &r.Hlz},
 	} {
-		if *w.into, err = runWrk(ctx, c.wrk, agent.abs(w.path), w.headers, c.duration); err != nil {
+		if *w.into, err = runWrkOn(ctx, srv.pid(), c.wrk, agent.abs(w.path), w.headers, c.duration); err != nil {
 			return fail(err)
 		}
-		logf("%s: %.0f/s, %d non-2xx", w.name, w.into.RPS, w.into.Non2xx)
+		logf("%s: %.0f/s, %d non-2xx, %.1f µs of processor time a request", w.name, w.into.RPS, w.into.Non2xx, w.into.cpuPerRequest())
 	}
 	// The ceiling for this page: echo sending the dashboard's own answer,
 	// header and body as tapdesk sent them, with nothing to work out.
 	if r.EchoPage, err = echoSendingAnswer(ctx, c, agent, dir, append([]string{cookie}, browserPage...)); err != nil {
 		return fail(err)
 	}
-	logf("echo sending the dashboard's answer: %.0f/s", r.EchoPage.RPS)
+	logf("echo sending the dashboard's answer: %.0f/s, %.1f µs of processor time a request", r.EchoPage.RPS, r.EchoPage.cpuPerRequest())
 
 	agents := []*browser{agent, newBrowser(srv.base, transport)}
 	approvers := []*browser{newBrowser(srv.base, transport), newBrowser(srv.base, transport), newBrowser(srv.base, transport)}

@@ -269,6 +269,16 @@ func table(rs []result) string {
 		}
 		return fmt.Sprintf("%s; %.3f", rps(r.EchoPage), r.Dashboard.RPS/r.EchoPage.RPS)
 	})
+	row("server processor time a request, µs: echo \"hello\"; dashboard; echo sending its answer", "", func(r result) string {
+		if r.Echo.cpuPerRequest() == 0 || r.Dashboard.cpuPerRequest() == 0 {
+			return "—"
+		}
+		s := fmt.Sprintf("%.1f; %.1f", r.Echo.cpuPerRequest(), r.Dashboard.cpuPerRequest())
+		if r.EchoPage.cpuPerRequest() > 0 {
+			s += fmt.Sprintf("; %.1f", r.EchoPage.cpuPerRequest())
+		}
+		return s
+	})
 	row("agent dashboard: session cookie only (plain wrk); ÷ echo", "", func(r result) string {
 		if r.DashboardPlain.RPS == 0 || r.Echo.RPS == 0 {
 			return "—"

@@ -16,6 +16,10 @@ type wrkResult struct {
 	Requests int64
 	Non2xx   int64 // "Non-2xx or 3xx responses"
 	Errors   string
+	// CPU is the server's processor time (user and system) during the
+	// run: unlike requests/s, it does not depend on how much of the two
+	// cores wrk took, nor on what else the machine was doing.
+	CPU time.Duration
 }
 
 var (
@@ -57,6 +61,33 @@ func (r wrkResult) perRequest() float64 {
 		return 0
 	}
 	return r.Bytes / r.RPS
+}
+
+// cpuPerRequest is the server's processor time per request, in µs.
+func (r wrkResult) cpuPerRequest() float64 {
+	if r.Requests == 0 || r.CPU == 0 {
+		return 0
+	}
+	return float64(r.CPU) / float64(time.Microsecond) / float64(r.Requests)
+}
+
+// runWrkOn is runWrk, with the processor time the server pid used during
+// the run.
+func runWrkOn(ctx context.Context, pid int, wrk, url string, headers []string, d time.Duration) (wrkResult, error) {
+	cpu0, err := cpuTime(pid)
+	if err != nil {
+		return wrkResult{}, err
+	}
+	r, err := runWrk(ctx, wrk, url, headers, d)
+	if err != nil {
+		return r, err
+	}
+	cpu1, err := cpuTime(pid)
+	if err != nil {
+		return wrkResult{}, err
+	}
+	r.CPU = cpu1 - cpu0
+	return r, nil
 }
 
 // runWrk runs `wrk -t2 -c50` against url for d, with these headers
