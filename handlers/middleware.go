@@ -439,9 +439,10 @@ func (h *Handler) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		id, _ := c.Get(ctxRequestID).(string)
 		res := c.Response()
-		r := slog.NewRecord(time.Now(), slog.LevelInfo, "http", 0)
+		now := time.Now()
+		r := slog.NewRecord(now, slog.LevelInfo, "http", 0)
 		r.AddAttrs(slog.String("method", c.Request().Method), slog.String("route", c.Path()),
-			slog.Int("status", res.Status), slog.Int64("duration_ms", time.Since(start).Milliseconds()), slog.Int64("bytes", res.Size),
+			slog.Int("status", res.Status), slog.Int64("duration_ms", now.Sub(start).Milliseconds()), slog.Int64("bytes", res.Size),
 			slog.String("request_id", id), slog.String("client", c.RealIP()), slog.String("user", principal(c).UPN))
 		_ = lh.Handle(ctx, r)
 		return nil
