@@ -314,4 +314,30 @@ func TestRenderKeptRunsTheTemplateOnce(t *testing.T) {
 	if _, b := h.lists.len(); pg == nil || pg.zip == nil || b != len(other)+len(placeholder)+len(pg.before)+len(pg.after)+pg.zip.Size() {
 		t.Fatalf("%d bytes counted for the kept page %+v", b, pg)
 	}
+	// New lists after the page was kept deflated: the new page, compressed.
+	third := strings.Repeat("<li>third row</li>", 2)
+	h.lists.put("viewer", dashboardEntry{gen: 3, built: time.Now(), html: third})
+	if got := send(third, "JJJJJJJJJJJJJJJJJJJJJJ", placeholder, true); !strings.Contains(got, third) || strings.Contains(got, other) || renders != 6 {
+		t.Fatalf("new lists after a deflated page: %q after %d renders", got, renders)
+	}
+	// A page with a real CSRF token is a secret: never compressed, even
+	// to a browser that asks, nor kept deflated (send checks the header).
+	for _, nonce := range []string{"KKKKKKKKKKKKKKKKKKKKKK", "LLLLLLLLLLLLLLLLLLLLLL"} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set(echo.HeaderAcceptEncoding, "gzip")
+		req.Header.Set(echo.HeaderSecFetchSite, "same-origin")
+		c := e.NewContext(req, rec)
+		c.Set(ctxNonce, nonce)
+		c.Set(ctxCSRF, "real-token")
+		if err := h.renderKept(c, "viewer", third, page(third)); err != nil {
+			t.Fatal(err)
+		}
+		if enc := rec.Header().Get(echo.HeaderContentEncoding); enc != "" || !strings.Contains(rec.Body.String(), `value="real-token"`) {
+			t.Fatalf("a page with a real token went out with Content-Encoding %q:\n%.200q", enc, rec.Body.String())
+		}
+	}
+	if pg, _ := h.lists.page("viewer", third, "real-token"); pg == nil || pg.zip != nil {
+		t.Fatalf("the page with a real token: %+v", pg)
+	}
 }

@@ -57,10 +57,13 @@ func (h *Handler) renderKept(c echo.Context, key, lists string, comp templ.Compo
 		if err := h.renderTo(c, buf, comp); err != nil {
 			return err
 		}
+		if n == "" {
+			return h.send(c, http.StatusOK, buf)
+		}
 		// Kept only when the nonce is there exactly once, so that every
 		// place it goes is filled again.
 		before, after, once := strings.Cut(buf.String(), n)
-		if n == "" || !once || strings.Contains(after, n) {
+		if !once || strings.Contains(after, n) {
 			return h.send(c, http.StatusOK, buf)
 		}
 		pg = &keptPage{csrf: t, before: before, after: after}

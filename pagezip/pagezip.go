@@ -163,11 +163,18 @@ var writers = sync.Pool{New: func() any {
 	return w
 }}
 
-// stored writes s as a stored block, not final, into a byte-aligned stream.
+// stored writes s as stored blocks, not final, into a byte-aligned
+// stream: one block unless s is longer than a block holds (65,535 bytes).
 func stored(dst *bytes.Buffer, s string) {
-	n := uint16(len(s))
-	dst.Write([]byte{0, byte(n), byte(n >> 8), byte(^n), byte(^n >> 8)})
-	dst.WriteString(s)
+	for {
+		part := s[:min(len(s), 0xffff)]
+		n := uint16(len(part))
+		dst.Write([]byte{0, byte(n), byte(n >> 8), byte(^n), byte(^n >> 8)})
+		dst.WriteString(part)
+		if s = s[len(part):]; s == "" {
+			return
+		}
+	}
 }
 
 func (c *Cache) put(key string, e *entry) {
