@@ -129,6 +129,17 @@ func HoldThreatMode(stored ThreatMode, last *ThreatSwitch) (mode ThreatMode, fin
 	return stored, finding
 }
 
+// ThreatModeUnreadSentence is the banner while the mode cannot be read (a
+// database error): filing, approving and issuing refuse until it can be,
+// rather than assume it is off (handlers' threatMode callers).
+const ThreatModeUnreadSentence = "Heightened-threat mode could not be read just now. Until it can, tapdesk files, approves and issues no pass; denying and cancelling still work."
+
+// ThreatModeUnreadable is the refusal of a step that must know the mode
+// while it cannot be read.
+func ThreatModeUnreadable() *Error {
+	return Titledf(EUNAVAILABLE, "Threat mode unreadable", "%s", ThreatModeUnreadSentence)
+}
+
 // ThreatModeHeldSentence is what the banner adds while the mode is held on.
 const ThreatModeHeldSentence = "It is held on because the audit trail does not back up its stored setting, which tapdesk records as tampering."
 

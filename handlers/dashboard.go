@@ -68,9 +68,10 @@ func (h *Handler) dashboard(c echo.Context) error {
 	comp := views.DashboardPage(page, templ.Raw(lists), o, dep)
 	// The page around the lists is the same from load to load (the
 	// person, the lists and the CSRF token aside) unless it shows a flash,
-	// the threat banner (its phrase of time moves) or a section read
-	// afresh: otherwise it is kept whole too.
-	if q.IsZero() && qerr == nil && o == nil && dep == nil && page.Flash == "" && !page.Threat.On {
+	// the threat banner (its phrase of time moves; or it says the mode
+	// could not be read) or a section read afresh: otherwise it is kept
+	// whole too.
+	if q.IsZero() && qerr == nil && o == nil && dep == nil && page.Flash == "" && !page.Threat.On && !page.ThreatUnread {
 		return h.renderKept(c, key, lists, comp)
 	}
 	return h.render(c, status, comp)

@@ -260,7 +260,8 @@ func (h *Handler) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
 
 // page is the layout data of the current request.
 func (h *Handler) page(c echo.Context, title string) views.Page {
-	p := views.Page{Title: title, User: principal(c), Demo: h.cfg.Demo, Threat: h.threatBanner(c)}
+	p := views.Page{Title: title, User: principal(c), Demo: h.cfg.Demo}
+	p.Threat, p.ThreatUnread = h.threatBanner(c)
 	if loaded, _ := c.Get(ctxSession).(bool); loaded {
 		p.Flash = h.takeFlash(c)
 	}

@@ -31,7 +31,10 @@ const (
 func (h *Handler) threatMode(ctx context.Context) (tapdesk.ThreatMode, error) {
 	m, err := h.store.ThreatMode(ctx)
 	if err != nil {
-		return m, err
+		// The database's error goes to the log; the person reads why the
+		// step waits (a 503).
+		h.log.ErrorContext(ctx, "heightened-threat mode unreadable", "request_id", tapdesk.RequestIDFrom(ctx), "err", err)
+		return m, tapdesk.ThreatModeUnreadable()
 	}
 	if h.cfg.ThreatModeForced {
 		m.On, m.Forced = true, true
@@ -54,16 +57,17 @@ func (h *Handler) requestThreatMode(c echo.Context) (tapdesk.ThreatMode, error) 
 	return m, err
 }
 
-// threatBanner is the mode for the page's banner. A failed read shows the
-// banner as if on when the setting forces it, and is logged: a page must
-// not fail because the banner could not be read.
-func (h *Handler) threatBanner(c echo.Context) tapdesk.ThreatMode {
+// threatBanner is the mode for the page's banner. A failed read (logged
+// by threatMode) does not fail the page: the banner shows the mode on when the
+// setting forces it, and otherwise says it could not be read (unread),
+// never that it is off.
+func (h *Handler) threatBanner(c echo.Context) (m tapdesk.ThreatMode, unread bool) {
 	m, err := h.requestThreatMode(c)
 	if err != nil {
-		h.log.Warn("heightened-threat mode unreadable for the banner", "err", err)
-		return tapdesk.ThreatMode{On: h.cfg.ThreatModeForced, Forced: h.cfg.ThreatModeForced}
+		forced := h.cfg.ThreatModeForced
+		return tapdesk.ThreatMode{On: forced, Forced: forced}, !forced
 	}
-	return m
+	return m, false
 }
 
 // threatForm is the admin page's form for the mode as it is.

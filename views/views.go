@@ -67,6 +67,9 @@ type Page struct {
 	// Threat is heightened-threat mode; every page shows a banner while it
 	// is on (titles-threat slice).
 	Threat tapdesk.ThreatMode
+	// ThreatUnread: the mode could not be read for this page; the banner
+	// says so instead (tapdesk.ThreatModeUnreadSentence).
+	ThreatUnread bool
 }
 
 func (p Page) can(r tapdesk.Role) bool { return p.User.Has(r) }

@@ -283,3 +283,60 @@ func TestThreatModeRowDeleted(t *testing.T) {
 		t.Fatalf("the row put back: %d rows off (%v)", n, err)
 	}
 }
+
+// TestThreatModeUnreadable: while the mode cannot be read (here its table
+// is gone), pages keep working and their banner says so, never that the
+// mode is off; filing refuses with a sentence until it can be read, and
+// cancelling still works. The dashboard showing that banner is not kept:
+// once the mode reads again, the banner goes.
+func TestThreatModeUnreadable(t *testing.T) {
+	d := startTestDemo(t)
+	agent := d.browser(t)
+	agent.signIn("/", "agent")
+	first := fileRequestFor(t, agent, "marco.rossi@contoso.example", "Locked out after a phone swap")
+	second := fileRequestFor(t, agent, "nina.newhire@contoso.example", "New starter, first day, no methods yet")
+	raw, err := sql.Open("sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	write(t, raw, `ALTER TABLE threat_mode RENAME TO threat_mode_moved`)
+
+	// A write through tapdesk, so the mode is read again rather than kept.
+	agent.get(first).submit(`form[action$="/cancel"]`, nil).status(http.StatusOK)
+	agent.get("/").status(http.StatusOK)
+	if got := agent.text(`[data-testid="threat-unread"]`); got != tapdesk.ThreatModeUnreadSentence {
+		t.Fatalf("banner while the mode is unreadable: %q\n%s", got, agent.body)
+	}
+	if agent.doc().Find(`[data-testid="threat-banner"]`).Length() != 0 {
+		t.Fatal("the banner says the mode is on; nobody knows")
+	}
+	before := requestCount(t, raw)
+	agent.get("/requests/new?user=" + url.QueryEscape("marco.rossi@contoso.example"))
+	if code := agent.last.StatusCode; code != http.StatusServiceUnavailable {
+		t.Fatalf("the request form while the mode is unreadable: %d, want 503", code)
+	}
+	if !strings.Contains(agent.body, tapdesk.ThreatModeUnreadSentence) {
+		t.Errorf("the refusal does not say why:\n%s", agent.body)
+	}
+	if n := requestCount(t, raw); n != before {
+		t.Fatalf("%d requests after a refused filing, %d before", n, before)
+	}
+	agent.get(second).submit(`form[action$="/cancel"]`, nil).status(http.StatusOK)
+
+	write(t, raw, `ALTER TABLE threat_mode_moved RENAME TO threat_mode`)
+	fileRequestFor(t, agent, "marco.rossi@contoso.example", "Locked out after a phone swap, again")
+	agent.get("/").status(http.StatusOK)
+	if n := agent.doc().Find(`[data-testid="threat-unread"], [data-testid="threat-banner"]`).Length(); n != 0 {
+		t.Fatalf("a banner after the mode reads again (off):\n%s", agent.body)
+	}
+}
+
+func requestCount(t *testing.T, raw *sql.DB) int {
+	t.Helper()
+	var n int
+	if err := raw.QueryRow(`SELECT COUNT(*) FROM requests`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
