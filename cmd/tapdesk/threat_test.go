@@ -295,6 +295,9 @@ func TestThreatModeUnreadable(t *testing.T) {
 	agent.signIn("/", "agent")
 	first := fileRequestFor(t, agent, "marco.rossi@contoso.example", "Locked out after a phone swap")
 	second := fileRequestFor(t, agent, "nina.newhire@contoso.example", "New starter, first day, no methods yet")
+	third := fileRequestFor(t, agent, "sofia.garcia@contoso.example", "Phone lost on a trip")
+	approver := d.browser(t)
+	approver.signIn(third, "approver")
 	raw, err := sql.Open("sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
@@ -321,6 +324,14 @@ func TestThreatModeUnreadable(t *testing.T) {
 	}
 	if n := requestCount(t, raw); n != before {
 		t.Fatalf("%d requests after a refused filing, %d before", n, before)
+	}
+	approver.submit(`form[action$="/approve"]`, nil).status(http.StatusServiceUnavailable)
+	if !strings.Contains(approver.body, tapdesk.ThreatModeUnreadSentence) {
+		t.Errorf("the approval's refusal does not say why:\n%s", approver.body)
+	}
+	var approved int
+	if err := raw.QueryRow(`SELECT COUNT(*) FROM approvals`).Scan(&approved); err != nil || approved != 0 {
+		t.Fatalf("%d approvals recorded while the mode was unreadable (%v)", approved, err)
 	}
 	agent.get(second).submit(`form[action$="/cancel"]`, nil).status(http.StatusOK)
 
