@@ -56,7 +56,7 @@ func (h *Handler) decide(c echo.Context, d tapdesk.Decision, reason string) erro
 	// Heightened-threat mode: a request filed before the switch is not
 	// approved on the terms it was filed under (denying stays possible).
 	if d == tapdesk.DecisionApprove {
-		threat, err := h.threatMode(c.Request().Context())
+		threat, err := h.requestThreatMode(c)
 		if err != nil {
 			return err
 		}

@@ -56,7 +56,7 @@ func (h *Handler) eligible(c echo.Context, card views.UserCard) (tapdesk.ThreatM
 	if err := tapdesk.CheckFile(principal(c), card.User); err != nil {
 		return tapdesk.ThreatMode{}, err
 	}
-	threat, err := h.threatMode(c.Request().Context())
+	threat, err := h.requestThreatMode(c)
 	if err != nil {
 		return threat, err
 	}

@@ -31,9 +31,11 @@ const (
 func (h *Handler) threatMode(ctx context.Context) (tapdesk.ThreatMode, error) {
 	m, err := h.store.ThreatMode(ctx)
 	if err != nil {
-		// The database's error goes to the log; the person reads why the
-		// step waits (a 503).
-		h.log.ErrorContext(ctx, "heightened-threat mode unreadable", "request_id", tapdesk.RequestIDFrom(ctx), "err", err)
+		// The database's error goes to the log (unless the client left);
+		// the person reads why the step waits (a 503).
+		if ctx.Err() == nil {
+			h.log.ErrorContext(ctx, "heightened-threat mode unreadable", "request_id", tapdesk.RequestIDFrom(ctx), "err", err)
+		}
 		return m, tapdesk.ThreatModeUnreadable()
 	}
 	if h.cfg.ThreatModeForced {
@@ -42,19 +44,24 @@ func (h *Handler) threatMode(ctx context.Context) (tapdesk.ThreatMode, error) {
 	return m, nil
 }
 
-// requestThreatMode is threatMode read once per request: issuing checks
-// the mode and the page it renders shows it in the banner, and the writes
-// in between would send the second read to the database. The page shows
-// the mode the request acted under.
+// requestThreatMode is threatMode read once per request: filing,
+// approving and issuing check the mode and the page they render shows it
+// in the banner, and the writes in between would send the second read to
+// the database. The page shows the mode the request acted under; a read
+// that failed is not tried again (nor logged again) for its page.
 func (h *Handler) requestThreatMode(c echo.Context) (tapdesk.ThreatMode, error) {
-	if m, ok := c.Get(ctxThreatMode).(tapdesk.ThreatMode); ok {
-		return m, nil
+	if r, ok := c.Get(ctxThreatMode).(threatRead); ok {
+		return r.mode, r.err
 	}
 	m, err := h.threatMode(c.Request().Context())
-	if err == nil {
-		c.Set(ctxThreatMode, m)
-	}
+	c.Set(ctxThreatMode, threatRead{m, err})
 	return m, err
+}
+
+// threatRead is a request's read of the mode (requestThreatMode).
+type threatRead struct {
+	mode tapdesk.ThreatMode
+	err  error
 }
 
 // threatBanner is the mode for the page's banner. A failed read (logged

@@ -286,9 +286,10 @@ func TestThreatModeRowDeleted(t *testing.T) {
 
 // TestThreatModeUnreadable: while the mode cannot be read (here its table
 // is gone), pages keep working and their banner says so, never that the
-// mode is off; filing refuses with a sentence until it can be read, and
-// cancelling still works. The dashboard showing that banner is not kept:
-// once the mode reads again, the banner goes.
+// mode is off; filing and approving refuse with a sentence (503) until it
+// can be read, and cancelling still works. The dashboard showing that
+// banner is not kept: once the mode reads again, with nothing written in
+// between, the banner goes.
 func TestThreatModeUnreadable(t *testing.T) {
 	d := startTestDemo(t)
 	agent := d.browser(t)
@@ -298,6 +299,17 @@ func TestThreatModeUnreadable(t *testing.T) {
 	third := fileRequestFor(t, agent, "sofia.garcia@contoso.example", "Phone lost on a trip")
 	approver := d.browser(t)
 	approver.signIn(third, "approver")
+	// The same agent in another tab, with a request form open.
+	tab := d.browser(t)
+	tab.signIn("/", "agent")
+	tab.get("/users?q=omar").status(http.StatusOK)
+	card, _ := tab.doc().Find(`[data-testid="results"] li a`).Attr("href")
+	newHref, ok := tab.get(card).doc().Find(`[data-testid="new-request"]`).Attr("href")
+	if !ok {
+		t.Fatalf("no request form offered:\n%s", tab.body)
+	}
+	tab.get(newHref).status(http.StatusOK)
+
 	raw, err := sql.Open("sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
@@ -307,24 +319,29 @@ func TestThreatModeUnreadable(t *testing.T) {
 
 	// A write through tapdesk, so the mode is read again rather than kept.
 	agent.get(first).submit(`form[action$="/cancel"]`, nil).status(http.StatusOK)
-	agent.get("/").status(http.StatusOK)
-	if got := agent.text(`[data-testid="threat-unread"]`); got != tapdesk.ThreatModeUnreadSentence {
-		t.Fatalf("banner while the mode is unreadable: %q\n%s", got, agent.body)
+	for range 2 { // the second load would be the kept page, were it kept
+		agent.get("/").status(http.StatusOK)
+		if got := agent.text(`[data-testid="threat-unread"]`); got != tapdesk.ThreatModeUnreadSentence {
+			t.Fatalf("banner while the mode is unreadable: %q\n%s", got, agent.body)
+		}
+		if agent.doc().Find(`[data-testid="threat-banner"]`).Length() != 0 {
+			t.Fatal("the banner says the mode is on; nobody knows")
+		}
 	}
-	if agent.doc().Find(`[data-testid="threat-banner"]`).Length() != 0 {
-		t.Fatal("the banner says the mode is on; nobody knows")
-	}
+
 	before := requestCount(t, raw)
-	agent.get("/requests/new?user=" + url.QueryEscape("marco.rossi@contoso.example"))
-	if code := agent.last.StatusCode; code != http.StatusServiceUnavailable {
-		t.Fatalf("the request form while the mode is unreadable: %d, want 503", code)
-	}
-	if !strings.Contains(agent.body, tapdesk.ThreatModeUnreadSentence) {
-		t.Errorf("the refusal does not say why:\n%s", agent.body)
+	tab.submit(`form[action="/requests"]`, url.Values{
+		"ticket_ref": {"INC-4712"}, "justification": {"Locked out, new phone"},
+		"verification": {"callback"}, "verification_note": {"Called back +1 555 0100 from HR record"},
+		"lifetime": {"60"}, "usable_once": {"on"},
+	}).status(http.StatusServiceUnavailable)
+	if !strings.Contains(tab.body, tapdesk.ThreatModeUnreadSentence) {
+		t.Errorf("the filing's refusal does not say why:\n%s", tab.body)
 	}
 	if n := requestCount(t, raw); n != before {
 		t.Fatalf("%d requests after a refused filing, %d before", n, before)
 	}
+	tab.get(newHref).status(http.StatusServiceUnavailable)
 	approver.submit(`form[action$="/approve"]`, nil).status(http.StatusServiceUnavailable)
 	if !strings.Contains(approver.body, tapdesk.ThreatModeUnreadSentence) {
 		t.Errorf("the approval's refusal does not say why:\n%s", approver.body)
@@ -334,12 +351,17 @@ func TestThreatModeUnreadable(t *testing.T) {
 		t.Fatalf("%d approvals recorded while the mode was unreadable (%v)", approved, err)
 	}
 	agent.get(second).submit(`form[action$="/cancel"]`, nil).status(http.StatusOK)
+	agent.get("/").status(http.StatusOK) // the lists after the cancel
 
+	// Readable again, nothing written since: the dashboard is the same
+	// lists, and its banner must not be the one kept from before.
 	write(t, raw, `ALTER TABLE threat_mode_moved RENAME TO threat_mode`)
-	fileRequestFor(t, agent, "marco.rossi@contoso.example", "Locked out after a phone swap, again")
 	agent.get("/").status(http.StatusOK)
 	if n := agent.doc().Find(`[data-testid="threat-unread"], [data-testid="threat-banner"]`).Length(); n != 0 {
 		t.Fatalf("a banner after the mode reads again (off):\n%s", agent.body)
+	}
+	if !strings.Contains(d.logs.String(), "heightened-threat mode unreadable") {
+		t.Error("the database's error was not logged")
 	}
 }
 
