@@ -297,8 +297,10 @@ func TestThreatModeUnreadable(t *testing.T) {
 	first := fileRequestFor(t, agent, "marco.rossi@contoso.example", "Locked out after a phone swap")
 	second := fileRequestFor(t, agent, "nina.newhire@contoso.example", "New starter, first day, no methods yet")
 	third := fileRequestFor(t, agent, "sofia.garcia@contoso.example", "Phone lost on a trip")
+	fourth := fileRequestFor(t, agent, "chen.wei@contoso.example", "Authenticator reset after a new phone")
 	approver := d.browser(t)
-	approver.signIn(third, "approver")
+	approver.signIn(fourth, "approver").submit(`form[action$="/approve"]`, nil).status(http.StatusOK)
+	approver.get(third)
 	// The same agent in another tab, with a request form open.
 	tab := d.browser(t)
 	tab.signIn("/", "agent")
@@ -347,8 +349,21 @@ func TestThreatModeUnreadable(t *testing.T) {
 		t.Errorf("the approval's refusal does not say why:\n%s", approver.body)
 	}
 	var approved int
-	if err := raw.QueryRow(`SELECT COUNT(*) FROM approvals`).Scan(&approved); err != nil || approved != 0 {
-		t.Fatalf("%d approvals recorded while the mode was unreadable (%v)", approved, err)
+	if err := raw.QueryRow(`SELECT COUNT(*) FROM approvals`).Scan(&approved); err != nil || approved != 1 {
+		t.Fatalf("%d approvals, want the one made before the mode was unreadable (%v)", approved, err)
+	}
+	// Issuing refuses too: no pass asked of Graph, the request not spent.
+	creates := d.fake.CountRequests(createTAP)
+	agent.get(fourth).submit(`form[action$="/reveal"]`, nil).status(http.StatusServiceUnavailable)
+	if !strings.Contains(agent.body, tapdesk.ThreatModeUnreadSentence) || agent.doc().Find(`[data-testid="pass"]`).Length() != 0 {
+		t.Fatalf("the issue's refusal:\n%s", agent.body)
+	}
+	if n := d.fake.CountRequests(createTAP); n != creates {
+		t.Fatalf("Graph was asked to create %d pass(es) while the mode was unreadable", n-creates)
+	}
+	var claimed bool
+	if err := raw.QueryRow(`SELECT issue_claimed_at IS NOT NULL FROM requests WHERE id = ?`, strings.TrimPrefix(fourth, "/requests/")).Scan(&claimed); err != nil || claimed {
+		t.Fatalf("the refused request is claimed: %v %v", claimed, err)
 	}
 	agent.get(second).submit(`form[action$="/cancel"]`, nil).status(http.StatusOK)
 	agent.get("/").status(http.StatusOK) // the lists after the cancel
@@ -362,6 +377,11 @@ func TestThreatModeUnreadable(t *testing.T) {
 	}
 	if !strings.Contains(d.logs.String(), "heightened-threat mode unreadable") {
 		t.Error("the database's error was not logged")
+	}
+	// And the approved request issues now.
+	agent.get(fourth).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
+	if agent.doc().Find(`[data-testid="pass"]`).Length() != 1 {
+		t.Fatalf("no pass once the mode reads again:\n%s", agent.body)
 	}
 }
 
