@@ -2,7 +2,6 @@ package pagezip
 
 import (
 	"bytes"
-	"encoding/binary"
 	"hash/crc32"
 
 	"github.com/klauspost/compress/flate"
@@ -14,7 +13,7 @@ import (
 // checksummed again. The work per response is copying the deflated pieces
 // and a few dozen shifts for the CRC-32 (combine).
 type Cut struct {
-	before, after       []byte // deflated, each ending in a sync flush
+	deflated            [2][]byte // before and after, each ending in a sync flush
 	crcBefore, crcAfter uint32
 	lenBefore, lenAfter int
 	afterOp             uint32 // x^(8·lenAfter) mod the polynomial (combine)
@@ -23,7 +22,7 @@ type Cut struct {
 // NewCut deflates the page's text before and after its varying string.
 func NewCut(before, after string) *Cut {
 	return &Cut{
-		before: deflate([]byte(before)), after: deflate([]byte(after)),
+		deflated:  [2][]byte{deflate([]byte(before)), deflate([]byte(after))},
 		crcBefore: crc32.ChecksumIEEE([]byte(before)), crcAfter: crc32.ChecksumIEEE([]byte(after)),
 		lenBefore: len(before), lenAfter: len(after),
 		afterOp: shiftOp(len(after)),
@@ -31,22 +30,13 @@ func NewCut(before, after string) *Cut {
 }
 
 // Size is the bytes the cut holds.
-func (k *Cut) Size() int { return len(k.before) + len(k.after) }
+func (k *Cut) Size() int { return len(k.deflated[0]) + len(k.deflated[1]) }
 
 // Write appends the page with vary in its place to dst, as one gzip
 // member.
 func (k *Cut) Write(dst *bytes.Buffer, vary string) {
-	dst.Grow(len(header) + len(k.before) + 5 + len(vary) + len(k.after) + len(final) + 8)
-	dst.Write(header[:])
-	dst.Write(k.before)
-	stored(dst, vary)
-	dst.Write(k.after)
-	dst.Write(final[:])
-	crc := updateString(k.crcBefore, vary)
-	var trailer [8]byte
-	binary.LittleEndian.PutUint32(trailer[:4], combine(crc, k.crcAfter, k.afterOp))
-	binary.LittleEndian.PutUint32(trailer[4:], uint32(k.lenBefore+len(vary)+k.lenAfter))
-	dst.Write(trailer[:])
+	crc := combine(updateString(k.crcBefore, vary), k.crcAfter, k.afterOp)
+	member(dst, k.deflated[:], vary, crc, k.lenBefore+len(vary)+k.lenAfter)
 }
 
 // deflate is p deflated, ending in a sync flush (byte-aligned, not final).

@@ -91,18 +91,29 @@ func (c *Cache) Write(dst *bytes.Buffer, key string, page []byte, vary string) {
 			c.put(key, e)
 		}
 	}
-	dst.Grow(len(header) + len(final) + 8 + e.size/4)
+	member(dst, e.deflated, vary, crc32.ChecksumIEEE(page), len(page))
+}
+
+// member appends one gzip member to dst: the deflated pieces with vary
+// stored between each two, and the trailer of a text of n bytes whose
+// CRC-32 is crc.
+func member(dst *bytes.Buffer, deflated [][]byte, vary string, crc uint32, n int) {
+	size := len(header) + len(final) + 8 + (len(deflated)-1)*(5+len(vary))
+	for _, d := range deflated {
+		size += len(d)
+	}
+	dst.Grow(size)
 	dst.Write(header[:])
-	for i, d := range e.deflated {
-		dst.Write(d)
-		if i < len(e.deflated)-1 {
+	for i, d := range deflated {
+		if i > 0 {
 			stored(dst, vary)
 		}
+		dst.Write(d)
 	}
 	dst.Write(final[:])
 	var trailer [8]byte
-	binary.LittleEndian.PutUint32(trailer[:4], crc32.ChecksumIEEE(page))
-	binary.LittleEndian.PutUint32(trailer[4:], uint32(len(page)))
+	binary.LittleEndian.PutUint32(trailer[:4], crc)
+	binary.LittleEndian.PutUint32(trailer[4:], uint32(n))
 	dst.Write(trailer[:])
 }
 
