@@ -1,6 +1,7 @@
 package tapdesk
 
 import (
+	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -127,6 +128,17 @@ func HoldThreatMode(stored ThreatMode, last *ThreatSwitch) (mode ThreatMode, fin
 		stored.Since, stored.By, stored.Reason = last.Time, last.By, last.Reason
 	}
 	return stored, finding
+}
+
+// CheckThreatModeCopy refuses to copy (tapdesk db copy) a mode whose row
+// was deleted or rewritten behind tapdesk's back: tapdesk holds such a
+// mode on, and the copy must not decide for it.
+func CheckThreatModeCopy(stored ThreatMode) error {
+	if stored.Missing || stored.Unreadable != "" {
+		return errors.New("the source's heightened-threat mode row is missing or holds values tapdesk never writes, which tapdesk records as tampering: " +
+			"switch the mode at /admin/threat-mode on the source first (that writes the row again), then copy again; nothing was copied")
+	}
+	return nil
 }
 
 // ThreatModeUnreadSentence is the banner while the mode cannot be read (a

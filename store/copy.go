@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tapdesk/tapdesk"
 )
 
 // copiedTables are the tables of tapdesk's schema, in the order a copy
@@ -503,11 +504,8 @@ func copyThreatMode(ctx context.Context, src querier, dst *sql.Conn) error {
 	if err != nil {
 		return fmt.Errorf("read heightened-threat mode: %w; nothing was copied", err)
 	}
-	if m.Missing || m.Unreadable != "" {
-		// Deleted or rewritten behind tapdesk's back: tapdesk holds such
-		// a mode on, and the copy must not decide for it.
-		return errors.New("the source's heightened-threat mode row is missing or holds values tapdesk never writes, which tapdesk records as tampering: " +
-			"switch the mode at /admin/threat-mode on the source first (that writes the row again), then copy again; nothing was copied")
+	if err := tapdesk.CheckThreatModeCopy(m); err != nil {
+		return err
 	}
 	var at sql.NullString
 	if !m.Since.IsZero() {
