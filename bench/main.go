@@ -300,7 +300,7 @@ func echoSendingAnswer(ctx context.Context, c config, agent *browser, dir string
 		return wrkResult{}, err
 	}
 	defer echo.stop()
-	return runWrkOn(ctx, echo.pid(), c.wrk, echo.base+"/page", headers, c.duration)
+	return runWrk(ctx, echo.pid(), c.wrk, echo.base+"/page", headers, c.duration)
 }
 
 // measure runs everything against one tapdesk build. A failure stops that
@@ -322,7 +322,7 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 	if err != nil {
 		return fail(err)
 	}
-	r.Echo, err = runWrkOn(ctx, echo.pid(), c.wrk, echo.base+"/", nil, c.duration)
+	r.Echo, err = runWrk(ctx, echo.pid(), c.wrk, echo.base+"/", nil, c.duration)
 	echo.stop()
 	if err != nil {
 		return fail(err)
@@ -419,7 +419,7 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 		{"css+cookie", css, append([]string{cookie}, browserStyle...), &r.CSSCookie},
 		{"healthz", "/healthz", nil, &r.Hlz},
 	} {
-		if *w.into, err = runWrkOn(ctx, srv.pid(), c.wrk, agent.abs(w.path), w.headers, c.duration); err != nil {
+		if *w.into, err = runWrk(ctx, srv.pid(), c.wrk, agent.abs(w.path), w.headers, c.duration); err != nil {
 			return fail(err)
 		}
 		logf("%s: %.0f/s, %d non-2xx, %.1f µs of processor time a request", w.name, w.into.RPS, w.into.Non2xx, w.into.cpuPerRequest())

@@ -71,36 +71,28 @@ func (r wrkResult) cpuPerRequest() float64 {
 	return float64(r.CPU) / float64(time.Microsecond) / float64(r.Requests)
 }
 
-// runWrkOn is runWrk, with the processor time the server pid used during
-// the run.
-func runWrkOn(ctx context.Context, pid int, wrk, url string, headers []string, d time.Duration) (wrkResult, error) {
-	cpu0, err := cpuTime(pid)
-	if err != nil {
-		return wrkResult{}, err
-	}
-	r, err := runWrk(ctx, wrk, url, headers, d)
-	if err != nil {
-		return r, err
-	}
-	cpu1, err := cpuTime(pid)
-	if err != nil {
-		return wrkResult{}, err
-	}
-	r.CPU = cpu1 - cpu0
-	return r, nil
-}
-
 // runWrk runs `wrk -t2 -c50` against url for d, with these headers
-// ("Name: value").
-func runWrk(ctx context.Context, wrk, url string, headers []string, d time.Duration) (wrkResult, error) {
+// ("Name: value"), and reads the processor time the server pid used
+// meanwhile.
+func runWrk(ctx context.Context, pid int, wrk, url string, headers []string, d time.Duration) (wrkResult, error) {
 	args := []string{"-t2", "-c50", "-d" + strconv.Itoa(int(d.Seconds())) + "s"}
 	for _, h := range headers {
 		args = append(args, "-H", h)
 	}
 	args = append(args, url)
+	cpu0, err := cpuTime(pid)
+	if err != nil {
+		return wrkResult{}, err
+	}
 	out, err := exec.CommandContext(ctx, wrk, args...).CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk %v: %w\n%s", args, err, out)
 	}
-	return parseWrk(string(out))
+	cpu1, err := cpuTime(pid)
+	if err != nil {
+		return wrkResult{}, err
+	}
+	r, err := parseWrk(string(out))
+	r.CPU = cpu1 - cpu0
+	return r, err
 }
