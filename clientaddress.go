@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 )
 
@@ -71,6 +72,11 @@ func ParseClientIPHeader(s string) (string, error) {
 // stops the walk at the last hop believed. Addresses may carry a port, as
 // some load balancers write them.
 func ClientAddress(peer, header string, values []string, trusted []*net.IPNet) string {
+	if len(trusted) == 0 {
+		if host, ok := canonicalPeer(peer); ok {
+			return host
+		}
+	}
 	peerIP := parseHostIP(peer)
 	if peerIP == nil {
 		return peer
@@ -101,6 +107,33 @@ func ClientAddress(peer, header string, values []string, trusted []*net.IPNet) s
 		}
 	}
 	return hop.String()
+}
+
+// canonicalPeer is the address of peer, a connection's "host:port" as Go
+// writes it, when it is already written the way the slow path below
+// writes it (net.IP's String): then it is returned as it is, a substring,
+// where parsing it into a net.IP and writing it out again costs two
+// allocations on every request's log line. Anything else (a zone, an
+// IPv4-mapped address, a form Go would write differently) is not
+// canonical and takes the slow path.
+func canonicalPeer(peer string) (string, bool) {
+	ap, err := netip.ParseAddrPort(peer)
+	if err != nil {
+		return "", false
+	}
+	a := ap.Addr()
+	if a.Zone() != "" || a.Is4In6() {
+		return "", false
+	}
+	host := peer[:strings.LastIndexByte(peer, ':')]
+	if a.Is6() {
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	}
+	var buf [len("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255")]byte
+	if string(a.AppendTo(buf[:0])) != host {
+		return "", false
+	}
+	return host, true
 }
 
 // Trusted reports whether ip is in one of the ranges.

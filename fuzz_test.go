@@ -2,6 +2,7 @@ package tapdesk_test
 
 import (
 	"encoding/base64"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -228,4 +229,48 @@ func FuzzParseRequestID(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzClientAddressPeer: with no trusted proxies the client is the
+// connection's peer, written as net.IP writes it; the fast path that
+// hands back the peer's own host (canonicalPeer) gives, for any peer, what
+// parsing it and writing it out again gives, and allocates nothing for the
+// addresses Go's listeners write.
+func FuzzClientAddressPeer(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:5555", "192.0.2.7:443", "[::1]:80", "[2001:db8::1]:8080", "[2001:DB8::1]:80",
+		"[2001:db8:0:0:0:0:0:1]:80", "[::ffff:192.0.2.7]:80", "[fe80::1%eth0]:80", "1.2.3.4", "01.2.3.4:80", "[1.2.3.4]:80",
+		"::1:80", "1.2.3.4:99999", "1.2.3.4:", " 1.2.3.4:80", "[::]:0", "0.0.0.0:1", "[::1.2.3.4]:80", "garbage", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, peer string) {
+		if got, want := tapdesk.ClientAddress(peer, tapdesk.HeaderXForwardedFor, nil, nil), slowClientAddress(peer); got != want {
+			t.Fatalf("ClientAddress(%q) = %q, want %q", peer, got, want)
+		}
+	})
+}
+
+// slowClientAddress is ClientAddress for a peer not trusted, as it was
+// written before the fast path: the peer parsed, then written by net.IP.
+func slowClientAddress(peer string) string {
+	s := strings.TrimSpace(peer)
+	ip := net.ParseIP(s)
+	if ip == nil {
+		if host, _, err := net.SplitHostPort(s); err == nil {
+			ip = net.ParseIP(host)
+		} else {
+			ip = net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+		}
+	}
+	if ip == nil {
+		return peer
+	}
+	return ip.String()
+}
+
+func TestClientAddressOfAPeerAllocatesNothing(t *testing.T) {
+	for _, peer := range []string{"127.0.0.1:5555", "[2001:db8::1]:8080"} {
+		if n := testing.AllocsPerRun(100, func() { tapdesk.ClientAddress(peer, tapdesk.HeaderXForwardedFor, nil, nil) }); n != 0 {
+			t.Errorf("ClientAddress(%q) allocates %.0f times", peer, n)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,20 +43,70 @@ func requestIDChar(c byte) bool {
 	return strings.IndexByte("-_.:/+=@", c) >= 0
 }
 
-// requestIDKey is the context key of the id of the request being served.
-type requestIDKey struct{}
+// RequestScope is what one web request carries through its context, in a
+// single value made when the request comes in: its id, which the audit
+// events it writes record, and what it adds up as it is served, the time
+// it waited on Graph with its exchanges (entra, through metrics) and its
+// turns to write the database (store), which Server-Timing reports.
+type RequestScope struct {
+	ID string
 
-// WithRequestID returns ctx carrying the id of the web request it serves;
-// the audit events written for that request record it.
+	graphNanos, graphCalls, writeTurns atomic.Int64
+}
+
+// AddGraphTime adds d of waiting on Graph; call says it was one HTTP
+// exchange (each attempt apart) rather than a wait before a retry.
+func (s *RequestScope) AddGraphTime(d time.Duration, call bool) {
+	s.graphNanos.Add(int64(d))
+	if call {
+		s.graphCalls.Add(1)
+	}
+}
+
+// GraphTime is the time waited on Graph so far; concurrent calls add up,
+// so it can exceed the request's wall time.
+func (s *RequestScope) GraphTime() time.Duration { return time.Duration(s.graphNanos.Load()) }
+
+// GraphCalls is the number of HTTP exchanges with Graph or its token
+// authority so far.
+func (s *RequestScope) GraphCalls() int64 { return s.graphCalls.Load() }
+
+// AddWriteTurn counts one turn to write (a write transaction, a session
+// save, an outbox claim).
+func (s *RequestScope) AddWriteTurn() { s.writeTurns.Add(1) }
+
+// WriteTurns is the number of turns to write taken so far.
+func (s *RequestScope) WriteTurns() int64 { return s.writeTurns.Load() }
+
+// requestScopeKey is the context key of the scope of the request being served.
+type requestScopeKey struct{}
+
+// WithRequestScope returns ctx carrying s.
+func WithRequestScope(ctx context.Context, s *RequestScope) context.Context {
+	return context.WithValue(ctx, requestScopeKey{}, s)
+}
+
+// RequestScopeFrom is the scope of the web request ctx serves (nil outside
+// one: the sweep, the mail worker, the command line).
+func RequestScopeFrom(ctx context.Context) *RequestScope {
+	s, _ := ctx.Value(requestScopeKey{}).(*RequestScope)
+	return s
+}
+
+// WithRequestID returns ctx carrying the id of the web request it serves
+// (in a scope of its own); the audit events written for that request
+// record it.
 func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
+	return WithRequestScope(ctx, &RequestScope{ID: id})
 }
 
 // RequestIDFrom is the id of the web request ctx serves ("" outside one:
 // the sweep, the mail worker, the command line).
 func RequestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if s := RequestScopeFrom(ctx); s != nil {
+		return s.ID
+	}
+	return ""
 }
 
 // Readiness results are cached so that a load balancer probing every

@@ -65,7 +65,7 @@ func (h *Handler) dashboard(c echo.Context) error {
 	if p.Has(tapdesk.RoleAdmin) {
 		dep = h.deployment(ctx, now)
 	}
-	comp := views.DashboardPage(page, templ.Raw(lists), o, dep)
+	comp := func() templ.Component { return views.DashboardPage(page, templ.Raw(lists), o, dep) }
 	// The page around the lists is the same from load to load (the
 	// person, the lists and the CSRF token aside) unless it shows a flash,
 	// the threat banner (its phrase of time moves; or it says the mode
@@ -74,7 +74,7 @@ func (h *Handler) dashboard(c echo.Context) error {
 	if q.IsZero() && qerr == nil && o == nil && dep == nil && page.Flash == "" && !page.Threat.On && !page.ThreatUnread {
 		return h.renderKept(c, key, lists, comp)
 	}
-	return h.render(c, status, comp)
+	return h.render(c, status, comp())
 }
 
 // dashboardListsHTML is p's rendered lists: kept ones when they still hold,

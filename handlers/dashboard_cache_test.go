@@ -237,7 +237,7 @@ func TestRenderKeptRunsTheTemplateOnce(t *testing.T) {
 		c := e.NewContext(req, rec)
 		c.Set(ctxNonce, nonce)
 		c.Set(ctxCSRF, token)
-		if err := h.renderKept(c, "viewer", lists, page(lists)); err != nil {
+		if err := h.renderKept(c, "viewer", lists, func() templ.Component { return page(lists) }); err != nil {
 			t.Fatal(err)
 		}
 		if got := rec.Header().Get(echo.HeaderContentEncoding) == "gzip"; got != gz {
@@ -330,7 +330,7 @@ func TestRenderKeptRunsTheTemplateOnce(t *testing.T) {
 		c := e.NewContext(req, rec)
 		c.Set(ctxNonce, nonce)
 		c.Set(ctxCSRF, "real-token")
-		if err := h.renderKept(c, "viewer", third, page(third)); err != nil {
+		if err := h.renderKept(c, "viewer", third, func() templ.Component { return page(third) }); err != nil {
 			t.Fatal(err)
 		}
 		if enc := rec.Header().Get(echo.HeaderContentEncoding); enc != "" || !strings.Contains(rec.Body.String(), `value="real-token"`) {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/metrics"
-	"github.com/tapdesk/tapdesk/store"
 )
 
 // observe counts every request by route template, method and status, times
@@ -31,12 +31,12 @@ func (h *Handler) observe(routes func() map[string]bool) echo.MiddlewareFunc {
 			defer h.metrics.HTTPEnd()
 			res := c.Response()
 			if h.cfg.Demo || h.cfg.ServerTiming {
-				ctx, graph := metrics.WithGraphTime(c.Request().Context())
-				ctx, writes := store.WithWriteTurns(ctx)
-				c.SetRequest(c.Request().WithContext(ctx))
-				res.Before(func() {
-					res.Header().Set("Server-Timing", serverTiming(time.Since(start), graph, writes.Count()))
-				})
+				// requestID made the scope the request adds up in.
+				if scope := tapdesk.RequestScopeFrom(c.Request().Context()); scope != nil {
+					res.Before(func() {
+						res.Header()["Server-Timing"] = []string{serverTiming(time.Since(start), scope)}
+					})
+				}
 			}
 			if err := next(c); err != nil {
 				c.Error(err)
@@ -54,16 +54,16 @@ func (h *Handler) observe(routes func() map[string]bool) echo.MiddlewareFunc {
 }
 
 // serverTiming is the Server-Timing header value, times in milliseconds.
-func serverTiming(app time.Duration, graph *metrics.GraphTime, writes int64) string {
-	b := make([]byte, 0, 96)
-	b = append(b, "app;dur="...)
+func serverTiming(app time.Duration, s *tapdesk.RequestScope) string {
+	var buf [96]byte
+	b := append(buf[:0], "app;dur="...)
 	b = strconv.AppendFloat(b, float64(app.Microseconds())/1000, 'f', 3, 64)
 	b = append(b, ", graph;dur="...)
-	b = strconv.AppendFloat(b, float64(graph.Total().Microseconds())/1000, 'f', 3, 64)
+	b = strconv.AppendFloat(b, float64(s.GraphTime().Microseconds())/1000, 'f', 3, 64)
 	b = append(b, ", graph-calls;desc="...)
-	b = strconv.AppendInt(b, graph.Calls(), 10)
+	b = strconv.AppendInt(b, s.GraphCalls(), 10)
 	b = append(b, ", db-writes;desc="...)
-	b = strconv.AppendInt(b, writes, 10)
+	b = strconv.AppendInt(b, s.WriteTurns(), 10)
 	return string(b)
 }
 

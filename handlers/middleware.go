@@ -145,14 +145,14 @@ const (
 // securityHeaderValues are the values of the fixed security headers, made
 // once per Handler and shared by its responses (securityHeaders).
 type securityHeaderValues struct {
-	deny, nosniff, noReferrer, sameOrigin, permissionsPolicy, hsts, noStore, varyCookie, varyCookieEncoding, gzip []string
+	deny, nosniff, noReferrer, sameOrigin, permissionsPolicy, hsts, noStore, varyCookie, varyCookieEncoding, gzip, html []string
 }
 
 func newSecurityHeaderValues() securityHeaderValues {
 	return securityHeaderValues{deny: []string{"DENY"}, nosniff: []string{"nosniff"}, noReferrer: []string{"no-referrer"},
 		sameOrigin: []string{"same-origin"}, permissionsPolicy: []string{permissionsPolicy},
 		hsts: []string{"max-age=63072000"}, noStore: []string{"no-store"}, varyCookie: []string{"Cookie"},
-		varyCookieEncoding: []string{"Cookie", "Accept-Encoding"}, gzip: []string{"gzip"}}
+		varyCookieEncoding: []string{"Cookie, Accept-Encoding"}, gzip: []string{"gzip"}, html: []string{echo.MIMETextHTMLCharsetUTF8}}
 }
 
 // permissionsPolicy turns off every powerful browser feature tapdesk has no
@@ -385,14 +385,13 @@ func (h *Handler) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 			id = newHTTPRequestID()
 		}
 		c.Response().Header()[tapdesk.HeaderXRequestID] = []string{id} // canonical already
-		c.Set(ctxRequestID, id)
-		c.SetRequest(r.WithContext(tapdesk.WithRequestID(r.Context(), id)))
+		// One value in the context for all the request carries and adds
+		// up (tapdesk.RequestScope), set once: each context value and
+		// each new request (WithContext) is an allocation per request.
+		c.SetRequest(r.WithContext(tapdesk.WithRequestScope(r.Context(), &tapdesk.RequestScope{ID: id})))
 		return next(c)
 	}
 }
-
-// ctxRequestID holds the request's id in the echo context.
-const ctxRequestID = "tapdesk.request_id"
 
 // trustedPeer says whether the direct peer is one of the trusted proxies.
 func (h *Handler) trustedPeer(remoteAddr string) bool {
@@ -438,7 +437,7 @@ func (h *Handler) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if !lh.Enabled(ctx, slog.LevelInfo) {
 			return nil
 		}
-		id, _ := c.Get(ctxRequestID).(string)
+		id := tapdesk.RequestIDFrom(c.Request().Context())
 		res := c.Response()
 		now := time.Now()
 		r := slog.NewRecord(now, slog.LevelInfo, "http", 0)

@@ -46,15 +46,16 @@ func (h *Handler) renderTo(c echo.Context, buf *bytes.Buffer, comp templ.Compone
 // (pagezip.Cut), and compressed pages are sent from that without being put
 // together. The caller vouches that nothing else on the page can differ
 // from one load to the next: no flash, no banner, no section read afresh,
-// status 200.
-func (h *Handler) renderKept(c echo.Context, key, lists string, comp templ.Component) error {
+// status 200. The page's component is built (page) only when the page is
+// rendered: a kept page needs none.
+func (h *Handler) renderKept(c echo.Context, key, lists string, page func() templ.Component) error {
 	n, t := nonceAndCSRF(c)
 	gz := h.compressed(c)
 	pg, ok := h.lists.page(key, lists, t)
 	if !ok || n == "" || (gz && pg.zip == nil) {
 		buf := h.buffer()
 		defer h.putBuffer(buf)
-		if err := h.renderTo(c, buf, comp); err != nil {
+		if err := h.renderTo(c, buf, page()); err != nil {
 			return err
 		}
 		if n == "" {
@@ -127,7 +128,12 @@ func (h *Handler) sendCompressed(c echo.Context, status int, body *bytes.Buffer)
 // without chunked encoding: one write to the connection fewer (the closing
 // chunk), and the client knows at once how much is coming.
 func (h *Handler) sendBody(c echo.Context, status int, body *bytes.Buffer) error {
-	c.Response().Header()[echo.HeaderContentLength] = []string{strconv.Itoa(body.Len())}
+	hd := c.Response().Header()
+	hd[echo.HeaderContentLength] = []string{strconv.Itoa(body.Len())}
+	// As HTMLBlob would set it, without a new value every time.
+	if _, set := hd[echo.HeaderContentType]; !set {
+		hd[echo.HeaderContentType] = h.fixedHeaders.html
+	}
 	return c.HTMLBlob(status, body.Bytes())
 }
 

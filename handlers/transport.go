@@ -78,7 +78,11 @@ func (h *Handler) writeDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 	return func(c echo.Context) error {
 		res := c.Response()
-		res.Writer = &deadlineWriter{ResponseWriter: res.Writer, rc: *http.NewResponseController(res.Writer), timeout: h.cfg.WriteTimeout}
+		// The server has just set the connection's write deadline
+		// WriteTimeout on from when it read the request (cmd/tapdesk runs
+		// it with this same WriteTimeout): that deadline stands as the
+		// first one, so a page written at once sets none of its own.
+		res.Writer = &deadlineWriter{ResponseWriter: res.Writer, timeout: h.cfg.WriteTimeout, until: time.Now().Add(h.cfg.WriteTimeout)}
 		return next(c)
 	}
 }
@@ -87,9 +91,10 @@ func (h *Handler) writeDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 // every write, through http.ResponseController.
 type deadlineWriter struct {
 	http.ResponseWriter
-	rc      http.ResponseController
+	rc      *http.ResponseController // made when first needed
 	timeout time.Duration
-	// until is the deadline last set (zero: none yet).
+	// until is the deadline last set, or the one the server set (at most
+	// this: it was set a moment before).
 	until time.Time
 }
 
@@ -99,11 +104,18 @@ type deadlineWriter struct {
 // takes the runtime's timer locks.
 func (w *deadlineWriter) extend() {
 	now := time.Now()
-	if !w.until.IsZero() && w.until.Sub(now) >= w.timeout-w.timeout/deadlineSlack {
+	if w.until.Sub(now) >= w.timeout-w.timeout/deadlineSlack {
 		return
 	}
 	w.until = now.Add(w.timeout)
-	_ = w.rc.SetWriteDeadline(w.until)
+	_ = w.controller().SetWriteDeadline(w.until)
+}
+
+func (w *deadlineWriter) controller() *http.ResponseController {
+	if w.rc == nil {
+		w.rc = http.NewResponseController(w.ResponseWriter)
+	}
+	return w.rc
 }
 
 // deadlineSlack: a write may find its deadline up to timeout/deadlineSlack
@@ -115,7 +127,7 @@ func (w *deadlineWriter) WriteHeader(code int) { w.extend(); w.ResponseWriter.Wr
 func (w *deadlineWriter) Write(p []byte) (int, error) { w.extend(); return w.ResponseWriter.Write(p) }
 
 // Flush keeps streaming (the audit export) working through the wrapper.
-func (w *deadlineWriter) Flush() { w.extend(); _ = w.rc.Flush() }
+func (w *deadlineWriter) Flush() { w.extend(); _ = w.controller().Flush() }
 
 // Unwrap lets http.ResponseController reach the connection underneath.
 func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

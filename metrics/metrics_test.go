@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tapdesk/tapdesk"
 )
 
 // TestCountsAreCachedBetweenScrapes: scrapes within CountTTL reuse the
@@ -81,11 +83,12 @@ func TestNilMetricsCountNothing(t *testing.T) {
 
 func TestServerTimingAddsUpGraphTime(t *testing.T) {
 	AddGraphTime(context.Background(), time.Second) // no request: ignored
-	ctx, g := WithGraphTime(context.Background())
+	g := &tapdesk.RequestScope{ID: "r1"}
+	ctx := tapdesk.WithRequestScope(context.Background(), g)
 	AddGraphTime(ctx, 250*time.Millisecond)
 	AddGraphTime(ctx, 50*time.Millisecond)
 	AddGraphCall(ctx, 100*time.Millisecond)
-	if g.Total() != 400*time.Millisecond || g.Calls() != 1 {
-		t.Errorf("Graph time %s in %d calls, want 400ms in 1 (a wait is no call)", g.Total(), g.Calls())
+	if g.GraphTime() != 400*time.Millisecond || g.GraphCalls() != 1 {
+		t.Errorf("Graph time %s in %d calls, want 400ms in 1 (a wait is no call)", g.GraphTime(), g.GraphCalls())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/textproto"
 	"sync"
 	"time"
 
@@ -219,7 +220,9 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	// Every request is bounded: its headers in size and time, its body (at
 	// most tapdesk.MaxFormBytes, handlers.limitBody) in time, and each write
 	// of its answer (the handlers push the write deadline on as they write,
-	// so slow pages and long exports are not cut off).
+	// so slow pages and long exports are not cut off; they count on the
+	// server's WriteTimeout being the handlers' for the first deadline,
+	// handlers.writeDeadline).
 	e.Server.ReadHeaderTimeout = min(tapdesk.MaxReadHeaderTimeout, cfg.ReadTimeout)
 	e.Server.ReadTimeout = cfg.ReadTimeout
 	e.Server.WriteTimeout = cfg.WriteTimeout
@@ -503,7 +506,25 @@ func warnForwarding(trusted []*net.IPNet, header string, log *slog.Logger) echo.
 			log.Warn(tapdesk.UntrustedForwardingMoreWarning(peer))
 		}
 	}
+	// Every warning is about a forwarding header that came: without one
+	// (nearly every request when no proxy is in front) there is nothing
+	// to look at. The headers are looked up by their canonical names,
+	// which Get would work out anew, allocating, on every request.
+	canonical := make([]string, len(tapdesk.ForwardingHeaders))
+	for i, h := range tapdesk.ForwardingHeaders {
+		canonical[i] = textproto.CanonicalMIMEHeaderKey(h)
+	}
 	check := func(r *http.Request) {
+		came := false
+		for _, h := range canonical {
+			if len(r.Header[h]) > 0 {
+				came = true
+				break
+			}
+		}
+		if !came {
+			return
+		}
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		ip := net.ParseIP(host)
 		if err != nil || ip == nil {
