@@ -216,7 +216,6 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = clientIP(cfg.TrustedProxies, cfg.ClientIPHeader)
-	e.Pre(warnForwarding(cfg.TrustedProxies, cfg.ClientIPHeader, log))
 	// Every request is bounded: its headers in size and time, its body (at
 	// most tapdesk.MaxFormBytes, handlers.limitBody) in time, and each write
 	// of its answer (the handlers push the write deadline on as they write,
@@ -229,6 +228,10 @@ func newApp(ctx context.Context, cfg appConfig, dir tapdesk.Directory, sender ma
 	e.Server.IdleTimeout = tapdesk.IdleTimeout
 	e.Server.MaxHeaderBytes = tapdesk.MaxHeaderBytes
 	a.handler.Routes(e)
+	// Every request is looked at for forwarding headers first. Not as
+	// echo's Pre middleware: with any, echo builds two closures for every
+	// request.
+	e.Server.Handler = warnForwarding(e, cfg.TrustedProxies, cfg.ClientIPHeader, log)
 	a.echo = e
 	if l, ok := dir.(outside.AuditLog); ok {
 		a.outside = outside.New(l, db, outside.Options{Delete: cfg.OutsidePassDelete, Logger: log, Metrics: a.metrics})
@@ -483,8 +486,8 @@ func clientIP(trusted []*net.IPNet, header string) echo.IPExtractor {
 // proxy setting the other header than the one read. Either way every
 // client behind the proxy shares its address and per-address limits. It
 // looks at every request, since not all of them ask for the client's
-// address.
-func warnForwarding(trusted []*net.IPNet, header string, log *slog.Logger) echo.MiddlewareFunc {
+// address, before next serves it.
+func warnForwarding(next http.Handler, trusted []*net.IPNet, header string, log *slog.Logger) http.Handler {
 	header = cmp.Or(header, tapdesk.HeaderXForwardedFor)
 	var missingOnce sync.Once
 	var untrusted struct {
@@ -548,12 +551,10 @@ func warnForwarding(trusted []*net.IPNet, header string, log *slog.Logger) echo.
 			}
 		}
 	}
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			check(c.Request())
-			return next(c)
-		}
-	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		check(r)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // listen opens the address, with a clear message when it is taken.

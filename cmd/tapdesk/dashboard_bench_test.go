@@ -56,7 +56,7 @@ func benchDashboard(b *testing.B, d *testDemo, cookies []*http.Cookie, browser b
 				req.Header["Sec-Fetch-Dest"] = []string{"document"}
 			}
 			w.reset()
-			d.app.echo.ServeHTTP(w, req)
+			d.app.echo.Server.Handler.ServeHTTP(w, req)
 			// A compressed page cannot be searched for the sign-out form.
 			if gz := w.header.Get("Content-Encoding") == "gzip"; w.status != http.StatusOK || gz != browser || (!gz && !w.signedIn) {
 				b.Errorf("dashboard: status %d, compressed %v, signed in %v", w.status, gz, w.signedIn)
@@ -116,7 +116,7 @@ func TestDashboardAllocations(t *testing.T) {
 			req.AddCookie(c)
 		}
 		w.reset()
-		d.app.echo.ServeHTTP(w, req)
+		d.app.echo.Server.Handler.ServeHTTP(w, req)
 		if w.status != http.StatusOK || !w.signedIn {
 			t.Fatalf("dashboard: status %d, signed in: %v", w.status, w.signedIn)
 		}
