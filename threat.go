@@ -146,6 +146,25 @@ func CheckThreatModeCopy(stored ThreatMode) error {
 // rather than assume it is off (handlers' threatMode callers).
 const ThreatModeUnreadSentence = "Heightened-threat mode could not be read just now. Until it can, tapdesk files, approves and issues no pass; denying and cancelling still work."
 
+// ThreatModeInForce is the mode steps act under and pages show, from the
+// stored mode as read (readErr: it could not be read) and whether
+// TAPDESK_THREAT_MODE forces it on. Forced, the mode is on whatever the
+// row holds, so a row that cannot be read holds nothing up and the banner
+// says forced, as the steps act; not forced, a failed read refuses
+// (ThreatModeUnreadable) rather than assume the mode is off.
+func ThreatModeInForce(stored ThreatMode, readErr error, forced bool) (ThreatMode, error) {
+	if readErr != nil {
+		if forced {
+			return ThreatMode{On: true, Forced: true}, nil
+		}
+		return ThreatMode{}, ThreatModeUnreadable()
+	}
+	if forced {
+		stored.On, stored.Forced = true, true
+	}
+	return stored, nil
+}
+
 // ThreatModeUnreadable is the refusal of a step that must know the mode
 // while it cannot be read.
 func ThreatModeUnreadable() *Error {

@@ -1,6 +1,7 @@
 package tapdesk
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -193,6 +194,37 @@ func TestHoldThreatMode(t *testing.T) {
 		}
 		if banner := m.Banner(); (finding != "") != strings.Contains(banner, "held on") {
 			t.Errorf("%s: banner %q", tc.name, banner)
+		}
+	}
+}
+
+// The mode steps act under: a failed read refuses unless the setting
+// forces the mode on, which needs no row; the setting forces a row read
+// off on.
+func TestThreatModeInForce(t *testing.T) {
+	since := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	stored := ThreatMode{On: true, Since: since, Reason: "vishing wave"}
+	broken := errors.New("no such table: threat_mode")
+	for _, tc := range []struct {
+		name    string
+		stored  ThreatMode
+		err     error
+		forced  bool
+		want    ThreatMode
+		refused bool
+	}{
+		{"read, not forced", stored, nil, false, stored, false},
+		{"read off, forced", ThreatMode{}, nil, true, ThreatMode{On: true, Forced: true}, false},
+		{"read on, forced", stored, nil, true, ThreatMode{On: true, Since: since, Reason: "vishing wave", Forced: true}, false},
+		{"unreadable, not forced", ThreatMode{}, broken, false, ThreatMode{}, true},
+		{"unreadable, forced", ThreatMode{}, broken, true, ThreatMode{On: true, Forced: true}, false},
+	} {
+		got, err := ThreatModeInForce(tc.stored, tc.err, tc.forced)
+		if (err != nil) != tc.refused || got != tc.want {
+			t.Errorf("%s: %+v, %v; want %+v, refused %v", tc.name, got, err, tc.want, tc.refused)
+		}
+		if tc.refused && ErrorMessage(err) != ThreatModeUnreadSentence {
+			t.Errorf("%s: refused with %q", tc.name, ErrorMessage(err))
 		}
 	}
 }

@@ -27,21 +27,16 @@ const (
 // threatMode is heightened-threat mode as it holds now: stored (shared by
 // every instance, read through the store's cache) or forced by the
 // setting. Filing, approving and issuing act on it; a read that fails
-// refuses rather than assume the mode is off.
+// refuses rather than assume the mode is off, unless the setting forces
+// it on (tapdesk.ThreatModeInForce).
 func (h *Handler) threatMode(ctx context.Context) (tapdesk.ThreatMode, error) {
 	m, err := h.store.ThreatMode(ctx)
-	if err != nil {
-		// The database's error goes to the log (unless the client left);
-		// the person reads why the step waits (a 503).
-		if ctx.Err() == nil {
-			h.log.ErrorContext(ctx, "heightened-threat mode unreadable", "request_id", tapdesk.RequestIDFrom(ctx), "err", err)
-		}
-		return m, tapdesk.ThreatModeUnreadable()
+	// The database's error goes to the log (unless the client left); the
+	// person reads why the step waits (a 503).
+	if err != nil && ctx.Err() == nil {
+		h.log.ErrorContext(ctx, "heightened-threat mode unreadable", "request_id", tapdesk.RequestIDFrom(ctx), "err", err)
 	}
-	if h.cfg.ThreatModeForced {
-		m.On, m.Forced = true, true
-	}
-	return m, nil
+	return tapdesk.ThreatModeInForce(m, err, h.cfg.ThreatModeForced)
 }
 
 // requestThreatMode is threatMode read once per request: filing,
@@ -64,17 +59,13 @@ type threatRead struct {
 	err  error
 }
 
-// threatBanner is the mode for the page's banner. A failed read (logged
-// by threatMode) does not fail the page: the banner shows the mode on when the
-// setting forces it, and otherwise says it could not be read (unread),
-// never that it is off.
+// threatBanner is the mode for the page's banner, the one the request's
+// steps act under. A failed read (logged by threatMode) does not fail the
+// page: the banner says the mode could not be read (unread), never that
+// it is off.
 func (h *Handler) threatBanner(c echo.Context) (m tapdesk.ThreatMode, unread bool) {
 	m, err := h.requestThreatMode(c)
-	if err != nil {
-		forced := h.cfg.ThreatModeForced
-		return tapdesk.ThreatMode{On: forced, Forced: forced}, !forced
-	}
-	return m, false
+	return m, err != nil
 }
 
 // threatForm is the admin page's form for the mode as it is.

@@ -385,6 +385,56 @@ func TestThreatModeUnreadable(t *testing.T) {
 	}
 }
 
+// TestThreatModeUnreadableWhileForced: with TAPDESK_THREAT_MODE forcing
+// the mode on, a stored mode that cannot be read changes nothing: the mode
+// is on whatever the row holds, so the banner says forced and steps act
+// under the forced mode (two approvers) instead of refusing as if nobody
+// knew it. Before, the banner said forced while every step refused with
+// "could not be read".
+func TestThreatModeUnreadableWhileForced(t *testing.T) {
+	d := startTestDemoWith(t, func(o *demoOptions) { o.ThreatMode = true })
+	agent := d.browser(t)
+	agent.signIn("/", "agent")
+	first := fileRequestFor(t, agent, "marco.rossi@contoso.example", "Locked out after a phone swap")
+	second := fileRequestFor(t, agent, "nina.newhire@contoso.example", "New starter, first day, no methods yet")
+	raw, err := sql.Open("sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	write(t, raw, `ALTER TABLE threat_mode RENAME TO threat_mode_moved`)
+	// A write through tapdesk, so the mode is read again rather than kept.
+	agent.get(first).submit(`form[action$="/cancel"]`, nil).status(http.StatusOK)
+
+	agent.get("/").status(http.StatusOK)
+	if got := agent.text(`[data-testid="threat-banner"]`); !strings.Contains(got, tapdesk.ThreatModeSetting) {
+		t.Fatalf("banner %q does not say the setting holds the mode on\n%s", got, agent.body)
+	}
+	if agent.doc().Find(`[data-testid="threat-unread"]`).Length() != 0 {
+		t.Fatal("the page says the mode could not be read; the setting holds it on")
+	}
+	third := fileRequestFor(t, agent, "sofia.garcia@contoso.example", "Phone lost on a trip")
+	var required int
+	if err := raw.QueryRow(`SELECT approvals_required FROM requests WHERE id = ?`, strings.TrimPrefix(third, "/requests/")).Scan(&required); err != nil || required != tapdesk.ThreatApprovals {
+		t.Fatalf("filed under the forced mode needing %d approvers (%v), want %d", required, err, tapdesk.ThreatApprovals)
+	}
+	for _, who := range []string{"approver", "approver2"} {
+		b := d.browser(t)
+		b.signIn(second, who).submit(`form[action$="/approve"]`, nil).status(http.StatusOK)
+	}
+	var approved int
+	if err := raw.QueryRow(`SELECT COUNT(*) FROM approvals WHERE request_id = ?`, strings.TrimPrefix(second, "/requests/")).Scan(&approved); err != nil || approved != 2 {
+		t.Fatalf("%d approvals of the request (%v), want 2", approved, err)
+	}
+	agent.get(second).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
+	if agent.doc().Find(`[data-testid="pass"]`).Length() != 1 {
+		t.Fatalf("no pass under the forced mode:\n%s", agent.body)
+	}
+	if !strings.Contains(d.logs.String(), "heightened-threat mode unreadable") {
+		t.Error("the database's error was not logged")
+	}
+}
+
 func requestCount(t *testing.T, raw *sql.DB) int {
 	t.Helper()
 	var n int
