@@ -32,7 +32,8 @@ const (
 func (h *Handler) threatMode(ctx context.Context) (tapdesk.ThreatMode, error) {
 	m, err := h.store.ThreatMode(ctx)
 	// The database's error goes to the log (unless the client left); the
-	// person reads why the step waits (a 503).
+	// person reads why the step waits (a 503), unless the setting forces
+	// the mode on, when the steps go on under it.
 	if err != nil && ctx.Err() == nil {
 		h.log.ErrorContext(ctx, "heightened-threat mode unreadable", "request_id", tapdesk.RequestIDFrom(ctx), "err", err)
 	}
