@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"strconv"
 	"strings"
@@ -33,11 +32,7 @@ func TestCutTailRaisesAuditFailure(t *testing.T) {
 	if err != nil || cur < 10 {
 		t.Fatalf("alert cursor %d, %v", cur, err)
 	}
-	raw, err := sql.Open("sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := openRaw(t, d.dbPath)
 	write(t, raw, `DELETE FROM audit_events WHERE seq > ?`, cur-8)
 	if _, err := d.app.evidence.PublishNow(ctx, "test"); !errors.Is(err, evidence.ErrTrailBroken) {
 		t.Fatalf("publish over a cut trail: %v, want ErrTrailBroken", err)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"database/sql"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -156,11 +155,7 @@ func TestCheckpointsPublishedOnIntervalAndAtShutdown(t *testing.T) {
 		}
 	})
 	t.Run("events cut off the end", func(t *testing.T) {
-		raw, err := sql.Open("sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer raw.Close()
+		raw := openRaw(t, d.dbPath)
 		write(t, raw, `DELETE FROM audit_events WHERE seq >= ?`, last.Seq)
 		// The database still records the checkpoints it published: verify
 		// holds the trail to the last one.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"net/http"
 	"os"
 	"testing"
@@ -13,11 +12,7 @@ import (
 // connection of its own: it changes when any other connection commits.
 func dataVersion(t *testing.T, d *testDemo) func() int64 {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openRaw(t, d.dbPath)
 	conn, err := db.Conn(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,18 @@ func attacker(t *testing.T, d *testDemo) *sql.DB {
 	return raw
 }
 
+// openRaw opens the demo's SQLite file behind tapdesk's back, as an
+// insider with the file would, until the test ends.
+func openRaw(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 func write(t *testing.T, db *sql.DB, q string, args ...any) {
 	t.Helper()
 	if _, err := db.Exec(q, args...); err != nil {

@@ -245,11 +245,7 @@ func threatOnThenTampered(t *testing.T, tamper string) (*testDemo, *browser, *sq
 	admin := d.browser(t)
 	admin.signIn("/", "admin")
 	switchThreatMode(t, admin, "on", "Vishing wave against the helpdesk").status(http.StatusOK)
-	raw, err := sql.Open("sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
+	raw := openRaw(t, d.dbPath)
 	write(t, raw, tamper)
 	return d, admin, raw
 }
@@ -312,11 +308,7 @@ func TestThreatModeUnreadable(t *testing.T) {
 	}
 	tab.get(newHref).status(http.StatusOK)
 
-	raw, err := sql.Open("sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
+	raw := openRaw(t, d.dbPath)
 	write(t, raw, `ALTER TABLE threat_mode RENAME TO threat_mode_moved`)
 
 	// A write through tapdesk, so the mode is read again rather than kept.
@@ -397,11 +389,7 @@ func TestThreatModeUnreadableWhileForced(t *testing.T) {
 	agent.signIn("/", "agent")
 	first := fileRequestFor(t, agent, "marco.rossi@contoso.example", "Locked out after a phone swap")
 	second := fileRequestFor(t, agent, "nina.newhire@contoso.example", "New starter, first day, no methods yet")
-	raw, err := sql.Open("sqlite", "file:"+d.dbPath+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
+	raw := openRaw(t, d.dbPath)
 	write(t, raw, `ALTER TABLE threat_mode RENAME TO threat_mode_moved`)
 	// A write through tapdesk, so the mode is read again rather than kept.
 	agent.get(first).submit(`form[action$="/cancel"]`, nil).status(http.StatusOK)
