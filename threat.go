@@ -46,6 +46,10 @@ type ThreatMode struct {
 	// writes, and says which.
 	Missing    bool
 	Unreadable string
+	// ReadFailed: the stored mode could not be read (a database error),
+	// and the setting forcing the mode on is all that is known
+	// (ThreatModeInForce).
+	ReadFailed bool
 }
 
 // ThreatSwitchOf reads a switch of the mode from its audit event: ok only
@@ -155,7 +159,7 @@ const ThreatModeUnreadSentence = "Heightened-threat mode could not be read just 
 func ThreatModeInForce(stored ThreatMode, readErr error, forced bool) (ThreatMode, error) {
 	if readErr != nil {
 		if forced {
-			return ThreatMode{On: true, Forced: true}, nil
+			return ThreatMode{On: true, Forced: true, ReadFailed: true}, nil
 		}
 		return ThreatMode{}, ThreatModeUnreadable()
 	}
@@ -164,6 +168,11 @@ func ThreatModeInForce(stored ThreatMode, readErr error, forced bool) (ThreatMod
 	}
 	return stored, nil
 }
+
+// ThreatModeStoredUnreadSentence is what the admin's page adds while the
+// setting forces the mode on and the stored mode cannot be read.
+const ThreatModeStoredUnreadSentence = "The stored mode could not be read just now; the log has the database's error. " +
+	"Until it can be, tapdesk goes by " + ThreatModeSetting + " alone, and what the mode will be once that setting is removed is not known."
 
 // ThreatModeUnreadable is the refusal of a step that must know the mode
 // while it cannot be read.

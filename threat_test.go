@@ -217,7 +217,7 @@ func TestThreatModeInForce(t *testing.T) {
 		{"read off, forced", ThreatMode{}, nil, true, ThreatMode{On: true, Forced: true}, false},
 		{"read on, forced", stored, nil, true, ThreatMode{On: true, Since: since, Reason: "vishing wave", Forced: true}, false},
 		{"unreadable, not forced", ThreatMode{}, broken, false, ThreatMode{}, true},
-		{"unreadable, forced", ThreatMode{}, broken, true, ThreatMode{On: true, Forced: true}, false},
+		{"unreadable, forced", ThreatMode{}, broken, true, ThreatMode{On: true, Forced: true, ReadFailed: true}, false},
 	} {
 		got, err := ThreatModeInForce(tc.stored, tc.err, tc.forced)
 		if (err != nil) != tc.refused || got != tc.want {

@@ -421,6 +421,19 @@ func TestThreatModeUnreadableWhileForced(t *testing.T) {
 	if !strings.Contains(d.logs.String(), "heightened-threat mode unreadable") {
 		t.Error("the database's error was not logged")
 	}
+	// The admin's page says what the banner cannot: the stored mode is
+	// not known.
+	admin := d.browser(t)
+	admin.signIn("/admin/threat-mode", "admin").status(http.StatusOK)
+	if got := admin.text(`[data-testid="threat-stored-unread"]`); got != tapdesk.ThreatModeStoredUnreadSentence {
+		t.Errorf("admin page while the stored mode is unreadable: %q\n%s", got, admin.body)
+	}
+	write(t, raw, `ALTER TABLE threat_mode_moved RENAME TO threat_mode`)
+	agent.get(third).submit(`form[action$="/cancel"]`, nil).status(http.StatusOK) // a write: the mode is read again
+	admin.get("/admin/threat-mode").status(http.StatusOK)
+	if admin.doc().Find(`[data-testid="threat-stored-unread"]`).Length() != 0 || admin.doc().Find(`[data-testid="threat-forced"]`).Length() != 1 {
+		t.Errorf("admin page once the stored mode reads again:\n%s", admin.body)
+	}
 }
 
 func requestCount(t *testing.T, raw *sql.DB) int {
