@@ -157,22 +157,23 @@ func TestSessionCaches(t *testing.T) {
 	now := time.Now()
 	t.Run("a row serves only under its count and before its expiry", func(t *testing.T) {
 		c := newSessionRowCache(4)
-		c.put("k", sessionRow{gen: 3, expiry: now.Add(time.Minute), plain: []byte("data")})
-		if b, ok := c.get("k", 3, now); !ok || string(b) != "data" {
+		k := hashToken("k")
+		c.put(k, sessionRow{gen: 3, expiry: now.Add(time.Minute), plain: []byte("data")})
+		if b, ok := c.get(k, 3, now); !ok || string(b) != "data" {
 			t.Fatalf("got %q %v", b, ok)
 		}
-		if _, ok := c.get("k", 4, now); ok {
+		if _, ok := c.get(k, 4, now); ok {
 			t.Error("served after a write")
 		}
-		if _, ok := c.get("k", 3, now.Add(time.Minute)); ok {
+		if _, ok := c.get(k, 3, now.Add(time.Minute)); ok {
 			t.Error("served at its expiry")
 		}
-		c.forget("k")
-		if _, ok := c.get("k", 3, now); ok {
+		c.forget(k)
+		if _, ok := c.get(k, 3, now); ok {
 			t.Error("served after forget")
 		}
 		for i := range 10 {
-			c.put(fmt.Sprint(i), sessionRow{gen: 3, expiry: now.Add(time.Minute)})
+			c.put(hashToken(fmt.Sprint(i)), sessionRow{gen: 3, expiry: now.Add(time.Minute)})
 		}
 		if n := c.len(); n != 4 {
 			t.Errorf("%d rows kept, want 4", n)

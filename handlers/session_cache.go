@@ -44,11 +44,12 @@ type cachedRows interface {
 	Generation() (n uint64, trusted bool)
 }
 
-// sessionRowCache keeps unsealed session rows by row key (the token's
-// hash, never the token).
+// sessionRowCache keeps unsealed session rows by the token's hash (never
+// the token), as bytes: the row key's hex (storeKey) is needed only to read
+// the database.
 type sessionRowCache struct {
 	mu   sync.Mutex
-	rows *simplelru.LRU[string, sessionRow]
+	rows *simplelru.LRU[tokenHash, sessionRow]
 }
 
 type sessionRow struct {
@@ -58,13 +59,13 @@ type sessionRow struct {
 }
 
 func newSessionRowCache(n int) *sessionRowCache {
-	c, _ := simplelru.NewLRU[string, sessionRow](n, nil)
+	c, _ := simplelru.NewLRU[tokenHash, sessionRow](n, nil)
 	return &sessionRowCache{rows: c}
 }
 
 // get returns the row under key if it was read under gen and has not
 // expired by now.
-func (c *sessionRowCache) get(key string, gen uint64, now time.Time) ([]byte, bool) {
+func (c *sessionRowCache) get(key tokenHash, gen uint64, now time.Time) ([]byte, bool) {
 	c.mu.Lock()
 	r, ok := c.rows.Get(key)
 	c.mu.Unlock()
@@ -74,7 +75,7 @@ func (c *sessionRowCache) get(key string, gen uint64, now time.Time) ([]byte, bo
 	return r.plain, true
 }
 
-func (c *sessionRowCache) put(key string, r sessionRow) {
+func (c *sessionRowCache) put(key tokenHash, r sessionRow) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.rows.Peek(key); ok && old.gen > r.gen {
@@ -85,7 +86,7 @@ func (c *sessionRowCache) put(key string, r sessionRow) {
 
 // forget drops the row under key (its session was written or ended: the
 // count has moved on, so it would not be served; this frees it at once).
-func (c *sessionRowCache) forget(key string) {
+func (c *sessionRowCache) forget(key tokenHash) {
 	c.mu.Lock()
 	c.rows.Remove(key)
 	c.mu.Unlock()

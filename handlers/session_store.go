@@ -49,11 +49,19 @@ func newSealedStore(inner scs.Store, sessionKey string) *sealedStore {
 	return st
 }
 
+// tokenHash is a session token's SHA-256: its row is stored under the hex
+// of it (storeKey), and cached under it as it is (sessionRowCache).
+type tokenHash [sha256.Size]byte
+
+func hashToken(token string) tokenHash { return sha256.Sum256([]byte(token)) }
+
 // storeKey is the row key for a session token.
-func storeKey(token string) string {
-	sum := sha256.Sum256([]byte(token))
+func storeKey(token string) string { return hashToken(token).rowKey() }
+
+// rowKey is the row key of the token h is the hash of.
+func (h tokenHash) rowKey() string {
 	var key [2 * sha256.Size]byte // hex.EncodeToString without its extra copy
-	hex.Encode(key[:], sum[:])
+	hex.Encode(key[:], h[:])
 	return string(key[:])
 }
 
@@ -113,17 +121,17 @@ func (s *sealedStore) FindCtx(ctx context.Context, token string) ([]byte, bool, 
 // keeping what it read there under gen: a write that lands meanwhile has
 // advanced the count past gen, so the row is not served again.
 func (s *sealedStore) findCached(ctx context.Context, token string, gen uint64) ([]byte, bool, error) {
-	key := storeKey(token)
-	if plain, ok := s.cache.get(key, gen, time.Now()); ok {
+	h := hashToken(token)
+	if plain, ok := s.cache.get(h, gen, time.Now()); ok {
 		return plain, true, nil
 	}
-	sealed, expiry, found, err := s.rows.FindExpiryCtx(ctx, key)
+	sealed, expiry, found, err := s.rows.FindExpiryCtx(ctx, h.rowKey())
 	if err != nil || !found {
 		return nil, false, err
 	}
 	plain, ok := s.open(token, sealed)
 	if ok {
-		s.cache.put(key, sessionRow{gen: gen, expiry: expiry, plain: plain})
+		s.cache.put(h, sessionRow{gen: gen, expiry: expiry, plain: plain})
 	}
 	return plain, ok, nil
 }
@@ -137,7 +145,7 @@ func (s *sealedStore) CommitCtx(ctx context.Context, token string, b []byte, exp
 		expiry = idleEnd
 	}
 	if s.cache != nil {
-		defer s.cache.forget(storeKey(token))
+		defer s.cache.forget(hashToken(token))
 	}
 	if c, ok := s.inner.(scs.CtxStore); ok {
 		return c.CommitCtx(ctx, storeKey(token), sealed, expiry)
@@ -147,7 +155,7 @@ func (s *sealedStore) CommitCtx(ctx context.Context, token string, b []byte, exp
 
 func (s *sealedStore) DeleteCtx(ctx context.Context, token string) error {
 	if s.cache != nil {
-		defer s.cache.forget(storeKey(token))
+		defer s.cache.forget(hashToken(token))
 	}
 	if c, ok := s.inner.(scs.CtxStore); ok {
 		return c.DeleteCtx(ctx, storeKey(token))
