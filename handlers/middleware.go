@@ -261,7 +261,11 @@ func (h *Handler) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
 // page is the layout data of the current request.
 func (h *Handler) page(c echo.Context, title string) views.Page {
 	p := views.Page{Title: title, User: principal(c), Demo: h.cfg.Demo}
-	p.Threat, p.ThreatUnread = h.threatBanner(c)
+	// The banner shows the mode the request's steps act under; a failed
+	// read (logged by threatMode) does not fail the page, whose banner
+	// says the mode could not be read, never that it is off.
+	m, err := h.requestThreatMode(c)
+	p.Threat, p.ThreatUnread = m, err != nil
 	if loaded, _ := c.Get(ctxSession).(bool); loaded {
 		p.Flash = h.takeFlash(c)
 	}

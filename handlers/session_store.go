@@ -144,23 +144,25 @@ func (s *sealedStore) CommitCtx(ctx context.Context, token string, b []byte, exp
 	if idleEnd := time.Now().Add(s.forgetIdle).UTC(); s.forgetIdle > 0 && idleEnd.Before(expiry) {
 		expiry = idleEnd
 	}
+	h := hashToken(token)
 	if s.cache != nil {
-		defer s.cache.forget(hashToken(token))
+		defer s.cache.forget(h)
 	}
 	if c, ok := s.inner.(scs.CtxStore); ok {
-		return c.CommitCtx(ctx, storeKey(token), sealed, expiry)
+		return c.CommitCtx(ctx, h.rowKey(), sealed, expiry)
 	}
-	return s.inner.Commit(storeKey(token), sealed, expiry)
+	return s.inner.Commit(h.rowKey(), sealed, expiry)
 }
 
 func (s *sealedStore) DeleteCtx(ctx context.Context, token string) error {
+	h := hashToken(token)
 	if s.cache != nil {
-		defer s.cache.forget(hashToken(token))
+		defer s.cache.forget(h)
 	}
 	if c, ok := s.inner.(scs.CtxStore); ok {
-		return c.DeleteCtx(ctx, storeKey(token))
+		return c.DeleteCtx(ctx, h.rowKey())
 	}
-	return s.inner.Delete(storeKey(token))
+	return s.inner.Delete(h.rowKey())
 }
 
 func (s *sealedStore) Find(token string) ([]byte, bool, error) {

@@ -60,15 +60,6 @@ type threatRead struct {
 	err  error
 }
 
-// threatBanner is the mode for the page's banner, the one the request's
-// steps act under. A failed read (logged by threatMode) does not fail the
-// page: the banner says the mode could not be read (unread), never that
-// it is off.
-func (h *Handler) threatBanner(c echo.Context) (m tapdesk.ThreatMode, unread bool) {
-	m, err := h.requestThreatMode(c)
-	return m, err != nil
-}
-
 // threatForm is the admin page's form for the mode as it is.
 func (h *Handler) threatForm(m tapdesk.ThreatMode, reason string, errs map[string]string) views.ThreatModeForm {
 	return views.ThreatModeForm{Mode: m, Reason: reason, Errors: errs,
