@@ -3,7 +3,9 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +44,11 @@ func (h *Handler) reveal(c echo.Context) error {
 		return h.signInAgain(c, err, freshReveal, r, "Issuing a pass needs a recent sign-in. Sign in again, then press Issue and reveal.",
 			"Signed in again. Press Issue and reveal to issue the pass.")
 	}
+	// The target is read from Entra while the trail is recounted: both only
+	// read, so the agent waits for the slower of the two, not for both in
+	// turn. Nothing is claimed or created until both have passed.
+	target := h.readUser(c.Request().Context(), r.TargetID)
+	defer target.stop()
 	if err := h.recount(c, r); err != nil {
 		return err
 	}
@@ -50,7 +57,7 @@ func (h *Handler) reveal(c echo.Context) error {
 	// an account gone guest, disabled or out of scope gets no pass. A lookup
 	// that fails refuses too: tapdesk never assumes. The request stays
 	// approved (the role may be removed again); the agent may cancel it.
-	threat, err := h.targetStillFits(c, r)
+	threat, err := h.targetStillFits(c, r, target)
 	if err != nil {
 		return err
 	}
@@ -183,7 +190,7 @@ func (h *Handler) issueFailed(c echo.Context, ctx context.Context, r *tapdesk.Re
 	return cause
 }
 
-// recount checks, before anything is claimed or Graph is called, that the
+// recount checks, before anything is claimed or a pass is created, that the
 // request's signed audit events back up the stored request: approved by
 // enough distinct people, neither its requester nor its target, filed by
 // this agent for this user with this many approvals required. A request the
@@ -220,14 +227,15 @@ func (h *Handler) recount(c echo.Context, r *tapdesk.Request) error {
 	return err
 }
 
-// targetStillFits reads r's target again and applies
-// tapdesk.CheckStillEnoughApprovals and, while heightened-threat mode is
-// on, tapdesk.CheckThreatIssue (a request filed before the switch); a
-// refusal is audited with what was read. It returns the mode it checked.
-func (h *Handler) targetStillFits(c echo.Context, r *tapdesk.Request) (tapdesk.ThreatMode, error) {
+// targetStillFits takes r's target as read again (a readUser of
+// r.TargetID) and applies tapdesk.CheckStillEnoughApprovals and, while
+// heightened-threat mode is on, tapdesk.CheckThreatIssue (a request filed
+// before the switch); a refusal is audited with what was read. It returns
+// the mode it checked.
+func (h *Handler) targetStillFits(c echo.Context, r *tapdesk.Request, read *userRead) (tapdesk.ThreatMode, error) {
 	details := map[string]string{"path": c.Request().URL.Path, "check": "target read again before issuing",
 		"approvals_required": strconv.Itoa(r.ApprovalsRequired)}
-	target, err := h.dir.User(c.Request().Context(), r.TargetID)
+	target, err := read.result()
 	if err == nil {
 		details["target_approvals_required"] = strconv.Itoa(target.ApprovalsRequired())
 		details["target_roles"] = strings.Join(target.Roles, ", ")
@@ -251,4 +259,46 @@ func (h *Handler) targetStillFits(c echo.Context, r *tapdesk.Request) (tapdesk.T
 			Reason: tapdesk.ErrorMessage(err), Details: details}.ForRequest(r))
 	}
 	return threat, err
+}
+
+// userRead is a directory read of one user, made in the background while
+// the request does other work (readUser).
+type userRead struct {
+	done   chan struct{}
+	cancel context.CancelFunc
+	user   *tapdesk.DirectoryUser
+	err    error
+}
+
+// readUser starts reading the user idOrUPN from the directory, within ctx.
+// Its result is taken with result; stop abandons it.
+func (h *Handler) readUser(ctx context.Context, idOrUPN string) *userRead {
+	ctx, cancel := context.WithCancel(ctx)
+	u := &userRead{done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(u.done)
+		// A panic here would take the whole server down: the request's
+		// recoverer only covers its own goroutine.
+		defer func() {
+			if v := recover(); v != nil {
+				h.log.Error("panic", "in", "directory read", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				u.user, u.err = nil, fmt.Errorf("panic: %v", v)
+			}
+		}()
+		u.user, u.err = h.dir.User(ctx, idOrUPN)
+	}()
+	return u
+}
+
+// result waits for the read and returns what it gave.
+func (u *userRead) result() (*tapdesk.DirectoryUser, error) {
+	<-u.done
+	return u.user, u.err
+}
+
+// stop ends the read if it is still going (its result is not needed) and
+// waits for it, so nothing of the request runs on after its answer.
+func (u *userRead) stop() {
+	u.cancel()
+	<-u.done
 }

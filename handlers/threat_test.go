@@ -41,7 +41,7 @@ func TestIssueReadsThreatModeOnce(t *testing.T) {
 		h := New(Deps{Store: st, Directory: oneTarget{}})
 		c := echo.New().NewContext(httptest.NewRequest(http.MethodPost, "/requests/r1/reveal", nil), httptest.NewRecorder())
 		r := &tapdesk.Request{ID: "r1", TargetID: "t1", TargetName: "Nina Newhire", ApprovalsRequired: tapdesk.ThreatApprovals}
-		threat, err := h.targetStillFits(c, r)
+		threat, err := h.targetStillFits(c, r, h.readUser(c.Request().Context(), r.TargetID))
 		if err != nil || threat.On != on {
 			t.Fatalf("on=%v: target check gave %+v, %v", on, threat, err)
 		}
