@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -51,21 +52,51 @@ func requestIDChar(c byte) bool {
 type RequestScope struct {
 	ID string
 
-	graphNanos, graphCalls, writeTurns atomic.Int64
+	graphCalls, writeTurns atomic.Int64
+
+	graphMu    sync.Mutex
+	graphOpen  int           // waits on Graph going on now
+	graphSince time.Time     // when the waits going on now began
+	graphTotal time.Duration // time with at least one wait going on, until graphSince
 }
 
-// AddGraphTime adds d of waiting on Graph; call says it was one HTTP
-// exchange (each attempt apart) rather than a wait before a retry.
-func (s *RequestScope) AddGraphTime(d time.Duration, call bool) {
-	s.graphNanos.Add(int64(d))
+// GraphBegin marks the start of a wait on Graph at now: an HTTP exchange,
+// or a pause before a retry. GraphEnd marks its end; call says it was an
+// exchange.
+func (s *RequestScope) GraphBegin(now time.Time) {
+	s.graphMu.Lock()
+	if s.graphOpen == 0 {
+		s.graphSince = now
+	}
+	s.graphOpen++
+	s.graphMu.Unlock()
+}
+
+// GraphEnd marks the end of a wait GraphBegin began.
+func (s *RequestScope) GraphEnd(now time.Time, call bool) {
+	s.graphMu.Lock()
+	if s.graphOpen--; s.graphOpen == 0 {
+		s.graphTotal += now.Sub(s.graphSince)
+	}
+	s.graphMu.Unlock()
 	if call {
 		s.graphCalls.Add(1)
 	}
 }
 
-// GraphTime is the time waited on Graph so far; concurrent calls add up,
-// so it can exceed the request's wall time.
-func (s *RequestScope) GraphTime() time.Duration { return time.Duration(s.graphNanos.Load()) }
+// GraphTime is the time during which the request waited on Graph so far.
+// Waits that overlap (reads made at once) count once, so it never exceeds
+// the request's wall time, and the wall time less it is the time tapdesk
+// itself kept the person waiting.
+func (s *RequestScope) GraphTime() time.Duration {
+	s.graphMu.Lock()
+	defer s.graphMu.Unlock()
+	t := s.graphTotal
+	if s.graphOpen > 0 {
+		t += time.Since(s.graphSince)
+	}
+	return t
+}
 
 // GraphCalls is the number of HTTP exchanges with Graph or its token
 // authority so far.

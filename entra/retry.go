@@ -91,23 +91,20 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 		// The wait counts as Graph's time, whether it ends or ctx does.
-		endpoint, slept := pathTemplate(req.URL.EscapedPath()), time.Now()
+		endpoint, slept, end := pathTemplate(req.URL.EscapedPath()), time.Now(), metrics.GraphWait(ctx)
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			t.waited(ctx, endpoint, time.Since(slept))
+			end(false)
+			t.metrics.GraphWaited(endpoint, time.Since(slept))
 			return nil, ctx.Err()
 		case <-timer.C:
 		}
-		t.waited(ctx, endpoint, time.Since(slept))
+		end(false)
+		t.metrics.GraphWaited(endpoint, time.Since(slept))
 		waited += wait
 	}
-}
-
-func (t *retryTransport) waited(ctx context.Context, endpoint string, d time.Duration) {
-	t.metrics.GraphWaited(endpoint, d)
-	metrics.AddGraphTime(ctx, d)
 }
 
 // retriable reports whether Graph certainly did not act on a request that

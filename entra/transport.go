@@ -31,11 +31,11 @@ type loggingTransport struct {
 }
 
 func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	start := time.Now()
+	start, end := time.Now(), metrics.GraphWait(req.Context())
 	resp, err := t.next.RoundTrip(req)
 	took := time.Since(start)
+	end(true)
 	endpoint := pathTemplate(req.URL.EscapedPath())
-	metrics.AddGraphCall(req.Context(), took)
 	t.metrics.ObserveGraph(endpoint, req.Method, outcome(resp, err), took)
 	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
 		t.metrics.GraphThrottled(endpoint)

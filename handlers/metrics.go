@@ -17,8 +17,9 @@ import (
 // itself, as echo would after it) and the time of everything else.
 //
 // In the demo (and with TAPDESK_SERVER_TIMING) it also answers Server-Timing: app (server time until the
-// answer starts) and graph (time spent on Graph calls for this request,
-// added up by entra's transport through the request's context), which the
+// answer starts) and graph (time spent waiting on Graph calls for this
+// request, calls side by side counting once, marked by entra's transport
+// through the request's context), which the
 // benchmarks read to report tapdesk's own time apart from Graph's; and
 // graph-calls and db-writes, the HTTP exchanges with Graph and the turns
 // to write the database took until then (the session's save, if any,

@@ -12,18 +12,17 @@ import (
 // for the Server-Timing header: server time minus Graph's is tapdesk's
 // own. The HTTP exchanges are counted too.
 
-// AddGraphTime adds d of waiting (before a retry) to the Graph time of
-// the request ctx serves, if it serves one.
-func AddGraphTime(ctx context.Context, d time.Duration) {
-	if s := tapdesk.RequestScopeFrom(ctx); s != nil {
-		s.AddGraphTime(d, false)
+// GraphWait marks the start of a wait on Graph (an HTTP exchange, or a
+// pause before a retry) for the request ctx serves, if it serves one; the
+// function it returns marks the end (call: it was an exchange). Waits at
+// the same time count once.
+func GraphWait(ctx context.Context) (end func(call bool)) {
+	s := tapdesk.RequestScopeFrom(ctx)
+	if s == nil {
+		return noWait
 	}
+	s.GraphBegin(time.Now())
+	return func(call bool) { s.GraphEnd(time.Now(), call) }
 }
 
-// AddGraphCall adds one HTTP exchange that took d to the Graph time and
-// count of the request ctx serves, if it serves one.
-func AddGraphCall(ctx context.Context, d time.Duration) {
-	if s := tapdesk.RequestScopeFrom(ctx); s != nil {
-		s.AddGraphTime(d, true)
-	}
-}
+func noWait(bool) {}
