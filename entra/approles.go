@@ -80,10 +80,11 @@ func newTapdeskRoleSource(clientID string, roleGroups map[string]tapdesk.Role) *
 }
 
 // tapdeskRoles returns the tapdesk roles userID holds, sorted, given the
-// lower-cased ids of the groups the user is in (transitively). If the sign-in
-// app's assignments cannot be read, it fails: tapdesk then cannot tell
-// whether one approval would make a new approver.
-func (c *Client) tapdeskRoles(ctx context.Context, userID string, groups map[string]bool) ([]string, error) {
+// lower-cased ids of the groups the user is in (transitively) and the
+// sign-in app's role assignments as being read (nil when no sign-in app is
+// configured). If the assignments cannot be read, it fails: tapdesk then
+// cannot tell whether one approval would make a new approver.
+func (c *Client) tapdeskRoles(ctx context.Context, userID string, groups map[string]bool, read *pending[assignments]) ([]string, error) {
 	src := c.roles
 	var held []string
 	for g, role := range src.roleGroups {
@@ -91,8 +92,12 @@ func (c *Client) tapdeskRoles(ctx context.Context, userID string, groups map[str
 			held = append(held, role)
 		}
 	}
-	if src.clientID != "" {
-		fromApp, err := c.appRolesHeld(ctx, strings.ToLower(userID), groups)
+	if read != nil {
+		listed, err := read.wait()
+		if err != nil {
+			return nil, err
+		}
+		fromApp, err := c.appRolesHeld(ctx, listed, strings.ToLower(userID), groups)
 		if err != nil {
 			return nil, err
 		}
@@ -102,14 +107,26 @@ func (c *Client) tapdeskRoles(ctx context.Context, userID string, groups map[str
 	return slices.Compact(held), nil
 }
 
-// appRolesHeld lists the sign-in app's roles assigned to the user or to one
-// of their groups.
-func (c *Client) appRolesHeld(ctx context.Context, userID string, groups map[string]bool) ([]string, error) {
+// assignments is the sign-in app as read and every role assignment it
+// has (appRoleAssignments).
+type assignments struct {
+	app *signInApp
+	all []assignment
+}
+
+// assignment is one role assignment of the sign-in app, ids lower-cased.
+type assignment struct {
+	principal, principalType, role string
+}
+
+// appRoleAssignments lists the sign-in app's role assignments that grant
+// a role (not only access to the app).
+func (c *Client) appRoleAssignments(ctx context.Context) (assignments, error) {
 	app, err := c.signInApp(ctx, false)
 	if err != nil {
-		return nil, err
+		return assignments{}, err
 	}
-	var roleIDs []string
+	listed := assignments{app: app}
 	b := c.graph.ServicePrincipals().ByServicePrincipalId(app.id).AppRoleAssignedTo()
 	top := int32(999)
 	resp, err := b.Get(ctx, &serviceprincipals.ItemAppRoleAssignedToRequestBuilderGetRequestConfiguration{
@@ -118,41 +135,53 @@ func (c *Client) appRolesHeld(ctx context.Context, userID string, groups map[str
 	})
 	for page := 0; ; page++ {
 		if err != nil {
-			return nil, rolesUnreadable(c.roles.clientID, graphError(ctx, "list the sign-in app's role assignments", err))
+			return assignments{}, rolesUnreadable(c.roles.clientID, graphError(ctx, "list the sign-in app's role assignments", err))
 		}
 		if resp == nil {
-			return nil, rolesUnreadable(c.roles.clientID, emptyAnswer(ctx, "list the sign-in app's role assignments"))
+			return assignments{}, rolesUnreadable(c.roles.clientID, emptyAnswer(ctx, "list the sign-in app's role assignments"))
 		}
 		for _, a := range resp.GetValue() {
 			if a.GetPrincipalId() == nil || a.GetAppRoleId() == nil {
 				continue
 			}
-			principal := strings.ToLower(a.GetPrincipalId().String())
-			mine := false
-			switch deref(a.GetPrincipalType()) {
-			case "User":
-				mine = principal == userID
-			case "Group":
-				mine = groups[principal]
-			}
-			if role := strings.ToLower(a.GetAppRoleId().String()); mine && role != defaultAccessRole {
-				roleIDs = append(roleIDs, role)
+			if role := strings.ToLower(a.GetAppRoleId().String()); role != defaultAccessRole {
+				listed.all = append(listed.all, assignment{principal: strings.ToLower(a.GetPrincipalId().String()),
+					principalType: deref(a.GetPrincipalType()), role: role})
 			}
 		}
 		next := deref(resp.GetOdataNextLink())
 		if next == "" {
-			break
+			return listed, nil
 		}
 		if page+1 >= maxAssignmentPages {
-			return nil, rolesUnreadable(c.roles.clientID, fmt.Errorf("entra: the sign-in app has more than %d pages of role assignments", maxAssignmentPages))
+			return assignments{}, rolesUnreadable(c.roles.clientID, fmt.Errorf("entra: the sign-in app has more than %d pages of role assignments", maxAssignmentPages))
 		}
 		resp, err = b.WithUrl(next).Get(ctx, nil)
 	}
+}
 
+// appRolesHeld names the sign-in app's roles of listed assigned to userID
+// (lower-cased) or to one of their groups.
+func (c *Client) appRolesHeld(ctx context.Context, listed assignments, userID string, groups map[string]bool) ([]string, error) {
+	var roleIDs []string
+	for _, a := range listed.all {
+		mine := false
+		switch a.principalType {
+		case "User":
+			mine = a.principal == userID
+		case "Group":
+			mine = groups[a.principal]
+		}
+		if mine {
+			roleIDs = append(roleIDs, a.role)
+		}
+	}
+	app := listed.app
 	// A role id the cached definitions lack is a role defined since: read
 	// them again once.
 	if slices.ContainsFunc(roleIDs, func(id string) bool { _, ok := app.roles[id]; return !ok }) {
-		if app, err = c.signInApp(ctx, true); err != nil {
+		var err error
+		if app, err = c.signInApp(withExchange(ctx), true); err != nil {
 			return nil, err
 		}
 	}

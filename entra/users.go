@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -73,7 +74,6 @@ func (c *Client) SearchUsers(ctx context.Context, q string, limit int) ([]tapdes
 // administrator or an approver from anyone else, and their pass needs a
 // second approver.
 func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUser, error) {
-	ctx = withExchange(ctx)
 	key, err := tapdesk.ParseUserKey(idOrUPN)
 	if err != nil {
 		// The handlers check first; this is the last defence against a
@@ -81,6 +81,57 @@ func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUs
 		return nil, err
 	}
 	idOrUPN = key.String()
+	// Besides the user, a lookup reads the groups and roles they are in, the
+	// sign-in app's role assignments and the TAP policy. None of these
+	// needs another's answer (the memberships need only the user's object
+	// id, which a lookup by id has from the start), so they are read at
+	// once: the lookup waits for about one answer from Graph, not four in
+	// turn. Every read is waited for before User returns, and their errors
+	// are reported in the order the reads used to be made.
+	ctx, cancel := context.WithCancel(ctx)
+	var (
+		assigned *pending[assignments]
+		policy   = startRead(ctx, c.TAPPolicy)
+		member   *pending[membership]
+	)
+	if c.roles.clientID != "" {
+		assigned = startRead(ctx, c.appRoleAssignments)
+	}
+	if key.IsObjectID() {
+		member = startRead(ctx, func(ctx context.Context) (membership, error) { return c.memberships(ctx, idOrUPN) })
+	}
+	defer func() {
+		cancel()
+		assigned.wait()
+		policy.wait()
+		member.wait()
+	}()
+	du, err := c.user(withExchange(ctx), idOrUPN)
+	if err != nil {
+		return nil, err
+	}
+	if member == nil {
+		member = startRead(ctx, func(ctx context.Context) (membership, error) { return c.memberships(ctx, du.ID) })
+	}
+	m, err := member.wait()
+	if err != nil {
+		return nil, err
+	}
+	du.Roles = m.roles
+	for _, g := range c.privilegedGroups {
+		if m.groups[g] {
+			du.PrivilegedGroups = append(du.PrivilegedGroups, g)
+		}
+	}
+	if du.TapdeskRoles, err = c.tapdeskRoles(ctx, du.ID, m.groups, assigned); err != nil {
+		return nil, err
+	}
+	du.InTAPScope = c.inTAPScope(ctx, m.groups, policy)
+	return du, nil
+}
+
+// user reads the user idOrUPN (a checked key) without their memberships.
+func (c *Client) user(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUser, error) {
 	b := c.graph.Users().ByUserId(idOrUPN)
 	cfg := &users.UserItemRequestBuilderGetRequestConfiguration{
 		QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: userSelect},
@@ -100,21 +151,42 @@ func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUs
 		return nil, emptyAnswer(ctx, "get user")
 	}
 	du := directoryUser(u)
-	m, err := c.memberships(ctx, du.ID)
-	if err != nil {
-		return nil, err
-	}
-	du.Roles = m.roles
-	for _, g := range c.privilegedGroups {
-		if m.groups[g] {
-			du.PrivilegedGroups = append(du.PrivilegedGroups, g)
-		}
-	}
-	if du.TapdeskRoles, err = c.tapdeskRoles(ctx, du.ID, m.groups); err != nil {
-		return nil, err
-	}
-	du.InTAPScope = c.inTAPScope(ctx, m.groups)
 	return &du, nil
+}
+
+// pending is a read from Graph going on in the background (startRead).
+// A nil pending is a read that was never started.
+type pending[T any] struct {
+	done chan struct{}
+	v    T
+	err  error
+}
+
+// startRead starts read(ctx) in the background, with answers of its own
+// for its errors (withExchange). A panic in it becomes its error: the
+// caller's recoverer covers only the caller's goroutine.
+func startRead[T any](ctx context.Context, read func(context.Context) (T, error)) *pending[T] {
+	p := &pending[T]{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		defer func() {
+			if v := recover(); v != nil {
+				p.err = fmt.Errorf("entra: panic in a background read: %v\n%s", v, debug.Stack())
+			}
+		}()
+		p.v, p.err = read(withExchange(ctx))
+	}()
+	return p
+}
+
+// wait waits for the read and returns what it gave.
+func (p *pending[T]) wait() (T, error) {
+	if p == nil {
+		var zero T
+		return zero, nil
+	}
+	<-p.done
+	return p.v, p.err
 }
 
 func directoryUser(u models.Userable) tapdesk.DirectoryUser {
@@ -149,8 +221,8 @@ func createdAt(u models.Userable) time.Time {
 // Membership is transitive. Should Entra evaluate only direct membership,
 // this errs towards "in scope", and the create call then fails with the
 // policy message; erring the other way would block a legitimate request.
-func (c *Client) inTAPScope(ctx context.Context, groups map[string]bool) *bool {
-	policy, err := c.TAPPolicy(ctx)
+func (c *Client) inTAPScope(ctx context.Context, groups map[string]bool, read *pending[*tapdesk.TAPPolicy]) *bool {
+	policy, err := read.wait()
 	if err != nil {
 		c.logger.WarnContext(ctx, "entra: cannot read the TAP policy; scope unknown", "err", err)
 		return nil

@@ -1,0 +1,87 @@
+package entra_test
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapdesk/tapdesk/entra"
+)
+
+// barrier holds each Graph read a lookup makes until all of them have been
+// sent, or until a time only a failing run waits out.
+type barrier struct {
+	next  http.RoundTripper
+	reads []string // path ends, one per read that must be going at once
+
+	mu      sync.Mutex
+	on      bool
+	arrived map[string]bool
+	all     chan struct{}
+	late    bool
+}
+
+func (b *barrier) RoundTrip(req *http.Request) (*http.Response, error) {
+	b.mu.Lock()
+	on := b.on
+	b.mu.Unlock()
+	for _, r := range b.reads {
+		if !on {
+			break
+		}
+		if !strings.HasSuffix(strings.ToLower(req.URL.Path), strings.ToLower(r)) {
+			continue
+		}
+		b.mu.Lock()
+		b.arrived[r] = true
+		if len(b.arrived) == len(b.reads) {
+			close(b.all)
+		}
+		b.mu.Unlock()
+		select {
+		case <-b.all:
+		case <-time.After(5 * time.Second):
+			b.mu.Lock()
+			b.late = true
+			b.mu.Unlock()
+		}
+		break
+	}
+	return b.next.RoundTrip(req)
+}
+
+// A lookup reads the user, their memberships, the sign-in app's role
+// assignments and the TAP policy at once: the person waits for about one
+// answer from Graph, not four in turn. Here each read is held until all
+// four have been sent, which a lookup reading them in turn never does.
+func TestUserReadsAtOnce(t *testing.T) {
+	e := setup(t)
+	b := &barrier{reads: []string{"/users/" + blake, "/transitiveMemberOf", "/appRoleAssignedTo", "/temporaryAccessPass"},
+		arrived: map[string]bool{}, all: make(chan struct{})}
+	c := e.newClientWith(t, func(cfg *entra.Config) {
+		withSignInApp(cfg)
+		client := *cfg.HTTPClient
+		b.next = client.Transport
+		client.Transport = b
+		cfg.HTTPClient = &client
+	})
+	// The first lookup also reads the sign-in app's role definitions,
+	// which are kept.
+	if _, err := c.User(ctx(t), sam); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	b.on = true
+	b.mu.Unlock()
+	u, err := c.User(ctx(t), blake)
+	if err != nil || len(u.TapdeskRoles) != 1 || u.TapdeskRoles[0] != "Tap.Approver" || u.InTAPScope == nil {
+		t.Fatalf("lookup gave %+v, %v", u, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.late {
+		t.Errorf("the lookup's reads were not all going at once: one waited 5 s for the others (%v sent by then)", b.arrived)
+	}
+}
