@@ -2,12 +2,19 @@ package tapdesk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 )
+
+// ErrReadAbandoned is the cause with which a read of the directory is
+// cancelled when its answer is no longer needed (the step it was read for
+// stopped on another check, or a read made beside it failed): a
+// give-up, not a failure of Graph's.
+var ErrReadAbandoned = errors.New("the read was given up: its answer was no longer needed")
 
 // Directory is what tapdesk needs from Microsoft Entra ID (through Graph).
 // The entra package implements it on msgraph-sdk-go; nothing else imports

@@ -57,7 +57,19 @@ type RequestScope struct {
 	graphMu    sync.Mutex
 	graphOpen  int           // waits on Graph going on now
 	graphSince time.Time     // when the waits going on now began
+	graphLast  time.Time     // the latest time marked
 	graphTotal time.Duration // time with at least one wait going on, until graphSince
+}
+
+// graphStamp is now, or the latest time marked if that is later: times
+// are read before the lock is taken, so a wait's beginning may come in
+// after another's end it preceded. s.graphMu is held.
+func (s *RequestScope) graphStamp(now time.Time) time.Time {
+	if now.Before(s.graphLast) {
+		return s.graphLast
+	}
+	s.graphLast = now
+	return now
 }
 
 // GraphBegin marks the start of a wait on Graph at now: an HTTP exchange,
@@ -65,6 +77,7 @@ type RequestScope struct {
 // exchange.
 func (s *RequestScope) GraphBegin(now time.Time) {
 	s.graphMu.Lock()
+	now = s.graphStamp(now)
 	if s.graphOpen == 0 {
 		s.graphSince = now
 	}
@@ -75,6 +88,7 @@ func (s *RequestScope) GraphBegin(now time.Time) {
 // GraphEnd marks the end of a wait GraphBegin began.
 func (s *RequestScope) GraphEnd(now time.Time, call bool) {
 	s.graphMu.Lock()
+	now = s.graphStamp(now)
 	if s.graphOpen--; s.graphOpen == 0 {
 		s.graphTotal += now.Sub(s.graphSince)
 	}
@@ -85,9 +99,8 @@ func (s *RequestScope) GraphEnd(now time.Time, call bool) {
 }
 
 // GraphTime is the time during which the request waited on Graph so far.
-// Waits that overlap (reads made at once) count once, so it never exceeds
-// the request's wall time, and the wall time less it is the time tapdesk
-// itself kept the person waiting.
+// Waits that overlap (reads made at once) count once, so the wall time
+// less it is the time tapdesk itself kept the person waiting.
 func (s *RequestScope) GraphTime() time.Duration {
 	s.graphMu.Lock()
 	defer s.graphMu.Unlock()

@@ -26,4 +26,13 @@ func TestGraphTimeCountsOverlappingWaitsOnce(t *testing.T) {
 	if got := s.GraphCalls(); got != 3 {
 		t.Errorf("%d Graph calls, want 3 (a pause is no call)", got)
 	}
+	// Times are read before the lock: a wait begun at 140 may come in
+	// after another's end at 150, and must not count 140–150 again.
+	s.GraphBegin(at(130))     // c
+	s.GraphEnd(at(150), true) // c: 130–150
+	s.GraphBegin(at(140))     // d, begun while c went on
+	s.GraphEnd(at(160), true) // d: 150–160 is new
+	if got, want := s.GraphTime(), 105*time.Millisecond; got != want {
+		t.Errorf("Graph time %s after waits marked out of order, want %s", got, want)
+	}
 }

@@ -1,12 +1,15 @@
 package entra_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/entra"
 )
 
@@ -35,9 +38,11 @@ func (b *barrier) RoundTrip(req *http.Request) (*http.Response, error) {
 			continue
 		}
 		b.mu.Lock()
-		b.arrived[r] = true
-		if len(b.arrived) == len(b.reads) {
-			close(b.all)
+		if !b.arrived[r] {
+			b.arrived[r] = true
+			if len(b.arrived) == len(b.reads) {
+				close(b.all)
+			}
 		}
 		b.mu.Unlock()
 		select {
@@ -83,5 +88,68 @@ func TestUserReadsAtOnce(t *testing.T) {
 	defer b.mu.Unlock()
 	if b.late {
 		t.Errorf("the lookup's reads were not all going at once: one waited 5 s for the others (%v sent by then)", b.arrived)
+	}
+}
+
+// hangReads holds every read but the user's until it is given up, and says
+// which were given up.
+type hangReads struct {
+	next http.RoundTripper
+
+	mu      sync.Mutex
+	on      bool
+	endedBy []error
+}
+
+func (h *hangReads) RoundTrip(req *http.Request) (*http.Response, error) {
+	h.mu.Lock()
+	on := h.on
+	h.mu.Unlock()
+	user := strings.Contains(req.URL.Path, "/users/") && !strings.HasSuffix(req.URL.Path, "/transitiveMemberOf")
+	if !on || user {
+		return h.next.RoundTrip(req)
+	}
+	<-req.Context().Done()
+	h.mu.Lock()
+	h.endedBy = append(h.endedBy, context.Cause(req.Context()))
+	h.mu.Unlock()
+	return nil, req.Context().Err()
+}
+
+// When the user cannot be read, that is the lookup's error, whatever the
+// reads made beside it are doing; they are given up (as such, not as
+// failures) and have ended when User returns.
+func TestUserNotFoundGivesUpTheOtherReads(t *testing.T) {
+	e := setup(t)
+	h := &hangReads{}
+	c := e.newClientWith(t, func(cfg *entra.Config) {
+		withSignInApp(cfg)
+		client := *cfg.HTTPClient
+		h.next = client.Transport
+		client.Transport = h
+		cfg.HTTPClient = &client
+	})
+	if _, err := c.User(ctx(t), sam); err != nil { // reads the sign-in app's roles, which are kept
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.on = true
+	h.mu.Unlock()
+	_, err := c.User(ctx(t), "11111111-1111-4111-8111-0000000000ff")
+	if tapdesk.ErrorCode(err) != tapdesk.ENOTFOUND {
+		t.Fatalf("lookup of nobody gave %v, want not found", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.endedBy) != 3 {
+		t.Fatalf("%d reads had ended when User returned, want the 3 made beside the user's", len(h.endedBy))
+	}
+	for _, cause := range h.endedBy {
+		if !errors.Is(cause, tapdesk.ErrReadAbandoned) {
+			t.Errorf("a read ended with %v, want it given up", cause)
+		}
+	}
+	if logs := e.logs.String(); strings.Contains(logs, "graph call failed") {
+		t.Errorf("reads given up were logged as failures:\n%s", logs)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/metrics"
 )
 
@@ -23,7 +24,8 @@ import (
 // (a $filter holds what the agent typed, a path holds a UPN).
 //
 // It also counts each exchange in the metrics, by the same path template,
-// and adds its time to the incoming request's Graph time (Server-Timing).
+// and marks it as a wait in the incoming request's Graph time
+// (Server-Timing).
 type loggingTransport struct {
 	next    http.RoundTripper
 	logger  *slog.Logger
@@ -32,11 +34,18 @@ type loggingTransport struct {
 
 func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start, end := time.Now(), metrics.GraphWait(req.Context())
+	defer end(true)
 	resp, err := t.next.RoundTrip(req)
 	took := time.Since(start)
-	end(true)
 	endpoint := pathTemplate(req.URL.EscapedPath())
-	t.metrics.ObserveGraph(endpoint, req.Method, outcome(resp, err), took)
+	// A read given up because its answer was no longer needed is no
+	// failure: it is counted and logged apart, below the warnings.
+	abandoned := err != nil && errors.Is(context.Cause(req.Context()), tapdesk.ErrReadAbandoned)
+	if abandoned {
+		t.metrics.ObserveGraph(endpoint, req.Method, "abandoned", took)
+	} else {
+		t.metrics.ObserveGraph(endpoint, req.Method, outcome(resp, err), took)
+	}
 	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
 		t.metrics.GraphThrottled(endpoint)
 	}
@@ -48,6 +57,10 @@ func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	if a := req.Header.Get("Retry-Attempt"); a != "" {
 		attrs = append(attrs, slog.String("attempt", a))
+	}
+	if abandoned {
+		t.logger.LogAttrs(req.Context(), slog.LevelDebug, "graph call abandoned", attrs...)
+		return resp, err
 	}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))

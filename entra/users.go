@@ -88,20 +88,20 @@ func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUs
 	// once: the lookup waits for about one answer from Graph, not four in
 	// turn. Every read is waited for before User returns, and their errors
 	// are reported in the order the reads used to be made.
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
 	var (
 		assigned *pending[assignments]
-		policy   = startRead(ctx, c.TAPPolicy)
+		policy   = startRead(c, ctx, c.TAPPolicy)
 		member   *pending[membership]
 	)
 	if c.roles.clientID != "" {
-		assigned = startRead(ctx, c.appRoleAssignments)
+		assigned = startRead(c, ctx, c.appRoleAssignments)
 	}
 	if key.IsObjectID() {
-		member = startRead(ctx, func(ctx context.Context) (membership, error) { return c.memberships(ctx, idOrUPN) })
+		member = startRead(c, ctx, func(ctx context.Context) (membership, error) { return c.memberships(ctx, idOrUPN) })
 	}
 	defer func() {
-		cancel()
+		cancel(tapdesk.ErrReadAbandoned)
 		assigned.wait()
 		policy.wait()
 		member.wait()
@@ -111,7 +111,7 @@ func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUs
 		return nil, err
 	}
 	if member == nil {
-		member = startRead(ctx, func(ctx context.Context) (membership, error) { return c.memberships(ctx, du.ID) })
+		member = startRead(c, ctx, func(ctx context.Context) (membership, error) { return c.memberships(ctx, du.ID) })
 	}
 	m, err := member.wait()
 	if err != nil {
@@ -163,15 +163,17 @@ type pending[T any] struct {
 }
 
 // startRead starts read(ctx) in the background, with answers of its own
-// for its errors (withExchange). A panic in it becomes its error: the
-// caller's recoverer covers only the caller's goroutine.
-func startRead[T any](ctx context.Context, read func(context.Context) (T, error)) *pending[T] {
+// for its errors (withExchange). A panic in it is logged with its stack
+// and becomes its error: the caller's recoverer covers only the caller's
+// goroutine.
+func startRead[T any](c *Client, ctx context.Context, read func(context.Context) (T, error)) *pending[T] {
 	p := &pending[T]{done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		defer func() {
 			if v := recover(); v != nil {
-				p.err = fmt.Errorf("entra: panic in a background read: %v\n%s", v, debug.Stack())
+				c.logger.ErrorContext(ctx, "panic", "in", "graph read", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				p.err = fmt.Errorf("entra: panic in a background read: %v", v)
 			}
 		}()
 		p.v, p.err = read(withExchange(ctx))

@@ -44,9 +44,10 @@ func (h *Handler) reveal(c echo.Context) error {
 		return h.signInAgain(c, err, freshReveal, r, "Issuing a pass needs a recent sign-in. Sign in again, then press Issue and reveal.",
 			"Signed in again. Press Issue and reveal to issue the pass.")
 	}
-	// The target is read from Entra while the trail is recounted: both only
-	// read, so the agent waits for the slower of the two, not for both in
-	// turn. Nothing is claimed or created until both have passed.
+	// The target is read from Entra while the trail is recounted: neither
+	// changes the request or Entra, so the agent waits for the slower of
+	// the two, not for both in turn. Nothing is claimed or created until
+	// both have passed.
 	target := h.readUser(c.Request().Context(), r.TargetID)
 	defer target.stop()
 	if err := h.recount(c, r); err != nil {
@@ -265,7 +266,7 @@ func (h *Handler) targetStillFits(c echo.Context, r *tapdesk.Request, read *user
 // the request does other work (readUser).
 type userRead struct {
 	done   chan struct{}
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	user   *tapdesk.DirectoryUser
 	err    error
 }
@@ -273,7 +274,7 @@ type userRead struct {
 // readUser starts reading the user idOrUPN from the directory, within ctx.
 // Its result is taken with result; stop abandons it.
 func (h *Handler) readUser(ctx context.Context, idOrUPN string) *userRead {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
 	u := &userRead{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(u.done)
@@ -296,9 +297,10 @@ func (u *userRead) result() (*tapdesk.DirectoryUser, error) {
 	return u.user, u.err
 }
 
-// stop ends the read if it is still going (its result is not needed) and
-// waits for it, so nothing of the request runs on after its answer.
+// stop ends the read if it is still going (its result is not needed:
+// tapdesk.ErrReadAbandoned) and waits for it, so nothing of the request
+// runs on after its answer.
 func (u *userRead) stop() {
-	u.cancel()
+	u.cancel(tapdesk.ErrReadAbandoned)
 	<-u.done
 }

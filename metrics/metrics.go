@@ -101,7 +101,7 @@ func New(b Build) *Metrics {
 		Help: "HTTP requests being answered now."})
 
 	m.graphRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tapdesk_graph_requests_total",
-		Help: "HTTP requests to Microsoft Graph and its token authority (each attempt), by endpoint template, method and outcome (2xx, 4xx, 429, 5xx, timeout, canceled, error)."},
+		Help: "HTTP requests to Microsoft Graph and its token authority (each attempt), by endpoint template, method and outcome (2xx, 4xx, 429, 5xx, timeout, canceled, error; abandoned: given up by tapdesk, its answer no longer needed)."},
 		[]string{"endpoint", "method", "outcome"})
 	m.graphDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tapdesk_graph_request_duration_seconds",
 		Help:    "Time of one HTTP request to Graph or the token authority, by endpoint template and method.",

@@ -81,16 +81,15 @@ func TestNilMetricsCountNothing(t *testing.T) {
 	m.RateLimited("search", "person")
 }
 
-func TestServerTimingAddsUpGraphTime(t *testing.T) {
+func TestServerTimingMarksGraphWaits(t *testing.T) {
 	GraphWait(context.Background())(true) // no request: ignored
 	g := &tapdesk.RequestScope{ID: "r1"}
 	ctx := tapdesk.WithRequestScope(context.Background(), g)
 	pause, call := GraphWait(ctx), GraphWait(ctx)
+	time.Sleep(2 * time.Millisecond)
 	call(true)
 	pause(false)
-	time.Sleep(time.Millisecond)
-	GraphWait(ctx)(true)
-	if g.GraphTime() <= 0 || g.GraphCalls() != 2 {
-		t.Errorf("Graph time %s in %d calls, want some in 2 (a pause is no call)", g.GraphTime(), g.GraphCalls())
+	if g.GraphTime() < 2*time.Millisecond || g.GraphCalls() != 1 {
+		t.Errorf("Graph time %s in %d calls, want at least 2ms in 1 (a pause is no call)", g.GraphTime(), g.GraphCalls())
 	}
 }

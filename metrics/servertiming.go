@@ -7,10 +7,11 @@ import (
 	"github.com/tapdesk/tapdesk"
 )
 
-// The time one incoming request spent waiting on Graph (each HTTP attempt
-// and each wait before a retry) is added up in its tapdesk.RequestScope,
-// for the Server-Timing header: server time minus Graph's is tapdesk's
-// own. The HTTP exchanges are counted too.
+// The time one incoming request spent waiting on Graph (its HTTP attempts
+// and the pauses before retries, waits at the same time counting once) is
+// kept in its tapdesk.RequestScope for the Server-Timing header: server
+// time minus Graph's is the time tapdesk itself kept the person waiting.
+// The HTTP exchanges are counted too.
 
 // GraphWait marks the start of a wait on Graph (an HTTP exchange, or a
 // pause before a retry) for the request ctx serves, if it serves one; the
