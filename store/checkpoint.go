@@ -43,7 +43,11 @@ func (db *DB) CheckpointWAL(ctx context.Context) (truncated bool, err error) {
 		return false, fmt.Errorf("checkpoint the write-ahead log: %w", err)
 	}
 	var busy, logFrames, checkpointed int
+	// The background checkpointer's passive run would make this one fail
+	// at once (SQLite runs one checkpoint at a time): wait for it.
+	db.checkpointing.Lock()
 	cerr := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &checkpointed)
+	db.checkpointing.Unlock()
 	// The connection goes back to the pool: it must wait as long as the
 	// others again, or be dropped.
 	if _, err := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds())); err != nil {
@@ -98,7 +102,9 @@ func (db *DB) startCheckpointer() {
 				seen = n
 				// A failure (another checkpoint under way, a database
 				// closing) leaves the log to the next tick or the sweep.
+				db.checkpointing.Lock()
 				_, _ = db.db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+				db.checkpointing.Unlock()
 			}
 		}
 	}()

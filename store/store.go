@@ -90,6 +90,9 @@ type DB struct {
 	// that copies what they wrote back into the database file.
 	writes           atomic.Uint64
 	stopCheckpointer func()
+	// checkpointing is held by the checkpoint being run (checkpoint.go):
+	// SQLite runs one at a time and fails another at once.
+	checkpointing sync.Mutex
 }
 
 // prepared returns the statement for query, prepared once for the pool
