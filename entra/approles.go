@@ -13,6 +13,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipalswithappid"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/internal/background"
 )
 
 // Who holds a tapdesk role. Such a person is a privileged target: one
@@ -84,7 +85,7 @@ func newTapdeskRoleSource(clientID string, roleGroups map[string]tapdesk.Role) *
 // sign-in app's role assignments as being read (nil when no sign-in app is
 // configured). If the assignments cannot be read, it fails: tapdesk then
 // cannot tell whether one approval would make a new approver.
-func (c *Client) tapdeskRoles(ctx context.Context, userID string, groups map[string]bool, read *pending[assignments]) ([]string, error) {
+func (c *Client) tapdeskRoles(ctx context.Context, userID string, groups map[string]bool, read *background.Read[assignments]) ([]string, error) {
 	src := c.roles
 	var held []string
 	for g, role := range src.roleGroups {
@@ -93,7 +94,7 @@ func (c *Client) tapdeskRoles(ctx context.Context, userID string, groups map[str
 		}
 	}
 	if read != nil {
-		listed, err := read.wait()
+		listed, err := read.Result()
 		if err != nil {
 			return nil, err
 		}

@@ -57,6 +57,23 @@ func (b *barrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	return b.next.RoundTrip(req)
 }
 
+// warmClientThrough is a client reading the sample sign-in app's roles
+// whose requests go through the transport wrap makes of the fake's, after
+// one lookup that read and kept the sign-in app's role definitions.
+func warmClientThrough(t *testing.T, e *env, wrap func(http.RoundTripper) http.RoundTripper) *entra.Client {
+	t.Helper()
+	c := e.newClientWith(t, func(cfg *entra.Config) {
+		withSignInApp(cfg)
+		client := *cfg.HTTPClient
+		client.Transport = wrap(client.Transport)
+		cfg.HTTPClient = &client
+	})
+	if _, err := c.User(ctx(t), sam); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // A lookup reads the user, their memberships, the sign-in app's role
 // assignments and the TAP policy at once: the person waits for about one
 // answer from Graph, not four in turn. Here each read is held until all
@@ -65,18 +82,7 @@ func TestUserReadsAtOnce(t *testing.T) {
 	e := setup(t)
 	b := &barrier{reads: []string{"/users/" + blake, "/transitiveMemberOf", "/appRoleAssignedTo", "/temporaryAccessPass"},
 		arrived: map[string]bool{}, all: make(chan struct{})}
-	c := e.newClientWith(t, func(cfg *entra.Config) {
-		withSignInApp(cfg)
-		client := *cfg.HTTPClient
-		b.next = client.Transport
-		client.Transport = b
-		cfg.HTTPClient = &client
-	})
-	// The first lookup also reads the sign-in app's role definitions,
-	// which are kept.
-	if _, err := c.User(ctx(t), sam); err != nil {
-		t.Fatal(err)
-	}
+	c := warmClientThrough(t, e, func(next http.RoundTripper) http.RoundTripper { b.next = next; return b })
 	b.mu.Lock()
 	b.on = true
 	b.mu.Unlock()
@@ -122,16 +128,7 @@ func (h *hangReads) RoundTrip(req *http.Request) (*http.Response, error) {
 func TestUserNotFoundGivesUpTheOtherReads(t *testing.T) {
 	e := setup(t)
 	h := &hangReads{}
-	c := e.newClientWith(t, func(cfg *entra.Config) {
-		withSignInApp(cfg)
-		client := *cfg.HTTPClient
-		h.next = client.Transport
-		client.Transport = h
-		cfg.HTTPClient = &client
-	})
-	if _, err := c.User(ctx(t), sam); err != nil { // reads the sign-in app's roles, which are kept
-		t.Fatal(err)
-	}
+	c := warmClientThrough(t, e, func(next http.RoundTripper) http.RoundTripper { h.next = next; return h })
 	h.mu.Lock()
 	h.on = true
 	h.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/internal/background"
 )
 
 // userSelect names every property DirectoryUser needs: without $select Graph
@@ -88,11 +88,10 @@ func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUs
 	// once: the lookup waits for about one answer from Graph, not four in
 	// turn. Every read is waited for before User returns, and their errors
 	// are reported in the order the reads used to be made.
-	ctx, cancel := context.WithCancelCause(ctx)
 	var (
-		assigned *pending[assignments]
+		assigned *background.Read[assignments]
 		policy   = startRead(c, ctx, c.TAPPolicy)
-		member   *pending[membership]
+		member   *background.Read[membership]
 	)
 	if c.roles.clientID != "" {
 		assigned = startRead(c, ctx, c.appRoleAssignments)
@@ -101,10 +100,9 @@ func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUs
 		member = startRead(c, ctx, func(ctx context.Context) (membership, error) { return c.memberships(ctx, idOrUPN) })
 	}
 	defer func() {
-		cancel(tapdesk.ErrReadAbandoned)
-		assigned.wait()
-		policy.wait()
-		member.wait()
+		assigned.Stop(tapdesk.ErrReadAbandoned)
+		policy.Stop(tapdesk.ErrReadAbandoned)
+		member.Stop(tapdesk.ErrReadAbandoned)
 	}()
 	du, err := c.user(withExchange(ctx), idOrUPN)
 	if err != nil {
@@ -113,7 +111,7 @@ func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUs
 	if member == nil {
 		member = startRead(c, ctx, func(ctx context.Context) (membership, error) { return c.memberships(ctx, du.ID) })
 	}
-	m, err := member.wait()
+	m, err := member.Result()
 	if err != nil {
 		return nil, err
 	}
@@ -154,41 +152,10 @@ func (c *Client) user(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUs
 	return &du, nil
 }
 
-// pending is a read from Graph going on in the background (startRead).
-// A nil pending is a read that was never started.
-type pending[T any] struct {
-	done chan struct{}
-	v    T
-	err  error
-}
-
-// startRead starts read(ctx) in the background, with answers of its own
-// for its errors (withExchange). A panic in it is logged with its stack
-// and becomes its error: the caller's recoverer covers only the caller's
-// goroutine.
-func startRead[T any](c *Client, ctx context.Context, read func(context.Context) (T, error)) *pending[T] {
-	p := &pending[T]{done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		defer func() {
-			if v := recover(); v != nil {
-				c.logger.ErrorContext(ctx, "panic", "in", "graph read", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				p.err = fmt.Errorf("entra: panic in a background read: %v", v)
-			}
-		}()
-		p.v, p.err = read(withExchange(ctx))
-	}()
-	return p
-}
-
-// wait waits for the read and returns what it gave.
-func (p *pending[T]) wait() (T, error) {
-	if p == nil {
-		var zero T
-		return zero, nil
-	}
-	<-p.done
-	return p.v, p.err
+// startRead starts read in the background (background.Start), with
+// answers of its own for its errors (withExchange).
+func startRead[T any](c *Client, ctx context.Context, read func(context.Context) (T, error)) *background.Read[T] {
+	return background.Start(ctx, c.logger, func(ctx context.Context) (T, error) { return read(withExchange(ctx)) })
 }
 
 func directoryUser(u models.Userable) tapdesk.DirectoryUser {
@@ -223,8 +190,8 @@ func createdAt(u models.Userable) time.Time {
 // Membership is transitive. Should Entra evaluate only direct membership,
 // this errs towards "in scope", and the create call then fails with the
 // policy message; erring the other way would block a legitimate request.
-func (c *Client) inTAPScope(ctx context.Context, groups map[string]bool, read *pending[*tapdesk.TAPPolicy]) *bool {
-	policy, err := read.wait()
+func (c *Client) inTAPScope(ctx context.Context, groups map[string]bool, read *background.Read[*tapdesk.TAPPolicy]) *bool {
+	policy, err := read.Result()
 	if err != nil {
 		c.logger.WarnContext(ctx, "entra: cannot read the TAP policy; scope unknown", "err", err)
 		return nil

@@ -3,9 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/internal/background"
 	"github.com/tapdesk/tapdesk/store"
 	"github.com/tapdesk/tapdesk/views"
 )
@@ -49,7 +48,7 @@ func (h *Handler) reveal(c echo.Context) error {
 	// the two, not for both in turn. Nothing is claimed or created until
 	// both have passed.
 	target := h.readUser(c.Request().Context(), r.TargetID)
-	defer target.stop()
+	defer target.Stop(tapdesk.ErrReadAbandoned)
 	if err := h.recount(c, r); err != nil {
 		return err
 	}
@@ -228,15 +227,15 @@ func (h *Handler) recount(c echo.Context, r *tapdesk.Request) error {
 	return err
 }
 
-// targetStillFits takes r's target as read again (a readUser of
-// r.TargetID) and applies tapdesk.CheckStillEnoughApprovals and, while
+// targetStillFits takes r's target as read again (readUser of r.TargetID)
+// and applies tapdesk.CheckStillEnoughApprovals and, while
 // heightened-threat mode is on, tapdesk.CheckThreatIssue (a request filed
 // before the switch); a refusal is audited with what was read. It returns
 // the mode it checked.
-func (h *Handler) targetStillFits(c echo.Context, r *tapdesk.Request, read *userRead) (tapdesk.ThreatMode, error) {
+func (h *Handler) targetStillFits(c echo.Context, r *tapdesk.Request, read *background.Read[*tapdesk.DirectoryUser]) (tapdesk.ThreatMode, error) {
 	details := map[string]string{"path": c.Request().URL.Path, "check": "target read again before issuing",
 		"approvals_required": strconv.Itoa(r.ApprovalsRequired)}
-	target, err := read.result()
+	target, err := read.Result()
 	if err == nil {
 		details["target_approvals_required"] = strconv.Itoa(target.ApprovalsRequired())
 		details["target_roles"] = strings.Join(target.Roles, ", ")
@@ -262,45 +261,8 @@ func (h *Handler) targetStillFits(c echo.Context, r *tapdesk.Request, read *user
 	return threat, err
 }
 
-// userRead is a directory read of one user, made in the background while
-// the request does other work (readUser).
-type userRead struct {
-	done   chan struct{}
-	cancel context.CancelCauseFunc
-	user   *tapdesk.DirectoryUser
-	err    error
-}
-
-// readUser starts reading the user idOrUPN from the directory, within ctx.
-// Its result is taken with result; stop abandons it.
-func (h *Handler) readUser(ctx context.Context, idOrUPN string) *userRead {
-	ctx, cancel := context.WithCancelCause(ctx)
-	u := &userRead{done: make(chan struct{}), cancel: cancel}
-	go func() {
-		defer close(u.done)
-		// A panic here would take the whole server down: the request's
-		// recoverer only covers its own goroutine.
-		defer func() {
-			if v := recover(); v != nil {
-				h.log.Error("panic", "in", "directory read", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				u.user, u.err = nil, fmt.Errorf("panic: %v", v)
-			}
-		}()
-		u.user, u.err = h.dir.User(ctx, idOrUPN)
-	}()
-	return u
-}
-
-// result waits for the read and returns what it gave.
-func (u *userRead) result() (*tapdesk.DirectoryUser, error) {
-	<-u.done
-	return u.user, u.err
-}
-
-// stop ends the read if it is still going (its result is not needed:
-// tapdesk.ErrReadAbandoned) and waits for it, so nothing of the request
-// runs on after its answer.
-func (u *userRead) stop() {
-	u.cancel(tapdesk.ErrReadAbandoned)
-	<-u.done
+// readUser starts reading the user idOrUPN from the directory in the
+// background, within ctx.
+func (h *Handler) readUser(ctx context.Context, idOrUPN string) *background.Read[*tapdesk.DirectoryUser] {
+	return background.Start(ctx, h.log, func(ctx context.Context) (*tapdesk.DirectoryUser, error) { return h.dir.User(ctx, idOrUPN) })
 }
