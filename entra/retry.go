@@ -93,16 +93,18 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// The wait counts as Graph's time, whether it ends or ctx does.
 		endpoint, slept, end := pathTemplate(req.URL.EscapedPath()), time.Now(), metrics.GraphWait(ctx)
 		timer := time.NewTimer(wait)
+		canceled := false
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			end(false)
-			t.metrics.GraphWaited(endpoint, time.Since(slept))
-			return nil, ctx.Err()
+			canceled = true
 		case <-timer.C:
 		}
 		end(false)
 		t.metrics.GraphWaited(endpoint, time.Since(slept))
+		if canceled {
+			return nil, ctx.Err()
+		}
 		waited += wait
 	}
 }

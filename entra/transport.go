@@ -38,14 +38,8 @@ func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	resp, err := t.next.RoundTrip(req)
 	took := time.Since(start)
 	endpoint := pathTemplate(req.URL.EscapedPath())
-	// A read given up because its answer was no longer needed is no
-	// failure: it is counted and logged apart, below the warnings.
-	abandoned := err != nil && errors.Is(context.Cause(req.Context()), tapdesk.ErrReadAbandoned)
-	if abandoned {
-		t.metrics.ObserveGraph(endpoint, req.Method, "abandoned", took)
-	} else {
-		t.metrics.ObserveGraph(endpoint, req.Method, outcome(resp, err), took)
-	}
+	result := outcome(req, resp, err)
+	t.metrics.ObserveGraph(endpoint, req.Method, result, took)
 	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
 		t.metrics.GraphThrottled(endpoint)
 	}
@@ -58,7 +52,8 @@ func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if a := req.Header.Get("Retry-Attempt"); a != "" {
 		attrs = append(attrs, slog.String("attempt", a))
 	}
-	if abandoned {
+	if result == outcomeAbandoned {
+		// No failure: it is logged below the warnings.
 		t.logger.LogAttrs(req.Context(), slog.LevelDebug, "graph call abandoned", attrs...)
 		return resp, err
 	}
@@ -82,12 +77,19 @@ func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	return resp, err
 }
 
+// outcomeAbandoned labels an exchange given up (outcome).
+const outcomeAbandoned = "abandoned"
+
 // outcome is the metric label of one exchange: its status class (429 on
 // its own: throttling is watched apart from other refusals), or the kind
-// of error when there was no answer.
-func outcome(resp *http.Response, err error) string {
+// of error when there was no answer. A read given up because its answer
+// was no longer needed (tapdesk.ErrReadAbandoned) is no failure:
+// outcomeAbandoned.
+func outcome(req *http.Request, resp *http.Response, err error) string {
 	var netErr net.Error
 	switch {
+	case err != nil && errors.Is(context.Cause(req.Context()), tapdesk.ErrReadAbandoned):
+		return outcomeAbandoned
 	case err == nil && resp.StatusCode == http.StatusTooManyRequests:
 		return "429"
 	case err == nil:
