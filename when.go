@@ -16,12 +16,18 @@ const TimeTitleLayout = "2006-01-02 15:04:05 UTC"
 // clock time (with the date unless it is now's UTC day) and how long ago or
 // ahead it is.
 func TimeText(t, now time.Time) string {
+	return TimeClock(t, now) + " · " + RelativeTime(t, now)
+}
+
+// TimeClock is TimeText's first half: the UTC clock time, with the date
+// unless it is now's UTC day.
+func TimeClock(t, now time.Time) string {
 	t, now = t.UTC(), now.UTC()
 	layout := "2006-01-02 15:04 UTC"
 	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
 		layout = "15:04 UTC"
 	}
-	return t.Format(layout) + " · " + RelativeTime(t, now)
+	return t.Format(layout)
 }
 
 // RelativeTime says how far t is from now in the largest whole unit that

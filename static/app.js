@@ -218,7 +218,8 @@ const localDate = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", time
 // wrote in UTC, in the reader's zone (the UTC stays in its title or its
 // sentence). Plain data-when: a phrase relative to now, as
 // tapdesk.RelativeTime words it, and the local time, the date too unless
-// it is today. data-when="clock": only the local clock time, beside a UTC
+// it is today, each in a span (a narrow line breaks between them, not
+// inside). data-when="clock": only the local clock time, beside a UTC
 // the sentence already says.
 function localTimes(root) {
   const today = new Date().toDateString();
@@ -232,8 +233,15 @@ function localTimes(root) {
     // A list row's time comes without a title (its text is the UTC time): keep that UTC there.
     if (!el.title) el.title = new Date(at).toISOString().slice(0, 16).replace("T", " ") + " UTC";
     const local = new Date(at).toDateString() === today ? localClock.format(at) : localDate.format(at);
-    el.textContent = `${relativeTime(at)} · ${local}`;
+    el.replaceChildren(half(relativeTime(at)), " · ", half(local));
   }
+}
+
+// half is one half of a time's text, kept on one line by the stylesheet.
+function half(text) {
+  const s = document.createElement("span");
+  s.textContent = text;
+  return s;
 }
 
 function relativeTime(at) {

@@ -300,6 +300,15 @@ func newBrowserFixture(t *testing.T) *browserFixture {
 		t.Fatalf("passes made outside tapdesk found today: %d, %v; want the sample tenant's one", n, err)
 	}
 
+	// Omar's card shows a pass an administrator made ten days ago: its
+	// times are on another day in every zone, so app.js writes them at
+	// their longest ("10 days ago · Nov 20, 2026, 11:30 PM"), whatever
+	// the hour of the run.
+	admin := d.userID(t, "grace.global@contoso.example")
+	if _, err := d.fake.Tenant().AdminCreateTAP(f.ids["expired"], admin, 480, time.Now().AddDate(0, 0, -10)); err != nil {
+		t.Fatal(err)
+	}
+
 	agent = d.browser(t)
 	agent.signIn("/", "agent")
 	agent2 := d.browser(t)
@@ -386,6 +395,7 @@ func (f *browserFixture) pages() []browserPage {
 		{name: "agent/search-none", persona: "agent", path: "/users?q=zzzzqq", wait: `[data-testid="search-message"]`},
 		{name: "agent/user-card", persona: "agent", path: "/users/" + f.ids["pending"], wait: `[data-testid="user-card"]`},
 		{name: "agent/user-card-privileged", persona: "agent", path: "/users/" + f.ids["privileged"], wait: `[data-testid="user-card"]`},
+		{name: "agent/user-card-old-pass", persona: "agent", path: "/users/" + f.ids["expired"], wait: `[data-testid="existing-tap"] time[data-when]`},
 		{name: "agent/user-card-disabled", persona: "agent", path: "/users/" + f.ids["disabled"], wait: `[data-testid="user-card"]`},
 		{name: "agent/request-form", persona: "agent", path: "/requests/new?user=" + url.QueryEscape(f.ids["expired"]), wait: `#ticket_ref`},
 		{name: "agent/request-form-errors", persona: "agent", open: func(t *testing.T, ctx context.Context) {
