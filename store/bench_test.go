@@ -149,3 +149,41 @@ func BenchmarkRequestEvidence(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkRecount is the reveal's recount of a request whose 8 events
+// are spread over a 700-event window (a busy hour between filing and
+// issue): "checked" reads and checks every record (as an evidence pack
+// does and as a recount of events this process has not seen does);
+// "remembered" passes over the events this process wrote, reading and
+// checking only the request's own.
+func BenchmarkRecount(b *testing.B) {
+	pgtest.BenchBackends(b, benchmarkRecount)
+}
+
+func benchmarkRecount(b *testing.B) {
+	const n = 700
+	db := benchDB(b, n)
+	id := fmt.Sprintf("REQ%023d", 1) // events 8..15
+	for _, bc := range []struct {
+		name string
+		read func(context.Context, string) (int, []int64, error)
+	}{
+		{"checked", func(ctx context.Context, id string) (int, []int64, error) {
+			evs, bad, err := db.SealedRequestEvidence(ctx, id)
+			return len(evs), bad, err
+		}},
+		{"remembered", func(ctx context.Context, id string) (int, []int64, error) {
+			evs, bad, err := db.RequestEvidence(ctx, id)
+			return len(evs), bad, err
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for range b.N {
+				n, bad, err := bc.read(context.Background(), id)
+				if err != nil || len(bad) != 0 || n != 8 {
+					b.Fatalf("%d events, unverified %v, %v", n, bad, err)
+				}
+			}
+		})
+	}
+}

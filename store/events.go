@@ -165,6 +165,10 @@ func (a *appender) append(ctx context.Context, ev tapdesk.Event) error {
 		return fmt.Errorf("append audit event: %w", err)
 	}
 	a.head, a.prev = r.seq, r.mac
+	// Signed here with this tapdesk's key: a recount may pass over it by
+	// its mac (a rollback that takes it back leaves a mac no later event
+	// at this number has).
+	a.db.keys.verified.note(verifiedRow{seq: r.seq, mac: r.mac, keyID: r.keyID, signer: a.h.id, requestID: fields[13]})
 	notes := a.db.notesOf(a.tx)
 	notes.head = r.seq // noted as seen once the transaction commits
 	if a.db.AuditCommitted != nil {

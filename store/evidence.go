@@ -31,8 +31,12 @@ import (
 // since filing (a decision's lifetime at most), read in one snapshot. A
 // trail that ends before an event this process saw written lost its end:
 // the first missing event is reported too.
+//
+// Events this process wrote or checked before are passed over by their
+// mac and key id (see verifiedRows): the request's own records are read
+// and checked every time, the others only when they are new to it.
 func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []tapdesk.Event, unverified []int64, err error) {
-	sealed, unverified, err := db.SealedRequestEvidence(ctx, requestID)
+	sealed, unverified, err := db.requestEvidence(ctx, requestID, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -47,8 +51,18 @@ func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []t
 
 // SealedRequestEvidence is RequestEvidence with each event's mac: an
 // evidence pack is built from the very events this snapshot verified,
-// not from a second read that may hold events added since.
+// not from a second read that may hold events added since. It reads and
+// checks every record in the window, remembered or not.
 func (db *DB) SealedRequestEvidence(ctx context.Context, requestID string) (events []SealedEvent, unverified []int64, err error) {
+	return db.requestEvidence(ctx, requestID, false)
+}
+
+// maxRecordsByNumber is how many records a recount reads by their numbers
+// after reading the window's macs; when more of the window is new to this
+// process (another instance wrote it), it reads the whole window at once.
+const maxRecordsByNumber = 64
+
+func (db *DB) requestEvidence(ctx context.Context, requestID string, remembered bool) (events []SealedEvent, unverified []int64, err error) {
 	if db.keys == nil {
 		return nil, nil, ErrNoAuditKey
 	}
@@ -77,11 +91,23 @@ func (db *DB) SealedRequestEvidence(ctx context.Context, requestID string) (even
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the audit event before the request's: %w", err)
 	}
-	rows, err := conn.QueryContext(ctx, `SELECT seq, record, mac, key_id FROM audit_events WHERE seq >= ? ORDER BY seq`, first.Int64)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
+	var window []chainRow
+	var pass []bool
+	var signers []string
+	if remembered {
+		window, pass, signers, err = db.rememberedWindow(ctx, conn, first.Int64, requestID)
+		if err != nil {
+			return nil, nil, err
+		}
 	}
-	defer rows.Close()
+	var rows *sql.Rows
+	if window == nil {
+		rows, err = conn.QueryContext(ctx, `SELECT seq, record, mac, key_id FROM audit_events WHERE seq >= ? ORDER BY seq`, first.Int64)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
+		}
+		defer rows.Close()
+	}
 	h := db.keys.ring()
 	// The key rule verify applies (keyOrder), plus what this tapdesk knows
 	// and a walk from the middle cannot see: every configured key but the
@@ -91,17 +117,35 @@ func (db *DB) SealedRequestEvidence(ctx context.Context, requestID string) (even
 	current := anchorKey == db.keys.current
 	expect := first.Int64
 	var row chainRow
-	for rows.Next() {
-		if err := rows.Scan(&row.seq, &row.record, &row.mac, &row.keyID); err != nil {
-			return nil, nil, fmt.Errorf("read audit event: %w", err)
+	for i := 0; ; i++ {
+		passed := false
+		if window != nil {
+			if i == len(window) {
+				break
+			}
+			row, passed = window[i], pass[i]
+		} else {
+			if !rows.Next() {
+				break
+			}
+			if err := rows.Scan(&row.seq, &row.record, &row.mac, &row.keyID); err != nil {
+				return nil, nil, fmt.Errorf("read audit event: %w", err)
+			}
 		}
 		if row.seq != expect {
 			// Events expect..row.seq-1 are gone, and row cannot be checked.
 			unverified = append(unverified, expect)
 			anchored = false
 		}
-		ok := anchored && h.checks(prev, row.seq, &row) && order.next(row.seq, h.signer(&row)) == nil
-		if ok && h.signer(&row) == db.keys.current {
+		var signer string
+		ok := anchored
+		if passed {
+			signer = signers[i]
+		} else if ok = ok && h.checks(prev, row.seq, &row); ok {
+			signer = h.signer(&row)
+		}
+		ok = ok && order.next(row.seq, signer) == nil
+		if ok && signer == db.keys.current {
 			current = true
 		} else if ok && current {
 			ok = false // signed with an older key after the current one
@@ -113,8 +157,12 @@ func (db *DB) SealedRequestEvidence(ctx context.Context, requestID string) (even
 			unverified = append(unverified, row.seq)
 			continue
 		}
+		if passed {
+			continue // checked before, and not the request's
+		}
 		id, fast := recordField(row.record, 13)
 		if fast && id != requestID {
+			db.keys.verified.note(verifiedRow{seq: row.seq, mac: row.mac, keyID: row.keyID, signer: signer, requestID: id})
 			continue
 		}
 		ev, err := decodeEvent(row.seq, row.record)
@@ -122,12 +170,15 @@ func (db *DB) SealedRequestEvidence(ctx context.Context, requestID string) (even
 			unverified = append(unverified, row.seq)
 			continue
 		}
+		db.keys.verified.note(verifiedRow{seq: row.seq, mac: row.mac, keyID: row.keyID, signer: signer, requestID: ev.RequestID})
 		if ev.RequestID == requestID {
 			events = append(events, SealedEvent{Event: ev, MAC: row.mac})
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
+	if rows != nil {
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
+		}
 	}
 	// expect-1 is the snapshot's head. Below one this process saw: events
 	// were cut off the end (a dispute written last, say).
@@ -137,6 +188,77 @@ func (db *DB) SealedRequestEvidence(ctx context.Context, requestID string) (even
 		db.sawHead(head)
 	}
 	return events, unverified, nil
+}
+
+// rememberedWindow reads the numbers, macs and key ids of the events from
+// first on, and the records of those a recount of requestID may not pass
+// over (see verifiedRows.passable). It returns a nil window when too many
+// records are new to this process: the caller then reads them all.
+func (db *DB) rememberedWindow(ctx context.Context, conn *sql.Conn, first int64, requestID string) (window []chainRow, pass []bool, signers []string, err error) {
+	rows, err := conn.QueryContext(ctx, `SELECT seq, mac, key_id FROM audit_events WHERE seq >= ? ORDER BY seq`, first)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
+	}
+	defer rows.Close()
+	if n := db.seenHead.Load() - first + 1; n > 0 {
+		n = min(n, verifiedCap)
+		window, pass, signers = make([]chainRow, 0, n), make([]bool, 0, n), make([]string, 0, n)
+	}
+	var mac, keyID sql.RawBytes // compared in place: most rows are passed over
+	for rows.Next() {
+		var r chainRow
+		if err := rows.Scan(&r.seq, &mac, &keyID); err != nil {
+			return nil, nil, nil, fmt.Errorf("read audit event: %w", err)
+		}
+		m, ok := db.keys.verified.passable(r.seq, mac, keyID, requestID)
+		if ok {
+			r.mac, r.keyID = m.mac, m.keyID
+		} else {
+			r.mac, r.keyID = string(mac), string(keyID)
+		}
+		window = append(window, r)
+		pass = append(pass, ok)
+		signers = append(signers, m.signer)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
+	}
+	var read []any
+	for i, p := range pass {
+		if !p {
+			read = append(read, window[i].seq)
+		}
+	}
+	if len(read) > maxRecordsByNumber {
+		return nil, nil, nil, nil
+	}
+	if len(read) == 0 {
+		return window, pass, signers, nil
+	}
+	records := make(map[int64]string, len(read))
+	q := `SELECT seq, record FROM audit_events WHERE seq IN (?` + strings.Repeat(", ?", len(read)-1) + `)`
+	rrows, err := conn.QueryContext(ctx, q, read...)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
+	}
+	defer rrows.Close()
+	for rrows.Next() {
+		var seq int64
+		var record string
+		if err := rrows.Scan(&seq, &record); err != nil {
+			return nil, nil, nil, fmt.Errorf("read audit event: %w", err)
+		}
+		records[seq] = record
+	}
+	if err := rrows.Err(); err != nil {
+		return nil, nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
+	}
+	for i := range window {
+		if !pass[i] {
+			window[i].record = records[window[i].seq]
+		}
+	}
+	return window, pass, signers, nil
 }
 
 // RequestFinding is a stored request its audit events do not explain.

@@ -42,7 +42,7 @@ func activities(evs []tapdesk.Event) []tapdesk.Activity {
 
 func TestRequestEvidence(t *testing.T) {
 	pgtest.Backends(t, func(t *testing.T) {
-		db, _ := openDB(t)
+		db, path := openDB(t)
 		seed(t, db, 3)
 		r := newRequest("r1", 1)
 		fileRequest(t, db, r)
@@ -77,11 +77,17 @@ func TestRequestEvidence(t *testing.T) {
 			t.Fatalf("a forged approval event: unverified %v, events %v", bad, activities(evs))
 		}
 
-		// Another request's approval moved over: its mac covers its request id.
+		// Another request's approval moved over: its mac covers its request
+		// id, so a process that has not checked it before finds it does not
+		// check out. This process wrote it, remembers it as r2's and passes
+		// over it: either way it never counts for r1.
 		exec(t, db, `UPDATE audit_events SET record = `+jsonSet(t, 13, `?`)+` WHERE request_id = ? AND activity = ?`,
 			r.ID, other.ID, string(tapdesk.ActApprove))
-		if _, bad = evidence(t, db, r.ID); len(bad) != 2 {
-			t.Fatalf("a moved approval: unverified %v", bad)
+		if evs, bad = evidence(t, reopen(t, path, testAuditKey), r.ID); len(bad) != 2 || len(evs) != 2 {
+			t.Fatalf("a moved approval, read by another process: unverified %v, events %v", bad, activities(evs))
+		}
+		if evs, bad = evidence(t, db, r.ID); !slices.Equal(bad, []int64{head + 1}) || len(evs) != 2 || evs[1].Actor != approver {
+			t.Fatalf("a moved approval, read by the process that wrote it: unverified %v, events %+v", bad, evs)
 		}
 		// The other request's window holds the changed event too: any event
 		// since filing that does not check out refuses the issue.

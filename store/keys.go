@@ -14,6 +14,9 @@ type auditKeys struct {
 	byID    map[string][]byte // every configured key by id
 	order   []string          // ids, current first: the order v2 events try them in
 	signers sync.Pool         // of *chainHasher with the current key, for appends
+	// verified: the newest events written or checked with these keys
+	// (a recount passes over them); a new key set starts it afresh.
+	verified verifiedRows
 }
 
 func newAuditKeys(current string, old []string) *auditKeys {

@@ -61,10 +61,13 @@ func TestEvidenceDisputeCutFromTheMiddle(t *testing.T) {
 }
 
 // An event of another request (or none) inside the window was changed:
-// the trail since filing no longer holds, so nothing is issued on it.
+// the trail since filing no longer holds, so nothing is issued on it. A
+// process that wrote (or checked) the event passes over it by its mac,
+// which is unchanged: what the changed record says was never read, and
+// verify finds it.
 func TestEvidenceBadMacInWindow(t *testing.T) {
 	pgtest.Backends(t, func(t *testing.T) {
-		db, _ := openDB(t)
+		db, path := openDB(t)
 		r := newRequest("r1", 1)
 		fileRequest(t, db, r)
 		seed(t, db, 3) // events 2..4, no request
@@ -73,6 +76,12 @@ func TestEvidenceBadMacInWindow(t *testing.T) {
 			t.Fatalf("untouched: %v %v", activities(evs), bad)
 		}
 		exec(t, db, `UPDATE audit_events SET record = `+jsonSet(t, 12, `'someone-else@x'`)+` WHERE seq = 3`)
+		issueRefused(t, reopen(t, path, testAuditKey), r.ID, "event 3, in the audit trail since request r1 was filed, is missing or does not check out")
+		if evs, bad := evidence(t, db, r.ID); len(bad) != 0 || len(evs) != 2 {
+			t.Fatalf("the process that wrote event 3 passes over it: %v %v", activities(evs), bad)
+		}
+		// Its mac changed too: no process passes over it.
+		exec(t, db, `UPDATE audit_events SET mac = (SELECT mac FROM audit_events WHERE seq = 2) WHERE seq = 3`)
 		issueRefused(t, db, r.ID, "event 3, in the audit trail since request r1 was filed, is missing or does not check out")
 		// Events before the filing are not the request's window.
 		db2, _ := openDB(t)
@@ -176,5 +185,31 @@ func TestEvidenceDisputeCutOffTheEnd(t *testing.T) {
 		exec(t, db, `DELETE FROM audit_events WHERE seq >= (SELECT seq FROM audit_events WHERE activity = ?)`, string(tapdesk.ActDispute))
 		exec(t, db, `UPDATE requests SET state = 'approved' WHERE id = ?`, r.ID)
 		issueRefused(t, db, r.ID, "event 5, in the audit trail since request r1 was filed, is missing")
+	})
+}
+
+// Events another tapdesk (a second instance on PostgreSQL, or this one
+// before a restart) wrote are new to this process: its recount reads and
+// checks their records, whether a few of them (read by their numbers) or
+// many (the whole window read at once), and finds one changed with its
+// mac left as it was.
+func TestEvidenceChecksEventsOthersWrote(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		for _, n := range []int{3, 100} {
+			t.Run(fmt.Sprintf("%d events", n), func(t *testing.T) {
+				db, path := openDB(t)
+				other := reopen(t, path, testAuditKey)
+				r := newRequest("r1", 1)
+				fileRequest(t, db, r)
+				seed(t, other, n) // events 2..n+1
+				approve(t, db, r, approver)
+				if evs, bad := evidence(t, db, r.ID); len(bad) != 0 || len(evs) != 2 {
+					t.Fatalf("untouched: %v %v", activities(evs), bad)
+				}
+				db = reopen(t, path, testAuditKey) // has checked none of them
+				exec(t, db, `UPDATE audit_events SET record = `+jsonSet(t, 12, `'someone-else@x'`)+` WHERE seq = 2`)
+				issueRefused(t, db, r.ID, "event 2, in the audit trail since request r1 was filed, is missing or does not check out")
+			})
+		}
 	})
 }
