@@ -164,12 +164,11 @@ func (a *appender) append(ctx context.Context, ev tapdesk.Event) error {
 	if _, err := a.stmt.ExecContext(ctx, r.seq, r.record, r.mac, r.keyID); err != nil {
 		return fmt.Errorf("append audit event: %w", err)
 	}
-	a.head, a.prev = r.seq, r.mac
-	// Signed here with this tapdesk's key: a recount may pass over it by
-	// its mac (a rollback that takes it back leaves a mac no later event
-	// at this number has).
-	a.db.keys.verified.note(verifiedRow{seq: r.seq, mac: r.mac, keyID: r.keyID, signer: a.h.id, requestID: fields[13]})
 	notes := a.db.notesOf(a.tx)
+	// Signed here with this tapdesk's key: once the transaction commits, a
+	// recount may pass over it (see verifiedRows).
+	notes.sign(verifiedRow{seq: r.seq, mac: r.mac, keyID: r.keyID, prev: a.prev, signer: a.h.id, requestID: fields[13]})
+	a.head, a.prev = r.seq, r.mac
 	notes.head = r.seq // noted as seen once the transaction commits
 	if a.db.AuditCommitted != nil {
 		if notes.appended == nil {

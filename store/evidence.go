@@ -95,7 +95,7 @@ func (db *DB) requestEvidence(ctx context.Context, requestID string, remembered 
 	var pass []bool
 	var signers []string
 	if remembered {
-		window, pass, signers, err = db.rememberedWindow(ctx, conn, first.Int64, requestID)
+		window, pass, signers, err = db.rememberedWindow(ctx, conn, first.Int64, prev, requestID)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -152,6 +152,7 @@ func (db *DB) requestEvidence(ctx context.Context, requestID string, remembered 
 		}
 		// Carry on from the row as stored, so one bad event does not hide
 		// the others.
+		rowPrev := prev
 		prev, expect, anchored = row.mac, row.seq+1, true
 		if !ok {
 			unverified = append(unverified, row.seq)
@@ -162,7 +163,7 @@ func (db *DB) requestEvidence(ctx context.Context, requestID string, remembered 
 		}
 		id, fast := recordField(row.record, 13)
 		if fast && id != requestID {
-			db.keys.verified.note(verifiedRow{seq: row.seq, mac: row.mac, keyID: row.keyID, signer: signer, requestID: id})
+			db.keys.verified.note(verifiedRow{seq: row.seq, mac: row.mac, keyID: row.keyID, prev: rowPrev, signer: signer, requestID: id})
 			continue
 		}
 		ev, err := decodeEvent(row.seq, row.record)
@@ -170,7 +171,7 @@ func (db *DB) requestEvidence(ctx context.Context, requestID string, remembered 
 			unverified = append(unverified, row.seq)
 			continue
 		}
-		db.keys.verified.note(verifiedRow{seq: row.seq, mac: row.mac, keyID: row.keyID, signer: signer, requestID: ev.RequestID})
+		db.keys.verified.note(verifiedRow{seq: row.seq, mac: row.mac, keyID: row.keyID, prev: rowPrev, signer: signer, requestID: ev.RequestID})
 		if ev.RequestID == requestID {
 			events = append(events, SealedEvent{Event: ev, MAC: row.mac})
 		}
@@ -191,10 +192,11 @@ func (db *DB) requestEvidence(ctx context.Context, requestID string, remembered 
 }
 
 // rememberedWindow reads the numbers, macs and key ids of the events from
-// first on, and the records of those a recount of requestID may not pass
-// over (see verifiedRows.passable). It returns a nil window when too many
-// records are new to this process: the caller then reads them all.
-func (db *DB) rememberedWindow(ctx context.Context, conn *sql.Conn, first int64, requestID string) (window []chainRow, pass []bool, signers []string, err error) {
+// first on (the first chained onto anchor), and the records of those a
+// recount of requestID may not pass over (see verifiedRows.passable). It
+// returns a nil window when too many records are new to this process: the
+// caller then reads them all.
+func (db *DB) rememberedWindow(ctx context.Context, conn *sql.Conn, first int64, anchor, requestID string) (window []chainRow, pass []bool, signers []string, err error) {
 	rows, err := conn.QueryContext(ctx, `SELECT seq, mac, key_id FROM audit_events WHERE seq >= ? ORDER BY seq`, first)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
@@ -204,33 +206,31 @@ func (db *DB) rememberedWindow(ctx context.Context, conn *sql.Conn, first int64,
 		n = min(n, verifiedCap)
 		window, pass, signers = make([]chainRow, 0, n), make([]bool, 0, n), make([]string, 0, n)
 	}
+	var read []any
+	last := anchor
 	var mac, keyID sql.RawBytes // compared in place: most rows are passed over
 	for rows.Next() {
 		var r chainRow
 		if err := rows.Scan(&r.seq, &mac, &keyID); err != nil {
 			return nil, nil, nil, fmt.Errorf("read audit event: %w", err)
 		}
-		m, ok := db.keys.verified.passable(r.seq, mac, keyID, requestID)
+		m, ok := db.keys.verified.passable(r.seq, mac, keyID, last, requestID)
 		if ok {
 			r.mac, r.keyID = m.mac, m.keyID
 		} else {
+			if len(read) == maxRecordsByNumber {
+				return nil, nil, nil, nil
+			}
 			r.mac, r.keyID = string(mac), string(keyID)
+			read = append(read, r.seq)
 		}
+		last = r.mac
 		window = append(window, r)
 		pass = append(pass, ok)
 		signers = append(signers, m.signer)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
-	}
-	var read []any
-	for i, p := range pass {
-		if !p {
-			read = append(read, window[i].seq)
-		}
-	}
-	if len(read) > maxRecordsByNumber {
-		return nil, nil, nil, nil
 	}
 	if len(read) == 0 {
 		return window, pass, signers, nil

@@ -44,3 +44,31 @@ func TestRolledBackAppendsAreNotSeen(t *testing.T) {
 		}
 	})
 }
+
+// A recount passes over the events this process wrote, but only those
+// that committed: an event a rollback took back never existed, and its mac
+// must not stand for whatever another instance writes at its number.
+func TestRolledBackAppendsAreNotRemembered(t *testing.T) {
+	ctx := context.Background()
+	db := keyedTestDB(t)
+	if err := db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActUserLookup, Category: tapdesk.CatRequest}); err != nil {
+		t.Fatal(err)
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := db.appendEvent(ctx, tx, tapdesk.Event{Activity: tapdesk.ActUserLookup, Category: tapdesk.CatRequest}); err != nil {
+			return err
+		}
+		return errors.New("the request moved meanwhile")
+	})
+	if err == nil {
+		t.Fatal("inTx succeeded")
+	}
+	remembered := func(seq int64) bool {
+		db.keys.verified.mu.Lock()
+		defer db.keys.verified.mu.Unlock()
+		return db.keys.verified.rows[seq%verifiedCap].seq == seq
+	}
+	if !remembered(1) || remembered(2) {
+		t.Fatalf("remembered: committed event 1 %v, rolled-back event 2 %v", remembered(1), remembered(2))
+	}
+}

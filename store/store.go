@@ -441,6 +441,9 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if notes.head > 0 {
 		db.sawHead(notes.head)
 	}
+	for _, r := range notes.signed {
+		db.keys.verified.note(r)
+	}
 	for c, n := range notes.appended {
 		db.AuditCommitted(c, n)
 	}
@@ -454,6 +457,16 @@ type txNotes struct {
 	appended map[tapdesk.Category]int // events by category, while AuditCommitted is set
 	quiet    bool                     // it wrote nothing a cache holds (see DB.quiet)
 	app      *appender                // its audit appender, from its first event on
+	signed   []verifiedRow            // its newest events, remembered once it commits
+}
+
+// sign notes an event the transaction appended; a batch keeps its newest
+// verifiedCap, all that verifiedRows holds.
+func (n *txNotes) sign(r verifiedRow) {
+	if len(n.signed) == 2*verifiedCap {
+		n.signed = append(n.signed[:0], n.signed[verifiedCap:]...)
+	}
+	n.signed = append(n.signed, r)
 }
 
 // notesOf returns tx's notes, or a throwaway set for a transaction inTx

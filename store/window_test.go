@@ -189,10 +189,10 @@ func TestEvidenceDisputeCutOffTheEnd(t *testing.T) {
 }
 
 // Events another tapdesk (a second instance on PostgreSQL, or this one
-// before a restart) wrote are new to this process: its recount reads and
-// checks their records, whether a few of them (read by their numbers) or
-// many (the whole window read at once), and finds one changed with its
-// mac left as it was.
+// before a restart) wrote are new to this process: between its own, its
+// recount reads and checks their records, whether a few of them (read by
+// their numbers) or many (the whole window read at once), and finds one
+// changed with its mac left as it was.
 func TestEvidenceChecksEventsOthersWrote(t *testing.T) {
 	pgtest.Backends(t, func(t *testing.T) {
 		for _, n := range []int{3, 100} {
@@ -203,13 +203,55 @@ func TestEvidenceChecksEventsOthersWrote(t *testing.T) {
 				fileRequest(t, db, r)
 				seed(t, other, n) // events 2..n+1
 				approve(t, db, r, approver)
-				if evs, bad := evidence(t, db, r.ID); len(bad) != 0 || len(evs) != 2 {
+				// Checked by a third process, so db remembers its own two
+				// events and none of the other's.
+				if evs, bad := evidence(t, reopen(t, path, testAuditKey), r.ID); len(bad) != 0 || len(evs) != 2 {
 					t.Fatalf("untouched: %v %v", activities(evs), bad)
 				}
-				db = reopen(t, path, testAuditKey) // has checked none of them
 				exec(t, db, `UPDATE audit_events SET record = `+jsonSet(t, 12, `'someone-else@x'`)+` WHERE seq = 2`)
 				issueRefused(t, db, r.ID, "event 2, in the audit trail since request r1 was filed, is missing or does not check out")
 			})
 		}
+	})
+}
+
+// Two histories spliced: events this process wrote are put back, by their
+// macs, in place of another instance's (which held the request's dispute),
+// and this process's later events chained onto the other instance's. Each
+// event is one this process remembers, but not next to the one before it:
+// a recount passes over an event only when its mac was computed over the
+// event before it as stored, so the splice is found.
+func TestEvidenceSplicedHistories(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		db, path := openDB(t)
+		r := newRequest("r1", 1)
+		fileRequest(t, db, r)
+		approve(t, db, r, approver) // events 1, 2
+		seed(t, db, 2)              // events 3, 4: this process's
+		type kept struct{ mac, keyID string }
+		saved := map[int64]kept{}
+		for _, seq := range []int64{3, 4} {
+			var k kept
+			if err := db.SQL().QueryRow(`SELECT mac, key_id FROM audit_events WHERE seq = ?`, seq).Scan(&k.mac, &k.keyID); err != nil {
+				t.Fatal(err)
+			}
+			saved[seq] = k
+		}
+		exec(t, db, `DELETE FROM audit_events WHERE seq >= 3`)
+
+		// Another instance disputes the request (event 3) and writes event 4.
+		other := reopen(t, path, testAuditKey)
+		ev := tapdesk.Event{Activity: tapdesk.ActDispute, Category: tapdesk.CatRequest, Actor: tapdesk.Actor{Name: "target@x"}}
+		if err := other.Transition(context.Background(), mustRequest(t, other, r.ID), store.Change{From: tapdesk.StateApproved, To: tapdesk.StateDisputed}, nil, ev); err != nil {
+			t.Fatal(err)
+		}
+		seed(t, other, 1)
+		seed(t, db, 2) // events 5, 6: this process's, chained onto the other's 4
+
+		for seq, k := range saved {
+			exec(t, db, `UPDATE audit_events SET mac = ?, key_id = ? WHERE seq = ?`, k.mac, k.keyID, seq)
+		}
+		exec(t, db, `UPDATE requests SET state = 'approved' WHERE id = ?`, r.ID)
+		issueRefused(t, db, r.ID, "event 5, in the audit trail since request r1 was filed, is missing or does not check out")
 	})
 }
