@@ -66,6 +66,12 @@ func (db *DB) requestEvidence(ctx context.Context, requestID string, remembered 
 	if db.keys == nil {
 		return nil, nil, ErrNoAuditKey
 	}
+	if remembered {
+		events, unverified, ok, err := db.recentEvidence(ctx, requestID)
+		if err != nil || ok {
+			return events, unverified, err
+		}
+	}
 	conn, err := db.db.Conn(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -91,104 +97,185 @@ func (db *DB) requestEvidence(ctx context.Context, requestID string, remembered 
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the audit event before the request's: %w", err)
 	}
-	var window []chainRow
-	var pass []bool
-	var signers []string
+	w := db.newEvidenceWalk(requestID, first.Int64, prev, anchorKey, anchored)
 	if remembered {
-		window, pass, signers, err = db.rememberedWindow(ctx, conn, first.Int64, prev, requestID)
+		window, pass, signers, err := db.rememberedWindow(ctx, conn, first.Int64, prev, requestID)
 		if err != nil {
 			return nil, nil, err
 		}
-	}
-	var rows *sql.Rows
-	if window == nil {
-		rows, err = conn.QueryContext(ctx, `SELECT seq, record, mac, key_id FROM audit_events WHERE seq >= ? ORDER BY seq`, first.Int64)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
+		if window != nil {
+			for i := range window {
+				w.step(&window[i], pass[i], signers[i])
+			}
+			events, unverified = w.end(seen)
+			return events, unverified, nil
 		}
-		defer rows.Close()
 	}
-	h := db.keys.ring()
+	rows, err := conn.QueryContext(ctx, `SELECT seq, record, mac, key_id FROM audit_events WHERE seq >= ? ORDER BY seq`, first.Int64)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
+	}
+	defer rows.Close()
+	var row chainRow
+	for rows.Next() {
+		if err := rows.Scan(&row.seq, &row.record, &row.mac, &row.keyID); err != nil {
+			return nil, nil, fmt.Errorf("read audit event: %w", err)
+		}
+		w.step(&row, false, "")
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
+	}
+	events, unverified = w.end(seen)
+	return events, unverified, nil
+}
+
+// recentWindow is the window of a request's recount in one statement: from
+// the event before the request's first (the anchor) to the head, each
+// event's number, mac and key id, and the record of those whose request_id
+// is the request's (found by its index: SQLite computes request_id from
+// the record, row by row).
+const recentWindow = `SELECT seq, mac, key_id, CASE WHEN seq IN (SELECT seq FROM audit_events WHERE request_id = ?) THEN record ELSE '' END
+	FROM audit_events WHERE seq >= (SELECT MIN(seq) FROM audit_events WHERE request_id = ?) - 1 ORDER BY seq`
+
+// recentEvidence is RequestEvidence in one statement (recentWindow), which
+// is its own snapshot, when every event it did not read the record of can
+// be passed over (see verifiedRows): the usual case, with one tapdesk
+// writing the trail. ok is false when one cannot (it is new to this
+// process, or remembered as the request's while its request_id says
+// otherwise) or the anchor was pruned: the caller then reads in a snapshot
+// of its own.
+func (db *DB) recentEvidence(ctx context.Context, requestID string) (events []SealedEvent, unverified []int64, ok bool, err error) {
+	seen := db.seenHead.Load() // before the statement's snapshot, as in requestEvidence
+	st, err := db.prepared(ctx, recentWindow)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("read the audit events since the request was filed: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, requestID, requestID)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("read the audit events since the request was filed: %w", err)
+	}
+	defer rows.Close()
+	var w *evidenceWalk
+	var mac, keyID, record sql.RawBytes
+	for rows.Next() {
+		var row chainRow
+		if err := rows.Scan(&row.seq, &mac, &keyID, &record); err != nil {
+			return nil, nil, false, fmt.Errorf("read audit event: %w", err)
+		}
+		if w == nil {
+			switch {
+			case len(record) == 0: // the anchor, the event before the request's first
+				w = db.newEvidenceWalk(requestID, row.seq+1, string(mac), string(keyID), true)
+				continue
+			case row.seq == 1: // the request's first event is the trail's
+				w = db.newEvidenceWalk(requestID, 1, "", "", true)
+			default: // the anchor was pruned: its checkpoint stands for it
+				return nil, nil, false, nil
+			}
+		}
+		m, passed := db.keys.verified.passable(row.seq, mac, keyID, w.prev, requestID)
+		if passed {
+			row.mac, row.keyID = m.mac, m.keyID
+		} else if len(record) == 0 {
+			return nil, nil, false, nil
+		} else {
+			row.mac, row.keyID, row.record = string(mac), string(keyID), string(record)
+		}
+		w.step(&row, passed, m.signer)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, false, fmt.Errorf("read the audit events since the request was filed: %w", err)
+	}
+	if w == nil {
+		return nil, nil, true, nil // no event names the request
+	}
+	events, unverified = w.end(seen)
+	return events, unverified, true, nil
+}
+
+// evidenceWalk checks a request's window of the trail event by event, in
+// order (see RequestEvidence), and keeps the request's events.
+type evidenceWalk struct {
+	db         *DB
+	requestID  string
+	h          *keyring
+	order      keyOrder
+	current    bool   // the current key has signed (an event walked, or the anchor)
+	prev       string // mac of the event before the next one, as stored
+	expect     int64  // number of the next event
+	anchored   bool   // prev is there to check the next event against
+	events     []SealedEvent
+	unverified []int64
+}
+
+func (db *DB) newEvidenceWalk(requestID string, first int64, anchor, anchorKey string, anchored bool) *evidenceWalk {
 	// The key rule verify applies (keyOrder), plus what this tapdesk knows
 	// and a walk from the middle cannot see: every configured key but the
 	// current one is older, so once the current key has signed (here, or
 	// the anchor), no other key may sign after it.
-	order := keyOrder{retired: map[string]int64{}}
-	current := anchorKey == db.keys.current
-	expect := first.Int64
-	var row chainRow
-	for i := 0; ; i++ {
-		passed := false
-		if window != nil {
-			if i == len(window) {
-				break
-			}
-			row, passed = window[i], pass[i]
-		} else {
-			if !rows.Next() {
-				break
-			}
-			if err := rows.Scan(&row.seq, &row.record, &row.mac, &row.keyID); err != nil {
-				return nil, nil, fmt.Errorf("read audit event: %w", err)
-			}
-		}
-		if row.seq != expect {
-			// Events expect..row.seq-1 are gone, and row cannot be checked.
-			unverified = append(unverified, expect)
-			anchored = false
-		}
-		var signer string
-		ok := anchored
-		if passed {
-			signer = signers[i]
-		} else if ok = ok && h.checks(prev, row.seq, &row); ok {
-			signer = h.signer(&row)
-		}
-		ok = ok && order.next(row.seq, signer) == nil
-		if ok && signer == db.keys.current {
-			current = true
-		} else if ok && current {
-			ok = false // signed with an older key after the current one
-		}
-		// Carry on from the row as stored, so one bad event does not hide
-		// the others.
-		rowPrev := prev
-		prev, expect, anchored = row.mac, row.seq+1, true
-		if !ok {
-			unverified = append(unverified, row.seq)
-			continue
-		}
-		if passed {
-			continue // checked before, and not the request's
-		}
-		id, fast := recordField(row.record, 13)
-		if fast && id != requestID {
-			db.keys.verified.note(verifiedRow{seq: row.seq, mac: row.mac, keyID: row.keyID, prev: rowPrev, signer: signer, requestID: id})
-			continue
-		}
-		ev, err := decodeEvent(row.seq, row.record)
-		if err != nil {
-			unverified = append(unverified, row.seq)
-			continue
-		}
-		db.keys.verified.note(verifiedRow{seq: row.seq, mac: row.mac, keyID: row.keyID, prev: rowPrev, signer: signer, requestID: ev.RequestID})
-		if ev.RequestID == requestID {
-			events = append(events, SealedEvent{Event: ev, MAC: row.mac})
+	return &evidenceWalk{db: db, requestID: requestID, h: db.keys.ring(), order: keyOrder{retired: map[string]int64{}},
+		current: anchorKey == db.keys.current, prev: anchor, expect: first, anchored: anchored}
+}
+
+// step walks row. passed: row is remembered (verifiedRows.passable), not
+// the request's, and signed by signer; its record is not read.
+func (w *evidenceWalk) step(row *chainRow, passed bool, signer string) {
+	if row.seq != w.expect {
+		// Events expect..row.seq-1 are gone, and row cannot be checked.
+		w.unverified = append(w.unverified, w.expect)
+		w.anchored = false
+	}
+	ok := w.anchored
+	if !passed {
+		if ok = ok && w.h.checks(w.prev, row.seq, row); ok {
+			signer = w.h.signer(row)
 		}
 	}
-	if rows != nil {
-		if err := rows.Err(); err != nil {
-			return nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
-		}
+	ok = ok && w.order.next(row.seq, signer) == nil
+	if ok && signer == w.db.keys.current {
+		w.current = true
+	} else if ok && w.current {
+		ok = false // signed with an older key after the current one
 	}
-	// expect-1 is the snapshot's head. Below one this process saw: events
-	// were cut off the end (a dispute written last, say).
-	if head := expect - 1; head < seen {
-		unverified = append(unverified, head+1)
+	// Carry on from the row as stored, so one bad event does not hide the
+	// others.
+	prev := w.prev
+	w.prev, w.expect, w.anchored = row.mac, row.seq+1, true
+	if !ok {
+		w.unverified = append(w.unverified, row.seq)
+		return
+	}
+	if passed {
+		return
+	}
+	checked := verifiedRow{seq: row.seq, mac: row.mac, keyID: row.keyID, prev: prev, signer: signer}
+	if id, fast := recordField(row.record, 13); fast && id != w.requestID {
+		checked.requestID = id
+		w.db.keys.verified.note(checked)
+		return
+	}
+	ev, err := decodeEvent(row.seq, row.record)
+	if err != nil {
+		w.unverified = append(w.unverified, row.seq)
+		return
+	}
+	checked.requestID = ev.RequestID
+	w.db.keys.verified.note(checked)
+	if ev.RequestID == w.requestID {
+		w.events = append(w.events, SealedEvent{Event: ev, MAC: row.mac})
+	}
+}
+
+// end ends the walk at the snapshot's head. Below seen, a head this process
+// saw committed: events were cut off the end (a dispute written last, say).
+func (w *evidenceWalk) end(seen int64) ([]SealedEvent, []int64) {
+	if head := w.expect - 1; head < seen {
+		w.unverified = append(w.unverified, head+1)
 	} else {
-		db.sawHead(head)
+		w.db.sawHead(head)
 	}
-	return events, unverified, nil
+	return w.events, w.unverified
 }
 
 // rememberedWindow reads the numbers, macs and key ids of the events from
