@@ -50,6 +50,11 @@ type DirectoryUser struct {
 	AccountEnabled bool
 	OnPremisesSync bool
 	InTAPScope     *bool // nil: unknown
+	// ScopePolicy is the tenant's TAP policy User read to work out
+	// InTAPScope, as Graph gave it then; nil when it could not be read (or
+	// was not read). A page showing the user with the policy's bounds uses
+	// it rather than read the policy a second time.
+	ScopePolicy *TAPPolicy
 	// CreatedAt is when the account was created (Graph's createdDateTime);
 	// zero when Graph does not say (accounts created before 2018).
 	CreatedAt time.Time

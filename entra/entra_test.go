@@ -148,12 +148,17 @@ func TestUser(t *testing.T) {
 			Mail: "alex.agent@contoso.example", JobTitle: "Service Desk Analyst", Department: "IT Helpdesk",
 			UserType: "Member", AccountEnabled: true, CreatedAt: time.Date(2023, 2, 6, 9, 12, 44, 0, time.UTC)}
 		got := *u
-		got.InTAPScope = nil
+		got.InTAPScope, got.ScopePolicy = nil, nil
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("got %+v\nwant %+v", got, want)
 		}
 		if u.InTAPScope == nil || !*u.InTAPScope {
 			t.Errorf("InTAPScope = %v, want true", u.InTAPScope)
+		}
+		// The policy the scope was judged against comes with the user, as
+		// TAPPolicy reads it.
+		if pol, err := e.client.TAPPolicy(ctx(t)); err != nil || !reflect.DeepEqual(u.ScopePolicy, pol) {
+			t.Errorf("ScopePolicy = %+v, TAPPolicy = %+v (%v)", u.ScopePolicy, pol, err)
 		}
 	})
 	t.Run("by UPN", func(t *testing.T) {

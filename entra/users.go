@@ -124,7 +124,7 @@ func (c *Client) User(ctx context.Context, idOrUPN string) (*tapdesk.DirectoryUs
 	if du.TapdeskRoles, err = c.tapdeskRoles(ctx, du.ID, m.groups, assigned); err != nil {
 		return nil, err
 	}
-	du.InTAPScope = c.inTAPScope(ctx, m.groups, policy)
+	du.InTAPScope, du.ScopePolicy = c.inTAPScope(ctx, m.groups, policy)
 	return du, nil
 }
 
@@ -185,20 +185,21 @@ func createdAt(u models.Userable) time.Time {
 
 // inTAPScope applies the policy's targets to the user: included through
 // all_users or an included group, and in no excluded group. A disabled
-// policy covers nobody.
+// policy covers nobody. It returns the policy it applied too (nil, nil
+// when it could not be read).
 //
 // Membership is transitive. Should Entra evaluate only direct membership,
 // this errs towards "in scope", and the create call then fails with the
 // policy message; erring the other way would block a legitimate request.
-func (c *Client) inTAPScope(ctx context.Context, groups map[string]bool, read *background.Read[*tapdesk.TAPPolicy]) *bool {
+func (c *Client) inTAPScope(ctx context.Context, groups map[string]bool, read *background.Read[*tapdesk.TAPPolicy]) (*bool, *tapdesk.TAPPolicy) {
 	policy, err := read.Result()
 	if err != nil {
 		c.logger.WarnContext(ctx, "entra: cannot read the TAP policy; scope unknown", "err", err)
-		return nil
+		return nil, nil
 	}
 	in := false
 	if !policy.Enabled {
-		return &in
+		return &in, policy
 	}
 	for _, g := range policy.IncludeGroups {
 		if strings.EqualFold(g, allUsers) || groups[strings.ToLower(g)] {
@@ -210,7 +211,7 @@ func (c *Client) inTAPScope(ctx context.Context, groups map[string]bool, read *b
 			in = false
 		}
 	}
-	return &in
+	return &in, policy
 }
 
 // allUsers is the include target that means everyone.

@@ -13,42 +13,43 @@ import (
 	"github.com/tapdesk/tapdesk"
 )
 
-// policyAndMethodsFirst is a directory whose user read waits until the
-// TAP policy and the user's methods are being read.
-type policyAndMethodsFirst struct {
+// methodsFirst is a directory whose user read waits until the user's
+// methods are being read. Its user comes with the TAP policy it was
+// judged against (as entra's does), so reading the policy again is a
+// failure.
+type methodsFirst struct {
 	tapdesk.Directory
-	policy, methods chan struct{}
+	methods chan struct{}
 }
 
-func (d policyAndMethodsFirst) TAPPolicy(context.Context) (*tapdesk.TAPPolicy, error) {
-	close(d.policy)
-	return &tapdesk.TAPPolicy{Enabled: true}, nil
+func (d methodsFirst) TAPPolicy(context.Context) (*tapdesk.TAPPolicy, error) {
+	return nil, errors.New("the policy was read again, though the user came with it")
 }
 
-func (d policyAndMethodsFirst) Methods(_ context.Context, id string) ([]tapdesk.AuthMethod, error) {
+func (d methodsFirst) Methods(_ context.Context, id string) ([]tapdesk.AuthMethod, error) {
 	close(d.methods)
 	return nil, nil
 }
 
-func (d policyAndMethodsFirst) User(_ context.Context, id string) (*tapdesk.DirectoryUser, error) {
-	for _, ch := range []chan struct{}{d.policy, d.methods} {
-		select {
-		case <-ch:
-		case <-time.After(10 * time.Second): // only a failing run waits this out
-			return nil, errors.New("the policy and the methods were not read while the user was")
-		}
+func (d methodsFirst) User(_ context.Context, id string) (*tapdesk.DirectoryUser, error) {
+	select {
+	case <-d.methods:
+	case <-time.After(10 * time.Second): // only a failing run waits this out
+		return nil, errors.New("the methods were not read while the user was")
 	}
-	return &tapdesk.DirectoryUser{ID: id, DisplayName: "Nina Newhire", UserType: "Member", AccountEnabled: true}, nil
+	return &tapdesk.DirectoryUser{ID: id, DisplayName: "Nina Newhire", UserType: "Member", AccountEnabled: true,
+		ScopePolicy: &tapdesk.TAPPolicy{Enabled: true, MaxLifetime: 480}}, nil
 }
 
-// A user card's reads (the user, the tenant's TAP policy, the user's
-// methods) are made side by side, not one after another.
+// A user card's reads (the user with the tenant's TAP policy, the user's
+// methods) are made side by side, not one after another, and the policy
+// the user came with is not read a second time.
 func TestLookUpReadsSideBySide(t *testing.T) {
-	dir := policyAndMethodsFirst{policy: make(chan struct{}), methods: make(chan struct{})}
+	dir := methodsFirst{methods: make(chan struct{})}
 	h := New(Deps{Directory: dir})
 	c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/users/x", nil), httptest.NewRecorder())
 	card, err := h.lookUp(c, "22222222-2222-4222-8222-000000000001")
-	if err != nil || card.User.DisplayName != "Nina Newhire" || card.Policy == nil {
+	if err != nil || card.User.DisplayName != "Nina Newhire" || card.Policy == nil || card.Policy.MaxLifetime != 480 {
 		t.Fatalf("lookup gave %+v, %v", card, err)
 	}
 }

@@ -83,12 +83,12 @@ func (h *Handler) lookUp(c echo.Context, idOrUPN string) (views.UserCard, error)
 	if err != nil {
 		return views.UserCard{}, err
 	}
-	// The user, the tenant's TAP policy and the user's methods are read
-	// side by side (the methods need only the object id, which a lookup by
-	// id has from the start): the person waits for the slowest, not for
-	// each in turn. Errors keep the order the reads used to be made in.
-	readPolicy := background.Start(ctx, h.log, h.dir.TAPPolicy)
-	defer readPolicy.Stop(tapdesk.ErrReadAbandoned)
+	// The user (with the tenant's TAP policy, which the directory reads
+	// alongside to tell whether it covers them) and the user's methods are
+	// read side by side (the methods need only the object id, which a
+	// lookup by id has from the start): the person waits for the slower,
+	// not for each in turn. Errors keep the order the reads used to be made
+	// in.
 	var readMethods *background.Read[[]tapdesk.AuthMethod]
 	if key.IsObjectID() {
 		readMethods = background.Start(ctx, h.log, func(ctx context.Context) ([]tapdesk.AuthMethod, error) { return h.dir.Methods(ctx, key.String()) })
@@ -98,9 +98,14 @@ func (h *Handler) lookUp(c echo.Context, idOrUPN string) (views.UserCard, error)
 	if err != nil {
 		return views.UserCard{}, err
 	}
-	policy, err := readPolicy.Result()
-	if err != nil {
-		return views.UserCard{}, err
+	policy := u.ScopePolicy
+	if policy == nil {
+		// Not read with the user (Graph failed it there, which only made
+		// the scope unknown): the card shows the policy's bounds, so read it
+		// now, and fail with Graph's answer if it fails again.
+		if policy, err = h.dir.TAPPolicy(ctx); err != nil {
+			return views.UserCard{}, err
+		}
 	}
 	var methods []tapdesk.AuthMethod
 	if readMethods != nil {
