@@ -30,6 +30,12 @@ func TestWhenUsesThePageClock(t *testing.T) {
 	if got := el.Text(); got != "14:05 UTC · 3 min ago" {
 		t.Errorf("text %q", got)
 	}
+	// Each half is a span the stylesheet keeps on one line; a narrow line
+	// breaks between them (a date and "3 days ago" do not fit a phone's
+	// line together).
+	if halves := el.ChildrenFiltered("span"); halves.Length() != 2 || halves.Eq(0).Text() != "14:05 UTC" || halves.Eq(1).Text() != "3 min ago" {
+		t.Errorf("halves: %d spans, %q and %q", halves.Length(), halves.Eq(0).Text(), halves.Eq(1).Text())
+	}
 	if got, _ := el.Attr("datetime"); got != "2026-11-23T14:05:00Z" {
 		t.Errorf("datetime %q", got)
 	}
