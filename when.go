@@ -12,15 +12,9 @@ import (
 // TimeTitleLayout is the full UTC time a page keeps in a time's title.
 const TimeTitleLayout = "2006-01-02 15:04:05 UTC"
 
-// TimeText is a time as a page shows it before any script runs: the UTC
-// clock time (with the date unless it is now's UTC day) and how long ago or
-// ahead it is.
-func TimeText(t, now time.Time) string {
-	return TimeClock(t, now) + " · " + RelativeTime(t, now)
-}
-
-// TimeClock is TimeText's first half: the UTC clock time, with the date
-// unless it is now's UTC day.
+// TimeClock is the first half of a time as a page shows it before any
+// script runs: the UTC clock time, with the date unless it is now's UTC
+// day. RelativeTime is the second ("14:05 UTC · 3 min ago").
 func TimeClock(t, now time.Time) string {
 	t, now = t.UTC(), now.UTC()
 	layout := "2006-01-02 15:04 UTC"

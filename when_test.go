@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-func TestTimeText(t *testing.T) {
+func TestTimeHalves(t *testing.T) {
 	now := time.Date(2026, 11, 23, 14, 8, 30, 0, time.UTC)
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
@@ -26,8 +26,8 @@ func TestTimeText(t *testing.T) {
 		{now.Add(47 * time.Hour), "2026-11-25 13:08 UTC · in 47 h"},
 		{now.Add(-72 * time.Hour), "2026-11-20 14:08 UTC · 3 days ago"},
 	} {
-		if got := TimeText(tc.t, now); got != tc.want {
-			t.Errorf("TimeText(%s) = %q, want %q", tc.t, got, tc.want)
+		if got := TimeClock(tc.t, now) + " · " + RelativeTime(tc.t, now); got != tc.want {
+			t.Errorf("time %s shown as %q, want %q", tc.t, got, tc.want)
 		}
 	}
 }

@@ -53,3 +53,37 @@ func TestLookUpReadsSideBySide(t *testing.T) {
 		t.Fatalf("lookup gave %+v, %v", card, err)
 	}
 }
+
+// policyApart is a directory whose user comes without the policy (the
+// directory's read of it failed): the lookup reads it on its own.
+type policyApart struct {
+	tapdesk.Directory
+	policyErr error
+}
+
+func (d policyApart) User(_ context.Context, id string) (*tapdesk.DirectoryUser, error) {
+	return &tapdesk.DirectoryUser{ID: id, DisplayName: "Nina Newhire", UserType: "Member", AccountEnabled: true}, nil
+}
+
+func (d policyApart) Methods(context.Context, string) ([]tapdesk.AuthMethod, error) { return nil, nil }
+
+func (d policyApart) TAPPolicy(context.Context) (*tapdesk.TAPPolicy, error) {
+	if d.policyErr != nil {
+		return nil, d.policyErr
+	}
+	return &tapdesk.TAPPolicy{Enabled: true, MaxLifetime: 240}, nil
+}
+
+// A user whose policy the directory could not read: the card reads it
+// again, and fails with that read's error if it fails again.
+func TestLookUpReadsThePolicyTheUserLacks(t *testing.T) {
+	c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/users/x", nil), httptest.NewRecorder())
+	card, err := New(Deps{Directory: policyApart{}}).lookUp(c, "22222222-2222-4222-8222-000000000001")
+	if err != nil || card.Policy == nil || card.Policy.MaxLifetime != 240 {
+		t.Fatalf("lookup gave %+v, %v", card, err)
+	}
+	unavailable := tapdesk.Titledf(tapdesk.EUNAVAILABLE, "Graph unavailable", "Microsoft Graph did not answer.")
+	if _, err := New(Deps{Directory: policyApart{policyErr: unavailable}}).lookUp(c, "22222222-2222-4222-8222-000000000001"); !errors.Is(err, unavailable) {
+		t.Fatalf("lookup with the policy unreadable: %v", err)
+	}
+}

@@ -158,6 +158,24 @@ func TestThreatMode(t *testing.T) {
 		}
 	})
 
+	t.Run("at issue the pass is clamped to the policy as read with the target", func(t *testing.T) {
+		a := agent.with(t)
+		req := fileRequestFor(t, a, "sofia.garcia@contoso.example", "Locked out during the wave, called back")
+		d.browser(t).signIn(req, "approver").submit(`form[action$="/approve"]`, nil).status(http.StatusOK)
+		approveAs(t, d, req, "approver2")
+		// Filed at the shortest lifetime of the policy then (30); the
+		// tenant's shortest is now 15, and the mode issues the shortest.
+		lowered := fakegraph.DefaultPolicy()
+		lowered.MinimumLifetimeInMinutes, lowered.MaximumLifetimeInMinutes = 15, 480
+		d.fake.Tenant().SetPolicy(lowered)
+		defer d.fake.Tenant().SetPolicy(pol)
+		a.get(req).submit(`form[action$="/reveal"]`, nil).status(http.StatusOK)
+		tap := d.fake.Tenant().CurrentTAP(d.userID(t, "sofia.garcia@contoso.example"))
+		if tap == nil || tap.LifetimeInMinutes != 15 || !tap.IsUsableOnce {
+			t.Fatalf("the pass in Entra: %+v", tap)
+		}
+	})
+
 	t.Run("switching off is audited too", func(t *testing.T) {
 		switchThreatMode(t, admin.with(t), "off", "SOC says the wave is over").status(http.StatusOK)
 		b := d.browser(t)
