@@ -36,7 +36,13 @@ import (
 // mac and key id (see verifiedRows): the request's own records are read
 // and checked every time, the others only when they are new to it.
 func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []tapdesk.Event, unverified []int64, err error) {
-	sealed, unverified, err := db.requestEvidence(ctx, requestID, true)
+	if db.keys == nil {
+		return nil, nil, ErrNoAuditKey
+	}
+	sealed, unverified, ok, err := db.recentEvidence(ctx, requestID)
+	if err == nil && !ok {
+		sealed, unverified, err = db.requestEvidence(ctx, requestID)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -54,24 +60,15 @@ func (db *DB) RequestEvidence(ctx context.Context, requestID string) (events []t
 // not from a second read that may hold events added since. It reads and
 // checks every record in the window, remembered or not.
 func (db *DB) SealedRequestEvidence(ctx context.Context, requestID string) (events []SealedEvent, unverified []int64, err error) {
-	return db.requestEvidence(ctx, requestID, false)
-}
-
-// maxRecordsByNumber is how many records a recount reads by their numbers
-// after reading the window's macs; when more of the window is new to this
-// process (another instance wrote it), it reads the whole window at once.
-const maxRecordsByNumber = 64
-
-func (db *DB) requestEvidence(ctx context.Context, requestID string, remembered bool) (events []SealedEvent, unverified []int64, err error) {
 	if db.keys == nil {
 		return nil, nil, ErrNoAuditKey
 	}
-	if remembered {
-		events, unverified, ok, err := db.recentEvidence(ctx, requestID)
-		if err != nil || ok {
-			return events, unverified, err
-		}
-	}
+	return db.requestEvidence(ctx, requestID)
+}
+
+// requestEvidence reads and checks every record of the request's window in
+// one snapshot of its own.
+func (db *DB) requestEvidence(ctx context.Context, requestID string) (events []SealedEvent, unverified []int64, err error) {
 	conn, err := db.db.Conn(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -98,19 +95,6 @@ func (db *DB) requestEvidence(ctx context.Context, requestID string, remembered 
 		return nil, nil, fmt.Errorf("read the audit event before the request's: %w", err)
 	}
 	w := db.newEvidenceWalk(requestID, first.Int64, prev, anchorKey, anchored)
-	if remembered {
-		window, pass, signers, err := db.rememberedWindow(ctx, conn, first.Int64, prev, requestID)
-		if err != nil {
-			return nil, nil, err
-		}
-		if window != nil {
-			for i := range window {
-				w.step(&window[i], pass[i], signers[i])
-			}
-			events, unverified = w.end(seen)
-			return events, unverified, nil
-		}
-	}
 	rows, err := conn.QueryContext(ctx, `SELECT seq, record, mac, key_id FROM audit_events WHERE seq >= ? ORDER BY seq`, first.Int64)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
@@ -143,8 +127,8 @@ const recentWindow = `SELECT seq, mac, key_id, CASE WHEN seq IN (SELECT seq FROM
 // be passed over (see verifiedRows): the usual case, with one tapdesk
 // writing the trail. ok is false when one cannot (it is new to this
 // process, or remembered as the request's while its request_id says
-// otherwise) or the anchor was pruned: the caller then reads in a snapshot
-// of its own.
+// otherwise) or the anchor was pruned: the caller then reads and checks
+// the whole window (requestEvidence).
 func (db *DB) recentEvidence(ctx context.Context, requestID string) (events []SealedEvent, unverified []int64, ok bool, err error) {
 	seen := db.seenHead.Load() // before the statement's snapshot, as in requestEvidence
 	st, err := db.prepared(ctx, recentWindow)
@@ -276,76 +260,6 @@ func (w *evidenceWalk) end(seen int64) ([]SealedEvent, []int64) {
 		w.db.sawHead(head)
 	}
 	return w.events, w.unverified
-}
-
-// rememberedWindow reads the numbers, macs and key ids of the events from
-// first on (the first chained onto anchor), and the records of those a
-// recount of requestID may not pass over (see verifiedRows.passable). It
-// returns a nil window when too many records are new to this process: the
-// caller then reads them all.
-func (db *DB) rememberedWindow(ctx context.Context, conn *sql.Conn, first int64, anchor, requestID string) (window []chainRow, pass []bool, signers []string, err error) {
-	rows, err := conn.QueryContext(ctx, `SELECT seq, mac, key_id FROM audit_events WHERE seq >= ? ORDER BY seq`, first)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
-	}
-	defer rows.Close()
-	if n := db.seenHead.Load() - first + 1; n > 0 {
-		n = min(n, verifiedCap)
-		window, pass, signers = make([]chainRow, 0, n), make([]bool, 0, n), make([]string, 0, n)
-	}
-	var read []any
-	last := anchor
-	var mac, keyID sql.RawBytes // compared in place: most rows are passed over
-	for rows.Next() {
-		var r chainRow
-		if err := rows.Scan(&r.seq, &mac, &keyID); err != nil {
-			return nil, nil, nil, fmt.Errorf("read audit event: %w", err)
-		}
-		m, ok := db.keys.verified.passable(r.seq, mac, keyID, last, requestID)
-		if ok {
-			r.mac, r.keyID = m.mac, m.keyID
-		} else {
-			if len(read) == maxRecordsByNumber {
-				return nil, nil, nil, nil
-			}
-			r.mac, r.keyID = string(mac), string(keyID)
-			read = append(read, r.seq)
-		}
-		last = r.mac
-		window = append(window, r)
-		pass = append(pass, ok)
-		signers = append(signers, m.signer)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
-	}
-	if len(read) == 0 {
-		return window, pass, signers, nil
-	}
-	records := make(map[int64]string, len(read))
-	q := `SELECT seq, record FROM audit_events WHERE seq IN (?` + strings.Repeat(", ?", len(read)-1) + `)`
-	rrows, err := conn.QueryContext(ctx, q, read...)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
-	}
-	defer rrows.Close()
-	for rrows.Next() {
-		var seq int64
-		var record string
-		if err := rrows.Scan(&seq, &record); err != nil {
-			return nil, nil, nil, fmt.Errorf("read audit event: %w", err)
-		}
-		records[seq] = record
-	}
-	if err := rrows.Err(); err != nil {
-		return nil, nil, nil, fmt.Errorf("read the audit events since the request was filed: %w", err)
-	}
-	for i := range window {
-		if !pass[i] {
-			window[i].record = records[window[i].seq]
-		}
-	}
-	return window, pass, signers, nil
 }
 
 // RequestFinding is a stored request its audit events do not explain.

@@ -190,9 +190,8 @@ func TestEvidenceDisputeCutOffTheEnd(t *testing.T) {
 
 // Events another tapdesk (a second instance on PostgreSQL, or this one
 // before a restart) wrote are new to this process: between its own, its
-// recount reads and checks their records, whether a few of them (read by
-// their numbers) or many (the whole window read at once), and finds one
-// changed with its mac left as it was.
+// recount reads and checks their records, a few of them or many, and finds
+// one changed with its mac left as it was.
 func TestEvidenceChecksEventsOthersWrote(t *testing.T) {
 	pgtest.Backends(t, func(t *testing.T) {
 		for _, n := range []int{3, 100} {
