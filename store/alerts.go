@@ -114,8 +114,7 @@ func scanRequester(s rowScanner) (requester, error) {
 // their ids.
 func (db *DB) RaiseAlerts(ctx context.Context, from, to int64, alerts []tapdesk.Alert, mailTo []string, now time.Time) ([]tapdesk.Alert, error) {
 	var raised []tapdesk.Alert
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		db.quiet(tx) // no cache holds alerts or the outbox
+	err := db.inQuietTx(ctx, func(tx *sql.Tx) error { // no cache holds alerts or the outbox
 		raised = raised[:0]
 		// One statement whether or not the row exists yet; it changes
 		// nothing when the cursor is no longer at from.

@@ -1,9 +1,6 @@
 package store
 
-import (
-	"database/sql"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // changeCount counts the writes committed to the database, so that caches
 // of what was read from it (the dashboard's lists, decoded sessions) can
@@ -73,10 +70,3 @@ func (db *DB) changed() { db.changes.n.Add(1) }
 
 // sessionChanged notes a session row this process wrote or deleted.
 func (db *DB) sessionChanged() { db.changes.sessions.Add(1) }
-
-// quiet marks tx as one that writes nothing the caches hold: no request,
-// approval or session; only the outbox and audit events. Anything not
-// marked advances the count, so a new kind of write is safe by default.
-// The mail worker polls the outbox every few seconds, and would otherwise
-// empty every cache each time.
-func (db *DB) quiet(tx *sql.Tx) { db.notesOf(tx).quiet = true }

@@ -32,11 +32,17 @@ type dialect struct {
 	// many approvals are there?) true until it commits.
 	writeLock string
 
-	// notifyChange runs last in a write transaction that changed what
-	// caches hold, to tell the other instances (see ListenForChanges;
-	// PostgreSQL delivers it on commit and drops it on rollback). Empty on
-	// SQLite: one instance, whose own writes advance its change count.
+	// notifyChange tells the other instances that a write transaction
+	// changed what caches hold (see ListenForChanges; PostgreSQL delivers
+	// it on commit and drops it on rollback, wherever in the transaction
+	// it ran). Empty on SQLite: one instance, whose own writes advance its
+	// change count.
 	notifyChange string
+
+	// writeLockNotify is writeLock and notifyChange in one statement: the
+	// first of a write transaction that is not quiet, one round trip
+	// rather than two.
+	writeLockNotify string
 
 	// snapshot begins a read-only transaction on a dedicated connection
 	// that sees one consistent state for all its statements, without
@@ -100,6 +106,7 @@ var postgresDialect = &dialect{
 	migrations:        migrations.Postgres,
 	writeLock:         fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", writeLockKey),
 	notifyChange:      notifyChange,
+	writeLockNotify:   fmt.Sprintf("SELECT pg_advisory_xact_lock(%d), pg_notify('%s', '')", writeLockKey, changesChannel),
 	snapshot:          "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 	skipLocked:        "FOR UPDATE SKIP LOCKED",
 	sessionFind:       `SELECT data FROM sessions WHERE token = ? AND expiry > now()`,

@@ -16,8 +16,7 @@ import (
 // AppendEvent writes one audit event on its own (sign-in, refusals: events
 // that record no state change of their own).
 func (db *DB) AppendEvent(ctx context.Context, ev tapdesk.Event) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		db.quiet(tx) // an audit event alone changes nothing a cache holds
+	return db.inQuietTx(ctx, func(tx *sql.Tx) error { // an audit event alone changes nothing a cache holds
 		return db.appendEvent(ctx, tx, ev)
 	})
 }
@@ -56,8 +55,7 @@ func (db *DB) AppendEvents(ctx context.Context, n int, batch int, next func(i in
 		batch = 1
 	}
 	for i := 0; i < n; {
-		err := db.inTx(ctx, func(tx *sql.Tx) error {
-			db.quiet(tx)
+		err := db.inQuietTx(ctx, func(tx *sql.Tx) error {
 			a, err := db.newAppender(ctx, tx)
 			if err != nil {
 				return err

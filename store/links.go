@@ -51,8 +51,7 @@ func (db *DB) CreateLinks(ctx context.Context, links []mail.Link) error {
 	if len(links) == 0 {
 		return nil
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		db.quiet(tx) // links are held by no cache
+	return db.inQuietTx(ctx, func(tx *sql.Tx) error { // links are held by no cache
 		for _, l := range links {
 			if l.Dispute {
 				if _, err := tx.ExecContext(ctx, `

@@ -61,16 +61,25 @@ func TestListenForChanges(t *testing.T) {
 		waitFor("the sign-out to be heard", func() bool { return changes.Load() > before })
 
 		// Writes that touch nothing a cache holds (audit events alone)
-		// stay quiet: the others' caches are not emptied by each one.
+		// stay quiet: the others' caches are not emptied by each one. A
+		// write that fails says nothing either: the notice goes out with
+		// the lock's statement, first in the transaction, and the rollback
+		// takes it back.
 		before = changes.Load()
 		if err := db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActSignIn, Category: tapdesk.CatSignIn, Actor: agent}); err != nil {
 			t.Fatal(err)
 		}
-		fileRequest(t, db, newRequest("heard-2", 1)) // a marker after it
+		pending := newRequest("heard-pending", 1)
+		fileRequest(t, db, pending)
+		before++ // the filing is heard
+		if err := db.ClaimIssue(ctx, pending, tapdesk.Event{Activity: tapdesk.ActIssueStart, Category: tapdesk.CatMethod, Actor: agent}); err == nil {
+			t.Fatal("a pending request was claimed for issue")
+		}
+		fileRequest(t, db, newRequest("heard-2", 1)) // a marker after them
 		waitFor("the marker", func() bool { return changes.Load() > before })
 		time.Sleep(500 * time.Millisecond) // notices arrive in commit order; let any second one land
 		if got := changes.Load() - before; got != 1 {
-			t.Errorf("%d notices for an audit event and a request; want 1", got)
+			t.Errorf("%d notices for an audit event, a failed claim and a request; want 1", got)
 		}
 
 		// Cut the listener's connection: it reports the loss, connects

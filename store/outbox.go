@@ -79,8 +79,7 @@ func (db *DB) DueMail(ctx context.Context, now time.Time, limit int) ([]mail.Ite
 
 // MarkMailSent records a delivered message and its audit event.
 func (db *DB) MarkMailSent(ctx context.Context, id int64, now time.Time) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		db.quiet(tx) // the outbox and an audit event
+	return db.inQuietTx(ctx, func(tx *sql.Tx) error { // the outbox and an audit event
 		st, err := db.statement(ctx, tx, `UPDATE outbox SET sent_at = ?, attempts = attempts + 1, lease_until = NULL, last_error = '' WHERE id = ?`)
 		if err != nil {
 			return fmt.Errorf("mark mail sent: %w", err)
@@ -100,8 +99,7 @@ func (db *DB) MarkMailsSent(ctx context.Context, ids []int64, now time.Time) err
 	if len(ids) == 0 {
 		return nil
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		db.quiet(tx) // the outbox and audit events
+	return db.inQuietTx(ctx, func(tx *sql.Tx) error { // the outbox and audit events
 		mark, err := db.statement(ctx, tx, `UPDATE outbox SET sent_at = ?, attempts = attempts + 1, lease_until = NULL, last_error = '' WHERE id = ?`)
 		if err != nil {
 			return fmt.Errorf("mark mail sent: %w", err)
@@ -154,8 +152,7 @@ func (db *DB) MarkMailsSent(ctx context.Context, ids []int64, now time.Time) err
 
 // MarkMailFailed records a failed attempt; a zero retryAt gives up.
 func (db *DB) MarkMailFailed(ctx context.Context, id int64, now, retryAt time.Time, reason string) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		db.quiet(tx) // the outbox and an audit event
+	return db.inQuietTx(ctx, func(tx *sql.Tx) error { // the outbox and an audit event
 		var err error
 		if retryAt.IsZero() {
 			_, err = tx.ExecContext(ctx, `UPDATE outbox SET gave_up_at = ?, attempts = attempts + 1, lease_until = NULL, last_error = ? WHERE id = ?`, ts(now), reason, id)

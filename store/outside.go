@@ -34,8 +34,7 @@ func (db *DB) OutsidePassCursor(ctx context.Context) (at time.Time, ok bool, err
 // forgetBefore (no scan reads that far back again). The cursor never moves
 // back: two instances scanning at once leave the later one.
 func (db *DB) SetOutsidePassCursor(ctx context.Context, at, forgetBefore time.Time) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		db.quiet(tx)
+	return db.inQuietTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO outside_pass_cursor (id, read_from) VALUES (1, ?)
 			ON CONFLICT (id) DO UPDATE SET read_from = excluded.read_from
 			WHERE outside_pass_cursor.read_from < excluded.read_from`, ts(at)); err != nil {
@@ -71,8 +70,7 @@ func (db *DB) ExplainByIssue(ctx context.Context, r tapdesk.PassRegistration, fr
 	if r.TargetID == "" && r.TargetUPN == "" {
 		return false, nil
 	}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		db.quiet(tx)
+	err = db.inQuietTx(ctx, func(tx *sql.Tx) error {
 		user, arg := `target_id = ?`, r.TargetID
 		if r.TargetID == "" {
 			user, arg = `LOWER(target_upn) = LOWER(?)`, r.TargetUPN
@@ -102,8 +100,7 @@ func (db *DB) ExplainByIssue(ctx context.Context, r tapdesk.PassRegistration, fr
 // in one transaction. recorded is false when the entry was examined
 // meanwhile (another instance's scan): nothing is written then.
 func (db *DB) RecordOutsidePass(ctx context.Context, p tapdesk.OutsidePass, ev tapdesk.Event) (recorded bool, err error) {
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		db.quiet(tx)
+	err = db.inQuietTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO directory_audits_examined (audit_id, activity_at, issue_seq, examined_at)
 			VALUES (?, ?, NULL, ?) ON CONFLICT (audit_id) DO NOTHING`, p.AuditID, ts(p.At), ts(p.FoundAt))
 		if err != nil {
@@ -132,8 +129,7 @@ func (db *DB) RecordOutsidePass(ctx context.Context, p tapdesk.OutsidePass, ev t
 // entry was deleted at at (gone: it was gone already), with ev when there is
 // an event to write.
 func (db *DB) OutsidePassDeleted(ctx context.Context, auditID string, at time.Time, gone bool, ev *tapdesk.Event) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		db.quiet(tx)
+	return db.inQuietTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE outside_passes SET deleted_at = ?, gone = ? WHERE audit_id = ? AND deleted_at IS NULL`,
 			ts(at), gone, auditID)
 		if err != nil {

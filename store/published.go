@@ -19,8 +19,7 @@ import (
 // stopped half-way) is taken over.
 func (db *DB) ClaimCheckpointSlot(ctx context.Context, slot string, now time.Time, lease time.Duration) (bool, error) {
 	claimed := false
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		db.quiet(tx)
+	err := db.inQuietTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO published_checkpoints (slot, claimed_at) VALUES (?, ?) ON CONFLICT (slot) DO NOTHING`, slot, ts(now))
 		if err != nil {
 			return fmt.Errorf("claim checkpoint %s: %w", slot, err)
@@ -44,8 +43,7 @@ func (db *DB) ClaimCheckpointSlot(ctx context.Context, slot string, now time.Tim
 // RecordCheckpoint stores the signed checkpoint of a claimed slot and
 // audits its publication, in one transaction.
 func (db *DB) RecordCheckpoint(ctx context.Context, slot string, seq int64, mac, line string, ev tapdesk.Event) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		db.quiet(tx)
+	return db.inQuietTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE published_checkpoints SET seq = ?, mac = ?, line = ? WHERE slot = ?`, seq, mac, line, slot); err != nil {
 			return fmt.Errorf("record checkpoint %s: %w", slot, err)
 		}

@@ -393,6 +393,20 @@ func (db *DB) SchemaVersion(ctx context.Context) (current, known int64, err erro
 // process) and the database woke them in turn. Now at most one per
 // instance waits on the lock.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return db.writeTx(ctx, false, fn)
+}
+
+// inQuietTx is inTx for a transaction that writes nothing the caches hold:
+// no request, approval or session; only the outbox, links, cursors and
+// audit events. Every other write advances the change count (and on
+// PostgreSQL tells the other instances), so a new kind of write is safe by
+// default. The mail worker writes every few seconds, and would otherwise
+// empty every cache each time.
+func (db *DB) inQuietTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return db.writeTx(ctx, true, fn)
+}
+
+func (db *DB) writeTx(ctx context.Context, quiet bool, fn func(tx *sql.Tx) error) error {
 	if err := db.lockWrites(ctx); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -418,21 +432,21 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 			notes.app.close()
 		}
 	}()
-	if db.dialect.writeLock != "" {
-		if _, err := tx.ExecContext(ctx, db.dialect.writeLock); err != nil {
+	// The other instances are told in the statement that takes the lock:
+	// the notice goes out only if this transaction commits.
+	if lock := db.dialect.writeLock; lock != "" {
+		if !quiet {
+			lock = db.dialect.writeLockNotify
+		}
+		if _, err := tx.ExecContext(ctx, lock); err != nil {
 			return fmt.Errorf("begin: take the write lock: %w", err)
 		}
 	}
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if !notes.quiet && db.dialect.notifyChange != "" {
-		if _, err := tx.ExecContext(ctx, db.dialect.notifyChange); err != nil {
-			return fmt.Errorf("notify the other instances: %w", err)
-		}
-	}
 	err = tx.Commit()
-	if !notes.quiet {
+	if !quiet {
 		db.changed() // caches read again (changes.go); also after a failure: it may have landed
 	}
 	if err != nil {
@@ -455,7 +469,6 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 type txNotes struct {
 	head     int64                    // the last audit event appended in it
 	appended map[tapdesk.Category]int // events by category, while AuditCommitted is set
-	quiet    bool                     // it wrote nothing a cache holds (see DB.quiet)
 	app      *appender                // its audit appender, from its first event on
 	signed   []verifiedRow            // its newest events, remembered once it commits
 }
