@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,6 +158,33 @@ func BenchmarkAppendEvent(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
+// BenchmarkFileRequest is the write of a page that changes state: a
+// request filed with its audit event, by writers in parallel (agents at the
+// start of a shift), each transaction taking the one write lock. Its time
+// is how long a writer holds that lock, which on PostgreSQL is mostly
+// round trips.
+func BenchmarkFileRequest(b *testing.B) {
+	pgtest.BenchBackends(b, func(b *testing.B) {
+		db := benchDB(b, 1000)
+		ctx := context.Background()
+		var n atomic.Int64
+		b.ResetTimer()
+		b.SetParallelism(4)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				id := fmt.Sprintf("bench-%d", n.Add(1))
+				r := newRequest(id, 1)
+				ev := tapdesk.Event{Activity: tapdesk.ActRequestFiled, Category: tapdesk.CatRequest, Actor: agent}
+				if err := db.FileRequest(ctx, r, ev, nil); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "requests/s")
 	})
 }
 

@@ -174,6 +174,52 @@ func TestChainNeedsKey(t *testing.T) {
 // Appends from many goroutines, through two handles on one file (two
 // instances of tapdesk), never fork the chain: each append reads the head
 // under the database's write lock.
+// An append chains onto the event this process committed last without
+// reading the head, as long as the trail still ends there: when another
+// instance has appended since, or the newest event at that number is no
+// longer the one it wrote, it reads the head and chains onto that.
+func TestAppendFollowsAnotherWriter(t *testing.T) {
+	pgtest.Backends(t, func(t *testing.T) {
+		db, path := openDB(t)
+		other := reopen(t, path, testAuditKey) // another instance (or a CLI command on the file)
+		ctx := context.Background()
+		appendBy := func(d *store.DB, who string, n int) {
+			t.Helper()
+			for i := range n {
+				ev := tapdesk.Event{Activity: tapdesk.ActSignIn, Category: tapdesk.CatSignIn,
+					Actor: tapdesk.Actor{UPN: fmt.Sprintf("%s%d@contoso.example", who, i)}}
+				if err := d.AppendEvent(ctx, ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		appendBy(db, "a", 2)
+		appendBy(other, "b", 3) // db's next append finds the trail moved on
+		appendBy(db, "a", 1)
+		appendBy(other, "b", 1)
+		fileRequest(t, db, newRequest("after-other", 1)) // a transaction of several events
+		// The head db wrote last is cut and another event written at its
+		// number: the same number, a different mac.
+		var head int64
+		if err := db.SQL().QueryRow(`SELECT MAX(seq) FROM audit_events`).Scan(&head); err != nil {
+			t.Fatal(err)
+		}
+		exec(t, db, `DELETE FROM audit_events WHERE seq = ?`, head)
+		appendBy(other, "b", 1)
+		appendBy(db, "a", 1)
+		var n, last int64
+		if err := db.SQL().QueryRow(`SELECT COUNT(*), MAX(seq) FROM audit_events`).Scan(&n, &last); err != nil {
+			t.Fatal(err)
+		}
+		if rep := verify(t, db); rep.Break != nil || rep.Checked != n || last != n {
+			t.Fatalf("%d events up to %d: %+v %+v", n, last, rep, rep.Break)
+		}
+		if _, bad, err := db.RequestEvidence(ctx, "after-other"); err != nil || len(bad) != 0 {
+			t.Fatalf("request evidence: unverified %v, %v", bad, err)
+		}
+	})
+}
+
 func TestChainConcurrentAppends(t *testing.T) {
 	pgtest.Backends(t, func(t *testing.T) {
 		db, path := openDB(t)

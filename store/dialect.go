@@ -44,6 +44,13 @@ type dialect struct {
 	// rather than two.
 	writeLockNotify string
 
+	// guessHead: an append chains onto the event this process committed
+	// last and checks, as it inserts, that the trail still ends there (see
+	// appender), rather than read the head first. On PostgreSQL that read
+	// is a round trip while the write lock is held; SQLite reads it
+	// in-process for less than the guarded insert costs it.
+	guessHead bool
+
 	// snapshot begins a read-only transaction on a dedicated connection
 	// that sees one consistent state for all its statements, without
 	// blocking writers: verify, export and the evidence replay read in it.
@@ -107,6 +114,7 @@ var postgresDialect = &dialect{
 	writeLock:         fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", writeLockKey),
 	notifyChange:      notifyChange,
 	writeLockNotify:   fmt.Sprintf("SELECT pg_advisory_xact_lock(%d), pg_notify('%s', '')", writeLockKey, changesChannel),
+	guessHead:         true,
 	snapshot:          "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 	skipLocked:        "FOR UPDATE SKIP LOCKED",
 	sessionFind:       `SELECT data FROM sessions WHERE token = ? AND expiry > now()`,

@@ -87,22 +87,49 @@ type appender struct {
 	head   int64
 	prev   string
 	record []byte
+	// guessed: head and prev are the newest event this process committed,
+	// not read in this transaction; the first append inserts only if the
+	// trail still ends there, and reads the head if it does not.
+	guessed bool
 }
 
+// newAppender starts appending to the chain in tx. On PostgreSQL the head
+// is the event this process committed last, when it knows one: a writer
+// alone on the trail (one instance, the usual case) then spends no round
+// trip reading it. The first append checks it as it inserts
+// (appendAfterGuess; dialect.guessHead).
 func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
 	if db.keys == nil {
 		return nil, ErrNoAuditKey
 	}
 	a := &appender{db: db, tx: tx}
+	if w := db.keys.written.Load(); db.dialect.guessHead && w != nil && w.signer == db.keys.current {
+		a.head, a.prev, a.guessed = w.seq, w.mac, true
+	} else if err := a.readHead(ctx); err != nil {
+		return nil, err
+	}
+	var err error
+	a.stmt, err = db.statement(ctx, tx, `INSERT INTO audit_events (seq, record, mac, key_id) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("prepare audit append: %w", err)
+	}
+	a.h = db.keys.signers.Get().(*chainHasher)
+	return a, nil
+}
+
+// readHead reads the head of the chain, which the next append follows.
+func (a *appender) readHead(ctx context.Context) error {
+	db := a.db
 	var headKey, prevKey string
-	head, err := db.statement(ctx, tx, `SELECT h.seq, h.mac, h.key_id, COALESCE(p.key_id, '') FROM audit_events h
+	head, err := db.statement(ctx, a.tx, `SELECT h.seq, h.mac, h.key_id, COALESCE(p.key_id, '') FROM audit_events h
 		LEFT JOIN audit_events p ON p.seq = h.seq - 1 ORDER BY h.seq DESC LIMIT 1`)
 	if err != nil {
-		return nil, fmt.Errorf("read audit chain head: %w", err)
+		return fmt.Errorf("read audit chain head: %w", err)
 	}
+	a.head, a.prev, a.guessed = 0, "", false
 	err = head.QueryRowContext(ctx).Scan(&a.head, &a.prev, &headKey, &prevKey)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("read audit chain head: %w", err)
+		return fmt.Errorf("read audit chain head: %w", err)
 	}
 	// a.head is not noted as seen here: inside a transaction that has
 	// appended already, it is this transaction's own uncommitted event,
@@ -111,17 +138,32 @@ func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
 	// has moved on to another key (another instance was rotated, or this
 	// one has the wrong key): chaining onto it would mix keys unnoticed.
 	if _, ok := db.keys.byID[headKey]; headKey != "" && !ok {
-		return nil, &KeyMismatchError{Path: db.path, Seq: a.head, KeyID: headKey}
+		return &KeyMismatchError{Path: db.path, Seq: a.head, KeyID: headKey}
 	}
 	if db.keys.retiredHead(headKey, prevKey) {
-		return nil, &KeyMismatchError{Path: db.path, Seq: a.head, KeyID: headKey, Retired: true}
+		return &KeyMismatchError{Path: db.path, Seq: a.head, KeyID: headKey, Retired: true}
 	}
-	a.stmt, err = db.statement(ctx, tx, `INSERT INTO audit_events (seq, record, mac, key_id) VALUES (?, ?, ?, ?)`)
+	return nil
+}
+
+// appendAfterGuess inserts r, chained onto the guessed head, only if the
+// trail still ends at that event with that mac: under the write lock
+// nothing can move the head between the check and the insert. It reports
+// whether r went in; if not (another instance or process appended since,
+// or the head was changed), the caller reads the head and signs r again.
+func (a *appender) appendAfterGuess(ctx context.Context, r *chainRow) (bool, error) {
+	st, err := a.db.statement(ctx, a.tx, `INSERT INTO audit_events (seq, record, mac, key_id)
+		SELECT ?, ?, ?, ? WHERE (SELECT MAX(seq) FROM audit_events) = ? AND (SELECT mac FROM audit_events WHERE seq = ?) = ?`)
 	if err != nil {
-		return nil, fmt.Errorf("prepare audit append: %w", err)
+		return false, fmt.Errorf("prepare audit append: %w", err)
 	}
-	a.h = db.keys.signers.Get().(*chainHasher)
-	return a, nil
+	defer st.Close()
+	res, err := st.ExecContext(ctx, r.seq, r.record, r.mac, r.keyID, a.head, a.head, a.prev)
+	if err != nil {
+		return false, fmt.Errorf("append audit event: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 func (a *appender) close() {
@@ -159,8 +201,25 @@ func (a *appender) append(ctx context.Context, ev tapdesk.Event) error {
 	a.record = appendRecord(a.record[:0], &fields)
 	r := chainRow{seq: a.head + 1, record: string(a.record), keyID: a.h.id}
 	r.mac = string(a.h.mac(a.prev, r.seq, r.keyID, r.record))
-	if _, err := a.stmt.ExecContext(ctx, r.seq, r.record, r.mac, r.keyID); err != nil {
-		return fmt.Errorf("append audit event: %w", err)
+	inserted := false
+	if a.guessed {
+		a.guessed = false // from here on the head is this transaction's own
+		var err error
+		if inserted, err = a.appendAfterGuess(ctx, &r); err != nil {
+			return err
+		}
+		if !inserted {
+			if err := a.readHead(ctx); err != nil {
+				return err
+			}
+			r.seq = a.head + 1
+			r.mac = string(a.h.mac(a.prev, r.seq, r.keyID, r.record))
+		}
+	}
+	if !inserted {
+		if _, err := a.stmt.ExecContext(ctx, r.seq, r.record, r.mac, r.keyID); err != nil {
+			return fmt.Errorf("append audit event: %w", err)
+		}
 	}
 	notes := a.db.notesOf(a.tx)
 	// Signed here with this tapdesk's key: once the transaction commits, a

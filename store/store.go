@@ -458,6 +458,13 @@ func (db *DB) writeTx(ctx context.Context, quiet bool, fn func(tx *sql.Tx) error
 	for _, r := range notes.signed {
 		db.keys.verified.note(r)
 	}
+	if n := len(notes.signed); n > 0 {
+		// The next transaction's appender guesses the trail ends here.
+		// Transactions of this process commit one at a time, in this
+		// order, so the newest stored is the newest committed.
+		last := notes.signed[n-1]
+		db.keys.written.Store(&last)
+	}
 	for c, n := range notes.appended {
 		db.AuditCommitted(c, n)
 	}
