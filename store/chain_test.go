@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/tapdesk/tapdesk/internal/pgtest"
 	"strings"
@@ -171,9 +172,6 @@ func TestChainNeedsKey(t *testing.T) {
 	})
 }
 
-// Appends from many goroutines, through two handles on one file (two
-// instances of tapdesk), never fork the chain: each append reads the head
-// under the database's write lock.
 // An append chains onto the event this process committed last without
 // reading the head, as long as the trail still ends there: when another
 // instance has appended since, or the newest event at that number is no
@@ -217,9 +215,32 @@ func TestAppendFollowsAnotherWriter(t *testing.T) {
 		if _, bad, err := db.RequestEvidence(ctx, "after-other"); err != nil || len(bad) != 0 {
 			t.Fatalf("request evidence: unverified %v, %v", bad, err)
 		}
+		// A batch after the other's append chains on too.
+		appendBy(other, "b", 1)
+		if err := db.AppendEvents(ctx, 5, 5, func(i int) tapdesk.Event {
+			return tapdesk.Event{Activity: tapdesk.ActSignIn, Category: tapdesk.CatSignIn, Actor: tapdesk.Actor{UPN: fmt.Sprintf("batch%d@contoso.example", i)}}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if rep := verify(t, db); rep.Break != nil || rep.Checked != n+6 {
+			t.Fatalf("after a batch: %+v %+v", rep, rep.Break)
+		}
+
+		// The key id of the event db wrote last is changed, its mac left:
+		// db writes nothing onto it, whether it reads the head or guesses
+		// it.
+		appendBy(db, "a", 1)
+		exec(t, db, `UPDATE audit_events SET key_id = 'deadbeefdeadbeef' WHERE seq = (SELECT MAX(seq) FROM audit_events)`)
+		var mismatch *store.KeyMismatchError
+		if err := db.AppendEvent(ctx, tapdesk.Event{Activity: tapdesk.ActSignIn, Category: tapdesk.CatSignIn}); !errors.As(err, &mismatch) {
+			t.Fatalf("appended onto a head whose key id was changed: %v", err)
+		}
 	})
 }
 
+// Appends from many goroutines, through two handles on one file (two
+// instances of tapdesk), never fork the chain: each transaction takes the
+// head (read, or guessed and checked) under the database's write lock.
 func TestChainConcurrentAppends(t *testing.T) {
 	pgtest.Backends(t, func(t *testing.T) {
 		db, path := openDB(t)

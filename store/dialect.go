@@ -26,8 +26,9 @@ type dialect struct {
 	// needs nothing. On PostgreSQL, several instances write at once: a
 	// transaction-scoped advisory lock makes their write transactions take
 	// turns, as SQLite's do. That is what keeps the audit chain whole
-	// (each append reads the head and writes head+1 inside the caller's
-	// transaction, so the state change and its event commit together) and
+	// (each transaction's first append reads the head, or checks the one it
+	// guessed, and writes head+1 inside the caller's transaction, so the
+	// state change and its event commit together) and
 	// what keeps a transaction's reads (has this approver approved? how
 	// many approvals are there?) true until it commits.
 	writeLock string

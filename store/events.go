@@ -76,9 +76,10 @@ func (db *DB) AppendEvents(ctx context.Context, n int, batch int, next func(i in
 }
 
 // appender chains events onto the head of the audit trail inside one
-// transaction. Transactions begin IMMEDIATE, so the write lock is held from
-// the start: two appends, even from two processes on one database, cannot
-// read the same head and fork the chain.
+// transaction. Write transactions hold the write lock from their start
+// (SQLite's BEGIN IMMEDIATE, PostgreSQL's advisory lock): two appends,
+// even from two processes on one database, cannot both take the same
+// head, read or guessed, and fork the chain.
 type appender struct {
 	db     *DB
 	tx     *sql.Tx
@@ -147,18 +148,21 @@ func (a *appender) readHead(ctx context.Context) error {
 }
 
 // appendAfterGuess inserts r, chained onto the guessed head, only if the
-// trail still ends at that event with that mac: under the write lock
-// nothing can move the head between the check and the insert. It reports
+// trail still ends at that event with that mac, signed with the current
+// key (so the key checks of readHead hold as they did when it was
+// written): under the write lock nothing can move the head between the
+// check and the insert. It reports
 // whether r went in; if not (another instance or process appended since,
 // or the head was changed), the caller reads the head and signs r again.
 func (a *appender) appendAfterGuess(ctx context.Context, r *chainRow) (bool, error) {
 	st, err := a.db.statement(ctx, a.tx, `INSERT INTO audit_events (seq, record, mac, key_id)
-		SELECT ?, ?, ?, ? WHERE (SELECT MAX(seq) FROM audit_events) = ? AND (SELECT mac FROM audit_events WHERE seq = ?) = ?`)
+		SELECT ?, ?, ?, ? WHERE (SELECT MAX(seq) FROM audit_events) = ?
+		AND EXISTS (SELECT 1 FROM audit_events WHERE seq = ? AND mac = ? AND key_id = ?)`)
 	if err != nil {
 		return false, fmt.Errorf("prepare audit append: %w", err)
 	}
 	defer st.Close()
-	res, err := st.ExecContext(ctx, r.seq, r.record, r.mac, r.keyID, a.head, a.head, a.prev)
+	res, err := st.ExecContext(ctx, r.seq, r.record, r.mac, r.keyID, a.head, a.head, a.prev, a.h.id)
 	if err != nil {
 		return false, fmt.Errorf("append audit event: %w", err)
 	}
