@@ -59,6 +59,7 @@ type config struct {
 	command    string
 	notes      []string
 	postgres   string // admin URL; empty: SQLite only
+	keepDBs    bool   // leave each build's PostgreSQL database on the server
 }
 
 // target is one build to measure, on SQLite or, with postgres set (an
@@ -100,6 +101,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.doc, "doc", "", "markdown file to write the table into (docs/BENCHMARKS.md); empty: print only")
 	fs.StringVar(&c.command, "command", "scripts/bench", "the command shown with the table")
 	fs.StringVar(&c.postgres, "postgres", "", "admin URL of a PostgreSQL server: each build is also measured on a fresh database there (scripts/bench --postgres starts one)")
+	fs.BoolVar(&c.keepDBs, "keep-databases", false, "leave each build's PostgreSQL database on the server after its run (to look into its plans); dropped otherwise")
 	fs.Var(&notes, "note", "a line printed under the table (repeatable)")
 	quick := fs.Bool("quick", false, "tiny counts and 1 s runs, to check the harness itself")
 	if err := fs.Parse(args); err != nil {
@@ -335,9 +337,18 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 	db := filepath.Join(dir, "tapdesk.db")
 	dsn := db
 	if t.postgres != "" {
-		if dsn, err = freshDatabase(ctx, t.postgres, fmt.Sprintf("tapdesk_bench_%d_%d", os.Getpid(), time.Now().UnixNano())); err != nil {
+		name := fmt.Sprintf("tapdesk_bench_%d_%d", os.Getpid(), time.Now().UnixNano())
+		if dsn, err = freshDatabase(ctx, t.postgres, name); err != nil {
 			return fail(err)
 		}
+		// Deferred before the server's stop, so run after it.
+		defer func() {
+			if c.keepDBs {
+				logf("kept database %s", name)
+			} else if err := dropDatabase(t.postgres, name); err != nil {
+				logf("could not drop database %s: %v", name, err)
+			}
+		}()
 	}
 	// Run an installed copy, its pages dropped from the page cache, as after
 	// a deployment: how much of a binary a process maps at start depends
@@ -631,4 +642,18 @@ func freshDatabase(ctx context.Context, admin, name string) (string, error) {
 	}
 	u.Path = "/" + name
 	return u.String(), nil
+}
+
+// dropDatabase drops the database name (freshDatabase's) from the server at
+// admin, ending any session still in it.
+func dropDatabase(admin, name string) error {
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	return err
 }
