@@ -104,7 +104,7 @@ func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
 		return nil, ErrNoAuditKey
 	}
 	a := &appender{db: db, tx: tx}
-	if w := db.keys.written.Load(); db.dialect.guessHead && w != nil && w.signer == db.keys.current {
+	if w, ok := db.guessedHead(); ok {
 		a.head, a.prev, a.guessed = w.seq, w.mac, true
 	} else if err := a.readHead(ctx); err != nil {
 		return nil, err
@@ -118,6 +118,17 @@ func (db *DB) newAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
 	return a, nil
 }
 
+// guessedHead is the head an append may guess on PostgreSQL: the newest
+// event this process saw committed (it wrote it, or a recount checked it),
+// if it remembers that event (verifiedRows) signed with the current key.
+func (db *DB) guessedHead() (verifiedRow, bool) {
+	if !db.dialect.guessHead {
+		return verifiedRow{}, false
+	}
+	w, ok := db.keys.verified.at(db.seenHead.Load())
+	return w, ok && w.signer == db.keys.current
+}
+
 // readHead reads the head of the chain, which the next append follows.
 func (a *appender) readHead(ctx context.Context) error {
 	db := a.db
@@ -127,7 +138,7 @@ func (a *appender) readHead(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read audit chain head: %w", err)
 	}
-	a.head, a.prev, a.guessed = 0, "", false
+	a.head, a.prev = 0, ""
 	err = head.QueryRowContext(ctx).Scan(&a.head, &a.prev, &headKey, &prevKey)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("read audit chain head: %w", err)
@@ -170,6 +181,28 @@ func (a *appender) appendAfterGuess(ctx context.Context, r *chainRow) (bool, err
 	return n == 1, err
 }
 
+// insert numbers and signs r as the event after the head, and writes it;
+// after a guessed head, only if the trail still ends there, else after the
+// head read then.
+func (a *appender) insert(ctx context.Context, r *chainRow) error {
+	r.seq = a.head + 1
+	r.mac = string(a.h.mac(a.prev, r.seq, r.keyID, r.record))
+	if a.guessed {
+		a.guessed = false // from here on the head is this transaction's own
+		if ok, err := a.appendAfterGuess(ctx, r); err != nil || ok {
+			return err
+		}
+		if err := a.readHead(ctx); err != nil {
+			return err
+		}
+		return a.insert(ctx, r) // signed again, after the head read
+	}
+	if _, err := a.stmt.ExecContext(ctx, r.seq, r.record, r.mac, r.keyID); err != nil {
+		return fmt.Errorf("append audit event: %w", err)
+	}
+	return nil
+}
+
 func (a *appender) close() {
 	a.stmt.Close()
 	a.db.keys.signers.Put(a.h)
@@ -203,34 +236,16 @@ func (a *appender) append(ctx context.Context, ev tapdesk.Event) error {
 		ev.Actor.TenantID, ev.Actor.ObjectID, ev.Actor.UPN, ev.Actor.Name, ev.ActorIP, ev.ActorAgent,
 		ev.TargetID, ev.TargetUPN, ev.RequestID, ev.CorrelationID, ev.TAPMethodID, details, ev.HTTPRequestID}
 	a.record = appendRecord(a.record[:0], &fields)
-	r := chainRow{seq: a.head + 1, record: string(a.record), keyID: a.h.id}
-	r.mac = string(a.h.mac(a.prev, r.seq, r.keyID, r.record))
-	inserted := false
-	if a.guessed {
-		a.guessed = false // from here on the head is this transaction's own
-		var err error
-		if inserted, err = a.appendAfterGuess(ctx, &r); err != nil {
-			return err
-		}
-		if !inserted {
-			if err := a.readHead(ctx); err != nil {
-				return err
-			}
-			r.seq = a.head + 1
-			r.mac = string(a.h.mac(a.prev, r.seq, r.keyID, r.record))
-		}
-	}
-	if !inserted {
-		if _, err := a.stmt.ExecContext(ctx, r.seq, r.record, r.mac, r.keyID); err != nil {
-			return fmt.Errorf("append audit event: %w", err)
-		}
+	r := chainRow{record: string(a.record), keyID: a.h.id}
+	if err := a.insert(ctx, &r); err != nil {
+		return err
 	}
 	notes := a.db.notesOf(a.tx)
 	// Signed here with this tapdesk's key: once the transaction commits, a
-	// recount may pass over it (see verifiedRows).
+	// recount may pass over it (see verifiedRows), and the head is noted
+	// as seen.
 	notes.sign(verifiedRow{seq: r.seq, mac: r.mac, keyID: r.keyID, prev: a.prev, signer: a.h.id, requestID: fields[13]})
 	a.head, a.prev = r.seq, r.mac
-	notes.head = r.seq // noted as seen once the transaction commits
 	if a.db.AuditCommitted != nil {
 		if notes.appended == nil {
 			notes.appended = map[tapdesk.Category]int{}

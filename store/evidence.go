@@ -233,22 +233,20 @@ func (w *evidenceWalk) step(row *chainRow, passed bool, signer string) {
 	if passed {
 		return
 	}
-	checked := verifiedRow{seq: row.seq, mac: row.mac, keyID: row.keyID, prev: prev, signer: signer}
-	if id, fast := recordField(row.record, 13); fast && id != w.requestID {
-		checked.requestID = id
-		w.db.keys.verified.note(checked)
-		return
+	// Another request's event is remembered by its request id alone; the
+	// request's own (or one whose id needs decoding) is decoded whole.
+	id, fast := recordField(row.record, 13)
+	if !fast || id == w.requestID {
+		ev, err := decodeEvent(row.seq, row.record)
+		if err != nil {
+			w.unverified = append(w.unverified, row.seq)
+			return
+		}
+		if id = ev.RequestID; id == w.requestID {
+			w.events = append(w.events, SealedEvent{Event: ev, MAC: row.mac})
+		}
 	}
-	ev, err := decodeEvent(row.seq, row.record)
-	if err != nil {
-		w.unverified = append(w.unverified, row.seq)
-		return
-	}
-	checked.requestID = ev.RequestID
-	w.db.keys.verified.note(checked)
-	if ev.RequestID == w.requestID {
-		w.events = append(w.events, SealedEvent{Event: ev, MAC: row.mac})
-	}
+	w.db.keys.verified.note(verifiedRow{seq: row.seq, mac: row.mac, keyID: row.keyID, prev: prev, signer: signer, requestID: id})
 }
 
 // end ends the walk at the snapshot's head. Below seen, a head this process

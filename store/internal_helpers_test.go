@@ -33,6 +33,7 @@ const olderRecord = `["2026-11-20T10:00:00.000000Z","Sign in","SignIn","success"
 func appendOlderRecords(t *testing.T, db *DB, n int) {
 	t.Helper()
 	ctx := context.Background()
+	var head int64
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		a, err := db.newAppender(ctx, tx)
 		if err != nil {
@@ -40,19 +41,19 @@ func appendOlderRecords(t *testing.T, db *DB, n int) {
 		}
 		defer a.close()
 		for range n {
-			seq := a.head + 1
-			mac := string(a.h.mac(a.prev, seq, a.h.id, olderRecord))
-			if _, err := a.stmt.ExecContext(ctx, seq, olderRecord, mac, a.h.id); err != nil {
+			r := chainRow{record: olderRecord, keyID: a.h.id}
+			if err := a.insert(ctx, &r); err != nil {
 				return err
 			}
-			a.head, a.prev = seq, mac
-			a.db.notesOf(a.tx).head = seq
+			a.head, a.prev = r.seq, r.mac
 		}
+		head = a.head
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	db.sawHead(head) // seen committed, not remembered: an older tapdesk wrote them
 }
 
 // WALBackstopPages is walBackstopPages, for the checkpoint tests.

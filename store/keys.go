@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"fmt"
 	"sync"
-	"sync/atomic"
 )
 
 // auditKeys are the configured keys: the current one signs new events,
@@ -18,9 +17,6 @@ type auditKeys struct {
 	// verified: the newest events written or checked with these keys
 	// (a recount passes over them); a new key set starts it afresh.
 	verified verifiedRows
-	// written: the newest event this process committed with these keys,
-	// the head its next append guesses (see appender).
-	written atomic.Pointer[verifiedRow]
 }
 
 func newAuditKeys(current string, old []string) *auditKeys {

@@ -452,18 +452,13 @@ func (db *DB) writeTx(ctx context.Context, quiet bool, fn func(tx *sql.Tx) error
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if notes.head > 0 {
-		db.sawHead(notes.head)
-	}
 	for _, r := range notes.signed {
 		db.keys.verified.note(r)
 	}
 	if n := len(notes.signed); n > 0 {
-		// The next transaction's appender guesses the trail ends here.
-		// Transactions of this process commit one at a time, in this
-		// order, so the newest stored is the newest committed.
-		last := notes.signed[n-1]
-		db.keys.written.Store(&last)
+		// The newest event it appended; the next transaction's appender
+		// guesses the trail ends there (guessedHead).
+		db.sawHead(notes.signed[n-1].seq)
 	}
 	for c, n := range notes.appended {
 		db.AuditCommitted(c, n)
@@ -474,7 +469,6 @@ func (db *DB) writeTx(ctx context.Context, quiet bool, fn func(tx *sql.Tx) error
 // txNotes is what a write transaction noted while it ran. One transaction
 // runs on one goroutine, so its notes need no lock.
 type txNotes struct {
-	head     int64                    // the last audit event appended in it
 	appended map[tapdesk.Category]int // events by category, while AuditCommitted is set
 	app      *appender                // its audit appender, from its first event on
 	signed   []verifiedRow            // its newest events, remembered once it commits

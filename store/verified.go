@@ -43,16 +43,21 @@ func (v *verifiedRows) note(r verifiedRow) {
 	v.mu.Unlock()
 }
 
+// at returns what is remembered of the event numbered seq, if it is.
+func (v *verifiedRows) at(seq int64) (verifiedRow, bool) {
+	v.mu.Lock()
+	m := v.rows[seq%verifiedCap]
+	v.mu.Unlock()
+	return m, m.seq == seq && seq > 0
+}
+
 // passable reports whether a recount of requestID may pass over the event
 // numbered seq, read with mac and keyID right after an event whose mac is
 // prev (or the anchor): remembered with that mac and key id, its mac
 // computed over prev, and not naming requestID. It returns what is
 // remembered of it.
 func (v *verifiedRows) passable(seq int64, mac, keyID []byte, prev, requestID string) (verifiedRow, bool) {
-	v.mu.Lock()
-	m := v.rows[seq%verifiedCap]
-	v.mu.Unlock()
-	if m.seq == seq && m.mac == string(mac) && m.keyID == string(keyID) && m.prev == prev && m.requestID != requestID {
+	if m, ok := v.at(seq); ok && m.mac == string(mac) && m.keyID == string(keyID) && m.prev == prev && m.requestID != requestID {
 		return m, true
 	}
 	return verifiedRow{}, false
