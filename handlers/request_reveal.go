@@ -64,14 +64,12 @@ func (h *Handler) reveal(c echo.Context) error {
 	spec := tapdesk.TAPSpec{StartAt: r.StartAt, LifetimeMinutes: r.LifetimeMinutes, UsableOnce: r.UsableOnce}
 	if threat.On {
 		// Heightened-threat mode: one-time, at the policy's shortest
-		// lifetime, even for a request filed before the switch. The policy
-		// read with the target serves, unless that read of it failed.
+		// lifetime, even for a request filed before the switch, as the
+		// policy read with the target sets it.
 		u, _ := target.Result() // it fit: read without error
-		pol := u.ScopePolicy
-		if pol == nil {
-			if pol, err = h.dir.TAPPolicy(c.Request().Context()); err != nil {
-				return err
-			}
+		pol, err := h.policyOf(c.Request().Context(), u)
+		if err != nil {
+			return err
 		}
 		spec = threat.ClampSpec(spec, pol)
 	}

@@ -98,14 +98,9 @@ func (h *Handler) lookUp(c echo.Context, idOrUPN string) (views.UserCard, error)
 	if err != nil {
 		return views.UserCard{}, err
 	}
-	policy := u.ScopePolicy
-	if policy == nil {
-		// Not read with the user (Graph failed it there, which only made
-		// the scope unknown): the card shows the policy's bounds, so read it
-		// now, and fail with Graph's answer if it fails again.
-		if policy, err = h.dir.TAPPolicy(ctx); err != nil {
-			return views.UserCard{}, err
-		}
+	policy, err := h.policyOf(ctx, u) // the card shows the policy's bounds
+	if err != nil {
+		return views.UserCard{}, err
 	}
 	var methods []tapdesk.AuthMethod
 	if readMethods != nil {
@@ -123,4 +118,15 @@ func (h *Handler) lookUp(c echo.Context, idOrUPN string) (views.UserCard, error)
 		}
 	}
 	return card, nil
+}
+
+// policyOf is the tenant's TAP policy as the directory read it with u
+// (DirectoryUser.ScopePolicy). When that read failed, which only left u's
+// scope unknown, the policy is read now, and a second failure is the
+// caller's error.
+func (h *Handler) policyOf(ctx context.Context, u *tapdesk.DirectoryUser) (*tapdesk.TAPPolicy, error) {
+	if u.ScopePolicy != nil {
+		return u.ScopePolicy, nil
+	}
+	return h.dir.TAPPolicy(ctx)
 }
