@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -23,8 +22,7 @@ func benchDB(b *testing.B, n int) *store.DB {
 // benchDBOf opens a database seeded with events ev(0) ... ev(n-1).
 func benchDBOf(b *testing.B, n int, ev func(int) tapdesk.Event) *store.DB {
 	b.Helper()
-	dsn := pgtest.DSN(b, filepath.Join(b.TempDir(), "bench.db"))
-	db, err := store.Open(context.Background(), dsn)
+	db, err := store.Open(context.Background(), pgtest.DSN(b, filepath.Join(b.TempDir(), "bench.db")))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -39,22 +37,11 @@ func benchDBOf(b *testing.B, n int, ev func(int) tapdesk.Event) *store.DB {
 		// PostgreSQL plans from the table's statistics, which autovacuum
 		// gathers on a live server a while after a bulk write: gather them
 		// now, so the plans are those of a server running for a while.
-		analyze(b, dsn)
+		if _, err := db.SQL().Exec("ANALYZE"); err != nil {
+			b.Fatal(err)
+		}
 	}
 	return db
-}
-
-// analyze has PostgreSQL gather statistics on the database at dsn.
-func analyze(tb testing.TB, dsn string) {
-	tb.Helper()
-	sqldb, err := sql.Open("pgx", dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer sqldb.Close()
-	if _, err := sqldb.Exec("ANALYZE"); err != nil {
-		tb.Fatal(err)
-	}
 }
 
 // dayEvent is benchEvent in a helpdesk's day: two events in three belong
