@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tapdesk/tapdesk/internal/freeport"
 )
 
 // child is a server the benchmark started: tapdesk or the echo reference.
@@ -28,15 +29,9 @@ type child struct {
 	done   chan error
 }
 
-// freeAddr is a loopback address with a port nobody holds right now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
+// freeAddr is a loopback address with a port nobody holds right now,
+// and that no outgoing connection will take before the child listens.
+func freeAddr() (string, error) { return freeport.Addr() }
 
 // startChild runs bin with args (which must contain addr) and waits until
 // readyPath answers 200.

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tapdesk/tapdesk/internal/freeport"
 )
 
 // TestNginxAcceptsTheSample runs `nginx -t` on the sample, inside an http
@@ -67,12 +69,7 @@ func TestNginxAcceptsTheSample(t *testing.T) {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	_, port, _ := net.SplitHostPort(freeport.MustAddr(t))
 	return port
 }
 

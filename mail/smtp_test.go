@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tapdesk/tapdesk/internal/freeport"
 )
 
 // startCapture starts a capture server that the test closes at its end.
@@ -311,11 +312,9 @@ func TestNewSMTPSenderValidation(t *testing.T) {
 // freePort returns a loopback port with nothing listening on it.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	return port
 }

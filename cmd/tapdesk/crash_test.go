@@ -28,6 +28,7 @@ import (
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/entra"
 	"github.com/tapdesk/tapdesk/entra/fakegraph"
+	"github.com/tapdesk/tapdesk/internal/freeport"
 	"github.com/tapdesk/tapdesk/mail"
 	"github.com/tapdesk/tapdesk/signin"
 	"github.com/tapdesk/tapdesk/signin/demoidp"
@@ -91,12 +92,7 @@ func newCrashRig(t *testing.T) *crashRig {
 
 	// The portal's port stays the same across restarts: the identity
 	// provider knows its redirect URL.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.addr = ln.Addr().String()
-	ln.Close()
+	r.addr = freeport.MustAddr(t)
 	r.base = "http://" + r.addr
 	e := startChildEdges(t, fakegraph.SampleTenant(), dir, r.base)
 	r.fake, r.capture, r.idp, r.idpURL, r.secret = e.fake, e.capture, e.idp, e.idpURL, e.secret

@@ -24,6 +24,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/tapdesk/tapdesk/internal/freeport"
 	"github.com/tapdesk/tapdesk/internal/pgtest"
 	"github.com/tapdesk/tapdesk/store"
 )
@@ -272,12 +273,7 @@ func wrongPasswordServer(t *testing.T) string {
 // from every command that takes one, and never the password in it.
 func TestDatabaseMistakesSaidPlainly(t *testing.T) {
 	const password = "pw-Sekr1t-7f3a9c"
-	refused, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refusedAddr := refused.Addr().String()
-	refused.Close() // nothing listens there now
+	refusedAddr := freeport.MustAddr(t) // nothing listens there
 
 	cases := []struct{ name, dsn, want string }{
 		{"server unreachable", "postgres://tapdesk:" + password + "@" + refusedAddr + "/tapdesk?sslmode=disable",

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/tapdesk/tapdesk/internal/freeport"
 )
 
 // The container's HEALTHCHECK: 0 against a running tapdesk, 1 with a
@@ -20,12 +22,7 @@ func TestHealthcheck(t *testing.T) {
 		t.Fatalf("healthcheck against the demo: %q %v", out, err)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
+	closed := freeport.MustAddr(t)
 	if _, _, err := runCLI(t, nil, "healthcheck", "--addr", closed); exitCode(err) != 1 || !strings.Contains(err.Error(), "did not answer") {
 		t.Fatalf("healthcheck with nothing listening: %v", err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/internal/freeport"
 	"github.com/tapdesk/tapdesk/signin/demoidp"
 )
 
@@ -260,7 +260,7 @@ func TestServeMetricsListener(t *testing.T) {
 	})
 	t.Run("on when set", func(t *testing.T) {
 		env := validServeEnv(t)
-		env["TAPDESK_METRICS_ADDR"] = freeAddr(t)
+		env["TAPDESK_METRICS_ADDR"] = freeport.MustAddr(t)
 		before := listeningSockets(t)
 		startServe(t, env)
 		if got := listeningSockets(t) - before; got != 2 {
@@ -271,16 +271,6 @@ func TestServeMetricsListener(t *testing.T) {
 			t.Errorf("the start-up event is not counted: %v", v)
 		}
 	})
-}
-
-// freeAddr is a loopback address with a port nobody listens on now.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // listeningSockets counts the TCP sockets this process listens on, from

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/entra/fakegraph"
+	"github.com/tapdesk/tapdesk/internal/freeport"
 	"github.com/tapdesk/tapdesk/store"
 )
 
@@ -201,12 +202,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	t.Run("a request outlasting the grace is cut, and tapdesk still exits cleanly", func(t *testing.T) {
 		r := newCrashRig(t)
-		mln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		metricsAddr := mln.Addr().String()
-		mln.Close()
+		metricsAddr := freeport.MustAddr(t)
 		r.env = append(r.env, "TAPDESK_SHUTDOWN_GRACE=1s", "TAPDESK_METRICS_ADDR="+metricsAddr)
 		r.start()
 		agent, approver := r.browser("agent"), r.browser("approver")

@@ -23,6 +23,7 @@ import (
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/entra"
 	"github.com/tapdesk/tapdesk/entra/fakegraph"
+	"github.com/tapdesk/tapdesk/internal/freeport"
 	"github.com/tapdesk/tapdesk/internal/pgtest"
 	"github.com/tapdesk/tapdesk/mail"
 	"github.com/tapdesk/tapdesk/signin"
@@ -265,7 +266,7 @@ func newTwoInstanceRig(t *testing.T, db string) *twoInstanceRig {
 		g.targets = append(g.targets, upn)
 	}
 	for i := range g.inst {
-		g.inst[i] = &tapdeskInstance{name: fmt.Sprintf("instance %d", i+1), addr: freeAddr(t), logs: &syncBuffer{}}
+		g.inst[i] = &tapdeskInstance{name: fmt.Sprintf("instance %d", i+1), addr: freeport.MustAddr(t), logs: &syncBuffer{}}
 	}
 	var backends [2]*url.URL
 	for i, in := range g.inst {
