@@ -28,8 +28,13 @@ type Directory interface {
 	Methods(ctx context.Context, userID string) ([]AuthMethod, error)
 	// TAPPolicy reads the tenant's Temporary Access Pass policy.
 	TAPPolicy(ctx context.Context) (*TAPPolicy, error)
+	// TAPs lists the user's passes (at most one), never with the pass.
+	TAPs(ctx context.Context, userID string) ([]TAPInfo, error)
 	// CreateTAP creates a pass; it replaces any existing one (one per user).
-	CreateTAP(ctx context.Context, userID string, spec TAPSpec) (*IssuedTAP, error)
+	// prior is the user's passes as TAPs read them just before, by which a
+	// create whose answer is lost tells the pass it made from those that
+	// were there; nil, CreateTAP reads them first itself.
+	CreateTAP(ctx context.Context, userID string, spec TAPSpec, prior *PriorTAPs) (*IssuedTAP, error)
 	// DeleteTAP deletes a pass by its method id.
 	DeleteTAP(ctx context.Context, userID, methodID string) error
 	// Manager looks up the user's manager as Entra records it; nil (and no
@@ -155,6 +160,13 @@ type TAPInfo struct {
 	UsableOnce      bool
 	Usable          bool
 	UsabilityReason string // EnabledByPolicy, DisabledByPolicy, Expired, NotYetValid, OneTimeUsed
+}
+
+// PriorTAPs is what a read of a user's passes before a create gave
+// (Directory.TAPs): the passes, or why they could not be read.
+type PriorTAPs struct {
+	TAPs []TAPInfo
+	Err  error
 }
 
 // ExpiresAt is when the pass stops working.

@@ -45,6 +45,7 @@ type config struct {
 	bins       []target
 	echo, wrk  string
 	edges      string
+	graphDelay time.Duration
 	duration   time.Duration
 	concurrent int
 	flows      int // closed-loop flows (saturation)
@@ -89,6 +90,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.wrk, "wrk", "wrk", "wrk binary")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each wrk run")
 	fs.StringVar(&c.edges, "edges", "", "the bench/edges binary (fake Graph, identity provider, SMTP capture in a process of their own)")
+	fs.DurationVar(&c.graphDelay, "graph-delay", 0, "hold back each of the fake Graph's answers this long, as a real Graph's round trip would (0: answer at once)")
 	fs.IntVar(&c.concurrent, "concurrent", 50, "full flows in progress at once (paced and saturation runs)")
 	fs.IntVar(&c.paced, "paced-flows", 200, "full flows paced like people, each step after a think time")
 	fs.DurationVar(&c.minThink, "think-min", 500*time.Millisecond, "shortest think time before a step of a paced flow")
@@ -172,6 +174,9 @@ func run(ctx context.Context, args []string) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+	}
+	if c.graphDelay > 0 {
+		c.notes = append(c.notes, fmt.Sprintf("The fake Graph held back each answer %s, as a real Graph's round trip would: the paced steps' \"with Graph\" figures are what a person waits, the others are tapdesk's own time as always.", c.graphDelay))
 	}
 	body := section(m, c.command, rs, c.notes)
 	fmt.Println(body)
@@ -361,7 +366,7 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 	}
 	// The edges run in a process of their own, so what is measured below
 	// (memory, processor time) is tapdesk serve's alone.
-	edge, err := startEdges(ctx, c.edges, tenantPath, "http://"+addr, dir)
+	edge, err := startEdges(ctx, c.edges, tenantPath, "http://"+addr, dir, c.graphDelay)
 	if err != nil {
 		return fail(err)
 	}

@@ -238,9 +238,9 @@ type edges struct {
 	errs *bytes.Buffer
 }
 
-func startEdges(ctx context.Context, bin, tenant, base, dir string) (*edges, error) {
+func startEdges(ctx context.Context, bin, tenant, base, dir string, graphDelay time.Duration) (*edges, error) {
 	e := &edges{done: make(chan error, 1), errs: &bytes.Buffer{}}
-	e.cmd = exec.Command(bin, "--tenant", tenant, "--base", base, "--dir", dir)
+	e.cmd = exec.Command(bin, "--tenant", tenant, "--base", base, "--dir", dir, "--graph-delay", graphDelay.String())
 	e.cmd.Stderr = &lockedWriter{w: e.errs}
 	out, err := e.cmd.StdoutPipe()
 	if err != nil {

@@ -46,6 +46,9 @@ func TestSummarise(t *testing.T) {
 	if s := summarise(server); !s.Server || s.N != 100 || s.P50 != 50*time.Millisecond || s.P99 != 99*time.Millisecond {
 		t.Errorf("server timing: %+v, want app − graph: p50 50ms, p99 99ms", s)
 	}
+	if s := summarise(server); s.WithGraphP50 != 60*time.Millisecond || s.WithGraphP99 != 109*time.Millisecond {
+		t.Errorf("server timing with Graph: %+v, want the app figure whole: p50 60ms, p99 109ms", s)
+	}
 	// One response without the header: the whole step falls back to the
 	// client's clock rather than mixing the two.
 	mixed := append([]page{{took: 2 * time.Second}}, server[1:]...)
@@ -94,8 +97,9 @@ func TestTableAndDoc(t *testing.T) {
 	r := result{Label: "after (abc1234)", Concurrent: 50, Flows: 200, FlowWall: 3 * time.Second, Listed: 20, Idle: 10 * time.Second,
 		Echo: wrkResult{RPS: 60000, Requests: 600000, CPU: 6 * time.Second}, Dashboard: wrkResult{RPS: 31000, Bytes: 31000 * 3100, Requests: 310000, CPU: 9300 * time.Millisecond},
 		DashboardPlain: wrkResult{RPS: 15000, Bytes: 15000 * 11800}, EchoPage: wrkResult{RPS: 40000, Requests: 400000, CPU: 7200 * time.Millisecond}, CSS: wrkResult{RPS: 23000}, CSSCookie: wrkResult{RPS: 1300, Non2xx: 4},
-		Hlz:     wrkResult{RPS: 20000, Errors: "  Socket errors: connect 0, read 2, write 0, timeout 48"},
-		Steps:   map[string]stepStat{stepReveal: {N: 200, P50: 5 * time.Millisecond, P99: 25 * time.Millisecond, Server: true}},
+		Hlz: wrkResult{RPS: 20000, Errors: "  Socket errors: connect 0, read 2, write 0, timeout 48"},
+		Steps: map[string]stepStat{stepReveal: {N: 200, P50: 5 * time.Millisecond, P99: 25 * time.Millisecond, Server: true,
+			WithGraphP50: 55 * time.Millisecond, WithGraphP99: 80 * time.Millisecond}},
 		RSSIdle: 40 << 20, RSSIdleAnon: 6 << 20, RSSIdleFile: 34 << 20, HWM: 130 << 20, WALMax: 10 << 20,
 		Paced: 100, PacedWall: 80 * time.Second, PacedCPU: 9 * time.Second, MinThink: 500 * time.Millisecond, MaxThink: 3 * time.Second,
 		SatCPU: 10 * time.Second, SatAll: stepStat{N: 1800, P50: 30 * time.Millisecond, P99: 400 * time.Millisecond, Server: true},
@@ -110,7 +114,7 @@ func TestTableAndDoc(t *testing.T) {
 		"| agent dashboard: session cookie only (plain wrk); ÷ echo |  | 15,000/s, 11.8 kB an answer; 0.250 | — |",
 		"1,300/s (4 non-2xx)",
 		"| `/healthz` |  | 20,000/s (socket errors: read 2, timeout 48) | — |",
-		"| paced: issue and reveal (POST) p50 / p99 ms | p99 ≤ 20 ms | 5.0 / **25.0** (server − Graph, n=200) ✗ | — |",
+		"| paced: issue and reveal (POST) p50 / p99 ms | p99 ≤ 20 ms | 5.0 / **25.0** (server − Graph; with Graph 55.0 / 80.0, n=200) ✗ | — |",
 		"100, 50 in progress at once, think 500ms–3s, in 80.0 s",
 		"| paced: server processor time per flow |  | 90.0 ms | — |",
 		"200 flows at 50 concurrent: **66.7 flows/s**; 30.0 / 400.0 (server − Graph); file (POST) 900.0",

@@ -27,12 +27,12 @@ func BenchmarkCreateTAP(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := c.CreateTAP(ctx, lukas, tapdesk.TAPSpec{LifetimeMinutes: 60}); err != nil {
+	if _, err := c.CreateTAP(ctx, lukas, tapdesk.TAPSpec{LifetimeMinutes: 60}, nil); err != nil {
 		b.Fatal(err) // also fetches the token, outside the loop
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.CreateTAP(ctx, lukas, tapdesk.TAPSpec{LifetimeMinutes: 60}); err != nil {
+		if _, err := c.CreateTAP(ctx, lukas, tapdesk.TAPSpec{LifetimeMinutes: 60}, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -56,7 +56,7 @@ var contract = []contractCase{
 		if err != nil {
 			t.Fatal(err)
 		}
-		tap, err := e.client.CreateTAP(c, e.member, tapdesk.TAPSpec{LifetimeMinutes: policy.MinLifetime, UsableOnce: true})
+		tap, err := e.client.CreateTAP(c, e.member, tapdesk.TAPSpec{LifetimeMinutes: policy.MinLifetime, UsableOnce: true}, nil)
 		if err != nil {
 			t.Fatalf("create: %v", err)
 		}
@@ -86,11 +86,11 @@ var contract = []contractCase{
 	}},
 	{name: "a second create replaces the first", run: func(t *testing.T, e *contractEnv) {
 		c := ctx(t)
-		first, err := e.client.CreateTAP(c, e.member, tapdesk.TAPSpec{UsableOnce: true})
+		first, err := e.client.CreateTAP(c, e.member, tapdesk.TAPSpec{UsableOnce: true}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		second, err := e.client.CreateTAP(c, e.member, tapdesk.TAPSpec{UsableOnce: true})
+		second, err := e.client.CreateTAP(c, e.member, tapdesk.TAPSpec{UsableOnce: true}, nil)
 		if err != nil {
 			e.client.DeleteTAP(context.Background(), e.member, first.MethodID)
 			t.Fatal(err)
@@ -104,7 +104,7 @@ var contract = []contractCase{
 	// ---- directory audit log ----
 	{name: "pass registrations in the directory audit log", run: func(t *testing.T, e *contractEnv) {
 		c := ctx(t)
-		tap, err := e.client.CreateTAP(c, e.member, tapdesk.TAPSpec{UsableOnce: true})
+		tap, err := e.client.CreateTAP(c, e.member, tapdesk.TAPSpec{UsableOnce: true}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +220,7 @@ var contract = []contractCase{
 		p.State = "disabled"
 		tn.SetPolicy(p)
 		defer tn.SetPolicy(sample)
-		_, err := e.client.CreateTAP(ctx(t), e.member, tapdesk.TAPSpec{})
+		_, err := e.client.CreateTAP(ctx(t), e.member, tapdesk.TAPSpec{}, nil)
 		ge := wantGraphError(t, err, tapdesk.GraphPolicyDisallows)
 		if ge.Status != 400 || ge.Code != "badRequest" || ge.Message != policyMessage || ge.RequestID == "" {
 			t.Errorf("%+v", ge)
@@ -230,7 +230,7 @@ var contract = []contractCase{
 		if e.outOfScope == "" {
 			t.Skip("TAPDESK_LIVE_OUT_OF_SCOPE_USER is not set")
 		}
-		_, err := e.client.CreateTAP(ctx(t), e.outOfScope, tapdesk.TAPSpec{})
+		_, err := e.client.CreateTAP(ctx(t), e.outOfScope, tapdesk.TAPSpec{}, nil)
 		if ge := wantGraphError(t, err, tapdesk.GraphPolicyDisallows); ge.Status != 400 {
 			t.Errorf("%+v", ge)
 		}
@@ -240,7 +240,7 @@ var contract = []contractCase{
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = e.client.CreateTAP(ctx(t), e.member, tapdesk.TAPSpec{LifetimeMinutes: p.MaxLifetime + 1, UsableOnce: true})
+		_, err = e.client.CreateTAP(ctx(t), e.member, tapdesk.TAPSpec{LifetimeMinutes: p.MaxLifetime + 1, UsableOnce: true}, nil)
 		ge := wantGraphError(t, err, tapdesk.GraphLifetimeOutOfRange)
 		if !strings.HasPrefix(ge.Message, "Invalid LifetimeInMinutes specified.") || !strings.Contains(tapdesk.ErrorMessage(err), "Choose a lifetime") {
 			t.Errorf("%q", ge.Message)
@@ -253,14 +253,14 @@ var contract = []contractCase{
 		p.IsUsableOnce = true
 		tn.SetPolicy(p)
 		defer tn.SetPolicy(sample)
-		_, err := e.client.CreateTAP(ctx(t), e.member, tapdesk.TAPSpec{UsableOnce: false})
+		_, err := e.client.CreateTAP(ctx(t), e.member, tapdesk.TAPSpec{UsableOnce: false}, nil)
 		wantGraphError(t, err, tapdesk.GraphBadRequest)
 	}},
 	{name: "external guest", run: func(t *testing.T, e *contractEnv) {
 		if e.guest == "" {
 			t.Skip("TAPDESK_LIVE_GUEST_USER is not set")
 		}
-		_, err := e.client.CreateTAP(ctx(t), e.guest, tapdesk.TAPSpec{UsableOnce: true})
+		_, err := e.client.CreateTAP(ctx(t), e.guest, tapdesk.TAPSpec{UsableOnce: true}, nil)
 		wantGraphError(t, err, tapdesk.GraphGuestUser)
 	}},
 	{name: "unknown user", run: func(t *testing.T, e *contractEnv) {
@@ -273,14 +273,14 @@ var contract = []contractCase{
 		if tapdesk.ErrorCode(err) != tapdesk.ENOTFOUND {
 			t.Errorf("domain code %s", tapdesk.ErrorCode(err))
 		}
-		_, err = e.client.CreateTAP(ctx(t), id, tapdesk.TAPSpec{})
+		_, err = e.client.CreateTAP(ctx(t), id, tapdesk.TAPSpec{}, nil)
 		wantGraphError(t, err, tapdesk.GraphNotFound)
 	}},
 	{name: "missing permission", fakeOnly: "would revoke the app's consent", run: func(t *testing.T, e *contractEnv) {
 		tn := e.fake.Tenant()
 		tn.SetPermissions("User.Read.All", "Policy.Read.All", "UserAuthenticationMethod.Read.All")
 		defer tn.SetPermissions(fakegraph.DefaultPermissions...)
-		_, err := e.client.CreateTAP(ctx(t), e.member, tapdesk.TAPSpec{})
+		_, err := e.client.CreateTAP(ctx(t), e.member, tapdesk.TAPSpec{}, nil)
 		ge := wantGraphError(t, err, tapdesk.GraphForbidden)
 		if ge.Status != 403 || ge.Message != "Insufficient privileges to complete the operation." {
 			t.Errorf("%+v", ge)
@@ -296,7 +296,7 @@ var contract = []contractCase{
 		e.fake.SetFault(createPath, fakegraph.Fault{Status: 429, RetryAfter: "0.25", Times: 1})
 		defer e.fake.ClearFaults()
 		before := e.fake.CountRequests(createPath)
-		tap, err := e.client.CreateTAP(ctx(t), e.member, tapdesk.TAPSpec{})
+		tap, err := e.client.CreateTAP(ctx(t), e.member, tapdesk.TAPSpec{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -470,7 +470,7 @@ func TestCreateTAP(t *testing.T) {
 	clk := time.Date(2030, 3, 4, 9, 0, 0, 0, time.UTC)
 	e := setup(t, fakegraph.WithClock(func() time.Time { return clk }))
 
-	first, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 120})
+	first, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 120}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,7 +485,7 @@ func TestCreateTAP(t *testing.T) {
 
 	t.Run("replaces the existing pass", func(t *testing.T) {
 		start := clk.Add(time.Hour)
-		second, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 60, UsableOnce: true, StartAt: &start})
+		second, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 60, UsableOnce: true, StartAt: &start}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -510,7 +510,7 @@ func TestCreateTAP(t *testing.T) {
 		}
 	})
 	t.Run("policy default lifetime", func(t *testing.T) {
-		tap, err := e.client.CreateTAP(ctx(t), alex, tapdesk.TAPSpec{})
+		tap, err := e.client.CreateTAP(ctx(t), alex, tapdesk.TAPSpec{}, nil)
 		if err != nil || tap.LifetimeMinutes != 60 {
 			t.Fatalf("%+v %v", tap, err)
 		}
@@ -519,7 +519,7 @@ func TestCreateTAP(t *testing.T) {
 
 func TestDeleteTAP(t *testing.T) {
 	e := setup(t)
-	tap, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 60})
+	tap, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 60}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -710,7 +710,7 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 			e.fake.SetFault(createPath, fakegraph.Fault{Status: 429, RetryAfter: "0.2", Times: 2})
 			c0, _ := counts()
 			start := time.Now()
-			tap, err := c.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 90})
+			tap, err := c.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 90}, nil)
 			if err != nil || tap.LifetimeMinutes != 90 {
 				t.Fatalf("client %d: %+v %v", i, tap, err)
 			}
@@ -736,7 +736,7 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 			defer e.fake.ClearFaults()
 			before := e.fake.Tenant().CurrentTAP(alex)
 			c0, l0 := counts()
-			_, err := e.client.CreateTAP(ctx(t), alex, tapdesk.TAPSpec{})
+			_, err := e.client.CreateTAP(ctx(t), alex, tapdesk.TAPSpec{}, nil)
 			ge := wantGraphError(t, err, kind)
 			if ge.Status != status || ge.RequestID == "" {
 				t.Errorf("%+v", ge)
@@ -763,7 +763,7 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 		e.fake.SetFault(createPath, fakegraph.Fault{DropAfterWrite: true, Times: 1})
 		defer e.fake.ClearFaults()
 		c0, l0 := counts()
-		_, err := e.client.CreateTAP(ctx(t), nina, tapdesk.TAPSpec{})
+		_, err := e.client.CreateTAP(ctx(t), nina, tapdesk.TAPSpec{}, nil)
 		ge := wantGraphError(t, err, tapdesk.GraphAnswerLost)
 		if c1, l1 := counts(); c1-c0 != 1 || l1-l0 != 2 {
 			t.Errorf("%d creates and %d lists; want exactly one create", c1-c0, l1-l0)
@@ -789,7 +789,7 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 		e.fake.SetFault(createPath, fakegraph.Fault{DropAfterWrite: true, Times: 1})
 		e.fake.SetFault("DELETE /v1.0/users/*/authentication/temporaryAccessPassMethods/*", fakegraph.Fault{Status: 500})
 		defer e.fake.ClearFaults()
-		_, err := e.client.CreateTAP(ctx(t), alex, tapdesk.TAPSpec{})
+		_, err := e.client.CreateTAP(ctx(t), alex, tapdesk.TAPSpec{}, nil)
 		ge := wantGraphError(t, err, tapdesk.GraphAnswerLostPassLeft)
 		if tap := e.fake.Tenant().CurrentTAP(alex); tap == nil || tap.ID != ge.OrphanMethodID {
 			t.Errorf("orphan %q, fake holds %+v", ge.OrphanMethodID, tap)
@@ -800,7 +800,7 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 		e.fake.SetFault(createPath, fakegraph.Fault{DropAfterWrite: true, Times: 1})
 		e.fake.SetFault(listPath, fakegraph.Fault{Status: 503, RetryAfter: "0"})
 		defer e.fake.ClearFaults()
-		_, err := e.client.CreateTAP(ctx(t), alex, tapdesk.TAPSpec{})
+		_, err := e.client.CreateTAP(ctx(t), alex, tapdesk.TAPSpec{}, nil)
 		wantGraphError(t, err, tapdesk.GraphOutcomeUnknown)
 		if n := e.fake.CountRequests(createPath); n == 0 {
 			t.Fatal("no create")
@@ -808,14 +808,14 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 	})
 
 	t.Run("created without the pass in the answer", func(t *testing.T) {
-		tap, err := e.client.CreateTAP(ctx(t), fatima, tapdesk.TAPSpec{})
+		tap, err := e.client.CreateTAP(ctx(t), fatima, tapdesk.TAPSpec{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		e.fake.SetFault(createPath, fakegraph.Fault{Status: 201, Times: 1, Body: `{"@odata.type":"#microsoft.graph.temporaryAccessPassAuthenticationMethod",` +
 			`"id":"` + tap.MethodID + `","temporaryAccessPass":null,"lifetimeInMinutes":60,"isUsableOnce":true}`})
 		defer e.fake.ClearFaults()
-		_, err = e.client.CreateTAP(ctx(t), fatima, tapdesk.TAPSpec{})
+		_, err = e.client.CreateTAP(ctx(t), fatima, tapdesk.TAPSpec{}, nil)
 		if ge := wantGraphError(t, err, tapdesk.GraphAnswerLost); ge.OrphanMethodID != tap.MethodID || ge.Code != "no_pass_in_response" {
 			t.Errorf("%+v", ge)
 		}
@@ -825,7 +825,7 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 		// Gone already (deleted or replaced meanwhile) counts as deleted.
 		e.fake.SetFault(createPath, fakegraph.Fault{Status: 201, Times: 1, Body: `{"@odata.type":"#microsoft.graph.temporaryAccessPassAuthenticationMethod",` +
 			`"id":"00000000-0000-4000-8000-000000000001","temporaryAccessPass":null}`})
-		_, err = e.client.CreateTAP(ctx(t), fatima, tapdesk.TAPSpec{})
+		_, err = e.client.CreateTAP(ctx(t), fatima, tapdesk.TAPSpec{}, nil)
 		wantGraphError(t, err, tapdesk.GraphAnswerLost)
 	})
 
@@ -836,7 +836,7 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 		c, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
 		c0, l0 := counts()
-		_, err := e.client.CreateTAP(c, lukas, tapdesk.TAPSpec{})
+		_, err := e.client.CreateTAP(c, lukas, tapdesk.TAPSpec{}, nil)
 		wantGraphError(t, err, tapdesk.GraphUnavailable)
 		// Under load the create may not reach Graph before the deadline; at
 		// most one may, and the look before and after happens either way.
@@ -850,30 +850,65 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 
 	t.Run("refusals are not followed by a look", func(t *testing.T) {
 		_, l0 := counts()
-		_, err := e.client.CreateTAP(ctx(t), jordan, tapdesk.TAPSpec{})
+		_, err := e.client.CreateTAP(ctx(t), jordan, tapdesk.TAPSpec{}, nil)
 		wantGraphError(t, err, tapdesk.GraphGuestUser)
 		if _, l1 := counts(); l1-l0 != 1 {
 			t.Errorf("%d lists; want only the one before the create", l1-l0)
 		}
 	})
 	t.Run("a pass made just before is not taken for the lost one", func(t *testing.T) {
-		first, err := e.client.CreateTAP(ctx(t), marco, tapdesk.TAPSpec{})
+		first, err := e.client.CreateTAP(ctx(t), marco, tapdesk.TAPSpec{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		e.fake.SetFault(createPath, fakegraph.Fault{Status: 502, Times: 1})
 		defer e.fake.ClearFaults()
-		_, err = e.client.CreateTAP(ctx(t), marco, tapdesk.TAPSpec{})
+		_, err = e.client.CreateTAP(ctx(t), marco, tapdesk.TAPSpec{}, nil)
 		wantGraphError(t, err, tapdesk.GraphUnavailable)
 		if tap := e.fake.Tenant().CurrentTAP(marco); tap == nil || tap.ID != first.MethodID {
 			t.Errorf("the pass issued a moment ago was touched: %+v", tap)
 		}
 	})
 
+	t.Run("passes read beforehand: not read again, and the settle goes by them", func(t *testing.T) {
+		first, err := e.client.CreateTAP(ctx(t), marco, tapdesk.TAPSpec{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		taps, err := e.client.TAPs(ctx(t), marco)
+		if err != nil || len(taps) != 1 || taps[0].MethodID != first.MethodID {
+			t.Fatalf("TAPs: %+v %v", taps, err)
+		}
+		e.fake.SetFault(createPath, fakegraph.Fault{DropAfterWrite: true, Times: 1})
+		defer e.fake.ClearFaults()
+		c0, l0 := counts()
+		_, err = e.client.CreateTAP(ctx(t), marco, tapdesk.TAPSpec{}, &tapdesk.PriorTAPs{TAPs: taps})
+		ge := wantGraphError(t, err, tapdesk.GraphAnswerLost)
+		if c1, l1 := counts(); c1-c0 != 1 || l1-l0 != 1 {
+			t.Errorf("%d creates and %d lists; want one create and only the look after it", c1-c0, l1-l0)
+		}
+		if ge.OrphanMethodID == "" || ge.OrphanMethodID == first.MethodID {
+			t.Errorf("orphan %q; the pass listed before is %q", ge.OrphanMethodID, first.MethodID)
+		}
+		if tap := e.fake.Tenant().CurrentTAP(marco); tap != nil {
+			t.Errorf("a pass nobody knows is left: %+v", tap)
+		}
+
+		// A user the read before found missing gets no create.
+		c0, _ = counts()
+		notFound := &tapdesk.GraphError{Kind: tapdesk.GraphNotFound, Status: 404, Code: "Request_ResourceNotFound"}
+		if _, err := e.client.CreateTAP(ctx(t), marco, tapdesk.TAPSpec{}, &tapdesk.PriorTAPs{Err: notFound}); !errors.Is(err, notFound) {
+			t.Errorf("create after a read that found no user: %v", err)
+		}
+		if c1, _ := counts(); c1 != c0 {
+			t.Errorf("%d creates after a read that found no user", c1-c0)
+		}
+	})
+
 	t.Run("bad credentials: Graph never saw the create", func(t *testing.T) {
 		c := e.newClient(t, "not-the-secret")
 		c0, l0 := counts()
-		_, err := c.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{})
+		_, err := c.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{}, nil)
 		wantGraphError(t, err, tapdesk.GraphUnauthorized)
 		if c1, l1 := counts(); c1 != c0 || l1 != l0 {
 			t.Errorf("%d creates and %d lists reached Graph", c1-c0, l1-l0)
@@ -936,7 +971,7 @@ func TestEmptySuccessBody(t *testing.T) {
 	// A create answered without a body may have created a pass; with the
 	// list answering empty too, nobody can tell.
 	t.Run("create", func(t *testing.T) {
-		_, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{})
+		_, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{}, nil)
 		ge := wantGraphError(t, err, tapdesk.GraphOutcomeUnknown)
 		if ge.Code != "empty_response" || ge.Status != 200 || ge.RequestID == "" {
 			t.Errorf("%+v", ge)
@@ -946,7 +981,7 @@ func TestEmptySuccessBody(t *testing.T) {
 
 func TestPassNeverLogged(t *testing.T) {
 	e := setup(t)
-	tap, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 60})
+	tap, err := e.client.CreateTAP(ctx(t), lukas, tapdesk.TAPSpec{LifetimeMinutes: 60}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

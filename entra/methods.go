@@ -86,13 +86,19 @@ func (c *Client) TAPPolicy(ctx context.Context) (*tapdesk.TAPPolicy, error) {
 // the agent may simply try again. If Graph itself answered (500, 503) and
 // none was created, the error is GraphNothingCreated: nothing was issued
 // either, and the agent may try again too. To tell that pass from one the user
-// already had, CreateTAP lists the user's passes before it creates.
-func (c *Client) CreateTAP(ctx context.Context, userID string, spec tapdesk.TAPSpec) (*tapdesk.IssuedTAP, error) {
+// already had, CreateTAP goes by the user's passes as listed before the
+// create: prior, read by the caller (TAPs) while it did other work, or, if
+// nil, read here first.
+func (c *Client) CreateTAP(ctx context.Context, userID string, spec tapdesk.TAPSpec, before *tapdesk.PriorTAPs) (*tapdesk.IssuedTAP, error) {
 	userID, err := requireUserID(userID)
 	if err != nil {
 		return nil, err
 	}
-	prior, err := c.listTAPs(withExchange(ctx), userID)
+	if before == nil {
+		taps, err := c.listTAPs(withExchange(ctx), userID)
+		before = &tapdesk.PriorTAPs{TAPs: taps, Err: err}
+	}
+	prior, err := before.TAPs, before.Err
 	var ge *tapdesk.GraphError
 	if errors.As(err, &ge) && ge.Kind == tapdesk.GraphNotFound {
 		return nil, err // no such user: the create would say the same

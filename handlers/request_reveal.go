@@ -43,12 +43,19 @@ func (h *Handler) reveal(c echo.Context) error {
 		return h.signInAgain(c, err, freshReveal, r, "Issuing a pass needs a recent sign-in. Sign in again, then press Issue and reveal.",
 			"Signed in again. Press Issue and reveal to issue the pass.")
 	}
-	// The target is read from Entra while the trail is recounted: neither
-	// changes the request or Entra, so the agent waits for the slower of
-	// the two, not for both in turn. Nothing is claimed or created until
-	// both have passed.
+	// The target, and the passes they hold now, are read from Entra while
+	// the trail is recounted: none of it changes the request or Entra, so
+	// the agent waits for the slowest of the three, not for each in turn.
+	// Nothing is claimed or created until all have passed. The passes are
+	// what a create whose answer is lost tells its own pass from (read a
+	// recount and a claim earlier than the create itself, a few
+	// milliseconds more in which someone else's new pass would be taken
+	// for it; the create's check already allows minutes of clock skew).
+	// Their read outlives the browser, as the create does.
 	target := h.readUser(c.Request().Context(), r.TargetID)
 	defer target.Stop(tapdesk.ErrReadAbandoned)
+	prior := h.readTAPs(context.WithoutCancel(c.Request().Context()), r.TargetID)
+	defer prior.Stop(tapdesk.ErrReadAbandoned)
 	if err := h.recount(c, r); err != nil {
 		return err
 	}
@@ -85,7 +92,8 @@ func (h *Handler) reveal(c echo.Context) error {
 	// The outcome must be recorded even if the browser goes away meanwhile.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), graphTimeout)
 	defer cancel()
-	tap, err := h.dir.CreateTAP(ctx, r.TargetID, spec)
+	taps, err := prior.Result()
+	tap, err := h.dir.CreateTAP(ctx, r.TargetID, spec, &tapdesk.PriorTAPs{TAPs: taps, Err: err})
 	if err != nil {
 		return h.issueFailed(c, ctx, r, err)
 	}
@@ -267,4 +275,14 @@ func (h *Handler) targetStillFits(c echo.Context, r *tapdesk.Request, read *back
 // background, within ctx.
 func (h *Handler) readUser(ctx context.Context, idOrUPN string) *background.Read[*tapdesk.DirectoryUser] {
 	return background.Start(ctx, h.log, func(ctx context.Context) (*tapdesk.DirectoryUser, error) { return h.dir.User(ctx, idOrUPN) })
+}
+
+// readTAPs starts reading the user's passes from Entra in the background,
+// within graphTimeout.
+func (h *Handler) readTAPs(ctx context.Context, userID string) *background.Read[[]tapdesk.TAPInfo] {
+	return background.Start(ctx, h.log, func(ctx context.Context) ([]tapdesk.TAPInfo, error) {
+		ctx, cancel := context.WithTimeout(ctx, graphTimeout)
+		defer cancel()
+		return h.dir.TAPs(ctx, userID)
+	})
 }

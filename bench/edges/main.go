@@ -39,6 +39,7 @@ func run() error {
 	tenantPath := flag.String("tenant", "", "the fake Graph's tenant (JSON, as demo --tenant); empty: the sample tenant")
 	base := flag.String("base", "", "where tapdesk serve listens (http://127.0.0.1:PORT): its sign-in callback is registered there")
 	dir := flag.String("dir", "", "folder for the fake Graph's certificate")
+	graphDelay := flag.Duration("graph-delay", 0, "hold back each of the fake Graph's answers this long (sign-in tokens excepted), as a real Graph's round trip would")
 	flag.Parse()
 	if *base == "" || *dir == "" {
 		return fmt.Errorf("give --base and --dir")
@@ -58,6 +59,9 @@ func run() error {
 		return err
 	}
 	defer fake.Close()
+	if *graphDelay > 0 {
+		fake.SetFault("/v1.0/**", fakegraph.Fault{Delay: *graphDelay})
+	}
 	ca := filepath.Join(*dir, "fakegraph-ca.pem")
 	if err := os.WriteFile(ca, fake.CertificatePEM(), 0o600); err != nil {
 		return err

@@ -144,7 +144,7 @@ func TestOutsidePassTapdeskOwnAndStolenCredentials(t *testing.T) {
 	// Someone with tapdesk's client secret calls Graph directly.
 	thief := tapdeskAppClient(t, d)
 	omar := d.userID(t, "omar.haddad@contoso.example")
-	stolen, err := thief.CreateTAP(context.Background(), omar, tapdesk.TAPSpec{LifetimeMinutes: 60, UsableOnce: true})
+	stolen, err := thief.CreateTAP(context.Background(), omar, tapdesk.TAPSpec{LifetimeMinutes: 60, UsableOnce: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestOutsidePassAfterFailedIssueFlagged(t *testing.T) {
 	}
 
 	marco := d.userID(t, "marco.rossi@contoso.example")
-	stolen, err := tapdeskAppClient(t, d).CreateTAP(context.Background(), marco, tapdesk.TAPSpec{LifetimeMinutes: 60, UsableOnce: true})
+	stolen, err := tapdeskAppClient(t, d).CreateTAP(context.Background(), marco, tapdesk.TAPSpec{LifetimeMinutes: 60, UsableOnce: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
