@@ -68,6 +68,11 @@ func (h *Handler) eligible(c echo.Context, card views.UserCard) (tapdesk.ThreatM
 func (h *Handler) fileRequest(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := principal(c)
+	// The manager to tell is read from Entra while the target is: the agent
+	// waits for the slower read, not for one after the other (the manager
+	// read needs the object id, which a filing from the user card has).
+	manager := h.readManager(ctx, c.FormValue("user"))
+	defer manager.Stop(tapdesk.ErrReadAbandoned)
 	card, err := h.lookUp(c, c.FormValue("user"))
 	if err != nil {
 		return err
@@ -120,7 +125,7 @@ func (h *Handler) fileRequest(c echo.Context) error {
 		}
 		outbox = append(outbox, store.Mail{Kind: mail.KindApprovalRequest, To: to})
 	}
-	notices, noticeDetails, unnotified, err := h.notices(ctx, card.User)
+	notices, noticeDetails, unnotified, err := h.notices(ctx, card.User, manager)
 	if err != nil {
 		h.audit(c, tapdesk.Event{Activity: tapdesk.ActRequestRefused, Category: tapdesk.CatRequest, Result: tapdesk.ResultFailure,
 			Reason: "the manager to notify could not be read: " + tapdesk.ErrorMessage(err), TargetID: card.User.ID, TargetUPN: card.User.UPN})
