@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/internal/background"
 	"github.com/tapdesk/tapdesk/views"
 )
 
@@ -48,11 +49,16 @@ func (h *Handler) targetGlance(c echo.Context, r *tapdesk.Request, now time.Time
 }
 
 // readTarget asks Entra about r's target: the account with its
-// memberships, then its methods. A failed lookup is said in LookupError.
+// memberships, and its methods, side by side (the request holds the
+// object id both need), so the approver waits for the slower read, not for
+// one after the other. A failed lookup is said in LookupError; a failed
+// account read is said first, as when the reads were made in turn.
 func (h *Handler) readTarget(ctx context.Context, r *tapdesk.Request) tapdesk.TargetFacts {
 	var f tapdesk.TargetFacts
 	lookup, cancel := context.WithTimeout(ctx, glanceLookupTimeout)
 	defer cancel()
+	readMethods := background.Start(lookup, h.log, func(ctx context.Context) ([]tapdesk.AuthMethod, error) { return h.dir.Methods(ctx, r.TargetID) })
+	defer readMethods.Stop(tapdesk.ErrReadAbandoned)
 	u, err := h.dir.User(lookup, r.TargetID)
 	if err != nil {
 		h.log.WarnContext(ctx, "target summary: user lookup failed", "request_id", r.ID, "err", err)
@@ -60,7 +66,7 @@ func (h *Handler) readTarget(ctx context.Context, r *tapdesk.Request) tapdesk.Ta
 		return f
 	}
 	f.User = u
-	methods, err := h.dir.Methods(lookup, u.ID)
+	methods, err := readMethods.Result()
 	if err != nil {
 		h.log.WarnContext(ctx, "target summary: methods lookup failed", "request_id", r.ID, "err", err)
 		f.LookupError = "Could not read the user's authentication methods from Entra."
