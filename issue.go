@@ -10,9 +10,10 @@ import (
 // have made, and which method shows that a pass did its job.
 
 // IssueClaimLease is how long a reveal's claim on an approved request holds.
-// A reveal's Graph work ends well within it (the create is bounded at 60 s,
-// the look and clean-up after a lost answer at 30 s each, and the outcome is
-// recorded right after), so a claim older than this belongs to a reveal that
+// A reveal's Graph work ends well within it (the create, with the read of
+// the user's passes it may wait for, both begun before the create's 60 s
+// bound runs out; the look and clean-up after a lost answer at 30 s each,
+// and the outcome recorded right after), so a claim older than this belongs to a reveal that
 // died or could not record its outcome, and the sweep settles it.
 const IssueClaimLease = 5 * time.Minute
 

@@ -875,14 +875,37 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		taps, err := e.client.TAPs(ctx(t), marco)
-		if err != nil || len(taps) != 1 || taps[0].MethodID != first.MethodID {
-			t.Fatalf("TAPs: %+v %v", taps, err)
+		read := func() *tapdesk.PriorTAPs {
+			at := time.Now()
+			taps, err := e.client.TAPs(ctx(t), marco)
+			if err != nil || len(taps) != 1 || taps[0].MethodID != first.MethodID {
+				t.Fatalf("TAPs: %+v %v", taps, err)
+			}
+			return &tapdesk.PriorTAPs{TAPs: taps, ReadAt: at}
 		}
+
+		// Graph failed and made nothing: the pass made a moment ago is
+		// in the read given, so it is not taken for the lost one (by time
+		// alone it would be).
+		e.fake.SetFault(createPath, fakegraph.Fault{Status: 502, Times: 1})
+		c0, l0 := counts()
+		_, err = e.client.CreateTAP(ctx(t), marco, tapdesk.TAPSpec{}, read())
+		wantGraphError(t, err, tapdesk.GraphUnavailable)
+		if c1, l1 := counts(); c1-c0 != 1 || l1-l0 != 2 {
+			t.Errorf("%d creates and %d lists; want one create and only the look after it (besides the test's read)", c1-c0, l1-l0)
+		}
+		if tap := e.fake.Tenant().CurrentTAP(marco); tap == nil || tap.ID != first.MethodID {
+			t.Errorf("the pass in the read given was touched: %+v", tap)
+		}
+		e.fake.ClearFaults()
+
+		// The answer is lost after Graph made a pass: that one is deleted,
+		// not the one read before.
 		e.fake.SetFault(createPath, fakegraph.Fault{DropAfterWrite: true, Times: 1})
 		defer e.fake.ClearFaults()
-		c0, l0 := counts()
-		_, err = e.client.CreateTAP(ctx(t), marco, tapdesk.TAPSpec{}, &tapdesk.PriorTAPs{TAPs: taps})
+		given := read()
+		c0, l0 = counts()
+		_, err = e.client.CreateTAP(ctx(t), marco, tapdesk.TAPSpec{}, given)
 		ge := wantGraphError(t, err, tapdesk.GraphAnswerLost)
 		if c1, l1 := counts(); c1-c0 != 1 || l1-l0 != 1 {
 			t.Errorf("%d creates and %d lists; want one create and only the look after it", c1-c0, l1-l0)
@@ -894,10 +917,22 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 			t.Errorf("a pass nobody knows is left: %+v", tap)
 		}
 
+		// A read begun longer ago than PriorFresh, or without a time, is
+		// read again just before the create.
+		for name, at := range map[string]time.Time{"stale": time.Now().Add(-entra.PriorFresh - time.Second), "untimed": {}} {
+			_, l0 = counts()
+			if _, err := e.client.CreateTAP(ctx(t), marco, tapdesk.TAPSpec{}, &tapdesk.PriorTAPs{ReadAt: at}); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if _, l1 := counts(); l1-l0 != 1 {
+				t.Errorf("%s read: %d lists before the create, want 1", name, l1-l0)
+			}
+		}
+
 		// A user the read before found missing gets no create.
 		c0, _ = counts()
 		notFound := &tapdesk.GraphError{Kind: tapdesk.GraphNotFound, Status: 404, Code: "Request_ResourceNotFound"}
-		if _, err := e.client.CreateTAP(ctx(t), marco, tapdesk.TAPSpec{}, &tapdesk.PriorTAPs{Err: notFound}); !errors.Is(err, notFound) {
+		if _, err := e.client.CreateTAP(ctx(t), marco, tapdesk.TAPSpec{}, &tapdesk.PriorTAPs{Err: notFound, ReadAt: time.Now()}); !errors.Is(err, notFound) {
 			t.Errorf("create after a read that found no user: %v", err)
 		}
 		if c1, _ := counts(); c1 != c0 {

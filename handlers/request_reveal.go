@@ -46,12 +46,12 @@ func (h *Handler) reveal(c echo.Context) error {
 	// The target, and the passes they hold now, are read from Entra while
 	// the trail is recounted: none of it changes the request or Entra, so
 	// the agent waits for the slowest of the three, not for each in turn.
-	// Nothing is claimed or created until all have passed. The passes are
-	// what a create whose answer is lost tells its own pass from (read a
-	// recount and a claim earlier than the create itself, a few
-	// milliseconds more in which someone else's new pass would be taken
-	// for it; the create's check already allows minutes of clock skew).
-	// Their read outlives the browser, as the create does.
+	// Nothing is claimed until the target and the trail have passed, and
+	// nothing created before the passes are read too. The passes are what
+	// a create whose answer is lost tells its own pass from; read before
+	// the claim rather than after it, they are read again if that was too
+	// long before the create (entra's priorFresh). Their read outlives the
+	// browser, as the create does.
 	target := h.readUser(c.Request().Context(), r.TargetID)
 	defer target.Stop(tapdesk.ErrReadAbandoned)
 	prior := h.readTAPs(context.WithoutCancel(c.Request().Context()), r.TargetID)
@@ -92,8 +92,8 @@ func (h *Handler) reveal(c echo.Context) error {
 	// The outcome must be recorded even if the browser goes away meanwhile.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), graphTimeout)
 	defer cancel()
-	taps, err := prior.Result()
-	tap, err := h.dir.CreateTAP(ctx, r.TargetID, spec, &tapdesk.PriorTAPs{TAPs: taps, Err: err})
+	passes, _ := prior.Result() // its error is in passes.Err
+	tap, err := h.dir.CreateTAP(ctx, r.TargetID, spec, &passes)
 	if err != nil {
 		return h.issueFailed(c, ctx, r, err)
 	}
@@ -278,11 +278,13 @@ func (h *Handler) readUser(ctx context.Context, idOrUPN string) *background.Read
 }
 
 // readTAPs starts reading the user's passes from Entra in the background,
-// within graphTimeout.
-func (h *Handler) readTAPs(ctx context.Context, userID string) *background.Read[[]tapdesk.TAPInfo] {
-	return background.Start(ctx, h.log, func(ctx context.Context) ([]tapdesk.TAPInfo, error) {
+// within graphTimeout, for a create to go by (Directory.CreateTAP).
+func (h *Handler) readTAPs(ctx context.Context, userID string) *background.Read[tapdesk.PriorTAPs] {
+	return background.Start(ctx, h.log, func(ctx context.Context) (tapdesk.PriorTAPs, error) {
 		ctx, cancel := context.WithTimeout(ctx, graphTimeout)
 		defer cancel()
-		return h.dir.TAPs(ctx, userID)
+		read := tapdesk.PriorTAPs{ReadAt: time.Now()}
+		read.TAPs, read.Err = h.dir.TAPs(ctx, userID)
+		return read, nil
 	})
 }

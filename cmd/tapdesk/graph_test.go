@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tapdesk/tapdesk/entra/fakegraph"
 	"github.com/tapdesk/tapdesk/store"
@@ -174,6 +175,31 @@ func TestIssueFailures(t *testing.T) {
 		pass, _ := shownPass(agent.doc().Find(`[data-testid="pass"]`))
 		if !d.fake.Tenant().CheckPass(nina, pass) {
 			t.Fatal("the second try did not show the pass Entra holds")
+		}
+	})
+
+	// The reveal reads the user's passes beside its other reads, and the
+	// create goes by that read: a pass an administrator made a moment
+	// before is not taken for a lost create's when Graph fails the create
+	// and made nothing (by time alone it would be, and deleted).
+	t.Run("a pass made just before survives a failed create", func(t *testing.T) {
+		agent := agent.with(t)
+		req := approved(t, "chen.wei@contoso.example")
+		chen, grace := d.userID(t, "chen.wei@contoso.example"), d.userID(t, "grace.global@contoso.example")
+		theirs, err := d.fake.Tenant().AdminCreateTAP(chen, grace, 60, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.fake.SetFault(create, fakegraph.Fault{Status: 503, RetryAfter: "0"})
+		defer d.fake.ClearFaults()
+		lists := d.fake.CountRequests("GET /v1.0/users/*/authentication/temporaryAccessPassMethods")
+		agent.get(req).submit(`form[action$="/reveal"]`, nil).status(http.StatusServiceUnavailable)
+		agent.contains("The request is still approved")
+		if tap := d.fake.Tenant().CurrentTAP(chen); tap == nil || tap.ID != theirs {
+			t.Errorf("the administrator's pass %s was touched: now %+v", theirs, tap)
+		}
+		if n := d.fake.CountRequests("GET /v1.0/users/*/authentication/temporaryAccessPassMethods") - lists; n != 2 {
+			t.Errorf("%d lists of the passes, want 2: one beside the reveal's reads, one after the failed create", n)
 		}
 	})
 
