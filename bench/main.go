@@ -192,10 +192,12 @@ func run(ctx context.Context, args []string) error {
 	return nil
 }
 
-const docIntro = `` + "`" + `scripts/bench` + "`" + ` builds tapdesk, a bare labstack/echo server answering
-"hello" (` + "`" + `bench/echoref` + "`" + `) and the edges tapdesk talks to (` + "`" + `bench/edges` + "`" + `:
-the fake Graph over HTTPS, the demo identity provider, the SMTP capture),
-starts each as a child process on loopback, and measures in one run:
+const docIntro = `` + "`" + `scripts/bench` + "`" + ` builds tapdesk as it ships (` + "`" + `scripts/build` + "`" + `: static, no
+cgo, trimmed and stripped, what the Dockerfile and the systemd unit run),
+a bare labstack/echo server answering "hello" (` + "`" + `bench/echoref` + "`" + `, built with
+the same flags) and the edges tapdesk talks to (` + "`" + `bench/edges` + "`" + `: the fake
+Graph over HTTPS, the demo identity provider, the SMTP capture), starts
+each as a child process on loopback, and measures in one run:
 
 - requests/s with ` + "`" + `wrk -t2 -c50` + "`" + `: the echo reference, the agent's dashboard
   listing 20 requests (filed through the UI first) with the agent's session
@@ -215,7 +217,11 @@ starts each as a child process on loopback, and measures in one run:
   generator (` + "`" + `--think-min` + "`" + `, ` + "`" + `--think-max` + "`" + `, ` + "`" + `--seed` + "`" + `), as people do; each
   step's p50 and p99 are tapdesk's own time: the ` + "`" + `Server-Timing` + "`" + ` header's
   app time minus its Graph time (` + "`" + `TAPDESK_SERVER_TIMING=true` + "`" + `, off by
-  default in serve);
+  default in serve), and next to it the app time whole ("with Graph"):
+  what the person waits, but for the network. The fake Graph answers in
+  about a millisecond; ` + "`" + `--graph-delay 50ms` + "`" + ` holds each of its answers back
+  that long, as a real Graph's round trip would, so the "with Graph"
+  figures count the Graph round trips a step makes one after another;
 - **saturation**, the closed loop kept for what it is: 200 flows at 50
   concurrent with no think time, reported as flows/s and the p99 of every
   step. With zero think time on 2 cores shared by the load generator, the
