@@ -269,7 +269,9 @@ func table(rs []result) string {
 			return "—"
 		}
 		ratio := r.Dashboard.RPS / r.Echo.RPS
-		return fmt.Sprintf("**%.3f**%s", ratio, mark(ratio >= 0.5))
+		// Cut, not rounded, to the digits shown: 0.4997 reads 0.499 ✗,
+		// never 0.500 ✗.
+		return fmt.Sprintf("**%.3f**%s", math.Floor(ratio*1000)/1000, mark(ratio >= 0.5))
 	})
 	row("echo sending the dashboard's answer (same header and body); dashboard ÷ that", "", func(r result) string {
 		if r.EchoPage.RPS == 0 || r.Dashboard.RPS == 0 {

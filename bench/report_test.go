@@ -107,7 +107,7 @@ func TestTableAndDoc(t *testing.T) {
 	tab := table([]result{r, {Label: "before", Err: "boom"}})
 	for _, want := range []string{
 		"| figure | goal | after (abc1234) | before |",
-		"| dashboard ÷ echo | ≥ 0.5 | **0.517** ✔ | — |",
+		"| dashboard ÷ echo | ≥ 0.5 | **0.516** ✔ | — |",
 		"31,000/s, 20 listed, 3.1 kB an answer",
 		"| echo sending the dashboard's answer (same header and body); dashboard ÷ that |  | 40,000/s; 0.775 | — |",
 		"| server processor time a request, µs: echo \"hello\"; dashboard; echo sending its answer |  | 10.0; 30.0; 18.0 | — |",
@@ -125,6 +125,12 @@ func TestTableAndDoc(t *testing.T) {
 		if !strings.Contains(tab, want) {
 			t.Errorf("table lacks %q:\n%s", want, tab)
 		}
+	}
+
+	// A ratio just short of the goal does not read as met.
+	short := table([]result{{Label: "short", Echo: wrkResult{RPS: 100000}, Dashboard: wrkResult{RPS: 49970}}})
+	if !strings.Contains(short, "| dashboard ÷ echo | ≥ 0.5 | **0.499** ✗ |") {
+		t.Errorf("0.4997 shown as:\n%s", short)
 	}
 
 	doc := "# Benchmarks\n\n## Audit trail\n\nkept\n"
