@@ -33,7 +33,8 @@ type Directory interface {
 	// CreateTAP creates a pass; it replaces any existing one (one per user).
 	// prior is the user's passes as TAPs read them shortly before, by which
 	// a create whose answer is lost tells the pass it made from those that
-	// were there; nil, or read too long ago, CreateTAP reads them itself.
+	// were there; unless it is FreshAt the create, CreateTAP reads them
+	// itself.
 	CreateTAP(ctx context.Context, userID string, spec TAPSpec, prior *PriorTAPs) (*IssuedTAP, error)
 	// DeleteTAP deletes a pass by its method id.
 	DeleteTAP(ctx context.Context, userID, methodID string) error
@@ -160,15 +161,6 @@ type TAPInfo struct {
 	UsableOnce      bool
 	Usable          bool
 	UsabilityReason string // EnabledByPolicy, DisabledByPolicy, Expired, NotYetValid, OneTimeUsed
-}
-
-// PriorTAPs is what a read of a user's passes before a create gave
-// (Directory.TAPs): the passes, or why they could not be read, and when
-// the read began.
-type PriorTAPs struct {
-	TAPs   []TAPInfo
-	Err    error
-	ReadAt time.Time
 }
 
 // ExpiresAt is when the pass stops working.

@@ -1,6 +1,7 @@
 package tapdesk
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -43,6 +44,40 @@ func ClaimStale(claimedAt, now time.Time) bool {
 // passes tapdesk recorded for a request (shown to someone).
 func ClaimMayHaveCreated(claimedAt, created time.Time) bool {
 	return !created.Before(claimedAt.Add(-ClaimClockSkew)) && !created.After(claimedAt.Add(IssueClaimLease))
+}
+
+// PriorTAPs is what a read of a user's passes before a create gave
+// (ReadPriorTAPs): the passes, or why they could not be read, and when the
+// read began. A create whose answer is lost takes a pass that is not among
+// them, made since, for its own and deletes it.
+type PriorTAPs struct {
+	TAPs   []TAPInfo
+	Err    error
+	ReadAt time.Time
+}
+
+// PriorTAPsFresh is how long before a create a read of the user's passes
+// may have begun for the create to go by it. A pass someone else makes
+// between that read and a create whose answer is then lost is taken for
+// the lost one and deleted: a reveal reads the passes beside its other
+// reads to spare the agent a round trip, and this bounds what that may
+// cost. Longer ago (a slow lookup, throttling), the create reads them
+// again.
+const PriorTAPsFresh = 2 * time.Second
+
+// ReadPriorTAPs reads userID's passes for a create to go by.
+func ReadPriorTAPs(ctx context.Context, dir interface {
+	TAPs(context.Context, string) ([]TAPInfo, error)
+}, userID string) PriorTAPs {
+	read := PriorTAPs{ReadAt: time.Now()}
+	read.TAPs, read.Err = dir.TAPs(ctx, userID)
+	return read
+}
+
+// FreshAt reports whether a create at now may go by p: a read there is,
+// timed, and begun at most PriorTAPsFresh before.
+func (p *PriorTAPs) FreshAt(now time.Time) bool {
+	return p != nil && !p.ReadAt.IsZero() && !now.After(p.ReadAt.Add(PriorTAPsFresh))
 }
 
 // LoopTolerance is how much earlier than its pass a strong method may be

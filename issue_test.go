@@ -125,3 +125,24 @@ func TestIsPassOfIssue(t *testing.T) {
 		}
 	}
 }
+
+// A create goes by a read of the passes begun at most PriorTAPsFresh
+// before it; an untimed read or none at all is read again.
+func TestPriorTAPsFreshAt(t *testing.T) {
+	read := &tapdesk.PriorTAPs{ReadAt: now}
+	for _, c := range []struct {
+		p    *tapdesk.PriorTAPs
+		at   time.Time
+		want bool
+	}{
+		{read, now, true},
+		{read, now.Add(tapdesk.PriorTAPsFresh), true},
+		{read, now.Add(tapdesk.PriorTAPsFresh + time.Millisecond), false},
+		{&tapdesk.PriorTAPs{}, now, false},
+		{nil, now, false},
+	} {
+		if got := c.p.FreshAt(c.at); got != c.want {
+			t.Errorf("%+v.FreshAt(%v) = %v, want %v", c.p, c.at.Sub(now), got, c.want)
+		}
+	}
+}

@@ -35,6 +35,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/tapdesk/tapdesk/entra/fakegraph"
+	"github.com/tapdesk/tapdesk/internal/freeport"
 )
 
 // benchLimits turns off the rate limits the load would run into: the
@@ -304,7 +305,7 @@ func echoSendingAnswer(ctx context.Context, c config, agent *browser, dir string
 	if err := os.WriteFile(path, rec.Bytes(), 0o600); err != nil {
 		return wrkResult{}, err
 	}
-	addr, err := freeAddr()
+	addr, err := freeport.Addr()
 	if err != nil {
 		return wrkResult{}, err
 	}
@@ -327,7 +328,7 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", a...) }
 
-	addr, err := freeAddr()
+	addr, err := freeport.Addr()
 	if err != nil {
 		return fail(err)
 	}
@@ -342,7 +343,7 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 	}
 	logf("echo: %.0f/s, %.1f µs of processor time a request", r.Echo.RPS, r.Echo.cpuPerRequest())
 
-	if addr, err = freeAddr(); err != nil {
+	if addr, err = freeport.Addr(); err != nil {
 		return fail(err)
 	}
 	db := filepath.Join(dir, "tapdesk.db")

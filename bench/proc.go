@@ -16,8 +16,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/tapdesk/tapdesk/internal/freeport"
 )
 
 // child is a server the benchmark started: tapdesk or the echo reference.
@@ -28,10 +26,6 @@ type child struct {
 	stderr *bytes.Buffer
 	done   chan error
 }
-
-// freeAddr is a loopback address with a port nobody holds right now,
-// and that no outgoing connection will take before the child listens.
-func freeAddr() (string, error) { return freeport.Addr() }
 
 // startChild runs bin with args (which must contain addr) and waits until
 // readyPath answers 200.

@@ -921,9 +921,9 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 			t.Errorf("a pass nobody knows is left: %+v", tap)
 		}
 
-		// A read begun longer ago than PriorFresh, or without a time, is
-		// read again just before the create.
-		for name, at := range map[string]time.Time{"stale": time.Now().Add(-entra.PriorFresh - time.Second), "untimed": {}} {
+		// A read begun longer ago than PriorTAPsFresh, or without a time,
+		// is read again just before the create.
+		for name, at := range map[string]time.Time{"stale": time.Now().Add(-tapdesk.PriorTAPsFresh - time.Second), "untimed": {}} {
 			_, l0 = counts()
 			if _, err := e.client.CreateTAP(ctx(t), marco, tapdesk.TAPSpec{}, &tapdesk.PriorTAPs{ReadAt: at}); err != nil {
 				t.Fatalf("%s: %v", name, err)

@@ -88,16 +88,15 @@ func (c *Client) TAPPolicy(ctx context.Context) (*tapdesk.TAPPolicy, error) {
 // either, and the agent may try again too. To tell that pass from one the user
 // already had, CreateTAP goes by the user's passes as listed before the
 // create: those the caller read (TAPs) while it did other work, if that
-// read began at most priorFresh ago, or else read here first.
+// read is fresh (tapdesk.PriorTAPs.FreshAt), or else read here first.
 func (c *Client) CreateTAP(ctx context.Context, userID string, spec tapdesk.TAPSpec, read *tapdesk.PriorTAPs) (*tapdesk.IssuedTAP, error) {
 	userID, err := requireUserID(userID)
 	if err != nil {
 		return nil, err
 	}
-	if read == nil || read.ReadAt.IsZero() || time.Since(read.ReadAt) > priorFresh {
-		start := time.Now()
-		taps, err := c.listTAPs(withExchange(ctx), userID)
-		read = &tapdesk.PriorTAPs{TAPs: taps, Err: err, ReadAt: start}
+	if !read.FreshAt(time.Now()) {
+		again := tapdesk.ReadPriorTAPs(ctx, c, userID)
+		read = &again
 	}
 	prior, err := read.TAPs, read.Err
 	var ge *tapdesk.GraphError
@@ -145,15 +144,6 @@ func (c *Client) CreateTAP(ctx context.Context, userID string, spec tapdesk.TAPS
 	}
 	return &tapdesk.IssuedTAP{TAPInfo: tapInfo(tap), Pass: pass}, nil
 }
-
-// priorFresh is how long before a create a read of the user's passes may
-// have begun for the create to go by it. A pass someone else makes after
-// that read and before the create, if the create's answer is then lost,
-// is taken for the lost one and deleted: the read is made beside the
-// reveal's other reads to spare the agent a round trip, and this bounds
-// what that may cost. Longer ago (a slow lookup, throttling), the create
-// reads them again.
-const priorFresh = 2 * time.Second
 
 // createClockSkew is how far Graph's clock may run behind tapdesk's when
 // deciding that a pass was created by the attempt that lost its answer.

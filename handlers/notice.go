@@ -19,8 +19,8 @@ import (
 // A manager that cannot be read (Graph refused) fails the filing: the
 // notice is a control, and Graph's sentence tells the agent to try again.
 // manager is the read of target's manager started beside the target's
-// (readManager); nil, or made for someone else, it is read now.
-func (h *Handler) notices(ctx context.Context, target *tapdesk.DirectoryUser, manager *managerRead) (mails []store.Mail, details map[string]string, skipped []string, err error) {
+// (readManager); none, or made for someone else, it is read now.
+func (h *Handler) notices(ctx context.Context, target *tapdesk.DirectoryUser, manager managerRead) (mails []store.Mail, details map[string]string, skipped []string, err error) {
 	details = map[string]string{"notice_user": "off", "notice_manager": "off"}
 	var to []string
 	if h.cfg.NotifyUser {
@@ -35,8 +35,8 @@ func (h *Handler) notices(ctx context.Context, target *tapdesk.DirectoryUser, ma
 	if h.cfg.NotifyManager {
 		var m *tapdesk.DirectoryUser
 		var err error
-		if manager != nil && strings.EqualFold(manager.of, target.ID) {
-			m, err = manager.Result()
+		if manager.read != nil && strings.EqualFold(manager.of, target.ID) {
+			m, err = manager.read.Result()
 		} else {
 			m, err = h.dir.Manager(ctx, target.ID)
 		}
@@ -56,30 +56,24 @@ func (h *Handler) notices(ctx context.Context, target *tapdesk.DirectoryUser, ma
 	return mailsTo(mail.KindPassRequested, tapdesk.UniqueAddresses(to...)), details, skipped, nil
 }
 
-// managerRead is a read of a user's manager going on in the background.
+// managerRead is a read of a user's manager going on in the background;
+// its zero value is no read.
 type managerRead struct {
-	*background.Read[*tapdesk.DirectoryUser]
-	of string // the user's object id
+	read *background.Read[*tapdesk.DirectoryUser]
+	of   string // the user's object id
 }
 
 // readManager starts reading the manager of the user the form names, when
 // filings tell managers and the form names the user by object id (as the
 // user card's form does): a UPN must be looked up first. Otherwise it
-// returns nil, and notices reads the manager itself.
-func (h *Handler) readManager(ctx context.Context, idOrUPN string) *managerRead {
+// starts nothing, and notices reads the manager itself.
+func (h *Handler) readManager(ctx context.Context, idOrUPN string) managerRead {
 	key, err := tapdesk.ParseUserKey(idOrUPN)
 	if !h.cfg.NotifyManager || err != nil || !key.IsObjectID() {
-		return nil
+		return managerRead{}
 	}
 	id := key.String()
-	return &managerRead{Read: background.Start(ctx, h.log, func(ctx context.Context) (*tapdesk.DirectoryUser, error) { return h.dir.Manager(ctx, id) }), of: id}
-}
-
-// Stop gives the read up (nil does nothing).
-func (m *managerRead) Stop(cause error) {
-	if m != nil {
-		m.Read.Stop(cause)
-	}
+	return managerRead{read: background.Start(ctx, h.log, func(ctx context.Context) (*tapdesk.DirectoryUser, error) { return h.dir.Manager(ctx, id) }), of: id}
 }
 
 // issuedNotices tells the people told at filing (the addresses resolved

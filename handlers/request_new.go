@@ -72,7 +72,7 @@ func (h *Handler) fileRequest(c echo.Context) error {
 	// waits for the slower read, not for one after the other (the manager
 	// read needs the object id, which a filing from the user card has).
 	manager := h.readManager(ctx, c.FormValue("user"))
-	defer manager.Stop(tapdesk.ErrReadAbandoned)
+	defer manager.read.Stop(tapdesk.ErrReadAbandoned)
 	card, err := h.lookUp(c, c.FormValue("user"))
 	if err != nil {
 		return err

@@ -50,7 +50,7 @@ func (h *Handler) reveal(c echo.Context) error {
 	// nothing created before the passes are read too. The passes are what
 	// a create whose answer is lost tells its own pass from; read before
 	// the claim rather than after it, they are read again if that was too
-	// long before the create (entra's priorFresh). Their read outlives the
+	// long before the create (tapdesk.PriorTAPsFresh). Their read outlives the
 	// browser, as the create does.
 	target := h.readUser(c.Request().Context(), r.TargetID)
 	defer target.Stop(tapdesk.ErrReadAbandoned)
@@ -283,8 +283,6 @@ func (h *Handler) readTAPs(ctx context.Context, userID string) *background.Read[
 	return background.Start(ctx, h.log, func(ctx context.Context) (tapdesk.PriorTAPs, error) {
 		ctx, cancel := context.WithTimeout(ctx, graphTimeout)
 		defer cancel()
-		read := tapdesk.PriorTAPs{ReadAt: time.Now()}
-		read.TAPs, read.Err = h.dir.TAPs(ctx, userID)
-		return read, nil
+		return tapdesk.ReadPriorTAPs(ctx, h.dir, userID), nil
 	})
 }
