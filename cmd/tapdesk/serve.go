@@ -16,6 +16,7 @@ import (
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/entra"
+	"github.com/tapdesk/tapdesk/internal/slogjson"
 	"github.com/tapdesk/tapdesk/mail"
 	"github.com/tapdesk/tapdesk/signin"
 	"github.com/tapdesk/tapdesk/store"
@@ -331,7 +332,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 // newLogger logs in format (tapdesk.LogFormatJSON or LogFormatText).
 func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewJSONHandler(w, opts)
+	// slog's JSON lines, the request line (one a request) written the
+	// quicker way (internal/slogjson).
+	var h slog.Handler = slogjson.NewHandler(w, opts)
 	if format == tapdesk.LogFormatText {
 		h = slog.NewTextHandler(w, opts)
 	}
