@@ -48,6 +48,7 @@ type config struct {
 	edges      string
 	graphDelay time.Duration
 	duration   time.Duration
+	rounds     int // paired runs of echo and the dashboard (the ratio is their median)
 	concurrent int
 	flows      int // closed-loop flows (saturation)
 	paced      int // flows paced like people
@@ -90,6 +91,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.echo, "echo", "", "the bare echo reference binary (bench/echoref)")
 	fs.StringVar(&c.wrk, "wrk", "wrk", "wrk binary")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each wrk run")
+	fs.IntVar(&c.rounds, "rounds", 3, "runs of echo \"hello\" and the dashboard, one after the other in turn; the ratio is the median of each pair's")
 	fs.StringVar(&c.edges, "edges", "", "the bench/edges binary (fake Graph, identity provider, SMTP capture in a process of their own)")
 	fs.DurationVar(&c.graphDelay, "graph-delay", 0, "hold back each of the fake Graph's answers this long, as a real Graph's round trip would (0: answer at once)")
 	fs.IntVar(&c.concurrent, "concurrent", 50, "full flows in progress at once (paced and saturation runs)")
@@ -112,6 +114,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	if *quick {
 		c.duration, c.concurrent, c.flows, c.listed, c.idle, c.settle = time.Second, 4, 8, 3, time.Second, 500*time.Millisecond
+		c.rounds = 1
 		c.paced, c.minThink, c.maxThink = 8, 10*time.Millisecond, 50*time.Millisecond
 	}
 	c.notes = notes
@@ -130,6 +133,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	if c.duration < time.Second {
 		return errors.New("--duration is at least 1s (wrk counts whole seconds)")
+	}
+	if c.rounds < 1 {
+		return errors.New("--rounds is at least 1")
 	}
 	if _, err := exec.LookPath(c.wrk); err != nil {
 		return fmt.Errorf("wrk not found (%v); scripts/bench installs it", err)
@@ -332,16 +338,13 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 	if err != nil {
 		return fail(err)
 	}
+	// The echo reference waits, idle, for its runs, which take turns with
+	// the dashboard's (below).
 	echo, err := startChild(ctx, "echo reference", addr, "/", c.echo, "--addr", addr)
 	if err != nil {
 		return fail(err)
 	}
-	r.Echo, err = runWrk(ctx, echo.pid(), c.wrk, echo.base+"/", nil, c.duration)
-	echo.stop()
-	if err != nil {
-		return fail(err)
-	}
-	logf("echo: %.0f/s, %.1f µs of processor time a request", r.Echo.RPS, r.Echo.cpuPerRequest())
+	defer echo.stop()
 
 	if addr, err = freeport.Addr(); err != nil {
 		return fail(err)
@@ -431,12 +434,29 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 		return fail(errors.New("the dashboard links no stylesheet"))
 	}
 	cookie := "Cookie: " + agent.cookieHeader()
+	// Echo and the dashboard in turn, so a change in what else the
+	// machine does (it is shared) weighs on both sides of each ratio
+	// alike; the ratio judged is the median of the pairs'.
+	var echoRuns, dashRuns []wrkResult
+	for i := range c.rounds {
+		e, err := runWrk(ctx, echo.pid(), c.wrk, echo.base+"/", nil, c.duration)
+		if err != nil {
+			return fail(err)
+		}
+		d, err := runWrk(ctx, srv.pid(), c.wrk, agent.abs("/"), append([]string{cookie}, browserPage...), c.duration)
+		if err != nil {
+			return fail(err)
+		}
+		echoRuns, dashRuns = append(echoRuns, e), append(dashRuns, d)
+		logf("round %d: echo %.0f/s, %.1f µs of processor time a request; dashboard %.0f/s, %d non-2xx, %.1f µs", i+1,
+			e.RPS, e.cpuPerRequest(), d.RPS, d.Non2xx, d.cpuPerRequest())
+	}
+	r.Echo, r.Dashboard, r.Ratios = mergeRuns(echoRuns), mergeRuns(dashRuns), pairRatios(dashRuns, echoRuns)
 	for _, w := range []struct {
 		name, path string
 		headers    []string
 		into       *wrkResult
 	}{
-		{"dashboard", "/", append([]string{cookie}, browserPage...), &r.Dashboard},
 		{"dashboard, plain wrk", "/", []string{cookie}, &r.DashboardPlain},
 		{"css", css, browserStyle, &r.CSS},
 		{"css+cookie", css, append([]string{cookie}, browserStyle...), &r.CSSCookie},

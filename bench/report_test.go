@@ -133,6 +133,20 @@ func TestTableAndDoc(t *testing.T) {
 		t.Errorf("0.4997 shown as:\n%s", short)
 	}
 
+	// Runs in turn are judged on the median of their pairs, not on the
+	// means: here the means give 0.5, the median 0.48.
+	paired := table([]result{{Label: "paired", Echo: wrkResult{RPS: 100000}, Dashboard: wrkResult{RPS: 50000}, Ratios: []float64{0.48, 0.6, 0.47}}})
+	if !strings.Contains(paired, "| dashboard ÷ echo | ≥ 0.5 | **0.480** ✗ (median of 3 runs in turn: 0.480, 0.600, 0.470) |") {
+		t.Errorf("paired runs shown as:\n%s", paired)
+	}
+	if m := median([]float64{0.4, 0.6, 0.5, 0.3}); m != 0.45 {
+		t.Errorf("median of four = %v, want 0.45", m)
+	}
+	runs := mergeRuns([]wrkResult{{RPS: 100, Requests: 1000, CPU: time.Second}, {RPS: 300, Requests: 3000, CPU: 2 * time.Second, Errors: "Socket errors: 1"}})
+	if runs.RPS != 200 || runs.Requests != 4000 || runs.CPU != 3*time.Second || runs.Errors != "Socket errors: 1" {
+		t.Errorf("merged runs: %+v", runs)
+	}
+
 	doc := "# Benchmarks\n\n## Audit trail\n\nkept\n"
 	once := updateDoc(doc, "intro", "run one\n")
 	twice := updateDoc(once+"\n## Later section\n\nalso kept\n", "intro", "run two\n")

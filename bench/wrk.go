@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -53,6 +55,48 @@ func parseWrk(out string) (wrkResult, error) {
 	}
 	r.Errors = wrkErrors.FindString(out)
 	return r, nil
+}
+
+// mergeRuns is runs of equal length taken as one: requests, processor
+// time and refusals add up, requests/s and bytes/s are the runs' mean.
+func mergeRuns(runs []wrkResult) wrkResult {
+	var m wrkResult
+	for _, r := range runs {
+		m.RPS += r.RPS / float64(len(runs))
+		m.Bytes += r.Bytes / float64(len(runs))
+		m.Requests += r.Requests
+		m.Non2xx += r.Non2xx
+		m.CPU += r.CPU
+		if r.Errors != "" {
+			m.Errors = strings.TrimSpace(m.Errors + "; " + r.Errors)
+		}
+	}
+	m.Errors = strings.TrimPrefix(m.Errors, "; ")
+	return m
+}
+
+// pairRatios is a's requests/s over b's, run by run.
+func pairRatios(a, b []wrkResult) []float64 {
+	var rs []float64
+	for i := range min(len(a), len(b)) {
+		if b[i].RPS > 0 {
+			rs = append(rs, a[i].RPS/b[i].RPS)
+		}
+	}
+	return rs
+}
+
+// median of rs (the mean of the middle two for an even count); 0 for none.
+func median(rs []float64) float64 {
+	if len(rs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(rs))
+	n := len(s)
+	if n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[n/2]
 }
 
 // perRequest is the bytes of one answer, header and body, on average.
