@@ -467,6 +467,13 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 		}
 		logf("%s: %.0f/s, %d non-2xx, %.1f µs of processor time a request", w.name, w.into.RPS, w.into.Non2xx, w.into.cpuPerRequest())
 	}
+	// How much of the gap is the request itself: echo's "hello" asked
+	// for with the dashboard's own request headers (its cookie and a
+	// browser's headers), which net/http reads and echo matches the same.
+	if r.EchoAsked, err = runWrk(ctx, echo.pid(), c.wrk, echo.base+"/", append([]string{cookie}, browserPage...), c.duration); err != nil {
+		return fail(err)
+	}
+	logf("echo asked as the dashboard is: %.0f/s, %.1f µs of processor time a request", r.EchoAsked.RPS, r.EchoAsked.cpuPerRequest())
 	// The ceiling for this page: echo sending the dashboard's own answer,
 	// header and body as tapdesk sent them, with nothing to work out.
 	if r.EchoPage, err = echoSendingAnswer(ctx, c, agent, dir, append([]string{cookie}, browserPage...)); err != nil {

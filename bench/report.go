@@ -156,6 +156,7 @@ type result struct {
 	Ratios                          []float64
 	DashboardPlain                  wrkResult           // without a browser's headers
 	EchoPage                        wrkResult           // echo sending the dashboard's recorded answer
+	EchoAsked                       wrkResult           // echo's "hello" asked with the dashboard's request headers
 	Listed                          int                 // requests on the agent's dashboard
 	Steps                           map[string]stepStat // paced flows, per step
 	Paced                           int                 // paced flows run
@@ -284,6 +285,12 @@ func table(rs []result) string {
 			pairs[i] = cut(x)
 		}
 		return fmt.Sprintf("**%s**%s (median of %d runs in turn: %s)", cut(ratio), mark(ratio >= 0.5), len(r.Ratios), strings.Join(pairs, ", "))
+	})
+	row("echo \"hello\" asked with the dashboard's request headers (its cookie, a browser's); dashboard ÷ that", "", func(r result) string {
+		if r.EchoAsked.RPS == 0 || r.Dashboard.RPS == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%s, %.1f µs a request; %.3f", rps(r.EchoAsked), r.EchoAsked.cpuPerRequest(), r.Dashboard.RPS/r.EchoAsked.RPS)
 	})
 	row("echo sending the dashboard's answer (same header and body); dashboard ÷ that", "", func(r result) string {
 		if r.EchoPage.RPS == 0 || r.Dashboard.RPS == 0 {
