@@ -161,6 +161,7 @@ type sampler struct {
 	samples int
 	stop    chan struct{}
 	stopped chan struct{}
+	once    sync.Once // finish stops it once; later calls read the same
 }
 
 func startSampler(pid int, walPath string, every time.Duration) *sampler {
@@ -190,7 +191,7 @@ func startSampler(pid int, walPath string, every time.Duration) *sampler {
 }
 
 func (s *sampler) finish() (maxRSS, maxWAL int64, samples int) {
-	close(s.stop)
+	s.once.Do(func() { close(s.stop) })
 	<-s.stopped
 	s.mu.Lock()
 	defer s.mu.Unlock()
