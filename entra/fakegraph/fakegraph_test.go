@@ -580,6 +580,67 @@ func TestUnknownSegment(t *testing.T) {
 	wantError(t, f.do("PATCH", "/v1.0/users/"+alex, nil), 405, "Request_BadRequest", "")
 }
 
+// A Gate holds each request that reaches it, unhandled, until it is
+// opened; a caller that gives up meanwhile gets no answer.
+func TestFaultGate(t *testing.T) {
+	f := startFake(t)
+	const create = "POST /v1.0/users/*/authentication/temporaryAccessPassMethods"
+	gate := fakegraph.NewGate()
+	t.Cleanup(gate.Open)
+	f.srv.SetFault(create, fakegraph.Fault{Gate: gate, Times: 2})
+	post := func(ctx context.Context) (int, error) {
+		req, _ := http.NewRequestWithContext(ctx, "POST", f.srv.URL()+"/v1.0/users/"+lukas+"/authentication/temporaryAccessPassMethods", strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		resp, err := f.srv.Client().Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	waitArrived := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); gate.Arrived() < n; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d requests reached the gate, want %d", gate.Arrived(), n)
+			}
+		}
+	}
+
+	// A caller that gives up at the gate hears nothing, and nothing was made.
+	gaveUp, stop := context.WithCancel(context.Background())
+	answered := make(chan error, 1)
+	go func() { _, err := post(gaveUp); answered <- err }()
+	waitArrived(1)
+	stop()
+	if err := <-answered; err == nil {
+		t.Error("a caller that gave up at the gate got an answer")
+	}
+	if f.srv.Tenant().CurrentTAP(lukas) != nil {
+		t.Error("a request that gave up at the gate was handled")
+	}
+
+	// Held until Open, then handled.
+	status := make(chan int, 1)
+	go func() { s, _ := post(context.Background()); status <- s }()
+	waitArrived(2)
+	select {
+	case s := <-status:
+		t.Fatalf("the request passed the closed gate: %d", s)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if f.srv.Tenant().CurrentTAP(lukas) != nil {
+		t.Error("the request held at the gate was handled before it opened")
+	}
+	gate.Open()
+	if s := <-status; s != http.StatusCreated {
+		t.Errorf("after Open the request answered %d", s)
+	}
+	if f.srv.Tenant().CurrentTAP(lukas) == nil {
+		t.Error("after Open the request was not handled")
+	}
+}
+
 func TestFaultRate(t *testing.T) {
 	f := startFake(t)
 	f.srv.SetFault("GET /v1.0/users/*", fakegraph.Fault{Status: 503, Rate: 0.5})

@@ -431,7 +431,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 type Fault struct {
 	// Status answers with this status and a Graph error body instead of
 	// handling the request. 0 handles the request normally (useful with
-	// Delay or DropAfterWrite).
+	// Delay, Gate or DropAfterWrite).
 	Status int `json:"status,omitempty"`
 	// Code and Message override the error body's defaults for Status.
 	Code    string `json:"code,omitempty"`
@@ -453,6 +453,12 @@ type Fault struct {
 	// or gives up meanwhile never learns what Graph did. (FaultSpec carries
 	// it as text.)
 	HoldAfterWrite time.Duration `json:"-"`
+	// Gate, when set, holds the request back before it is handled until
+	// the gate is opened; a client that gives up meanwhile gets no answer,
+	// as with Delay. Where a Delay only makes it likely that something
+	// happens while the request waits, a Gate makes it certain, however
+	// slow the machine. (Tests only: FaultSpec cannot carry it.)
+	Gate *Gate `json:"-"`
 	// Times is how many matching requests the fault applies to; 0 means
 	// until ClearFaults.
 	Times int `json:"times,omitempty"`
@@ -460,6 +466,25 @@ type Fault struct {
 	// so tests stay repeatable: 0.25 hits every fourth. 0 (or 1) hits all.
 	Rate float64 `json:"rate,omitempty"`
 }
+
+// A Gate holds back the requests of the Fault that names it until it is
+// opened, and counts the requests that reach it, so a test can wait for
+// them to arrive and then let them go on.
+type Gate struct {
+	open    chan struct{}
+	once    sync.Once
+	arrived atomic.Int64
+}
+
+// NewGate returns a gate that holds requests until Open.
+func NewGate() *Gate { return &Gate{open: make(chan struct{})} }
+
+// Open lets the requests held at g go on, and any later one through at
+// once. Calling it again does nothing.
+func (g *Gate) Open() { g.once.Do(func() { close(g.open) }) }
+
+// Arrived is how many requests have reached g, held or let through.
+func (g *Gate) Arrived() int { return int(g.arrived.Load()) }
 
 type faultRule struct {
 	pattern      string
@@ -568,6 +593,14 @@ func (s *Server) takeFault(method, p string) *Fault {
 
 // applyFault acts out f and reports whether it fully answered the request.
 func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, handle func(http.ResponseWriter)) bool {
+	if g := f.Gate; g != nil {
+		g.arrived.Add(1)
+		select {
+		case <-g.open:
+		case <-r.Context().Done():
+			panic(http.ErrAbortHandler) // as for Delay: nothing at all is sent
+		}
+	}
 	if f.Delay > 0 {
 		t := time.NewTimer(f.Delay)
 		defer t.Stop()
