@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/entra/fakegraph"
@@ -350,7 +349,11 @@ func TestDisputeDuringIssue(t *testing.T) {
 	anon := d.browser(t)
 	anon.get(link).status(http.StatusOK)
 
-	d.fake.SetFault(createTAP, fakegraph.Fault{Delay: 2 * time.Second, Times: 1})
+	// Graph holds the create until the dispute is in, however long that
+	// takes.
+	gate := fakegraph.NewGate()
+	t.Cleanup(gate.Open)
+	d.fake.SetFault(createTAP, fakegraph.Fault{Gate: gate, Times: 1})
 	agent.get(req).status(http.StatusOK)
 	form := url.Values{"_csrf": {csrfOf(agent)}}
 	revealed := make(chan int, 1)
@@ -367,8 +370,10 @@ func TestDisputeDuringIssue(t *testing.T) {
 	}()
 	id := strings.TrimPrefix(req, "/requests/")
 	eventually(t, "the reveal to claim the request", func() bool { return claimed(t, d, id) })
+	eventually(t, "the create to reach Graph", func() bool { return gate.Arrived() == 1 })
 	// Graph is creating the pass for the claimed request: now the dispute.
 	anon.submit(`form[action^="/dispute/"]`, nil).status(http.StatusOK).contains(`data-testid="dispute-done"`)
+	gate.Open()
 	if status := <-revealed; status != http.StatusConflict {
 		t.Fatalf("the racing reveal answered %d, want 409", status)
 	}
