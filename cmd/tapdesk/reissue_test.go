@@ -101,7 +101,11 @@ func disputedWithOrphan(t *testing.T) (d *testDemo, nina, id string, tap *fakegr
 	anon := d.browser(t)
 	anon.get(link).status(http.StatusOK)
 
-	d.fake.SetFault(createTAP, fakegraph.Fault{Delay: 2 * time.Second, Times: 1})
+	// Graph holds the create until the dispute is in, however long that
+	// takes.
+	gate := fakegraph.NewGate()
+	t.Cleanup(gate.Open)
+	d.fake.SetFault(createTAP, fakegraph.Fault{Gate: gate, Times: 1})
 	d.fake.SetFault("DELETE /v1.0/users/*/authentication/temporaryAccessPassMethods/*", fakegraph.Fault{Status: 500})
 	agent.get(path).status(http.StatusOK)
 	form := url.Values{"_csrf": {csrfOf(agent)}}
@@ -118,7 +122,9 @@ func disputedWithOrphan(t *testing.T) (d *testDemo, nina, id string, tap *fakegr
 		revealed <- res.StatusCode
 	}()
 	eventually(t, "the reveal to claim the request", func() bool { return claimed(t, d, id) })
+	eventually(t, "the create to reach Graph", func() bool { return gate.Arrived() == 1 })
 	anon.submit(`form[action^="/dispute/"]`, nil).status(http.StatusOK).contains(`data-testid="dispute-done"`)
+	gate.Open()
 	if status := <-revealed; status < 400 || status >= 600 {
 		t.Fatalf("the racing reveal answered %d", status)
 	}
@@ -206,11 +212,13 @@ func TestNoticeMailsIsolateNames(t *testing.T) {
 func TestRacingSweepsAuditTheirDeletes(t *testing.T) {
 	d, nina, id, tap, r := disputedWithOrphan(t)
 	ctx := context.Background()
-	// Hold both deletes, so both sweeps have listed the pass and checked the
-	// claim before either settles it.
+	// Hold both deletes until both have reached Graph, so both sweeps have
+	// listed the pass and checked the claim before either settles it.
 	const deleteTAP = "DELETE /v1.0/users/*/authentication/temporaryAccessPassMethods/*"
 	deletes := d.fake.CountRequests(deleteTAP)
-	d.fake.SetFault(deleteTAP, fakegraph.Fault{Delay: time.Second, Times: 2})
+	gate := fakegraph.NewGate()
+	t.Cleanup(gate.Open)
+	d.fake.SetFault(deleteTAP, fakegraph.Fault{Gate: gate, Times: 2})
 	later := r.IssueClaimedAt.Add(tapdesk.IssueClaimLease + time.Second)
 	settled := make(chan int, 2)
 	for range 2 {
@@ -222,6 +230,8 @@ func TestRacingSweepsAuditTheirDeletes(t *testing.T) {
 			settled <- n
 		}()
 	}
+	eventually(t, "both sweeps' deletes to reach Graph", func() bool { return gate.Arrived() == 2 })
+	gate.Open()
 	if n := <-settled + <-settled; n != 1 {
 		t.Fatalf("the claim was settled %d times, want 1", n)
 	}
