@@ -239,30 +239,36 @@ func TestUnrecordedPassIsDeletedAndAudited(t *testing.T) {
 	})
 }
 
-// revealOutlivingLease presses reveal while Graph holds the create for two
-// seconds, and meanwhile runs the sweep as if the claim's lease had ended.
+// revealOutlivingLease presses reveal while Graph holds the create, and
+// meanwhile runs the sweep as if the claim's lease had ended; Graph goes on
+// with the create once the sweep has settled the claim.
 func revealOutlivingLease(t *testing.T, d *testDemo, agent *browser, path, id string) {
 	t.Helper()
 	ctx := context.Background()
-	d.fake.SetFault(createTAP, fakegraph.Fault{Delay: 2 * time.Second, Times: 1})
+	gate := fakegraph.NewGate()
+	t.Cleanup(gate.Open)
+	d.fake.SetFault(createTAP, fakegraph.Fault{Gate: gate, Times: 1})
 	defer d.fake.RemoveFault(createTAP)
 	settled := make(chan string, 1)
 	go func() {
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			r, err := d.app.db.Request(ctx, id)
-			if err != nil {
-				settled <- err.Error()
+		defer gate.Open()
+		for deadline := time.Now().Add(30 * time.Second); gate.Arrived() == 0; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				settled <- "the reveal's create never reached Graph"
 				return
 			}
-			if r.IssueClaimedAt != nil {
-				n, err := d.app.handler.SettleClaims(ctx, r.IssueClaimedAt.Add(tapdesk.IssueClaimLease+time.Second))
-				settled <- fmt.Sprintf("%d %v", n, err)
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
 		}
-		settled <- "the reveal never claimed the request"
+		r, err := d.app.db.Request(ctx, id)
+		if err != nil {
+			settled <- err.Error()
+			return
+		}
+		if r.IssueClaimedAt == nil {
+			settled <- "the create reached Graph, but the request notes no claim"
+			return
+		}
+		n, err := d.app.handler.SettleClaims(ctx, r.IssueClaimedAt.Add(tapdesk.IssueClaimLease+time.Second))
+		settled <- fmt.Sprintf("%d %v", n, err)
 	}()
 	agent.get(path).submit(`form[action$="/reveal"]`, nil)
 	if got := <-settled; got != "1 <nil>" {
