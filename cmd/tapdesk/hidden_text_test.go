@@ -14,8 +14,12 @@ import (
 // Hole 8: forwarded approval mail carries no free text, and directory names
 // are isolated in mail and pages.
 func TestApprovalMailCarriesNoFreeText(t *testing.T) {
+	// A reminder half-way, when the test moves the portal's clock there.
+	const ttl = 10 * time.Minute
+	clock := &testClock{now: time.Now()}
 	d := startTestDemoWith(t, func(o *demoOptions) {
-		o.DecisionTTL = 3 * time.Second // a reminder half-way
+		o.Now = clock.Now
+		o.DecisionTTL = ttl
 		o.SweepInterval = 100 * time.Millisecond
 	})
 	// A right-to-left display name, with an override hidden in it.
@@ -57,7 +61,10 @@ func TestApprovalMailCarriesNoFreeText(t *testing.T) {
 		}
 	}
 	t.Run("approval mail", func(t *testing.T) { check(t, "Approval needed") })
-	t.Run("reminder", func(t *testing.T) { check(t, "Reminder: Approval needed") })
+	t.Run("reminder", func(t *testing.T) {
+		clock.advance(ttl / 2)
+		check(t, "Reminder: Approval needed")
+	})
 
 	t.Run("request page isolates names", func(t *testing.T) {
 		agent := agent.with(t)

@@ -14,8 +14,14 @@ import (
 // A request nobody decides is escalated half-way through its decision
 // window and expired at the end, each step audited and mailed.
 func TestUndecidedRequestEscalatesThenExpires(t *testing.T) {
+	// The portal's clock moves only when the test moves it, so the half-way
+	// point and the end come when the test says, not when a (possibly
+	// stalled) machine gets there.
+	const ttl = 10 * time.Minute
+	clock := &testClock{now: time.Now()}
 	d := startTestDemoWith(t, func(o *demoOptions) {
-		o.DecisionTTL = 3 * time.Second
+		o.Now = clock.Now
+		o.DecisionTTL = ttl
 		o.SweepInterval = 100 * time.Millisecond
 	})
 	agent := d.browser(t)
@@ -24,10 +30,12 @@ func TestUndecidedRequestEscalatesThenExpires(t *testing.T) {
 	id := strings.TrimPrefix(reqPath, "/requests/")
 
 	waitMail(t, d.capture, "", "Approval needed")
+	clock.advance(ttl / 2)
 	reminder := waitMail(t, d.capture, "", "Reminder: Approval needed")
 	if !approveLink.Match(reminder.Raw) {
 		t.Errorf("the reminder carries no approval link")
 	}
+	clock.advance(ttl / 2)
 	waitMail(t, d.capture, "alex.agent", "Request expired")
 
 	agent.get(reqPath).status(http.StatusOK)
