@@ -57,18 +57,21 @@ func TestRevealPageHoldsThePassOnce(t *testing.T) {
 }
 
 // testClock is installed in every page of a tab before the page's own
-// scripts run: Date.now runs ahead by what the test advances, and the
-// setTimeout timers that fall due within an advance run then. The page's
-// script is unchanged and keeps its real delays (60 seconds for the
-// clipboard); the test moves time instead of waiting.
+// scripts run: Date.now stands still at the time the page loaded and moves
+// only by what the test advances, and the setTimeout timers that fall due
+// within an advance run then. Real time passing does not count, so "a
+// second before the minute is up" is a second before however slowly the
+// test gets there. The page's script is unchanged and keeps its real
+// delays (60 seconds for the clipboard), which still fire in real time as
+// well: far longer than the test takes between Copy and its checks.
 const browserTestClock = `(() => {
-  const realNow = Date.now, realSet = window.setTimeout, realClear = window.clearTimeout;
-  let offset = 0, seq = 0;
+  const realSet = window.setTimeout, realClear = window.clearTimeout;
+  let now = Date.now(), seq = 0;
   const pending = new Map();
-  Date.now = () => realNow() + offset;
+  Date.now = () => now;
   window.setTimeout = (fn, ms = 0, ...args) => {
     const id = ++seq, run = () => { if (pending.delete(id)) fn(...args); };
-    pending.set(id, { due: Date.now() + Number(ms), run, real: realSet(run, ms) });
+    pending.set(id, { due: now + Number(ms), run, real: realSet(run, ms) });
     return id;
   };
   window.clearTimeout = (id) => {
@@ -76,8 +79,8 @@ const browserTestClock = `(() => {
     if (p) { realClear(p.real); pending.delete(id); }
   };
   window.testClock = { advance(ms) {
-    offset += ms;
-    const due = [...pending.values()].filter((p) => p.due <= Date.now()).sort((a, b) => a.due - b.due);
+    now += ms;
+    const due = [...pending.values()].filter((p) => p.due <= now).sort((a, b) => a.due - b.due);
     for (const p of due) { realClear(p.real); p.run(); }
   } };
 })();`
@@ -102,17 +105,20 @@ func clipboardText(t *testing.T, tab context.Context) string {
 	return get(t, tab, chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
 }
 
-// clipboardEmptied waits a little for the page's script to empty the
-// clipboard (its check is asynchronous) and says whether it did.
+// clipboardEmptied waits for the page's script to empty the clipboard (its
+// check is asynchronous: milliseconds, or seconds on a loaded machine) and
+// says whether it did within 20 seconds.
 func clipboardEmptied(t *testing.T, tab context.Context) bool {
 	t.Helper()
-	for range 20 {
+	for deadline := time.Now().Add(20 * time.Second); ; {
 		if clipboardText(t, tab) == "" {
 			return true
 		}
+		if time.Now().After(deadline) {
+			return false
+		}
 		do(t, tab, chromedp.Sleep(100*time.Millisecond))
 	}
-	return false
 }
 
 // pageHTML is the page as the browser holds it now (after the script).
