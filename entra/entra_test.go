@@ -832,19 +832,36 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 	})
 
 	t.Run("timeout: nothing created, the usual failure", func(t *testing.T) {
-		e.fake.SetFault(createPath, fakegraph.Fault{Delay: 5 * time.Second, Times: 1})
+		// Graph holds the create until the caller's deadline has passed,
+		// and the deadline passes only once the create is at Graph: the
+		// look before has all the time it needs, however slow the machine.
+		// The gate is never opened; the held create ends when the caller
+		// hangs up.
+		gate := fakegraph.NewGate()
+		e.fake.SetFault(createPath, fakegraph.Fault{Gate: gate, Times: 1})
 		defer e.fake.ClearFaults()
 		before := e.fake.Tenant().CurrentTAP(lukas)
-		// Long enough for the look before to reach Graph on a loaded
-		// machine; the create's answer (held 5 s) cannot.
-		c, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-		defer cancel()
+		c := newHeldDeadline(30 * time.Second)
+		go func() {
+			for deadline := time.Now().Add(30 * time.Second); gate.Arrived() == 0 && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
+			c.expire()
+		}()
 		c0, l0 := counts()
 		_, err := e.client.CreateTAP(c, lukas, tapdesk.TAPSpec{}, nil)
 		wantGraphError(t, err, tapdesk.GraphUnavailable)
-		// Under load the create may not reach Graph before the deadline; at
-		// most one may, and the look before and after happens either way.
-		if c1, l1 := counts(); c1-c0 > 1 || l1-l0 != 2 {
+		// The looks before and after the create were answered before
+		// CreateTAP returned. The fake records the held create only once
+		// it has seen the caller hang up: wait for that, so it is counted
+		// here and not in a later subtest.
+		_, l1 := counts()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if c1, _ := counts(); c1-c0 >= 1 {
+				break
+			}
+		}
+		if c1, _ := counts(); c1-c0 != 1 || l1-l0 != 2 {
 			t.Errorf("%d creates and %d lists", c1-c0, l1-l0)
 		}
 		if after := e.fake.Tenant().CurrentTAP(lukas); before == nil || after == nil || after.ID != before.ID {
@@ -1181,4 +1198,31 @@ func TestUserIDSentAsChecked(t *testing.T) {
 			t.Fatalf("manager of %q: %v", given, err)
 		}
 	})
+}
+
+// heldDeadline is a context whose deadline passes when the test says
+// (expire), not when a clock gets there; it ends as a deadline does, with
+// context.DeadlineExceeded. Its Deadline is far enough off that nothing
+// judges it near.
+type heldDeadline struct {
+	deadline time.Time
+	done     chan struct{}
+	once     sync.Once
+}
+
+func newHeldDeadline(d time.Duration) *heldDeadline {
+	return &heldDeadline{deadline: time.Now().Add(d), done: make(chan struct{})}
+}
+
+func (c *heldDeadline) expire()                     { c.once.Do(func() { close(c.done) }) }
+func (c *heldDeadline) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *heldDeadline) Done() <-chan struct{}       { return c.done }
+func (c *heldDeadline) Value(any) any               { return nil }
+func (c *heldDeadline) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
 }
