@@ -657,15 +657,17 @@ func TestThrottlingAndOutages(t *testing.T) {
 		}
 	})
 	t.Run("no waiting past the caller's deadline", func(t *testing.T) {
-		e.fake.SetFault(userPath, fakegraph.Fault{Status: 429, RetryAfter: "5"})
+		// Graph asks for 25 s (within the client's caps on one wait and on
+		// all), the caller has 20: the answer comes at once, not at the
+		// deadline. 10 s allows for a stalled machine; a client that waited
+		// would answer at the deadline, and as unavailable.
+		e.fake.SetFault(userPath, fakegraph.Fault{Status: 429, RetryAfter: "25"})
 		defer e.fake.ClearFaults()
-		// Graph asks for 5 s, the caller has 4: the answer comes at once,
-		// not at the deadline (3 s allows for a loaded machine).
-		c, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		start := time.Now()
 		_, err := e.client.User(c, alex)
-		if ge := wantGraphError(t, err, tapdesk.GraphThrottled); ge.RetryAfter != 5*time.Second || time.Since(start) > 3*time.Second {
+		if ge := wantGraphError(t, err, tapdesk.GraphThrottled); ge.RetryAfter != 25*time.Second || time.Since(start) > 10*time.Second {
 			t.Errorf("%+v after %v", ge, time.Since(start))
 		}
 	})
