@@ -121,7 +121,7 @@ func TestAlertRulesFireOnce(t *testing.T) {
 					}
 				}
 			}
-			deadline := time.Now().Add(15 * time.Second)
+			deadline := time.Now().Add(30 * time.Second)
 			for len(storedAlerts(t, d)[tapdesk.AlertDispute]) == 0 && time.Now().Before(deadline) {
 				time.Sleep(50 * time.Millisecond)
 			}

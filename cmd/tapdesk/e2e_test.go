@@ -57,7 +57,7 @@ func fileRequestFor(t testing.TB, b *browser, upn, justification string) string 
 // waitMail waits for a message to `to` whose subject contains subject.
 func waitMail(t *testing.T, c *mail.Capture, to, subject string) mail.Captured {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, m := range c.Messages() {
 			if strings.Contains(m.Subject, subject) && strings.Contains(strings.Join(m.To, ","), to) {

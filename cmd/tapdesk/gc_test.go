@@ -38,7 +38,7 @@ func TestGCPolicy(t *testing.T) {
 				r.env = append(r.env, k+"="+v)
 			}
 			r.start()
-			deadline := time.Now().Add(10 * time.Second)
+			deadline := time.Now().Add(30 * time.Second)
 			var line map[string]any
 			for line == nil && time.Now().Before(deadline) {
 				for _, l := range strings.Split(r.logs.String(), "\n") {
@@ -93,7 +93,7 @@ func TestGCLimitFollowsLiveHeap(t *testing.T) {
 	defer stop()
 	limitAfterGC := func(ok func(int64) bool) int64 {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		for {
 			runtime.GC()
 			time.Sleep(10 * time.Millisecond) // the finalizer runs on its own goroutine

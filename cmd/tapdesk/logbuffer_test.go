@@ -44,7 +44,7 @@ func TestLogBufferBatchesInfoLinesInOrder(t *testing.T) {
 	for i := range 100 {
 		log.Info("http", "n", i)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		text, writes := out.state()
 		if strings.Count(text, "\n") == 100 {

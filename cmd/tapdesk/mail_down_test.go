@@ -21,7 +21,7 @@ func TestRequestSurvivesSMTPDown(t *testing.T) {
 	if got := agent.text(`[data-testid="state"]`); got != "Pending" {
 		t.Fatalf("state %q", got)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		evs, err := d.app.db.Events(context.Background(), store.EventFilter{Activity: "Send mail failed"})
 		if err != nil {

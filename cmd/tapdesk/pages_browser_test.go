@@ -115,7 +115,7 @@ func (tab *checkedTab) take(t *testing.T, ctx context.Context) []string {
 	t.Helper()
 	mark := fmt.Sprintf("%s%d", consoleMark, markSeq.Add(1))
 	get(t, ctx, chromedp.Evaluate[any](`console.debug(`+jsString(mark)+`); null`))
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		tab.mu.Lock()
 		seen := tab.marks[mark]
@@ -364,7 +364,7 @@ func newBrowserFixture(t *testing.T) *browserFixture {
 // and returns its link.
 func approvalLinkFor(t *testing.T, d *testDemo, upn string) string {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, m := range d.capture.Messages() {
 			if strings.HasPrefix(m.Subject, "Approval needed") && strings.Contains(m.Text, upn) {
@@ -562,7 +562,7 @@ func reach(t *testing.T, ctx context.Context, u, sel string) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(u)); err != nil {
 		t.Fatalf("open %s: %v", u, err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Do(wctx, chromedp.WaitVisible(sel)); err != nil {
 		at := get(t, ctx, chromedp.Evaluate[string](`location.href + " «" + document.title + "» " + document.body.innerText.slice(0, 300)`))

@@ -406,7 +406,7 @@ func TestSessionsSharedAcrossInstances(t *testing.T) {
 			mustBeAnonymous(t, browserWithCookie(t, second, token), "the session signed out")
 			return
 		}
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			b := browserWithCookie(t, first, token)
 			b.get("/")
 			if b.text(`[data-testid="whoami"]`) == "" || time.Now().After(deadline) {

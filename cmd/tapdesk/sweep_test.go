@@ -77,7 +77,7 @@ func TestStrongMethodClosesTheLoop(t *testing.T) {
 	// The sweep deletes the pass in Entra first and records the revocation
 	// after: wait for the record, then check both.
 	id := strings.TrimPrefix(reqPath, "/requests/")
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for storedRequest(t, d, id).State != tapdesk.StateRevoked && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}

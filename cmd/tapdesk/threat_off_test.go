@@ -145,7 +145,7 @@ func TestThreatModeOffNeedsFreshMFASignIn(t *testing.T) {
 		if threatModeOn(t, d) {
 			t.Fatal("a fresh MFA sign-in could not switch off")
 		}
-		deadline := time.Now().Add(15 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		for len(mailsTo(d.capture, demoSecurityEmail, tapdesk.AlertThreatModeOff.Title())) < 2 && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}

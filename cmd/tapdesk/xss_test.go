@@ -303,7 +303,7 @@ func TestXSSPayloads(t *testing.T) {
 	approver.signIn("/", "approver")
 	t.Run("decide", func(t *testing.T) {
 		links := map[string]string{} // request path -> approval link
-		for deadline := time.Now().Add(15 * time.Second); len(links) < len(reqs); time.Sleep(20 * time.Millisecond) {
+		for deadline := time.Now().Add(30 * time.Second); len(links) < len(reqs); time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("approval mails for %d of %d requests", len(links), len(reqs))
 			}
