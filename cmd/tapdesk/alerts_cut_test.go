@@ -53,9 +53,12 @@ func TestCutTailRaisesAuditFailure(t *testing.T) {
 		t.Errorf("audit_failure alerts %+v; want one saying %q", l, want)
 	}
 	// The cursor is back on the trail: events written from now on raise
-	// alerts again.
+	// alerts again. It may be past cur: the events written after the cut
+	// (the alert's own, the approval's mail going out meanwhile) take the
+	// cut numbers again, and the run reads them. A cursor left where it
+	// was would name an event whose mac is not the one it kept.
 	c, err := d.app.db.CheckAlertCursor(ctx)
-	if err != nil || !c.Intact || c.Seq > cur {
+	if err != nil || !c.Intact || c.Seq > c.Head {
 		t.Errorf("alert cursor after the cut: %+v, %v", c, err)
 	}
 }
