@@ -448,6 +448,9 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 		return fail(errors.New("the dashboard links no stylesheet"))
 	}
 	cookie := "Cookie: " + agent.cookieHeader()
+	// The dashboard as a browser asks for it: the session cookie and a
+	// browser's headers (its answer comes compressed).
+	pageHeaders := append([]string{cookie}, browserPage...)
 	// Echo and the dashboard in turn, so a change in what else the
 	// machine does (it is shared) weighs on both sides of each ratio
 	// alike; the ratio judged is the median of the pairs'.
@@ -457,7 +460,7 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 		if err != nil {
 			return fail(err)
 		}
-		d, err := runWrk(ctx, srv.pid(), c.wrk, agent.abs("/"), append([]string{cookie}, browserPage...), c.duration)
+		d, err := runWrk(ctx, srv.pid(), c.wrk, agent.abs("/"), pageHeaders, c.duration)
 		if err != nil {
 			return fail(err)
 		}
@@ -484,13 +487,13 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 	// How much of the gap is the request itself: echo's "hello" asked
 	// for with the dashboard's own request headers (its cookie and a
 	// browser's headers), which net/http reads and echo matches the same.
-	if r.EchoAsked, err = runWrk(ctx, echo.pid(), c.wrk, echo.base+"/", append([]string{cookie}, browserPage...), c.duration); err != nil {
+	if r.EchoAsked, err = runWrk(ctx, echo.pid(), c.wrk, echo.base+"/", pageHeaders, c.duration); err != nil {
 		return fail(err)
 	}
 	logf("echo asked as the dashboard is: %.0f/s, %.1f µs of processor time a request", r.EchoAsked.RPS, r.EchoAsked.cpuPerRequest())
 	// The ceiling for this page: echo sending the dashboard's own answer,
 	// header and body as tapdesk sent them, with nothing to work out.
-	if r.EchoPage, err = echoSendingAnswer(ctx, c, agent, dir, append([]string{cookie}, browserPage...)); err != nil {
+	if r.EchoPage, err = echoSendingAnswer(ctx, c, agent, dir, pageHeaders); err != nil {
 		return fail(err)
 	}
 	logf("echo sending the dashboard's answer: %.0f/s, %.1f µs of processor time a request", r.EchoPage.RPS, r.EchoPage.cpuPerRequest())

@@ -61,6 +61,7 @@ func parseWrk(out string) (wrkResult, error) {
 // time and refusals add up, requests/s and bytes/s are the runs' mean.
 func mergeRuns(runs []wrkResult) wrkResult {
 	var m wrkResult
+	var errs []string
 	for _, r := range runs {
 		m.RPS += r.RPS / float64(len(runs))
 		m.Bytes += r.Bytes / float64(len(runs))
@@ -68,10 +69,10 @@ func mergeRuns(runs []wrkResult) wrkResult {
 		m.Non2xx += r.Non2xx
 		m.CPU += r.CPU
 		if r.Errors != "" {
-			m.Errors = strings.TrimSpace(m.Errors + "; " + r.Errors)
+			errs = append(errs, strings.TrimSpace(r.Errors))
 		}
 	}
-	m.Errors = strings.TrimPrefix(m.Errors, "; ")
+	m.Errors = strings.Join(errs, "; ")
 	return m
 }
 
