@@ -24,10 +24,10 @@ import (
 // Both ways write through one lock, so w sees one whole line per Write,
 // one at a time, as with slog's handler.
 type Handler struct {
-	slog.Handler // slog's own JSON handler: every record not plain
+	slog.Handler // slog's own JSON handler: every record not plain, and Enabled
 	mu           *sync.Mutex
 	w            io.Writer
-	level        slog.Leveler
+	quick        bool // no option changes what a line holds
 }
 
 // NewHandler is slog.NewJSONHandler(w, opts) with the quicker way
@@ -38,25 +38,14 @@ func NewHandler(w io.Writer, opts *slog.HandlerOptions) *Handler {
 		opts = &slog.HandlerOptions{}
 	}
 	mu := &sync.Mutex{}
-	h := &Handler{Handler: slog.NewJSONHandler(&lockedWriter{mu: mu, w: w}, opts), mu: mu, w: w, level: opts.Level}
-	if opts.AddSource || opts.ReplaceAttr != nil {
-		h.w = nil // no quick way
-	}
-	if h.level == nil {
-		h.level = slog.LevelInfo
-	}
-	return h
-}
-
-// Enabled is slog's: a record at or above the level.
-func (h *Handler) Enabled(_ context.Context, l slog.Level) bool {
-	return l >= h.level.Level()
+	return &Handler{Handler: slog.NewJSONHandler(&lockedWriter{mu: mu, w: w}, opts), mu: mu, w: w,
+		quick: !opts.AddSource && opts.ReplaceAttr == nil}
 }
 
 // Handle writes a plain record itself and gives any other to slog's
 // handler.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	if h.w == nil {
+	if !h.quick {
 		return h.Handler.Handle(ctx, r)
 	}
 	bp := buffers.Get().(*[]byte)
