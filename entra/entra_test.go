@@ -845,9 +845,7 @@ func TestCreateNeverIssuesTwice(t *testing.T) {
 		before := e.fake.Tenant().CurrentTAP(lukas)
 		c := newHeldDeadline(30 * time.Second)
 		go func() {
-			for deadline := time.Now().Add(30 * time.Second); gate.Arrived() == 0 && time.Now().Before(deadline); {
-				time.Sleep(5 * time.Millisecond)
-			}
+			gate.Await(1, 30*time.Second)
 			c.expire()
 		}()
 		c0, l0 := counts()

@@ -252,11 +252,9 @@ func revealOutlivingLease(t *testing.T, d *testDemo, agent *browser, path, id st
 	settled := make(chan string, 1)
 	go func() {
 		defer gate.Open()
-		for deadline := time.Now().Add(30 * time.Second); gate.Arrived() == 0; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				settled <- "the reveal's create never reached Graph"
-				return
-			}
+		if !gate.Await(1, 30*time.Second) {
+			settled <- "the reveal's create never reached Graph"
+			return
 		}
 		r, err := d.app.db.Request(ctx, id)
 		if err != nil {

@@ -600,10 +600,8 @@ func TestFaultGate(t *testing.T) {
 	}
 	waitArrived := func(n int) {
 		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); gate.Arrived() < n; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d requests reached the gate, want %d", gate.Arrived(), n)
-			}
+		if !gate.Await(n, 30*time.Second) {
+			t.Fatalf("%d requests reached the gate, want %d", gate.Arrived(), n)
 		}
 	}
 

@@ -486,6 +486,17 @@ func (g *Gate) Open() { g.once.Do(func() { close(g.open) }) }
 // Arrived is how many requests have reached g, held or let through.
 func (g *Gate) Arrived() int { return int(g.arrived.Load()) }
 
+// Await waits until at least n requests have reached g, for at most
+// within, and says whether they did.
+func (g *Gate) Await(n int, within time.Duration) bool {
+	for deadline := time.Now().Add(within); g.Arrived() < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
 type faultRule struct {
 	pattern      string
 	method, glob string
