@@ -14,8 +14,9 @@ import (
 // A reveal's Graph work ends well within it (the create, with the read of
 // the user's passes it may wait for, both begun before the create's 60 s
 // bound runs out; the look and clean-up after a lost answer at 30 s each,
-// and the outcome recorded right after), so a claim older than this belongs to a reveal that
-// died or could not record its outcome, and the sweep settles it.
+// and the outcome recorded right after), so a claim older than this
+// belongs to a reveal that died or could not record its outcome, and the
+// sweep settles it.
 const IssueClaimLease = 5 * time.Minute
 
 // ClaimTakenTitle heads the page of a second reveal while a claim holds the
