@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/internal/slogjson"
 	"github.com/tapdesk/tapdesk/signin"
 	"github.com/tapdesk/tapdesk/views"
 )
@@ -444,6 +445,16 @@ func (h *Handler) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		id := tapdesk.RequestIDFrom(c.Request().Context())
 		res := c.Response()
 		now := time.Now()
+		// serve's JSON log takes the line without a record (the same
+		// bytes, in about half the time).
+		if ll, ok := lh.(lineLogger); ok {
+			if l := ll.NewLine(now, slog.LevelInfo, "http"); l != nil {
+				_ = l.String("method", c.Request().Method).String("route", c.Path()).
+					Int("status", int64(res.Status)).Int("duration_ms", now.Sub(start).Milliseconds()).Int("bytes", res.Size).
+					String("request_id", id).String("client", c.RealIP()).String("user", principal(c).UPN).Write(ctx)
+				return nil
+			}
+		}
 		r := slog.NewRecord(now, slog.LevelInfo, "http", 0)
 		r.AddAttrs(slog.String("method", c.Request().Method), slog.String("route", c.Path()),
 			slog.Int("status", res.Status), slog.Int64("duration_ms", now.Sub(start).Milliseconds()), slog.Int64("bytes", res.Size),
@@ -451,4 +462,11 @@ func (h *Handler) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		_ = lh.Handle(ctx, r)
 		return nil
 	}
+}
+
+// lineLogger is a log handler that writes a line without a slog.Record
+// (internal/slogjson). NewLine may return nil: the line is then written as
+// a record.
+type lineLogger interface {
+	NewLine(t time.Time, level slog.Level, msg string) *slogjson.Line
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/tapdesk/tapdesk/internal/slogjson"
 )
 
 // logBuffer batches the log lines written to a file (serve's stderr) into
@@ -121,6 +123,16 @@ func (h flushingHandler) Handle(ctx context.Context, r slog.Record) error {
 		}
 	}
 	return err
+}
+
+// NewLine is the inner handler's line (internal/slogjson), for a level
+// written without a flush; nil otherwise (the line is then written as a
+// record, through Handle).
+func (h flushingHandler) NewLine(t time.Time, level slog.Level, msg string) *slogjson.Line {
+	if j, ok := h.Handler.(*slogjson.Handler); ok && level < slog.LevelWarn {
+		return j.NewLine(t, level, msg)
+	}
+	return nil
 }
 
 func (h flushingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapdesk/tapdesk"
+	"github.com/tapdesk/tapdesk/internal/slogjson"
 )
 
 // countingWriter counts the writes it gets, as the file under serve's log
@@ -107,5 +109,43 @@ func TestBufferedLogOnlyForFiles(t *testing.T) {
 	got, err := os.ReadFile(f.Name())
 	if err != nil || !strings.Contains(string(got), "tapdesk serving") {
 		t.Fatalf("the line was not written when serve returned: %q %v", got, err)
+	}
+}
+
+// TestLineThroughTheBuffer: the request line's way (a slogjson.Line) goes
+// into the buffer in turn with records, and is not taken for a level that
+// must be written at once.
+func TestLineThroughTheBuffer(t *testing.T) {
+	out := &countingWriter{}
+	b := newLogBuffer(out)
+	log := newLogger(b, tapdesk.LogFormatJSON, slog.LevelInfo)
+	ll, ok := log.Handler().(interface {
+		NewLine(time.Time, slog.Level, string) *slogjson.Line
+	})
+	if !ok {
+		t.Fatalf("serve's JSON log over a buffer takes no lines: %T", log.Handler())
+	}
+	if l := ll.NewLine(time.Now(), slog.LevelWarn, "slow"); l != nil {
+		t.Fatal("a warning was taken as a line, which the buffer would not write at once")
+	}
+	log.Info("first")
+	if err := ll.NewLine(time.Now(), slog.LevelInfo, "http").String("route", "/").Int("status", 200).Write(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	log.Info("last")
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	text, _ := out.state()
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], `"msg":"first"`) || !strings.HasSuffix(lines[1], `"level":"INFO","msg":"http","route":"/","status":200}`) || !strings.Contains(lines[2], `"msg":"last"`) {
+		t.Fatalf("lines out of turn or not whole:\n%s", text)
+	}
+	if text := newLogger(b, tapdesk.LogFormatText, slog.LevelInfo).Handler(); text != nil {
+		if ll, ok := text.(interface {
+			NewLine(time.Time, slog.Level, string) *slogjson.Line
+		}); ok && ll.NewLine(time.Now(), slog.LevelInfo, "http") != nil {
+			t.Fatal("the text log took a JSON line")
+		}
 	}
 }

@@ -65,39 +65,125 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	return err
 }
 
-// appendPlain appends r as slog.JSONHandler (without options) writes it,
-// if r is plain; ok is false, and what was appended is to be dropped, if
-// it is not.
-func appendPlain(b []byte, r slog.Record) (_ []byte, ok bool) {
+// Line is a line built attribute by attribute and then written (Write),
+// without a slog.Record: the request log line's way (one a request), for
+// which making the record and walking its attributes cost as much as
+// writing them. A line of plain attributes is written as the very bytes
+// slog.JSONHandler writes for the record of the same attributes; any other
+// line is made into that record and goes to slog's handler. A Line is
+// pooled: it must not be used after Write.
+type Line struct {
+	h     *Handler
+	t     time.Time
+	level slog.Level
+	msg   string
+	attrs []slog.Attr // for slog's handler, if the line is not plain
+	b     []byte      // the line as written so far, while plain
+	plain bool
+}
+
+var lines = sync.Pool{New: func() any { return &Line{b: make([]byte, 0, 1024)} }}
+
+// NewLine starts a line at t, of level and msg, as Handle would write a
+// record of them. Give it its attributes (String, Int) and Write it.
+func (h *Handler) NewLine(t time.Time, level slog.Level, msg string) *Line {
+	l := lines.Get().(*Line)
+	l.h, l.t, l.level, l.msg, l.attrs, l.b = h, t, level, msg, l.attrs[:0], l.b[:0]
+	l.plain = h.quick && !t.IsZero()
+	if l.plain {
+		l.b, l.plain = appendHead(l.b, t, level, msg)
+	}
+	return l
+}
+
+// String adds a string attribute.
+func (l *Line) String(key, value string) *Line {
+	l.attrs = append(l.attrs, slog.String(key, value))
+	if l.plain {
+		l.b, l.plain = appendKey(l.b, key)
+		if l.plain {
+			l.b, l.plain = appendString(l.b, value)
+		}
+	}
+	return l
+}
+
+// Int adds an integer attribute.
+func (l *Line) Int(key string, value int64) *Line {
+	l.attrs = append(l.attrs, slog.Int64(key, value))
+	if l.plain {
+		l.b, l.plain = appendKey(l.b, key)
+		l.b = strconv.AppendInt(l.b, value, 10)
+	}
+	return l
+}
+
+// Write writes the line and lets it go.
+func (l *Line) Write(ctx context.Context) error {
+	defer func() {
+		if cap(l.b) <= maxPooled && cap(l.attrs) <= 64 {
+			l.h = nil
+			lines.Put(l)
+		}
+	}()
+	if !l.plain {
+		r := slog.NewRecord(l.t, l.level, l.msg, 0)
+		r.AddAttrs(l.attrs...)
+		return l.h.Handler.Handle(ctx, r)
+	}
+	l.b = append(l.b, "}\n"...)
+	l.h.mu.Lock()
+	defer l.h.mu.Unlock()
+	_, err := l.h.w.Write(l.b)
+	return err
+}
+
+// appendHead appends the time, level and message of a line, if they are
+// plain.
+func appendHead(b []byte, t time.Time, level slog.Level, msg string) (_ []byte, ok bool) {
 	// slog leaves the time out when it is zero, and notes an error for a
 	// year RFC 3339 cannot write: both are left to it.
-	if r.Time.IsZero() {
+	if t.IsZero() {
 		return b, false
 	}
-	t := r.Time.Round(0)
+	t = t.Round(0)
 	if y := t.Year(); y < 0 || y >= 10000 {
 		return b, false
 	}
 	b = append(b, `{"time":"`...)
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":`...)
-	if b, ok = appendString(b, r.Level.String()); !ok {
+	if b, ok = appendString(b, level.String()); !ok {
 		return b, false
 	}
 	b = append(b, `,"msg":`...)
-	if b, ok = appendString(b, r.Message); !ok {
+	return appendString(b, msg)
+}
+
+// appendKey appends an attribute's key and its colon, after a comma, if
+// the key is plain.
+func appendKey(b []byte, key string) (_ []byte, ok bool) {
+	b = append(b, ',')
+	if b, ok = appendString(b, key); !ok {
 		return b, false
 	}
-	ok = true
+	return append(b, ':'), true
+}
+
+// appendPlain appends r as slog.JSONHandler (without options) writes it,
+// if r is plain; ok is false, and what was appended is to be dropped, if
+// it is not.
+func appendPlain(b []byte, r slog.Record) (_ []byte, ok bool) {
+	if b, ok = appendHead(b, r.Time, r.Level, r.Message); !ok {
+		return b, false
+	}
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Equal(slog.Attr{}) {
 			return true // slog leaves an empty attribute out
 		}
-		b = append(b, ',')
-		if b, ok = appendString(b, a.Key); !ok {
+		if b, ok = appendKey(b, a.Key); !ok {
 			return false
 		}
-		b = append(b, ':')
 		switch v := a.Value; v.Kind() {
 		case slog.KindString:
 			b, ok = appendString(b, v.String())

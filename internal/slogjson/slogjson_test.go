@@ -34,9 +34,11 @@ func both(t testing.TB, r slog.Record, opts *slog.HandlerOptions) (ours, slogs s
 	return a.String(), b.String()
 }
 
-func TestSameBytesAsSlog(t *testing.T) {
+// sameBytesCases are records whose lines must come out as slog writes
+// them, plain or not.
+func sameBytesCases() map[string]slog.Record {
 	when := time.Date(2026, 11, 30, 7, 1, 47, 123456789, time.UTC)
-	cases := map[string]slog.Record{
+	return map[string]slog.Record{
 		"the request line": requestLine(when, "agent@contoso.example"),
 		"a whole second":   requestLine(time.Date(2026, 11, 30, 7, 1, 47, 0, time.UTC), "agent@contoso.example"),
 		"another zone":     requestLine(when.In(time.FixedZone("x", 5*3600+1800)), "a"),
@@ -71,7 +73,11 @@ func TestSameBytesAsSlog(t *testing.T) {
 		"many attributes":      withAttrs(when, slog.Int("a", 1), slog.Int("b", 2), slog.Int("c", 3), slog.Int("d", 4), slog.Int("e", 5), slog.Int("f", 6), slog.Int("g", 7)),
 		"a zero-value integer": withAttrs(when, slog.Int("", 0)),
 	}
-	for name, r := range cases {
+}
+
+func TestSameBytesAsSlog(t *testing.T) {
+	when := time.Date(2026, 11, 30, 7, 1, 47, 123456789, time.UTC)
+	for name, r := range sameBytesCases() {
 		t.Run(name, func(t *testing.T) {
 			if ours, slogs := both(t, r, nil); ours != slogs {
 				t.Errorf("wrote\n%q\nslog writes\n%q", ours, slogs)
@@ -93,6 +99,66 @@ func TestSameBytesAsSlog(t *testing.T) {
 	})
 }
 
+// lineOf writes r as a Line through a handler of opts, if r's attributes
+// are all strings and integers (ok is false otherwise).
+func lineOf(t testing.TB, r slog.Record, opts *slog.HandlerOptions) (_ string, ok bool) {
+	var buf bytes.Buffer
+	l := NewHandler(&buf, opts).NewLine(r.Time, r.Level, r.Message)
+	ok = true
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Value.Kind() {
+		case slog.KindString:
+			l.String(a.Key, a.Value.String())
+		case slog.KindInt64:
+			l.Int(a.Key, a.Value.Int64())
+		default:
+			ok = false
+		}
+		return ok
+	})
+	if !ok {
+		return "", false
+	}
+	if err := l.Write(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String(), true
+}
+
+// TestLineSameBytesAsSlog writes each case that has only strings and
+// integers as a Line: the bytes must be those slog writes for its record.
+func TestLineSameBytesAsSlog(t *testing.T) {
+	n := 0
+	for name, r := range sameBytesCases() {
+		t.Run(name, func(t *testing.T) {
+			ours, ok := lineOf(t, r, nil)
+			if !ok {
+				return
+			}
+			n++
+			if _, slogs := both(t, r, nil); ours != slogs {
+				t.Errorf("wrote\n%q\nslog writes\n%q", ours, slogs)
+			}
+		})
+	}
+	if n < 20 {
+		t.Errorf("only %d cases written as lines", n)
+	}
+	rep := func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == "user" {
+			a.Value = slog.StringValue("hidden")
+		}
+		return a
+	}
+	r := requestLine(time.Date(2026, 11, 30, 7, 1, 47, 123456789, time.UTC), "a")
+	for _, opts := range []*slog.HandlerOptions{{ReplaceAttr: rep}, {AddSource: true}} {
+		ours, _ := lineOf(t, r, opts)
+		if _, slogs := both(t, r, opts); ours != slogs {
+			t.Errorf("with options: wrote\n%q\nslog writes\n%q", ours, slogs)
+		}
+	}
+}
+
 func withAttrs(t time.Time, attrs ...slog.Attr) slog.Record {
 	r := slog.NewRecord(t, slog.LevelInfo, "m", 0)
 	r.AddAttrs(attrs...)
@@ -106,8 +172,15 @@ func FuzzMatchesSlog(f *testing.F) {
 	f.Fuzz(func(t *testing.T, msg, key, s1, s2 string, n, nanos int64, level int64) {
 		r := slog.NewRecord(time.Unix(0, nanos).UTC(), slog.Level(level%16), msg, 0)
 		r.AddAttrs(slog.String(key, s1), slog.Int64("n", n), slog.String("s", s2), slog.Bool(s2, n%2 == 0))
-		if ours, slogs := both(t, r, nil); ours != slogs {
+		ours, slogs := both(t, r, nil)
+		if ours != slogs {
 			t.Errorf("wrote\n%q\nslog writes\n%q", ours, slogs)
+		}
+		r = slog.NewRecord(r.Time, r.Level, msg, 0)
+		r.AddAttrs(slog.String(key, s1), slog.Int64("n", n), slog.String(s2, s2))
+		line, _ := lineOf(t, r, nil)
+		if _, slogs := both(t, r, nil); line != slogs {
+			t.Errorf("as a line wrote\n%q\nslog writes\n%q", line, slogs)
 		}
 	})
 }
@@ -129,8 +202,16 @@ func TestQuickWay(t *testing.T) {
 	if counted.n != 1 {
 		t.Errorf("a line with non-ASCII went through slog's handler %d times, want 1", counted.n)
 	}
-	if got := strings.Count(buf.String(), "\n"); got != 2 {
-		t.Errorf("%d lines written, want 2:\n%s", got, buf.String())
+	requestAsLine(h, time.Now(), "agent@contoso.example")
+	if counted.n != 1 {
+		t.Errorf("the request line written as a Line went through slog's handler")
+	}
+	requestAsLine(h, time.Now(), "zoë@contoso.example")
+	if counted.n != 2 {
+		t.Errorf("a Line with non-ASCII went through slog's handler %d times, want 2", counted.n-1)
+	}
+	if got := strings.Count(buf.String(), "\n"); got != 4 {
+		t.Errorf("%d lines written, want 4:\n%s", got, buf.String())
 	}
 
 	buf.Reset()
@@ -141,6 +222,15 @@ func TestQuickWay(t *testing.T) {
 	if h := NewHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}); h.Enabled(ctx, slog.LevelInfo) || !h.Enabled(ctx, slog.LevelWarn) {
 		t.Errorf("the level option is not kept")
 	}
+}
+
+// requestAsLine writes requestLine's line as a Line, as handlers.requestLog
+// does.
+func requestAsLine(h *Handler, t time.Time, user string) {
+	_ = h.NewLine(t, slog.LevelInfo, "http").String("method", "GET").String("route", "/requests/:id").
+		Int("status", 200).Int("duration_ms", 3).Int("bytes", 2478).
+		String("request_id", "FI0cQVsU2YpfcnnQ").String("client", "203.0.113.7").String("user", user).
+		Write(context.Background())
 }
 
 type counting struct {
@@ -165,8 +255,12 @@ func TestLinesWhole(t *testing.T) {
 			if i%2 == 1 {
 				user = "zoë@contoso.example" // slog's way
 			}
-			for range 200 {
-				_ = h.Handle(context.Background(), requestLine(time.Now(), user))
+			for j := range 200 {
+				if j%2 == 0 {
+					_ = h.Handle(context.Background(), requestLine(time.Now(), user))
+				} else {
+					requestAsLine(h, time.Now(), user)
+				}
 			}
 		})
 	}
@@ -200,6 +294,14 @@ func BenchmarkRequestLine(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func BenchmarkRequestAsLine(b *testing.B) {
+	b.ReportAllocs()
+	h := NewHandler(discard{}, nil)
+	for b.Loop() {
+		requestAsLine(h, time.Now(), "agent@contoso.example")
+	}
+}
 
 func BenchmarkRecordOnly(b *testing.B) {
 	b.ReportAllocs()
