@@ -53,7 +53,7 @@ func (h *Handler) dashboard(c echo.Context) error {
 	if q.IsZero() && qerr == nil {
 		// The plain dashboard, reloaded all day, is kept compressed too
 		// (render).
-		c.Set(ctxPageKey, key)
+		stateOf(c).pageKey = key
 	}
 	var o *views.Oversight
 	if p.Has(tapdesk.RoleAuditor) {

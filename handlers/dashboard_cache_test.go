@@ -236,7 +236,7 @@ func TestRenderKeptRunsTheTemplateOnce(t *testing.T) {
 			req.Header.Set(echo.HeaderSecFetchSite, "same-origin")
 		}
 		c := e.NewContext(req, rec)
-		c.Set(ctxNonce, nonce)
+		stateOf(c).nonce = nonce
 		c.Set(ctxCSRF, token)
 		if err := h.renderKept(c, "viewer", lists, func() templ.Component { return page(lists) }); err != nil {
 			t.Fatal(err)
@@ -329,7 +329,7 @@ func TestRenderKeptRunsTheTemplateOnce(t *testing.T) {
 		req.Header.Set(echo.HeaderAcceptEncoding, "gzip")
 		req.Header.Set(echo.HeaderSecFetchSite, "same-origin")
 		c := e.NewContext(req, rec)
-		c.Set(ctxNonce, nonce)
+		stateOf(c).nonce = nonce
 		c.Set(ctxCSRF, "real-token")
 		if err := h.renderKept(c, "viewer", third, func() templ.Component { return page(third) }); err != nil {
 			t.Fatal(err)

@@ -96,7 +96,7 @@ func TestFilingReadsManagerWithTarget(t *testing.T) {
 		req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationForm)
 		rec := httptest.NewRecorder()
 		c := echo.New().NewContext(req, rec)
-		c.Set(ctxPrincipal, agent)
+		stateOf(c).principal = agent
 		if err := h.fileRequest(c); !errors.Is(err, errFiledInTest) {
 			t.Fatalf("filing gave %v (%d), want it to reach the store", err, rec.Code)
 		}

@@ -30,17 +30,9 @@ const (
 	sessPending   = "pending_login"
 	// sessAfterSignIn is a flash to show once the sign-in under way succeeds.
 	sessAfterSignIn = "after_sign_in"
-	ctxPrincipal    = "tapdesk.principal"
-	ctxNonce        = "tapdesk.nonce"
-	ctxCSRF         = "csrf"
-	// ctxSession marks that the session is loaded: refusals made before
-	// (limitBody's) render their page without one.
-	ctxSession = "tapdesk.session"
-	// ctxSecretPage marks a page that holds a secret (keepSecret).
-	ctxSecretPage = "tapdesk.secret_page"
-	// ctxPageKey names the slot a page sent compressed is kept under
-	// (Handler.pages); unset, it is not kept.
-	ctxPageKey = "tapdesk.page_key"
+	// ctxCSRF is where echo's CSRF middleware keeps the request's token
+	// (tapdesk's own values are in requestState).
+	ctxCSRF = "csrf"
 )
 
 func init() {
@@ -53,8 +45,7 @@ func init() {
 
 // principal returns the signed-in person (zero if anonymous).
 func principal(c echo.Context) tapdesk.Principal {
-	p, _ := c.Get(ctxPrincipal).(tapdesk.Principal)
-	return p
+	return stateOf(c).principal
 }
 
 // loadPrincipal puts the signed-in person of the session in the context,
@@ -62,12 +53,10 @@ func principal(c echo.Context) tapdesk.Principal {
 // audited, and the request goes on anonymous (GETs are sent to sign in).
 func (h *Handler) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		c.Set(ctxSession, true)
+		st := stateOf(c)
+		st.sessionLoaded = true
 		ctx := c.Request().Context()
-		// The session's own value goes into the context as it is: boxing
-		// the Principal again would copy it on every request.
-		held := h.sessions.Get(ctx, sessPrincipal)
-		p, ok := held.(tapdesk.Principal)
+		p, ok := h.sessions.Get(ctx, sessPrincipal).(tapdesk.Principal)
 		if !ok {
 			return next(c)
 		}
@@ -91,7 +80,7 @@ func (h *Handler) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 			times.LastSeen = now
 			h.sessions.Put(ctx, sessTimes, times)
 		}
-		c.Set(ctxPrincipal, held)
+		st.principal = p
 		return next(c)
 	}
 }
@@ -113,7 +102,7 @@ func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		copy(csp[len(cspBefore)+cspNonceLen:], cspAfter)
 		policy := string(csp[:])
 		nonce := policy[len(cspBefore) : len(cspBefore)+cspNonceLen]
-		c.Set(ctxNonce, nonce)
+		stateOf(c).nonce = nonce
 		hd := c.Response().Header()
 		hd["Content-Security-Policy"] = []string{policy}
 		// The fixed headers share one value each across responses (Set
@@ -267,7 +256,7 @@ func (h *Handler) page(c echo.Context, title string) views.Page {
 	// says the mode could not be read, never that it is off.
 	m, err := h.requestThreatMode(c)
 	p.Threat, p.ThreatUnread = m, err != nil
-	if loaded, _ := c.Get(ctxSession).(bool); loaded {
+	if stateOf(c).sessionLoaded {
 		p.Flash = h.takeFlash(c)
 	}
 	return p
@@ -391,9 +380,11 @@ func (h *Handler) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Response().Header()[tapdesk.HeaderXRequestID] = []string{id} // canonical already
 		// One value in the context for all the request carries and adds
-		// up (tapdesk.RequestScope), set once: each context value and
-		// each new request (WithContext) is an allocation per request.
-		c.SetRequest(r.WithContext(tapdesk.WithRequestScope(r.Context(), &tapdesk.RequestScope{ID: id})))
+		// up (requestState, with its tapdesk.RequestScope), set once: each
+		// context value and each new request (WithContext) is an
+		// allocation per request.
+		_, ctx := newRequestState(r.Context(), id)
+		c.SetRequest(r.WithContext(ctx))
 		return next(c)
 	}
 }

@@ -94,8 +94,8 @@ func (h *Handler) send(c echo.Context, status int, buf *bytes.Buffer) error {
 	body := h.buffer()
 	defer h.putBuffer(body)
 	// Only the nonce differs between two sendings of the same page: a
-	// page kept under its key (ctxPageKey) is deflated once.
-	key, _ := c.Get(ctxPageKey).(string)
+	// page kept under its key (requestState.pageKey) is deflated once.
+	key := stateOf(c).pageKey
 	n, _ := nonceAndCSRF(c)
 	h.pages.Write(body, key, buf.Bytes(), n)
 	return h.sendCompressed(c, status, body)
@@ -107,7 +107,7 @@ func (h *Handler) compressed(c echo.Context) bool {
 	_, t := nonceAndCSRF(c)
 	// A real CSRF token is a secret on the page; echo's placeholder, given
 	// to browsers that send Fetch Metadata, is not (tapdesk.CompressPage).
-	secret := c.Get(ctxSecretPage) != nil || (t != "" && t != middleware.CSRFUsingSecFetchSite)
+	secret := stateOf(c).secretPage || (t != "" && t != middleware.CSRFUsingSecFetchSite)
 	r := c.Request()
 	return tapdesk.CompressPage(r.Header.Get(echo.HeaderAcceptEncoding), r.Header.Get(echo.HeaderSecFetchSite), secret)
 }
@@ -140,7 +140,7 @@ func (h *Handler) sendBody(c echo.Context, status int, body *bytes.Buffer) error
 // nonceAndCSRF are the request's CSP nonce and CSRF token (empty before
 // the middleware that sets them).
 func nonceAndCSRF(c echo.Context) (nonce, csrf string) {
-	nonce, _ = c.Get(ctxNonce).(string)
+	nonce = stateOf(c).nonce
 	csrf, _ = c.Get(ctxCSRF).(string)
 	return nonce, csrf
 }
@@ -157,7 +157,7 @@ func (h *Handler) buffer() *bytes.Buffer {
 // a link's token): they are never compressed (tapdesk.CompressPage).
 func keepSecret(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		c.Set(ctxSecretPage, true)
+		stateOf(c).secretPage = true
 		return next(c)
 	}
 }

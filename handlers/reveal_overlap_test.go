@@ -80,7 +80,7 @@ func TestRevealReadsTargetWhileRecounting(t *testing.T) {
 	c := echo.New().NewContext(httptest.NewRequest(http.MethodPost, "/requests/"+r.ID+"/reveal", nil), httptest.NewRecorder())
 	c.SetParamNames("id")
 	c.SetParamValues(r.ID)
-	c.Set(ctxPrincipal, agent)
+	stateOf(c).principal = agent
 	if err := h.reveal(c); !errors.Is(err, errReadOverlapped) {
 		t.Fatalf("reveal gave %v, want %v", err, errReadOverlapped)
 	}

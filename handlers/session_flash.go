@@ -24,10 +24,7 @@ import (
 // derived from the session key, so it cannot be forged, altered or read;
 // it names its own expiry (tapdesk.FlashLifetime) so a copy cannot be replayed
 // later; the page that shows it deletes it, so it is shown once.
-const (
-	flashCookie = "tapdesk_flash"
-	ctxFlash    = "tapdesk.flash"
-)
+const flashCookie = "tapdesk_flash"
 
 // flashSealer seals and opens flash cookies.
 type flashSealer struct{ aead cipher.AEAD }
@@ -115,12 +112,13 @@ func (h *Handler) flash(c echo.Context, msg string) {
 		h.sessions.Put(c.Request().Context(), "flash", msg)
 		return
 	}
-	if out, _ := c.Get(ctxFlash).(*flashOut); out != nil {
+	st := stateOf(c)
+	if out := st.flash; out != nil {
 		out.msg, out.shown = msg, false
 		return
 	}
 	out := &flashOut{msg: msg}
-	c.Set(ctxFlash, out)
+	st.flash = out
 	res := c.Response()
 	res.Before(func() {
 		if out.shown || out.msg == "" {
@@ -155,7 +153,7 @@ func (h *Handler) takeFlash(c echo.Context) string {
 				Secure: h.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 		}
 	}
-	if out, _ := c.Get(ctxFlash).(*flashOut); out != nil && !out.shown && out.msg != "" {
+	if out := stateOf(c).flash; out != nil && !out.shown && out.msg != "" {
 		out.shown = true
 		msg = out.msg
 	}
@@ -176,7 +174,7 @@ func hasCookie(r *http.Request, name string) bool {
 // dropFlash expires a flash cookie the browser may hold and forgets one
 // this request set: the session it was for has ended.
 func (h *Handler) dropFlash(c echo.Context) {
-	if out, _ := c.Get(ctxFlash).(*flashOut); out != nil {
+	if out := stateOf(c).flash; out != nil {
 		out.msg = ""
 	}
 	if h.flashSealer() == nil || !hasCookie(c.Request(), h.flashCookieName()) {

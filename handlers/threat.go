@@ -13,9 +13,6 @@ import (
 )
 
 const (
-	// ctxThreatMode holds the mode as this request read it
-	// (requestThreatMode).
-	ctxThreatMode = "tapdesk.threat_mode"
 	// sessThreatReason keeps the reason typed for a switch off while the
 	// admin signs in again, so the form has it back.
 	sessThreatReason = "threat_reason"
@@ -46,11 +43,12 @@ func (h *Handler) threatMode(ctx context.Context) (tapdesk.ThreatMode, error) {
 // the database. The page shows the mode the request acted under; a read
 // that failed is not tried again (nor logged again) for its page.
 func (h *Handler) requestThreatMode(c echo.Context) (tapdesk.ThreatMode, error) {
-	if r, ok := c.Get(ctxThreatMode).(threatRead); ok {
+	st := stateOf(c)
+	if r := st.threat; r != nil {
 		return r.mode, r.err
 	}
 	m, err := h.threatMode(c.Request().Context())
-	c.Set(ctxThreatMode, threatRead{m, err})
+	st.threat = &threatRead{m, err}
 	return m, err
 }
 
@@ -74,7 +72,7 @@ func (h *Handler) threatModePage(c echo.Context) error {
 		return err
 	}
 	reason := ""
-	if loaded, _ := c.Get(ctxSession).(bool); loaded {
+	if stateOf(c).sessionLoaded {
 		reason = h.sessions.PopString(c.Request().Context(), sessThreatReason)
 	}
 	return h.render(c, http.StatusOK, views.ThreatModePage(h.page(c, "Heightened-threat mode"), h.threatForm(m, reason, nil)))

@@ -1,0 +1,61 @@
+package handlers
+
+import (
+	"context"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tapdesk/tapdesk"
+)
+
+// requestState is what tapdesk's middleware and handlers keep for one
+// request, in one place, in the request's context: its scope (the id and
+// what it adds up, tapdesk.RequestScope) and what the pipeline found out
+// for the handler and the page. echo's per-request store (c.Set, c.Get)
+// took a lock, a map and a boxed value for each of these on every
+// request; echo's own CSRF middleware still keeps its token there
+// (ctxCSRF).
+type requestState struct {
+	context.Context // the request's context it was put on
+	scope           tapdesk.RequestScope
+
+	sessionLoaded bool              // loadPrincipal ran: the session is loaded (refusals made before render their page without one)
+	principal     tapdesk.Principal // the signed-in person (zero if anonymous)
+	nonce         string            // the CSP nonce (securityHeaders)
+	secretPage    bool              // the page holds a secret (keepSecret)
+	pageKey       string            // the slot a page sent compressed is kept under (Handler.pages); "" is not kept
+	flash         *flashOut         // the flash this request set
+	threat        *threatRead       // the mode as this request read it (requestThreatMode)
+}
+
+// stateKey finds the requestState in a context.
+type stateKey struct{}
+
+// Value is the state itself for stateKey, else the value of the context
+// below it.
+func (s *requestState) Value(key any) any {
+	if key == (stateKey{}) {
+		return s
+	}
+	return s.Context.Value(key)
+}
+
+// newRequestState is the state of a request whose context is ctx, and the
+// context carrying it and its scope.
+func newRequestState(ctx context.Context, id string) (*requestState, context.Context) {
+	s := &requestState{Context: ctx}
+	s.scope.ID = id
+	return s, tapdesk.WithRequestScope(s, &s.scope)
+}
+
+// stateOf is the request's state. requestID puts it in every request's
+// context; a context made without the pipeline (a test's) gets one here.
+func stateOf(c echo.Context) *requestState {
+	r := c.Request()
+	if s, ok := r.Context().Value(stateKey{}).(*requestState); ok {
+		return s
+	}
+	s := &requestState{Context: r.Context()}
+	c.SetRequest(r.WithContext(s))
+	return s
+}
