@@ -10,13 +10,14 @@ import (
 // Cut is a page cut at the one place its varying string stands, deflated
 // once: it goes out again with another string in that place without the
 // page being put together, compared with the one kept, deflated or
-// checksummed again. The work per response is copying the deflated pieces
-// and a few dozen shifts for the CRC-32 (combine).
+// checksummed again. The work per response is copying the deflated pieces,
+// the CRC-32 of the varying string and four table lookups to put the
+// CRC-32s together (shiftTable).
 type Cut struct {
 	deflated            [2][]byte // before and after, each ending in a sync flush
 	crcBefore, crcAfter uint32
 	lenBefore, lenAfter int
-	afterOp             uint32 // x^(8·lenAfter) mod the polynomial (combine)
+	afterShift          *shiftTable // multiplies by x^(8·lenAfter) mod the polynomial
 }
 
 // NewCut deflates the page's text before and after its varying string.
@@ -25,17 +26,17 @@ func NewCut(before, after string) *Cut {
 		deflated:  [2][]byte{deflate([]byte(before)), deflate([]byte(after))},
 		crcBefore: crc32.ChecksumIEEE([]byte(before)), crcAfter: crc32.ChecksumIEEE([]byte(after)),
 		lenBefore: len(before), lenAfter: len(after),
-		afterOp: shiftOp(len(after)),
+		afterShift: newShiftTable(shiftOp(len(after))),
 	}
 }
 
 // Size is the bytes the cut holds.
-func (k *Cut) Size() int { return len(k.deflated[0]) + len(k.deflated[1]) }
+func (k *Cut) Size() int { return len(k.deflated[0]) + len(k.deflated[1]) + shiftTableSize }
 
 // Write appends the page with vary in its place to dst, as one gzip
 // member.
 func (k *Cut) Write(dst *bytes.Buffer, vary string) {
-	crc := combine(updateString(k.crcBefore, vary), k.crcAfter, k.afterOp)
+	crc := k.afterShift.times(updateString(k.crcBefore, vary)) ^ k.crcAfter
 	member(dst, k.deflated[:], vary, crc, k.lenBefore+len(vary)+k.lenAfter)
 }
 
@@ -68,10 +69,32 @@ func updateString(crc uint32, s string) uint32 {
 // multiplies the first text's remainder by x^(8n), modulo the CRC's
 // polynomial, in the reflected bit order crc32.IEEE uses.
 
-// combine is the CRC-32 of a text whose first part has crc1 and whose
-// second part has crc2, op being shiftOp of the second part's length.
-func combine(crc1, crc2, op uint32) uint32 {
-	return multModP(op, crc1) ^ crc2
+// shiftTable multiplies by one op (multModP(op, b)) in four lookups: the
+// product is linear in b over GF(2), so it is the sum (xor) of the
+// products of b's four bytes, each in its place, looked up. multModP
+// takes up to 32 rounds of shifts and branches; a Cut multiplies by the
+// same op on every response.
+type shiftTable [4][256]uint32
+
+// shiftTableSize is the bytes a shiftTable holds.
+const shiftTableSize = 4 * 256 * 4
+
+func newShiftTable(op uint32) *shiftTable {
+	t := new(shiftTable)
+	for k := range 4 {
+		// Each entry is the sum of the products of its bits: the entry
+		// without its lowest bit, plus that bit's product.
+		for v := 1; v < 256; v++ {
+			low := v & -v
+			t[k][v] = t[k][v&^low] ^ multModP(op, uint32(low)<<(8*k))
+		}
+	}
+	return t
+}
+
+// times is multModP(op, b) for the table's op.
+func (t *shiftTable) times(b uint32) uint32 {
+	return t[0][byte(b)] ^ t[1][byte(b>>8)] ^ t[2][byte(b>>16)] ^ t[3][byte(b>>24)]
 }
 
 // shiftOp is x^(8n) modulo the polynomial.

@@ -22,9 +22,28 @@ func TestCombine(t *testing.T) {
 				continue
 			}
 			a, b := text[:cut], text[cut:n]
-			got := combine(crc32.ChecksumIEEE(a), crc32.ChecksumIEEE(b), shiftOp(len(b)))
+			got := newShiftTable(shiftOp(len(b))).times(crc32.ChecksumIEEE(a)) ^ crc32.ChecksumIEEE(b)
 			if want := crc32.ChecksumIEEE(text[:n]); got != want {
 				t.Errorf("%d bytes cut at %d: combined %08x, want %08x", n, cut, got, want)
+			}
+		}
+	}
+}
+
+// TestShiftTable: the table's product is multModP's, for ops of every
+// length TestCombine takes and values with every bit and byte set.
+func TestShiftTable(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 22, 255, 4096, 18646, 70_000} {
+		op := shiftOp(n)
+		tab := newShiftTable(op)
+		values := []uint32{0, 1, 0x80, 0x100, 0x8000_0000, 0xffff_ffff, 0x0102_0304}
+		for range 1000 {
+			values = append(values, r.Uint32())
+		}
+		for _, b := range values {
+			if got, want := tab.times(b), multModP(op, b); got != want {
+				t.Fatalf("x^(8·%d) · %08x: table %08x, multModP %08x", n, b, got, want)
 			}
 		}
 	}
