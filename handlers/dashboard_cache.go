@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -54,6 +55,29 @@ type dashboardEntry struct {
 type keptPage struct {
 	csrf, before, after string
 	zip                 *pagezip.Cut
+	// The page's Content-Length as sent, plain and compressed: the nonce,
+	// the one part that differs, is always as long.
+	length, zipLength keptLength
+}
+
+// keptLength is a Content-Length value kept for the next answer of the
+// same length, shared by the answers (nothing changes a header value in
+// place, and a one-element slice never grows in place).
+type keptLength struct{ v atomic.Pointer[lengthValue] }
+
+type lengthValue struct {
+	n     int
+	value []string
+}
+
+// of is the Content-Length value of n bytes.
+func (k *keptLength) of(n int) []string {
+	if v := k.v.Load(); v != nil && v.n == n {
+		return v.value
+	}
+	v := &lengthValue{n: n, value: []string{strconv.Itoa(n)}}
+	k.v.Store(v)
+	return v.value
 }
 
 // size is what an entry holds, in bytes, for the byte bound.

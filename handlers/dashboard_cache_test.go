@@ -342,3 +342,22 @@ func TestRenderKeptRunsTheTemplateOnce(t *testing.T) {
 		t.Fatalf("the page with a real token: %+v", pg)
 	}
 }
+
+// TestKeptLength: a kept page's Content-Length value is made once for its
+// length, and made again for another.
+func TestKeptLength(t *testing.T) {
+	var k keptLength
+	a := k.of(2478)
+	if len(a) != 1 || a[0] != "2478" {
+		t.Fatalf("of(2478) = %q", a)
+	}
+	if b := k.of(2478); &b[0] != &a[0] {
+		t.Error("the same length made a new value")
+	}
+	if b := k.of(2479); len(b) != 1 || b[0] != "2479" {
+		t.Errorf("another length: %q", b)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { k.of(2479) }); allocs != 0 {
+		t.Errorf("a kept length takes %v allocations", allocs)
+	}
+}

@@ -27,7 +27,7 @@ import (
 func (h *Handler) observe(routes func() map[string]bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			start := time.Now()
+			start := stateOf(c).started()
 			h.metrics.HTTPBegin()
 			defer h.metrics.HTTPEnd()
 			res := c.Response()

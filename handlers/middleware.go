@@ -383,7 +383,7 @@ func (h *Handler) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		// up (requestState, with its tapdesk.RequestScope), set once: each
 		// context value and each new request (WithContext) is an
 		// allocation per request.
-		_, ctx := newRequestState(r.Context(), id)
+		_, ctx := newRequestState(r.Context(), id, time.Now())
 		c.SetRequest(r.WithContext(ctx))
 		return next(c)
 	}
@@ -417,7 +417,7 @@ func newHTTPRequestID() string {
 // callbacks carry codes in queries), and the request's id.
 func (h *Handler) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		start := time.Now()
+		start := stateOf(c).started()
 		// An error is answered here, by the one error handler, so the line
 		// logs the status and size the client got rather than guessing them.
 		if err := next(c); err != nil {

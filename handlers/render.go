@@ -77,19 +77,19 @@ func (h *Handler) renderKept(c echo.Context, key, lists string, page func() temp
 	defer h.putBuffer(body)
 	if gz {
 		pg.zip.Write(body, n)
-		return h.sendCompressed(c, http.StatusOK, body)
+		return h.sendCompressed(c, http.StatusOK, body, pg.zipLength.of(body.Len()))
 	}
 	body.Grow(len(pg.before) + len(n) + len(pg.after))
 	body.WriteString(pg.before)
 	body.WriteString(n)
 	body.WriteString(pg.after)
-	return h.sendBody(c, http.StatusOK, body)
+	return h.sendBody(c, http.StatusOK, body, pg.length.of(body.Len()))
 }
 
 // send sends the page in buf, compressed when tapdesk.CompressPage allows.
 func (h *Handler) send(c echo.Context, status int, buf *bytes.Buffer) error {
 	if !h.compressed(c) {
-		return h.sendBody(c, status, buf)
+		return h.sendBody(c, status, buf, nil)
 	}
 	body := h.buffer()
 	defer h.putBuffer(body)
@@ -98,7 +98,7 @@ func (h *Handler) send(c echo.Context, status int, buf *bytes.Buffer) error {
 	key := stateOf(c).pageKey
 	n, _ := nonceAndCSRF(c)
 	h.pages.Write(body, key, buf.Bytes(), n)
-	return h.sendCompressed(c, status, body)
+	return h.sendCompressed(c, status, body, nil)
 }
 
 // compressed says whether this request's page goes out gzip-compressed
@@ -112,8 +112,8 @@ func (h *Handler) compressed(c echo.Context) bool {
 	return tapdesk.CompressPage(r.Header.Get(echo.HeaderAcceptEncoding), r.Header.Get(echo.HeaderSecFetchSite), secret)
 }
 
-// sendCompressed sends body, a page gzip-compressed.
-func (h *Handler) sendCompressed(c echo.Context, status int, body *bytes.Buffer) error {
+// sendCompressed sends body, a page gzip-compressed (length as sendBody).
+func (h *Handler) sendCompressed(c echo.Context, status int, body *bytes.Buffer, length []string) error {
 	hd := c.Response().Header()
 	hd[echo.HeaderContentEncoding] = h.fixedHeaders.gzip
 	if v := hd[echo.HeaderVary]; len(v) == 1 && v[0] == "Cookie" {
@@ -121,15 +121,19 @@ func (h *Handler) sendCompressed(c echo.Context, status int, body *bytes.Buffer)
 	} else {
 		hd.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
 	}
-	return h.sendBody(c, status, body)
+	return h.sendBody(c, status, body, length)
 }
 
 // sendBody sends body as it is. With its length known, the page goes out
 // without chunked encoding: one write to the connection fewer (the closing
-// chunk), and the client knows at once how much is coming.
-func (h *Handler) sendBody(c echo.Context, status int, body *bytes.Buffer) error {
+// chunk), and the client knows at once how much is coming. length is the
+// Content-Length value if the caller kept it (a kept page's), else nil.
+func (h *Handler) sendBody(c echo.Context, status int, body *bytes.Buffer, length []string) error {
+	if length == nil {
+		length = []string{strconv.Itoa(body.Len())}
+	}
 	hd := c.Response().Header()
-	hd[echo.HeaderContentLength] = []string{strconv.Itoa(body.Len())}
+	hd[echo.HeaderContentLength] = length
 	// As HTMLBlob would set it, without a new value every time.
 	if _, set := hd[echo.HeaderContentType]; !set {
 		hd[echo.HeaderContentType] = h.fixedHeaders.html

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -18,6 +19,7 @@ import (
 type requestState struct {
 	context.Context // the request's context it was put on
 	scope           tapdesk.RequestScope
+	start           time.Time // when the pipeline took the request: one clock reading for its middleware (started)
 
 	sessionLoaded bool              // loadPrincipal ran: the session is loaded (refusals made before render their page without one)
 	principal     tapdesk.Principal // the signed-in person (zero if anonymous)
@@ -40,12 +42,21 @@ func (s *requestState) Value(key any) any {
 	return s.Context.Value(key)
 }
 
-// newRequestState is the state of a request whose context is ctx, and the
-// context carrying it and its scope.
-func newRequestState(ctx context.Context, id string) (*requestState, context.Context) {
-	s := &requestState{Context: ctx}
+// newRequestState is the state of a request whose context is ctx, taken
+// at start, and the context carrying it and its scope.
+func newRequestState(ctx context.Context, id string, start time.Time) (*requestState, context.Context) {
+	s := &requestState{Context: ctx, start: start}
 	s.scope.ID = id
 	return s, tapdesk.WithRequestScope(s, &s.scope)
+}
+
+// started is when the pipeline took the request (now, for a request that
+// came some other way).
+func (s *requestState) started() time.Time {
+	if s.start.IsZero() {
+		s.start = time.Now()
+	}
+	return s.start
 }
 
 // stateOf is the request's state. requestID puts it in every request's

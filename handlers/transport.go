@@ -82,7 +82,7 @@ func (h *Handler) writeDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 		// WriteTimeout on from when it read the request (cmd/tapdesk runs
 		// it with this same WriteTimeout): that deadline stands as the
 		// first one, so a page written at once sets none of its own.
-		res.Writer = &deadlineWriter{ResponseWriter: res.Writer, timeout: h.cfg.WriteTimeout, until: time.Now().Add(h.cfg.WriteTimeout)}
+		res.Writer = &deadlineWriter{ResponseWriter: res.Writer, timeout: h.cfg.WriteTimeout, until: stateOf(c).started().Add(h.cfg.WriteTimeout)}
 		return next(c)
 	}
 }
