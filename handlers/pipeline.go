@@ -60,16 +60,16 @@ func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			hd.Add("Vary", "Cookie")
 		}
 		r := c.Request()
-		var token string
-		if ck, err := r.Cookie(sm.Cookie.Name); err == nil {
-			token = ck.Value
-		}
-		ctx, err := sm.Load(r.Context(), token)
+		token, _ := cookieValue(r, sm.Cookie.Name)
+		// The session goes into the request's state, whose context looks
+		// it up, rather than into a new request (WithContext copies the
+		// request, on every request).
+		st := stateOf(c)
+		ctx, err := sm.Load(st.Context, token)
 		if err != nil {
 			return h.sessionLoadFailed(c, err)
 		}
-		r = r.WithContext(ctx)
-		c.SetRequest(r)
+		st.session = ctx
 		s := &sessionSave{sm: sm, w: res, r: r}
 		res.Before(s.save)
 		err = next(c)

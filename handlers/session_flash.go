@@ -142,16 +142,12 @@ func (h *Handler) takeFlash(c echo.Context) string {
 		return msg
 	}
 	name := h.flashCookieName()
-	// Most pages come without a flash: look before parsing the cookies
-	// (which allocates each of them).
-	if hasCookie(c.Request(), name) {
-		if ck, err := c.Request().Cookie(name); err == nil {
-			if m := fs.open(name, ck.Value, h.now()); m != "" {
-				msg = m
-			}
-			http.SetCookie(c.Response(), &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
-				Secure: h.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	if v, ok := cookieValue(c.Request(), name); ok {
+		if m := fs.open(name, v, h.now()); m != "" {
+			msg = m
 		}
+		http.SetCookie(c.Response(), &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
+			Secure: h.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	}
 	if out := stateOf(c).flash; out != nil && !out.shown && out.msg != "" {
 		out.shown = true

@@ -18,8 +18,11 @@ import (
 // (ctxCSRF).
 type requestState struct {
 	context.Context // the request's context it was put on
-	scope           tapdesk.RequestScope
-	start           time.Time // when the pipeline took the request: one clock reading for its middleware (started)
+	// session is that context with the session loaded into it
+	// (loadSession), once it is: Value looks keys up there.
+	session context.Context
+	scope   tapdesk.RequestScope
+	start   time.Time // when the pipeline took the request: one clock reading for its middleware (started)
 
 	sessionLoaded bool              // loadPrincipal ran: the session is loaded (refusals made before render their page without one)
 	principal     tapdesk.Principal // the signed-in person (zero if anonymous)
@@ -27,17 +30,21 @@ type requestState struct {
 	secretPage    bool              // the page holds a secret (keepSecret)
 	pageKey       string            // the slot a page sent compressed is kept under (Handler.pages); "" is not kept
 	flash         *flashOut         // the flash this request set
-	threat        *threatRead       // the mode as this request read it (requestThreatMode)
+	threat        threatRead        // the mode as this request read it, if threatRead (requestThreatMode)
+	threatRead    bool
 }
 
 // stateKey finds the requestState in a context.
 type stateKey struct{}
 
 // Value is the state itself for stateKey, else the value of the context
-// below it.
+// below it, with the session once it is loaded.
 func (s *requestState) Value(key any) any {
 	if key == (stateKey{}) {
 		return s
+	}
+	if s.session != nil {
+		return s.session.Value(key)
 	}
 	return s.Context.Value(key)
 }

@@ -44,11 +44,11 @@ func (h *Handler) threatMode(ctx context.Context) (tapdesk.ThreatMode, error) {
 // that failed is not tried again (nor logged again) for its page.
 func (h *Handler) requestThreatMode(c echo.Context) (tapdesk.ThreatMode, error) {
 	st := stateOf(c)
-	if r := st.threat; r != nil {
-		return r.mode, r.err
+	if st.threatRead {
+		return st.threat.mode, st.threat.err
 	}
 	m, err := h.threatMode(c.Request().Context())
-	st.threat = &threatRead{m, err}
+	st.threat, st.threatRead = threatRead{m, err}, true
 	return m, err
 }
 
