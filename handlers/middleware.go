@@ -102,9 +102,10 @@ func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		copy(csp[len(cspBefore)+cspNonceLen:], cspAfter)
 		policy := string(csp[:])
 		nonce := policy[len(cspBefore) : len(cspBefore)+cspNonceLen]
-		stateOf(c).nonce = nonce
+		st := stateOf(c)
+		st.nonce, st.cspHeader[0] = nonce, policy
 		hd := c.Response().Header()
-		hd["Content-Security-Policy"] = []string{policy}
+		hd["Content-Security-Policy"] = st.cspHeader[:]
 		// The fixed headers share one value each across responses (Set
 		// would allocate it per response); nothing changes a value in
 		// place, and a one-element slice never grows in place.
@@ -378,13 +379,14 @@ func (h *Handler) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok {
 			id = newHTTPRequestID()
 		}
-		c.Response().Header()[tapdesk.HeaderXRequestID] = []string{id} // canonical already
 		// One value in the context for all the request carries and adds
 		// up (requestState, with its tapdesk.RequestScope), set once: each
 		// context value and each new request (WithContext) is an
 		// allocation per request.
-		_, ctx := newRequestState(r.Context(), id, time.Now())
+		st, ctx := newRequestState(r.Context(), id, time.Now())
 		c.SetRequest(r.WithContext(ctx))
+		st.idHeader[0] = id
+		c.Response().Header()[tapdesk.HeaderXRequestID] = st.idHeader[:] // canonical already
 		return next(c)
 	}
 }

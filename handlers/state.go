@@ -30,8 +30,14 @@ type requestState struct {
 	secretPage    bool              // the page holds a secret (keepSecret)
 	pageKey       string            // the slot a page sent compressed is kept under (Handler.pages); "" is not kept
 	flash         *flashOut         // the flash this request set
+	save          sessionSave       // saves the session once (loadSession)
 	threat        threatRead        // the mode as this request read it, if threatRead (requestThreatMode)
 	threatRead    bool
+
+	// The values of the answer's X-Request-Id and Content-Security-Policy
+	// headers, each answer's own: held here rather than in a slice of
+	// their own each.
+	idHeader, cspHeader [1]string
 }
 
 // stateKey finds the requestState in a context.
