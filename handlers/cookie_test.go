@@ -54,6 +54,27 @@ func TestCookieValue(t *testing.T) {
 	}
 }
 
+// TestCookieScanFollowsNetHTTPsLimit: with net/http's limit on the number
+// of cookies set below what cookieValue reads itself, cookieValue leaves
+// every request to net/http, which then reads none of these cookies.
+func TestCookieScanFollowsNetHTTPsLimit(t *testing.T) {
+	if !cookieScan || !netHTTPReadsCookies(cookieScanMax) {
+		t.Fatal("net/http's own limit is below cookieScanMax, or was at start")
+	}
+	t.Setenv("GODEBUG", "httpcookiemaxnum=2")
+	if netHTTPReadsCookies(cookieScanMax) {
+		t.Fatal("net/http did not take GODEBUG's httpcookiemaxnum set while running: this test cannot set the limit")
+	}
+	cookieScan = netHTTPReadsCookies(cookieScanMax)
+	defer func() { cookieScan = true }()
+	sameAsNetHTTP(t, "a=1; b=2; __Host-tapdesk_session=tok")
+	r, _ := http.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("Cookie", "a=1; b=2; __Host-tapdesk_session=tok")
+	if v, ok := cookieValue(r, "__Host-tapdesk_session"); ok {
+		t.Errorf("read %q where net/http's limit reads no cookie", v)
+	}
+}
+
 // FuzzCookieValue reads fuzzed Cookie headers both ways.
 func FuzzCookieValue(f *testing.F) {
 	f.Add("x=1; __Host-tapdesk_session=abc; y=2", "")
