@@ -70,8 +70,8 @@ func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			return h.sessionLoadFailed(c, err)
 		}
 		st.session = ctx
+		st.save = sessionSave{sm: sm, w: res, r: r}
 		s := &st.save
-		*s = sessionSave{sm: sm, w: res, r: r}
 		res.Before(s.save)
 		err = next(c)
 		// An error's page is drawn further out (echo's error handler), and

@@ -59,6 +59,11 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	if !ok {
 		return h.Handler.Handle(ctx, r)
 	}
+	return h.write(line)
+}
+
+// write writes a whole line, under the lock slog's handler writes under.
+func (h *Handler) write(line []byte) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	_, err := h.w.Write(line)
@@ -70,10 +75,12 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 // which making the record and walking its attributes cost as much as
 // writing them. A line of plain attributes is written as the very bytes
 // slog.JSONHandler writes for the record of the same attributes; any other
-// line is made into that record and goes to slog's handler. A Line is
-// pooled: it must not be used after Write.
+// line is made into that record and goes to slog's handler (or, begun
+// for another handler, to that one). A Line is pooled: it must not be
+// used after Write.
 type Line struct {
-	h     *Handler
+	h     *Handler     // writes the line while it is plain
+	to    slog.Handler // takes the line as a record when it is not
 	t     time.Time
 	level slog.Level
 	msg   string
@@ -87,12 +94,36 @@ var lines = sync.Pool{New: func() any { return &Line{b: make([]byte, 0, 1024)} }
 // NewLine starts a line at t, of level and msg, as Handle would write a
 // record of them. Give it its attributes (String, Int) and Write it.
 func (h *Handler) NewLine(t time.Time, level slog.Level, msg string) *Line {
-	l := lines.Get().(*Line)
-	l.h, l.t, l.level, l.msg, l.attrs, l.b = h, t, level, msg, l.attrs[:0], l.b[:0]
-	l.plain = h.quick && !t.IsZero()
-	if l.plain {
+	l := newLine(h.Handler, t, level, msg)
+	if h.quick {
+		l.h = h
 		l.b, l.plain = appendHead(l.b, t, level, msg)
 	}
+	return l
+}
+
+// lineStarter is a handler that starts lines itself: Handler, or one
+// wrapping it. NewLine may return nil: the line then goes to the handler
+// as a record.
+type lineStarter interface {
+	NewLine(t time.Time, level slog.Level, msg string) *Line
+}
+
+// Begin starts a line for h, at t, of level and msg: the quick way when
+// h offers it (NewLine), else a line that goes to h as a record.
+func Begin(h slog.Handler, t time.Time, level slog.Level, msg string) *Line {
+	if s, ok := h.(lineStarter); ok {
+		if l := s.NewLine(t, level, msg); l != nil {
+			return l
+		}
+	}
+	return newLine(h, t, level, msg)
+}
+
+// newLine is a pooled line going to h as a record.
+func newLine(h slog.Handler, t time.Time, level slog.Level, msg string) *Line {
+	l := lines.Get().(*Line)
+	l.h, l.to, l.t, l.level, l.msg, l.attrs, l.b, l.plain = nil, h, t, level, msg, l.attrs[:0], l.b[:0], false
 	return l
 }
 
@@ -122,20 +153,17 @@ func (l *Line) Int(key string, value int64) *Line {
 func (l *Line) Write(ctx context.Context) error {
 	defer func() {
 		if cap(l.b) <= maxPooled && cap(l.attrs) <= 64 {
-			l.h = nil
+			l.h, l.to = nil, nil
 			lines.Put(l)
 		}
 	}()
 	if !l.plain {
 		r := slog.NewRecord(l.t, l.level, l.msg, 0)
 		r.AddAttrs(l.attrs...)
-		return l.h.Handler.Handle(ctx, r)
+		return l.to.Handle(ctx, r)
 	}
 	l.b = append(l.b, "}\n"...)
-	l.h.mu.Lock()
-	defer l.h.mu.Unlock()
-	_, err := l.h.w.Write(l.b)
-	return err
+	return l.h.write(l.b)
 }
 
 // appendHead appends the time, level and message of a line, if they are

@@ -226,11 +226,24 @@ func TestQuickWay(t *testing.T) {
 
 // requestAsLine writes requestLine's line as a Line, as handlers.requestLog
 // does.
-func requestAsLine(h *Handler, t time.Time, user string) {
-	_ = h.NewLine(t, slog.LevelInfo, "http").String("method", "GET").String("route", "/requests/:id").
+func requestAsLine(h slog.Handler, t time.Time, user string) {
+	_ = Begin(h, t, slog.LevelInfo, "http").String("method", "GET").String("route", "/requests/:id").
 		Int("status", 200).Int("duration_ms", 3).Int("bytes", 2478).
 		String("request_id", "FI0cQVsU2YpfcnnQ").String("client", "203.0.113.7").String("user", user).
 		Write(context.Background())
+}
+
+// TestBeginForAnotherHandler: a line begun for a handler that starts no
+// lines (slog's text handler) reaches it as the record of the same
+// attributes.
+func TestBeginForAnotherHandler(t *testing.T) {
+	var a, b bytes.Buffer
+	when := time.Date(2026, 11, 30, 7, 1, 47, 123456789, time.UTC)
+	requestAsLine(slog.NewTextHandler(&a, nil), when, "agent@contoso.example")
+	_ = slog.NewTextHandler(&b, nil).Handle(context.Background(), requestLine(when, "agent@contoso.example"))
+	if a.String() != b.String() || a.Len() == 0 {
+		t.Errorf("wrote\n%q\nthe record writes\n%q", a.String(), b.String())
+	}
 }
 
 type counting struct {
