@@ -135,6 +135,28 @@ func CompressPage(acceptEncoding, fetchSite string, holdsSecret bool) bool {
 // acceptsGzip reads an Accept-Encoding header (RFC 9110, 12.5.3): gzip is
 // acceptable if named, or covered by "*", with a weight above zero.
 func acceptsGzip(header string) bool {
+	if !strings.ContainsAny(header, ";*") {
+		return namesGzip(header)
+	}
+	return weighsGzip(header)
+}
+
+// namesGzip is acceptsGzip for a header without weights or "*" (what
+// browsers send): gzip is acceptable if one of the codings is it. It
+// reads the header once, without splitting it.
+func namesGzip(header string) bool {
+	for header != "" {
+		name, rest, _ := strings.Cut(header, ",")
+		if name = strings.TrimSpace(name); strings.EqualFold(name, "gzip") || strings.EqualFold(name, "x-gzip") {
+			return true
+		}
+		header = rest
+	}
+	return false
+}
+
+// weighsGzip is acceptsGzip for any header.
+func weighsGzip(header string) bool {
 	gzip, star := -1.0, -1.0
 	for part := range strings.SplitSeq(header, ",") {
 		name, params, _ := strings.Cut(part, ";")

@@ -70,6 +70,19 @@ func TestServiceRootProblem(t *testing.T) {
 	}
 }
 
+// FuzzAcceptsGzip checks that the quick reading of a header without
+// weights (namesGzip) agrees with the full one (weighsGzip) on any header.
+func FuzzAcceptsGzip(f *testing.F) {
+	for _, seed := range []string{"gzip, deflate, br, zstd", "gzip, deflate, br", "br, zstd", "", " x-GZIP ", "gzip;q=0", "*", ",,", "identity, gzip\t"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		if got, want := acceptsGzip(header), weighsGzip(header); got != want {
+			t.Errorf("acceptsGzip(%q) = %v, the full reading says %v", header, got, want)
+		}
+	})
+}
+
 func TestCompressPage(t *testing.T) {
 	for _, tc := range []struct {
 		accept string
@@ -92,6 +105,11 @@ func TestCompressPage(t *testing.T) {
 		{"gzip;q=2", false, false},
 		{"deflate, gzip ;q=1.0", false, true},
 		{"gzip, gzip;q=0", false, true}, // the highest weight given counts
+		{"deflate, br", false, false},
+		{" gzip ,br", false, true},
+		{"\tGzip", false, true},
+		{"gzipx, xgzip, gz ip", false, false},
+		{",,gzip,", false, true},
 	} {
 		if got := CompressPage(tc.accept, "same-origin", tc.secret); got != tc.want {
 			t.Errorf("CompressPage(%q, secret %v) = %v, want %v", tc.accept, tc.secret, got, tc.want)

@@ -72,3 +72,14 @@ func validCookieValue(v string) bool {
 	}
 	return true
 }
+
+// headerValue is h.Get(key) for a key already in canonical form (the
+// constants tapdesk and echo name headers by, and what net/http stores a
+// request's header lines under): the first value, or "". Get puts the key
+// in canonical form on every call, checking each of its bytes again.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}

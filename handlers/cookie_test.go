@@ -2,8 +2,12 @@ package handlers
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"net/textproto"
 	"strings"
 	"testing"
+
+	"github.com/labstack/echo/v4"
 )
 
 // cookieNames are names tapdesk reads, and one that is a prefix of another.
@@ -83,4 +87,23 @@ func FuzzCookieValue(f *testing.F) {
 		sameAsNetHTTP(t, line)
 		sameAsNetHTTP(t, line, second)
 	})
+}
+
+// TestHeaderValueKeysCanonical checks the keys headerValue is called with
+// are in canonical form: one that is not would never match a request's
+// header, where Get would.
+func TestHeaderValueKeysCanonical(t *testing.T) {
+	for _, key := range []string{echo.HeaderAcceptEncoding, echo.HeaderSecFetchSite, "Sec-Fetch-Dest", echo.HeaderContentType} {
+		if c := textproto.CanonicalMIMEHeaderKey(key); c != key {
+			t.Errorf("%q is not canonical (%q)", key, c)
+		}
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set(strings.ToLower(key), "v")
+		if got := headerValue(r.Header, key); got != r.Header.Get(key) || got != "v" {
+			t.Errorf("headerValue(%q) = %q, Get says %q", key, got, r.Header.Get(key))
+		}
+	}
+	if got := headerValue(http.Header{}, echo.HeaderContentType); got != "" {
+		t.Errorf("headerValue of a missing header = %q", got)
+	}
 }

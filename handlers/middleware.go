@@ -75,7 +75,7 @@ func (h *Handler) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 		// only reads writes nothing (tapdesk.SessionActivityStep).
 		// The request page's own polling (requestStatus) is the browser
 		// at work, not the person: it must not keep an idle session alive.
-		if c.Path() != requestStatusPath && !tapdesk.ScriptRequest(c.Request().Header.Get("Sec-Fetch-Dest")) &&
+		if c.Path() != requestStatusPath && !tapdesk.ScriptRequest(headerValue(c.Request().Header, "Sec-Fetch-Dest")) &&
 			tapdesk.SessionActivityDue(times.LastSeen, now, h.cfg.SessionIdleTimeout) {
 			times.LastSeen = now
 			h.sessions.Put(ctx, sessTimes, times)

@@ -109,7 +109,7 @@ func (h *Handler) compressed(c echo.Context) bool {
 	// to browsers that send Fetch Metadata, is not (tapdesk.CompressPage).
 	secret := stateOf(c).secretPage || (t != "" && t != middleware.CSRFUsingSecFetchSite)
 	r := c.Request()
-	return tapdesk.CompressPage(r.Header.Get(echo.HeaderAcceptEncoding), r.Header.Get(echo.HeaderSecFetchSite), secret)
+	return tapdesk.CompressPage(headerValue(r.Header, echo.HeaderAcceptEncoding), headerValue(r.Header, echo.HeaderSecFetchSite), secret)
 }
 
 // sendCompressed sends body, a page gzip-compressed (length as sendBody).

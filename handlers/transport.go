@@ -25,7 +25,7 @@ import (
 func (h *Handler) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if err := tapdesk.CheckFormBody(r.Method, r.Header.Get(echo.HeaderContentType), r.ContentLength); err != nil {
+		if err := tapdesk.CheckFormBody(r.Method, headerValue(r.Header, echo.HeaderContentType), r.ContentLength); err != nil {
 			// Whatever the client still sends is not wanted: close the
 			// connection after this answer rather than drain it.
 			c.Response().Header().Set(echo.HeaderConnection, "close")
