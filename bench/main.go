@@ -239,6 +239,13 @@ each as a child process on loopback, and measures in one run:
   the wrk runs (` + "`" + `/proc/PID/stat` + "`" + `, in ticks of 10 ms): requests/s depend on
   the share of the two cores wrk takes and on the machine's neighbours,
   processor time per request much less so;
+- the machine itself, just before each build's paced flows: how long
+  reading 4 MiB again at random takes back to back and after a second
+  untouched (medians, in the bench's own process). On the shared machines
+  these figures come from, memory untouched for a second has cost about
+  40 µs a 4 KiB page to touch again, and a paced step runs code and
+  touches data last used up to seconds before: that row says how much of
+  a column's paced p99 is the machine;
 - the server's VmRSS after start (split into anonymous memory and
   file-backed pages, mostly the binary's), sampled under load and VmHWM,
   and again after a quiet spell; the ` + "`" + `-wal` + "`" + ` file's size sampled every 50 ms
@@ -518,6 +525,10 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 			return fail(err)
 		}
 	}
+	// What the machine does to memory left untouched, just before the
+	// paced flows (machine.go).
+	r.Memory = probeMemory(time.Second, 10, 5)
+	logf("memory probe: %s ms after a second untouched, %s ms back to back (%s a page)", msFine(r.Memory.Cold), msFine(r.Memory.Warm), r.Memory.perPage())
 	// People first: the paced flows, each step after a think time.
 	paced := users[c.listed : c.listed+c.paced]
 	cpu0, _ := cpuTime(srv.pid())

@@ -162,6 +162,7 @@ type result struct {
 	Paced                           int                 // paced flows run
 	PacedWall, PacedCPU             time.Duration       // their wall time and the server's processor time
 	MinThink, MaxThink              time.Duration
+	Memory                          memoryProbe // the machine, just before the paced flows
 	Flows, FlowsFailed              int // Flows: closed-loop (saturation) flows; FlowsFailed: of both runs
 	Concurrent                      int
 	FlowWall, SatCPU                time.Duration // the saturation run's wall and server processor time
@@ -184,6 +185,10 @@ type machine struct {
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
+
+// msFine is ms with two decimals, for the probe's warm reads (a tenth of
+// a millisecond).
+func msFine(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
 
 // size is a byte count in kB (1,000 bytes), as wrk's averages are read.
 func size(b float64) string {
@@ -354,6 +359,13 @@ func table(rs []result) string {
 			return "—"
 		}
 		return fmt.Sprintf("%.1f ms", float64(r.PacedCPU)/float64(time.Millisecond)/float64(r.Paced))
+	})
+	row("machine: 4 MiB read again at random after a second untouched (back to back), just before the paced flows", "", func(r result) string {
+		p := r.Memory
+		if p.Cold == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%s ms (%s ms): %.1f µs more a 4 KiB page", msFine(p.Cold), msFine(p.Warm), float64(p.perPage())/float64(time.Microsecond))
 	})
 	row("saturation (closed loop, no think time): flows/s; p50 / p99 of every step ms; worst step's p99", "", func(r result) string {
 		if r.Flows == 0 || r.FlowWall == 0 {

@@ -240,3 +240,16 @@ func TestCPUTimeOfThisProcess(t *testing.T) {
 	}
 	t.Errorf("processor time stayed at %s through 20 s of spinning", before)
 }
+
+func TestProbeMemory(t *testing.T) {
+	p := probeMemory(time.Millisecond, 3, 3)
+	if p.Warm <= 0 || p.Cold <= 0 || p.Pages != memoryProbeBytes/4096 || p.Pause != time.Millisecond {
+		t.Fatalf("probe: %+v", p)
+	}
+	if got := (memoryProbe{Warm: time.Millisecond, Cold: 1025 * time.Millisecond, Pages: 1024}).perPage(); got != time.Millisecond {
+		t.Errorf("perPage = %s, want 1ms", got)
+	}
+	if got := (memoryProbe{Warm: 2 * time.Millisecond, Cold: time.Millisecond, Pages: 1024}).perPage(); got != 0 {
+		t.Errorf("perPage of a cold read quicker than the warm one = %s, want 0", got)
+	}
+}
