@@ -163,7 +163,7 @@ type result struct {
 	PacedWall, PacedCPU             time.Duration       // their wall time and the server's processor time
 	MinThink, MaxThink              time.Duration
 	Memory                          memoryProbe // the machine, just before the paced flows
-	Flows, FlowsFailed              int // Flows: closed-loop (saturation) flows; FlowsFailed: of both runs
+	Flows, FlowsFailed              int         // Flows: closed-loop (saturation) flows; FlowsFailed: of both runs
 	Concurrent                      int
 	FlowWall, SatCPU                time.Duration // the saturation run's wall and server processor time
 	SatAll, SatWorst                stepStat      // every response of the saturation run; its worst step
