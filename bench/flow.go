@@ -250,3 +250,55 @@ func runFlows(ctx context.Context, concurrent int, agents, approvers []*browser,
 	wg.Wait()
 	return rec
 }
+
+// pacedEcho asks the echo reference's /timed n times from concurrent
+// actors, each request after a think time drawn as the paced flows' are:
+// the bare reference for the paced steps. server is its Server-Timing
+// (the window tapdesk's app time covers), client what the actor saw.
+func pacedEcho(ctx context.Context, base string, concurrent, n int, minThink, maxThink time.Duration, seed uint64) (server, client stepStat, err error) {
+	transport := &http.Transport{MaxIdleConns: concurrent, MaxIdleConnsPerHost: concurrent, IdleConnTimeout: time.Minute}
+	defer transport.CloseIdleConnections()
+	var (
+		mu    sync.Mutex
+		pages []page
+		first error
+	)
+	work := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range concurrent {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := newBrowser(base, transport)
+			p := &pace{rng: rand.New(rand.NewPCG(seed, uint64(w))), min: minThink, max: maxThink}
+			for range work {
+				p.think(ctx)
+				pg, err := b.get(ctx, "/timed")
+				mu.Lock()
+				if err == nil && pg.status != http.StatusOK {
+					err = fmt.Errorf("GET /timed: %d", pg.status)
+				}
+				if err != nil && first == nil {
+					first = err
+				}
+				if err == nil {
+					pages = append(pages, pg)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for range n {
+		work <- struct{}{}
+	}
+	close(work)
+	wg.Wait()
+	if first != nil {
+		return stepStat{}, stepStat{}, first
+	}
+	server = summarise(pages)
+	for i := range pages {
+		pages[i].timing = serverTiming{}
+	}
+	return server, summarise(pages), nil
+}

@@ -163,6 +163,7 @@ type result struct {
 	PacedWall, PacedCPU             time.Duration       // their wall time and the server's processor time
 	MinThink, MaxThink              time.Duration
 	Memory                          memoryProbe // the machine, just before the paced flows
+	EchoPaced, EchoPacedClient      stepStat    // echo's "hello" paced as the flows' steps: its Server-Timing, and as the client saw it
 	Flows, FlowsFailed              int         // Flows: closed-loop (saturation) flows; FlowsFailed: of both runs
 	Concurrent                      int
 	FlowWall, SatCPU                time.Duration // the saturation run's wall and server processor time
@@ -354,6 +355,13 @@ func table(rs []result) string {
 			return fmt.Sprintf("%s / **%s** (%s, n=%d)%s", ms(st.P50), ms(st.P99), src, st.N, mark(st.P99 <= 20*time.Millisecond))
 		})
 	}
+	row("bare echo \"hello\" paced the same way (each request after a think time, as many at once) p50 / p99 ms", "", func(r result) string {
+		st, cl := r.EchoPaced, r.EchoPacedClient
+		if st.N == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%s / **%s** (its own time, over the window tapdesk's covers; as the client saw it %s / %s, n=%d)", ms(st.P50), ms(st.P99), ms(cl.P50), ms(cl.P99), st.N)
+	})
 	row("paced: server processor time per flow", "", func(r result) string {
 		if r.Paced == 0 {
 			return "—"

@@ -2,6 +2,10 @@
 // answering "hello", started as a child process on loopback the same way as
 // tapdesk, so the two request rates taken in one run compare as a ratio.
 //
+// /timed answers the same with its time in a Server-Timing header, for
+// requests paced like people (the bench's paced steps have their bare
+// reference there).
+//
 // With --page it also answers /page with a recorded answer (a header block
 // and a body, as tapdesk sent them): what echo does when it has nothing to
 // work out, only the same bytes to send.
@@ -16,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,7 +45,22 @@ func main() {
 	defer stop()
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.GET("/", func(c echo.Context) error { return c.String(http.StatusOK, "hello") })
+	hello := func(c echo.Context) error { return c.String(http.StatusOK, "hello") }
+	e.GET("/", hello)
+	// /timed is "hello" with its time in Server-Timing, measured over the
+	// window tapdesk's own app time covers (from its first middleware to
+	// the answer's header), for the paced requests the bench compares
+	// tapdesk's paced steps with. wrk asks "/", which stays bare.
+	e.GET("/timed", hello, func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			res := c.Response()
+			res.Before(func() {
+				res.Header().Set("Server-Timing", "app;dur="+strconv.FormatFloat(float64(time.Since(start).Microseconds())/1000, 'f', 3, 64))
+			})
+			return next(c)
+		}
+	})
 	e.GET("/page", func(c echo.Context) error {
 		h := c.Response().Header()
 		for k, v := range header {
