@@ -130,6 +130,15 @@ func WithRequestScope(ctx context.Context, s *RequestScope) context.Context {
 	return context.WithValue(ctx, requestScopeKey{}, s)
 }
 
+// IsRequestScopeKey says whether key is the one RequestScopeFrom looks
+// up: a context type of its own that holds a scope (the web pipeline's
+// request state) answers it from its Value, sparing a context made just
+// to carry the scope.
+func IsRequestScopeKey(key any) bool {
+	_, ok := key.(requestScopeKey)
+	return ok
+}
+
 // RequestScopeFrom is the scope of the web request ctx serves (nil outside
 // one: the sweep, the mail worker, the command line).
 func RequestScopeFrom(ctx context.Context) *RequestScope {

@@ -383,8 +383,8 @@ func (h *Handler) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		// up (requestState, with its tapdesk.RequestScope), set once: each
 		// context value and each new request (WithContext) is an
 		// allocation per request.
-		st, ctx := newRequestState(r.Context(), id, time.Now())
-		c.SetRequest(r.WithContext(ctx))
+		st := newRequestState(r.Context(), id, time.Now())
+		c.SetRequest(r.WithContext(st))
 		st.idHeader[0] = id
 		c.Response().Header()[tapdesk.HeaderXRequestID] = st.idHeader[:] // canonical already
 		return next(c)

@@ -22,7 +22,11 @@ type requestState struct {
 	// (loadSession), once it is: Value looks keys up there.
 	session context.Context
 	scope   tapdesk.RequestScope
-	start   time.Time // when the pipeline took the request: one clock reading for its middleware (started)
+	// hasScope: scope is the request's (the pipeline made the state); a
+	// state made for a context from elsewhere (stateOf) leaves the scope
+	// to that context.
+	hasScope bool
+	start    time.Time // when the pipeline took the request: one clock reading for its middleware (started)
 
 	sessionLoaded bool              // loadPrincipal ran: the session is loaded (refusals made before render their page without one)
 	principal     tapdesk.Principal // the signed-in person (zero if anonymous)
@@ -31,6 +35,7 @@ type requestState struct {
 	pageKey       string            // the slot a page sent compressed is kept under (Handler.pages); "" is not kept
 	flash         *flashOut         // the flash this request set
 	save          sessionSave       // saves the session once (loadSession)
+	deadline      deadlineWriter    // the answer's writer (writeDeadline)
 	threat        threatRead        // the mode as this request read it, if threatRead (requestThreatMode)
 	threatRead    bool
 
@@ -43,11 +48,15 @@ type requestState struct {
 // stateKey finds the requestState in a context.
 type stateKey struct{}
 
-// Value is the state itself for stateKey, else the value of the context
-// below it, with the session once it is loaded.
+// Value is the state itself for stateKey and its scope for the scope's
+// key (tapdesk.RequestScopeFrom), else the value of the context below it,
+// with the session once it is loaded.
 func (s *requestState) Value(key any) any {
 	if key == (stateKey{}) {
 		return s
+	}
+	if s.hasScope && tapdesk.IsRequestScopeKey(key) {
+		return &s.scope
 	}
 	if s.session != nil {
 		return s.session.Value(key)
@@ -56,11 +65,11 @@ func (s *requestState) Value(key any) any {
 }
 
 // newRequestState is the state of a request whose context is ctx, taken
-// at start, and the context carrying it and its scope.
-func newRequestState(ctx context.Context, id string, start time.Time) (*requestState, context.Context) {
-	s := &requestState{Context: ctx, start: start}
+// at start; it is the context carrying itself and its scope.
+func newRequestState(ctx context.Context, id string, start time.Time) *requestState {
+	s := &requestState{Context: ctx, start: start, hasScope: true}
 	s.scope.ID = id
-	return s, tapdesk.WithRequestScope(s, &s.scope)
+	return s
 }
 
 // started is when the pipeline took the request (now, for a request that

@@ -82,7 +82,10 @@ func (h *Handler) writeDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 		// WriteTimeout on from when it read the request (cmd/tapdesk runs
 		// it with this same WriteTimeout): that deadline stands as the
 		// first one, so a page written at once sets none of its own.
-		res.Writer = &deadlineWriter{ResponseWriter: res.Writer, timeout: h.cfg.WriteTimeout, until: stateOf(c).started().Add(h.cfg.WriteTimeout)}
+		// The writer lives in the request's state: one allocation fewer.
+		st := stateOf(c)
+		st.deadline = deadlineWriter{ResponseWriter: res.Writer, timeout: h.cfg.WriteTimeout, until: st.started().Add(h.cfg.WriteTimeout)}
+		res.Writer = &st.deadline
 		return next(c)
 	}
 }
