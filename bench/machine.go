@@ -11,16 +11,15 @@ import (
 // back to back (Warm), and each time after a pause (Cold), medians.
 //
 // On the shared machines the figures here are taken on, memory untouched
-// for a second costs tens of microseconds a 4 KiB page to touch again
-// (2026-11-30: 4 MiB read back to back in 0.09 ms, after a second
-// untouched in 45 ms, and after the same second spent spinning on other
-// memory in 38 ms, so it is the time untouched, not idleness, that
-// counts), where it cost nothing measurable on a quiet hour's machine.
-// A paced step runs code and touches data the process last used up to
-// seconds before, and pays that on every page: the paced steps' p99
-// moves with it, more than with anything tapdesk does. The probe runs in
-// the bench's own process, just before each build's paced flows, so each
-// column says what the machine was doing then.
+// for a second has cost 6-44 µs a 4 KiB page to touch again (2026-11-30:
+// 4 MiB read back to back in 0.09 ms, after a second untouched in 45 ms,
+// and after the same second spent spinning on other memory in 38 ms, so
+// it is the time untouched, not idleness, that counts). A paced step runs
+// code and touches data the process last used up to seconds before, and
+// pays that on every such page. The probe runs in the bench's own
+// process, right after each build's paced flows, so each column says what
+// the machine was doing then. The cold reads also touch the 200 KB of
+// indexes (about 5% more pages than the 1,024 the cost is divided by).
 type memoryProbe struct {
 	Warm, Cold time.Duration
 	Pause      time.Duration

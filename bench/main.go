@@ -239,17 +239,17 @@ each as a child process on loopback, and measures in one run:
   the wrk runs (` + "`" + `/proc/PID/stat` + "`" + `, in ticks of 10 ms): requests/s depend on
   the share of the two cores wrk takes and on the machine's neighbours,
   processor time per request much less so;
-- the bare echo reference paced the same way, just before them: its
+- the bare echo reference paced the same way, right after them: its
   "hello" asked twice as many times as there are paced flows, by as many
   actors at once, each request after a think time drawn the same way;
   its p50 and p99 over the window tapdesk's app time covers (from the
   first middleware to the answer's header, in its own Server-Timing) and
   as the client saw them;
-- the machine itself, just before each build's paced flows: how long
+- the machine itself, right after each build's paced flows: how long
   reading 4 MiB again at random takes back to back and after a second
   untouched (medians, in the bench's own process). On the shared machines
-  these figures come from, memory untouched for a second has cost about
-  40 µs a 4 KiB page to touch again, and a paced step runs code and
+  these figures come from, memory untouched for a second has cost 6–44 µs
+  a 4 KiB page to touch again, and a paced step runs code and
   touches data last used up to seconds before: that row says how much of
   a column's paced p99 is the machine;
 - the server's VmRSS after start (split into anonymous memory and
@@ -531,16 +531,6 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 			return fail(err)
 		}
 	}
-	// What the machine does to memory left untouched, just before the
-	// paced flows (machine.go).
-	r.Memory = probeMemory(time.Second, 10, 5)
-	logf("memory probe: %s ms after a second untouched, %s ms back to back (%s a page)", msFine(r.Memory.Cold), msFine(r.Memory.Warm), r.Memory.perPage())
-	// The bare reference for the paced steps: echo's "hello" asked the
-	// same way, each request after a think time, as many at once.
-	if r.EchoPaced, r.EchoPacedClient, err = pacedEcho(ctx, echo.base, c.concurrent, 2*c.paced, c.minThink, c.maxThink, c.seed); err != nil {
-		return fail(err)
-	}
-	logf("echo paced: p50 / p99 %s / %s ms (server), %s / %s ms (client)", ms(r.EchoPaced.P50), ms(r.EchoPaced.P99), ms(r.EchoPacedClient.P50), ms(r.EchoPacedClient.P99))
 	// People first: the paced flows, each step after a think time.
 	paced := users[c.listed : c.listed+c.paced]
 	cpu0, _ := cpuTime(srv.pid())
@@ -555,6 +545,22 @@ func measure(ctx context.Context, c config, t target, dir, tenantPath string, us
 		r.Steps[step] = summarise(rec.pages[step])
 	}
 	logf("%d paced flows in %s, %d failed, server CPU %s", r.Paced, r.PacedWall.Round(time.Millisecond), r.FlowsFailed, r.PacedCPU)
+
+	// Right after them, the bare reference for the paced steps: echo's
+	// "hello" asked the same way, each request after a think time, as
+	// many at once; then what the machine does to memory left untouched
+	// (machine.go). After the flows rather than before, so tapdesk's
+	// flows start as soon as its actors have signed in, as they did
+	// before these were measured. A failure here loses only its row.
+	if r.EchoPaced, r.EchoPacedClient, err = pacedEcho(ctx, echo.base, c.concurrent, 2*c.paced, c.minThink, c.maxThink, c.seed); err != nil {
+		logf("echo paced: %v", err)
+		r.EchoPaced, r.EchoPacedClient = stepStat{}, stepStat{}
+	} else {
+		logf("echo paced: p50 / p99 %s / %s ms (its own time), %s / %s ms (client)", msFine(r.EchoPaced.P50), ms(r.EchoPaced.P99), ms(r.EchoPacedClient.P50), ms(r.EchoPacedClient.P99))
+	}
+	r.Memory = probeMemory(time.Second, 10, 5)
+	logf("memory probe: %s ms after a second untouched, %s ms back to back (%s a page)", msFine(r.Memory.Cold), msFine(r.Memory.Warm), r.Memory.perPage())
+	cpu1, _ = cpuTime(srv.pid()) // the saturation run's processor time starts here
 
 	// Then saturation: closed loop, every actor's next step as soon as the
 	// last answered. Per-step latency is then concurrency ÷ throughput.

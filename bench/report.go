@@ -162,7 +162,7 @@ type result struct {
 	Paced                           int                 // paced flows run
 	PacedWall, PacedCPU             time.Duration       // their wall time and the server's processor time
 	MinThink, MaxThink              time.Duration
-	Memory                          memoryProbe // the machine, just before the paced flows
+	Memory                          memoryProbe // the machine, right after the paced flows
 	EchoPaced, EchoPacedClient      stepStat    // echo's "hello" paced as the flows' steps: its Server-Timing, and as the client saw it
 	Flows, FlowsFailed              int         // Flows: closed-loop (saturation) flows; FlowsFailed: of both runs
 	Concurrent                      int
@@ -360,7 +360,11 @@ func table(rs []result) string {
 		if st.N == 0 {
 			return "—"
 		}
-		return fmt.Sprintf("%s / **%s** (its own time, over the window tapdesk's covers; as the client saw it %s / %s, n=%d)", ms(st.P50), ms(st.P99), ms(cl.P50), ms(cl.P99), st.N)
+		src := "its own time, over the window tapdesk's covers"
+		if !st.Server {
+			src = "as the client saw it: the answers had no Server-Timing"
+		}
+		return fmt.Sprintf("%s / **%s** (%s; as the client saw it %s / %s, n=%d)", msFine(st.P50), ms(st.P99), src, ms(cl.P50), ms(cl.P99), st.N)
 	})
 	row("paced: server processor time per flow", "", func(r result) string {
 		if r.Paced == 0 {
@@ -368,7 +372,7 @@ func table(rs []result) string {
 		}
 		return fmt.Sprintf("%.1f ms", float64(r.PacedCPU)/float64(time.Millisecond)/float64(r.Paced))
 	})
-	row("machine: 4 MiB read again at random after a second untouched (back to back), just before the paced flows", "", func(r result) string {
+	row("machine: 4 MiB read again at random after a second untouched (back to back), right after the paced flows", "", func(r result) string {
 		p := r.Memory
 		if p.Cold == 0 {
 			return "—"

@@ -102,8 +102,9 @@ func dashboardListingWith(tb testing.TB, log *slog.Logger) (*testDemo, []*http.C
 // metrics, the request log line, the page. Measured at 31 (33 before the
 // scope and the write deadline's writer moved into requestState; 44 before the
 // request's values moved into requestState and the request line into
-// slogjson.Line; 88 before the work of issue 10's perf-read slice), 36
-// under the race detector, whose sync.Pool drops pooled buffers at random;
+// slogjson.Line; 88 before the work of issue 10's perf-read slice); more
+// under the race detector (36 when it was 33), whose sync.Pool drops
+// pooled buffers at random;
 // the rest is room for a rare miss of the dashboard cache.
 const dashboardAllocsBound = 60
 
