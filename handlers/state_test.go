@@ -48,3 +48,29 @@ func TestRequestStateContext(t *testing.T) {
 		t.Error("a state made by stateOf answers with its empty scope")
 	}
 }
+
+// TestWriteDeadlineTwice checks a request that goes through writeDeadline
+// twice keeps one writer: its state holds the writer, and wrapping it
+// again in place would make the writer its own ResponseWriter (a write
+// would recurse forever).
+func TestWriteDeadlineTwice(t *testing.T) {
+	h := &Handler{cfg: Config{WriteTimeout: time.Minute}}
+	handler := h.writeDeadline(h.writeDeadline(func(c echo.Context) error {
+		return c.String(http.StatusOK, "written")
+	}))
+	rec := httptest.NewRecorder()
+	c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/", nil), rec)
+	if err := handler(c); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Body.String() != "written" {
+		t.Errorf("body %q", rec.Body.String())
+	}
+	w, ok := c.Response().Writer.(*deadlineWriter)
+	if !ok {
+		t.Fatalf("the answer's writer is %T, want a deadlineWriter", c.Response().Writer)
+	}
+	if w.ResponseWriter != http.ResponseWriter(rec) {
+		t.Errorf("the deadlineWriter writes to %T, want the recorder", w.ResponseWriter)
+	}
+}

@@ -83,7 +83,12 @@ func (h *Handler) writeDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 		// it with this same WriteTimeout): that deadline stands as the
 		// first one, so a page written at once sets none of its own.
 		// The writer lives in the request's state: one allocation fewer.
+		// A request wrapped once already keeps its writer (wrapping it
+		// again in place would make it its own ResponseWriter).
 		st := stateOf(c)
+		if res.Writer == http.ResponseWriter(&st.deadline) {
+			return next(c)
+		}
 		st.deadline = deadlineWriter{ResponseWriter: res.Writer, timeout: h.cfg.WriteTimeout, until: st.started().Add(h.cfg.WriteTimeout)}
 		res.Writer = &st.deadline
 		return next(c)
