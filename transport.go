@@ -147,12 +147,18 @@ func acceptsGzip(header string) bool {
 func namesGzip(header string) bool {
 	for header != "" {
 		name, rest, _ := strings.Cut(header, ",")
-		if name = strings.TrimSpace(name); strings.EqualFold(name, "gzip") || strings.EqualFold(name, "x-gzip") {
+		if isGzip(strings.TrimSpace(name)) {
 			return true
 		}
 		header = rest
 	}
 	return false
+}
+
+// isGzip says whether a content coding's name is gzip's (x-gzip is its
+// old alias, RFC 9110 8.4.1.3).
+func isGzip(name string) bool {
+	return strings.EqualFold(name, "gzip") || strings.EqualFold(name, "x-gzip")
 }
 
 // weighsGzip is acceptsGzip for any header.
@@ -172,7 +178,7 @@ func weighsGzip(header string) bool {
 			}
 		}
 		switch name = strings.TrimSpace(name); {
-		case strings.EqualFold(name, "gzip"), strings.EqualFold(name, "x-gzip"):
+		case isGzip(name):
 			gzip = max(gzip, q)
 		case name == "*":
 			star = max(star, q)

@@ -30,11 +30,7 @@ func netHTTPReadsCookies(n int) bool {
 // request. name must be a valid cookie name.
 func cookieValue(r *http.Request, name string) (string, bool) {
 	lines := r.Header["Cookie"]
-	n := 0
-	for _, line := range lines {
-		n += strings.Count(line, ";") + 1
-	}
-	if n > cookieScanMax || !cookieScan {
+	if !cookieScan || cookieCount(lines) > cookieScanMax {
 		ck, err := r.Cookie(name)
 		if err != nil {
 			return "", false
@@ -59,6 +55,15 @@ func cookieValue(r *http.Request, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// cookieCount is the most cookies these Cookie header lines can hold.
+func cookieCount(lines []string) int {
+	n := 0
+	for _, line := range lines {
+		n += strings.Count(line, ";") + 1
+	}
+	return n
 }
 
 // validCookieValue says whether every byte of v may stand in a cookie's

@@ -36,8 +36,7 @@ type requestState struct {
 	flash         *flashOut         // the flash this request set
 	save          sessionSave       // saves the session once (loadSession)
 	deadline      deadlineWriter    // the answer's writer (writeDeadline)
-	threat        threatRead        // the mode as this request read it, if threatRead (requestThreatMode)
-	threatRead    bool
+	threat        threatRead        // the mode as this request read it, once read (requestThreatMode)
 
 	// The values of the answer's X-Request-Id and Content-Security-Policy
 	// headers, each answer's own: held here rather than in a slice of

@@ -44,18 +44,20 @@ func (h *Handler) threatMode(ctx context.Context) (tapdesk.ThreatMode, error) {
 // that failed is not tried again (nor logged again) for its page.
 func (h *Handler) requestThreatMode(c echo.Context) (tapdesk.ThreatMode, error) {
 	st := stateOf(c)
-	if st.threatRead {
+	if st.threat.done {
 		return st.threat.mode, st.threat.err
 	}
 	m, err := h.threatMode(c.Request().Context())
-	st.threat, st.threatRead = threatRead{m, err}, true
+	st.threat = threatRead{m, err, true}
 	return m, err
 }
 
-// threatRead is a request's read of the mode (requestThreatMode).
+// threatRead is a request's read of the mode (requestThreatMode); done
+// once it was read (the zero mode without an error is a read too).
 type threatRead struct {
 	mode tapdesk.ThreatMode
 	err  error
+	done bool
 }
 
 // threatForm is the admin page's form for the mode as it is.
