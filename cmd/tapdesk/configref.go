@@ -162,9 +162,9 @@ func rateLimitReference(b *bytes.Buffer) error {
 // --help, so a flag added there shows here without more work.
 func commandReference(b *bytes.Buffer) error {
 	b.WriteString("## Other commands\n\n")
-	b.WriteString("Their flags, as each command's `--help` prints them. The audit commands read\n" +
-		"`TAPDESK_DB`, `TAPDESK_AUDIT_KEY` and `TAPDESK_AUDIT_OLD_KEYS` (or `_FILE`) as `serve` does;\n" +
-		"`tapdesk migrate` takes only `--db` (`TAPDESK_DB`).\n\n")
+	b.WriteString("Their flags, as each command's `--help` prints them. The audit and db commands read\n" +
+		"`TAPDESK_DB`, `TAPDESK_AUDIT_KEY` and `TAPDESK_AUDIT_OLD_KEYS` (or `_FILE`) as `serve` does,\n" +
+		"where a flag below names them; `tapdesk version` takes no flags.\n\n")
 	noEnv := func(string) string { return "" }
 	for _, c := range []struct {
 		title string
@@ -178,6 +178,10 @@ func commandReference(b *bytes.Buffer) error {
 		{"tapdesk audit public-key", []string{"audit", "public-key", "-h"}},
 		{"tapdesk audit evidence", []string{"audit", "evidence", "-h"}},
 		{"tapdesk audit check-evidence", []string{"audit", "check-evidence", "-h"}},
+		{"tapdesk migrate", []string{"migrate", "-h"}},
+		{"tapdesk db backup", []string{"db", "backup", "-h"}},
+		{"tapdesk db copy", []string{"db", "copy", "-h"}},
+		{"tapdesk healthcheck", []string{"healthcheck", "-h"}},
 	} {
 		var help bytes.Buffer
 		err := run(context.Background(), c.args, noEnv, io.Discard, &help)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -83,4 +84,51 @@ func firstDifference(got, want string) string {
 		}
 	}
 	return "the files differ"
+}
+
+// TestConfigurationReferenceListsEveryCommand: each command the usage texts
+// name (tapdesk help, tapdesk audit help, tapdesk db help) has its flags in
+// the reference, serve's as the settings above, version having none.
+func TestConfigurationReferenceListsEveryCommand(t *testing.T) {
+	ref, err := configReference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var commands []string
+	for _, text := range []string{usage, auditUsage, dbUsage} {
+		for line := range strings.SplitSeq(text, "\n") {
+			words := strings.Fields(line)
+			if !strings.HasPrefix(line, "  tapdesk ") || len(words) < 2 {
+				continue
+			}
+			name := "tapdesk " + words[1]
+			if (words[1] == "audit" || words[1] == "db") && len(words) > 2 {
+				if strings.Contains(words[2], "|") {
+					continue // the top usage's summary; the group's own usage lists each
+				}
+				name += " " + words[2]
+			}
+			switch words[1] {
+			case "serve", "version":
+				continue
+			}
+			if !slices.Contains(commands, name) {
+				commands = append(commands, name)
+			}
+		}
+	}
+	if len(commands) < 10 {
+		t.Fatalf("found only %d commands in the usage texts (%v): the reading is wrong", len(commands), commands)
+	}
+	for _, c := range commands {
+		_, section, ok := strings.Cut(string(ref), "\n### "+c+"\n")
+		if !ok {
+			t.Errorf("the reference has no section for %s", c)
+			continue
+		}
+		// Its help went where run said (not to the process's own stderr).
+		if !strings.HasPrefix(strings.TrimSpace(section), "```\n  -") {
+			t.Errorf("the section for %s lists no flags: %.80q", c, section)
+		}
+	}
 }

@@ -13,8 +13,9 @@ import (
 // runHealthcheck asks a running tapdesk for /healthz and exits 0 when it
 // answers 200, 1 otherwise. It is the container's HEALTHCHECK: the
 // distroless image has no shell, curl or wget.
-func runHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func runHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	s := newSettings("healthcheck")
+	s.fs.SetOutput(stderr)
 	s.str("addr", ":8080", "the address tapdesk serve listens on; the check asks it on loopback")
 	target := s.fs.String("url", "", "the URL to ask instead (default: /healthz at --addr on loopback)")
 	timeout := s.fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")

@@ -73,11 +73,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "db":
 		return runDB(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
-		return runMigrate(ctx, args[1:], getenv, stdout)
+		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "config-reference":
 		return runConfigReference(args[1:], stdout, stderr)
 	case "healthcheck":
-		return runHealthcheck(ctx, args[1:], getenv, stdout)
+		return runHealthcheck(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprint(stdout, currentBuild())
 		return nil
@@ -147,8 +147,9 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 // port commonly used for an application's own exporter.
 const defaultDemoMetricsAddr = "127.0.0.1:9464"
 
-func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	s := newSettings("migrate")
+	s.fs.SetOutput(stderr)
 	s.database()
 	if err := s.parse(args, getenv); err != nil {
 		return err
