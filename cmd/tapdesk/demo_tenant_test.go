@@ -19,7 +19,7 @@ import (
 // `tapdesk demo --tenant FILE` runs on the given directory: a user only the
 // file has is found by the portal's search (the benchmark gives a tenant of
 // many users this way), and a file that is not a tenant stops the demo with
-// its name.
+// its name. It also checks the demo's metrics are on by default.
 func TestDemoTenantFlag(t *testing.T) {
 	tenant := fakegraph.SampleTenant()
 	var extra fakegraph.User
@@ -77,6 +77,23 @@ func TestDemoTenantFlag(t *testing.T) {
 	agent := &browser{t: t, base: base, client: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
 	agent.signIn("/", "agent")
 	agent.get("/users?q=quinn").status(http.StatusOK).contains("quinn.onlyinfile@contoso.example")
+
+	// Given no metrics address, the demo serves Prometheus metrics on
+	// loopback (serve's are off unless TAPDESK_METRICS_ADDR is set:
+	// TestServeMetricsListener), and says where.
+	metricsURL := "http://" + defaultDemoMetricsAddr + "/metrics"
+	if !strings.Contains(out.String(), "metrics:       "+metricsURL+" (Prometheus)") {
+		t.Errorf("the demo's welcome does not name %s:\n%s", metricsURL, out.String())
+	}
+	res, err := http.Get(metricsURL)
+	if err != nil {
+		t.Fatalf("the demo's metrics by default: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "tapdesk_build_info") {
+		t.Errorf("GET %s: %d, want 200 with tapdesk's metrics:\n%.300s", metricsURL, res.StatusCode, body)
+	}
 
 	if err := os.WriteFile(file, []byte(`{"users": "no"}`), 0o600); err != nil {
 		t.Fatal(err)
