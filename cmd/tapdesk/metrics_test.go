@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -261,6 +262,11 @@ func TestServeMetricsListener(t *testing.T) {
 	t.Run("on when set", func(t *testing.T) {
 		env := validServeEnv(t)
 		env["TAPDESK_METRICS_ADDR"] = freeport.MustAddr(t)
+		// The shortest sweep interval allowed, so the test sees it honoured.
+		env["TAPDESK_SWEEP_INTERVAL"] = "5s"
+		// Nothing answers for Entra: the sweep's Graph jobs fail at once
+		// rather than wait on the internet, which this machine lacks.
+		env["TAPDESK_AUTHORITY_HOST"] = "https://127.0.0.1:1"
 		before := listeningSockets(t)
 		startServe(t, env)
 		if got := listeningSockets(t) - before; got != 2 {
@@ -269,6 +275,21 @@ func TestServeMetricsListener(t *testing.T) {
 		_, families := scrape(t, "http://"+env["TAPDESK_METRICS_ADDR"]+"/metrics")
 		if v, _ := sample(families, "tapdesk_audit_events_total", map[string]string{"category": string(tapdesk.CatService)}); v < 1 {
 			t.Errorf("the start-up event is not counted: %v", v)
+		}
+		// The sweep runs at start, then every TAPDESK_SWEEP_INTERVAL (or
+		// as soon as the last ends, if it ran longer: here its Graph jobs
+		// take seconds to give up): a second run well inside the default
+		// minute is the setting's.
+		start := time.Now()
+		for {
+			_, families := scrape(t, "http://"+env["TAPDESK_METRICS_ADDR"]+"/metrics")
+			if v, _ := sample(families, "tapdesk_sweep_runs_total", map[string]string{"task": "expired", "outcome": "ok"}); v >= 2 {
+				break
+			}
+			if time.Since(start) > 30*time.Second {
+				t.Fatal("no second sweep within 30s of TAPDESK_SWEEP_INTERVAL=5s")
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	})
 }
