@@ -39,19 +39,7 @@ func postgresHolds(t *testing.T, dsn, needle string) string {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	rows, err := raw.Query(`SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tables []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			t.Fatal(err)
-		}
-		tables = append(tables, name)
-	}
-	rows.Close()
+	tables := postgresTables(t, raw)
 	if len(tables) < 5 {
 		t.Fatalf("only %d tables in the database: the search proves nothing", len(tables))
 	}
@@ -67,6 +55,29 @@ func postgresHolds(t *testing.T, dsn, needle string) string {
 		}
 	}
 	return ""
+}
+
+// postgresTables names the tables of the database raw is open on, in order.
+func postgresTables(t *testing.T, raw *sql.DB) []string {
+	t.Helper()
+	rows, err := raw.Query(`SELECT table_name FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return tables
 }
 
 // withPassword is the database URL dsn with password set on its user. The

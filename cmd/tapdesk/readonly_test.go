@@ -54,22 +54,7 @@ func writeMark(t *testing.T, d *testDemo) func() string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { raw.Close() })
-	var tables []string
-	rows, err := raw.Query(`SELECT table_name FROM information_schema.tables
-		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			t.Fatal(err)
-		}
-		tables = append(tables, name)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	tables := postgresTables(t, raw)
 	if !slices.Contains(tables, "sessions") || !slices.Contains(tables, "audit_events") {
 		t.Fatalf("the tables read are not tapdesk's: %v", tables)
 	}
