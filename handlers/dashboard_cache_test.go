@@ -191,7 +191,7 @@ func TestSessionCaches(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		delete(first, "flash") // as scs's PopString does
+		delete(first, "flash") // as Sessions.PopString does
 		first[sessPrincipal] = tapdesk.Principal{ObjectID: "someone else"}
 		_, second, err := codec.Decode(b)
 		if err != nil {

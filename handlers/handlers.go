@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alexedwards/scs/v2"
-
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/metrics"
 	"github.com/tapdesk/tapdesk/pagezip"
@@ -134,7 +132,7 @@ type Handler struct {
 	store    Store
 	dir      tapdesk.Directory
 	auth     Authenticator
-	sessions *scs.SessionManager
+	sessions *Sessions
 	kickMail func()
 	limiter  Limiter
 	cfg      Config
@@ -174,7 +172,7 @@ type Deps struct {
 	Store     Store
 	Directory tapdesk.Directory
 	Auth      Authenticator
-	Sessions  *scs.SessionManager
+	Sessions  *Sessions
 	KickMail  func() // wakes the mail worker after a commit; may be nil
 	Config    Config
 
@@ -230,7 +228,7 @@ func New(d Deps) *Handler {
 		h.cfg.SessionLifetime = DefaultSessionLifetime
 	}
 	if h.sessions != nil {
-		h.sessions.ErrorFunc = h.sessionSaveFailed // not scs's: the standard logger and a bare 500
+		h.sessions.saveFailed = h.sessionSaveFailed // with the request id
 	}
 	h.ready = &readiness{checks: append([]ReadyCheck{{Name: "database", Check: h.databaseCheck}}, d.ReadyChecks...), log: h.log,
 		keepOK: cmp.Or(d.Config.ReadyCacheOK, tapdesk.ReadyCacheOK), keepFailed: cmp.Or(d.Config.ReadyCacheFailed, tapdesk.ReadyCacheFailed)}

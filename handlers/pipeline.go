@@ -2,9 +2,7 @@ package handlers
 
 import (
 	"net/http"
-	"time"
 
-	"github.com/alexedwards/scs/v2"
 	"github.com/labstack/echo/v4"
 )
 
@@ -41,12 +39,9 @@ func compose(next echo.HandlerFunc, mws ...echo.MiddlewareFunc) echo.HandlerFunc
 	return next
 }
 
-// loadSession is scs's LoadAndSave written for echo: the session of the
-// cookie is loaded into the request's context, and saved (its cookie
-// written) just before the answer's header goes out, or after the handler
-// if it wrote nothing. echo.WrapMiddleware(LoadAndSave) did the same
-// through a wrapped response writer, a new echo response and four
-// closures per request.
+// loadSession loads the session of the cookie into the request's state,
+// and saves it (its cookie written) just before the answer's header goes
+// out, or after the handler if it wrote nothing.
 func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	sm := h.sessions
 	return func(c echo.Context) error {
@@ -60,20 +55,16 @@ func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			hd.Add("Vary", "Cookie")
 		}
 		r := c.Request()
-		token, _ := cookieValue(r, sm.Cookie.Name)
-		// The session goes into the request's state, whose context looks
-		// it up, rather than into a new request (WithContext copies the
-		// request, on every request).
+		token, _ := cookieValue(r, sm.cookie.name)
 		st := stateOf(c)
-		ctx, err := sm.Load(st.Context, token)
-		if err != nil {
+		if err := sm.load(r.Context(), &st.session, token); err != nil {
 			return h.sessionLoadFailed(c, err)
 		}
-		st.session = ctx
+		st.sessionIn = true
 		st.save = sessionSave{sm: sm, w: res, r: r}
 		s := &st.save
 		res.Before(s.save)
-		err = next(c)
+		err := next(c)
 		// An error's page is drawn further out (echo's error handler), and
 		// drawing it may change the session (it shows and drops the flash):
 		// its header's Before hook saves then, with that change.
@@ -85,9 +76,9 @@ func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // sessionSave saves a request's session once: when the answer's header is
-// written, or after the handler if it wrote nothing (as scs's LoadAndSave).
+// written, or after the handler if it wrote nothing.
 type sessionSave struct {
-	sm    *scs.SessionManager
+	sm    *Sessions
 	w     http.ResponseWriter
 	r     *http.Request
 	saved bool
@@ -98,16 +89,5 @@ func (s *sessionSave) save() {
 		return
 	}
 	s.saved = true
-	ctx := s.r.Context()
-	switch s.sm.Status(ctx) {
-	case scs.Modified:
-		token, expiry, err := s.sm.Commit(ctx)
-		if err != nil {
-			s.sm.ErrorFunc(s.w, s.r, err)
-			return
-		}
-		s.sm.WriteSessionCookie(ctx, s.w, token, expiry)
-	case scs.Destroyed:
-		s.sm.WriteSessionCookie(ctx, s.w, "", time.Time{})
-	}
+	s.sm.save(s.r.Context(), s.w, s.r)
 }

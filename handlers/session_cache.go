@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"hash/maphash"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -108,7 +107,7 @@ type sessionDecodeCache struct {
 type decodedSession struct {
 	encoded  string // the exact bytes, compared on every hit
 	deadline time.Time
-	values   map[string]any // never handed out: callers get a copy
+	values   map[string]any // handed out as it is: never changed after put
 }
 
 func newSessionDecodeCache(n int) *sessionDecodeCache {
@@ -116,8 +115,8 @@ func newSessionDecodeCache(n int) *sessionDecodeCache {
 	return &sessionDecodeCache{seed: maphash.MakeSeed(), data: c}
 }
 
-// get returns the values b decodes to, as a map of the caller's own (scs
-// changes it as the request puts and pops values).
+// get returns the values b decodes to: the cache's own map, which the
+// caller must not change (a session copies it first: session.own).
 func (c *sessionDecodeCache) get(b []byte) (time.Time, map[string]any, bool) {
 	h := maphash.Bytes(c.seed, b)
 	c.mu.Lock()
@@ -126,7 +125,7 @@ func (c *sessionDecodeCache) get(b []byte) (time.Time, map[string]any, bool) {
 	if !ok || d.encoded != string(b) {
 		return time.Time{}, nil, false
 	}
-	return d.deadline, maps.Clone(d.values), true
+	return d.deadline, d.values, true
 }
 
 func (c *sessionDecodeCache) put(b []byte, deadline time.Time, values map[string]any) {

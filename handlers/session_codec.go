@@ -2,26 +2,48 @@ package handlers
 
 import (
 	"bytes"
+	"encoding/gob"
 	"encoding/json"
+	"maps"
 	"time"
-
-	"github.com/alexedwards/scs/v2"
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/signin"
 )
 
 // sessionCodec encodes session data as JSON with each value's type named,
-// so it decodes to the same Go types. scs's gob codec builds its decoder
-// afresh for every session it reads, which cost more than the rest of a
-// page's session work. Data without the JSON prefix (written by the gob
-// codec before) still decodes, and a value of a type not listed here is
-// written by gob as before, so no session is lost either way.
+// so it decodes to the same Go types. scs's gob codec, which tapdesk used
+// before, builds its decoder afresh for every session it reads, which cost
+// more than the rest of a page's session work. Data without the JSON prefix
+// (written by gob before) still decodes (gobSession), and a value of a type
+// not listed here is written by gob as before, so no session is lost
+// either way.
 //
 // decoded, when set, keeps what recent data decoded to (session_cache.go).
 type sessionCodec struct {
-	gob     scs.GobCodec
 	decoded *sessionDecodeCache
+}
+
+// gobSession is the gob form of a session, as scs's GobCodec wrote it.
+type gobSession struct {
+	Deadline time.Time
+	Values   map[string]any
+}
+
+func (gobSession) encode(deadline time.Time, values map[string]any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := gob.NewEncoder(&b).Encode(&gobSession{Deadline: deadline, Values: values}); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func (gobSession) decode(b []byte) (time.Time, map[string]any, error) {
+	var g gobSession
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&g); err != nil {
+		return time.Time{}, nil, err
+	}
+	return g.Deadline, g.Values, nil
 }
 
 // sessionJSONPrefix marks data written by sessionCodec; scs's gob data
@@ -56,7 +78,7 @@ func (c sessionCodec) Encode(deadline time.Time, values map[string]any) ([]byte,
 		case signin.Pending:
 			sv.Pending = &v
 		default:
-			return c.gob.Encode(deadline, values)
+			return gobSession{}.encode(deadline, values)
 		}
 		rec.Values[k] = sv
 	}
@@ -68,20 +90,32 @@ func (c sessionCodec) Encode(deadline time.Time, values map[string]any) ([]byte,
 }
 
 func (c sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
+	deadline, values, shared, err := c.decodeShared(b)
+	if shared {
+		values = maps.Clone(values)
+	}
+	return deadline, values, err
+}
+
+// decodeShared is Decode, but a hit in the decode cache hands out the
+// cache's own map (shared): the caller must not change it, and copies it
+// first if it would (session.own).
+func (c sessionCodec) decodeShared(b []byte) (deadline time.Time, values map[string]any, shared bool, err error) {
 	rest, ok := bytes.CutPrefix(b, sessionJSONPrefix)
 	if !ok {
-		return c.gob.Decode(b)
+		deadline, values, err = gobSession{}.decode(b)
+		return deadline, values, false, err
 	}
 	if c.decoded != nil {
 		if deadline, values, ok := c.decoded.get(b); ok {
-			return deadline, values, nil
+			return deadline, values, true, nil
 		}
 	}
 	var rec sessionRecord
 	if err := json.Unmarshal(rest, &rec); err != nil {
-		return time.Time{}, nil, err
+		return time.Time{}, nil, false, err
 	}
-	values := make(map[string]any, len(rec.Values))
+	values = make(map[string]any, len(rec.Values))
 	for k, sv := range rec.Values {
 		switch {
 		case sv.String != nil:
@@ -97,5 +131,5 @@ func (c sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
 	if c.decoded != nil {
 		c.decoded.put(b, rec.Deadline, values)
 	}
-	return rec.Deadline, values, nil
+	return rec.Deadline, values, false, nil
 }

@@ -2,11 +2,10 @@ package handlers
 
 import (
 	"bytes"
+	"encoding/hex"
 	"reflect"
 	"testing"
 	"time"
-
-	"github.com/alexedwards/scs/v2"
 
 	"github.com/tapdesk/tapdesk"
 	"github.com/tapdesk/tapdesk/signin"
@@ -45,13 +44,38 @@ func TestSessionCodec(t *testing.T) {
 		}
 	})
 	t.Run("gob data written before", func(t *testing.T) {
-		b, err := scs.GobCodec{}.Encode(deadline, values)
+		b, err := gobSession{}.encode(deadline, values)
 		if err != nil {
 			t.Fatal(err)
 		}
 		gotDeadline, got, err := c.Decode(b)
 		if err != nil || !gotDeadline.Equal(deadline) || !reflect.DeepEqual(got, values) {
 			t.Errorf("decoded %v %#v (%v), want %v %#v", gotDeadline, got, err, deadline, values)
+		}
+	})
+	t.Run("gob data as scs wrote it", func(t *testing.T) {
+		// scs v2.9.0's GobCodec.Encode of these values, before tapdesk
+		// kept its sessions itself: such rows still open after an upgrade.
+		b, err := hex.DecodeString("257f030102ff800001020108446561646c696e6501ff8200010656616c75657301ff8400000010ff810501010454696d" +
+			"6501ff8200000027ff83040101176d61705b737472696e675d696e74657266616365207b7d01ff8400010c01100000ff" +
+			"c7ff80010f010000000ee29f5c4000000000ffff010305666c61736806737472696e670c07000568656c6c6f09707269" +
+			"6e636970616c246769746875622e636f6d2f7461706465736b2f7461706465736b2e5072696e636970616cff85030101" +
+			"095072696e636970616c01ff86000108010854656e616e744944010c0001084f626a6563744944010c00010355504e01" +
+			"0c0001044e616d65010c000105456d61696c010c000105526f6c657301ff880001084175746854696d6501ff82000103" +
+			"4d464101020000001cff870201010e5b5d7461706465736b2e526f6c6501ff8800010c0000ff8eff8616030361406203" +
+			"010d5461702e526571756573746572000d73657373696f6e5f74696d6573306769746875622e636f6d2f746170646573" +
+			"6b2f7461706465736b2f68616e646c6572732e73657373696f6e54696d6573ff890301010c73657373696f6e54696d65" +
+			"7301ff8a00010201085369676e6564496e01ff820001084c6173745365656e01ff8200000027ff8a23010f010000000e" +
+			"e29f5c4000000000ffff010f010000000ee29f5c4000000000ffff0000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+		want := map[string]any{"flash": "hello", sessPrincipal: tapdesk.Principal{UPN: "a@b", Roles: []tapdesk.Role{tapdesk.RoleRequester}},
+			sessTimes: sessionTimes{SignedIn: at, LastSeen: at}}
+		gotDeadline, got, err := c.Decode(b)
+		if err != nil || !gotDeadline.Equal(at) || !reflect.DeepEqual(got, want) {
+			t.Errorf("decoded %v %#v (%v), want %v %#v", gotDeadline, got, err, at, want)
 		}
 	})
 	t.Run("other types go by gob", func(t *testing.T) {

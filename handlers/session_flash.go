@@ -91,10 +91,10 @@ type flashOut struct {
 // flashSealer is the sealer of the session store, nil when the sessions
 // are kept some other way (the flash then stays in the session).
 func (h *Handler) flashSealer() *flashSealer {
-	if st, ok := h.sessions.Store.(*sealedStore); ok {
-		return st.flashes
+	if h.sessions == nil || h.sessions.store == nil {
+		return nil
 	}
-	return nil
+	return h.sessions.store.flashes
 }
 
 func (h *Handler) flashCookieName() string {

@@ -9,14 +9,15 @@ import (
 // expiryStore records the expiry each row was committed with.
 type expiryStore map[string]time.Time
 
-func (m expiryStore) Find(string) ([]byte, bool, error) { return nil, false, nil }
-func (m expiryStore) Commit(token string, _ []byte, expiry time.Time) error {
+func (m expiryStore) FindCtx(context.Context, string) ([]byte, bool, error) { return nil, false, nil }
+func (m expiryStore) CommitCtx(_ context.Context, token string, _ []byte, expiry time.Time) error {
 	m[token] = expiry
 	return nil
 }
-func (m expiryStore) Delete(token string) error { delete(m, token); return nil }
+func (m expiryStore) DeleteCtx(_ context.Context, token string) error { delete(m, token); return nil }
 
-// With scs's own idle timeout off, a row written is still forgotten after
+// Sessions are not written on every request to push an idle deadline on,
+// yet a row written is still forgotten after
 // the idle timeout unless written again, and never kept past the session's
 // lifetime.
 func TestSealedStoreForgetsIdleRows(t *testing.T) {

@@ -7,20 +7,24 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"time"
-
-	"github.com/alexedwards/scs/v2"
 )
 
-// sealedStore wraps any scs store so that what it holds is useless without
+// sessionRowStore keeps session rows by key (store.SessionRows), each with
+// the time it may be forgotten.
+type sessionRowStore interface {
+	FindCtx(ctx context.Context, key string) ([]byte, bool, error)
+	CommitCtx(ctx context.Context, key string, b []byte, expiry time.Time) error
+	DeleteCtx(ctx context.Context, key string) error
+}
+
+// sealedStore wraps a row store so that what it holds is useless without
 // the browser's cookie: rows are keyed by a SHA-256 of the session token
 // (never the token), and each row's data is sealed with AES-GCM under the
 // session key with the token as associated data. A copy of the database
 // thus gives no token to present, and data moved onto another row (another
-// token's hash) does not open there. scs's HashTokenInStore would hash the
-// token before a store sees it, leaving nothing to bind the data to; scs's
-// Codec never sees the token at all; hence a store wrapper.
+// token's hash) does not open there.
 type sealedStore struct {
-	inner scs.Store
+	inner sessionRowStore
 	aead  cipher.AEAD
 	// forgetIdle (0: never) cuts a row's expiry to this long after it is
 	// written, as scs's IdleTimeout would: a session that sees no request
@@ -39,7 +43,7 @@ type sealedStore struct {
 }
 
 // newSealedStore wraps inner; sessionKey is tapdesk's session secret.
-func newSealedStore(inner scs.Store, sessionKey string) *sealedStore {
+func newSealedStore(inner sessionRowStore, sessionKey string) *sealedStore {
 	// v2: rows keyed by token hash and bound to the token. Data sealed by
 	// v1 (keyed by the plain token, no binding) never opens under this key.
 	st := &sealedStore{inner: inner, aead: sealingKey("tapdesk session v2", sessionKey), flashes: newFlashSealer(sessionKey)}
@@ -79,7 +83,7 @@ func (s *sealedStore) seal(token string, plain []byte) ([]byte, error) {
 
 // open returns the data sealed for token, or false if it does not open: the
 // session key was rotated, or the row was altered, copied or moved. Either
-// way there is no session (scs starts a new one and the person signs in
+// way there is no session (a new one starts and the person signs in
 // again), never an error page.
 func (s *sealedStore) open(token string, sealed []byte) ([]byte, bool) {
 	n := s.aead.NonceSize()
@@ -99,16 +103,7 @@ func (s *sealedStore) FindCtx(ctx context.Context, token string) ([]byte, bool, 
 			return s.findCached(ctx, token, gen)
 		}
 	}
-	var (
-		sealed []byte
-		found  bool
-		err    error
-	)
-	if c, ok := s.inner.(scs.CtxStore); ok {
-		sealed, found, err = c.FindCtx(ctx, storeKey(token))
-	} else {
-		sealed, found, err = s.inner.Find(storeKey(token))
-	}
+	sealed, found, err := s.inner.FindCtx(ctx, storeKey(token))
 	if err != nil || !found {
 		return nil, false, err
 	}
@@ -148,10 +143,7 @@ func (s *sealedStore) CommitCtx(ctx context.Context, token string, b []byte, exp
 	if s.cache != nil {
 		defer s.cache.forget(h)
 	}
-	if c, ok := s.inner.(scs.CtxStore); ok {
-		return c.CommitCtx(ctx, h.rowKey(), sealed, expiry)
-	}
-	return s.inner.Commit(h.rowKey(), sealed, expiry)
+	return s.inner.CommitCtx(ctx, h.rowKey(), sealed, expiry)
 }
 
 func (s *sealedStore) DeleteCtx(ctx context.Context, token string) error {
@@ -159,18 +151,5 @@ func (s *sealedStore) DeleteCtx(ctx context.Context, token string) error {
 	if s.cache != nil {
 		defer s.cache.forget(h)
 	}
-	if c, ok := s.inner.(scs.CtxStore); ok {
-		return c.DeleteCtx(ctx, h.rowKey())
-	}
-	return s.inner.Delete(h.rowKey())
+	return s.inner.DeleteCtx(ctx, h.rowKey())
 }
-
-func (s *sealedStore) Find(token string) ([]byte, bool, error) {
-	return s.FindCtx(context.Background(), token)
-}
-
-func (s *sealedStore) Commit(token string, b []byte, expiry time.Time) error {
-	return s.CommitCtx(context.Background(), token, b, expiry)
-}
-
-func (s *sealedStore) Delete(token string) error { return s.DeleteCtx(context.Background(), token) }

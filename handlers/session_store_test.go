@@ -7,16 +7,19 @@ import (
 	"time"
 )
 
-// rowStore is a bare scs.Store (no context methods), like any backend the
-// sealed store may wrap.
+// rowStore keeps rows in memory, without expiry or a write count, like any
+// backend the sealed store may wrap.
 type rowStore map[string][]byte
 
-func (m rowStore) Find(token string) ([]byte, bool, error) {
-	b, ok := m[token]
+func (m rowStore) FindCtx(_ context.Context, key string) ([]byte, bool, error) {
+	b, ok := m[key]
 	return b, ok, nil
 }
-func (m rowStore) Commit(token string, b []byte, _ time.Time) error { m[token] = b; return nil }
-func (m rowStore) Delete(token string) error                        { delete(m, token); return nil }
+func (m rowStore) CommitCtx(_ context.Context, key string, b []byte, _ time.Time) error {
+	m[key] = b
+	return nil
+}
+func (m rowStore) DeleteCtx(_ context.Context, key string) error { delete(m, key); return nil }
 
 func TestSealedStore(t *testing.T) {
 	ctx := context.Background()
@@ -50,7 +53,7 @@ func TestSealedStore(t *testing.T) {
 		}
 	})
 	t.Run("a row's key presented as a token finds nothing", func(t *testing.T) {
-		if _, found, err := st.Find(storeKey(alice)); found || err != nil {
+		if _, found, err := st.FindCtx(ctx, storeKey(alice)); found || err != nil {
 			t.Fatalf("found %v, err %v", found, err)
 		}
 	})

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/alexedwards/scs/v2"
-
 	"github.com/tapdesk/tapdesk"
 )
 
@@ -29,36 +27,31 @@ const (
 //
 // idle and lifetime (0: the defaults) are enforced, against the handler's
 // clock and with an audit event, by loadPrincipal; here they make the store
-// forget the rows. scs's own IdleTimeout stays off: with it scs rewrites
-// every session on every request to push its idle deadline on, so a page
-// that only reads would still write. loadPrincipal records activity at most
-// once a step (tapdesk.SessionActivityStep) instead, and each write of a
-// row keeps it for idle from then on (sealedStore.forgetIdle).
+// forget the rows. A session is not written on every request to push an
+// idle deadline on (a page that only reads would then write):
+// loadPrincipal records activity at most once a step
+// (tapdesk.SessionActivityStep) instead, and each write of a row keeps it
+// for idle from then on (sealedStore.forgetIdle).
 //
 // rows (store.SessionRows) keeps the rows; expired ones are deleted every
 // sessionCleanupInterval until the returned stop is called.
-func NewSessions(rows SessionRows, log *slog.Logger, secure bool, sessionKey string, idle, lifetime time.Duration) (*scs.SessionManager, func()) {
-	sm := scs.New()
+func NewSessions(rows SessionRows, log *slog.Logger, secure bool, sessionKey string, idle, lifetime time.Duration) (*Sessions, func()) {
 	sealed := newSealedStore(rows, sessionKey)
 	sealed.forgetIdle = cmp.Or(idle, DefaultSessionIdleTimeout)
-	sm.Store = sealed
-	sm.Codec = sessionCodec{decoded: newSessionDecodeCache(sessionCacheEntries)}
-	sm.Lifetime = cmp.Or(lifetime, DefaultSessionLifetime)
-	sm.Cookie.Name = "tapdesk_session"
+	m := &Sessions{store: sealed, codec: sessionCodec{decoded: newSessionDecodeCache(sessionCacheEntries)},
+		lifetime: cmp.Or(lifetime, DefaultSessionLifetime), cookie: sessionCookie{name: "tapdesk_session", secure: secure},
+		saveFailed: func(_ http.ResponseWriter, r *http.Request, err error) {
+			log.ErrorContext(r.Context(), "session store failed: the session was not saved", "path", r.URL.Path, "err", err)
+		}}
 	if secure {
-		sm.Cookie.Name = "__Host-tapdesk_session"
+		m.cookie.name = "__Host-tapdesk_session"
 	}
-	sm.Cookie.Path = "/"
-	sm.Cookie.HttpOnly = true
-	sm.Cookie.Secure = secure
-	sm.Cookie.SameSite = http.SameSiteLaxMode
-	sm.Cookie.Persist = false
-	return sm, cleanExpiredSessions(rows, log)
+	return m, cleanExpiredSessions(rows, log)
 }
 
 // SessionRows is where sessions are kept (store.SessionRows).
 type SessionRows interface {
-	scs.CtxStore
+	sessionRowStore
 	DeleteExpired(ctx context.Context) error
 }
 

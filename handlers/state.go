@@ -18,10 +18,11 @@ import (
 // (ctxCSRF).
 type requestState struct {
 	context.Context // the request's context it was put on
-	// session is that context with the session loaded into it
-	// (loadSession), once it is: Value looks keys up there.
-	session context.Context
-	scope   tapdesk.RequestScope
+	// session is the request's session once loadSession has loaded it
+	// (sessionIn); Value hands it out for sessionKey (Sessions).
+	session   session
+	sessionIn bool
+	scope     tapdesk.RequestScope
 	// hasScope: scope is the request's (the pipeline made the state); a
 	// state made for a context from elsewhere (stateOf) leaves the scope
 	// to that context.
@@ -47,9 +48,9 @@ type requestState struct {
 // stateKey finds the requestState in a context.
 type stateKey struct{}
 
-// Value is the state itself for stateKey and its scope for the scope's
-// key (tapdesk.RequestScopeFrom), else the value of the context below it,
-// with the session once it is loaded.
+// Value is the state itself for stateKey, its scope for the scope's key
+// (tapdesk.RequestScopeFrom) and its session for sessionKey once loaded,
+// else the value of the context below it.
 func (s *requestState) Value(key any) any {
 	if key == (stateKey{}) {
 		return s
@@ -57,8 +58,8 @@ func (s *requestState) Value(key any) any {
 	if s.hasScope && tapdesk.IsRequestScopeKey(key) {
 		return &s.scope
 	}
-	if s.session != nil {
-		return s.session.Value(key)
+	if key == (sessionKey{}) && s.sessionIn {
+		return &s.session
 	}
 	return s.Context.Value(key)
 }

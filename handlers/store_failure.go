@@ -10,9 +10,7 @@ import (
 
 // sessionLoadFailed answers a request whose session could not be read
 // from the store (loadSession): the database's error goes to the app's
-// log with the request id, the person reads a titled 503 without it. scs's
-// own ErrorFunc logged through the standard logger, without the request
-// id, and answered a bare text/plain 500.
+// log with the request id, the person reads a titled 503 without it.
 func (h *Handler) sessionLoadFailed(c echo.Context, err error) error {
 	r := c.Request()
 	h.log.ErrorContext(r.Context(), "session store failed: the session was not read", "request_id", tapdesk.RequestIDFrom(r.Context()),
@@ -20,8 +18,7 @@ func (h *Handler) sessionLoadFailed(c echo.Context, err error) error {
 	return tapdesk.SessionStoreUnavailable()
 }
 
-// sessionSaveFailed is scs's ErrorFunc, which tapdesk's session middleware
-// calls only when a session cannot be saved. That happens as the answer's
+// sessionSaveFailed is told when a session cannot be saved (Sessions.save). That happens as the answer's
 // header goes out (echo's Before hook), when the page is decided: writing
 // another answer then would mix two, so the failure is only logged, with
 // the request id. The next request's read of the session meets the same

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// SessionRows is the server-side session store (an scs.CtxStore) on the
+// SessionRows is the server-side session store (handlers.SessionRows) on the
 // sessions table; on SQLite in scs's sqlite3store layout, so the rows it
 // wrote stay readable, and back. Unlike sqlite3store it runs prepared
 // statements, which spares the parse of its query on every request. Its
