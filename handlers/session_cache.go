@@ -132,7 +132,10 @@ func (c *sessionDecodeCache) put(b []byte, deadline time.Time, values map[string
 	kept := make(map[string]any, len(values))
 	for k, v := range values {
 		if p, ok := v.(tapdesk.Principal); ok {
-			p.Roles = slices.Clip(p.Roles) // an append by one reader never writes into another's
+			// The cache's own roles: neither an append nor a change in
+			// place by one reader writes into another's (the request that
+			// decoded these keeps the slice it decoded).
+			p.Roles = slices.Clip(slices.Clone(p.Roles))
 			v = p
 		}
 		kept[k] = v

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"log/slog"
 	"maps"
 	"net/http"
 	"time"
@@ -27,6 +28,7 @@ type Sessions struct {
 	codec    sessionCodec
 	lifetime time.Duration
 	cookie   sessionCookie
+	log      *slog.Logger
 	// saveFailed is told of a session that could not be saved as the
 	// answer's header went out (Handler.sessionSaveFailed).
 	saveFailed func(http.ResponseWriter, *http.Request, error)
@@ -75,10 +77,14 @@ func (m *Sessions) load(ctx context.Context, s *session, token string) error {
 			return err
 		}
 		if found {
-			if deadline, values, shared, err := m.codec.decodeShared(b); err == nil {
+			deadline, values, shared, err := m.codec.decodeShared(b)
+			if err == nil {
 				*s = session{token: token, deadline: deadline, values: values, shared: shared}
 				return nil
 			}
+			// The person signs in again; a deployment that cannot read
+			// its sessions shows here, not only as people signed out.
+			m.log.WarnContext(ctx, "session data did not decode: a new session starts", "err", err)
 		}
 	}
 	s.deadline = time.Now().Add(m.lifetime).UTC()

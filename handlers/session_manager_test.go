@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +17,7 @@ func testSessions(t *testing.T, rows rowStore, secure bool) *Sessions {
 	t.Helper()
 	m := &Sessions{store: newSealedStore(rows, "session key of at least 32 chars.."),
 		codec: sessionCodec{decoded: newSessionDecodeCache(4)}, lifetime: time.Hour, cookie: sessionCookie{name: "tapdesk_session", secure: secure},
+		log:        slog.New(slog.DiscardHandler),
 		saveFailed: func(_ http.ResponseWriter, _ *http.Request, err error) { t.Errorf("session not saved: %v", err) }}
 	if secure {
 		m.cookie.name = "__Host-tapdesk_session"
@@ -125,5 +127,39 @@ func TestSessionCookieRenewAndDestroy(t *testing.T) {
 	w = saveSession(m, st)
 	if c := w.Result().Cookies(); len(c) != 1 || c[0].Value != "" || c[0].MaxAge >= 0 || len(rows) != 0 {
 		t.Fatalf("after destroy: cookies %v, %d rows", c, len(rows))
+	}
+}
+
+// A row that opens but does not decode (data from a version long gone) is
+// no session: the person signs in again, and the log says why. The roles
+// of a session decoded for one request are not the cache's, so not even a
+// change in place reaches the next request.
+func TestSessionUndecodableRowAndRoles(t *testing.T) {
+	rows := rowStore{}
+	m := testSessions(t, rows, false)
+	var logs strings.Builder
+	m.log = slog.New(slog.NewTextHandler(&logs, nil))
+	ctx := context.Background()
+	if err := m.store.CommitCtx(ctx, "old-token-0123456789", []byte("not a session"), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	st := sessionRequest(t, m, "old-token-0123456789")
+	if st.session.token != "" || len(st.session.values) != 0 {
+		t.Errorf("an undecodable row gave a session: %+v", st.session)
+	}
+	if !strings.Contains(logs.String(), "session data did not decode") {
+		t.Errorf("nothing logged: %q", logs.String())
+	}
+
+	st = sessionRequest(t, m, "")
+	m.Put(st, sessPrincipal, tapdesk.Principal{ObjectID: "o", Roles: []tapdesk.Role{tapdesk.RoleRequester, tapdesk.RoleApprover}})
+	token := saveSession(m, st).Result().Cookies()[0].Value
+	decoder := sessionRequest(t, m, token) // a miss: this request's own map
+	if decoder.session.shared {
+		t.Fatal("the first read came from the cache: this test checks nothing")
+	}
+	m.Get(decoder, sessPrincipal).(tapdesk.Principal).Roles[0] = tapdesk.RoleAuditor
+	if r := m.Get(sessionRequest(t, m, token), sessPrincipal).(tapdesk.Principal).Roles; r[0] != tapdesk.RoleRequester {
+		t.Errorf("a change to one request's roles reached the cache: %v", r)
 	}
 }

@@ -39,7 +39,7 @@ func NewSessions(rows SessionRows, log *slog.Logger, secure bool, sessionKey str
 	sealed := newSealedStore(rows, sessionKey)
 	sealed.forgetIdle = cmp.Or(idle, DefaultSessionIdleTimeout)
 	m := &Sessions{store: sealed, codec: sessionCodec{decoded: newSessionDecodeCache(sessionCacheEntries)},
-		lifetime: cmp.Or(lifetime, DefaultSessionLifetime), cookie: sessionCookie{name: "tapdesk_session", secure: secure},
+		lifetime: cmp.Or(lifetime, DefaultSessionLifetime), cookie: sessionCookie{name: "tapdesk_session", secure: secure}, log: log,
 		saveFailed: func(_ http.ResponseWriter, r *http.Request, err error) {
 			log.ErrorContext(r.Context(), "session store failed: the session was not saved", "path", r.URL.Path, "err", err)
 		}}
