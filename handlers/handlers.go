@@ -227,9 +227,6 @@ func New(d Deps) *Handler {
 	if h.cfg.SessionLifetime == 0 {
 		h.cfg.SessionLifetime = DefaultSessionLifetime
 	}
-	if h.sessions != nil {
-		h.sessions.saveFailed = h.sessionSaveFailed // with the request id
-	}
 	h.ready = &readiness{checks: append([]ReadyCheck{{Name: "database", Check: h.databaseCheck}}, d.ReadyChecks...), log: h.log,
 		keepOK: cmp.Or(d.Config.ReadyCacheOK, tapdesk.ReadyCacheOK), keepFailed: cmp.Or(d.Config.ReadyCacheFailed, tapdesk.ReadyCacheFailed)}
 	return h

@@ -54,7 +54,6 @@ func principal(c echo.Context) tapdesk.Principal {
 func (h *Handler) loadPrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		st := stateOf(c)
-		st.sessionLoaded = true
 		ctx := c.Request().Context()
 		p, ok := h.sessions.Get(ctx, sessPrincipal).(tapdesk.Principal)
 		if !ok {
@@ -257,7 +256,7 @@ func (h *Handler) page(c echo.Context, title string) views.Page {
 	// says the mode could not be read, never that it is off.
 	m, err := h.requestThreatMode(c)
 	p.Threat, p.ThreatUnread = m, err != nil
-	if stateOf(c).sessionLoaded {
+	if stateOf(c).sessionIn {
 		p.Flash = h.takeFlash(c)
 	}
 	return p

@@ -54,9 +54,9 @@ func (h *Handler) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		} else {
 			hd.Add("Vary", "Cookie")
 		}
-		r := c.Request()
-		token, _ := cookieValue(r, sm.cookie.name)
 		st := stateOf(c)
+		r := c.Request() // the one carrying st (stateOf may have made it)
+		token, _ := cookieValue(r, sm.cookie.name)
 		if err := sm.load(r.Context(), &st.session, token); err != nil {
 			return h.sessionLoadFailed(c, err)
 		}

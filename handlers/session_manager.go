@@ -30,7 +30,7 @@ type Sessions struct {
 	cookie   sessionCookie
 	log      *slog.Logger
 	// saveFailed is told of a session that could not be saved as the
-	// answer's header went out (Handler.sessionSaveFailed).
+	// answer's header went out (NewSessions logs it).
 	saveFailed func(http.ResponseWriter, *http.Request, error)
 }
 
@@ -130,21 +130,16 @@ func (m *Sessions) Put(ctx context.Context, key string, val any) {
 }
 
 // Remove deletes key, if the session has it.
-func (m *Sessions) Remove(ctx context.Context, key string) {
-	s := m.of(ctx)
-	if _, ok := s.values[key]; !ok {
-		return
-	}
-	s.own()
-	delete(s.values, key)
-	s.status = sessionModified
-}
+func (m *Sessions) Remove(ctx context.Context, key string) { m.Pop(ctx, key) }
 
 // Pop is the value under key, removed from the session.
 func (m *Sessions) Pop(ctx context.Context, key string) any {
-	v, ok := m.of(ctx).values[key]
+	s := m.of(ctx)
+	v, ok := s.values[key]
 	if ok {
-		m.Remove(ctx, key)
+		s.own()
+		delete(s.values, key)
+		s.status = sessionModified
 	}
 	return v
 }

@@ -41,7 +41,12 @@ func NewSessions(rows SessionRows, log *slog.Logger, secure bool, sessionKey str
 	m := &Sessions{store: sealed, codec: sessionCodec{decoded: newSessionDecodeCache(sessionCacheEntries)},
 		lifetime: cmp.Or(lifetime, DefaultSessionLifetime), cookie: sessionCookie{name: "tapdesk_session", secure: secure}, log: log,
 		saveFailed: func(_ http.ResponseWriter, r *http.Request, err error) {
-			log.ErrorContext(r.Context(), "session store failed: the session was not saved", "path", r.URL.Path, "err", err)
+			// The answer's header is going out with the page decided:
+			// writing another answer then would mix two, so the failure is
+			// only logged. The next request's read of the session meets
+			// the same store and is answered by Handler.sessionLoadFailed.
+			log.ErrorContext(r.Context(), "session store failed: the session was not saved", "request_id", tapdesk.RequestIDFrom(r.Context()),
+				"method", r.Method, "path", r.URL.Path, "err", err)
 		}}
 	if secure {
 		m.cookie.name = "__Host-tapdesk_session"

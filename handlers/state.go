@@ -19,7 +19,8 @@ import (
 type requestState struct {
 	context.Context // the request's context it was put on
 	// session is the request's session once loadSession has loaded it
-	// (sessionIn); Value hands it out for sessionKey (Sessions).
+	// (sessionIn: refusals made before that render their page without
+	// one); Value hands it out for sessionKey (Sessions).
 	session   session
 	sessionIn bool
 	scope     tapdesk.RequestScope
@@ -29,15 +30,14 @@ type requestState struct {
 	hasScope bool
 	start    time.Time // when the pipeline took the request: one clock reading for its middleware (started)
 
-	sessionLoaded bool              // loadPrincipal ran: the session is loaded (refusals made before render their page without one)
-	principal     tapdesk.Principal // the signed-in person (zero if anonymous)
-	nonce         string            // the CSP nonce (securityHeaders)
-	secretPage    bool              // the page holds a secret (keepSecret)
-	pageKey       string            // the slot a page sent compressed is kept under (Handler.pages); "" is not kept
-	flash         *flashOut         // the flash this request set
-	save          sessionSave       // saves the session once (loadSession)
-	deadline      deadlineWriter    // the answer's writer (writeDeadline)
-	threat        threatRead        // the mode as this request read it, once read (requestThreatMode)
+	principal  tapdesk.Principal // the signed-in person (zero if anonymous)
+	nonce      string            // the CSP nonce (securityHeaders)
+	secretPage bool              // the page holds a secret (keepSecret)
+	pageKey    string            // the slot a page sent compressed is kept under (Handler.pages); "" is not kept
+	flash      *flashOut         // the flash this request set
+	save       sessionSave       // saves the session once (loadSession)
+	deadline   deadlineWriter    // the answer's writer (writeDeadline)
+	threat     threatRead        // the mode as this request read it, once read (requestThreatMode)
 
 	// The values of the answer's X-Request-Id and Content-Security-Policy
 	// headers, each answer's own: held here rather than in a slice of

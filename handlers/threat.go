@@ -74,7 +74,7 @@ func (h *Handler) threatModePage(c echo.Context) error {
 		return err
 	}
 	reason := ""
-	if stateOf(c).sessionLoaded {
+	if stateOf(c).sessionIn {
 		reason = h.sessions.PopString(c.Request().Context(), sessThreatReason)
 	}
 	return h.render(c, http.StatusOK, views.ThreatModePage(h.page(c, "Heightened-threat mode"), h.threatForm(m, reason, nil)))
