@@ -31,7 +31,7 @@ type Sessions struct {
 	log      *slog.Logger
 	// saveFailed is told of a session that could not be saved as the
 	// answer's header went out (NewSessions logs it).
-	saveFailed func(http.ResponseWriter, *http.Request, error)
+	saveFailed func(*http.Request, error)
 }
 
 // sessionCookie is how the session's cookie is written: __Host- and Secure
@@ -87,9 +87,12 @@ func (m *Sessions) load(ctx context.Context, s *session, token string) error {
 			m.log.WarnContext(ctx, "session data did not decode: a new session starts", "err", err)
 		}
 	}
-	s.deadline = time.Now().Add(m.lifetime).UTC()
+	s.deadline = m.newDeadline()
 	return nil
 }
+
+// newDeadline is when a session started now ends.
+func (m *Sessions) newDeadline() time.Time { return time.Now().Add(m.lifetime).UTC() }
 
 // of is the session of the request ctx belongs to. Reaching for a session
 // where the pipeline loaded none (sessionless routes) is a bug.
@@ -155,17 +158,15 @@ func (m *Sessions) PopString(ctx context.Context, key string) string {
 // browser beforehand (session fixation) is worth nothing after it.
 func (m *Sessions) RenewToken(ctx context.Context) error {
 	s := m.of(ctx)
-	if s.token != "" {
-		if err := m.store.DeleteCtx(ctx, s.token); err != nil {
-			return err
-		}
+	if err := m.deleteRow(ctx, s); err != nil {
+		return err
 	}
 	token, err := newSessionToken()
 	if err != nil {
 		return err
 	}
 	s.own()
-	s.token, s.deadline, s.status = token, time.Now().Add(m.lifetime).UTC(), sessionModified
+	s.token, s.deadline, s.status = token, m.newDeadline(), sessionModified
 	return nil
 }
 
@@ -173,13 +174,19 @@ func (m *Sessions) RenewToken(ctx context.Context) error {
 // with the answer. Anything put afterwards starts a new session.
 func (m *Sessions) Destroy(ctx context.Context) error {
 	s := m.of(ctx)
-	if s.token != "" {
-		if err := m.store.DeleteCtx(ctx, s.token); err != nil {
-			return err
-		}
+	if err := m.deleteRow(ctx, s); err != nil {
+		return err
 	}
-	*s = session{deadline: time.Now().Add(m.lifetime).UTC(), values: map[string]any{}, status: sessionDestroyed}
+	*s = session{deadline: m.newDeadline(), values: map[string]any{}, status: sessionDestroyed}
 	return nil
+}
+
+// deleteRow deletes the row of s's token, if it has been saved under one.
+func (m *Sessions) deleteRow(ctx context.Context, s *session) error {
+	if s.token == "" {
+		return nil
+	}
+	return m.store.DeleteCtx(ctx, s.token)
 }
 
 // save writes what the request did to its session as the answer's header
@@ -192,7 +199,7 @@ func (m *Sessions) save(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		if s.token == "" {
 			token, err := newSessionToken()
 			if err != nil {
-				m.saveFailed(w, r, err)
+				m.saveFailed(r, err)
 				return
 			}
 			s.token = token
@@ -202,7 +209,7 @@ func (m *Sessions) save(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			err = m.store.CommitCtx(ctx, s.token, b, s.deadline)
 		}
 		if err != nil {
-			m.saveFailed(w, r, err)
+			m.saveFailed(r, err)
 			return
 		}
 		m.writeCookie(w, s.token)

@@ -18,7 +18,7 @@ func testSessions(t *testing.T, rows rowStore, secure bool) *Sessions {
 	m := &Sessions{store: newSealedStore(rows, "session key of at least 32 chars.."),
 		codec: sessionCodec{decoded: newSessionDecodeCache(4)}, lifetime: time.Hour, cookie: sessionCookie{name: "tapdesk_session", secure: secure},
 		log:        slog.New(slog.DiscardHandler),
-		saveFailed: func(_ http.ResponseWriter, _ *http.Request, err error) { t.Errorf("session not saved: %v", err) }}
+		saveFailed: func(_ *http.Request, err error) { t.Errorf("session not saved: %v", err) }}
 	if secure {
 		m.cookie.name = "__Host-tapdesk_session"
 	}

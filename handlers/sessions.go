@@ -40,7 +40,7 @@ func NewSessions(rows SessionRows, log *slog.Logger, secure bool, sessionKey str
 	sealed.forgetIdle = cmp.Or(idle, DefaultSessionIdleTimeout)
 	m := &Sessions{store: sealed, codec: sessionCodec{decoded: newSessionDecodeCache(sessionCacheEntries)},
 		lifetime: cmp.Or(lifetime, DefaultSessionLifetime), cookie: sessionCookie{name: "tapdesk_session", secure: secure}, log: log,
-		saveFailed: func(_ http.ResponseWriter, r *http.Request, err error) {
+		saveFailed: func(r *http.Request, err error) {
 			// The answer's header is going out with the page decided:
 			// writing another answer then would mix two, so the failure is
 			// only logged. The next request's read of the session meets

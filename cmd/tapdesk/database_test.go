@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/tapdesk/tapdesk/internal/freeport"
@@ -46,7 +47,7 @@ func postgresHolds(t *testing.T, dsn, needle string) string {
 	for _, table := range tables {
 		// Each row as text, bytea columns as hex: decode those too.
 		var n int
-		q := fmt.Sprintf(`SELECT count(*) FROM %q AS r WHERE strpos(r::text, $1) > 0 OR strpos(r::text, encode(convert_to($1, 'UTF8'), 'hex')) > 0`, table)
+		q := fmt.Sprintf(`SELECT count(*) FROM %s AS r WHERE strpos(r::text, $1) > 0 OR strpos(r::text, encode(convert_to($1, 'UTF8'), 'hex')) > 0`, pgx.Identifier{table}.Sanitize())
 		if err := raw.QueryRow(q, needle).Scan(&n); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tapdesk/tapdesk/internal/pgtest"
 )
 
@@ -61,7 +63,7 @@ func writeMark(t *testing.T, d *testDemo) func() string {
 	parts := make([]string, len(tables))
 	for i, name := range tables {
 		parts[i] = fmt.Sprintf(`(SELECT '%s:' || count(*) || ':' || coalesce(max(xmin::text::bigint), 0) || ':' || coalesce(sum(hashtext(t::text)::bigint), 0) FROM %s t)`,
-			strings.ReplaceAll(name, "'", "''"), pq(name))
+			strings.ReplaceAll(name, "'", "''"), pgx.Identifier{name}.Sanitize())
 	}
 	query := "SELECT " + strings.Join(parts, " || ' ' || ")
 	return func() string {
@@ -73,9 +75,6 @@ func writeMark(t *testing.T, d *testDemo) func() string {
 		return mark
 	}
 }
-
-// pq quotes a PostgreSQL identifier.
-func pq(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
 
 // Pages that only read write nothing to the database, however often a
 // signed-in person loads them: the session's last activity is written
